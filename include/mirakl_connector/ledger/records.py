@@ -1,0 +1,198 @@
+"""What the ledger stores, as plain dataclasses the workflow code can read and decide on.
+
+Workflows never hold SQLAlchemy objects: they receive these records from
+:class:`mirakl_connector.ledger.Ledger`, decide (pure functions), and hand them back to be saved.
+Statuses and their meanings follow the Stripe connector's (``TRANSFER_ON_HOLD`` and so on), so an
+operator moving from it recognises every row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class TransferType(StrEnum):
+    PRODUCT_ORDER = "TRANSFER_PRODUCT_ORDER"
+    SERVICE_ORDER = "TRANSFER_SERVICE_ORDER"
+    REFUND = "TRANSFER_REFUND"
+    SUBSCRIPTION = "TRANSFER_SUBSCRIPTION"
+    EXTRA_CREDITS = "TRANSFER_EXTRA_CREDITS"
+    EXTRA_INVOICES = "TRANSFER_EXTRA_INVOICES"
+
+
+ORDER_TRANSFER_TYPES = (TransferType.PRODUCT_ORDER, TransferType.SERVICE_ORDER)
+INVOICE_TRANSFER_TYPES = (
+    TransferType.SUBSCRIPTION,
+    TransferType.EXTRA_CREDITS,
+    TransferType.EXTRA_INVOICES,
+)
+
+
+class TransferStatus(StrEnum):
+    PENDING = "TRANSFER_PENDING"  # decided: ready to be sent to Stripe
+    CREATED = "TRANSFER_CREATED"  # Stripe transfer (or reversal) exists: terminal
+    ON_HOLD = "TRANSFER_ON_HOLD"  # temporary blocker; re-evaluated every run
+    FAILED = "TRANSFER_FAILED"  # Stripe refused it or the data is bad; re-evaluated, alerted
+    ABORTED = "TRANSFER_ABORTED"  # permanent: nothing will ever be transferred
+    IGNORED = "TRANSFER_IGNORED"  # shop flagged ignored: terminal
+
+
+class RefundStatus(StrEnum):
+    PENDING = "REFUND_PENDING"
+    CREATED = "REFUND_CREATED"
+    ON_HOLD = "REFUND_ON_HOLD"
+    FAILED = "REFUND_FAILED"
+    ABORTED = "REFUND_ABORTED"
+
+
+class RefundType(StrEnum):
+    PRODUCT_ORDER = "REFUND_PRODUCT_ORDER"
+    SERVICE_ORDER = "REFUND_SERVICE_ORDER"
+
+
+class PayoutStatus(StrEnum):
+    PENDING = "PAYOUT_PENDING"
+    CREATED = "PAYOUT_CREATED"
+    ON_HOLD = "PAYOUT_ON_HOLD"
+    FAILED = "PAYOUT_FAILED"
+    ABORTED = "PAYOUT_ABORTED"
+
+
+class PaymentMappingStatus(StrEnum):
+    TO_CAPTURE = "to_capture"
+    CAPTURED = "captured"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+#: Rows in these statuses are re-evaluated by every run (the "backlog").
+RETRIABLE_TRANSFER = frozenset({TransferStatus.ON_HOLD, TransferStatus.FAILED})
+RETRIABLE_REFUND = frozenset({RefundStatus.ON_HOLD, RefundStatus.FAILED})
+RETRIABLE_PAYOUT = frozenset({PayoutStatus.ON_HOLD, PayoutStatus.FAILED})
+
+#: Suffix of the tax-split twin of an order transfer or refund reversal.
+TAX_SUFFIX = "_TAX"
+
+
+@dataclass
+class AccountMapping:
+    """A Mirakl shop and the Stripe connected account that receives its money."""
+
+    mirakl_shop_id: int
+    stripe_account_id: str
+    payouts_enabled: bool = False
+    charges_enabled: bool = False
+    ignored: bool = False
+    disabled_reason: str | None = None
+    onboarding_token: str | None = None
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class PaymentMapping:
+    """A Mirakl commercial order and the Stripe charge or payment intent that paid for it."""
+
+    stripe_charge_id: str
+    mirakl_commercial_order_id: str | None = None
+    status: PaymentMappingStatus = PaymentMappingStatus.TO_CAPTURE
+    stripe_amount: int | None = None
+    status_reason: str | None = None
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class TransferRecord:
+    """One Stripe transfer (or reversal) we owe or made, keyed by ``(type, mirakl_id)``.
+
+    ``idempotency_key`` and ``attempted_at`` are written *before* the Stripe call: a row that is
+    PENDING with ``attempted_at`` set and no ``transfer_id`` is "in doubt" (the process may have
+    died after Stripe answered) and must be looked up, never blindly re-created.
+    """
+
+    type: TransferType
+    mirakl_id: str
+    status: TransferStatus = TransferStatus.ON_HOLD
+    status_reason: str | None = None
+    mirakl_shop_id: int | None = None
+    destination_account: str | None = None  # acct_ receiving the money
+    source_account: str | None = None  # acct_ the transfer is created on (seller → platform)
+    transaction_id: str | None = None  # source charge (orders) or transfer to reverse (refunds)
+    transfer_id: str | None = None  # tr_ / trr_ once created
+    amount: int | None = None  # minor units
+    currency: str | None = None  # upper-case ISO 4217
+    mirakl_created_date: str | None = None  # raw Mirakl string, as received
+    idempotency_key: str | None = None
+    attempted_at: datetime | None = None
+    attempts: int = 0
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """True when a Stripe call may have succeeded without the ledger knowing."""
+        return self.attempted_at is not None and self.transfer_id is None
+
+
+@dataclass
+class RefundRecord:
+    """A customer refund requested by Mirakl (PA12/SPA12), keyed by ``mirakl_refund_id``."""
+
+    mirakl_refund_id: str
+    type: RefundType = RefundType.PRODUCT_ORDER
+    status: RefundStatus = RefundStatus.ON_HOLD
+    status_reason: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    mirakl_commercial_order_id: str | None = None
+    mirakl_order_id: str | None = None
+    mirakl_order_line_id: str | None = None
+    transaction_id: str | None = None  # charge or payment intent to refund
+    stripe_refund_id: str | None = None
+    mirakl_validated_at: datetime | None = None
+    idempotency_key: str | None = None
+    attempted_at: datetime | None = None
+    attempts: int = 0
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class PayoutRecord:
+    """A payout of an invoice's ``amount_transferred`` to a seller's bank, keyed by invoice id."""
+
+    mirakl_invoice_id: str
+    status: PayoutStatus = PayoutStatus.ON_HOLD
+    status_reason: str | None = None
+    mirakl_shop_id: int | None = None
+    stripe_account_id: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    payout_id: str | None = None
+    mirakl_created_date: str | None = None
+    idempotency_key: str | None = None
+    attempted_at: datetime | None = None
+    attempts: int = 0
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class LedgerEvent:
+    """One status change of a ledger row: the audit trail shown in reports."""
+
+    entity: str  # "transfer" | "refund" | "payout" | "payment_mapping"
+    entity_id: int
+    old_status: str | None
+    new_status: str
+    reason: str | None
+    run_id: str | None
+    at: datetime
