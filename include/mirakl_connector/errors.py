@@ -4,7 +4,7 @@ The tree, so callers can catch exactly what they can handle::
 
     MiraklConnectorError
     ├── ConfigurationError          a setting or connection is missing or wrong
-    ├── InvalidItemError            one Mirakl item cannot be processed (bad data); the batch goes on
+    ├── InvalidItemError            one item cannot be processed (bad data); the batch goes on
     │   └── UnknownCurrencyError
     ├── MiraklApiError              the Mirakl API answered with an error, or could not be reached
     │   ├── MiraklClientError       4xx other than 429 (not retried)

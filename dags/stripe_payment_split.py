@@ -1,0 +1,99 @@
+"""Payment split: pay Mirakl sellers their share of each paid order, as Stripe Connect transfers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG
+
+from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
+from mirakl_connector.airflow.operators.payment_split import PaymentSplitOperator
+from mirakl_connector.airflow.operators.report import BatchReportOperator
+from mirakl_connector.airflow.params import run_params
+from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+
+DAG_ID = "stripe_payment_split"
+
+# Every 5 minutes, at minute 1, 6, 11...: the incumbent connector's cadence. The offset keeps this
+# DAG from starting in the same minute as payment validation (0-59/5) and refunds (2-59/5), which
+# share Mirakl's per-operator rate limit.
+DEFAULT_SCHEDULE = "1-59/5 * * * *"
+
+DOC_MD = """
+### Payment split (Mirakl orders → Stripe transfers to sellers)
+
+For every Mirakl order that the customer has paid, transfer the seller's share from the platform's
+Stripe balance to the seller's connected account. Product orders (OR11) and, when enabled, service
+orders (SOR11) are split; the `mirakl_connector_config` Variable's `payment_split` section switches
+each on (`product_enabled`, `service_enabled`, `tax_split_enabled`, `tax_account`).
+
+**Tasks**
+1. `wait_for_mirakl`: waits (reschedule mode) until the Mirakl API answers; a wrong API key fails
+   at once.
+2. `plan_transfers`: reads new orders (and the ON_HOLD/FAILED backlog), decides each transfer and
+   records it in the connector's ledger.
+3. `create_transfers`: creates the Stripe transfers of the PENDING rows, each with an idempotency
+   key from its ledger row, so a retry never pays twice.
+4. `report`: one summary of the run (its return value); fails, and e-mails
+   `alerts.email_to`, when any order failed.
+
+**Decision rules** (first match wins): no Stripe account for the shop → ON_HOLD; shop ignored →
+IGNORED; order refused/cancelled → ABORTED; order not validated or not yet debited → ON_HOLD; payment
+cancelled/failed → ABORTED, not captured → ON_HOLD; amount (amount due − operator commission, in the
+currency's minor units) ≤ 0 → ABORTED; otherwise PENDING, then CREATED once Stripe accepts it.
+
+**Params** (manual runs): `since` (re-read orders created since this RFC 3339 instant), `order_ids`
+(only these orders), `dry_run` (decide and report, change nothing).
+
+**Schedule**: Variable `stripe_payment_split__schedule` (cron, preset or `none`), default
+`1-59/5 * * * *`. Read when the file is parsed; the env var
+`AIRFLOW_VAR_STRIPE_PAYMENT_SPLIT__SCHEDULE` wins everywhere.
+
+**Where is the summary?** The `report` task's XCom (`return_value`, or `run_summary` when it failed)
+and its log.
+"""
+
+default_args = {
+    "owner": "payments-data-eng",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": ConnectorFailureNotifier(),
+}
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Mirakl orders → Stripe Connect transfers to sellers",
+    doc_md=DOC_MD,
+    schedule=schedule_from_variable(DAG_ID, default=DEFAULT_SCHEDULE),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    # Two overlapping runs would both plan the same new orders.
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=1),
+    params=run_params(),
+    default_args=default_args,
+    tags=["mirakl", "stripe", "payments"],
+) as dag:
+    wait_for_mirakl = MiraklApiSensor(
+        task_id="wait_for_mirakl",
+        mode="reschedule",
+        poke_interval=30,
+        timeout=timedelta(minutes=10).total_seconds(),
+        # Waiting is the sensor's job; a retry would only restart the 10 minutes.
+        retries=0,
+    )
+    plan_transfers = PaymentSplitOperator(task_id="plan_transfers", step="plan")
+    create_transfers = PaymentSplitOperator(task_id="create_transfers", step="execute")
+    # all_success (the default): if a step crashed, that step's own failure e-mail already says
+    # why and there is no complete batch to summarise; a report of half a run would mislead.
+    report = BatchReportOperator(
+        task_id="report",
+        summary_task_ids=["plan_transfers", "create_transfers"],
+        retries=0,
+    )
+
+    wait_for_mirakl >> plan_transfers >> create_transfers >> report

@@ -1,0 +1,103 @@
+"""Mirakl marketplace payments on Stripe Connect, as a library with an Airflow adapter.
+
+The core (clients, ledger, workflows) imports nothing from Airflow; the adapter lives in
+:mod:`mirakl_connector.airflow`. This module stays import-light on purpose: Airflow's providers
+manager calls :func:`get_provider_info` through the ``apache_airflow_provider`` entry point in every
+component (api-server, scheduler, workers), so importing it must not pull in Airflow, Stripe or
+SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_HOOKS = "mirakl_connector.airflow.hooks"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the package to Airflow's providers manager.
+
+    The connection forms are declared here (``conn-fields`` + ``ui-field-behaviour``, the Airflow
+    3.2+ way) rather than on the hooks, so the UI can build them without importing the hooks.
+    Secrets are typed ``"format": "password"`` so the UI masks them.
+    """
+    return {
+        "package-name": "mirakl-connector",
+        "name": "Mirakl Connector",
+        "description": "Mirakl marketplace payments (payment split, refunds, payouts) on Stripe "
+        "Connect, run as Airflow DAGs.",
+        "versions": [__version__],
+        "integrations": [
+            {"integration-name": "Mirakl", "tags": ["service"]},
+            {"integration-name": "Stripe Connect", "tags": ["service"]},
+        ],
+        "hooks": [
+            {"integration-name": "Mirakl", "python-modules": [f"{_HOOKS}.mirakl"]},
+            {"integration-name": "Stripe Connect", "python-modules": [f"{_HOOKS}.stripe"]},
+        ],
+        "connection-types": [
+            {
+                "connection-type": "mirakl",
+                "hook-class-name": f"{_HOOKS}.mirakl.MiraklHook",
+                "hook-name": "Mirakl",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"host": "Mirakl base URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://your-marketplace.mirakl.net",
+                        "password": "operator API key, or 'Bearer <token>' for OAuth",
+                    },
+                },
+                "conn-fields": {
+                    "timeout_connect": {
+                        "label": "Connect timeout (s)",
+                        "description": "Seconds to wait for the TCP/TLS connection.",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 5},
+                    },
+                    "timeout_read": {
+                        "label": "Read timeout (s)",
+                        "description": "Seconds to wait for Mirakl's answer.",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries of a 429/5xx/transport failure before giving up.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 4},
+                    },
+                    "page_size": {
+                        "label": "Page size",
+                        "description": "Items per page on paginated endpoints (Mirakl max 100).",
+                        "schema": {
+                            "type": ["integer", "null"],
+                            "minimum": 1,
+                            "maximum": 100,
+                            "default": 100,
+                        },
+                    },
+                },
+            },
+            {
+                "connection-type": "stripe",
+                "hook-class-name": f"{_HOOKS}.stripe.StripeHook",
+                "hook-name": "Stripe Connect",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"host": "API base override", "password": "Secret key"},
+                    "placeholders": {
+                        "host": "leave empty for api.stripe.com (set for the sandbox)",
+                        "password": "sk_test_..., sk_live_... or rk_...",
+                    },
+                },
+                "conn-fields": {
+                    "max_network_retries": {
+                        "label": "Max network retries",
+                        "description": "Retries done by the Stripe SDK; safe because every "
+                        "money-moving call carries an idempotency key.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 2},
+                    },
+                },
+            },
+        ],
+    }

@@ -1,0 +1,83 @@
+"""The connector's run-time settings: one JSON Airflow Variable, ``mirakl_connector_config``.
+
+Example::
+
+    {
+      "payment_split": {"product_enabled": true, "service_enabled": true,
+                        "tax_split_enabled": false, "tax_account": null},
+      "alerts": {"email_to": ["payments-ops@example.com"], "email_from": "airflow@example.com"}
+    }
+
+Read it inside tasks and callbacks only (never at DAG parse time): inside a task the Variable comes
+from the metadata DB through the Execution API, so an edit in the UI applies to the next task.
+A missing Variable means "all defaults"; malformed JSON is a configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mirakl_connector.errors import ConfigurationError
+
+CONFIG_VARIABLE = "mirakl_connector_config"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Who gets the failure e-mails (empty ``email_to`` = nobody, logged as an error)."""
+
+    email_to: tuple[str, ...] = ()
+    email_from: str | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> AlertSettings:
+        values = values or {}
+        if not isinstance(values, Mapping):
+            raise ConfigurationError(f"{CONFIG_VARIABLE}.alerts must be an object")
+        to = values.get("email_to") or ()
+        if isinstance(to, str):
+            to = [part.strip() for part in to.split(",")]
+        if not isinstance(to, list | tuple) or not all(isinstance(a, str) for a in to):
+            raise ConfigurationError(
+                f"{CONFIG_VARIABLE}.alerts.email_to must be a list of addresses"
+            )
+        return cls(
+            email_to=tuple(a for a in to if a),
+            email_from=values.get("email_from") or None,
+        )
+
+
+def parse_connector_config(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parse the Variable's value (JSON text or an already-decoded mapping) into a dict."""
+    if text is None or text == "":
+        return {}
+    if isinstance(text, Mapping):
+        return dict(text)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"Variable {CONFIG_VARIABLE} is not valid JSON (line {exc.lineno}, "
+            f"column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"Variable {CONFIG_VARIABLE} must be a JSON object")
+    for section in ("payment_split", "alerts"):
+        if value.get(section) is not None and not isinstance(value[section], dict):
+            raise ConfigurationError(f"{CONFIG_VARIABLE}.{section} must be an object")
+    return value
+
+
+def load_connector_config() -> dict[str, Any]:
+    """Read and parse the Variable. Call from ``execute()``/``notify()``, not at parse time."""
+    from airflow.sdk import Variable
+
+    return parse_connector_config(Variable.get(CONFIG_VARIABLE, default=None))
+
+
+def alert_settings(config: Mapping[str, Any]) -> AlertSettings:
+    """The ``alerts`` section, typed."""
+    return AlertSettings.from_mapping(config.get("alerts"))

@@ -1,0 +1,1 @@
+"""Hooks: turn an Airflow connection into a configured client (Mirakl, Stripe, ledger)."""

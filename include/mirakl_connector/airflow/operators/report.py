@@ -1,0 +1,111 @@
+"""The last task of a batch DAG: one readable summary of the run, red when any item failed.
+
+The batch steps never fail for bad items (a FAILED ledger row is an outcome, not a crash), so
+without this task a run with failed transfers would be green and nobody would be told. The
+report merges the steps' summaries, logs them as a table, returns the merged summary (visible as
+the task's XCom in the UI) and raises when there are failures, which fires the failure notifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from mirakl_connector.airflow.operators._summary import (
+    MAX_LISTED_FAILURES,
+    counts_of,
+    failed_items,
+    format_failures,
+    format_table,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+#: XCom key of the merged report when the task fails (it is the return value otherwise).
+REPORT_XCOM_KEY = "run_summary"
+
+
+class BatchFailuresError(AirflowException):
+    """Some items of the batch failed; the message lists them (id and reason)."""
+
+    def __init__(self, message: str, failed: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Merge step summaries (task_id → summary dict) into one run summary (pure).
+
+    Failed items keep the step they failed in, so ``create_transfers: 1001-A: ...`` reads
+    unambiguously in the e-mail.
+    """
+    steps: dict[str, Any] = {}
+    failed: list[dict[str, str]] = []
+    missing: list[str] = []
+    for task_id, summary in summaries.items():
+        if summary is None:
+            missing.append(task_id)
+            continue
+        steps[task_id] = counts_of(summary)
+        failed.extend({"step": task_id, **item} for item in failed_items(summary))
+    return {
+        "steps": steps,
+        "missing_steps": missing,
+        "failed_count": len(failed),
+        "failed": failed,
+        "has_failures": bool(failed),
+    }
+
+
+def render_report(report: Mapping[str, Any]) -> str:
+    """The merged summary as a table: one row per (step, outcome)."""
+    rows = [
+        (step, outcome, count)
+        for step, counts in report["steps"].items()
+        for outcome, count in sorted(counts.items())
+    ]
+    text = format_table(rows, headers=("step", "outcome", "count")) if rows else "(no counts)"
+    if report["missing_steps"]:
+        text += "\nno summary from: " + ", ".join(report["missing_steps"])
+    return text
+
+
+class BatchReportOperator(BaseOperator):
+    """Merge the summaries returned by ``summary_task_ids`` and fail when items failed.
+
+    :param summary_task_ids: the batch steps whose return values (XCom) to merge, in order. (Not
+        ``upstream_task_ids``: BaseOperator uses that name for its own dependency set.)
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#fef7e0"
+
+    def __init__(self, *, summary_task_ids: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not summary_task_ids:
+            raise ValueError(f"{self.task_id}: summary_task_ids must not be empty")
+        self.summary_task_ids = list(summary_task_ids)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        summaries = {tid: ti.xcom_pull(task_ids=tid) for tid in self.summary_task_ids}
+        report = merge_summaries(summaries)
+        self.log.info("Run summary:\n%s", render_report(report))
+        if report["has_failures"]:
+            failures = [
+                {"id": f"{item['step']}: {item['id']}", "reason": item["reason"]}
+                for item in report["failed"]
+            ]
+            count = report["failed_count"]
+            shown = f" (first {MAX_LISTED_FAILURES} listed)" if count > MAX_LISTED_FAILURES else ""
+            message = f"{count} item(s) failed{shown}:\n" + format_failures(failures)
+            self.log.error("%s", message)
+            # A raising task has no return value: keep the report readable in the UI anyway.
+            ti.xcom_push(key=REPORT_XCOM_KEY, value=report)
+            raise BatchFailuresError(message, report["failed"])
+        return report

@@ -1,0 +1,1 @@
+"""Sensors: wait for an external system before a batch starts."""

@@ -1,0 +1,62 @@
+"""Create the SQLAlchemy engine of the ledger, tuned for its two backends.
+
+SQLite is the default (a file in the Airflow home) and several Airflow task processes may write to
+it at once, so every connection gets WAL (readers do not block the writer), a busy timeout (a
+writer waits for the lock instead of failing at once) and explicit transactions: write
+transactions start with ``BEGIN IMMEDIATE`` so that the read-then-write of a save can never be
+upgraded into a deadlock, read transactions with a plain ``BEGIN``. PostgreSQL (production) uses
+psycopg2's batch mode for the many-row UPDATEs of a save.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+
+#: Execution option marking a connection whose transactions will write.
+WRITE_OPTION = "mirakl_ledger_write"
+
+#: How long a SQLite writer waits for another process's lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_ledger_engine(url: str | URL, *, echo: bool = False) -> Engine:
+    """Return an engine for ``url``; use :func:`writer` on it for write transactions."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["pool_pre_ping"] = True
+        if parsed.get_driver_name() == "psycopg2":
+            kwargs["executemany_mode"] = "values_plus_batch"
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """Return ``engine`` flagged so that its transactions take the write lock up front."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module: we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # synchronous stays FULL (the default): a committed attempt must survive a crash,
+            # since it is written before the Stripe call it protects.
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")

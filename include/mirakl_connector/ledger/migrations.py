@@ -1,0 +1,123 @@
+"""Bring the ledger database to the schema this code expects, automatically, on connect.
+
+Why not Alembic: the ledger is a handful of tables shipped inside a DAG package, opened by every
+Airflow task; operators should never have to run a migration command by hand. So the schema
+carries one number (table ``schema_version``, one row) and this module holds the ordered steps
+that lead from one number to the next. Each step runs in its own transaction together with the
+version bump, so a failed step leaves the database at the previous version, never half-way.
+
+Several task processes may open a fresh database at the same moment. Each transaction here first
+takes a lock (PostgreSQL: ``pg_advisory_xact_lock``; SQLite: ``BEGIN IMMEDIATE``, see
+:mod:`.engine`) and then re-reads the version, so the second process finds the work done.
+
+Adding a step: append ``MigrationStep(n + 1, ...)`` whose function alters the schema (never edit a
+released step: databases in the field already ran it), and update :mod:`.schema` to match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, select, text
+
+from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.ledger import schema
+from mirakl_connector.ledger.engine import writer
+
+#: Key of the PostgreSQL advisory lock serialising migrations ("MCLD" in ASCII).
+ADVISORY_LOCK_KEY = 0x4D434C44
+
+
+@dataclass(frozen=True)
+class MigrationStep:
+    """One schema change; ``apply`` runs inside the transaction that records ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _create_tables_v1(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=list(schema.DATA_TABLES), checkfirst=True)
+
+
+STEPS: tuple[MigrationStep, ...] = (
+    MigrationStep(1, "create the ledger tables", _create_tables_v1),
+)
+
+#: The schema version this code writes and reads.
+LATEST_VERSION = STEPS[-1].version
+
+
+def migrate(engine: Engine, *, steps: Sequence[MigrationStep] = STEPS, url: str = "") -> int:
+    """Apply the missing ``steps`` to the database of ``engine``; return its version after.
+
+    :param url: the (password-masked) URL, only used to name the database in errors.
+    :raises ConfigurationError: when the database is at a version newer than ``steps`` know
+        (the code is older than the data; running it could corrupt rows it does not understand).
+    """
+    _check_steps(steps)
+    latest = steps[-1].version if steps else 0
+    write_engine = writer(engine)
+
+    with write_engine.begin() as conn:
+        _lock(conn)
+        schema.schema_version.create(conn, checkfirst=True)
+        current = read_version(conn)
+    _refuse_newer(current, latest, url)
+
+    for step in steps:
+        if step.version <= current:
+            continue
+        with write_engine.begin() as conn:
+            _lock(conn)
+            current = read_version(conn)  # another process may have applied it meanwhile
+            if step.version <= current:
+                continue
+            step.apply(conn)
+            _write_version(conn, step.version)
+            current = step.version
+    return current
+
+
+def read_version(conn: Connection) -> int:
+    """The version recorded in ``schema_version``; 0 when the row (or table) is missing."""
+    if not conn.dialect.has_table(conn, schema.schema_version.name):
+        return 0
+    version = conn.execute(select(schema.schema_version.c.version)).scalar_one_or_none()
+    return int(version) if version is not None else 0
+
+
+def _write_version(conn: Connection, version: int) -> None:
+    table = schema.schema_version
+    now = datetime.now(UTC)
+    updated = conn.execute(table.update().values(version=version, updated_at=now)).rowcount
+    if not updated:
+        conn.execute(table.insert().values(id=1, version=version, updated_at=now))
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    # SQLite: the write engine's BEGIN IMMEDIATE already holds the database write lock.
+
+
+def _refuse_newer(current: int, latest: int, url: str) -> None:
+    if current > latest:
+        where = f" at {url}" if url else ""
+        raise ConfigurationError(
+            f"The ledger database{where} has schema version {current}, newer than version "
+            f"{latest} known to this mirakl_connector; upgrade the package on every worker "
+            "before running it against this database"
+        )
+
+
+def _check_steps(steps: Sequence[MigrationStep]) -> None:
+    for expected, step in enumerate(steps, start=1):
+        if step.version != expected:
+            raise ValueError(
+                f"migration steps must be numbered 1, 2, 3...; step {step.description!r} "
+                f"has version {step.version}, expected {expected}"
+            )

@@ -1,0 +1,236 @@
+"""The ledger's tables, declared once for SQLite and PostgreSQL.
+
+Columns mirror the dataclasses of :mod:`mirakl_connector.ledger.records` name for name, so the store
+can translate a row into a record without a hand-written mapping per field. Statuses and types are
+stored as their string values (not native enums) so that adding a status later is a code change,
+not a schema migration. Amounts are ``BigInteger`` minor units: a KWD amount of a large marketplace
+can leave the 32-bit range.
+
+Timestamps use :class:`UTCDateTime`: PostgreSQL keeps a ``timestamptz``; SQLite has no time zone
+type, so the value is stored as naive UTC and made aware again when read. Either way the workflows
+only ever see aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+#: Longest ``status_reason`` kept; longer reasons are cut (the start says what went wrong).
+STATUS_REASON_MAX = 1024
+
+_ID_LEN = 255
+_CODE_LEN = 64
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    Naive datetimes are refused on the way in: a naive value is ambiguous (local time of which
+    worker?) and in a ledger of money movements we would rather fail loudly than guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the ledger; use UTC")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _pk() -> Mapped[int]:
+    # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not a BIGINT one.
+    return mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the ledger; ``Base.metadata`` holds every ledger table."""
+
+
+class _Timestamps:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class AccountMappingRow(_Timestamps, Base):
+    __tablename__ = "account_mappings"
+
+    id: Mapped[int] = _pk()
+    mirakl_shop_id: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
+    stripe_account_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    charges_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    ignored: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    onboarding_token: Mapped[str | None] = mapped_column(Text)
+
+
+class PaymentMappingRow(_Timestamps, Base):
+    __tablename__ = "payment_mappings"
+
+    id: Mapped[int] = _pk()
+    stripe_charge_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
+    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    stripe_amount: Mapped[int | None] = mapped_column(BigInteger)
+    status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+
+
+class TransferRow(_Timestamps, Base):
+    __tablename__ = "transfers"
+    __table_args__ = (
+        UniqueConstraint("type", "mirakl_id", name="uq_transfers_type_mirakl_id"),
+        Index("ix_transfers_type_status", "type", "status"),
+    )
+
+    id: Mapped[int] = _pk()
+    type: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    mirakl_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    mirakl_shop_id: Mapped[int | None] = mapped_column(BigInteger)
+    destination_account: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    source_account: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    transaction_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    transfer_id: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class RefundRow(_Timestamps, Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = _pk()
+    mirakl_refund_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    type: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    mirakl_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    mirakl_order_line_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    transaction_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    mirakl_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class PayoutRow(_Timestamps, Base):
+    __tablename__ = "payouts"
+
+    id: Mapped[int] = _pk()
+    mirakl_invoice_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    mirakl_shop_id: Mapped[int | None] = mapped_column(BigInteger)
+    stripe_account_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    payout_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class CheckpointRow(Base):
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = _pk()
+    key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class LedgerEventRow(Base):
+    __tablename__ = "ledger_events"
+    __table_args__ = (Index("ix_ledger_events_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = _pk()
+    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    old_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    new_status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    run_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class SchemaVersionRow(Base):
+    """The single row saying which migration steps the database has (see ``migrations``)."""
+
+    __tablename__ = "schema_version"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_schema_version_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+account_mappings = AccountMappingRow.__table__
+payment_mappings = PaymentMappingRow.__table__
+transfers = TransferRow.__table__
+refunds = RefundRow.__table__
+payouts = PayoutRow.__table__
+checkpoints = CheckpointRow.__table__
+ledger_events = LedgerEventRow.__table__
+schema_version = SchemaVersionRow.__table__
+
+#: The tables created by migration step 1 (everything but ``schema_version``).
+DATA_TABLES = (
+    account_mappings,
+    payment_mappings,
+    transfers,
+    refunds,
+    payouts,
+    checkpoints,
+    ledger_events,
+)
+
+
+def truncate_reason(reason: str | None) -> str | None:
+    """Cut ``reason`` to :data:`STATUS_REASON_MAX` characters, keeping its start.
+
+    Stripe and Mirakl error texts can be long (HTML error pages); the start names the failure,
+    and the final ``…`` tells a reader the text was cut.
+    """
+    if reason is None or len(reason) <= STATUS_REASON_MAX:
+        return reason
+    return reason[: STATUS_REASON_MAX - 1] + "…"

@@ -1,0 +1,561 @@
+"""HTTP client for the Mirakl operator API (product "MMP" and services "MMS" endpoints).
+
+One class, one request method, one pagination helper per pagination style. Every public method is
+a thin description of an endpoint (code, path, filters, where the items live in the body); the
+transport, the retries, the error mapping and the call accounting are shared.
+
+Conventions follow the Mirakl operator API and the incumbent Stripe connector:
+
+* ``Authorization`` carries the raw API key, or ``Bearer <token>`` for OAuth access tokens.
+* Money stays ``Decimal``: bodies are parsed with ``parse_float=Decimal`` and Decimals in request
+  bodies are written as JSON numbers.
+* Product lists use offset pagination (``max``/``offset`` + ``Link: <…>; rel="next"``); service
+  lists (``/api/mms``) use seek pagination (``limit`` then ``page_token`` alone).
+* Id filters are sent in chunks of 100, the most Mirakl accepts in one request.
+* Iterators stream page by page so a backlog of 100 000 orders never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from mirakl_connector.errors import (
+    MiraklApiError,
+    MiraklClientError,
+    MiraklRateLimitError,
+    MiraklServerError,
+    MiraklTransportError,
+)
+from mirakl_connector.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+# Endpoint codes, as Mirakl names them; they label errors, retry logs and ``call_counts``.
+V01 = "V01"
+OR11 = "OR11"
+PA01 = "PA01"
+PA02 = "PA02"
+PA11 = "PA11"
+PA12 = "PA12"
+SOR11 = "SOR11"
+SPA02 = "SPA02"
+SPA11 = "SPA11"
+SPA12 = "SPA12"
+S07 = "S07"
+S20 = "S20"
+IV01 = "IV01"
+
+ID_CHUNK_SIZE = 100  # Mirakl answers 400 past 100 ids in one filter (connector issue #89)
+WRITE_CHUNK_SIZE = 100  # S07, PA01, PA02 and SPA02 take at most 100 items per call
+_MESSAGE_LIMIT = 300  # characters of a non-JSON error body kept in an exception
+
+DateFilter = str | datetime | None
+
+
+class _TransientFailure(Exception):
+    """One failed attempt that is worth retrying; carries the error to raise if the budget ends."""
+
+    def __init__(self, error: MiraklApiError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class MiraklClient:
+    """Talks to one Mirakl instance with an operator API key or access token.
+
+    :param base_url: instance root, e.g. ``https://marketplace.mirakl.net`` (paths add ``/api``).
+    :param api_key: raw operator key, or ``"Bearer <token>"`` for an OAuth access token. Never
+        logged nor shown in ``repr()`` or error messages.
+    :param timeout: (connect, read) seconds for every request.
+    :param retry: the retry budget for 429, 5xx and transport errors.
+    :param page_size: ``max`` / ``limit`` of list calls (Mirakl caps it at 100).
+    :param session: a ``requests.Session`` to reuse (connection pooling, tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        retry: RetryPolicy | None = None,
+        page_size: int = 100,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not base_url or not base_url.strip():
+            raise ValueError("base_url is required")
+        if not api_key or not api_key.strip():
+            raise ValueError("api_key is required")
+        if not 1 <= page_size <= 100:
+            raise ValueError(f"page_size must be between 1 and 100, got {page_size}")
+        self.base_url = base_url.strip().rstrip("/")
+        self.timeout = timeout
+        self.page_size = page_size
+        self.call_counts: Counter[str] = Counter()
+        self._retry = retry or RetryPolicy()
+        self._session = session or requests.Session()
+        # The raw key is the documented (legacy) scheme; an OAuth token already has its prefix.
+        self._secret = api_key.strip()
+        self._headers = {"Authorization": self._secret, "Accept": "application/json"}
+
+    def __repr__(self) -> str:
+        return f"MiraklClient(base_url={self.base_url!r})"
+
+    # ------------------------------------------------------------------ endpoints
+
+    def version(self) -> dict:
+        """Return the instance version (``{"version": "3.210"}``); a cheap credentials check."""
+        return self._request(V01, "GET", "/api/version").json_body or {}
+
+    def iter_orders(
+        self,
+        *,
+        start_date: DateFilter = None,
+        end_date: DateFilter = None,
+        order_ids: Iterable[str] | None = None,
+        commercial_ids: Iterable[str] | None = None,
+    ) -> Iterator[dict]:
+        """Yield product orders (OR11), filtered by creation date and/or ids.
+
+        An empty id list yields nothing (it never widens to "all orders").
+        """
+        params = _date_params(start_date=start_date, end_date=end_date)
+        for id_params in _csv_id_filters(order_ids=order_ids, commercial_ids=commercial_ids):
+            yield from self._paginate_offset(
+                OR11, "/api/orders", {**params, **id_params}, _items_at("orders")
+            )
+
+    def iter_service_orders(
+        self,
+        *,
+        date_created_start: DateFilter = None,
+        order_ids: Iterable[str] | None = None,
+        commercial_order_ids: Iterable[str] | None = None,
+    ) -> Iterator[dict]:
+        """Yield service orders (SOR11); id filters are repeated query keys."""
+        params = _date_params(date_created_start=date_created_start)
+        for id_params in _repeated_id_filters(
+            order_id=order_ids, commercial_order_id=commercial_order_ids
+        ):
+            yield from self._paginate_seek(SOR11, "/api/mms/orders", {**params, **id_params})
+
+    def iter_service_debits(self, *, order_ids: Iterable[str] | None = None) -> Iterator[dict]:
+        """Yield service debits (SPA11), the payment state of service orders."""
+        for id_params in _repeated_id_filters(order_id=order_ids):
+            yield from self._paginate_seek(SPA11, "/api/mms/debits", id_params)
+
+    def iter_pending_debits(self) -> Iterator[dict]:
+        """Yield product orders waiting for the operator to confirm the debit (PA11)."""
+        return self._paginate_offset(PA11, "/api/payment/debit", {}, _nested_orders)
+
+    def validate_debits(self, orders: Sequence[Mapping]) -> None:
+        """Confirm or refuse product debits (PA01), 100 orders per call."""
+        for chunk in _chunks(list(orders), WRITE_CHUNK_SIZE):
+            # PA01 is a PUT that sets a payment status: replaying it leaves the same state, so
+            # the shared policy may retry it like a read.
+            self._request(PA01, "PUT", "/api/payment/debit", json={"orders": chunk})
+
+    def iter_pending_refunds(self) -> Iterator[dict]:
+        """Yield product refunds waiting for payment (PA12), one flat dict per refund.
+
+        Mirakl nests refunds as ``orders.order[].order_lines.order_line[].refunds.refund[]``;
+        each yielded dict carries ``id`` (as ``str``) and ``amount`` of the refund plus
+        ``order_id``, ``order_commercial_id``, ``order_line_id``, ``currency_iso_code`` and
+        ``shop_id`` copied from its order and line.
+        """
+        for order in self._paginate_offset(PA12, "/api/payment/refund", {}, _nested_orders):
+            yield from _flatten_refunds(order)
+
+    def validate_refunds(self, refunds: Sequence[Mapping]) -> None:
+        """Confirm or refuse product refunds (PA02), 100 refunds per call."""
+        for chunk in _chunks(list(refunds), WRITE_CHUNK_SIZE):
+            # Idempotent on Mirakl's side (validating a refund twice is refused, not doubled).
+            self._request(PA02, "PUT", "/api/payment/refund", json={"refunds": chunk})
+
+    def iter_service_refunds(self) -> Iterator[dict]:
+        """Yield service refunds waiting for payment (SPA12)."""
+        return self._paginate_seek(SPA12, "/api/mms/refunds", {})
+
+    def validate_service_refunds(self, refunds: Sequence[Mapping]) -> dict:
+        """Confirm or refuse service refunds (SPA02); returns ``{"errors": [...], "success": ...}``.
+
+        The body is a bare JSON array. Calls of more than 100 refunds are split and their
+        answers merged, so per-refund errors are never lost.
+        """
+        merged: dict = {"errors": [], "success": {"refunds": []}}
+        for chunk in _chunks(list(refunds), WRITE_CHUNK_SIZE):
+            # Idempotent on Mirakl's side, like PA02: safe for the shared retry policy.
+            body = self._request(SPA02, "PUT", "/api/mms/refunds", json=chunk).json_body or {}
+            merged["errors"].extend(body.get("errors") or [])
+            merged["success"]["refunds"].extend((body.get("success") or {}).get("refunds") or [])
+        return merged
+
+    def iter_shops(
+        self,
+        *,
+        updated_since: DateFilter = None,
+        shop_ids: Iterable[int | str] | None = None,
+    ) -> Iterator[dict]:
+        """Yield shops (S20) of both domains, optionally updated since a date or by id."""
+        params: dict[str, Any] = {"domains": "PRODUCT,SERVICE"}
+        params.update(_date_params(updated_since=updated_since))
+        for id_params in _csv_id_filters(shop_ids=shop_ids):
+            yield from self._paginate_offset(
+                S20, "/api/shops", {**params, **id_params}, _items_at("shops")
+            )
+
+    def update_shops(self, shops: Sequence[Mapping]) -> list[dict]:
+        """Patch shops (S07), 100 per call; returns every ``shop_returns`` entry in order.
+
+        Each entry is ``{"shop_updated": {...}}`` or ``{"shop_error": {...}}``: per-shop
+        failures come back in a 200 answer and are the caller's to inspect.
+        """
+        returns: list[dict] = []
+        for chunk in _chunks(list(shops), WRITE_CHUNK_SIZE):
+            # S07 patches fields to given values: replaying it converges, so retries are safe.
+            body = self._request(S07, "PUT", "/api/shops", json={"shops": chunk}).json_body
+            returns.extend((body or {}).get("shop_returns") or [])
+        return returns
+
+    def iter_invoices(
+        self,
+        *,
+        start_date: DateFilter = None,
+        end_date: DateFilter = None,
+        shop_id: int | str | None = None,
+    ) -> Iterator[dict]:
+        """Yield accounting documents (IV01) created in a window and/or of one shop."""
+        params = _date_params(start_date=start_date, end_date=end_date)
+        if shop_id is not None:
+            params["shop"] = str(shop_id)
+        return self._paginate_offset(IV01, "/api/invoices", params, _items_at("invoices"))
+
+    # ------------------------------------------------------------------ pagination
+
+    def _paginate_offset(
+        self,
+        code: str,
+        path: str,
+        params: Mapping[str, Any],
+        items_of: Callable[[Any], list],
+    ) -> Iterator[dict]:
+        """Offset pagination: follow ``Link rel="next"``, else ``offset`` up to ``total_count``."""
+        base = {**params, "max": self.page_size}
+        seen = 0
+        url, query = path, {**base, "offset": 0}
+        while True:
+            reply = self._request(code, "GET", url, params=query)
+            page = items_of(reply.json_body)
+            if not page:
+                return
+            yield from page
+            seen += len(page)
+            next_url = reply.next_link
+            if next_url:
+                if next_url == reply.url:  # a server bug must not become an endless loop
+                    return
+                url, query = next_url, None  # absolute, used verbatim
+                continue
+            total = _int_or_none((reply.json_body or {}).get("total_count"))
+            if total is None or seen >= total:
+                return
+            url, query = path, {**base, "offset": seen}
+
+    def _paginate_seek(self, code: str, path: str, params: Mapping[str, Any]) -> Iterator[dict]:
+        """Seek pagination: ``limit`` first, then only ``page_token`` (Mirakl ignores the rest)."""
+        query: dict[str, Any] = {**params, "limit": self.page_size}
+        previous_token = None
+        while True:
+            body = self._request(code, "GET", path, params=query).json_body or {}
+            page = body.get("data") or []
+            if not page:
+                return
+            yield from page
+            token = body.get("next_page_token")
+            if not token or token == previous_token:
+                return
+            previous_token = token
+            query = {"page_token": token}
+
+    # ------------------------------------------------------------------ transport
+
+    def _request(
+        self,
+        endpoint_code: str,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> _Reply:
+        """Send one logical request with the shared retry policy; map the final failure.
+
+        ``path`` is relative to ``base_url`` or an absolute URL (a ``Link`` next page).
+        """
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        headers = dict(self._headers)
+        data = None
+        if json is not None:
+            data = dumps(json).encode("utf-8")
+            headers["Content-Type"] = "application/json; charset=utf-8"
+
+        def attempt() -> _Reply:
+            self.call_counts[endpoint_code] += 1
+            try:
+                response = self._session.request(
+                    method, url, params=params, data=data, headers=headers, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise _TransientFailure(
+                    MiraklTransportError(
+                        endpoint_code,
+                        self._redact(f"{type(exc).__name__}: {exc}"),
+                        method=method,
+                        path=path,
+                    )
+                ) from None
+            except requests.RequestException as exc:
+                raise MiraklTransportError(
+                    endpoint_code, self._redact(str(exc)), method=method, path=path
+                ) from None
+            return self._check(endpoint_code, method, path, response)
+
+        def on_retry(exc: BaseException, attempt_number: int, wait: float) -> None:
+            error = exc.error if isinstance(exc, _TransientFailure) else exc
+            status = getattr(error, "http_status", None)
+            log.warning(
+                "Mirakl %s %s %s failed (%s), retry %d in %.2fs",
+                endpoint_code,
+                method,
+                path,
+                f"HTTP {status}" if status is not None else "no response",
+                attempt_number,
+                wait,
+            )
+
+        try:
+            return self._retry.call(
+                attempt,
+                is_retryable=lambda exc: isinstance(exc, _TransientFailure),
+                retry_after=lambda exc: getattr(exc, "retry_after", None),
+                on_retry=on_retry,
+            )
+        except _TransientFailure as failure:
+            raise failure.error from None
+
+    def _check(self, code: str, method: str, path: str, response: requests.Response) -> _Reply:
+        """Turn a response into a reply, or raise the error it stands for."""
+        status = response.status_code
+        if status < 400:
+            try:
+                body = _loads(response.text) if response.content else None
+            except ValueError:
+                raise MiraklServerError(
+                    code,
+                    self._redact(f"invalid JSON in response: {_truncate(response.text)}"),
+                    http_status=status,
+                    method=method,
+                    path=path,
+                ) from None
+            next_link = (response.links.get("next") or {}).get("url")
+            return _Reply(body, next_link, response.url)
+        message = self._redact(_error_message(response))
+        kwargs = {"http_status": status, "method": method, "path": path}
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise _TransientFailure(MiraklRateLimitError(code, message, **kwargs), retry_after)
+        if status >= 500:
+            raise _TransientFailure(MiraklServerError(code, message, **kwargs))
+        raise MiraklClientError(code, message, **kwargs)
+
+    def _redact(self, text: str) -> str:
+        """Remove the credential from text that may end up in a log or an exception."""
+        token = self._secret.removeprefix("Bearer ").strip()
+        return text.replace(token, "***") if token else text
+
+
+class _Reply:
+    """The parts of a successful response the client uses."""
+
+    __slots__ = ("json_body", "next_link", "url")
+
+    def __init__(self, json_body: Any, next_link: str | None, url: str) -> None:
+        self.json_body = json_body
+        self.next_link = next_link
+        self.url = url
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+def _loads(text: str) -> Any:
+    """Parse a Mirakl body; numbers with a fraction become ``Decimal``, never ``float``."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def dumps(value: Any) -> str:
+    """Serialise a request body; ``Decimal`` becomes a JSON number (``12.34``), not a string.
+
+    ``float`` is refused: an amount that went through binary floating point is already suspect.
+    Aware datetimes become ISO-8601 strings.
+    """
+    return "".join(_encode(value))
+
+
+def _encode(value: Any) -> Iterator[str]:
+    if value is None or isinstance(value, bool | int | str):
+        yield json.dumps(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot send a non-finite amount: {value}")
+        yield format(value, "f")
+    elif isinstance(value, float):
+        raise TypeError(f"refusing to send float {value!r}: use Decimal for amounts")
+    elif isinstance(value, datetime):
+        yield json.dumps(format_date(value))
+    elif isinstance(value, Mapping):
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be str, got {type(key).__name__}")
+            yield ("," if index else "") + json.dumps(key) + ":"
+            yield from _encode(item)
+        yield "}"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for index, item in enumerate(value):
+            if index:
+                yield ","
+            yield from _encode(item)
+        yield "]"
+    else:
+        raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+# ---------------------------------------------------------------------- parameters
+
+
+def format_date(value: str | datetime) -> str:
+    """A query date: strings (checkpoints from Mirakl) verbatim, aware datetimes as ISO-8601."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected str or datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"datetime {value.isoformat()} has no timezone; Mirakl needs an offset")
+    return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+
+
+def _date_params(**dates: DateFilter) -> dict[str, Any]:
+    return {name: format_date(value) for name, value in dates.items() if value is not None}
+
+
+def _unique(ids: Iterable[Any]) -> list[str]:
+    """Ids as strings, duplicates removed, first-seen order kept."""
+    return list(dict.fromkeys(str(i) for i in ids))
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _id_chunks(**filters: Iterable[Any] | None) -> Iterator[tuple[str, list[str]]] | None:
+    """The (param name, ids chunk) pairs of the one id filter given, or None without filter."""
+    given = {name: ids for name, ids in filters.items() if ids is not None}
+    if not given:
+        return None
+    if len(given) > 1:
+        raise ValueError(f"filter by one of {sorted(given)} at a time")
+    [(name, ids)] = given.items()
+    if isinstance(ids, str):
+        raise TypeError(f"{name} must be a collection of ids, not a string")
+    return ((name, chunk) for chunk in _chunks(_unique(ids), ID_CHUNK_SIZE))
+
+
+def _csv_id_filters(**filters: Iterable[Any] | None) -> Iterator[dict[str, Any]]:
+    """Query params per request for comma-separated id filters (OR11, S20)."""
+    pairs = _id_chunks(**filters)
+    if pairs is None:
+        yield {}
+        return
+    for name, chunk in pairs:
+        yield {name: ",".join(chunk)}
+
+
+def _repeated_id_filters(**filters: Iterable[Any] | None) -> Iterator[dict[str, Any]]:
+    """Query params per request for repeated-key id filters (``order_id=A&order_id=B``)."""
+    pairs = _id_chunks(**filters)
+    if pairs is None:
+        yield {}
+        return
+    for name, chunk in pairs:
+        yield {name: chunk}  # requests repeats the key for a list value, without brackets
+
+
+# ---------------------------------------------------------------------- response shapes
+
+
+def _items_at(key: str) -> Callable[[Any], list]:
+    def items(body: Any) -> list:
+        return list((body or {}).get(key) or [])
+
+    return items
+
+
+def _unwrap(container: Any, key: str) -> list:
+    """``{"order": [...]}`` or an already bare list (Mirakl uses both for PA11/PA12)."""
+    if isinstance(container, Mapping):
+        container = container.get(key)
+    if isinstance(container, Mapping):  # a single item serialised without its list
+        return [container]
+    return list(container or [])
+
+
+def _nested_orders(body: Any) -> list:
+    return _unwrap((body or {}).get("orders"), "order")
+
+
+def _flatten_refunds(order: Mapping) -> Iterator[dict]:
+    for line in _unwrap(order.get("order_lines"), "order_line"):
+        for refund in _unwrap(line.get("refunds"), "refund"):
+            yield {
+                "id": None if refund.get("id") is None else str(refund["id"]),
+                "amount": refund.get("amount"),
+                "order_id": order.get("order_id"),
+                "order_commercial_id": order.get("order_commercial_id"),
+                "order_line_id": line.get("order_line_id"),
+                "currency_iso_code": order.get("currency_iso_code"),
+                "shop_id": order.get("shop_id"),
+            }
+
+
+def _error_message(response: requests.Response) -> str:
+    """Mirakl's ``message`` from an error body, else the start of the raw text."""
+    try:
+        body = _loads(response.text)
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping) and body.get("message"):
+        return str(body["message"])
+    return _truncate(response.text) or response.reason or "no body"
+
+
+def _truncate(text: str) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + "…"
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

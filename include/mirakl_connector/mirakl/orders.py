@@ -1,0 +1,425 @@
+"""Mirakl orders as the payment workflows need them, and the amount rules that apply to them.
+
+Product orders (OR11) and service orders (SOR11 + their SPA11 debit) have different shapes but
+the payment split asks the same questions of both: is it validated, aborted, paid; how much is
+due, how much is the operator's commission, how much is tax. :class:`MiraklOrder` answers them
+once, so the decision code never reads raw Mirakl dicts.
+
+Everything here is pure. Amounts stay ``Decimal`` major units as Mirakl sends them; the
+``*_minor`` helpers convert to Stripe's integer minor units with the currency's ISO 4217
+exponent (JPY 0, EUR 2, KWD 3). Bad data raises :class:`InvalidItemError` carrying the order id
+and naming the field, so one broken order is reported and skipped instead of stopping a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.money import normalize_currency, parse_amount, to_minor
+
+PRODUCT_NOT_VALIDATED = frozenset(
+    {"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"}
+)
+PRODUCT_ABORTED = frozenset({"REFUSED", "CANCELED"})
+SERVICE_NOT_VALIDATED = frozenset(
+    {"WAITING_SCORING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"}
+)
+SERVICE_ABORTED = frozenset({"ORDER_REFUSED", "ORDER_EXPIRED", "ORDER_CANCELLED"})
+
+TAX_INCLUDED = "TAX_INCLUDED"
+TAX_EXCLUDED = "TAX_EXCLUDED"
+_TAX_MODES = (TAX_INCLUDED, TAX_EXCLUDED)
+_INACTIVE_LINE_STATES = PRODUCT_ABORTED  # lines Mirakl already left out of total_price
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class RefundPart:
+    """What one refund of an order takes back: the refund itself, commission and tax.
+
+    ``currency`` is the order's, so the ``*_minor`` helpers can convert on their own.
+    """
+
+    refund_id: str
+    amount: Decimal
+    commission: Decimal
+    tax: Decimal
+    currency: str
+
+    def amount_minor(self) -> int:
+        return to_minor(self.amount, self.currency)
+
+    def commission_minor(self) -> int:
+        return to_minor(self.commission, self.currency)
+
+    def tax_minor(self) -> int:
+        return to_minor(self.tax, self.currency)
+
+    def seller_amount_minor(self, *, tax_split: bool) -> int:
+        """What to reverse from the seller: refund − refunded commission [− refunded tax]."""
+        seller = self.amount_minor() - self.commission_minor()
+        return seller - self.tax_minor() if tax_split else seller
+
+
+@dataclass(frozen=True)
+class MiraklOrder:
+    """A product or service order reduced to what the payment workflows decide on.
+
+    ``created_date`` is the raw string Mirakl sent (checkpoints are sent back verbatim);
+    ``created_at`` is the same instant parsed, for ordering.
+    """
+
+    order_id: str
+    commercial_id: str
+    shop_id: int | None
+    state: str
+    currency: str
+    created_date: str
+    created_at: datetime
+    tax_mode: str
+    amount_due: Decimal
+    commission: Decimal
+    tax_total: Decimal
+    aborted_amount: Decimal
+    is_validated: bool
+    is_aborted: bool
+    is_paid: bool
+    payment_id: str | None
+    kind: str
+    refunds: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def amount_due_minor(self) -> int:
+        return to_minor(self.amount_due, self.currency)
+
+    def commission_minor(self) -> int:
+        return to_minor(self.commission, self.currency)
+
+    def tax_amount_minor(self) -> int:
+        """The tax transfer of a tax split (``<order id>_TAX``)."""
+        return to_minor(self.tax_total, self.currency)
+
+    def aborted_amount_minor(self) -> int:
+        """The part of the payment not to capture (refused and cancelled lines)."""
+        return to_minor(self.aborted_amount, self.currency)
+
+    def seller_amount_minor(self, *, tax_split: bool) -> int:
+        """The seller's transfer: amount due − commission [− tax], in minor units.
+
+        Each term is converted on its own, so seller + commission (+ tax) add up exactly to the
+        amount due in minor units. The result may be zero or negative; deciding what that
+        means (an aborted transfer) is the caller's business.
+        """
+        seller = self.amount_due_minor() - self.commission_minor()
+        return seller - self.tax_amount_minor() if tax_split else seller
+
+    def refund(self, refund_id: str) -> RefundPart:
+        """The commission and tax that go back with refund ``refund_id`` of this order.
+
+        :raises InvalidItemError: when the order has no such refund or its amounts are bad.
+        """
+        raw = self.refunds.get(str(refund_id))
+        if raw is None:
+            raise InvalidItemError(f"refund {refund_id} not found", item_id=self.order_id)
+        where = f"refund {refund_id}"
+        with _for_item(self.order_id):
+            amount = _amount(raw, "amount", where)
+            if self.kind == "product":
+                commission = _amount(raw, "commission_total_amount", where)
+            else:
+                commission = _optional_commission(raw.get("commission"), f"{where}.commission")
+            tax = _sum_amounts(raw, "shipping_taxes", where) + _sum_amounts(raw, "taxes", where)
+        return RefundPart(str(refund_id), amount, commission, tax, self.currency)
+
+
+# ---------------------------------------------------------------------- parsers
+
+
+def parse_product_order(raw: Mapping) -> MiraklOrder:
+    """Read an OR11 order and apply the product amount rules.
+
+    * amount due = ``total_price`` (Mirakl already leaves refused and cancelled lines out) plus,
+      unless the order is ``TAX_INCLUDED``, the shipping and product taxes of the other lines;
+    * commission = ``total_commission``;
+    * tax total = product taxes (not shipping) of the active lines, whatever the tax mode;
+    * aborted amount = refused lines' ``total_price`` and cancelled lines' ``cancelations``
+      (Mirakl zeroes a cancelled line and moves its amounts there), each with its taxes
+      unless ``TAX_INCLUDED``.
+    """
+    order_id = _order_id(raw, "order_id")
+    with _for_item(order_id):
+        tax_mode = _tax_mode(raw)
+        taxes_due = tax_mode != TAX_INCLUDED
+        currency = normalize_currency(_required(raw, "currency_iso_code"))
+        state = _text(raw, "order_state")
+        created_date = _text(raw, "created_date")
+        lines = raw.get("order_lines")
+        if lines is None:
+            raise InvalidItemError("order_lines is missing")
+        if not isinstance(lines, list):
+            raise InvalidItemError("order_lines is not a list")
+
+        extra_taxes = tax_total = aborted = _ZERO
+        refunds: dict[str, Mapping[str, Any]] = {}
+        for index, line in enumerate(lines):
+            where = f"order_lines[{index}]"
+            if not isinstance(line, Mapping):
+                raise InvalidItemError(f"{where} is not an object")
+            line_state = _text(line, "order_line_state", where)
+            shipping_taxes = _sum_amounts(line, "shipping_taxes", where)
+            product_taxes = _sum_amounts(line, "taxes", where)
+            if line_state == "REFUSED":
+                aborted += _amount(line, "total_price", where)
+                if taxes_due:
+                    aborted += shipping_taxes + product_taxes
+            elif line_state == "CANCELED":
+                aborted += _cancelled_amount(line, where, taxes_due=taxes_due)
+            if line_state not in _INACTIVE_LINE_STATES:
+                extra_taxes += shipping_taxes + product_taxes
+                tax_total += product_taxes
+            for refund in _list(line, "refunds", where):
+                if isinstance(refund, Mapping) and refund.get("id") is not None:
+                    refunds[str(refund["id"])] = refund
+
+        amount_due = _amount(raw, "total_price")
+        if taxes_due:
+            amount_due += extra_taxes
+        return MiraklOrder(
+            order_id=order_id,
+            commercial_id=_text(raw, "commercial_id"),
+            shop_id=_shop_id(raw.get("shop_id"), "shop_id"),
+            state=state,
+            currency=currency,
+            created_date=created_date,
+            created_at=parse_mirakl_datetime(created_date, field="created_date"),
+            tax_mode=tax_mode,
+            amount_due=amount_due,
+            commission=_amount(raw, "total_commission"),
+            tax_total=tax_total,
+            aborted_amount=aborted,
+            is_validated=state not in PRODUCT_NOT_VALIDATED,
+            is_aborted=state in PRODUCT_ABORTED,
+            is_paid=bool(raw.get("customer_debited_date")),
+            payment_id=raw.get("transaction_number") or None,
+            kind="product",
+            refunds=refunds,
+        )
+
+
+def parse_service_order(raw: Mapping, debit: Mapping | None) -> MiraklOrder:
+    """Read an SOR11 order with its SPA11 debit and apply the service amount rules.
+
+    * amount due = ``price.amount`` + options (``BOOLEAN`` amounts, ``VALUE_LIST`` value
+      amounts) + ``price.taxes`` unless ``TAX_INCLUDED``;
+    * commission = ``commission.amount_including_taxes`` (0 when absent);
+    * tax total = ``price.taxes`` unless ``TAX_INCLUDED``, else 0;
+    * aborted amount = the whole amount due when the order is aborted.
+
+    SOR11 carries no payment data: the order is paid iff its debit's ``state`` is ``OK``, and
+    the payment id is the debit's ``transaction_number``.
+    """
+    order_id = _order_id(raw, "id")
+    with _for_item(order_id):
+        tax_mode = _tax_mode(raw)
+        currency = normalize_currency(_required(raw, "currency_code"))
+        state = _text(raw, "state")
+        created_date = _text(raw, "date_created")
+        price = raw.get("price")
+        if not isinstance(price, Mapping):
+            raise InvalidItemError("price is missing" if price is None else "price is malformed")
+        options = _ZERO
+        for index, option in enumerate(_list(price, "options", "price")):
+            where = f"price.options[{index}]"
+            kind = option.get("type") if isinstance(option, Mapping) else None
+            if kind == "BOOLEAN":
+                options += _amount(option, "amount", where)
+            elif kind == "VALUE_LIST":
+                options += _sum_amounts(option, "values", where)
+            # other option types carry no price (Mirakl and the incumbent ignore them)
+        taxes = _sum_amounts(price, "taxes", "price")
+        taxes_due = tax_mode != TAX_INCLUDED
+        amount_due = _amount(price, "amount", "price") + options + (taxes if taxes_due else _ZERO)
+        is_aborted = state in SERVICE_ABORTED
+
+        shop = raw.get("shop")
+        if shop is not None and not isinstance(shop, Mapping):
+            raise InvalidItemError("shop is malformed")
+        payment_id, is_paid = _service_payment(order_id, debit)
+        refunds = {
+            str(r["id"]): r
+            for r in _list(raw, "refunds")
+            if isinstance(r, Mapping) and r.get("id") is not None
+        }
+        return MiraklOrder(
+            order_id=order_id,
+            commercial_id=_text(raw, "commercial_order_id"),
+            shop_id=_shop_id((shop or {}).get("id"), "shop.id"),
+            state=state,
+            currency=currency,
+            created_date=created_date,
+            created_at=parse_mirakl_datetime(created_date, field="date_created"),
+            tax_mode=tax_mode,
+            amount_due=amount_due,
+            commission=_optional_commission(raw.get("commission"), "commission"),
+            tax_total=taxes if taxes_due else _ZERO,
+            aborted_amount=amount_due if is_aborted else _ZERO,
+            is_validated=state not in SERVICE_NOT_VALIDATED,
+            is_aborted=is_aborted,
+            is_paid=is_paid,
+            payment_id=payment_id,
+            kind="service",
+            refunds=refunds,
+        )
+
+
+def parse_mirakl_datetime(value: str, *, field: str = "date") -> datetime:
+    """Parse a Mirakl ISO-8601 date-time into an aware ``datetime``.
+
+    Lenient on the forms Mirakl and its SDKs emit: ``Z``, ``+01:00``, ``+0100``, with or without
+    milliseconds. A value without an offset is refused: ordering checkpoints needs an instant.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidItemError(f"{field} is missing")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidItemError(f"{field} is not an ISO-8601 date-time: {value!r}") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InvalidItemError(f"{field} has no timezone offset: {value!r}")
+    return parsed
+
+
+# ---------------------------------------------------------------------- field readers
+
+
+@contextmanager
+def _for_item(order_id: str) -> Iterator[None]:
+    """Attach ``order_id`` to any :class:`InvalidItemError` raised inside the block."""
+    try:
+        yield
+    except InvalidItemError as exc:
+        if exc.item_id:
+            raise
+        raise exc.for_item(order_id) from None
+
+
+def _order_id(raw: Mapping, key: str) -> str:
+    if not isinstance(raw, Mapping):
+        raise InvalidItemError(f"order is not an object: {type(raw).__name__}")
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidItemError(f"order {key} is missing")
+    return str(value)
+
+
+def _path(where: str | None, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _required(raw: Mapping, key: str, where: str | None = None) -> Any:
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidItemError(f"{_path(where, key)} is missing")
+    return value
+
+
+def _text(raw: Mapping, key: str, where: str | None = None) -> str:
+    value = _required(raw, key, where)
+    if not isinstance(value, str):
+        raise InvalidItemError(f"{_path(where, key)} is not a string: {value!r}")
+    return value.strip()
+
+
+def _amount(raw: Mapping, key: str, where: str | None = None) -> Decimal:
+    name = _path(where, key)
+    if raw.get(key) is None:
+        raise InvalidItemError(f"{name} is missing")
+    return parse_amount(raw[key], field=name)
+
+
+def _list(raw: Mapping, key: str, where: str | None = None) -> list:
+    """An optional list field: absent or null is empty, anything else but a list is an error."""
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidItemError(f"{_path(where, key)} is not a list")
+    return value
+
+
+def _amount_items(raw: Mapping, key: str, where: str | None) -> Iterator[Decimal]:
+    for index, item in enumerate(_list(raw, key, where)):
+        item_where = f"{_path(where, key)}[{index}]"
+        if not isinstance(item, Mapping):
+            raise InvalidItemError(f"{item_where} is not an object")
+        yield _amount(item, "amount", item_where)
+
+
+def _sum_amounts(raw: Mapping, key: str, where: str | None = None) -> Decimal:
+    """Σ ``amount`` of the entries of list ``key`` (taxes, option values); each must have one."""
+    return sum(_amount_items(raw, key, where), _ZERO)
+
+
+def _cancelled_amount(line: Mapping, where: str, *, taxes_due: bool) -> Decimal:
+    total = _ZERO
+    for index, cancelation in enumerate(_list(line, "cancelations", where)):
+        item_where = f"{where}.cancelations[{index}]"
+        if not isinstance(cancelation, Mapping):
+            raise InvalidItemError(f"{item_where} is not an object")
+        total += _amount(cancelation, "amount", item_where)
+        if taxes_due:
+            total += _sum_amounts(cancelation, "shipping_taxes", item_where)
+            total += _sum_amounts(cancelation, "taxes", item_where)
+    return total
+
+
+def _optional_commission(commission: Any, where: str) -> Decimal:
+    """``commission.amount_including_taxes`` of service orders and refunds; 0 when absent."""
+    if commission is None:
+        return _ZERO
+    if not isinstance(commission, Mapping):
+        raise InvalidItemError(f"{where} is malformed")
+    if commission.get("amount_including_taxes") is None:
+        return _ZERO
+    return _amount(commission, "amount_including_taxes", where)
+
+
+def _tax_mode(raw: Mapping) -> str:
+    """``order_tax_mode``; absent means ``TAX_EXCLUDED``, as Mirakl's default and the incumbent."""
+    value = raw.get("order_tax_mode")
+    if value is None:
+        return TAX_EXCLUDED
+    if value not in _TAX_MODES:
+        raise InvalidItemError(f"order_tax_mode is unknown: {value!r}")
+    return value
+
+
+def _shop_id(value: Any, name: str) -> int | None:
+    """Shop ids are int64; PA11 sends them as strings. Missing is allowed (the split holds it)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise InvalidItemError(f"{name} is not numeric: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise InvalidItemError(f"{name} is not numeric: {value!r}")
+
+
+def _service_payment(order_id: str, debit: Mapping | None) -> tuple[str | None, bool]:
+    if debit is None:
+        return None, False
+    if not isinstance(debit, Mapping):
+        raise InvalidItemError("debit is malformed")
+    debit_order = debit.get("order_id")
+    if debit_order is not None and str(debit_order) != order_id:
+        raise InvalidItemError(f"debit belongs to order {debit_order}, not to this order")
+    return debit.get("transaction_number") or None, debit.get("state") == "OK"

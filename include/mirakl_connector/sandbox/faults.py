@@ -1,0 +1,224 @@
+"""Fault injection: deterministic (seeded) errors, 429s, timeouts, lost responses and latency.
+
+Each target (``mirakl``, ``stripe``) has its own seeded random stream, so the same sequence of
+calls to one API meets the same faults whatever the other API does. Targeted ``rules`` come first
+and are consumed: ``{"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 1,
+"action": "lost_response"}`` hits exactly the next matching call.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIONS = ("error", "rate_limit", "timeout", "lost_response")
+TARGETS = ("mirakl", "stripe")
+_RATE_KEYS = {
+    "error_rate": "error",
+    "rate_limit_rate": "rate_limit",
+    "timeout_rate": "timeout",
+    "lost_response_rate": "lost_response",
+}
+
+
+class FaultConfigError(ValueError):
+    """A fault configuration the sandbox refuses (names the bad key)."""
+
+
+class TokenBucket:
+    """A classic token bucket: ``rate`` tokens per second, burst of ``rate`` (at least 1)."""
+
+    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(rate)
+        self.capacity = max(1.0, self.rate)
+        self._tokens = self.capacity
+        self._monotonic = monotonic
+        self._last = monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Consume one token; ``False`` when the bucket is empty (the caller answers 429)."""
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+@dataclass
+class TargetFaults:
+    """Fault settings of one API."""
+
+    rates: dict[str, float] = field(default_factory=dict)
+    latency_ms: float = 0.0
+    timeout_seconds: float = 35.0
+    retry_after_seconds: int = 1
+    rate_limit_per_second: float | None = None
+    bucket: TokenBucket | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {key: self.rates.get(a, 0.0) for key, a in _RATE_KEYS.items()}
+        out.update(
+            latency_ms=self.latency_ms,
+            timeout_seconds=self.timeout_seconds,
+            retry_after_seconds=self.retry_after_seconds,
+            rate_limit_per_second=self.rate_limit_per_second,
+        )
+        return out
+
+
+class FaultInjector:
+    """Decides, per call, whether to misbehave.
+
+    :param seed: seed of the random streams (re-seeded by every ``configure``).
+    :param stripe_rate_limit: default Stripe requests/second (``None`` = unlimited).
+    :param latency_ms: default latency for both APIs.
+    """
+
+    def __init__(
+        self, seed: int = 0, stripe_rate_limit: float | None = None, latency_ms: float = 0.0
+    ) -> None:
+        self._lock = threading.Lock()
+        self._defaults = (seed, stripe_rate_limit, latency_ms)
+        self.clear()
+
+    def clear(self) -> None:
+        """Back to the defaults given at start-up (no faults)."""
+        seed, stripe_rate_limit, latency_ms = self._defaults
+        with self._lock:
+            self.seed = seed
+            self.targets = {t: TargetFaults(latency_ms=latency_ms) for t in TARGETS}
+            if stripe_rate_limit:
+                self._set_rate_limit(self.targets["stripe"], stripe_rate_limit)
+            self.rules: list[dict[str, Any]] = []
+            self._rngs = {t: random.Random(f"{seed}:{t}") for t in TARGETS}
+
+    def configure(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Apply a ``PUT /_sandbox/faults`` body (replaces the previous configuration)."""
+        if not isinstance(config, dict):
+            raise FaultConfigError("faults configuration must be a JSON object")
+        self.clear()
+        with self._lock:
+            if "seed" in config:
+                self.seed = int(config["seed"])
+                self._rngs = {t: random.Random(f"{self.seed}:{t}") for t in TARGETS}
+            for target in TARGETS:
+                self._configure_target(target, config.get(target) or {})
+            rules = config.get("rules") or []
+            if not isinstance(rules, list):
+                raise FaultConfigError("faults.rules must be a list")
+            for index, rule in enumerate(rules):
+                self.rules.append(_check_rule(rule, index))
+        return self.describe()
+
+    def _configure_target(self, target: str, cfg: dict[str, Any]) -> None:
+        if not isinstance(cfg, dict):
+            raise FaultConfigError(f"faults.{target} must be an object")
+        faults = self.targets[target]
+        for key, value in cfg.items():
+            if key in _RATE_KEYS:
+                rate = float(value)
+                if not 0.0 <= rate <= 1.0:
+                    raise FaultConfigError(f"faults.{target}.{key} must be between 0 and 1")
+                faults.rates[_RATE_KEYS[key]] = rate
+            elif key == "latency_ms":
+                faults.latency_ms = float(value)
+            elif key == "timeout_seconds":
+                faults.timeout_seconds = float(value)
+            elif key == "retry_after_seconds":
+                faults.retry_after_seconds = int(value)
+            elif key == "rate_limit_per_second":
+                self._set_rate_limit(faults, value)
+            else:
+                raise FaultConfigError(f"faults.{target}.{key} is not a known setting")
+        if sum(faults.rates.values()) > 1.0:
+            raise FaultConfigError(f"faults.{target}: the rates add up to more than 1")
+
+    @staticmethod
+    def _set_rate_limit(faults: TargetFaults, value: Any) -> None:
+        if value in (None, 0, "0"):
+            faults.rate_limit_per_second = None
+            faults.bucket = None
+        else:
+            faults.rate_limit_per_second = float(value)
+            faults.bucket = TokenBucket(float(value))
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration as JSON (``GET /_sandbox/faults``)."""
+        with self._lock:
+            out: dict[str, Any] = {"seed": self.seed, "rules": [dict(r) for r in self.rules]}
+            for target, faults in self.targets.items():
+                out[target] = faults.as_dict()
+            return out
+
+    def settings(self, target: str) -> TargetFaults:
+        return self.targets[target]
+
+    def over_rate_limit(self, target: str) -> bool:
+        """``True`` when the token bucket of ``target`` is empty."""
+        bucket = self.targets[target].bucket
+        return bucket is not None and not bucket.take()
+
+    def decide(self, target: str, method: str, path: str) -> str | None:
+        """The fault action for this call, or ``None`` to behave."""
+        with self._lock:
+            for rule in self.rules:
+                if _rule_matches(rule, target, method, path):
+                    rule["times"] -= 1
+                    if rule["times"] <= 0:
+                        self.rules.remove(rule)
+                    return rule["action"]
+            rates = self.targets[target].rates
+            if not any(rates.values()):
+                return None
+            draw = self._rngs[target].random()
+            threshold = 0.0
+            for action in ACTIONS:
+                if target == "mirakl" and action == "lost_response":
+                    continue
+                threshold += rates.get(action, 0.0)
+                if draw < threshold:
+                    return action
+            return None
+
+
+def _check_rule(rule: Any, index: int) -> dict[str, Any]:
+    where = f"faults.rules[{index}]"
+    if not isinstance(rule, dict):
+        raise FaultConfigError(f"{where} must be an object")
+    target = rule.get("target")
+    if target not in TARGETS:
+        raise FaultConfigError(f"{where}.target must be one of {', '.join(TARGETS)}")
+    action = rule.get("action")
+    if action not in ACTIONS:
+        raise FaultConfigError(f"{where}.action must be one of {', '.join(ACTIONS)}")
+    times = int(rule.get("times", 1))
+    if times < 1:
+        raise FaultConfigError(f"{where}.times must be at least 1")
+    return {
+        "target": target,
+        "method": (rule.get("method") or "").upper() or None,
+        "path": rule.get("path"),
+        "times": times,
+        "action": action,
+    }
+
+
+def _rule_matches(rule: dict[str, Any], target: str, method: str, path: str) -> bool:
+    if rule["target"] != target:
+        return False
+    if rule["method"] and rule["method"] != method.upper():
+        return False
+    pattern = rule["path"]
+    if not pattern:
+        return True
+    if pattern.endswith("*"):
+        return path.startswith(pattern[:-1])
+    return path == pattern

@@ -1,0 +1,628 @@
+"""The Mirakl operator API as the sandbox answers it (pure: request in, response out).
+
+Shapes follow the incumbent connector's fixtures and the operator OpenAPI: offset pagination with
+``total_count`` and a ``Link`` header for the core APIs, seek pagination with ``page_token`` for the
+``/api/mms`` service APIs, and ``{"status", "message"}`` error bodies. Transport concerns (auth,
+faults, latency, the call log) live in :mod:`mirakl_connector.sandbox.app`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from mirakl_connector.sandbox.dates import DateParseError, format_iso, parse_iso, to_timestamp
+from mirakl_connector.sandbox.state import SandboxState
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 10
+MAX_IDS = 100
+NOT_VALIDATED_STATES = {"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"}
+ABORTED_LINE_STATES = {"REFUSED", "CANCELED"}
+VALIDATED_REFUND_STATES = {"REFUNDED", "REFUSED"}
+
+
+class MiraklError(Exception):
+    """An error answer: ``{"status": status, "message": message}``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class MiraklRequest:
+    """What a handler needs from the HTTP request."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    body: Any = None
+    url: str = ""  # scheme://host:port/path, without the query
+
+    def first(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+    def all(self, name: str) -> list[str]:
+        return [value for key, value in self.query if key == name]
+
+
+@dataclass
+class MiraklResponse:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[SandboxState, MiraklRequest], MiraklResponse]
+
+
+# -- amounts (stripe-mirakl-connector.md §3.2) --------------------------------------------------
+def _dec(value: Any) -> Decimal:
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+def _num(value: Decimal) -> float | int:
+    """A JSON number for a Decimal amount (shortest repr round-trips for 0-4 decimals)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def order_amount_due(order: dict[str, Any]) -> Decimal:
+    """``total_price`` plus line taxes (unless TAX_INCLUDED), skipping refused/canceled lines."""
+    due = _dec(order.get("total_price"))
+    if order.get("order_tax_mode") == "TAX_INCLUDED":
+        return due
+    for line in order.get("order_lines") or []:
+        if line.get("order_line_state") in ABORTED_LINE_STATES:
+            continue
+        for tax in (line.get("taxes") or []) + (line.get("shipping_taxes") or []):
+            due += _dec(tax.get("amount"))
+    return due
+
+
+# -- query helpers ------------------------------------------------------------------------------
+def _csv(req: MiraklRequest, name: str, limit: int | None = MAX_IDS) -> list[str]:
+    raw = req.first(name)
+    if not raw:
+        return []
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    if limit is not None and len(values) > limit:
+        raise MiraklError(400, f"The limit of {limit} is exceeded for the parameter : {name}")
+    return values
+
+
+def _date(req: MiraklRequest, name: str) -> float | None:
+    raw = req.first(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_iso(raw).timestamp()
+    except DateParseError:
+        raise MiraklError(400, f"Invalid date format for parameter {name}: {raw!r}") from None
+
+
+def _int(req: MiraklRequest, name: str, default: int, *, low: int = 0) -> int:
+    raw = req.first(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise MiraklError(400, f"Invalid value for parameter {name}: {raw!r}") from None
+    if value < low:
+        raise MiraklError(400, f"Invalid value for parameter {name}: {raw!r}")
+    return value
+
+
+def _json_body(req: MiraklRequest, key: str | None) -> list[dict[str, Any]]:
+    body = req.body
+    if key is not None:
+        if not isinstance(body, dict) or not isinstance(body.get(key), list):
+            raise MiraklError(400, f"The request body must be an object with a '{key}' list")
+        body = body[key]
+    elif not isinstance(body, list):
+        raise MiraklError(400, "The request body must be a JSON array")
+    for index, item in enumerate(body):
+        if not isinstance(item, dict):
+            raise MiraklError(400, f"Item {index} of the request body must be an object")
+    return body
+
+
+# -- offset pagination --------------------------------------------------------------------------
+def _offset_window(req: MiraklRequest) -> tuple[int, int, bool]:
+    if (req.first("paginate") or "").lower() == "false":
+        return 0, 0, False
+    size = min(_int(req, "max", DEFAULT_PAGE, low=1), MAX_PAGE)
+    return _int(req, "offset", 0), size, True
+
+
+def _link_header(req: MiraklRequest, offset: int, size: int, total: int) -> dict[str, str]:
+    links = []
+
+    def url_for(new_offset: int) -> str:
+        pairs = [(k, v) for k, v in req.query if k not in ("max", "offset")]
+        pairs += [("max", str(size)), ("offset", str(new_offset))]
+        return f"{req.url}?{urlencode(pairs)}"
+
+    if offset > 0:
+        links.append(f'<{url_for(max(0, offset - size))}>; rel="previous"')
+    if offset + size < total:
+        links.append(f'<{url_for(offset + size)}>; rel="next"')
+    return {"Link": ", ".join(links)} if links else {}
+
+
+def offset_page(
+    req: MiraklRequest, items: list[Any], lo: int = 0, hi: int | None = None
+) -> tuple[list[Any], int, dict[str, str]]:
+    """Slice ``items[lo:hi]`` by ``offset``/``max``: (page, total_count, headers)."""
+    hi = len(items) if hi is None else hi
+    total = hi - lo
+    offset, size, paginate = _offset_window(req)
+    if not paginate:
+        return items[lo:hi], total, {}
+    start = lo + offset
+    page = items[start : min(start + size, hi)] if offset < total else []
+    return page, total, _link_header(req, offset, size, total)
+
+
+# -- seek pagination ----------------------------------------------------------------------------
+def _encode_token(filters: list[tuple[str, str]], position: int, limit: int) -> str:
+    raw = json.dumps({"q": filters, "p": position, "l": limit}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[list[tuple[str, str]], int, int]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return [tuple(p) for p in data["q"]], int(data["p"]), int(data["l"])
+    except (ValueError, KeyError, TypeError):
+        raise MiraklError(400, f"Invalid page_token: {token!r}") from None
+
+
+def seek_page(
+    req: MiraklRequest, select: Callable[[MiraklRequest], list[Any]]
+) -> MiraklResponse:
+    """Run ``select`` with the original filters (decoded from ``page_token`` when present)."""
+    token = req.first("page_token")
+    if token:
+        filters, position, limit = _decode_token(token)
+        effective = MiraklRequest(req.method, req.path, filters, req.body, req.url)
+    else:
+        filters = [(k, v) for k, v in req.query if k not in ("limit", "page_token")]
+        position, limit = 0, min(_int(req, "limit", DEFAULT_PAGE, low=1), MAX_PAGE)
+        effective = req
+    items = select(effective)
+    page = items[position : position + limit]
+    body: dict[str, Any] = {"data": page}
+    if position + limit < len(items):
+        body["next_page_token"] = _encode_token(filters, position + limit, limit)
+    if position > 0:
+        body["previous_page_token"] = _encode_token(filters, max(0, position - limit), limit)
+    return MiraklResponse(200, body)
+
+
+# -- product orders -----------------------------------------------------------------------------
+def list_orders(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """OR11."""
+    start, end = _date(req, "start_date"), _date(req, "end_date")
+    order_ids = _csv(req, "order_ids")
+    commercial_ids = set(_csv(req, "commercial_ids"))
+    states = set(_csv(req, "order_state_codes", limit=None))
+    shop_ids = set(_csv(req, "shop_ids"))
+    with state.lock:
+        if order_ids:
+            found = [state.mirakl.get_order(i) for i in dict.fromkeys(order_ids)]
+            items = sorted(
+                (o for o in found if o is not None),
+                key=lambda o: (to_timestamp(o["created_date"]), str(o["order_id"])),
+            )
+            items = [o for o in items if _in_range(to_timestamp(o["created_date"]), start, end)]
+            lo, hi = 0, len(items)
+        else:
+            items, lo, hi = state.mirakl.orders_between(start, end)
+        if commercial_ids or states or shop_ids:
+            items = [
+                o
+                for o in items[lo:hi]
+                if (not commercial_ids or str(o.get("commercial_id")) in commercial_ids)
+                and (not states or o.get("order_state") in states)
+                and (not shop_ids or str(o.get("shop_id")) in shop_ids)
+            ]
+            lo, hi = 0, len(items)
+        page, total, headers = offset_page(req, items, lo, hi)
+        return MiraklResponse(200, {"orders": page, "total_count": total}, headers)
+
+
+def _in_range(ts: float, start: float | None, end: float | None) -> bool:
+    return (start is None or ts >= start) and (end is None or ts <= end)
+
+
+def _pending_debit(order: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "order_id": order["order_id"],
+        "order_commercial_id": order.get("commercial_id"),
+        "shop_id": order.get("shop_id"),
+        "customer_id": (order.get("customer") or {}).get("customer_id"),
+        "amount": _num(order_amount_due(order)),
+        "currency_iso_code": order.get("currency_iso_code"),
+        "payment_workflow": order.get("payment_workflow"),
+    }
+
+
+def list_pending_debits(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """PA11: product orders waiting for the customer debit."""
+    with state.lock:
+        waiting = [
+            _pending_debit(o)
+            for o in state.mirakl.iter_orders()
+            if o.get("order_state") == "WAITING_DEBIT_PAYMENT"
+        ]
+    page, total, headers = offset_page(req, waiting)
+    return MiraklResponse(200, {"orders": {"order": page}, "total_count": total}, headers)
+
+
+def validate_debits(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """PA01: confirm (OK) or refuse debits; all-or-nothing like Mirakl's 400."""
+    items = _json_body(req, "orders")
+    with state.lock:
+        targets = []
+        for item in items:
+            order_id = str(item.get("order_id") or "")
+            status = item.get("payment_status")
+            if status not in ("OK", "REFUSED"):
+                raise MiraklError(400, f"Invalid payment_status {status!r} for order {order_id!r}")
+            order = state.mirakl.get_order(order_id)
+            if order is None:
+                raise MiraklError(404, f"The order with id '{order_id}' does not exist")
+            if order.get("order_state") != "WAITING_DEBIT_PAYMENT":
+                raise MiraklError(
+                    400,
+                    f"Cannot update the order with id '{order_id}' to status 'SHIPPING'. "
+                    "The order does not have the expected status 'WAITING_DEBIT_PAYMENT'.",
+                )
+            targets.append((order, item))
+        now = format_iso(state.clock.now())
+        for order, item in targets:
+            new_state = "SHIPPING" if item["payment_status"] == "OK" else "CANCELED"
+            if item["payment_status"] == "OK":
+                order["customer_debited_date"] = now
+                order["transaction_number"] = item.get("transaction_number")
+                order["transaction_date"] = item.get("transaction_date") or now
+            order["order_state"] = new_state
+            order["last_updated_date"] = now
+            for line in order.get("order_lines") or []:
+                if line.get("order_line_state") == "WAITING_DEBIT_PAYMENT":
+                    line["order_line_state"] = new_state
+    return MiraklResponse(204, None)
+
+
+def _waiting_refunds(line: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in line.get("refunds") or []
+        if (r.get("refund_state") or "WAITING_REFUND_PAYMENT") == "WAITING_REFUND_PAYMENT"
+    ]
+
+
+def list_pending_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """PA12: one entry per order with refunds waiting for payment (triple nesting)."""
+    entries = []
+    with state.lock:
+        for order in state.mirakl.iter_orders():
+            lines = []
+            total = Decimal(0)
+            for line in order.get("order_lines") or []:
+                refunds = _waiting_refunds(line)
+                if not refunds:
+                    continue
+                total += sum((_dec(r.get("amount")) for r in refunds), Decimal(0))
+                lines.append(
+                    {
+                        "order_line_id": line.get("order_line_id"),
+                        "order_line_amount": line.get("total_price"),
+                        "refunds": {
+                            "refund": [{"id": r.get("id"), "amount": r.get("amount")} for r in refunds]
+                        },
+                    }
+                )
+            if lines:
+                entries.append(
+                    {
+                        "order_id": order["order_id"],
+                        "order_commercial_id": order.get("commercial_id"),
+                        "shop_id": order.get("shop_id"),
+                        "customer_id": (order.get("customer") or {}).get("customer_id"),
+                        "amount": _num(total),
+                        "currency_iso_code": order.get("currency_iso_code"),
+                        "payment_workflow": order.get("payment_workflow"),
+                        "order_lines": {"order_line": lines},
+                    }
+                )
+    page, total_count, headers = offset_page(req, entries)
+    return MiraklResponse(200, {"orders": {"order": page}, "total_count": total_count}, headers)
+
+
+def _product_refund_index(state: SandboxState) -> dict[str, dict[str, Any]]:
+    index = {}
+    for order in state.mirakl.iter_orders():
+        for line in order.get("order_lines") or []:
+            for refund in line.get("refunds") or []:
+                index[str(refund.get("id"))] = refund
+    return index
+
+
+def validate_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """PA02: mark product refunds as paid (OK) or refused."""
+    items = _json_body(req, "refunds")
+    with state.lock:
+        index = _product_refund_index(state)
+        targets = []
+        for item in items:
+            refund_id = str(item.get("refund_id") or "")
+            refund = index.get(refund_id)
+            if refund is None:
+                raise MiraklError(404, f"The refund with id '{refund_id}' does not exist")
+            if refund.get("refund_state") in VALIDATED_REFUND_STATES:
+                raise MiraklError(400, f"{refund_id} already validated")
+            if item.get("payment_status") not in ("OK", "REFUSED"):
+                raise MiraklError(400, f"Invalid payment_status for refund {refund_id!r}")
+            targets.append((refund, item))
+        now = format_iso(state.clock.now())
+        for refund, item in targets:
+            ok = item["payment_status"] == "OK"
+            refund["refund_state"] = "REFUNDED" if ok else "REFUSED"
+            refund["transaction_number"] = item.get("transaction_number")
+            refund["transaction_date"] = item.get("transaction_date") or now
+    return MiraklResponse(204, None)
+
+
+# -- shops --------------------------------------------------------------------------------------
+def list_shops(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """S20 (``domains`` is accepted and ignored)."""
+    since = _date(req, "updated_since")
+    shop_ids = set(_csv(req, "shop_ids"))
+    with state.lock:
+        shops = sorted(state.mirakl.shops.values(), key=lambda s: _sort_id(s["shop_id"]))
+        shops = [
+            s
+            for s in shops
+            if (not shop_ids or str(s["shop_id"]) in shop_ids)
+            and (since is None or _ts_or_zero(s.get("last_updated_date")) >= since)
+        ]
+    page, total, headers = offset_page(req, shops)
+    return MiraklResponse(200, {"shops": page, "total_count": total}, headers)
+
+
+def _sort_id(value: Any) -> tuple[int, Any]:
+    try:
+        return (0, int(value))
+    except (TypeError, ValueError):
+        return (1, str(value))
+
+
+def _ts_or_zero(value: Any) -> float:
+    try:
+        return to_timestamp(value)
+    except DateParseError:
+        return 0.0
+
+
+def _find_shop(state: SandboxState, shop_id: Any) -> dict[str, Any] | None:
+    for key in (shop_id, str(shop_id)):
+        if key in state.mirakl.shops:
+            return state.mirakl.shops[key]
+    try:
+        return state.mirakl.shops.get(int(shop_id))
+    except (TypeError, ValueError):
+        return None
+
+
+def update_shops(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """S07: patch shops; unknown shops get a ``shop_error`` entry, the rest are updated."""
+    items = _json_body(req, "shops")
+    if len(items) > MAX_IDS:
+        raise MiraklError(400, f"The maximum number of shops to update is {MAX_IDS}")
+    returns = []
+    with state.lock:
+        now = format_iso(state.clock.now())
+        for item in items:
+            shop = _find_shop(state, item.get("shop_id"))
+            if shop is None:
+                error = {"code": "SHOP_NOT_FOUND", "field": "shop_id",
+                         "message": f"Shop with id '{item.get('shop_id')}' not found"}  # fmt: skip
+                returns.append({"shop_error": {"errors": [error], "input": item}})
+                continue
+            _patch_shop(shop, item)
+            shop["last_updated_date"] = now
+            returns.append({"shop_updated": shop})
+    return MiraklResponse(200, {"shop_returns": returns})
+
+
+def _patch_shop(shop: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if key == "shop_id":
+            continue
+        if key == "shop_additional_fields":
+            fields = {f["code"]: f for f in shop.get("shop_additional_fields") or []}
+            for incoming in value or []:
+                if incoming.get("value") is None:
+                    fields.pop(incoming.get("code"), None)
+                else:
+                    fields[incoming["code"]] = {**fields.get(incoming["code"], {}), **incoming}
+            shop["shop_additional_fields"] = list(fields.values())
+        elif isinstance(value, dict) and isinstance(shop.get(key), dict) and key != "kyc":
+            shop[key] = {**shop[key], **value}
+        else:
+            shop[key] = value
+
+
+# -- invoices -----------------------------------------------------------------------------------
+def list_invoices(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """IV01."""
+    start, end = _date(req, "start_date"), _date(req, "end_date")
+    shop = req.first("shop")
+    with state.lock:
+        invoices = [
+            i
+            for i in state.mirakl.invoices
+            if _in_range(to_timestamp(i["date_created"]), start, end)
+            and (not shop or str(i.get("shop_id")) == shop)
+        ]
+    page, total, headers = offset_page(req, invoices)
+    return MiraklResponse(200, {"invoices": page, "total_count": total}, headers)
+
+
+# -- service orders (MMS, seek pagination) ------------------------------------------------------
+def list_service_orders(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """SOR11."""
+
+    def select(r: MiraklRequest) -> list[dict[str, Any]]:
+        start, end = _date(r, "date_created_start"), _date(r, "date_created_end")
+        ids, commercial = set(r.all("order_id")), set(r.all("commercial_order_id"))
+        states = set(r.all("state"))
+        with state.lock:
+            orders = sorted(
+                state.mirakl.service_orders.values(),
+                key=lambda o: (to_timestamp(o["date_created"]), str(o["id"])),
+            )
+            return [
+                o
+                for o in orders
+                if _in_range(to_timestamp(o["date_created"]), start, end)
+                and (not ids or str(o["id"]) in ids)
+                and (not commercial or str(o.get("commercial_order_id")) in commercial)
+                and (not states or o.get("state") in states)
+            ]
+
+    return seek_page(req, select)
+
+
+def list_service_debits(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """SPA11."""
+
+    def select(r: MiraklRequest) -> list[dict[str, Any]]:
+        ids = set(r.all("order_id"))
+        with state.lock:
+            return [d for d in state.mirakl.service_debits if not ids or str(d["order_id"]) in ids]
+
+    return seek_page(req, select)
+
+
+def _service_refunds(state: SandboxState) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    orders = sorted(
+        state.mirakl.service_orders.values(),
+        key=lambda o: (to_timestamp(o["date_created"]), str(o["id"])),
+    )
+    return [(o, r) for o in orders for r in o.get("refunds") or []]
+
+
+def list_service_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """SPA12: service refunds not yet validated."""
+
+    def select(_r: MiraklRequest) -> list[dict[str, Any]]:
+        with state.lock:
+            return [
+                {
+                    "id": refund.get("id"),
+                    "order_id": order["id"],
+                    "customer_id": (order.get("customer") or {}).get("id"),
+                    "amount": refund.get("amount"),
+                    "currency_code": order.get("currency_code"),
+                    "state": "WAITING",
+                    "date_created": refund.get("date_created") or order.get("date_created"),
+                }
+                for order, refund in _service_refunds(state)
+                if refund.get("state", "WAITING") == "WAITING"
+            ]
+
+    return seek_page(req, select)
+
+
+def validate_service_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """SPA02: per-item result; a validated refund is an entry in ``errors``, not a 400."""
+    items = _json_body(req, None)
+    errors, success = [], []
+    with state.lock:
+        index = {str(r.get("id")): r for _o, r in _service_refunds(state)}
+        now = format_iso(state.clock.now())
+        for item in items:
+            refund_id = str(item.get("id") or "")
+            refund = index.get(refund_id)
+            if refund is None:
+                message, code = f"Refund {refund_id} not found", "REFUND_NOT_FOUND"
+            elif refund.get("state", "WAITING") != "WAITING":
+                message, code = f"{refund_id} already validated", "REFUND_ALREADY_VALIDATED"
+            elif item.get("state") not in ("OK", "REFUSED"):
+                message, code = f"Invalid state {item.get('state')!r}", "INVALID_STATE"
+            else:
+                refund["state"] = item["state"]
+                refund["transaction_number"] = item.get("transaction_number")
+                refund["transaction_date"] = item.get("transaction_date") or now
+                success.append({"id": refund_id})
+                continue
+            errors.append(
+                {"refund_id": refund_id,
+                 "refund_errors": [{"code": code, "field": "id", "message": message}]}
+            )  # fmt: skip
+    return MiraklResponse(200, {"errors": errors, "success": {"refunds": success}})
+
+
+def version(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """V01 health check."""
+    return MiraklResponse(200, {"version": "3.210"})
+
+
+# -- routing ------------------------------------------------------------------------------------
+ROUTES: list[tuple[str, str, str, Handler]] = [
+    ("GET", "/api/version", "V01", version),
+    ("GET", "/api/orders", "OR11", list_orders),
+    ("GET", "/api/payment/debit", "PA11", list_pending_debits),
+    ("PUT", "/api/payment/debit", "PA01", validate_debits),
+    ("GET", "/api/payment/refund", "PA12", list_pending_refunds),
+    ("PUT", "/api/payment/refund", "PA02", validate_refunds),
+    ("GET", "/api/shops", "S20", list_shops),
+    ("PUT", "/api/shops", "S07", update_shops),
+    ("GET", "/api/invoices", "IV01", list_invoices),
+    ("GET", "/api/mms/orders", "SOR11", list_service_orders),
+    ("GET", "/api/mms/debits", "SPA11", list_service_debits),
+    ("GET", "/api/mms/refunds", "SPA12", list_service_refunds),
+    ("PUT", "/api/mms/refunds", "SPA02", validate_service_refunds),
+]
+_BY_KEY = {(m, p.rstrip("/")): (code, h) for m, p, code, h in ROUTES}
+_PATHS = {p.rstrip("/") for _m, p, _c, _h in ROUTES}
+_TRAILING = re.compile(r"/+$")
+
+
+def route(method: str, path: str) -> tuple[str, Handler | None]:
+    """The endpoint code and handler for a call (handler ``None``: 404 or 405)."""
+    key = _TRAILING.sub("", path)
+    found = _BY_KEY.get((method.upper(), key))
+    if found:
+        return found
+    return ("UNKNOWN", None)
+
+
+def dispatch(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """Run the handler, turning :class:`MiraklError` into an error response."""
+    _code, handler = route(req.method, req.path)
+    if handler is None:
+        key = _TRAILING.sub("", req.path)
+        if key in _PATHS:
+            return MiraklResponse(405, {"status": 405, "message": f"Method {req.method} not allowed"})
+        return MiraklResponse(404, {"status": 404, "message": f"No endpoint {req.path}"})
+    try:
+        return handler(state, req)
+    except MiraklError as exc:
+        return MiraklResponse(exc.status, {"status": exc.status, "message": exc.message}, exc.headers)

@@ -1,0 +1,814 @@
+"""The Stripe v1 API subset the connector uses, simulated statefully (pure: context in, dict out).
+
+Objects carry the fields the connector reads (and the SDK expects: ``id``, ``object``, ``created``,
+``livemode``, ``metadata``). Business rules that matter to the money flow are enforced: transfers
+funded by a ``source_transaction`` cannot exceed what the charge can fund, balance-funded transfers
+need platform balance, reversals and refunds cannot exceed what remains, payouts need
+``payouts_enabled``. Idempotency, rate limits and faults are applied around these handlers by
+:mod:`mirakl_connector.sandbox.app`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mirakl_connector.sandbox.state import Collection, SandboxState
+
+REQUIRES_STATES = {
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "requires_capture",
+}
+TRANSFERS_DISABLED_FLAG = "sandbox_transfers_disabled"
+
+
+class StripeError(Exception):
+    """An error answer in Stripe's envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",  # noqa: A002 - Stripe's field name
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.code:
+            error["code"] = self.code
+        if self.param:
+            error["param"] = self.param
+        return {"error": error}
+
+
+@dataclass
+class StripeContext:
+    """One request as the handlers see it."""
+
+    state: SandboxState
+    method: str
+    path: str
+    params: dict[str, Any]
+    stripe_account: str | None = None
+    idempotency_key: str | None = None
+    request_id: str = ""
+    base_url: str = ""
+
+
+Handler = Callable[..., dict[str, Any]]
+
+
+# -- parameter coercion -------------------------------------------------------------------------
+def _int_param(ctx: StripeContext, name: str, *, required: bool = False, low: int = 1) -> int | None:
+    raw = ctx.params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise StripeError(400, f"Missing required param: {name}.", param=name)
+        return None
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise StripeError(400, f"Invalid integer: {raw}", param=name) from None
+    if value < low:
+        raise StripeError(400, f"This value must be greater than or equal to {low}.", param=name)
+    return value
+
+
+def _str_param(ctx: StripeContext, name: str, *, required: bool = False) -> str | None:
+    raw = ctx.params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise StripeError(400, f"Missing required param: {name}.", param=name)
+        return None
+    if not isinstance(raw, str):
+        raise StripeError(400, f"Invalid string: {raw!r}", param=name)
+    return raw
+
+
+def _metadata(ctx: StripeContext, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge ``metadata[...]``; an empty value deletes the key (Stripe semantics)."""
+    merged = dict(current or {})
+    incoming = ctx.params.get("metadata")
+    if incoming in (None, ""):
+        return merged if incoming is None else {}
+    if not isinstance(incoming, dict):
+        raise StripeError(400, "Invalid metadata: must be a hash.", param="metadata")
+    for key, value in incoming.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(value: Any) -> Any:
+    """Form strings to JSON types for free-form params (``true`` -> True, digits -> int)."""
+    if isinstance(value, dict):
+        return {k: _coerce(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce(v) for v in value]
+    if value in ("true", "false"):
+        return value == "true"
+    if isinstance(value, str) and value.isdigit() and len(value) < 16:
+        return int(value)
+    return value
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _missing(kind: str, obj_id: str, param: str | None = None) -> StripeError:
+    return StripeError(404, f"No such {kind}: '{obj_id}'", code="resource_missing", param=param)
+
+
+def _scoped(ctx: StripeContext, collection: Collection, obj_id: str, kind: str) -> dict[str, Any]:
+    """An object visible to the calling account (platform, or the Stripe-Account header)."""
+    obj = collection.get(obj_id)
+    if obj is None or ctx.state.stripe.owners.get(obj_id) != ctx.stripe_account:
+        raise _missing(kind, obj_id, "id")
+    return obj
+
+
+# -- events -------------------------------------------------------------------------------------
+def emit_event(
+    ctx: StripeContext | None,
+    state: SandboxState,
+    event_type: str,
+    obj: dict[str, Any],
+    *,
+    account: str | None = None,
+    previous_attributes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Append an Event (also used by the admin API, where ``ctx`` is ``None``)."""
+    data: dict[str, Any] = {"object": dict(obj)}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
+    event = {
+        "id": state.new_id("evt"),
+        "object": "event",
+        "type": event_type,
+        "created": state.now(),
+        "livemode": False,
+        "api_version": "2026-10-28.endive",
+        "pending_webhooks": 0,
+        "data": data,
+        "account": account,
+        "request": {
+            "id": ctx.request_id if ctx else None,
+            "idempotency_key": ctx.idempotency_key if ctx else None,
+        },
+    }
+    state.stripe.events.put(event)
+    return event
+
+
+# -- lists --------------------------------------------------------------------------------------
+def _created_filter(ctx: StripeContext) -> Callable[[dict[str, Any]], bool]:
+    created = ctx.params.get("created")
+    if created is None:
+        return lambda _o: True
+    if isinstance(created, str):
+        exact = _to_int(created, "created")
+        return lambda o: o.get("created") == exact
+    if not isinstance(created, dict):
+        raise StripeError(400, "Invalid created filter.", param="created")
+    bounds = {op: _to_int(v, f"created[{op}]") for op, v in created.items()}
+    ops = {
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }
+    for op in bounds:
+        if op not in ops:
+            raise StripeError(400, f"Received unknown parameter: created[{op}]", param="created")
+    return lambda o: all(ops[op](o.get("created", 0), v) for op, v in bounds.items())
+
+
+def _to_int(raw: Any, param: str) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise StripeError(400, f"Invalid integer: {raw}", param=param) from None
+
+
+def _list(
+    ctx: StripeContext,
+    collection: Collection,
+    url: str,
+    match: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    limit = _int_param(ctx, "limit") or 10
+    if limit > 100:
+        raise StripeError(400, "This value must be less than or equal to 100.", param="limit")
+    created = _created_filter(ctx)
+    starting_after = _str_param(ctx, "starting_after")
+    ending_before = _str_param(ctx, "ending_before")
+    for cursor, name in ((starting_after, "starting_after"), (ending_before, "ending_before")):
+        if cursor is not None and cursor not in collection:
+            raise _missing("object", cursor, name)
+
+    def accept(obj: dict[str, Any]) -> bool:
+        return created(obj) and (match is None or match(obj))
+
+    data, has_more = collection.page(
+        limit=limit, starting_after=starting_after, ending_before=ending_before, match=accept
+    )
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def _owned_by(ctx: StripeContext) -> Callable[[dict[str, Any]], bool]:
+    owners = ctx.state.stripe.owners
+    return lambda o: owners.get(o["id"]) == ctx.stripe_account
+
+
+# -- accounts -----------------------------------------------------------------------------------
+_ACCOUNT_FIELDS = ("type", "country", "email", "business_type", "default_currency")
+
+
+def create_account(ctx: StripeContext) -> dict[str, Any]:
+    state = ctx.state
+    account: dict[str, Any] = {"id": state.new_id("acct"), "created": state.now()}
+    for name in _ACCOUNT_FIELDS:
+        if ctx.params.get(name) is not None:
+            account[name] = ctx.params[name]
+    for name in ("settings", "capabilities", "business_profile", "individual", "company"):
+        if isinstance(ctx.params.get(name), dict):
+            account[name] = _coerce(ctx.params[name])
+    account["metadata"] = _metadata(ctx)
+    account["requirements"] = {"currently_due": ["external_account", "tos_acceptance.date"]}
+    obj = state.put_account(account)
+    emit_event(ctx, state, "account.created", obj, account=obj["id"])
+    return obj
+
+
+def retrieve_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
+    obj = ctx.state.find_account(account_id)
+    if obj is None:
+        raise _missing("account", account_id, "account")
+    return obj
+
+
+def retrieve_platform_account(ctx: StripeContext) -> dict[str, Any]:
+    if ctx.stripe_account:
+        return retrieve_account(ctx, ctx.stripe_account)
+    return ctx.state.stripe.platform_account
+
+
+def update_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
+    obj = ctx.state.stripe.accounts.get(account_id)
+    if obj is None:
+        raise _missing("account", account_id, "account")
+    previous: dict[str, Any] = {}
+    patch = {k: _coerce(v) for k, v in ctx.params.items() if k not in ("metadata", "expand")}
+    for key, value in patch.items():
+        previous[key] = obj.get(key)
+        obj[key] = _deep_merge(obj[key], value) if isinstance(obj.get(key), dict) else value
+    if "metadata" in ctx.params:
+        previous["metadata"] = dict(obj.get("metadata") or {})
+        obj["metadata"] = _metadata(ctx, obj.get("metadata"))
+    emit_event(ctx, ctx.state, "account.updated", obj, account=account_id,
+               previous_attributes=previous)  # fmt: skip
+    return obj
+
+
+def list_accounts(ctx: StripeContext) -> dict[str, Any]:
+    return _list(ctx, ctx.state.stripe.accounts, "/v1/accounts")
+
+
+def create_account_link(ctx: StripeContext) -> dict[str, Any]:
+    account_id = _str_param(ctx, "account", required=True)
+    _str_param(ctx, "type", required=True)
+    if ctx.state.find_account(account_id) is None:
+        raise _missing("account", account_id, "account")
+    now = ctx.state.now()
+    query = "&".join(
+        f"{name}={ctx.params[name]}" for name in ("return_url", "refresh_url") if name in ctx.params
+    )
+    url = f"{ctx.base_url}/_sandbox/onboarding/{account_id}" + (f"?{query}" if query else "")
+    return {"object": "account_link", "url": url, "created": now, "expires_at": now + 300}
+
+
+def create_login_link(ctx: StripeContext, account_id: str) -> dict[str, Any]:
+    if ctx.state.stripe.accounts.get(account_id) is None:
+        raise _missing("account", account_id, "account")
+    return {
+        "id": ctx.state.new_id("lael"),
+        "object": "login_link",
+        "url": f"{ctx.base_url}/_sandbox/dashboard/{account_id}",
+        "created": ctx.state.now(),
+    }
+
+
+# -- charges and payment intents ----------------------------------------------------------------
+def retrieve_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
+    obj = ctx.state.stripe.charges.get(charge_id)
+    if obj is None:
+        raise _missing("charge", charge_id, "charge")
+    return obj
+
+
+def list_charges(ctx: StripeContext) -> dict[str, Any]:
+    pi = _str_param(ctx, "payment_intent")
+    return _list(
+        ctx,
+        ctx.state.stripe.charges,
+        "/v1/charges",
+        (lambda o: o.get("payment_intent") == pi) if pi else None,
+    )
+
+
+def _capture_charge_object(ctx: StripeContext, charge: dict[str, Any], amount: int | None) -> None:
+    if charge.get("status") != "succeeded":
+        raise StripeError(
+            400,
+            f"Charge {charge['id']} cannot be captured because it has a status of "
+            f"{charge.get('status')}.",
+            code="charge_not_capturable",
+        )
+    if charge.get("captured"):
+        raise StripeError(
+            400, f"Charge {charge['id']} has already been captured.", code="charge_already_captured"
+        )
+    amount = charge["amount"] if amount is None else amount
+    if amount > charge["amount"]:
+        raise StripeError(
+            400, "Amount to capture exceeds the authorized amount.", param="amount"
+        )
+    charge["captured"] = True
+    charge["amount_captured"] = amount
+    if amount < charge["amount"]:
+        charge["amount_refunded"] = charge["amount"] - amount
+    emit_event(ctx, ctx.state, "charge.captured", charge)
+
+
+def capture_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
+    charge = retrieve_charge(ctx, charge_id)
+    _capture_charge_object(ctx, charge, _int_param(ctx, "amount"))
+    return charge
+
+
+def retrieve_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
+    obj = ctx.state.stripe.payment_intents.get(pi_id)
+    if obj is None:
+        raise _missing("payment_intent", pi_id, "intent")
+    return obj
+
+
+def capture_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
+    intent = retrieve_payment_intent(ctx, pi_id)
+    if intent["status"] != "requires_capture":
+        raise StripeError(
+            400,
+            "This PaymentIntent could not be captured because it has a status of "
+            f"{intent['status']}.",
+            code="payment_intent_unexpected_state",
+        )
+    amount = _int_param(ctx, "amount_to_capture")
+    amount = intent["amount"] if amount is None else amount
+    if amount > intent["amount"]:
+        raise StripeError(
+            400,
+            "The amount_to_capture must be less than or equal to the amount capturable.",
+            param="amount_to_capture",
+        )
+    state = ctx.state
+    charge = state.stripe.charges.get(intent.get("latest_charge") or "")
+    if charge is None:
+        charge = state.put_charge(
+            {"id": state.new_id("ch"), "amount": intent["amount"], "currency": intent["currency"],
+             "captured": False, "amount_captured": 0, "payment_intent": pi_id,
+             "transfer_group": intent.get("transfer_group"), "metadata": {}}
+        )  # fmt: skip
+        intent["latest_charge"] = charge["id"]
+    if not charge.get("captured"):
+        _capture_charge_object(ctx, charge, amount)
+    intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+    emit_event(ctx, state, "payment_intent.succeeded", intent)
+    return intent
+
+
+def cancel_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
+    intent = retrieve_payment_intent(ctx, pi_id)
+    if intent["status"] not in REQUIRES_STATES:
+        raise StripeError(
+            400,
+            "You cannot cancel this PaymentIntent because it has a status of "
+            f"{intent['status']}. Only a PaymentIntent with one of the following statuses may "
+            "be canceled: requires_payment_method, requires_capture, requires_confirmation, "
+            "requires_action.",
+            code="payment_intent_unexpected_state",
+        )
+    intent.update(
+        status="canceled",
+        amount_capturable=0,
+        canceled_at=ctx.state.now(),
+        cancellation_reason=_str_param(ctx, "cancellation_reason"),
+    )
+    emit_event(ctx, ctx.state, "payment_intent.canceled", intent)
+    return intent
+
+
+# -- transfers and reversals ----------------------------------------------------------------------
+def create_transfer(ctx: StripeContext) -> dict[str, Any]:
+    state = ctx.state
+    amount = _int_param(ctx, "amount", required=True)
+    currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    destination = _str_param(ctx, "destination", required=True)
+    source = _str_param(ctx, "source_transaction")
+    dest_account = state.find_account(destination)
+    if dest_account is None or destination == ctx.stripe_account:
+        raise StripeError(400, f"No such destination: '{destination}'", param="destination",
+                          code="resource_missing")  # fmt: skip
+    if (dest_account.get("metadata") or {}).get(TRANSFERS_DISABLED_FLAG) == "true":
+        raise StripeError(400, "Transfers disabled.", code="transfers_not_allowed",
+                          param="destination")  # fmt: skip
+    if source is not None:
+        charge = state.stripe.charges.get(source)
+        if charge is None:
+            raise _missing("charge", source, "source_transaction")
+        if charge.get("status") != "succeeded" or not charge.get("captured"):
+            raise StripeError(
+                400,
+                f"The source_transaction {source} must be a succeeded and captured charge.",
+                param="source_transaction",
+            )
+        if charge["currency"] != currency:
+            raise StripeError(
+                400,
+                f"The currency of source_transaction's balance transaction ({charge['currency']})"
+                f" must be the same as the transfer currency ({currency}).",
+                param="currency",
+            )
+        available = (
+            charge.get("amount_captured", charge["amount"])
+            - charge.get("amount_refunded", 0)
+            - state.stripe.transferred_from_charge.get(source, 0)
+        )
+        if amount > available:
+            raise StripeError(
+                400,
+                "Transfer amount exceeds the available amount of the source transaction",
+                code="insufficient_funds",
+                param="amount",
+            )
+        state.stripe.transferred_from_charge[source] = (
+            state.stripe.transferred_from_charge.get(source, 0) + amount
+        )
+    elif ctx.stripe_account is None:
+        balance = state.stripe.platform_balance.get(currency, 0)
+        if amount > balance:
+            raise StripeError(400, "Insufficient funds in Stripe account", code="balance_insufficient")
+        state.stripe.platform_balance[currency] = balance - amount
+    elif destination == state.stripe.platform_account.get("id"):
+        state.stripe.platform_balance[currency] = (
+            state.stripe.platform_balance.get(currency, 0) + amount
+        )
+    transfer_id = state.new_id("tr")
+    transfer = {
+        "id": transfer_id,
+        "object": "transfer",
+        "amount": amount,
+        "amount_reversed": 0,
+        "balance_transaction": state.new_id("txn"),
+        "created": state.now(),
+        "currency": currency,
+        "description": _str_param(ctx, "description"),
+        "destination": destination,
+        "destination_payment": state.new_id("py"),
+        "livemode": False,
+        "metadata": _metadata(ctx),
+        "reversals": {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                      "url": f"/v1/transfers/{transfer_id}/reversals"},
+        "reversed": False,
+        "source_transaction": source,
+        "source_type": "card",
+        "transfer_group": _str_param(ctx, "transfer_group"),
+    }  # fmt: skip
+    state.stripe.transfers.put(transfer)
+    state.stripe.owners[transfer_id] = ctx.stripe_account
+    emit_event(ctx, state, "transfer.created", transfer, account=ctx.stripe_account)
+    return transfer
+
+
+def retrieve_transfer(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
+    return _scoped(ctx, ctx.state.stripe.transfers, transfer_id, "transfer")
+
+
+def list_transfers(ctx: StripeContext) -> dict[str, Any]:
+    destination = _str_param(ctx, "destination")
+    group = _str_param(ctx, "transfer_group")
+    owned = _owned_by(ctx)
+    return _list(
+        ctx,
+        ctx.state.stripe.transfers,
+        "/v1/transfers",
+        lambda o: owned(o)
+        and (destination is None or o["destination"] == destination)
+        and (group is None or o.get("transfer_group") == group),
+    )
+
+
+def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
+    state = ctx.state
+    transfer = retrieve_transfer(ctx, transfer_id)
+    remaining = transfer["amount"] - transfer["amount_reversed"]
+    if remaining <= 0:
+        raise StripeError(400, "Transfer already reversed.", code="transfer_already_reversed")
+    amount = _int_param(ctx, "amount")
+    amount = remaining if amount is None else amount
+    if amount > remaining:
+        raise StripeError(
+            400,
+            f"Amount ({amount}) is greater than the amount remaining to reverse on the "
+            f"transfer ({remaining}).",
+            param="amount",
+        )
+    reversal = {
+        "id": state.new_id("trr"),
+        "object": "transfer_reversal",
+        "amount": amount,
+        "balance_transaction": state.new_id("txn"),
+        "created": state.now(),
+        "currency": transfer["currency"],
+        "destination_payment_refund": state.new_id("pyr"),
+        "metadata": _metadata(ctx),
+        "source_refund": None,
+        "transfer": transfer_id,
+    }
+    state.stripe.reversals.put(reversal)
+    state.stripe.owners[reversal["id"]] = ctx.stripe_account
+    transfer["amount_reversed"] += amount
+    transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
+    reversals = transfer["reversals"]
+    reversals["data"] = [reversal, *reversals["data"]][:10]
+    reversals["total_count"] += 1
+    reversals["has_more"] = reversals["total_count"] > 10
+    if ctx.stripe_account is None and not transfer.get("source_transaction"):
+        currency = transfer["currency"]
+        state.stripe.platform_balance[currency] = (
+            state.stripe.platform_balance.get(currency, 0) + amount
+        )
+    emit_event(ctx, state, "transfer.reversed", transfer, account=ctx.stripe_account)
+    return reversal
+
+
+def list_reversals(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
+    retrieve_transfer(ctx, transfer_id)
+    return _list(
+        ctx,
+        ctx.state.stripe.reversals,
+        f"/v1/transfers/{transfer_id}/reversals",
+        lambda o: o["transfer"] == transfer_id,
+    )
+
+
+def retrieve_reversal(ctx: StripeContext, transfer_id: str, reversal_id: str) -> dict[str, Any]:
+    retrieve_transfer(ctx, transfer_id)
+    obj = ctx.state.stripe.reversals.get(reversal_id)
+    if obj is None or obj["transfer"] != transfer_id:
+        raise _missing("transfer_reversal", reversal_id, "id")
+    return obj
+
+
+# -- payouts ------------------------------------------------------------------------------------
+def create_payout(ctx: StripeContext) -> dict[str, Any]:
+    state = ctx.state
+    amount = _int_param(ctx, "amount", required=True)
+    currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    if ctx.stripe_account is not None:
+        account = state.find_account(ctx.stripe_account)
+        if account is None:
+            raise StripeError(
+                403,
+                f"The provided key does not have access to account '{ctx.stripe_account}' "
+                "(or that account does not exist).",
+                type="invalid_request_error",
+                code="account_invalid",
+            )
+        if not account.get("payouts_enabled"):
+            raise StripeError(400, "Payouts disabled", code="payouts_not_allowed")
+    else:
+        balance = state.stripe.platform_balance.get(currency, 0)
+        if amount > balance:
+            raise StripeError(400, "Insufficient funds in Stripe account", code="balance_insufficient")
+        state.stripe.platform_balance[currency] = balance - amount
+    now = state.now()
+    payout = {
+        "id": state.new_id("po"),
+        "object": "payout",
+        "amount": amount,
+        "arrival_date": now + 2 * 86400,
+        "automatic": False,
+        "balance_transaction": state.new_id("txn"),
+        "created": now,
+        "currency": currency,
+        "description": _str_param(ctx, "description"),
+        "destination": "ba_sandbox",
+        "failure_code": None,
+        "failure_message": None,
+        "livemode": False,
+        "metadata": _metadata(ctx),
+        "method": _str_param(ctx, "method") or "standard",
+        "status": "pending",
+        "type": "bank_account",
+    }
+    state.stripe.payouts.put(payout)
+    state.stripe.owners[payout["id"]] = ctx.stripe_account
+    emit_event(ctx, state, "payout.created", payout, account=ctx.stripe_account)
+    return payout
+
+
+def retrieve_payout(ctx: StripeContext, payout_id: str) -> dict[str, Any]:
+    return _scoped(ctx, ctx.state.stripe.payouts, payout_id, "payout")
+
+
+def list_payouts(ctx: StripeContext) -> dict[str, Any]:
+    status = _str_param(ctx, "status")
+    owned = _owned_by(ctx)
+    return _list(
+        ctx,
+        ctx.state.stripe.payouts,
+        "/v1/payouts",
+        lambda o: owned(o) and (status is None or o["status"] == status),
+    )
+
+
+# -- refunds ------------------------------------------------------------------------------------
+def create_refund(ctx: StripeContext) -> dict[str, Any]:
+    state = ctx.state
+    charge_id = _str_param(ctx, "charge")
+    pi_id = _str_param(ctx, "payment_intent")
+    if charge_id is None and pi_id is None:
+        raise StripeError(400, "One of the following params should be provided for this request: "
+                          "payment_intent or charge.", param="charge")  # fmt: skip
+    if charge_id is None:
+        intent = retrieve_payment_intent(ctx, pi_id or "")
+        charge_id = intent.get("latest_charge")
+        if not charge_id or charge_id not in state.stripe.charges:
+            raise StripeError(
+                400,
+                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                param="payment_intent",
+            )
+    charge = state.stripe.charges.get(charge_id)
+    if charge is None:
+        raise _missing("charge", charge_id, "charge")
+    remaining = charge["amount"] - charge.get("amount_refunded", 0)
+    amount = _int_param(ctx, "amount")
+    amount = remaining if amount is None else amount
+    if remaining <= 0 or charge.get("refunded"):
+        raise StripeError(400, f"Charge {charge_id} has already been refunded.",
+                          code="charge_already_refunded")  # fmt: skip
+    if amount > remaining:
+        raise StripeError(
+            400,
+            f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+            param="amount",
+        )
+    refund = {
+        "id": state.new_id("re"),
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": state.new_id("txn"),
+        "charge": charge_id,
+        "created": state.now(),
+        "currency": charge["currency"],
+        "metadata": _metadata(ctx),
+        "payment_intent": charge.get("payment_intent"),
+        "reason": _str_param(ctx, "reason"),
+        "status": "succeeded",
+        "transfer_reversal": None,
+    }
+    state.stripe.refunds.put(refund)
+    charge["amount_refunded"] = charge.get("amount_refunded", 0) + amount
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    emit_event(ctx, state, "refund.created", refund)
+    emit_event(ctx, state, "charge.refunded", charge)
+    return refund
+
+
+def retrieve_refund(ctx: StripeContext, refund_id: str) -> dict[str, Any]:
+    obj = ctx.state.stripe.refunds.get(refund_id)
+    if obj is None:
+        raise _missing("refund", refund_id, "refund")
+    return obj
+
+
+def list_refunds(ctx: StripeContext) -> dict[str, Any]:
+    charge = _str_param(ctx, "charge")
+    pi = _str_param(ctx, "payment_intent")
+    return _list(
+        ctx,
+        ctx.state.stripe.refunds,
+        "/v1/refunds",
+        lambda o: (charge is None or o["charge"] == charge)
+        and (pi is None or o.get("payment_intent") == pi),
+    )
+
+
+# -- events -------------------------------------------------------------------------------------
+def list_events(ctx: StripeContext) -> dict[str, Any]:
+    single = _str_param(ctx, "type")
+    types = ctx.params.get("types")
+    if single and types:
+        raise StripeError(400, "You may only specify one of these parameters: type, types.",
+                          param="types")  # fmt: skip
+    patterns = [single] if single else types if isinstance(types, list) else [types] if types else []
+    if len(patterns) > 20:
+        raise StripeError(400, "The types parameter accepts at most 20 values.", param="types")
+    account = ctx.stripe_account
+
+    def match(event: dict[str, Any]) -> bool:
+        if account is not None and event.get("account") != account:
+            return False
+        return not patterns or any(fnmatch.fnmatchcase(event["type"], p) for p in patterns)
+
+    return _list(ctx, ctx.state.stripe.events, "/v1/events", match)
+
+
+def retrieve_event(ctx: StripeContext, event_id: str) -> dict[str, Any]:
+    obj = ctx.state.stripe.events.get(event_id)
+    if obj is None:
+        raise _missing("event", event_id, "id")
+    return obj
+
+
+# -- routing ------------------------------------------------------------------------------------
+_ID = r"([A-Za-z0-9_\-]+)"
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    (m, re.compile(f"^{p}$"), h)
+    for m, p, h in [
+        ("POST", "/v1/accounts", create_account),
+        ("GET", "/v1/accounts", list_accounts),
+        ("GET", f"/v1/accounts/{_ID}", retrieve_account),
+        ("POST", f"/v1/accounts/{_ID}", update_account),
+        ("POST", f"/v1/accounts/{_ID}/login_links", create_login_link),
+        ("GET", "/v1/account", retrieve_platform_account),
+        ("POST", "/v1/account_links", create_account_link),
+        ("GET", "/v1/charges", list_charges),
+        ("GET", f"/v1/charges/{_ID}", retrieve_charge),
+        ("POST", f"/v1/charges/{_ID}/capture", capture_charge),
+        ("GET", f"/v1/payment_intents/{_ID}", retrieve_payment_intent),
+        ("POST", f"/v1/payment_intents/{_ID}/capture", capture_payment_intent),
+        ("POST", f"/v1/payment_intents/{_ID}/cancel", cancel_payment_intent),
+        ("POST", "/v1/transfers", create_transfer),
+        ("GET", "/v1/transfers", list_transfers),
+        ("GET", f"/v1/transfers/{_ID}", retrieve_transfer),
+        ("POST", f"/v1/transfers/{_ID}/reversals", create_reversal),
+        ("GET", f"/v1/transfers/{_ID}/reversals", list_reversals),
+        ("GET", f"/v1/transfers/{_ID}/reversals/{_ID}", retrieve_reversal),
+        ("POST", "/v1/payouts", create_payout),
+        ("GET", "/v1/payouts", list_payouts),
+        ("GET", f"/v1/payouts/{_ID}", retrieve_payout),
+        ("POST", "/v1/refunds", create_refund),
+        ("GET", "/v1/refunds", list_refunds),
+        ("GET", f"/v1/refunds/{_ID}", retrieve_refund),
+        ("GET", "/v1/events", list_events),
+        ("GET", f"/v1/events/{_ID}", retrieve_event),
+    ]
+]
+
+
+def route(method: str, path: str) -> tuple[Handler | None, tuple[str, ...]]:
+    """Handler and path arguments for a call (``None`` when the URL is unknown)."""
+    for route_method, pattern, handler in ROUTES:
+        if route_method == method.upper():
+            found = pattern.match(path)
+            if found:
+                return handler, found.groups()
+    return None, ()
+
+
+def dispatch(ctx: StripeContext) -> tuple[int, dict[str, Any]]:
+    """Run the handler under the state lock; errors become Stripe envelopes."""
+    handler, args = route(ctx.method, ctx.path)
+    if handler is None:
+        error = StripeError(404, f"Unrecognized request URL ({ctx.method}: {ctx.path}).")
+        return error.status, error.body()
+    try:
+        with ctx.state.lock:
+            return 200, handler(ctx, *args)
+    except StripeError as exc:
+        return exc.status, exc.body()

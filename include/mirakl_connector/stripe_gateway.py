@@ -1,0 +1,305 @@
+"""Stripe, as the workflows need it: typed results, idempotent writes, one retry policy.
+
+Built on the official SDK's ``StripeClient`` (v16). The SDK's own network retries are switched off
+(``max_network_retries=0``) so that :class:`~mirakl_connector.retry.RetryPolicy` is the only retry
+loop; every write carries an idempotency key derived from Mirakl ids and reused on every retry, so a
+retried or replayed call can never move money twice. Stripe keeps a key's result for at least 24 h;
+after that, :meth:`StripeGateway.find_transfer` looks for the object by its metadata before anything
+is re-created.
+
+Errors are mapped once, to :class:`~mirakl_connector.errors.PaymentProviderError` with
+``permanent=True`` when Stripe refused the request itself (invalid request, no such object, card
+or permission error) and ``permanent=False`` when the outcome is unknown (network, 5xx, 429
+after the retry budget). A wrong API key is a
+:class:`~mirakl_connector.errors.ConfigurationError`: it stops the step instead of failing every
+item one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import stripe
+
+from mirakl_connector.errors import ConfigurationError, PaymentProviderError
+from mirakl_connector.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+PLUGIN_NAME = "MiraklPaymentsForAirflow"
+PLUGIN_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    """What the split needs to know about a payment (charge ``ch_``/``py_`` or intent ``pi_``)."""
+
+    id: str
+    kind: str  # "charge" | "payment_intent"
+    status: str
+    captured: bool = False
+    refunded: bool = False
+    amount: int | None = None
+    currency: str | None = None
+    charge: PaymentState | None = None  # for an intent: its latest charge, when there is one
+    payment_intent: str | None = None  # for a charge: the intent it belongs to
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class CreatedObject:
+    """A Stripe object we created (transfer, reversal, payout, refund)."""
+
+    id: str
+    amount: int
+    currency: str
+    replayed: bool = False  # Stripe answered from its idempotency store
+    metadata: Mapping[str, str] | None = None
+
+
+def idempotency_key(*parts: object) -> str:
+    """Build a deterministic idempotency key from Mirakl ids (≤ 255 chars, as Stripe allows)."""
+    key = "mirakl-connector:" + ":".join(str(p) for p in parts)
+    if len(key) > 255:
+        raise ValueError(f"idempotency key too long ({len(key)} chars): {key[:60]}...")
+    return key
+
+
+class StripeGateway:
+    """The connector's view of Stripe.
+
+    :param api_key: secret (``sk_``) or restricted (``rk_``) key; never logged.
+    :param base_url: API base address override (the sandbox), e.g. ``http://127.0.0.1:8765``.
+    :param retry: the retry policy for transient failures.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if not api_key:
+            raise ConfigurationError("Stripe API key is missing")
+        options: dict[str, Any] = {
+            "max_network_retries": 0,
+            "http_client": stripe.RequestsClient(timeout=timeout),
+        }
+        if base_url:
+            options["base_addresses"] = {"api": base_url.rstrip("/")}
+        self._client = stripe.StripeClient(api_key, **options)
+        self._retry = retry or RetryPolicy()
+        self.call_counts: dict[str, int] = {}
+        self._platform_account: str | None = None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}()"
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def retrieve_payment(self, payment_id: str) -> PaymentState:
+        """Retrieve a charge (``ch_``/``py_``) or payment intent (``pi_``) with its charge."""
+        if payment_id.startswith("pi_"):
+            intent = self._call("payment_intents.retrieve", payment_id)
+            charge = None
+            latest = intent.get("latest_charge")
+            if isinstance(latest, str) and latest:
+                charge = self._charge_state(self._call("charges.retrieve", latest))
+            elif isinstance(latest, Mapping):
+                charge = self._charge_state(latest)
+            return PaymentState(
+                id=intent["id"],
+                kind="payment_intent",
+                status=intent.get("status") or "unknown",
+                amount=intent.get("amount"),
+                currency=intent.get("currency"),
+                charge=charge,
+                metadata=dict(intent.get("metadata") or {}),
+            )
+        if payment_id.startswith(("ch_", "py_")):
+            return self._charge_state(self._call("charges.retrieve", payment_id))
+        raise PaymentProviderError(f"Unexpected payment type: {payment_id}", permanent=True)
+
+    def platform_account_id(self) -> str:
+        """The platform's own ``acct_`` id (destination of seller → platform transfers)."""
+        if self._platform_account is None:
+            self._platform_account = self._call("accounts.retrieve_current")["id"]
+        return self._platform_account
+
+    def find_transfer(
+        self,
+        *,
+        mirakl_id: str,
+        transfer_type: str,
+        destination: str | None,
+        created_since: datetime,
+        on_account: str | None = None,
+    ) -> CreatedObject | None:
+        """Look for a transfer we may have created, by its metadata (after a crash > 24 h ago).
+
+        Lists transfers created since ``created_since`` (to the destination when known) and
+        matches ``metadata.miraklId`` and ``metadata.miraklTransferType``.
+        """
+        params: dict[str, Any] = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
+        if destination:
+            params["destination"] = destination
+        for transfer in self._list("transfers", params, on_account=on_account):
+            meta = transfer.get("metadata") or {}
+            if (
+                meta.get("miraklId") == mirakl_id
+                and meta.get("miraklTransferType") == transfer_type
+            ):
+                return _created(transfer)
+        return None
+
+    # -- writes (all idempotent) ---------------------------------------------------------
+
+    def create_transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+        source_transaction: str | None = None,
+        on_account: str | None = None,
+    ) -> CreatedObject:
+        """Create a transfer to ``destination``; ``on_account`` creates it on a connected account
+        (seller → platform transfers)."""
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "destination": destination,
+            "metadata": _metadata(metadata),
+        }
+        if source_transaction:
+            params["source_transaction"] = source_transaction
+        obj = self._call(
+            "transfers.create", params=params, key=idempotency_key, on_account=on_account
+        )
+        return _created(obj)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _charge_state(self, charge: Mapping[str, Any]) -> PaymentState:
+        intent = charge.get("payment_intent")
+        if isinstance(intent, Mapping):
+            intent = intent.get("id")
+        return PaymentState(
+            id=charge["id"],
+            kind="charge",
+            status=charge.get("status") or "unknown",
+            captured=bool(charge.get("captured")),
+            refunded=bool(charge.get("refunded")),
+            amount=charge.get("amount"),
+            currency=charge.get("currency"),
+            payment_intent=intent,
+            metadata=dict(charge.get("metadata") or {}),
+        )
+
+    def _list(
+        self, resource: str, params: dict[str, Any], *, on_account: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        """Walk a Stripe list (newest first) page by page with ``starting_after``."""
+        params = dict(params)
+        while True:
+            page = self._call(f"{resource}.list", params=params, on_account=on_account)
+            data = page.get("data") or []
+            yield from data
+            if not page.get("has_more") or not data:
+                return
+            params["starting_after"] = data[-1]["id"]
+
+    def _call(
+        self,
+        operation: str,
+        *args: Any,
+        params: dict[str, Any] | None = None,
+        key: str | None = None,
+        on_account: str | None = None,
+    ) -> Any:
+        """Run one SDK call under the retry policy and map its errors."""
+        resource, method = operation.split(".")
+        service = getattr(self._client.v1, resource)
+        options: dict[str, Any] = {}
+        if key:
+            options["idempotency_key"] = key
+        if on_account:
+            options["stripe_account"] = on_account
+        kwargs: dict[str, Any] = {"options": options}
+        if params is not None:
+            kwargs["params"] = params
+
+        def once() -> Any:
+            self.call_counts[operation] = self.call_counts.get(operation, 0) + 1
+            return getattr(service, method)(*args, **kwargs)
+
+        def log_retry(exc: BaseException, attempt: int, wait: float) -> None:
+            log.warning(
+                "Stripe %s attempt %d failed (%s); retrying in %.1fs",
+                operation, attempt, _describe(exc), wait,
+            )  # fmt: skip
+
+        try:
+            return self._retry.call(once, is_retryable=_is_transient, on_retry=log_retry)
+        except stripe.AuthenticationError as exc:
+            detail = exc.user_message or "authentication failed"
+            message = f"Stripe rejected the API key ({operation}): {detail}"
+            raise ConfigurationError(message) from None
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(
+                exc.user_message or _describe(exc),
+                code=_error_code(exc),
+                http_status=exc.http_status,
+                permanent=not _is_transient(exc),
+            ) from exc
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Retry network errors, 5xx, 429 and 409 (a concurrent request with the same key)."""
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    if isinstance(exc, stripe.IdempotencyError):
+        return exc.http_status == 409
+    if isinstance(exc, stripe.APIError):
+        return exc.http_status is None or exc.http_status >= 500
+    if isinstance(exc, stripe.StripeError):
+        return exc.http_status is not None and (exc.http_status >= 500 or exc.http_status == 409)
+    return False
+
+
+def _error_code(exc: stripe.StripeError) -> str | None:
+    if isinstance(exc, stripe.IdempotencyError):
+        return "idempotency_error"
+    return exc.code
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, stripe.StripeError):
+        status = exc.http_status if exc.http_status is not None else "no response"
+        return f"{type(exc).__name__} {status}: {exc.user_message or ''}".strip()
+    return repr(exc)
+
+
+def _metadata(extra: Mapping[str, str]) -> dict[str, str]:
+    return {"pluginName": PLUGIN_NAME, "pluginVersion": PLUGIN_VERSION, **dict(extra)}
+
+
+def _created(obj: Mapping[str, Any]) -> CreatedObject:
+    last = getattr(obj, "last_response", None)
+    headers = getattr(last, "headers", None) or {}
+    replayed = str(headers.get("Idempotent-Replayed", "")).lower() == "true"
+    return CreatedObject(
+        id=obj["id"],
+        amount=obj.get("amount"),
+        currency=(obj.get("currency") or "").upper(),
+        replayed=replayed,
+        metadata=dict(obj.get("metadata") or {}),
+    )

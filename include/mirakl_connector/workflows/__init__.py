@@ -1,0 +1,1 @@
+"""One module per workflow: pure decisions, and the job that extracts, decides, acts, records."""

@@ -1,0 +1,442 @@
+"""Payment split: Mirakl orders → Stripe transfers to the sellers' connected accounts.
+
+Two steps, each one Airflow task:
+
+``plan``
+    For product orders (OR11) and service orders (SOR11 + SPA11), each behind its enable flag:
+    first the *backlog* (rows ON_HOLD or FAILED, re-evaluated against a fresh copy of their order),
+    then the *new* orders created since the checkpoint (or since the ``since`` override, or just
+    ``order_ids``). Every order is decided (see :mod:`.transfer_decisions`) and recorded in the
+    ledger; the checkpoint (newest creation date seen) only moves forward, and only after the
+    whole batch is recorded.
+``execute``
+    Sends every PENDING row to Stripe with an idempotency key derived from its Mirakl id. A row
+    whose previous attempt may have reached Stripe (``attempted_at`` set, no transfer id) is
+    replayed with the same key within 23 h, or looked up by metadata after that, never blindly
+    re-created.
+
+A dry run decides and reports, and writes nothing: no ledger row, no checkpoint, no transfer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.records import (
+    ORDER_TRANSFER_TYPES,
+    RETRIABLE_TRANSFER,
+    TAX_SUFFIX,
+    TransferRecord,
+    TransferStatus,
+    TransferType,
+)
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.mirakl.orders import (
+    MiraklOrder,
+    parse_mirakl_datetime,
+    parse_product_order,
+    parse_service_order,
+)
+from mirakl_connector.stripe_gateway import PaymentState, StripeGateway, idempotency_key
+from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "payment_split"
+CHUNK_SIZE = 100
+#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
+REPLAY_WINDOW = timedelta(hours=23)
+
+CHECKPOINT_KEYS = {
+    TransferType.PRODUCT_ORDER: "product_payment_split_checkpoint",
+    TransferType.SERVICE_ORDER: "service_payment_split_checkpoint",
+}
+
+
+@dataclass(frozen=True)
+class PaymentSplitSettings:
+    """The ``payment_split`` section of the connector configuration."""
+
+    product_enabled: bool = True
+    service_enabled: bool = False
+    tax_split_enabled: bool = False
+    tax_account: str | None = None
+    commercial_order_metadata_key: str = "mirakl_commercial_order_id"
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentSplitSettings:
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown payment_split setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+@dataclass
+class _Candidate:
+    """One ledger row to decide, with the order it belongs to (None when Mirakl lost it)."""
+
+    row: TransferRecord
+    order: MiraklOrder | None
+    error: str | None = None
+
+
+class PaymentSplit:
+    """The payment split job; see the module docstring for what each step does."""
+
+    def __init__(
+        self,
+        *,
+        mirakl: MiraklClient,
+        stripe: StripeGateway,
+        ledger: Ledger,
+        settings: PaymentSplitSettings,
+        run_id: str | None = None,
+    ) -> None:
+        self.mirakl = mirakl
+        self.stripe = stripe
+        self.ledger = ledger
+        self.settings = settings
+        self.run_id = run_id
+
+    def _enabled_types(self) -> list[TransferType]:
+        types = []
+        if self.settings.product_enabled:
+            types.append(TransferType.PRODUCT_ORDER)
+        if self.settings.service_enabled:
+            types.append(TransferType.SERVICE_ORDER)
+        return types
+
+    # -- plan -------------------------------------------------------------------------------
+
+    def plan(
+        self,
+        *,
+        since: datetime | None = None,
+        order_ids: Sequence[str] | None = None,
+        dry_run: bool = False,
+    ) -> BatchSummary:
+        """Decide a transfer for every backlog row and every new order; record the decisions."""
+        summary = BatchSummary(WORKFLOW, "plan", dry_run=dry_run)
+        types = self._enabled_types()
+        if not types:
+            summary.notes.append("product and service payment split are both disabled")
+        for transfer_type in types:
+            seen = self._plan_backlog(transfer_type, summary, order_ids=order_ids, dry_run=dry_run)
+            self._plan_new(
+                transfer_type, summary, since=since, order_ids=order_ids, dry_run=dry_run, skip=seen
+            )
+        log.info("%s", summary.describe())
+        return summary
+
+    def _plan_backlog(
+        self,
+        transfer_type: TransferType,
+        summary: BatchSummary,
+        *,
+        order_ids: Sequence[str] | None,
+        dry_run: bool,
+    ) -> set[str]:
+        """Re-evaluate ON_HOLD and FAILED rows; return the row ids it decided."""
+        wanted = set(order_ids or ())
+        seen: set[str] = set()
+        for rows in self.ledger.iter_transfers(
+            types=[transfer_type], statuses=RETRIABLE_TRANSFER, batch_size=CHUNK_SIZE
+        ):
+            if wanted:
+                rows = [r for r in rows if _order_id_of(r.mirakl_id) in wanted]
+            if not rows:
+                continue
+            ids = list(dict.fromkeys(_order_id_of(r.mirakl_id) for r in rows))
+            orders = dict(self._fetch_orders(transfer_type, order_ids=ids))
+            candidates = []
+            for row in rows:
+                order = orders.get(_order_id_of(row.mirakl_id))
+                if isinstance(order, InvalidItemError):
+                    candidates.append(_Candidate(row, None, f"invalid data: {order.reason}"))
+                elif order is None:
+                    reason = f"Order {_order_id_of(row.mirakl_id)} is not returned by Mirakl"
+                    candidates.append(_Candidate(row, None, reason))
+                else:
+                    candidates.append(_Candidate(row, order))
+            seen.update(r.mirakl_id for r in rows)
+            self._decide_and_record(candidates, summary, dry_run=dry_run)
+        return seen
+
+    def _plan_new(
+        self,
+        transfer_type: TransferType,
+        summary: BatchSummary,
+        *,
+        since: datetime | None,
+        order_ids: Sequence[str] | None,
+        dry_run: bool,
+        skip: set[str],
+    ) -> None:
+        checkpoint_key = CHECKPOINT_KEYS[transfer_type]
+        start: datetime | str | None = since
+        if order_ids:
+            start = None
+        elif since is None:
+            start = self.ledger.get_checkpoint(checkpoint_key)
+        newest: tuple[datetime, str] | None = None
+
+        fetched = self._fetch_orders(transfer_type, start=start, order_ids=order_ids)
+        for chunk in chunked(fetched, CHUNK_SIZE):
+            ids = [order_id for order_id, _ in chunk if order_id]
+            row_ids = (
+                ids + [i + TAX_SUFFIX for i in ids] if self.settings.tax_split_enabled else ids
+            )
+            existing = self.ledger.get_transfers(transfer_type, row_ids)
+            candidates = []
+            for order_id, order in chunk:
+                if not order_id:
+                    reason = f"invalid data: {getattr(order, 'reason', order)}"
+                    summary.add(ItemOutcome("<order without id>", "FAILED", reason, failed=True))
+                    continue
+                if isinstance(order, MiraklOrder) and (
+                    newest is None or order.created_at > newest[0]
+                ):
+                    newest = (order.created_at, order.created_date)
+                for row_id in self._row_ids(order_id):
+                    if row_id in skip:
+                        continue  # just re-evaluated as backlog
+                    row = existing.get(row_id) or TransferRecord(
+                        type=transfer_type, mirakl_id=row_id
+                    )
+                    if row.id is not None and row.status not in RETRIABLE_TRANSFER:
+                        continue  # already decided for good, or waiting for execute
+                    if isinstance(order, InvalidItemError):
+                        candidates.append(_Candidate(row, None, f"invalid data: {order.reason}"))
+                    else:
+                        candidates.append(_Candidate(row, order))
+            self._decide_and_record(candidates, summary, dry_run=dry_run)
+
+        if newest is not None and not dry_run and not order_ids:
+            current = self.ledger.get_checkpoint(checkpoint_key)
+            if current is None or newest[0] > parse_mirakl_datetime(current):
+                self.ledger.set_checkpoint(checkpoint_key, newest[1])
+                summary.notes.append(f"{checkpoint_key} moved to {newest[1]}")
+
+    def _row_ids(self, order_id: str) -> list[str]:
+        if self.settings.tax_split_enabled:
+            return [order_id, order_id + TAX_SUFFIX]
+        return [order_id]
+
+    def _fetch_orders(
+        self,
+        transfer_type: TransferType,
+        *,
+        start: datetime | str | None = None,
+        order_ids: Sequence[str] | None = None,
+    ) -> Iterator[tuple[str, MiraklOrder | InvalidItemError]]:
+        """Stream ``(order id, parsed order or the reason it is unusable)`` from Mirakl."""
+        if transfer_type is TransferType.PRODUCT_ORDER:
+            raw_orders = self.mirakl.iter_orders(start_date=start, order_ids=order_ids or None)
+            for raw in raw_orders:
+                yield _parse(raw, "order_id", parse_product_order)
+            return
+        raw_orders = self.mirakl.iter_service_orders(
+            date_created_start=start, order_ids=order_ids or None
+        )
+        for chunk in chunked(raw_orders, CHUNK_SIZE):
+            ids = [
+                str(raw.get("id")) for raw in chunk if isinstance(raw, Mapping) and raw.get("id")
+            ]
+            debits = {
+                str(d.get("order_id")): d for d in self.mirakl.iter_service_debits(order_ids=ids)
+            }
+            for raw in chunk:
+                debit = debits.get(str(raw.get("id"))) if isinstance(raw, Mapping) else None
+                yield _parse(raw, "id", lambda r, d=debit: parse_service_order(r, d))
+
+    def _decide_and_record(
+        self, candidates: list[_Candidate], summary: BatchSummary, *, dry_run: bool
+    ) -> None:
+        if not candidates:
+            return
+        shop_ids = {c.order.shop_id for c in candidates if c.order and c.order.shop_id}
+        mappings = self.ledger.account_mappings_by_shop(shop_ids)
+        commercial_ids = {c.order.commercial_id for c in candidates if c.order}
+        payment_mappings = self.ledger.payment_mappings_by_commercial_id(commercial_ids)
+        payments: dict[str, PaymentState] = {}
+
+        def lookup(payment_id: str) -> PaymentState:
+            if payment_id not in payments:
+                payments[payment_id] = self.stripe.retrieve_payment(payment_id)
+            return payments[payment_id]
+
+        decided: list[TransferRecord] = []
+
+        def handle(candidate: _Candidate) -> ItemOutcome:
+            row = candidate.row
+            if candidate.order is None:
+                row = replace(row, status=TransferStatus.FAILED, status_reason=candidate.error)
+            else:
+                order = candidate.order
+                mapping = payment_mappings.get(order.commercial_id)
+                try:
+                    row = decide_order_transfer(
+                        row,
+                        order,
+                        shop_mapping=mappings.get(order.shop_id) if order.shop_id else None,
+                        is_tax_row=row.mirakl_id.endswith(TAX_SUFFIX),
+                        tax_split=self.settings.tax_split_enabled,
+                        tax_account=self.settings.tax_account,
+                        fallback_payment_id=mapping.stripe_charge_id if mapping else None,
+                        lookup_payment=lookup,
+                    )
+                except ConfigurationError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - record it on the row: nothing is lost
+                    row = replace(row, status=TransferStatus.FAILED, status_reason=_reason(exc))
+            decided.append(row)
+            return _outcome(row)
+
+        run_batch(candidates, handle, item_id=lambda c: c.row.mirakl_id, summary=summary)
+        if not dry_run:
+            self.ledger.save_transfers(decided, run_id=self.run_id)
+
+    # -- execute ------------------------------------------------------------------------------
+
+    def execute(
+        self, *, dry_run: bool = False, order_ids: Sequence[str] | None = None
+    ) -> BatchSummary:
+        """Create the Stripe transfer of every PENDING order row (exactly once)."""
+        summary = BatchSummary(WORKFLOW, "execute", dry_run=dry_run)
+        wanted = set(order_ids or ())
+        types = [t for t in ORDER_TRANSFER_TYPES if t in self._enabled_types()]
+        for rows in self.ledger.iter_transfers(
+            types=types, statuses=[TransferStatus.PENDING], batch_size=CHUNK_SIZE
+        ):
+            if wanted:
+                rows = [r for r in rows if _order_id_of(r.mirakl_id) in wanted]
+            if dry_run:
+                for row in rows:
+                    summary.add(_outcome(replace(row, status_reason="would be transferred")))
+                continue
+            run_batch(rows, self._send, item_id=lambda r: r.mirakl_id, summary=summary)
+        log.info("%s", summary.describe())
+        return summary
+
+    def _send(self, row: TransferRecord) -> ItemOutcome:
+        """Create (or recover) the Stripe transfer of one PENDING row, and record it."""
+        if row.transfer_id:
+            return self._record(row, TransferStatus.CREATED, None)
+        if not row.destination_account or not row.amount or not row.currency:
+            return self._record(
+                row, TransferStatus.FAILED, "PENDING row lacks destination or amount"
+            )
+
+        now = datetime.now(UTC)
+        if row.in_doubt and row.attempted_at and now - row.attempted_at < REPLAY_WINDOW:
+            key = row.idempotency_key or _new_key(row)  # replay: Stripe returns the first result
+        else:
+            if row.in_doubt:
+                found = self._find(row)
+                if found:
+                    return self._record(
+                        replace(row, transfer_id=found), TransferStatus.CREATED, None
+                    )
+            key = _new_key(row)
+
+        row = self.ledger.mark_transfer_attempt(row, key, run_id=self.run_id)
+        try:
+            created = self.stripe.create_transfer(
+                amount=row.amount,
+                currency=row.currency,
+                destination=row.destination_account,
+                source_transaction=row.transaction_id,
+                idempotency_key=key,
+                metadata={
+                    "miraklId": row.mirakl_id,
+                    "miraklShopId": str(row.mirakl_shop_id or ""),
+                    "miraklTransferType": str(row.type),
+                },
+            )
+        except PaymentProviderError as exc:
+            if exc.code == "idempotency_error":
+                found = self._find(row)
+                if found:
+                    return self._record(
+                        replace(row, transfer_id=found), TransferStatus.CREATED, None
+                    )
+            if exc.permanent:
+                # Stripe answered no: nothing was created, the next attempt gets a new key.
+                settled = replace(row, attempted_at=None)
+                return self._record(settled, TransferStatus.FAILED, exc.message)
+            # Unknown outcome: stay PENDING and in doubt; the next run replays the same key.
+            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+            self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
+            return ItemOutcome(row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True)
+        if created.replayed:
+            log.info(
+                "Transfer %s for %s recovered from Stripe's idempotency store",
+                created.id,
+                row.mirakl_id,
+            )
+        return self._record(replace(row, transfer_id=created.id), TransferStatus.CREATED, None)
+
+    def _find(self, row: TransferRecord) -> str | None:
+        since = (row.attempted_at or datetime.now(UTC)) - timedelta(hours=1)
+        found = self.stripe.find_transfer(
+            mirakl_id=row.mirakl_id,
+            transfer_type=str(row.type),
+            destination=row.destination_account,
+            created_since=since,
+        )
+        return found.id if found else None
+
+    def _record(
+        self, row: TransferRecord, status: TransferStatus, reason: str | None
+    ) -> ItemOutcome:
+        row = replace(row, status=status, status_reason=reason)
+        self.ledger.save_transfers([row], run_id=self.run_id)
+        return _outcome(row)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, InvalidItemError):
+        return f"invalid data: {exc.reason}"
+    if isinstance(exc, PaymentProviderError):
+        return f"Stripe error: {exc.message}"
+    log.exception("Unexpected error while deciding a transfer")
+    return f"unexpected error: {exc!r}"
+
+
+def _new_key(row: TransferRecord) -> str:
+    """``…:<type>:<mirakl id>`` for the first attempt, ``…:retry<n>`` after a definite failure."""
+    parts: list[object] = ["transfer", row.type, row.mirakl_id]
+    if row.attempts:
+        parts.append(f"retry{row.attempts}")
+    return idempotency_key(*parts)
+
+
+def _outcome(row: TransferRecord) -> ItemOutcome:
+    return ItemOutcome(
+        item_id=row.mirakl_id,
+        status=str(row.status),
+        reason=row.status_reason,
+        amount=row.amount,
+        currency=row.currency,
+        failed=row.status is TransferStatus.FAILED,
+    )
+
+
+def _order_id_of(mirakl_id: str) -> str:
+    return mirakl_id.removesuffix(TAX_SUFFIX)
+
+
+def _parse(raw: object, id_field: str, parser: Any) -> tuple[str, MiraklOrder | InvalidItemError]:
+    order_id = str(raw.get(id_field) or "") if isinstance(raw, Mapping) else ""
+    try:
+        return order_id, parser(raw)
+    except InvalidItemError as exc:
+        return order_id, exc.for_item(order_id or "<order without id>")

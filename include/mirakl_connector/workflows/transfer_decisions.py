@@ -1,0 +1,147 @@
+"""Whether, how much and where to transfer for one Mirakl order: the decision procedure.
+
+Pure functions over the order, the ledger row and the account mapping. The only outside fact they
+need, the state of the customer's payment in Stripe, comes through the ``lookup_payment`` callable
+so that tests can pass a dictionary. The rules and reason texts follow the Stripe connector's
+payment split (first match wins), with three deliberate changes:
+
+* the tax account of the tax split is the configured account id itself; no hand-inserted mapping
+  row with shop id 0 is needed;
+* "Amount must be positive" prints the amount in major units with its currency, not an integer;
+* a row going back to PENDING has its previous reason cleared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from mirakl_connector.errors import PaymentProviderError
+from mirakl_connector.ledger.records import AccountMapping, TransferRecord, TransferStatus
+from mirakl_connector.mirakl.orders import MiraklOrder
+from mirakl_connector.money import format_minor
+from mirakl_connector.stripe_gateway import PaymentState
+
+PaymentLookup = Callable[[str], PaymentState]
+
+_PAYMENT_PREFIXES = ("pi_", "ch_", "py_")
+
+
+def decide_order_transfer(
+    row: TransferRecord,
+    order: MiraklOrder,
+    *,
+    shop_mapping: AccountMapping | None,
+    is_tax_row: bool,
+    tax_split: bool,
+    tax_account: str | None,
+    fallback_payment_id: str | None,
+    lookup_payment: PaymentLookup,
+) -> TransferRecord:
+    """Return ``row`` updated with the decision for ``order`` (status, reason, amount, ids).
+
+    :param fallback_payment_id: the payment mapping's charge for the order's commercial id, used
+        when Mirakl carries no transaction number.
+    """
+    row = replace(row, mirakl_shop_id=order.shop_id, mirakl_created_date=order.created_date)
+
+    if row.transfer_id:
+        return _set(row, TransferStatus.CREATED, None)
+
+    if not order.shop_id:
+        return _set(row, TransferStatus.ON_HOLD, "No shop ID provided")
+    if shop_mapping is None:
+        return _set(
+            row, TransferStatus.ON_HOLD, f"Cannot find Stripe account for shop ID {order.shop_id}"
+        )
+    if is_tax_row:
+        if not tax_split:
+            return _set(
+                row, TransferStatus.ON_HOLD, "Tax split is disabled; enable it to transfer the tax"
+            )
+        if not tax_account:
+            return _set(row, TransferStatus.ON_HOLD, "No stripe account ID provided")
+        destination = tax_account
+    else:
+        destination = shop_mapping.stripe_account_id
+    row = replace(row, destination_account=destination)
+
+    if shop_mapping.ignored:
+        return _set(row, TransferStatus.IGNORED, f"Shop {order.shop_id} is ignored")
+    if order.is_aborted:
+        return _set(
+            row, TransferStatus.ABORTED, f"Order cannot be processed, status is {order.state}"
+        )
+    if not order.is_validated or not order.is_paid:
+        return _set(row, TransferStatus.ON_HOLD, f"Order is not ready yet, status is {order.state}")
+
+    if row.transaction_id is None:
+        payment_id = order.payment_id or fallback_payment_id
+        if payment_id and payment_id.startswith(_PAYMENT_PREFIXES):
+            verdict = check_payment(payment_id, lookup_payment)
+            if isinstance(verdict, tuple):
+                return _set(row, *verdict)
+            row = replace(row, transaction_id=verdict)
+        # Any other id, or none: funded from the platform balance, no source_transaction.
+
+    amount = (
+        order.tax_amount_minor() if is_tax_row else order.seller_amount_minor(tax_split=tax_split)
+    )
+    row = replace(row, amount=amount, currency=order.currency)
+    if amount <= 0:
+        return _set(
+            row,
+            TransferStatus.ABORTED,
+            f"Amount must be positive, input was: {format_minor(amount, order.currency)}",
+        )
+    return _set(row, TransferStatus.PENDING, None)
+
+
+def check_payment(
+    payment_id: str, lookup_payment: PaymentLookup
+) -> str | tuple[TransferStatus, str]:
+    """Check that the customer's payment can fund a transfer.
+
+    Returns the charge id to use as ``source_transaction``, or the (status, reason) that stops the
+    transfer for now (ON_HOLD) or for good (ABORTED).
+    """
+    try:
+        payment = lookup_payment(payment_id)
+    except PaymentProviderError as exc:
+        if exc.permanent:
+            return TransferStatus.ABORTED, exc.message
+        raise
+    if payment.kind == "payment_intent":
+        if payment.status == "canceled":
+            return TransferStatus.ABORTED, f"Payment {payment.id} has been canceled"
+        if payment.status != "succeeded":
+            return (
+                TransferStatus.ON_HOLD,
+                f"Payment {payment.id} is not ready yet, status is {payment.status}",
+            )
+        if payment.charge is None:
+            return TransferStatus.ON_HOLD, f"Payment {payment.id} has no charge yet"
+        payment = payment.charge
+    return _check_charge(payment)
+
+
+def _check_charge(charge: PaymentState) -> str | tuple[TransferStatus, str]:
+    if charge.status == "succeeded":
+        if not charge.captured:
+            return (
+                TransferStatus.ON_HOLD,
+                f"Payment {charge.id} is not ready yet, status is succeeded (not captured)",
+            )
+        if charge.refunded:
+            return TransferStatus.ABORTED, f"Payment {charge.id} has been canceled"
+        return charge.id
+    if charge.status == "failed":
+        return TransferStatus.ABORTED, f"Payment {charge.id} failed"
+    return (
+        TransferStatus.ON_HOLD,
+        f"Payment {charge.id} is not ready yet, status is {charge.status}",
+    )
+
+
+def _set(row: TransferRecord, status: TransferStatus, reason: str | None) -> TransferRecord:
+    return replace(row, status=status, status_reason=reason)
