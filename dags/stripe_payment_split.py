@@ -39,10 +39,11 @@ each on (`product_enabled`, `service_enabled`, `tax_split_enabled`, `tax_account
 4. `report`: one summary of the run (its return value); fails, and e-mails
    `alerts.email_to`, when any order failed.
 
-**Decision rules** (first match wins): no Stripe account for the shop → ON_HOLD; shop ignored →
-IGNORED; order refused/cancelled → ABORTED; order not validated or not yet debited → ON_HOLD; payment
-cancelled/failed → ABORTED, not captured → ON_HOLD; amount (amount due − operator commission, in the
-currency's minor units) ≤ 0 → ABORTED; otherwise PENDING, then CREATED once Stripe accepts it.
+**Decision rules** (first match wins): no Stripe account for the shop → ON_HOLD; shop ignored
+→ IGNORED; order refused/cancelled → ABORTED; order not validated or not yet debited → ON_HOLD;
+payment cancelled/failed → ABORTED, not captured → ON_HOLD; amount (amount due − operator
+commission, in the currency's minor units) ≤ 0 → ABORTED; otherwise PENDING, then CREATED once
+Stripe accepts it.
 
 **Params** (manual runs): `since` (re-read orders created since this RFC 3339 instant), `order_ids`
 (only these orders), `dry_run` (decide and report, change nothing).

@@ -13,7 +13,8 @@ from mirakl_connector.money import format_minor, from_minor
 
 
 def minor_to_major(amount: int, currency: str) -> str:
-    """Minor units to a plain decimal string (``1500, "JPY"`` → ``1500``; ``1234, "KWD"`` → ``1.234``)."""
+    """Minor units to a plain decimal string: ``(1500, "JPY")`` → ``1500``, ``(1234, "KWD")`` →
+    ``1.234`` (the currency's ISO 4217 exponent decides, never a fixed 100)."""
     return str(from_minor(amount, currency))
 
 

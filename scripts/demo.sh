@@ -78,7 +78,7 @@ PY
 )
 
 export AIRFLOW_CONN_MIRAKL_DEFAULT="{\"conn_type\": \"mirakl\", \"host\": \"$SANDBOX_URL\", \"password\": \"$MIRAKL_KEY\", \"extra\": {\"max_retries\": 2}}"
-export AIRFLOW_CONN_STRIPE_DEFAULT="{\"conn_type\": \"stripe\", \"host\": \"$SANDBOX_URL\", \"password\": \"$STRIPE_KEY\", \"extra\": {\"max_network_retries\": 2}}"
+export AIRFLOW_CONN_STRIPE_DEFAULT="{\"conn_type\": \"stripe\", \"host\": \"$SANDBOX_URL\", \"password\": \"$STRIPE_KEY\", \"extra\": {\"max_retries\": 2}}"
 export AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG='{"payment_split": {"product_enabled": true, "service_enabled": true}, "alerts": {"email_to": []}}'
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 export AIRFLOW__API__HOST=127.0.0.1

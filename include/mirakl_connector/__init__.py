@@ -91,11 +91,16 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "conn-fields": {
-                    "max_network_retries": {
-                        "label": "Max network retries",
-                        "description": "Retries done by the Stripe SDK; safe because every "
-                        "money-moving call carries an idempotency key.",
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries of a rate-limited or failed Stripe call; safe "
+                        "because every money-moving call carries an idempotency key.",
                         "schema": {"type": ["integer", "null"], "minimum": 0, "default": 2},
+                    },
+                    "timeout": {
+                        "label": "Timeout (s)",
+                        "description": "Seconds to wait for Stripe's answer.",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
                     },
                 },
             },

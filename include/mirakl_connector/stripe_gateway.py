@@ -248,7 +248,7 @@ class StripeGateway:
             )  # fmt: skip
 
         try:
-            return self._retry.call(once, is_retryable=_is_transient, on_retry=log_retry)
+            result = self._retry.call(once, is_retryable=_is_transient, on_retry=log_retry)
         except stripe.AuthenticationError as exc:
             detail = exc.user_message or "authentication failed"
             message = f"Stripe rejected the API key ({operation}): {detail}"
@@ -260,6 +260,7 @@ class StripeGateway:
                 http_status=exc.http_status,
                 permanent=not _is_transient(exc),
             ) from exc
+        return _plain(result)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -292,14 +293,24 @@ def _metadata(extra: Mapping[str, str]) -> dict[str, str]:
     return {"pluginName": PLUGIN_NAME, "pluginVersion": PLUGIN_VERSION, **dict(extra)}
 
 
+_REPLAYED = "_idempotent_replayed"
+
+
+def _plain(result: Any) -> Any:
+    """SDK objects as plain dicts, with Stripe's ``Idempotent-Replayed`` answer kept."""
+    if not isinstance(result, stripe.StripeObject):
+        return result
+    data = result.to_dict()
+    headers = getattr(result.last_response, "headers", None) or {}
+    data[_REPLAYED] = str(headers.get("Idempotent-Replayed", "")).lower() == "true"
+    return data
+
+
 def _created(obj: Mapping[str, Any]) -> CreatedObject:
-    last = getattr(obj, "last_response", None)
-    headers = getattr(last, "headers", None) or {}
-    replayed = str(headers.get("Idempotent-Replayed", "")).lower() == "true"
     return CreatedObject(
         id=obj["id"],
         amount=obj.get("amount"),
         currency=(obj.get("currency") or "").upper(),
-        replayed=replayed,
+        replayed=bool(obj.get(_REPLAYED)),
         metadata=dict(obj.get("metadata") or {}),
     )

@@ -55,9 +55,20 @@ def mappings_from_scenario(
     payments = []
     for i, row in enumerate(section.get("payment_mappings") or []):
         mapping = _build(PaymentMapping, row, section="payment_mappings", index=i)
-        mapping.status = PaymentMappingStatus(mapping.status)
+        mapping.status = _payment_status(mapping.status, index=i)
         payments.append(mapping)
     return accounts, payments
+
+
+def _payment_status(value: Any, *, index: int) -> PaymentMappingStatus:
+    """Accept the enum's value in any case (``to_capture`` or ``TO_CAPTURE``)."""
+    try:
+        return PaymentMappingStatus(str(value).lower())
+    except ValueError:
+        allowed = ", ".join(s.value for s in PaymentMappingStatus)
+        raise ConfigurationError(
+            f"ledger.payment_mappings[{index}]: status {value!r} is not one of {allowed}"
+        ) from None
 
 
 def seed_ledger(scenario_path: str | Path, *, url: str | None = None) -> tuple[int, int]:

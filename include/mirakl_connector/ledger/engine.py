@@ -10,10 +10,15 @@ psycopg2's batch mode for the many-row UPDATEs of a save.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+
+log = logging.getLogger(__name__)
 
 #: Execution option marking a connection whose transactions will write.
 WRITE_OPTION = "mirakl_ledger_write"
@@ -48,9 +53,9 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            if not in_memory:
+                _enable_wal(cursor)
             # synchronous stays FULL (the default): a committed attempt must survive a crash,
             # since it is written before the Stripe call it protects.
         finally:
@@ -60,3 +65,22 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _enable_wal(cursor: Any, *, tries: int = 50, pause: float = 0.02) -> None:
+    """Switch the database file to WAL (a persistent setting: a no-op once done).
+
+    The switch needs a moment of exclusive access and SQLite reports "database is locked" at
+    once, without waiting, when another process holds a lock then (typically several tasks
+    opening a brand-new ledger together), so it is retried briefly. If it still cannot be done
+    the connection works in the default journal mode and a later connection will switch.
+    """
+    for attempt in range(tries):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                log.warning("SQLite ledger left in its current journal mode: %s", exc)
+                return
+            time.sleep(pause)

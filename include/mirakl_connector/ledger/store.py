@@ -558,17 +558,14 @@ class Ledger:
                             _event(entity.name, old["id"], old["status"], values, run_id, now)
                         )
                 if inserts:
-                    ids = (
-                        conn.execute(
-                            insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                            inserts,
-                        )
-                        .scalars()
-                        .all()
-                    )
-                    for values, row_id in zip(inserts, ids, strict=True):
-                        values["id"] = row_id
-                        events.append(_event(entity.name, row_id, None, values, run_id, now))
+                    # Plain executemany, then one keyed SELECT for the new ids: on SQLite an
+                    # ordered INSERT ... RETURNING would cost one statement per row.
+                    conn.execute(insert(table), inserts)
+                    new_keys = [tuple(v[k] for k in entity.key) for v in inserts]
+                    new_rows = _select_by_keys(conn, entity, new_keys, columns=("id",))
+                    for key, values in zip(new_keys, inserts, strict=True):
+                        values["id"] = new_rows[key]["id"]
+                        events.append(_event(entity.name, values["id"], None, values, run_id, now))
                 if updates:
                     columns = [c for c in entity.field_names if c not in ("id", "created_at")]
                     conn.execute(
@@ -744,9 +741,14 @@ def _select_by_keys(
     keys: Iterable[tuple[Any, ...]],
     *,
     for_update: bool = False,
+    columns: Sequence[str] = (),
 ) -> dict[tuple[Any, ...], RowMapping]:
-    """Rows matching natural ``keys``, in ``ceil(n / 500)`` statements per key prefix."""
+    """Rows matching natural ``keys``, in ``ceil(n / 500)`` statements per key prefix.
+
+    :param columns: read only these columns (and the key) instead of the whole row.
+    """
     table = entity.table
+    wanted = [table.c[name] for name in (*entity.key, *columns)] if columns else [table]
     prefix_cols = [table.c[name] for name in entity.key[:-1]]
     last_col = table.c[entity.key[-1]]
     by_prefix: dict[tuple[Any, ...], set[Any]] = {}
@@ -756,7 +758,7 @@ def _select_by_keys(
     for prefix, lasts in by_prefix.items():
         fixed = [col == value for col, value in zip(prefix_cols, prefix, strict=True)]
         for chunk in _chunks(sorted(lasts), _IN_CHUNK):
-            stmt = select(table).where(and_(*fixed, last_col.in_(chunk)))
+            stmt = select(*wanted).where(and_(*fixed, last_col.in_(chunk)))
             if for_update:
                 stmt = stmt.with_for_update()
             for row in conn.execute(stmt).mappings():

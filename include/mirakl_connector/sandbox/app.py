@@ -180,14 +180,16 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
         with state.lock:
             state.stripe.requests.append(log)
         if content is not None:
-            return Response(content, status_code=status, headers=headers,
-                            media_type="application/json")  # fmt: skip
+            return Response(
+                content, status_code=status, headers=headers, media_type="application/json"
+            )
         return json_response(status, body, headers)
 
     api_key = _stripe_api_key(request.headers.get("authorization"))
     if api_key is None:
-        return finish(401, _stripe_error(401, "invalid_request_error",
-                                         "You did not provide an API key."))  # fmt: skip
+        return finish(
+            401, _stripe_error(401, "invalid_request_error", "You did not provide an API key.")
+        )
     if not hmac.compare_digest(api_key.encode(), state.stripe.api_key.encode()):
         return finish(401, _stripe_error(401, "invalid_request_error", "Invalid API Key provided."))
     if faults.over_rate_limit("stripe"):
@@ -211,26 +213,38 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
             record = _live_record(state, store_key)
             if record is not None:
                 if record["in_flight"]:
-                    return finish(409, _stripe_error(
-                        409, "idempotency_error",
-                        "There is currently another in-progress request using this "
-                        f"idempotency key (that is, '{key}'). Please try again later.",
-                    ))  # fmt: skip
+                    return finish(
+                        409,
+                        _stripe_error(
+                            409,
+                            "idempotency_error",
+                            "There is currently another in-progress request using this "
+                            f"idempotency key (that is, '{key}'). Please try again later.",
+                        ),
+                    )
                 if (record["method"], record["path"], record["params"]) != (method, path, params):
-                    return finish(400, _stripe_error(
-                        400, "idempotency_error",
-                        "Keys for idempotent requests can only be used with the same parameters "
-                        f"they were first used with. Try using a key other than '{key}' if you "
-                        "meant to execute a different request.",
-                    ))  # fmt: skip
+                    return finish(
+                        400,
+                        _stripe_error(
+                            400,
+                            "idempotency_error",
+                            _mismatch_message(key),
+                        ),
+                    )
                 headers["Idempotent-Replayed"] = "true"
                 headers["Original-Request"] = record["request_id"]
                 log["replayed"] = True
                 if settings.latency_ms:
                     await asyncio.sleep(settings.latency_ms / 1000)
                 return finish(record["status"], None, record["content"])
-            record = {"method": method, "path": path, "params": params, "in_flight": True,
-                      "created": state.clock.now(), "request_id": request_id}  # fmt: skip
+            record = {
+                "method": method,
+                "path": path,
+                "params": params,
+                "in_flight": True,
+                "created": state.clock.now(),
+                "request_id": request_id,
+            }
             state.stripe.idempotency[store_key] = record
     if settings.latency_ms:
         await asyncio.sleep(settings.latency_ms / 1000)
@@ -252,6 +266,14 @@ def _live_record(state: SandboxState, store_key: tuple[str, str | None, str]) ->
         del state.stripe.idempotency[store_key]
         return None
     return record
+
+
+def _mismatch_message(key: str) -> str:
+    return (
+        "Keys for idempotent requests can only be used with the same parameters they were first "
+        f"used with. Try using a key other than '{key}' if you meant to execute a different "
+        "request."
+    )
 
 
 def _rate_limit_body() -> dict[str, Any]:

@@ -24,6 +24,12 @@ def parse_iso(value: str) -> datetime:
     """
     if not isinstance(value, str) or not value.strip():
         raise DateParseError(f"not a date: {value!r}")
+    try:  # fast path: Python 3.11 reads "Z", "+01:00", "+0100" and fractions itself
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     text = value.strip()
     text = _SPACE_OFFSET.sub(r"+\1", text)
     if text.endswith(("Z", "z")):

@@ -191,9 +191,7 @@ def _decode_token(token: str) -> tuple[list[tuple[str, str]], int, int]:
         raise MiraklError(400, f"Invalid page_token: {token!r}") from None
 
 
-def seek_page(
-    req: MiraklRequest, select: Callable[[MiraklRequest], list[Any]]
-) -> MiraklResponse:
+def seek_page(req: MiraklRequest, select: Callable[[MiraklRequest], list[Any]]) -> MiraklResponse:
     """Run ``select`` with the original filters (decoded from ``page_token`` when present)."""
     token = req.first("page_token")
     if token:
@@ -333,7 +331,9 @@ def list_pending_refunds(state: SandboxState, req: MiraklRequest) -> MiraklRespo
                         "order_line_id": line.get("order_line_id"),
                         "order_line_amount": line.get("total_price"),
                         "refunds": {
-                            "refund": [{"id": r.get("id"), "amount": r.get("amount")} for r in refunds]
+                            "refund": [
+                                {"id": r.get("id"), "amount": r.get("amount")} for r in refunds
+                            ]
                         },
                     }
                 )
@@ -440,8 +440,11 @@ def update_shops(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
         for item in items:
             shop = _find_shop(state, item.get("shop_id"))
             if shop is None:
-                error = {"code": "SHOP_NOT_FOUND", "field": "shop_id",
-                         "message": f"Shop with id '{item.get('shop_id')}' not found"}  # fmt: skip
+                error = {
+                    "code": "SHOP_NOT_FOUND",
+                    "field": "shop_id",
+                    "message": f"Shop with id '{item.get('shop_id')}' not found",
+                }
                 returns.append({"shop_error": {"errors": [error], "input": item}})
                 continue
             _patch_shop(shop, item)
@@ -573,9 +576,11 @@ def validate_service_refunds(state: SandboxState, req: MiraklRequest) -> MiraklR
                 success.append({"id": refund_id})
                 continue
             errors.append(
-                {"refund_id": refund_id,
-                 "refund_errors": [{"code": code, "field": "id", "message": message}]}
-            )  # fmt: skip
+                {
+                    "refund_id": refund_id,
+                    "refund_errors": [{"code": code, "field": "id", "message": message}],
+                }
+            )
     return MiraklResponse(200, {"errors": errors, "success": {"refunds": success}})
 
 
@@ -620,9 +625,13 @@ def dispatch(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
     if handler is None:
         key = _TRAILING.sub("", req.path)
         if key in _PATHS:
-            return MiraklResponse(405, {"status": 405, "message": f"Method {req.method} not allowed"})
+            return MiraklResponse(
+                405, {"status": 405, "message": f"Method {req.method} not allowed"}
+            )
         return MiraklResponse(404, {"status": 404, "message": f"No endpoint {req.path}"})
     try:
         return handler(state, req)
     except MiraklError as exc:
-        return MiraklResponse(exc.status, {"status": exc.status, "message": exc.message}, exc.headers)
+        return MiraklResponse(
+            exc.status, {"status": exc.status, "message": exc.message}, exc.headers
+        )

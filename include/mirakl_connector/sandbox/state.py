@@ -2,7 +2,8 @@
 
 One :class:`SandboxState` per app. Request handlers run on the event loop, admin calls too, so the
 lock mostly protects against the test thread reading while a handler writes; every mutation still
-takes it. Ids are ``<prefix>_<8-digit counter>`` so two runs of the same script produce the same ids.
+takes it. Ids are ``<prefix>_<8-digit counter>`` so two runs of the same script produce the
+same ids.
 """
 
 from __future__ import annotations
@@ -214,8 +215,12 @@ class SandboxState:
         return int(self.clock.now())
 
     # -- loading --------------------------------------------------------------------------
-    def reset(self, scenario: dict[str, Any] | None = None) -> None:
-        """Forget everything (except the clock) and load ``scenario`` if given."""
+    def reset(self, scenario: dict[str, Any] | None = None, *, copy_data: bool = True) -> None:
+        """Forget everything (except the clock) and load ``scenario`` if given.
+
+        ``copy_data=False`` adopts the scenario's dicts instead of deep-copying them (the
+        generator's 100,000-order scenarios would spend seconds in ``deepcopy``).
+        """
         validate_scenario(scenario)
         with self.lock:
             self.mirakl = MiraklData()
@@ -224,23 +229,29 @@ class SandboxState:
             self._counters = {}
             self._reset_platform()
             if scenario:
-                self._merge(scenario)
+                self._merge(scenario, copy_data)
 
-    def merge(self, scenario: dict[str, Any]) -> None:
+    def merge(self, scenario: dict[str, Any], *, copy_data: bool = True) -> None:
         """Add the scenario's data to the current state (same ids replace)."""
         validate_scenario(scenario)
         with self.lock:
-            self._merge(scenario)
+            self._merge(scenario, copy_data)
 
     def _reset_platform(self) -> None:
         self.stripe.platform_account = _account_defaults(
-            {"id": DEFAULT_PLATFORM_ACCOUNT, "charges_enabled": True, "payouts_enabled": True,
-             "details_submitted": True, "type": "standard"},
+            {
+                "id": DEFAULT_PLATFORM_ACCOUNT,
+                "charges_enabled": True,
+                "payouts_enabled": True,
+                "details_submitted": True,
+                "type": "standard",
+            },
             created=self.now(),
-        )  # fmt: skip
+        )
 
-    def _merge(self, scenario: dict[str, Any]) -> None:
-        scenario = copy.deepcopy(scenario)
+    def _merge(self, scenario: dict[str, Any], copy_data: bool = True) -> None:
+        if copy_data:
+            scenario = copy.deepcopy(scenario)
         mirakl = scenario.get("mirakl") or {}
         stripe = scenario.get("stripe") or {}
         if mirakl.get("api_key"):

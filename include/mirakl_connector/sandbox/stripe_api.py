@@ -73,7 +73,9 @@ Handler = Callable[..., dict[str, Any]]
 
 
 # -- parameter coercion -------------------------------------------------------------------------
-def _int_param(ctx: StripeContext, name: str, *, required: bool = False, low: int = 1) -> int | None:
+def _int_param(
+    ctx: StripeContext, name: str, *, required: bool = False, low: int = 1
+) -> int | None:
     raw = ctx.params.get(name)
     if raw is None or raw == "":
         if required:
@@ -288,8 +290,9 @@ def update_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
     if "metadata" in ctx.params:
         previous["metadata"] = dict(obj.get("metadata") or {})
         obj["metadata"] = _metadata(ctx, obj.get("metadata"))
-    emit_event(ctx, ctx.state, "account.updated", obj, account=account_id,
-               previous_attributes=previous)  # fmt: skip
+    emit_event(
+        ctx, ctx.state, "account.updated", obj, account=account_id, previous_attributes=previous
+    )
     return obj
 
 
@@ -353,9 +356,7 @@ def _capture_charge_object(ctx: StripeContext, charge: dict[str, Any], amount: i
         )
     amount = charge["amount"] if amount is None else amount
     if amount > charge["amount"]:
-        raise StripeError(
-            400, "Amount to capture exceeds the authorized amount.", param="amount"
-        )
+        raise StripeError(400, "Amount to capture exceeds the authorized amount.", param="amount")
     charge["captured"] = True
     charge["amount_captured"] = amount
     if amount < charge["amount"]:
@@ -397,10 +398,17 @@ def capture_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
     charge = state.stripe.charges.get(intent.get("latest_charge") or "")
     if charge is None:
         charge = state.put_charge(
-            {"id": state.new_id("ch"), "amount": intent["amount"], "currency": intent["currency"],
-             "captured": False, "amount_captured": 0, "payment_intent": pi_id,
-             "transfer_group": intent.get("transfer_group"), "metadata": {}}
-        )  # fmt: skip
+            {
+                "id": state.new_id("ch"),
+                "amount": intent["amount"],
+                "currency": intent["currency"],
+                "captured": False,
+                "amount_captured": 0,
+                "payment_intent": pi_id,
+                "transfer_group": intent.get("transfer_group"),
+                "metadata": {},
+            }
+        )
         intent["latest_charge"] = charge["id"]
     if not charge.get("captured"):
         _capture_charge_object(ctx, charge, amount)
@@ -439,11 +447,16 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
     source = _str_param(ctx, "source_transaction")
     dest_account = state.find_account(destination)
     if dest_account is None or destination == ctx.stripe_account:
-        raise StripeError(400, f"No such destination: '{destination}'", param="destination",
-                          code="resource_missing")  # fmt: skip
+        raise StripeError(
+            400,
+            f"No such destination: '{destination}'",
+            param="destination",
+            code="resource_missing",
+        )
     if (dest_account.get("metadata") or {}).get(TRANSFERS_DISABLED_FLAG) == "true":
-        raise StripeError(400, "Transfers disabled.", code="transfers_not_allowed",
-                          param="destination")  # fmt: skip
+        raise StripeError(
+            400, "Transfers disabled.", code="transfers_not_allowed", param="destination"
+        )
     if source is not None:
         charge = state.stripe.charges.get(source)
         if charge is None:
@@ -479,7 +492,9 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
     elif ctx.stripe_account is None:
         balance = state.stripe.platform_balance.get(currency, 0)
         if amount > balance:
-            raise StripeError(400, "Insufficient funds in Stripe account", code="balance_insufficient")
+            raise StripeError(
+                400, "Insufficient funds in Stripe account", code="balance_insufficient"
+            )
         state.stripe.platform_balance[currency] = balance - amount
     elif destination == state.stripe.platform_account.get("id"):
         state.stripe.platform_balance[currency] = (
@@ -499,13 +514,18 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
         "destination_payment": state.new_id("py"),
         "livemode": False,
         "metadata": _metadata(ctx),
-        "reversals": {"object": "list", "data": [], "has_more": False, "total_count": 0,
-                      "url": f"/v1/transfers/{transfer_id}/reversals"},
+        "reversals": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": f"/v1/transfers/{transfer_id}/reversals",
+        },
         "reversed": False,
         "source_transaction": source,
         "source_type": "card",
         "transfer_group": _str_param(ctx, "transfer_group"),
-    }  # fmt: skip
+    }
     state.stripe.transfers.put(transfer)
     state.stripe.owners[transfer_id] = ctx.stripe_account
     emit_event(ctx, state, "transfer.created", transfer, account=ctx.stripe_account)
@@ -524,9 +544,11 @@ def list_transfers(ctx: StripeContext) -> dict[str, Any]:
         ctx,
         ctx.state.stripe.transfers,
         "/v1/transfers",
-        lambda o: owned(o)
-        and (destination is None or o["destination"] == destination)
-        and (group is None or o.get("transfer_group") == group),
+        lambda o: (
+            owned(o)
+            and (destination is None or o["destination"] == destination)
+            and (group is None or o.get("transfer_group") == group)
+        ),
     )
 
 
@@ -612,7 +634,9 @@ def create_payout(ctx: StripeContext) -> dict[str, Any]:
     else:
         balance = state.stripe.platform_balance.get(currency, 0)
         if amount > balance:
-            raise StripeError(400, "Insufficient funds in Stripe account", code="balance_insufficient")
+            raise StripeError(
+                400, "Insufficient funds in Stripe account", code="balance_insufficient"
+            )
         state.stripe.platform_balance[currency] = balance - amount
     now = state.now()
     payout = {
@@ -661,8 +685,12 @@ def create_refund(ctx: StripeContext) -> dict[str, Any]:
     charge_id = _str_param(ctx, "charge")
     pi_id = _str_param(ctx, "payment_intent")
     if charge_id is None and pi_id is None:
-        raise StripeError(400, "One of the following params should be provided for this request: "
-                          "payment_intent or charge.", param="charge")  # fmt: skip
+        raise StripeError(
+            400,
+            "One of the following params should be provided for this request: "
+            "payment_intent or charge.",
+            param="charge",
+        )
     if charge_id is None:
         intent = retrieve_payment_intent(ctx, pi_id or "")
         charge_id = intent.get("latest_charge")
@@ -679,8 +707,9 @@ def create_refund(ctx: StripeContext) -> dict[str, Any]:
     amount = _int_param(ctx, "amount")
     amount = remaining if amount is None else amount
     if remaining <= 0 or charge.get("refunded"):
-        raise StripeError(400, f"Charge {charge_id} has already been refunded.",
-                          code="charge_already_refunded")  # fmt: skip
+        raise StripeError(
+            400, f"Charge {charge_id} has already been refunded.", code="charge_already_refunded"
+        )
     if amount > remaining:
         raise StripeError(
             400,
@@ -723,8 +752,10 @@ def list_refunds(ctx: StripeContext) -> dict[str, Any]:
         ctx,
         ctx.state.stripe.refunds,
         "/v1/refunds",
-        lambda o: (charge is None or o["charge"] == charge)
-        and (pi is None or o.get("payment_intent") == pi),
+        lambda o: (
+            (charge is None or o["charge"] == charge)
+            and (pi is None or o.get("payment_intent") == pi)
+        ),
     )
 
 
@@ -733,9 +764,12 @@ def list_events(ctx: StripeContext) -> dict[str, Any]:
     single = _str_param(ctx, "type")
     types = ctx.params.get("types")
     if single and types:
-        raise StripeError(400, "You may only specify one of these parameters: type, types.",
-                          param="types")  # fmt: skip
-    patterns = [single] if single else types if isinstance(types, list) else [types] if types else []
+        raise StripeError(
+            400, "You may only specify one of these parameters: type, types.", param="types"
+        )
+    patterns = (
+        [single] if single else types if isinstance(types, list) else [types] if types else []
+    )
     if len(patterns) > 20:
         raise StripeError(400, "The types parameter accepts at most 20 values.", param="types")
     account = ctx.stripe_account

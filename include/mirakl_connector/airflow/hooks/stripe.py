@@ -1,9 +1,9 @@
 """Stripe hook: an Airflow connection of type ``stripe`` → :class:`StripeGateway`.
 
 Connection fields: ``password`` is the platform secret key (``sk_test_``, ``sk_live_`` or a
-restricted ``rk_`` key); ``host`` optionally overrides the API base (the local sandbox). Extra:
-``max_network_retries`` (default 2; safe because every money-moving call carries an idempotency
-key derived from the ledger row).
+restricted ``rk_`` key); ``host`` optionally overrides the API base (the local sandbox). Extras:
+``max_retries`` (default 2; the gateway's own retry policy, safe because every money-moving call
+carries an idempotency key derived from the ledger row) and ``timeout`` (seconds, default 30).
 """
 
 from __future__ import annotations
@@ -48,16 +48,23 @@ class StripeHook(BaseHook):
         """The API base override, or None for Stripe's own endpoint."""
         return base_url_from(self.connection.host, self.connection.port) or None
 
-    @property
-    def max_network_retries(self) -> int:
+    def _extra(self, name: str, default: Any, cast: Any) -> Any:
         return extra_value(
             self.connection.extra_dejson,
-            "max_network_retries",
+            name,
             conn_type=self.conn_type,
             conn_id=self.stripe_conn_id,
-            default=2,
-            cast=int,
+            default=default,
+            cast=cast,
         )
+
+    @property
+    def max_retries(self) -> int:
+        return self._extra("max_retries", 2, int)
+
+    @property
+    def timeout(self) -> float:
+        return self._extra("timeout", 30.0, float)
 
     @property
     def api_key(self) -> str:
@@ -79,22 +86,20 @@ class StripeHook(BaseHook):
 
     def get_gateway(self) -> StripeGateway:
         """Return the gateway configured from the connection."""
+        from mirakl_connector.retry import RetryPolicy
         from mirakl_connector.stripe_gateway import StripeGateway
 
         return StripeGateway(
             self.api_key,
             base_url=self.api_base,
-            max_network_retries=self.max_network_retries,
+            retry=RetryPolicy(max_attempts=self.max_retries + 1),
+            timeout=self.timeout,
         )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key format and that Stripe accepts it (retrieves the platform account)."""
         try:
-            gateway = self.get_gateway()
-            check = getattr(gateway, "check_credentials", None)
-            if check is None:
-                return True, "Stripe key has a valid format (no live check available)"
-            check()
+            account = self.get_gateway().platform_account_id()
         except (ConfigurationError, PaymentProviderError) as exc:
             return False, str(exc)
-        return True, "Stripe accepted the key"
+        return True, f"Stripe accepted the key (platform account {account})"

@@ -47,9 +47,18 @@ def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def format_failures(items: Sequence[Mapping[str, str]], limit: int = MAX_LISTED_FAILURES) -> str:
-    """One line per failed item, the first ``limit`` of them, then how many were left out."""
+def format_failures(
+    items: Sequence[Mapping[str, str]],
+    limit: int = MAX_LISTED_FAILURES,
+    *,
+    total: int | None = None,
+) -> str:
+    """One line per failed item, the first ``limit`` of them, then how many were left out.
+
+    :param total: the true number of failures when ``items`` is already truncated upstream.
+    """
     lines = [f"- {item['id']}: {item['reason']}" for item in items[:limit]]
-    if len(items) > limit:
-        lines.append(f"... and {len(items) - limit} more")
+    left_out = max(total if total is not None else len(items), len(items)) - len(lines)
+    if left_out > 0:
+        lines.append(f"... and {left_out} more")
     return "\n".join(lines)

@@ -102,6 +102,10 @@ class PaymentSplitOperator(BaseOperator):
         failures = failed_items(result)
         if failures:
             # Not raised here: the batch completed; the report task turns the run red.
+            total = result.get("failed_total", len(failures))
             self.log.warning(
-                "%d item(s) failed in %s:\n%s", len(failures), self.step, format_failures(failures)
+                "%d item(s) failed in %s:\n%s",
+                total,
+                self.step,
+                format_failures(failures, total=total),
             )

@@ -45,20 +45,29 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
     unambiguously in the e-mail.
     """
     steps: dict[str, Any] = {}
+    amounts: dict[str, Any] = {}
     failed: list[dict[str, str]] = []
+    failed_count = 0
     missing: list[str] = []
     for task_id, summary in summaries.items():
         if summary is None:
             missing.append(task_id)
             continue
         steps[task_id] = counts_of(summary)
-        failed.extend({"step": task_id, **item} for item in failed_items(summary))
+        if summary.get("amounts"):
+            amounts[task_id] = summary["amounts"]
+        items = failed_items(summary)
+        failed.extend({**item, "step": task_id} for item in items)
+        # Summaries list at most 20 failed items by name; ``failed_total`` is the true count.
+        total = summary.get("failed_total")
+        failed_count += total if isinstance(total, int) and total >= len(items) else len(items)
     return {
         "steps": steps,
+        "amounts": amounts,
         "missing_steps": missing,
-        "failed_count": len(failed),
+        "failed_count": failed_count,
         "failed": failed,
-        "has_failures": bool(failed),
+        "has_failures": failed_count > 0,
     }
 
 
@@ -70,6 +79,10 @@ def render_report(report: Mapping[str, Any]) -> str:
         for outcome, count in sorted(counts.items())
     ]
     text = format_table(rows, headers=("step", "outcome", "count")) if rows else "(no counts)"
+    for step, per_status in report.get("amounts", {}).items():
+        for status, per_currency in sorted(per_status.items()):
+            money = ", ".join(f"{amount} {cur}" for cur, amount in sorted(per_currency.items()))
+            text += f"\n{step} {status}: {money}"
     if report["missing_steps"]:
         text += "\nno summary from: " + ", ".join(report["missing_steps"])
     return text
@@ -103,7 +116,7 @@ class BatchReportOperator(BaseOperator):
             ]
             count = report["failed_count"]
             shown = f" (first {MAX_LISTED_FAILURES} listed)" if count > MAX_LISTED_FAILURES else ""
-            message = f"{count} item(s) failed{shown}:\n" + format_failures(failures)
+            message = f"{count} item(s) failed{shown}:\n" + format_failures(failures, total=count)
             self.log.error("%s", message)
             # A raising task has no return value: keep the report readable in the UI anyway.
             ti.xcom_push(key=REPORT_XCOM_KEY, value=report)

@@ -1,0 +1,417 @@
+"""The payment split job end to end: real Mirakl and Stripe clients against the sandbox.
+
+Every test checks what moved (the sandbox's transfers), what the ledger says, and what each API
+received, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
+from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def iso(days_ago: float) -> str:
+    return (NOW - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def order(
+    order_id,
+    *,
+    shop=1,
+    total="100.00",
+    commission="10.00",
+    currency="EUR",
+    state="SHIPPING",
+    debited=True,
+    payment="ch_paid",
+    days_ago=1.0,
+    tax="0",
+):
+    """A product order with one line; ``tax`` is the line's product tax (TAX_EXCLUDED)."""
+    return {
+        "order_id": order_id,
+        "commercial_id": order_id.rsplit("-", 1)[0],
+        "created_date": iso(days_ago),
+        "last_updated_date": iso(days_ago),
+        "customer_debited_date": iso(days_ago - 0.01) if debited else None,
+        "currency_iso_code": currency,
+        "order_state": state,
+        "order_tax_mode": "TAX_EXCLUDED",
+        "shop_id": shop,
+        "total_commission": commission,
+        "total_price": total,
+        "transaction_number": payment,
+        "customer": {"customer_id": "cust-1"},
+        "order_lines": [
+            {"order_line_id": f"{order_id}-1", "order_line_state": state, "total_price": total,
+             "shipping_taxes": [], "taxes": [{"amount": tax, "code": "VAT"}] if tax != "0" else []}
+        ],
+    }  # fmt: skip
+
+
+def charge(charge_id, amount=1_000_000, currency="eur", **fields):
+    return {"id": charge_id, "amount": amount, "currency": currency, "status": "succeeded",
+            "captured": True, "refunded": False, **fields}  # fmt: skip
+
+
+def scenario(orders, *, service_orders=(), service_debits=(), charges=None, extra_accounts=()):
+    return {
+        "mirakl": {
+            "api_key": "sandbox-mirakl-key",
+            "shops": [{"shop_id": s, "shop_name": f"Shop {s}", "last_updated_date": iso(9)}
+                      for s in (1, 2, 3)],
+            "orders": list(orders),
+            "service_orders": list(service_orders),
+            "service_debits": list(service_debits),
+        },
+        "stripe": {
+            "api_key": "sk_test_sandbox",
+            "platform_account": {"id": "acct_platform"},
+            "accounts": [
+                {"id": "acct_s1", "charges_enabled": True, "payouts_enabled": True},
+                {"id": "acct_s2", "charges_enabled": True, "payouts_enabled": True},
+                {"id": "acct_tax", "charges_enabled": True, "payouts_enabled": True},
+                *extra_accounts,
+            ],
+            "charges": charges if charges is not None else [charge("ch_paid")],
+            "platform_balance": {"eur": 10_000_000, "jpy": 10_000_000, "kwd": 10_000_000},
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture
+def ledger(workflow_ledger):
+    workflow_ledger.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True))
+    workflow_ledger.upsert_account_mapping(AccountMapping(2, "acct_s2", True, True))
+    return workflow_ledger
+
+
+@pytest.fixture
+def make_split(mirakl, stripe_gateway, ledger):
+    def make(**settings):
+        settings = PaymentSplitSettings(**settings)
+        return PaymentSplit(
+            mirakl=mirakl, stripe=stripe_gateway, ledger=ledger, settings=settings, run_id="run-1"
+        )
+
+    return make
+
+
+def run(split, **kwargs):
+    planned = split.plan(**kwargs)
+    executed = split.execute(dry_run=kwargs.get("dry_run", False),
+                             order_ids=kwargs.get("order_ids"))  # fmt: skip
+    return planned, executed
+
+
+def transfers_by_order(sandbox):
+    return {t["metadata"]["miraklId"]: t for t in sandbox.transfers()}
+
+
+def test_paid_orders_are_transferred_once_with_source_charge(sandbox, make_split, ledger):
+    sandbox.reset(
+        scenario(
+            [
+                order("A-1", total="100.00", commission="10.00"),
+                order(
+                    "B-1", shop=2, total="50.00", commission="5.50", payment="pi_paid", days_ago=0.5
+                ),
+                order("C-1", debited=False, days_ago=0.2),
+            ],
+            charges=[charge("ch_paid"), charge("ch_of_pi", payment_intent="pi_paid")],
+        )
+    )
+    sandbox.put_payment_intents([{"id": "pi_paid", "status": "succeeded", "amount": 5000,
+                                  "currency": "eur", "latest_charge": "ch_of_pi"}])  # fmt: skip
+
+    planned, executed = run(make_split())
+
+    assert planned.counts == {"TRANSFER_PENDING": 2, "TRANSFER_ON_HOLD": 1}
+    assert executed.counts == {"TRANSFER_CREATED": 2}
+    moved = transfers_by_order(sandbox)
+    assert set(moved) == {"A-1", "B-1"}
+    assert (moved["A-1"]["amount"], moved["A-1"]["currency"]) == (9000, "eur")
+    assert moved["A-1"]["destination"] == "acct_s1"
+    assert moved["A-1"]["source_transaction"] == "ch_paid"
+    assert (moved["B-1"]["amount"], moved["B-1"]["destination"]) == (4450, "acct_s2")
+    assert moved["B-1"]["source_transaction"] == "ch_of_pi"
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1")
+    assert (row.status, row.transfer_id) == (TransferStatus.CREATED, moved["A-1"]["id"])
+    held = ledger.get_transfer(TransferType.PRODUCT_ORDER, "C-1")
+    assert held.status_reason == "Order is not ready yet, status is SHIPPING"
+    posts = sandbox.stripe_requests(path="/v1/transfers", method="POST")
+    assert [p["idempotency_key"] for p in posts] == [
+        "mirakl-connector:transfer:TRANSFER_PRODUCT_ORDER:A-1",
+        "mirakl-connector:transfer:TRANSFER_PRODUCT_ORDER:B-1",
+    ]
+    assert executed.to_dict()["amounts"] == {"TRANSFER_CREATED": {"EUR": "134.50"}}
+
+
+def test_running_twice_moves_nothing_more(sandbox, make_split):
+    sandbox.reset(scenario([order("A-1"), order("B-1", shop=2)]))
+    run(make_split())
+    first = sandbox.transfers()
+    planned, executed = run(make_split())
+    assert len(sandbox.transfers()) == len(first) == 2
+    assert len(sandbox.stripe_requests(path="/v1/transfers", method="POST")) == 2
+    assert executed.total == 0
+    assert planned.total == 0  # both rows are CREATED: nothing to re-decide
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the worker process dying (not an Exception: nothing catches it)."""
+
+
+def test_crash_between_stripe_answer_and_ledger_write(sandbox, make_split, ledger, monkeypatch):
+    sandbox.reset(scenario([order("A-1"), order("B-1", shop=2)]))
+    split = make_split()
+    split.plan()
+    real_record = PaymentSplit._record
+
+    def crash_after_stripe(self, row, status, reason):
+        if status is TransferStatus.CREATED:
+            raise SimulatedCrash
+        return real_record(self, row, status, reason)
+
+    monkeypatch.setattr(PaymentSplit, "_record", crash_after_stripe)
+    with pytest.raises(SimulatedCrash):
+        split.execute()
+    monkeypatch.undo()
+    assert len(sandbox.transfers()) == 1  # Stripe made it; the ledger does not know
+    in_doubt = ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1")
+    assert in_doubt.status is TransferStatus.PENDING and in_doubt.in_doubt
+
+    summary = make_split().execute()  # the rerun (a cleared Airflow task)
+
+    assert summary.counts == {"TRANSFER_CREATED": 2}
+    assert len(sandbox.transfers()) == 2
+    a1 = [t for t in sandbox.transfers() if t["metadata"]["miraklId"] == "A-1"]
+    assert len(a1) == 1
+    assert ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1").transfer_id == a1[0]["id"]
+    replays = [r for r in sandbox.stripe_requests(path="/v1/transfers", method="POST")
+               if r.get("replayed")]  # fmt: skip
+    assert len(replays) == 1
+
+
+def test_lost_stripe_response_is_replayed_with_the_same_key(sandbox, make_split, ledger):
+    sandbox.reset(scenario([order("A-1")]))
+    sandbox.set_faults({"rules": [{"target": "stripe", "method": "POST", "path": "/v1/transfers",
+                                   "times": 1, "action": "lost_response"}]})  # fmt: skip
+    planned, executed = run(make_split())
+    assert executed.counts == {"TRANSFER_CREATED": 1}
+    assert len(sandbox.transfers()) == 1
+    keys = {r["idempotency_key"] for r in sandbox.stripe_requests(path="/v1/transfers")}
+    assert keys == {"mirakl-connector:transfer:TRANSFER_PRODUCT_ORDER:A-1"}
+
+
+def test_in_doubt_row_older_than_key_lifetime_is_found_by_metadata(sandbox, make_split, ledger):
+    sandbox.reset(scenario([order("A-1")]))
+    split = make_split()
+    split.plan()
+    # Stripe created it, the answer was lost for good, and the run died.
+    sandbox.set_faults({"rules": [
+        {"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 1,
+         "action": "lost_response"},
+        {"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 10,
+         "action": "error"},
+    ]})  # fmt: skip
+    summary = split.execute()
+    assert summary.counts == {"IN_DOUBT": 1}
+    sandbox.clear_faults()
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1")
+    assert row.status is TransferStatus.PENDING and row.in_doubt
+    assert len(sandbox.transfers()) == 1
+    # Two days later the idempotency key is gone: only a lookup can prevent a second transfer.
+    sandbox.advance_clock(48 * 3600)
+    stale = replace(row, attempted_at=row.attempted_at - timedelta(hours=48))
+    ledger.save_transfers([stale])
+
+    summary = make_split().execute()
+
+    assert summary.counts == {"TRANSFER_CREATED": 1}
+    assert len(sandbox.transfers()) == 1
+    assert (
+        ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1").transfer_id
+        == (sandbox.transfers()[0]["id"])
+    )
+
+
+def test_refused_transfer_fails_then_succeeds_with_a_new_key(sandbox, make_split, ledger):
+    blocked = {"id": "acct_s3", "charges_enabled": True, "payouts_enabled": True,
+               "metadata": {"sandbox_transfers_disabled": "true"}}  # fmt: skip
+    sandbox.reset(scenario([order("A-1", shop=3)], extra_accounts=[blocked]))
+    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True))
+    planned, executed = run(make_split())
+    assert executed.counts == {"TRANSFER_FAILED": 1}
+    assert executed.failed == [{"id": "A-1", "reason": "Transfers disabled."}]
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1")
+    assert (row.status, row.status_reason) == (TransferStatus.FAILED, "Transfers disabled.")
+
+    sandbox.patch_account("acct_s3", metadata={"sandbox_transfers_disabled": "false"})
+    planned, executed = run(make_split())
+
+    assert planned.counts == {"TRANSFER_PENDING": 1}  # FAILED rows are backlog
+    assert executed.counts == {"TRANSFER_CREATED": 1}, executed.failed
+    keys = [r["idempotency_key"] for r in sandbox.stripe_requests(path="/v1/transfers")]
+    assert keys == ["mirakl-connector:transfer:TRANSFER_PRODUCT_ORDER:A-1",
+                    "mirakl-connector:transfer:TRANSFER_PRODUCT_ORDER:A-1:retry1"]  # fmt: skip
+    assert len(sandbox.transfers()) == 1
+
+
+def test_backlog_on_hold_order_is_transferred_once_paid(sandbox, make_split, ledger):
+    sandbox.reset(scenario([order("A-1", debited=False, state="WAITING_DEBIT_PAYMENT")]))
+    planned, _ = run(make_split())
+    assert planned.counts == {"TRANSFER_ON_HOLD": 1}
+    sandbox.patch_order("A-1", order_state="SHIPPING", customer_debited_date=iso(0))
+    planned, executed = run(make_split())
+    assert planned.counts == {"TRANSFER_PENDING": 1}
+    assert executed.counts == {"TRANSFER_CREATED": 1}
+    events = ledger.events_for(
+        "transfer", ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1").id
+    )
+    assert [e.new_status for e in events] == [
+        "TRANSFER_ON_HOLD",
+        "TRANSFER_PENDING",
+        "TRANSFER_CREATED",
+    ]
+
+
+def test_more_than_a_page_of_product_and_service_orders(sandbox, make_split, ledger):
+    orders = [order(f"P{i:03d}-A", days_ago=2 - i / 1000) for i in range(250)]
+    services = [
+        {"id": f"S{i:03d}-A", "commercial_order_id": f"S{i:03d}", "date_created": iso(2 - i / 1000),
+         "currency_code": "EUR", "state": "ORDER_ACCEPTED", "order_tax_mode": "TAX_EXCLUDED",
+         "shop": {"id": 2}, "commission": {"amount_including_taxes": "1.00"},
+         "price": {"amount": "10.00", "options": [], "taxes": []}}
+        for i in range(130)
+    ]  # fmt: skip
+    debits = [{"order_id": s["id"], "state": "OK", "transaction_number": "ch_paid",
+               "amount": "10.00", "currency_code": "EUR"} for s in services]  # fmt: skip
+    sandbox.reset(scenario(orders, service_orders=services, service_debits=debits,
+                           charges=[charge("ch_paid", amount=100_000_000)]))  # fmt: skip
+
+    planned, executed = run(make_split(service_enabled=True))
+
+    assert planned.counts == {"TRANSFER_PENDING": 380}
+    assert executed.counts == {"TRANSFER_CREATED": 380}
+    assert len(sandbox.transfers()) == 380
+    or11 = sandbox.mirakl_calls("OR11")
+    assert len(or11) == 3  # 100 + 100 + 50, following the Link header
+    sor11 = sandbox.mirakl_calls("SOR11")
+    assert len(sor11) == 2  # seek pagination: the second call carries only page_token
+    assert set(sor11[1]["query"]) == {"page_token"}
+    assert len(sandbox.mirakl_calls("SPA11")) == 2  # one SPA11 call per chunk of 100 orders
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") == orders[-1]["created_date"]
+    assert ledger.get_checkpoint("service_payment_split_checkpoint") == services[-1]["date_created"]
+
+
+def test_429_and_5xx_are_retried_and_nothing_moves_twice(sandbox, make_split):
+    sandbox.reset(scenario([order(f"A{i}-A", days_ago=1 - i / 100) for i in range(5)]))
+    sandbox.set_faults({"rules": [
+        {"target": "mirakl", "path": "/api/orders", "times": 1, "action": "rate_limit"},
+        {"target": "mirakl", "path": "/api/orders", "times": 1, "action": "error"},
+        {"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 2,
+         "action": "rate_limit"},
+        {"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 1,
+         "action": "error"},
+    ]})  # fmt: skip
+    planned, executed = run(make_split())
+    assert executed.counts == {"TRANSFER_CREATED": 5}
+    assert len(sandbox.transfers()) == 5
+    assert len(sandbox.mirakl_calls("OR11")) == 3  # 429, 500, then the page
+
+
+def test_dry_run_moves_nothing_and_writes_nothing(sandbox, make_split, ledger):
+    sandbox.reset(scenario([order("A-1"), order("B-1", debited=False)]))
+    planned, executed = run(make_split(), dry_run=True)
+    assert planned.counts == {"TRANSFER_PENDING": 1, "TRANSFER_ON_HOLD": 1}
+    items = {i["id"]: i for i in planned.to_dict()["items"]}
+    assert items["A-1"]["amount"] == "90.00 EUR"
+    assert items["B-1"]["reason"] == "Order is not ready yet, status is SHIPPING"
+    assert sandbox.transfers() == []
+    assert sandbox.stripe_requests(method="POST") == []
+    assert ledger.get_transfers(TransferType.PRODUCT_ORDER, ["A-1", "B-1"]) == {}
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") is None
+
+
+def test_since_overrides_the_checkpoint_for_one_run(sandbox, make_split, ledger):
+    sandbox.reset(scenario([order("NEW-A", days_ago=1)]))
+    run(make_split())
+    checkpoint = ledger.get_checkpoint("product_payment_split_checkpoint")
+    assert checkpoint == iso(1)
+    # An order created before the checkpoint (late data): a normal run does not see it.
+    sandbox.put_orders([order("OLD-A", days_ago=5)])
+    planned, _ = run(make_split())
+    assert "OLD-A" not in transfers_by_order(sandbox)
+
+    planned, executed = run(make_split(), since=NOW - timedelta(days=6))
+
+    assert executed.counts == {"TRANSFER_CREATED": 1}
+    assert set(transfers_by_order(sandbox)) == {"NEW-A", "OLD-A"}
+    assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == (
+        (NOW - timedelta(days=6)).isoformat()
+    )
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") == checkpoint
+
+
+def test_order_ids_param_processes_only_those_orders(sandbox, make_split):
+    sandbox.reset(scenario([order("A-1"), order("B-1"), order("C-1")]))
+    planned, executed = run(make_split(), order_ids=["B-1"])
+    assert set(transfers_by_order(sandbox)) == {"B-1"}
+    assert planned.total == 1
+
+
+def test_bad_orders_fail_with_a_reason_and_the_batch_completes(sandbox, make_split, ledger):
+    broken = order("BAD-A", days_ago=0.9)
+    del broken["total_price"]
+    sandbox.reset(scenario([
+        order("GOOD-A", days_ago=1),
+        broken,
+        order("XXX-A", currency="XXX", days_ago=0.8),
+        order("NOSHOP-A", shop=None, days_ago=0.7),
+        order("GOOD-B", days_ago=0.6),
+    ]))  # fmt: skip
+
+    planned, executed = run(make_split())
+
+    assert set(transfers_by_order(sandbox)) == {"GOOD-A", "GOOD-B"}
+    failed = {f["id"]: f["reason"] for f in planned.failed}
+    assert set(failed) == {"BAD-A", "XXX-A"}
+    assert "total_price" in failed["BAD-A"]
+    assert "XXX" in failed["XXX-A"]
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "BAD-A")
+    assert row.status is TransferStatus.FAILED and "total_price" in row.status_reason
+    noshop = ledger.get_transfer(TransferType.PRODUCT_ORDER, "NOSHOP-A")
+    assert (noshop.status, noshop.status_reason) == (TransferStatus.ON_HOLD, "No shop ID provided")
+    # Nothing is lost: the checkpoint moved past them, but the FAILED rows are backlog.
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") == iso(0.6)
+    planned, _ = run(make_split())
+    assert set(f["id"] for f in planned.failed) == {"BAD-A", "XXX-A"}
+
+
+def test_jpy_and_kwd_amounts_reach_stripe_in_their_minor_units(sandbox, make_split):
+    sandbox.reset(scenario([
+        order("JPY-A", total="15000", commission="1500", currency="JPY", payment="none"),
+        order("KWD-A", total="10.125", commission="1.005", currency="KWD", tax="0.500",
+              payment="none"),
+    ]))  # fmt: skip
+    run(make_split())
+    moved = transfers_by_order(sandbox)
+    assert (moved["JPY-A"]["amount"], moved["JPY-A"]["currency"]) == (13500, "jpy")
+    assert (moved["KWD-A"]["amount"], moved["KWD-A"]["currency"]) == (9620, "kwd")
+    assert "source_transaction" not in moved["JPY-A"] or not moved["JPY-A"]["source_transaction"]
+
+
+def test_tax_split_sends_the_tax_to_the_tax_account(sandbox, make_split):
+    sandbox.reset(scenario([order("A-1", total="100.00", commission="10.00", tax="20.00")]))
+    run(make_split(tax_split_enabled=True, tax_account="acct_tax"))
+    moved = transfers_by_order(sandbox)
+    assert (moved["A-1"]["amount"], moved["A-1"]["destination"]) == (9000, "acct_s1")
+    assert (moved["A-1_TAX"]["amount"], moved["A-1_TAX"]["destination"]) == (2000, "acct_tax")

@@ -1,0 +1,187 @@
+"""Idempotency replay/mismatch/expiry, rate limits and injected faults."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+import stripe
+
+from mirakl_connector.sandbox import SandboxAdmin
+
+TRANSFER = {
+    "amount": 700,
+    "currency": "eur",
+    "destination": "acct_seller",
+    "source_transaction": "ch_paid",
+    "metadata": {"miraklId": "ORD-1-A"},
+}
+
+
+def _raw_post(url: str, key: str, data: dict[str, str]) -> requests.Response:
+    return requests.post(
+        url + "/v1/transfers",
+        data=data,
+        headers={"Authorization": "Bearer sk_test_unit", "Idempotency-Key": key},
+        timeout=10,
+    )
+
+
+def test_same_key_replays_without_a_second_transfer(sandbox, admin: SandboxAdmin) -> None:
+    data = {"amount": "700", "currency": "eur", "destination": "acct_seller"}
+    first = _raw_post(sandbox.url, "k-1", data)
+    second = _raw_post(sandbox.url, "k-1", data)
+    assert first.status_code == second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert len(admin.transfers()) == 1
+    assert [e["type"] for e in admin.events()] == ["transfer.created"]
+    assert [r["replayed"] for r in admin.stripe_requests(path="/v1/transfers")] == [False, True]
+
+
+def test_errors_are_replayed_too(stripe_client: stripe.StripeClient, admin: SandboxAdmin) -> None:
+    options = {"idempotency_key": "k-err"}
+    too_big = {**TRANSFER, "amount": 10001}
+    for _ in range(2):
+        with pytest.raises(stripe.InvalidRequestError, match="exceeds the available amount"):
+            stripe_client.v1.transfers.create(params=too_big, options=options)
+    assert admin.stripe_requests(path="/v1/transfers")[-1]["replayed"] is True
+
+
+def test_changed_params_raise_idempotency_error(
+    stripe_client: stripe.StripeClient, admin: SandboxAdmin
+) -> None:
+    options = {"idempotency_key": "k-2"}
+    stripe_client.v1.transfers.create(params=TRANSFER, options=options)
+    with pytest.raises(stripe.IdempotencyError) as info:
+        stripe_client.v1.transfers.create(params={**TRANSFER, "amount": 701}, options=options)
+    assert "Try using a key other than 'k-2'" in info.value.user_message
+    with pytest.raises(stripe.IdempotencyError):  # same key on another path
+        stripe_client.v1.payouts.create(params={"amount": 1, "currency": "eur"}, options=options)
+    # the key is scoped by Stripe-Account: the same key on a connected account is a new request
+    stripe_client.v1.payouts.create(
+        params={"amount": 1, "currency": "eur"},
+        options={**options, "stripe_account": "acct_seller"},
+    )
+    assert len(admin.transfers()) == 1 and len(admin.payouts()) == 1
+
+
+def test_keys_expire_after_24_hours_of_sandbox_clock(
+    stripe_client: stripe.StripeClient, admin: SandboxAdmin
+) -> None:
+    options = {"idempotency_key": "k-3"}
+    first = stripe_client.v1.transfers.create(params=TRANSFER, options=options)
+    admin.advance_clock(23 * 3600)
+    assert stripe_client.v1.transfers.create(params=TRANSFER, options=options).id == first.id
+    admin.advance_clock(3600)
+    fresh = stripe_client.v1.transfers.create(params=TRANSFER, options=options)
+    assert fresh.id != first.id and len(admin.transfers()) == 2
+
+
+def test_concurrent_request_with_key_in_flight_gets_409(sandbox, admin: SandboxAdmin) -> None:
+    admin.set_faults({"stripe": {"latency_ms": 150}})
+    data = {"amount": "5", "currency": "eur", "destination": "acct_seller"}
+    results: list[requests.Response] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(_raw_post(sandbox.url, "k-4", data)))
+        for _ in range(2)
+    ]
+    threads[0].start()
+    threading.Event().wait(0.05)
+    threads[1].start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in results) == [200, 409]
+    conflict = [r for r in results if r.status_code == 409][0]
+    assert conflict.json()["error"]["type"] == "idempotency_error"
+    assert len(admin.transfers()) == 1
+
+
+def test_token_bucket_rate_limit_raises_rate_limit_error(
+    stripe_client: stripe.StripeClient, admin: SandboxAdmin
+) -> None:
+    admin.set_faults({"stripe": {"rate_limit_per_second": 2}})
+    with pytest.raises(stripe.RateLimitError) as info:
+        for _ in range(10):
+            stripe_client.v1.accounts.retrieve("acct_seller")
+    assert info.value.http_status == 429
+    assert info.value.json_body["error"]["code"] == "rate_limit"
+
+
+def test_lost_response_does_the_work_and_replay_returns_it(
+    stripe_client: stripe.StripeClient, admin: SandboxAdmin
+) -> None:
+    admin.set_faults(
+        {
+            "rules": [
+                {
+                    "target": "stripe",
+                    "method": "POST",
+                    "path": "/v1/transfers",
+                    "times": 1,
+                    "action": "lost_response",
+                }
+            ]
+        }
+    )
+    options = {"idempotency_key": "k-lost"}
+    with pytest.raises(stripe.APIError):
+        stripe_client.v1.transfers.create(params=TRANSFER, options=options)
+    created = admin.transfers()
+    assert len(created) == 1 and created[0]["metadata"] == {"miraklId": "ORD-1-A"}
+    retried = stripe_client.v1.transfers.create(params=TRANSFER, options=options)
+    assert retried.id == created[0]["id"] and len(admin.transfers()) == 1
+    assert admin.faults()["rules"] == []
+
+
+def test_targeted_error_rule_does_no_work(
+    stripe_client: stripe.StripeClient, admin: SandboxAdmin
+) -> None:
+    admin.set_faults(
+        {"rules": [{"target": "stripe", "path": "/v1/transfers", "times": 2, "action": "error"}]}
+    )
+    for _ in range(2):
+        with pytest.raises(stripe.APIError):
+            stripe_client.v1.transfers.create(params=TRANSFER)
+    assert admin.transfers() == []
+    assert stripe_client.v1.transfers.create(params=TRANSFER).amount == 700
+
+
+def _fault_pattern(admin: SandboxAdmin, mirakl, seed: int) -> list[int]:
+    admin.set_faults(
+        {
+            "seed": seed,
+            "mirakl": {"error_rate": 0.3, "rate_limit_rate": 0.2, "retry_after_seconds": 2},
+        }
+    )
+    return [mirakl.get(mirakl.base + "/api/version", timeout=5).status_code for _ in range(40)]
+
+
+def test_seeded_faults_are_deterministic(admin: SandboxAdmin, mirakl) -> None:
+    first = _fault_pattern(admin, mirakl, 7)
+    second = _fault_pattern(admin, mirakl, 7)
+    other = _fault_pattern(admin, mirakl, 8)
+    assert first == second and first != other
+    assert {200, 429, 500} <= set(first)
+    limited = mirakl.get(mirakl.base + "/api/version", timeout=5)
+    while limited.status_code != 429:
+        limited = mirakl.get(mirakl.base + "/api/version", timeout=5)
+    assert limited.headers["Retry-After"] == "2"
+    assert limited.json() == {"status": 429, "message": "Too Many Requests"}
+
+
+def test_timeout_fault_makes_the_client_time_out(admin: SandboxAdmin, mirakl) -> None:
+    admin.set_faults({"mirakl": {"timeout_rate": 1.0, "timeout_seconds": 0.6}})
+    with pytest.raises(requests.Timeout):
+        mirakl.get(mirakl.base + "/api/version", timeout=0.2)
+
+
+def test_bad_fault_config_is_refused(admin: SandboxAdmin) -> None:
+    from mirakl_connector.sandbox.client import SandboxAdminError
+
+    with pytest.raises(SandboxAdminError, match="faults.stripe.error_rate"):
+        admin.set_faults({"stripe": {"error_rate": 2}})
+    with pytest.raises(SandboxAdminError, match=r"faults.rules\[0\].action"):
+        admin.set_faults({"rules": [{"target": "stripe", "action": "explode"}]})

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.sdk import Connection
+
+from mirakl_connector.airflow.hooks.ledger import LedgerHook, ledger_url_from_connection
+from mirakl_connector.airflow.hooks.mirakl import MiraklHook
+from mirakl_connector.airflow.hooks.stripe import StripeHook
+from mirakl_connector.errors import ConfigurationError
+
+
+def test_mirakl_client_built_from_env_connection_with_defaults(fake_library, connection) -> None:
+    connection("mirakl_default", conn_type="mirakl", host="https://m.example.net/", password="k-1")
+    MiraklHook().get_client()
+    (client,) = fake_library.mirakl_clients
+    assert client["base_url"] == "https://m.example.net"
+    assert client["api_key"] == "k-1"
+    assert client["timeout"] == (5.0, 30.0)
+    assert client["retry"].max_attempts == 5
+    assert client["page_size"] == 100
+
+
+def test_mirakl_extras_override_defaults_and_accept_prefixed_names(
+    fake_library, connection
+) -> None:
+    connection(
+        "mirakl_eu",
+        conn_type="mirakl",
+        host="m.example.net",
+        port=8443,
+        password="Bearer tok",
+        extra={"timeout_connect": "2", "timeout_read": 10, "max_retries": 0,
+               "extra__mirakl__page_size": "50"},
+    )  # fmt: skip
+    MiraklHook("mirakl_eu").get_client()
+    (client,) = fake_library.mirakl_clients
+    assert client["base_url"] == "https://m.example.net:8443"
+    assert client["api_key"] == "Bearer tok"
+    assert client["timeout"] == (2.0, 10.0)
+    assert client["retry"].max_attempts == 1
+    assert client["page_size"] == 50
+
+
+def test_mirakl_bad_extra_or_missing_key_is_a_clear_configuration_error(
+    fake_library, connection
+) -> None:
+    connection("m1", conn_type="mirakl", host="h", password="k", extra={"page_size": "lots"})
+    with pytest.raises(ConfigurationError, match="'m1'.*page_size.*int"):
+        MiraklHook("m1").get_client()
+    connection("m2", conn_type="mirakl", host="h")
+    with pytest.raises(ConfigurationError, match="'m2'.*API key"):
+        MiraklHook("m2").get_client()
+    assert fake_library.mirakl_clients == []
+
+
+def test_hook_init_reads_no_connection() -> None:
+    # Not defined anywhere: constructing must still work (DAG parse time); using it must not.
+    hook = MiraklHook("not_defined_anywhere")
+    assert hook.mirakl_conn_id == "not_defined_anywhere"
+    with pytest.raises(Exception, match="not_defined_anywhere"):
+        hook.get_client()
+
+
+def test_mirakl_test_connection_reports_success(fake_library, connection) -> None:
+    connection("mirakl_default", conn_type="mirakl", host="http://127.0.0.1:1", password="k")
+    assert MiraklHook().test_connection() == (True, "Mirakl answered, version 3.210")
+
+
+def test_stripe_gateway_built_from_env_connection(fake_library, connection) -> None:
+    connection("stripe_default", conn_type="stripe", password="sk_test_abc")
+    StripeHook().get_gateway()
+    connection(
+        "stripe_sandbox",
+        conn_type="stripe",
+        host="http://127.0.0.1:8765",
+        password="rk_test_xyz",
+        extra={"max_retries": 0, "timeout": "5"},
+    )
+    StripeHook("stripe_sandbox").get_gateway()
+    default, sandbox = fake_library.gateways
+    assert (default["api_key"], default["base_url"]) == ("sk_test_abc", None)
+    assert default["retry"].max_attempts == 3 and default["timeout"] == 30.0
+    assert (sandbox["api_key"], sandbox["base_url"]) == ("rk_test_xyz", "http://127.0.0.1:8765")
+    assert sandbox["retry"].max_attempts == 1 and sandbox["timeout"] == 5.0
+    assert StripeHook("stripe_sandbox").test_connection() == (
+        True,
+        "Stripe accepted the key (platform account acct_platform)",
+    )
+
+
+def test_stripe_wrong_key_error_never_shows_the_key(fake_library, connection, capfd) -> None:
+    connection("stripe_default", conn_type="stripe", password="pk_live_PUBLISHABLE123")
+    with pytest.raises(ConfigurationError) as excinfo:
+        StripeHook().get_gateway()
+    assert "PUBLISHABLE123" not in str(excinfo.value)
+    ok, message = StripeHook().test_connection()
+    assert ok is False and "PUBLISHABLE123" not in message
+    out, err = capfd.readouterr()
+    assert "PUBLISHABLE123" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"conn_type": "postgres", "host": "db", "port": 5432, "login": "u",
+             "password": "p@ss/word", "schema": "ledger"},
+            "postgresql+psycopg2://u:p%40ss%2Fword@db:5432/ledger",
+        ),
+        (
+            {"conn_type": "postgresql", "host": "db", "schema": "ledger"},
+            "postgresql+psycopg2://db/ledger",
+        ),
+        (
+            {"conn_type": "postgres", "host": "db",
+             "extra": {"sqlalchemy_url": "postgresql+psycopg2://x@y/z"}},
+            "postgresql+psycopg2://x@y/z",
+        ),
+        ({"conn_type": "sqlite", "host": "/data/ledger.db"}, "sqlite:////data/ledger.db"),
+    ],
+)  # fmt: skip
+def test_ledger_url_derivation(fake_library, fields, expected) -> None:
+    if "extra" in fields:
+        fields = {**fields, "extra": json.dumps(fields["extra"])}
+    conn = Connection(conn_id="mirakl_connector_db", **fields)
+    assert ledger_url_from_connection(conn, airflow_home="/unused") == expected
+
+
+def test_ledger_url_rejects_unsupported_type(fake_library) -> None:
+    conn = Connection(conn_id="db", conn_type="mysql", host="h")
+    with pytest.raises(ConfigurationError, match="'db'.*mysql"):
+        ledger_url_from_connection(conn, airflow_home="/unused")
+
+
+def test_ledger_hook_uses_the_env_connection(fake_library, connection) -> None:
+    connection("mirakl_connector_db", conn_type="postgres", host="pg", login="u", schema="l")
+    LedgerHook().get_ledger()
+    assert fake_library.ledgers == ["postgresql+psycopg2://u@pg/l"]
+
+
+def test_ledger_hook_defaults_to_sqlite_in_airflow_home(fake_library, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    LedgerHook().get_ledger()
+    assert fake_library.ledgers == [f"sqlite:///{tmp_path}/mirakl_connector_ledger.db"]
