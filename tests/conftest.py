@@ -15,7 +15,12 @@ file (pytest imports conftest.py before collecting test modules):
 we do not need.
 
 The metadata DB is only migrated (``airflow db migrate``, a few seconds) for tests that ask for the
-``airflow_db`` fixture. PostgreSQL tests use ``postgres_url`` (or :func:`postgres_url_or_skip`).
+``airflow_db`` fixture.
+
+Ledger tests run on SQLite (a tmp file) and on PostgreSQL (a schema of its own, dropped after):
+the ``ledger_url`` fixture is parametrised over both. PostgreSQL comes from
+``MIRAKL_CONNECTOR_TEST_PG_URL`` (default: the local trust-auth server); when it cannot be reached
+those variants are skipped with the reason, except under ``CI=true`` where that is a failure.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -54,45 +63,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(INCLUDE_DIR), os.environ.get("PYTHONPATH", "")) if p
 )
 
-DEFAULT_TEST_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def postgres_url_or_skip() -> str:
-    """Return the test PostgreSQL URL when the server answers; skip otherwise (fail under CI).
-
-    The URL is ``MIRAKL_CONNECTOR_TEST_PG_URL`` (default ``postgresql+psycopg2://postgres@
-    127.0.0.1:5432/test``). A developer without PostgreSQL gets a skip with the reason; CI must
-    run these tests, so there an unreachable server is a failure, not a silent skip.
-    """
-    url = os.environ.get("MIRAKL_CONNECTOR_TEST_PG_URL", DEFAULT_TEST_PG_URL)
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
-    except Exception as exc:
-        reason = (
-            f"PostgreSQL not reachable at {engine.url.render_as_string(hide_password=True)}: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        )
-        if _in_ci():
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)", pytrace=False)
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-    return url
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The test PostgreSQL URL (see :func:`postgres_url_or_skip`)."""
-    return postgres_url_or_skip()
-
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
@@ -115,3 +85,105 @@ def airflow_db(airflow_home: Path) -> Path:
             pytrace=False,
         )
     return airflow_home
+
+
+# Imported after the environment above is set: they may import Airflow-adjacent modules.
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from mirakl_connector.ledger import Ledger  # noqa: E402
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+PG_URL_ENV = "MIRAKL_CONNECTOR_TEST_PG_URL"
+DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def ledger_url_params() -> list:
+    """The backends every ledger test runs on, as ``pytest.param`` values."""
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+
+
+def postgres_base_url() -> str:
+    return os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL
+
+
+@cache
+def _postgres_problem(url: str) -> str | None:
+    """``None`` when PostgreSQL answers at ``url``, else the error (checked once a session)."""
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    finally:
+        engine.dispose()
+    return None
+
+
+def require_postgres() -> str:
+    """The PostgreSQL base URL; skip (fail under ``CI=true``) when it is not reachable."""
+    url = postgres_base_url()
+    problem = _postgres_problem(url)
+    if problem is not None:
+        masked = make_url(url).render_as_string(hide_password=True)
+        message = f"PostgreSQL not reachable at {masked}: {problem}"
+        if _in_ci():
+            pytest.fail(f"{message} (CI=true: PostgreSQL tests must run)", pytrace=False)
+        pytest.skip(message)
+    return url
+
+
+@contextmanager
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose ``search_path`` is a new, empty schema, dropped (with its tables) after."""
+    base = require_postgres()
+    schema = f"mc_ledger_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=ledger_url_params())
+def ledger_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """URL of an empty ledger database on the parametrised backend."""
+    if request.param == "sqlite":
+        yield Ledger.default_sqlite_url(tmp_path)
+    else:
+        with postgres_schema_url() as url:
+            yield url
+
+
+@pytest.fixture
+def open_ledger(ledger_url: str) -> Iterator[Callable[[], Ledger]]:
+    """Open more ledgers on the test's database (another "process"); all disposed after."""
+    opened: list[Ledger] = []
+
+    def _open() -> Ledger:
+        ledger = Ledger(ledger_url)
+        opened.append(ledger)
+        return ledger
+
+    yield _open
+    for ledger in opened:
+        ledger.dispose()
+
+
+@pytest.fixture
+def ledger(open_ledger: Callable[[], Ledger]) -> Ledger:
+    """An open, migrated ledger on an empty database."""
+    return open_ledger()

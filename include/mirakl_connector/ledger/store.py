@@ -9,10 +9,12 @@ Two rules protect against paying a seller twice, whatever the caller does:
 
 * a row that already has a provider id (``transfer_id``, ``stripe_refund_id``, ``payout_id``) is
   never saved over with a different one or with none: :class:`LedgerConflictError`;
-* the attempt columns (``idempotency_key``, ``attempted_at``, ``attempts``) are owned by
-  ``mark_*_attempt``, which commits them *before* the Stripe call. ``save_*`` only fills them in
-  when the row has none and never moves them backwards, so saving a stale copy of a record cannot
-  hide that a Stripe call may already have happened.
+* the attempt columns (``idempotency_key``, ``attempted_at``, ``attempts``) are written by
+  ``mark_*_attempt``, which commits them *before* the Stripe call and bumps ``attempts``. A
+  record whose ``attempts`` is lower than the row's was read before that mark: ``save_*`` keeps
+  the row's attempt columns rather than let a stale copy hide that a Stripe call may have
+  happened. A current record (same count) is saved as given, so a workflow can settle an
+  attempt (clear ``attempted_at`` once Stripe definitely refused).
 """
 
 from __future__ import annotations
@@ -708,11 +710,14 @@ def _guard_provider_id(
 
 
 def _merge_attempt(values: dict[str, Any], old: RowMapping) -> None:
-    """Keep the attempt columns committed by ``mark_*_attempt``; never move them backwards."""
-    values["idempotency_key"] = old["idempotency_key"] or values["idempotency_key"]
-    values["attempts"] = max(values["attempts"], old["attempts"] or 0)
-    stamps = [s for s in (old["attempted_at"], values["attempted_at"]) if s is not None]
-    values["attempted_at"] = max(stamps) if stamps else None
+    """Keep what ``mark_*_attempt`` committed when ``values`` were read before it.
+
+    ``attempts`` works as a version number of the attempt columns: only ``mark_*_attempt``
+    raises it, so a lower count means the caller's copy predates the last attempt.
+    """
+    if values["attempts"] < (old["attempts"] or 0):
+        for name in _ATTEMPT_FIELDS:
+            values[name] = old[name]
 
 
 def _changed(values: Mapping[str, Any], old: RowMapping) -> bool:

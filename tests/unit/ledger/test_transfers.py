@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, event
@@ -210,6 +212,28 @@ def test_saving_a_stale_copy_keeps_the_attempt(ledger):
         marked.attempted_at,
     )
     assert ledger.get_transfer(PRODUCT, "o-1").in_doubt
+
+
+def test_a_current_copy_may_settle_or_backdate_the_attempt(ledger):
+    [pending] = ledger.save_transfers([_transfer("o-1", TransferStatus.PENDING)])
+    marked = ledger.mark_transfer_attempt(pending, "transfer-1")
+
+    # Stripe refused for good: nothing was created, the row is no longer in doubt.
+    [settled] = ledger.save_transfers(
+        [replace(marked, status=TransferStatus.FAILED, attempted_at=None)]
+    )
+    assert not settled.in_doubt and settled.attempts == 1
+    assert not ledger.get_transfer(PRODUCT, "o-1").in_doubt
+
+    remarked = ledger.mark_transfer_attempt(settled, "transfer-1-retry1")
+    older = remarked.attempted_at - timedelta(hours=48)
+    [backdated] = ledger.save_transfers([replace(remarked, attempted_at=older)])
+    assert (backdated.attempted_at, backdated.idempotency_key, backdated.attempts) == (
+        older,
+        "transfer-1-retry1",
+        2,
+    )
+    assert ledger.get_transfer(PRODUCT, "o-1") == backdated
 
 
 def test_mark_attempt_refuses_created_or_unsaved_rows(ledger):

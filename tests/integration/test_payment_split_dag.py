@@ -1,0 +1,107 @@
+"""The payment split DAG run in-process (``dag.test``) against the sandbox's demo marketplace.
+
+This is what a data engineer sees: the run's state, the report's XCom summary, and the transfers
+that reached Stripe, for a scheduled-style run, a rerun, a dry run and a date override.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mirakl_connector.airflow.demo import seed_ledger
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.sandbox.scenario import load_scenario
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+DEMO = Path(__file__).resolve().parents[2] / "include/mirakl_connector/sandbox/scenarios/demo.json"
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+@pytest.fixture
+def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
+    """Demo marketplace in the sandbox, a fresh ledger, and the connections as env vars."""
+    sandbox.reset(load_scenario(DEMO))
+    ledger_url = Ledger.default_sqlite_url(tmp_path)
+    seed_ledger(DEMO, url=ledger_url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MIRAKL_DEFAULT",
+        json.dumps(
+            {"conn_type": "mirakl", "host": sandbox_server.url, "password": "sandbox-mirakl-key"}
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STRIPE_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "stripe",
+                "password": "sk_test_sandbox",
+                "host": sandbox_server.url,
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MIRAKL_CONNECTOR_DB",
+        json.dumps({"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}}),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
+        {"payment_split": {"product_enabled": True, "service_enabled": True}}))  # fmt: skip
+    return ledger_url
+
+
+def fresh_dag():
+    """Re-parse the DAG for every run: ``dag.test`` leaks run conf into params otherwise."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS / "stripe_payment_split.py"))
+    assert bag.import_errors == {}
+    return bag.dags["stripe_payment_split"]
+
+
+def run_dag(**conf):
+    """Run the DAG; return the run and the XCom values of its steps and report."""
+    run = fresh_dag().test(run_conf=conf or None, logical_date=None)
+    ti = run.get_task_instance("report")
+    xcoms = {t: ti.xcom_pull(task_ids=t) for t in ("plan_transfers", "create_transfers", "report")}
+    return run, xcoms
+
+
+def test_scheduled_run_then_rerun(demo_env, sandbox):
+    run, xcoms = run_dag()
+    assert run.state == "success"
+    report = xcoms["report"]
+    assert report["failed_count"] == 0
+    created = report["steps"]["create_transfers"]["TRANSFER_CREATED"]
+    transfers = sandbox.transfers()
+    assert created == len(transfers) > 0
+    assert len({t["metadata"]["miraklId"] for t in transfers}) == len(transfers)
+    executed = xcoms["create_transfers"]
+    assert sum(t["amount"] for t in transfers if t["currency"] == "eur") == int(
+        executed["amounts"]["TRANSFER_CREATED"]["EUR"].replace(".", "")
+    )
+
+    rerun, rerun_xcoms = run_dag()
+    assert rerun.state == "success"
+    assert len(sandbox.transfers()) == len(transfers)  # nothing moved twice
+    assert rerun_xcoms["create_transfers"]["total"] == 0
+
+
+def test_dry_run_moves_nothing(demo_env, sandbox):
+    run, xcoms = run_dag(dry_run=True)
+    assert run.state == "success"
+    assert sandbox.transfers() == []
+    plan = xcoms["plan_transfers"]
+    assert plan["dry_run"] is True
+    assert plan["counts"]["TRANSFER_PENDING"] > 0
+
+
+def test_order_ids_and_since_override(demo_env, sandbox):
+    run, _ = run_dag(order_ids=["ORD-1001-A"])
+    assert run.state == "success"
+    assert {t["metadata"]["miraklId"] for t in sandbox.transfers()} <= {"ORD-1001-A"}
+    run, _ = run_dag(since="2026-11-01T00:00:00+00:00")
+    assert run.state == "success"
+    assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == "2026-11-01T00:00:00+00:00"
