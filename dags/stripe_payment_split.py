@@ -8,8 +8,8 @@ import pendulum
 from airflow.sdk import DAG
 
 from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
-from mirakl_connector.airflow.operators.payment_split import PaymentSplitOperator
 from mirakl_connector.airflow.operators.report import BatchReportOperator
+from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import run_params
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
@@ -87,8 +87,12 @@ with DAG(
         # Waiting is the sensor's job; a retry would only restart the 10 minutes.
         retries=0,
     )
-    plan_transfers = PaymentSplitOperator(task_id="plan_transfers", step="plan")
-    create_transfers = PaymentSplitOperator(task_id="create_transfers", step="execute")
+    plan_transfers = MiraklWorkflowOperator(
+        task_id="plan_transfers", workflow="payment_split", step="plan"
+    )
+    create_transfers = MiraklWorkflowOperator(
+        task_id="create_transfers", workflow="payment_split", step="execute"
+    )
     # all_success (the default): if a step crashed, that step's own failure e-mail already says
     # why and there is no complete batch to summarise; a report of half a run would mislead.
     report = BatchReportOperator(

@@ -149,14 +149,47 @@ class StripeGateway:
         params: dict[str, Any] = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
         if destination:
             params["destination"] = destination
-        for transfer in self._list("transfers", params, on_account=on_account):
-            meta = transfer.get("metadata") or {}
-            if (
-                meta.get("miraklId") == mirakl_id
-                and meta.get("miraklTransferType") == transfer_type
-            ):
-                return _created(transfer)
-        return None
+        return self._find(
+            "transfers",
+            params,
+            {"miraklId": mirakl_id, "miraklTransferType": transfer_type},
+            on_account=on_account,
+        )
+
+    def find_reversal(self, transfer_id: str, *, mirakl_id: str) -> CreatedObject | None:
+        """Look for a reversal of ``transfer_id`` we may have created (``metadata.miraklId``)."""
+        return self._find(
+            "transfers.reversals", {"limit": 100}, {"miraklId": mirakl_id}, args=(transfer_id,)
+        )
+
+    def find_payout(
+        self, *, account: str, invoice_id: str, created_since: datetime
+    ) -> CreatedObject | None:
+        """Look for a payout on ``account`` for a Mirakl invoice (``metadata.invoiceId``)."""
+        params = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
+        return self._find("payouts", params, {"invoiceId": invoice_id}, on_account=account)
+
+    def find_refund(self, *, payment_id: str, mirakl_refund_id: str) -> CreatedObject | None:
+        """Look for a refund of ``payment_id`` for a Mirakl refund (``metadata.miraklRefundId``)."""
+        key = "payment_intent" if payment_id.startswith("pi_") else "charge"
+        return self._find(
+            "refunds", {key: payment_id, "limit": 100}, {"miraklRefundId": mirakl_refund_id}
+        )
+
+    def retrieve_account(self, account_id: str) -> dict[str, Any]:
+        """A connected account as a plain dict (KYC fields: ``requirements``, ``*_enabled``)."""
+        return self._call("accounts.retrieve", account_id)
+
+    def iter_accounts(self) -> Iterator[Mapping[str, Any]]:
+        """Every connected account, page by page (100 a page)."""
+        return self._list("accounts", {"limit": 100})
+
+    def iter_events(
+        self, *, types: list[str], created_since: datetime
+    ) -> Iterator[Mapping[str, Any]]:
+        """Events of ``types`` since ``created_since`` (Stripe keeps 30 days), newest first."""
+        params = {"types": types, "created": {"gte": int(created_since.timestamp())}, "limit": 100}
+        return self._list("events", params)
 
     # -- writes (all idempotent) ---------------------------------------------------------
 
@@ -186,6 +219,106 @@ class StripeGateway:
         )
         return _created(obj)
 
+    def create_reversal(
+        self,
+        transfer_id: str,
+        *,
+        amount: int,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> CreatedObject:
+        """Reverse ``amount`` of a transfer (the seller's share of a refund)."""
+        params = {"amount": amount, "metadata": _metadata(metadata)}
+        obj = self._call(
+            "transfers.reversals.create", transfer_id, params=params, key=idempotency_key
+        )
+        return _created(obj)
+
+    def create_payout(
+        self,
+        *,
+        account: str,
+        amount: int,
+        currency: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> CreatedObject:
+        """Pay out from a connected account's balance to its bank account."""
+        params = {"amount": amount, "currency": currency.lower(), "metadata": _metadata(metadata)}
+        obj = self._call("payouts.create", params=params, key=idempotency_key, on_account=account)
+        return _created(obj)
+
+    def create_refund(
+        self,
+        *,
+        payment_id: str,
+        amount: int | None,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> CreatedObject:
+        """Refund ``amount`` (``None`` = what remains) of a charge or payment intent."""
+        key = "payment_intent" if payment_id.startswith("pi_") else "charge"
+        params: dict[str, Any] = {key: payment_id, "metadata": _metadata(metadata)}
+        if amount is not None:
+            params["amount"] = amount
+        return _created(self._call("refunds.create", params=params, key=idempotency_key))
+
+    def capture_payment(self, payment_id: str, *, amount: int, idempotency_key: str) -> str:
+        """Capture ``amount`` of an authorised payment; return the captured object's id.
+
+        A charge that belongs to a payment intent is captured through the intent (capturing the
+        charge itself is refused by Stripe for intents).
+        """
+        target = self._capture_target(payment_id)
+        if target.startswith("pi_"):
+            params = {"amount_to_capture": amount}
+            obj = self._call("payment_intents.capture", target, params=params, key=idempotency_key)
+        else:
+            obj = self._call(
+                "charges.capture", target, params={"amount": amount}, key=idempotency_key
+            )
+        return obj["id"]
+
+    def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> str:
+        """Release an authorisation: cancel the intent, or refund a charge that has none."""
+        target = self._capture_target(payment_id)
+        if target.startswith("pi_"):
+            return self._call("payment_intents.cancel", target, key=idempotency_key)["id"]
+        refund = self._call("refunds.create", params={"charge": target}, key=idempotency_key)
+        return refund["id"]
+
+    def create_express_account(
+        self,
+        *,
+        shop_id: int,
+        idempotency_key: str,
+        prefill: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create the Express account of a Mirakl shop (manual payouts, no negative debits)."""
+        params: dict[str, Any] = {
+            "type": "express",
+            "settings": {
+                "payouts": {"debit_negative_balances": False, "schedule": {"interval": "manual"}}
+            },
+            "metadata": _metadata({"miraklShopId": str(shop_id)}),
+            **dict(prefill or {}),
+        }
+        return self._call("accounts.create", params=params, key=idempotency_key)
+
+    def create_account_link(self, account_id: str, *, refresh_url: str, return_url: str) -> str:
+        """A single-use onboarding URL for ``account_id``."""
+        params = {
+            "account": account_id,
+            "refresh_url": refresh_url,
+            "return_url": return_url,
+            "type": "account_onboarding",
+        }
+        return self._call("account_links.create", params=params)["url"]
+
+    def create_login_link(self, account_id: str) -> str:
+        """A login URL to the seller's Express dashboard."""
+        return self._call("accounts.login_links.create", account_id)["url"]
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _charge_state(self, charge: Mapping[str, Any]) -> PaymentState:
@@ -204,13 +337,42 @@ class StripeGateway:
             metadata=dict(charge.get("metadata") or {}),
         )
 
+    def _capture_target(self, payment_id: str) -> str:
+        if payment_id.startswith("pi_"):
+            return payment_id
+        if payment_id.startswith(("ch_", "py_")):
+            charge = self.retrieve_payment(payment_id)
+            return charge.payment_intent or charge.id
+        raise PaymentProviderError(f"Unexpected payment type: {payment_id}", permanent=True)
+
+    def _find(
+        self,
+        resource: str,
+        params: dict[str, Any],
+        metadata: Mapping[str, str],
+        *,
+        on_account: str | None = None,
+        args: tuple[Any, ...] = (),
+    ) -> CreatedObject | None:
+        """First object of a list whose metadata contains ``metadata``."""
+        for obj in self._list(resource, params, on_account=on_account, args=args):
+            found = obj.get("metadata") or {}
+            if all(found.get(k) == v for k, v in metadata.items()):
+                return _created(obj)
+        return None
+
     def _list(
-        self, resource: str, params: dict[str, Any], *, on_account: str | None = None
+        self,
+        resource: str,
+        params: dict[str, Any],
+        *,
+        on_account: str | None = None,
+        args: tuple[Any, ...] = (),
     ) -> Iterator[Mapping[str, Any]]:
         """Walk a Stripe list (newest first) page by page with ``starting_after``."""
         params = dict(params)
         while True:
-            page = self._call(f"{resource}.list", params=params, on_account=on_account)
+            page = self._call(f"{resource}.list", *args, params=params, on_account=on_account)
             data = page.get("data") or []
             yield from data
             if not page.get("has_more") or not data:
@@ -226,8 +388,10 @@ class StripeGateway:
         on_account: str | None = None,
     ) -> Any:
         """Run one SDK call under the retry policy and map its errors."""
-        resource, method = operation.split(".")
-        service = getattr(self._client.v1, resource)
+        *path, method = operation.split(".")
+        service: Any = self._client.v1
+        for name in path:
+            service = getattr(service, name)
         options: dict[str, Any] = {}
         if key:
             options["idempotency_key"] = key

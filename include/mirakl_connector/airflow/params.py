@@ -12,7 +12,6 @@ insists on a time zone), so an install without the validator cannot let a bad da
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,57 +20,64 @@ from airflow.sdk import Param
 from mirakl_connector.errors import ConfigurationError
 
 
+def since_param(title: str = "Orders created since") -> Param:
+    """Optional RFC 3339 instant overriding the checkpoint for one run."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date-time",
+        title=title,
+        description="Re-read Mirakl data created at or after this instant (RFC 3339, with a "
+        "time zone). Empty: continue from the last checkpoint.",
+    )
+
+
+def ids_param(title: str, description: str) -> Param:
+    """Optional list of Mirakl ids restricting one run."""
+    return Param([], type="array", items={"type": "string"}, title=title, description=description)
+
+
+def dry_run_param() -> Param:
+    return Param(
+        False,
+        type="boolean",
+        title="Dry run",
+        description="Decide and report only: no ledger change, no provider call that writes.",
+    )
+
+
 def run_params() -> dict[str, Param]:
-    """Fresh ``Param`` objects for a DAG's ``params=`` (one set per DAG; Params are mutable)."""
+    """The payment split's trigger form (fresh ``Param`` objects: they are mutable)."""
     return {
-        "since": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Orders created since",
-            description="Re-read Mirakl orders created at or after this instant (RFC 3339, with "
-            "a time zone). Empty: continue from the last checkpoint.",
+        "since": since_param(),
+        "order_ids": ids_param(
+            "Only these orders", "Mirakl order ids to (re)process, one per line. Empty: all."
         ),
-        "order_ids": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Only these orders",
-            description="Mirakl order ids to (re)process, one per line. Empty: all orders.",
-        ),
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run",
-            description="Decide and report only: no ledger change, no Stripe call.",
-        ),
+        "dry_run": dry_run_param(),
     }
 
 
-@dataclass(frozen=True)
-class RunParams:
-    """The three run parameters, parsed and checked."""
+def parse_run_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parse a run's params into a step's keyword arguments.
 
-    since: datetime | None = None
-    order_ids: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-    @classmethod
-    def from_mapping(cls, params: Mapping[str, Any]) -> RunParams:
-        """Parse raw values; raise :class:`ConfigurationError` naming the bad param."""
-        return cls(
-            since=_parse_since(params.get("since")),
-            order_ids=_parse_order_ids(params.get("order_ids")),
-            dry_run=_parse_dry_run(params.get("dry_run", False)),
-        )
-
-    @classmethod
-    def from_context(cls, context: Mapping[str, Any]) -> RunParams:
-        """Parse ``context["params"]`` (the run's values: defaults merged with the trigger conf)."""
-        return cls.from_mapping(context.get("params") or {})
+    Known names are checked and normalised (``since``/``until`` → aware datetimes, ``*_ids`` →
+    de-duplicated lists, empty lists → ``None`` meaning "all", ``dry_run`` → bool); other params
+    pass through unchanged. Raises :class:`ConfigurationError` naming the bad param.
+    """
+    parsed: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in ("since", "until"):
+            parsed[name] = _parse_since(value, name=name)
+        elif name.endswith("_ids"):
+            parsed[name] = _parse_order_ids(value, name=name) or None
+        elif name == "dry_run":
+            parsed[name] = _parse_dry_run(value)
+        else:
+            parsed[name] = value
+    return parsed
 
 
-def _parse_since(value: Any) -> datetime | None:
+def _parse_since(value: Any, *, name: str = "since") -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
@@ -81,29 +87,29 @@ def _parse_since(value: Any) -> datetime | None:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ConfigurationError(
-                f"param 'since': {value!r} is not an RFC 3339 date-time "
+                f"param '{name}': {value!r} is not an RFC 3339 date-time "
                 "(e.g. 2026-03-01T00:00:00+00:00)"
             ) from None
     else:
-        raise ConfigurationError(f"param 'since': expected a date-time string, got {value!r}")
+        raise ConfigurationError(f"param '{name}': expected a date-time string, got {value!r}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ConfigurationError(
-            f"param 'since': {value!r} has no time zone; add one (e.g. +00:00 or Z)"
+            f"param '{name}': {value!r} has no time zone; add one (e.g. +00:00 or Z)"
         )
     return parsed
 
 
-def _parse_order_ids(value: Any) -> list[str]:
+def _parse_order_ids(value: Any, *, name: str = "order_ids") -> list[str]:
     if value in (None, ""):
         return []
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Sequence) or isinstance(value, bytes):
-        raise ConfigurationError(f"param 'order_ids': expected a list of strings, got {value!r}")
+        raise ConfigurationError(f"param '{name}': expected a list of strings, got {value!r}")
     ids: list[str] = []
     for item in value:
         if not isinstance(item, str):
-            raise ConfigurationError(f"param 'order_ids': {item!r} is not a string")
+            raise ConfigurationError(f"param '{name}': {item!r} is not a string")
         item = item.strip()
         if item and item not in ids:
             ids.append(item)

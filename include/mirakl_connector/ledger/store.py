@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from mirakl_connector.batch import chunked
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
 from mirakl_connector.ledger import migrations, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
@@ -258,7 +259,7 @@ class Ledger:
         table = schema.account_mappings
         found: dict[int, AccountMapping] = {}
         with self._engine.connect() as conn:
-            for chunk in _chunks(sorted(set(shop_ids)), _IN_CHUNK):
+            for chunk in chunked(sorted(set(shop_ids)), _IN_CHUNK):
                 rows = conn.execute(select(table).where(table.c.mirakl_shop_id.in_(chunk)))
                 for row in rows.mappings():
                     found[row["mirakl_shop_id"]] = _account_mapping(row)
@@ -331,7 +332,7 @@ class Ledger:
         table = schema.payment_mappings
         found: dict[str, PaymentMapping] = {}
         with self._engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids)), _IN_CHUNK):
+            for chunk in chunked(sorted(set(ids)), _IN_CHUNK):
                 stmt = (
                     select(table)
                     .where(table.c.mirakl_commercial_order_id.in_(chunk))
@@ -762,7 +763,7 @@ def _select_by_keys(
     found: dict[tuple[Any, ...], RowMapping] = {}
     for prefix, lasts in by_prefix.items():
         fixed = [col == value for col, value in zip(prefix_cols, prefix, strict=True)]
-        for chunk in _chunks(sorted(lasts), _IN_CHUNK):
+        for chunk in chunked(sorted(lasts), _IN_CHUNK):
             stmt = select(*wanted).where(and_(*fixed, last_col.in_(chunk)))
             if for_update:
                 stmt = stmt.with_for_update()
@@ -801,8 +802,3 @@ def _dialect_insert(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table)
     raise ConfigurationError(f"the ledger supports SQLite and PostgreSQL, not {conn.dialect.name}")
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 
+from mirakl_connector.batch import chunked
 from mirakl_connector.errors import (
     MiraklApiError,
     MiraklClientError,
@@ -159,7 +160,7 @@ class MiraklClient:
 
     def validate_debits(self, orders: Sequence[Mapping]) -> None:
         """Confirm or refuse product debits (PA01), 100 orders per call."""
-        for chunk in _chunks(list(orders), WRITE_CHUNK_SIZE):
+        for chunk in chunked(list(orders), WRITE_CHUNK_SIZE):
             # PA01 is a PUT that sets a payment status: replaying it leaves the same state, so
             # the shared policy may retry it like a read.
             self._request(PA01, "PUT", "/api/payment/debit", json={"orders": chunk})
@@ -177,7 +178,7 @@ class MiraklClient:
 
     def validate_refunds(self, refunds: Sequence[Mapping]) -> None:
         """Confirm or refuse product refunds (PA02), 100 refunds per call."""
-        for chunk in _chunks(list(refunds), WRITE_CHUNK_SIZE):
+        for chunk in chunked(list(refunds), WRITE_CHUNK_SIZE):
             # Idempotent on Mirakl's side (validating a refund twice is refused, not doubled).
             self._request(PA02, "PUT", "/api/payment/refund", json={"refunds": chunk})
 
@@ -192,7 +193,7 @@ class MiraklClient:
         answers merged, so per-refund errors are never lost.
         """
         merged: dict = {"errors": [], "success": {"refunds": []}}
-        for chunk in _chunks(list(refunds), WRITE_CHUNK_SIZE):
+        for chunk in chunked(list(refunds), WRITE_CHUNK_SIZE):
             # Idempotent on Mirakl's side, like PA02: safe for the shared retry policy.
             body = self._request(SPA02, "PUT", "/api/mms/refunds", json=chunk).json_body or {}
             merged["errors"].extend(body.get("errors") or [])
@@ -220,7 +221,7 @@ class MiraklClient:
         failures come back in a 200 answer and are the caller's to inspect.
         """
         returns: list[dict] = []
-        for chunk in _chunks(list(shops), WRITE_CHUNK_SIZE):
+        for chunk in chunked(list(shops), WRITE_CHUNK_SIZE):
             # S07 patches fields to given values: replaying it converges, so retries are safe.
             body = self._request(S07, "PUT", "/api/shops", json={"shops": chunk}).json_body
             returns.extend((body or {}).get("shop_returns") or [])
@@ -463,11 +464,6 @@ def _unique(ids: Iterable[Any]) -> list[str]:
     return list(dict.fromkeys(str(i) for i in ids))
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
 def _id_chunks(**filters: Iterable[Any] | None) -> Iterator[tuple[str, list[str]]] | None:
     """The (param name, ids chunk) pairs of the one id filter given, or None without filter."""
     given = {name: ids for name, ids in filters.items() if ids is not None}
@@ -478,7 +474,7 @@ def _id_chunks(**filters: Iterable[Any] | None) -> Iterator[tuple[str, list[str]
     [(name, ids)] = given.items()
     if isinstance(ids, str):
         raise TypeError(f"{name} must be a collection of ids, not a string")
-    return ((name, chunk) for chunk in _chunks(_unique(ids), ID_CHUNK_SIZE))
+    return ((name, chunk) for chunk in chunked(_unique(ids), ID_CHUNK_SIZE))
 
 
 def _csv_id_filters(**filters: Iterable[Any] | None) -> Iterator[dict[str, Any]]:

@@ -45,6 +45,7 @@ from mirakl_connector.mirakl.orders import (
     parse_service_order,
 )
 from mirakl_connector.stripe_gateway import PaymentState, StripeGateway, idempotency_key
+from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class PaymentSplitSettings:
         values = dict(values or {})
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown payment_split setting(s): {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(unknown))
+            raise ConfigurationError(f"unknown payment_split setting(s): {names}")
         return cls(**values)
 
 
@@ -400,6 +402,17 @@ class PaymentSplit:
         row = replace(row, status=status, status_reason=reason)
         self.ledger.save_transfers([row], run_id=self.run_id)
         return _outcome(row)
+
+
+def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> PaymentSplit:
+    """Registry entry: the job wired to the run's clients and ``config["payment_split"]``."""
+    return PaymentSplit(
+        mirakl=resources.get("mirakl"),
+        stripe=resources.get("stripe"),
+        ledger=resources.get("ledger"),
+        settings=PaymentSplitSettings.from_mapping(config.get("payment_split")),
+        run_id=run_id,
+    )
 
 
 def _reason(exc: Exception) -> str:

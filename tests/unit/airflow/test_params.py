@@ -4,14 +4,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from mirakl_connector.airflow.params import RunParams, run_params
+from mirakl_connector.airflow.params import parse_run_params, run_params
 from mirakl_connector.errors import ConfigurationError
 
 
 def test_defaults_mean_a_normal_scheduled_run() -> None:
     defaults = {name: param.value for name, param in run_params().items()}
-    assert RunParams.from_context({"params": defaults}) == RunParams(None, [], False)
-    assert RunParams.from_context({}) == RunParams(None, [], False)
+    assert parse_run_params(defaults) == {"since": None, "order_ids": None, "dry_run": False}
+    assert parse_run_params({}) == {}
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ def test_defaults_mean_a_normal_scheduled_run() -> None:
     ],
 )
 def test_since_is_parsed_as_an_aware_datetime(raw: str, expected: datetime) -> None:
-    since = RunParams.from_mapping({"since": raw}).since
+    since = parse_run_params({"since": raw})["since"]
     assert since == expected and since.utcoffset() == expected.utcoffset()
 
 
@@ -42,13 +42,20 @@ def test_since_is_parsed_as_an_aware_datetime(raw: str, expected: datetime) -> N
 )
 def test_bad_values_name_the_param(params: dict, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        RunParams.from_mapping(params)
+        parse_run_params(params)
 
 
 def test_order_ids_are_trimmed_and_deduplicated_in_order() -> None:
-    params = RunParams.from_mapping({"order_ids": [" 1001-A ", "1002-A", "1001-A", ""]})
-    assert params.order_ids == ["1001-A", "1002-A"]
-    assert RunParams.from_mapping({"order_ids": "1003-B"}).order_ids == ["1003-B"]
+    params = parse_run_params({"order_ids": [" 1001-A ", "1002-A", "1001-A", ""]})
+    assert params["order_ids"] == ["1001-A", "1002-A"]
+    assert parse_run_params({"order_ids": "1003-B"})["order_ids"] == ["1003-B"]
+
+
+def test_other_params_pass_through_and_until_is_a_date() -> None:
+    parsed = parse_run_params({"shop_id": 12, "until": "2026-03-02T00:00:00Z"})
+    assert parsed == {"shop_id": 12, "until": datetime(2026, 3, 2, tzinfo=UTC)}
+    with pytest.raises(ConfigurationError, match="param 'until'"):
+        parse_run_params({"until": "soon"})
 
 
 def test_each_dag_gets_its_own_param_objects() -> None:

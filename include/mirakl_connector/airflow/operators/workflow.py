@@ -1,0 +1,101 @@
+"""One operator for every workflow step: build the clients, run the step, return its summary.
+
+The workflow itself (what to read, how to decide, what to write) lives in
+:mod:`mirakl_connector.workflows`; this operator only wires Airflow to it: connections become
+clients (built on first use), the connector configuration Variable becomes settings, the trigger
+form's params become the step's arguments, and the step's :class:`BatchSummary` becomes one XCom
+value. Failed *items* do not fail the task (the batch completed); the report task does that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from mirakl_connector.airflow.config import load_connector_config
+from mirakl_connector.airflow.hooks.ledger import LedgerHook
+from mirakl_connector.airflow.hooks.mirakl import MiraklHook
+from mirakl_connector.airflow.hooks.stripe import StripeHook
+from mirakl_connector.airflow.operators._summary import (
+    counts_of,
+    failed_items,
+    format_failures,
+    format_table,
+)
+from mirakl_connector.airflow.params import parse_run_params
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class MiraklWorkflowOperator(BaseOperator):
+    """Run one step of a connector workflow and return its summary (one XCom value).
+
+    :param workflow: workflow name, e.g. ``"payment_split"`` (see ``workflows.registry``).
+    :param step: the job's method to run, e.g. ``"plan"`` or ``"execute"``.
+    :param mirakl_conn_id: Mirakl connection. (templated)
+    :param stripe_conn_id: Stripe connection. (templated)
+    :param ledger_conn_id: ledger database connection. (templated)
+    """
+
+    template_fields: Sequence[str] = ("mirakl_conn_id", "stripe_conn_id", "ledger_conn_id")
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        workflow: str,
+        step: str,
+        mirakl_conn_id: str = MiraklHook.default_conn_name,
+        stripe_conn_id: str = StripeHook.default_conn_name,
+        ledger_conn_id: str = LedgerHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workflow = workflow
+        self.step = step
+        self.mirakl_conn_id = mirakl_conn_id
+        self.stripe_conn_id = stripe_conn_id
+        self.ledger_conn_id = ledger_conn_id
+
+    def build_resources(self) -> Any:
+        """The clients, built from the connections on first use (overridable in tests)."""
+        from mirakl_connector.workflows.registry import Resources
+
+        return Resources(
+            mirakl=lambda: MiraklHook(self.mirakl_conn_id).get_client(),
+            stripe=lambda: StripeHook(self.stripe_conn_id).get_gateway(),
+            ledger=lambda: LedgerHook(self.ledger_conn_id).get_ledger(),
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mirakl_connector.workflows.registry import build_workflow, run_step
+
+        params = parse_run_params(context.get("params") or {})
+        shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) or "defaults"
+        self.log.info("%s.%s with %s", self.workflow, self.step, shown)
+        job = build_workflow(
+            self.workflow, self.build_resources(), load_connector_config(), context.get("run_id")
+        )
+        result = run_step(job, self.step, params).to_dict()
+        self._log_summary(result)
+        return result
+
+    def _log_summary(self, result: dict[str, Any]) -> None:
+        counts = counts_of(result)
+        if counts:
+            table = format_table(sorted(counts.items()), headers=("outcome", "count"))
+            self.log.info("%s.%s summary:\n%s", self.workflow, self.step, table)
+        failures = failed_items(result)
+        if failures:
+            # Not raised here: the batch completed; the report task turns the run red.
+            total = result.get("failed_total", len(failures))
+            self.log.warning(
+                "%d item(s) failed in %s.%s:\n%s",
+                total,
+                self.workflow,
+                self.step,
+                format_failures(failures, total=total),
+            )

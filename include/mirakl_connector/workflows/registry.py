@@ -1,0 +1,63 @@
+"""Which workflows exist, how to build one, and how to run one of its steps.
+
+The Airflow operator knows nothing about payment splits or refunds: it builds the clients a
+workflow may need (lazily, so a step that never calls Stripe never needs its key), looks the
+workflow up here by name, and calls one step with the run's parameters. Adding a workflow is one
+entry in :data:`WORKFLOWS` and a ``build(resources, config, run_id)`` function in its module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mirakl_connector.batch import BatchSummary
+from mirakl_connector.errors import ConfigurationError
+
+#: workflow name → "module:function" building it (imported only when the step runs), or the
+#: builder itself.
+WORKFLOWS: dict[str, str | Callable[..., Any]] = {
+    "payment_split": "mirakl_connector.workflows.payment_split:build",
+}
+
+
+@dataclass
+class Resources:
+    """Factories of the clients a workflow may use; each is called at most once."""
+
+    mirakl: Callable[[], Any]
+    stripe: Callable[[], Any]
+    ledger: Callable[[], Any]
+    _built: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def get(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = getattr(self, name)()
+        return self._built[name]
+
+
+def build_workflow(
+    name: str, resources: Resources, config: Mapping[str, Any], run_id: str | None
+) -> Any:
+    """Build the job of workflow ``name`` from the connector configuration."""
+    try:
+        target = WORKFLOWS[name]
+    except KeyError:
+        known = ", ".join(sorted(WORKFLOWS))
+        raise ConfigurationError(f"unknown workflow {name!r} (known: {known})") from None
+    if isinstance(target, str):
+        module_name, function = target.split(":")
+        target = getattr(importlib.import_module(module_name), function)
+    return target(resources, config, run_id)
+
+
+def run_step(job: Any, step: str, params: Mapping[str, Any]) -> BatchSummary:
+    """Call ``job.<step>`` with the run parameters it accepts (others are for other steps)."""
+    method = getattr(job, step, None)
+    if method is None or step.startswith("_"):
+        raise ConfigurationError(f"{type(job).__name__} has no step {step!r}")
+    accepted = inspect.signature(method).parameters
+    return method(**{k: v for k, v in params.items() if k in accepted})
