@@ -21,6 +21,13 @@ from mirakl_connector.errors import ConfigurationError
 #: builder itself.
 WORKFLOWS: dict[str, str | Callable[..., Any]] = {
     "payment_split": "mirakl_connector.workflows.payment_split:build",
+    "seller_onboarding": "mirakl_connector.workflows.onboarding:build",
+    "kyc_monitor": "mirakl_connector.workflows.kyc_monitor:build",
+    "payment_validation": "mirakl_connector.workflows.payment_validation:build",
+    "payment_refund": "mirakl_connector.workflows.refunds:build",
+    "seller_settlement": "mirakl_connector.workflows.settlement:build",
+    "failed_operations": "mirakl_connector.workflows.failed_operations:build",
+    "operator_notifications": "mirakl_connector.workflows.operator_notifications:build",
 }
 
 
@@ -31,11 +38,15 @@ class Resources:
     mirakl: Callable[[], Any]
     stripe: Callable[[], Any]
     ledger: Callable[[], Any]
+    mailer: Callable[[], Any] | None = None  # a mirakl_connector.mail.Mailer
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def get(self, name: str) -> Any:
         if name not in self._built:
-            self._built[name] = getattr(self, name)()
+            factory = getattr(self, name)
+            if factory is None:
+                raise ConfigurationError(f"this deployment provides no {name}")
+            self._built[name] = factory()
         return self._built[name]
 
 

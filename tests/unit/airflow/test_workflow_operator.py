@@ -68,7 +68,7 @@ def test_step_receives_only_the_params_it_accepts_and_clients_are_lazy(monkeypat
     op = MiraklWorkflowOperator(task_id="create_transfers", workflow="recording", step="execute")
     built = []
     monkeypatch.setattr(
-        op, "build_resources", lambda: registry.Resources(
+        op, "build_resources", lambda _config: registry.Resources(
             mirakl=lambda: built.append("mirakl") or "mirakl-client",
             stripe=lambda: built.append("stripe"),
             ledger=lambda: built.append("ledger"),

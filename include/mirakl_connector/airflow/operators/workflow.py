@@ -38,9 +38,15 @@ class MiraklWorkflowOperator(BaseOperator):
     :param mirakl_conn_id: Mirakl connection. (templated)
     :param stripe_conn_id: Stripe connection. (templated)
     :param ledger_conn_id: ledger database connection. (templated)
+    :param smtp_conn_id: SMTP connection for workflows that e-mail (KYC, alerts). (templated)
     """
 
-    template_fields: Sequence[str] = ("mirakl_conn_id", "stripe_conn_id", "ledger_conn_id")
+    template_fields: Sequence[str] = (
+        "mirakl_conn_id",
+        "stripe_conn_id",
+        "ledger_conn_id",
+        "smtp_conn_id",
+    )
     ui_color = "#e8f0fe"
 
     def __init__(
@@ -51,23 +57,29 @@ class MiraklWorkflowOperator(BaseOperator):
         mirakl_conn_id: str = MiraklHook.default_conn_name,
         stripe_conn_id: str = StripeHook.default_conn_name,
         ledger_conn_id: str = LedgerHook.default_conn_name,
+        smtp_conn_id: str = "smtp_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.smtp_conn_id = smtp_conn_id
         self.workflow = workflow
         self.step = step
         self.mirakl_conn_id = mirakl_conn_id
         self.stripe_conn_id = stripe_conn_id
         self.ledger_conn_id = ledger_conn_id
 
-    def build_resources(self) -> Any:
+    def build_resources(self, config: dict[str, Any]) -> Any:
         """The clients, built from the connections on first use (overridable in tests)."""
+        from mirakl_connector.airflow.config import AlertSettings
+        from mirakl_connector.airflow.mail import SmtpMailer
         from mirakl_connector.workflows.registry import Resources
 
+        alerts = AlertSettings.from_mapping(config.get("alerts"))
         return Resources(
             mirakl=lambda: MiraklHook(self.mirakl_conn_id).get_client(),
             stripe=lambda: StripeHook(self.stripe_conn_id).get_gateway(),
             ledger=lambda: LedgerHook(self.ledger_conn_id).get_ledger(),
+            mailer=lambda: SmtpMailer(self.smtp_conn_id, alerts.email_from),
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -76,8 +88,9 @@ class MiraklWorkflowOperator(BaseOperator):
         params = parse_run_params(context.get("params") or {})
         shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) or "defaults"
         self.log.info("%s.%s with %s", self.workflow, self.step, shown)
+        config = load_connector_config()
         job = build_workflow(
-            self.workflow, self.build_resources(), load_connector_config(), context.get("run_id")
+            self.workflow, self.build_resources(config), config, context.get("run_id")
         )
         result = run_step(job, self.step, params).to_dict()
         self._log_summary(result)
