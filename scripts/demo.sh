@@ -27,7 +27,8 @@ AIRFLOW_PID=""
 _wait_http() {  # url, seconds, what: poll until HTTP 200
     local url="$1" seconds="$2" what="$3" i
     for ((i = 0; i < seconds * 2; i++)); do
-        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ]; then
+        # Python, not curl: a fresh machine may have nothing but Python.
+        if python -c 'import sys, urllib.request as u; sys.exit(u.urlopen(sys.argv[1], timeout=2).status != 200)' "$url" 2>/dev/null; then
             return 0
         fi
         sleep 0.5
