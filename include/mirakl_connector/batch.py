@@ -29,6 +29,9 @@ FAILED = "FAILED"
 #: How many failed items a summary lists by name (the counts stay exact).
 MAX_LISTED_FAILURES = 100
 
+#: How many distinct (status, reason) pairs a summary counts, e.g. why orders are ON_HOLD.
+MAX_LISTED_REASONS = 30
+
 
 @dataclass(frozen=True)
 class ItemOutcome:
@@ -53,6 +56,7 @@ class BatchSummary:
     amounts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     failed: list[dict[str, str]] = field(default_factory=list)
     failed_total: int = 0
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     items: list[dict[str, Any]] = field(default_factory=list)  # per-item lines (dry runs only)
     notes: list[str] = field(default_factory=list)
 
@@ -68,6 +72,11 @@ class BatchSummary:
         self.counts[outcome.status] += 1
         if outcome.amount is not None and outcome.currency:
             self.amounts[outcome.status][outcome.currency.upper()] += outcome.amount
+        if outcome.reason and (
+            (outcome.status, outcome.reason) in self.reasons
+            or len(self.reasons) < MAX_LISTED_REASONS
+        ):
+            self.reasons[(outcome.status, outcome.reason)] += 1
         if outcome.failed:
             self.failed_total += 1
             if len(self.failed) < MAX_LISTED_FAILURES:
@@ -88,6 +97,9 @@ class BatchSummary:
         room = MAX_LISTED_FAILURES - len(self.failed)
         self.failed.extend(other.failed[: max(room, 0)])
         self.failed_total += other.failed_total
+        for pair, n in other.reasons.items():
+            if pair in self.reasons or len(self.reasons) < MAX_LISTED_REASONS:
+                self.reasons[pair] += n
         self.items.extend(other.items)
         self.notes.extend(other.notes)
 
@@ -107,6 +119,10 @@ class BatchSummary:
             "amounts": amounts,
             "failed_total": self.failed_total,
             "failed": list(self.failed),
+            "reasons": [
+                {"status": status, "reason": reason, "count": n}
+                for (status, reason), n in self.reasons.most_common()
+            ],
         }
         if self.dry_run:
             result["items"] = list(self.items)

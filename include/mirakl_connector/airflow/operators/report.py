@@ -49,6 +49,7 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
     failed: list[dict[str, str]] = []
     failed_count = 0
     missing: list[str] = []
+    reasons: list[dict[str, Any]] = []
     for task_id, summary in summaries.items():
         if summary is None:
             missing.append(task_id)
@@ -56,6 +57,8 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
         steps[task_id] = counts_of(summary)
         if summary.get("amounts"):
             amounts[task_id] = summary["amounts"]
+        for entry in summary.get("reasons") or ():
+            reasons.append({**entry, "step": task_id})
         items = failed_items(summary)
         failed.extend({**item, "step": task_id} for item in items)
         # Summaries list at most 20 failed items by name; ``failed_total`` is the true count.
@@ -64,6 +67,7 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
     return {
         "steps": steps,
         "amounts": amounts,
+        "reasons": reasons,
         "missing_steps": missing,
         "failed_count": failed_count,
         "failed": failed,
@@ -83,6 +87,12 @@ def render_report(report: Mapping[str, Any]) -> str:
         for status, per_currency in sorted(per_status.items()):
             money = ", ".join(f"{amount} {cur}" for cur, amount in sorted(per_currency.items()))
             text += f"\n{step} {status}: {money}"
+    reasons = report.get("reasons") or []
+    if reasons:
+        rows = [(r["step"], r["status"], r["count"], r["reason"]) for r in reasons]
+        text += "\n\nWhy (per step and status):\n" + format_table(
+            rows, headers=("step", "status", "count", "reason")
+        )
     if report["missing_steps"]:
         text += "\nno summary from: " + ", ".join(report["missing_steps"])
     return text

@@ -1,0 +1,79 @@
+"""The batch runner: one bad item never stops the batch, and the summary says what happened."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mirakl_connector.airflow.operators.report import merge_summaries, render_report
+from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
+
+
+def handle(item):
+    if item == "bad-data":
+        raise InvalidItemError("total_price is missing", item_id=item)
+    if item == "stripe-down":
+        raise PaymentProviderError("Stripe unreachable")
+    if item == "bug":
+        raise ZeroDivisionError("oops")
+    if item == "held":
+        return ItemOutcome(item, "TRANSFER_ON_HOLD", "Order is not ready yet, status is STAGING")
+    return ItemOutcome(item, "TRANSFER_CREATED", amount=1050, currency="eur")
+
+
+def test_failures_are_recorded_and_the_batch_goes_on():
+    items = ["ok-1", "bad-data", "stripe-down", "bug", "held", "ok-2"]
+    summary = run_batch(items, handle, item_id=str, summary=BatchSummary("w", "step"))
+    assert summary.counts == {"TRANSFER_CREATED": 2, "FAILED": 3, "TRANSFER_ON_HOLD": 1}
+    assert summary.failed_total == 3
+    reasons = {f["id"]: f["reason"] for f in summary.failed}
+    assert reasons["bad-data"] == "invalid data: total_price is missing"
+    assert reasons["stripe-down"] == "Stripe unreachable"
+    assert reasons["bug"].startswith("unexpected error: ZeroDivisionError")
+    data = summary.to_dict()
+    assert data["amounts"] == {"TRANSFER_CREATED": {"EUR": "21.00"}}
+    assert {"status": "TRANSFER_ON_HOLD", "reason": "Order is not ready yet, status is STAGING",
+            "count": 1} in data["reasons"]  # fmt: skip
+    json.dumps(data)
+
+
+def test_a_configuration_error_stops_the_step():
+    def wrong_key(_item):
+        raise ConfigurationError("Stripe rejected the API key")
+
+    with pytest.raises(ConfigurationError):
+        run_batch(["a", "b"], wrong_key, item_id=str, summary=BatchSummary("w", "s"))
+
+
+def test_dry_run_lists_every_item_with_its_amount():
+    summary = run_batch(["ok", "held"], handle, item_id=str,
+                        summary=BatchSummary("w", "s", dry_run=True))  # fmt: skip
+    assert summary.to_dict()["items"] == [
+        {"id": "ok", "status": "TRANSFER_CREATED", "amount": "10.50 EUR"},
+        {"id": "held", "status": "TRANSFER_ON_HOLD",
+         "reason": "Order is not ready yet, status is STAGING"},
+    ]  # fmt: skip
+
+
+def test_merge_keeps_counts_amounts_failures_and_reasons():
+    a = run_batch(["ok-1", "bad-data"], handle, item_id=str, summary=BatchSummary("w", "s"))
+    b = run_batch(["held", "ok-2"], handle, item_id=str, summary=BatchSummary("w", "s"))
+    a.merge(b)
+    assert a.counts == {"TRANSFER_CREATED": 2, "FAILED": 1, "TRANSFER_ON_HOLD": 1}
+    assert a.amounts["TRANSFER_CREATED"] == {"EUR": 2100}
+    assert a.failed_total == 1 and len(a.reasons) == 2
+
+
+def test_report_shows_why_items_wait():
+    held = run_batch(["held"], handle, item_id=str, summary=BatchSummary("w", "plan"))
+    report = merge_summaries({"plan_transfers": held.to_dict()})
+    assert report["reasons"][0]["step"] == "plan_transfers"
+    text = render_report(report)
+    assert "Order is not ready yet, status is STAGING" in text
+
+
+def test_chunked_streams_lists():
+    assert list(chunked(iter(range(5)), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(chunked([], 3)) == []
