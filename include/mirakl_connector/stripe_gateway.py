@@ -45,6 +45,7 @@ class PaymentState:
     refunded: bool = False
     amount: int | None = None
     currency: str | None = None
+    amount_captured: int | None = None  # charge: amount_captured; intent: amount_received
     charge: PaymentState | None = None  # for an intent: its latest charge, when there is one
     payment_intent: str | None = None  # for a charge: the intent it belongs to
     metadata: Mapping[str, str] | None = None
@@ -119,6 +120,7 @@ class StripeGateway:
                 status=intent.get("status") or "unknown",
                 amount=intent.get("amount"),
                 currency=intent.get("currency"),
+                amount_captured=intent.get("amount_received"),
                 charge=charge,
                 metadata=dict(intent.get("metadata") or {}),
             )
@@ -319,6 +321,34 @@ class StripeGateway:
         """A login URL to the seller's Express dashboard."""
         return self._call("accounts.login_links.create", account_id)["url"]
 
+    # -- generic objects (the generic Stripe operators and sensors) ------------------------
+
+    def list_created_since(
+        self, resource: str, *, created_gte: int, types: list[str] | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        """Objects of ``resource`` (``charges``, ``refunds``, ``events``) created at or after
+        ``created_gte`` (Unix seconds), newest first, every page (``starting_after``)."""
+        params: dict[str, Any] = {"created": {"gte": int(created_gte)}, "limit": 100}
+        if types:
+            params["types"] = list(types)
+        return self._list(resource, params)
+
+    def create_charge(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create a charge from already validated ``params`` (see the generic operator)."""
+        return self._call("charges.create", params=dict(params), key=idempotency_key)
+
+    def create_customer(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create a customer from already validated ``params``."""
+        return self._call("customers.create", params=dict(params), key=idempotency_key)
+
+    def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
+        """A customer by id (``cus_...``)."""
+        return self._call("customers.retrieve", customer_id)
+
+    def create_product(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create a product from already validated ``params``."""
+        return self._call("products.create", params=dict(params), key=idempotency_key)
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _charge_state(self, charge: Mapping[str, Any]) -> PaymentState:
@@ -333,6 +363,7 @@ class StripeGateway:
             refunded=bool(charge.get("refunded")),
             amount=charge.get("amount"),
             currency=charge.get("currency"),
+            amount_captured=charge.get("amount_captured"),
             payment_intent=intent,
             metadata=dict(charge.get("metadata") or {}),
         )

@@ -56,3 +56,36 @@ def workflow_ledger(ledger_url: str) -> Iterator[Ledger]:
     ledger = Ledger(ledger_url)
     yield ledger
     ledger.dispose()
+
+
+class _Inbox:
+    """Messages received by the test SMTP server (``email.message.Message`` objects)."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+        import email
+        from email import policy
+
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        message["X-Rcpt-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, int, _Inbox]]:
+    """A real SMTP server on loopback: ``(host, port, inbox)``; ``inbox.messages`` grows."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield "127.0.0.1", port, inbox
+    controller.stop()

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, Table, inspect, select, text
+from sqlalchemy.schema import CreateColumn
 
 from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.ledger import schema
@@ -43,8 +44,58 @@ def _create_tables_v1(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=list(schema.DATA_TABLES), checkfirst=True)
 
 
+#: Tables and columns added by step 2 (KYC report state, payment capture attempts, retry queue,
+#: notification outbox, alert cooldowns).
+_V2_TABLES = (schema.pending_items, schema.notifications, schema.alert_cooldowns)
+_V2_COLUMNS = {
+    schema.account_mappings: ("kyc_status", "kyc_reported_status"),
+    schema.payment_mappings: (
+        "captured_amount",
+        "mirakl_validated_at",
+        "idempotency_key",
+        "attempted_at",
+        "attempts",
+    ),
+}
+
+
+def _add_v2_tables_and_columns(conn: Connection) -> None:
+    # Step 1 builds from the current metadata, so a database created by this version already
+    # has all of it: only what is missing is added (a database created by the first release).
+    schema.Base.metadata.create_all(conn, tables=list(_V2_TABLES), checkfirst=True)
+    for table, names in _V2_COLUMNS.items():
+        add_missing_columns(conn, table, names)
+
+
+#: Tables added by step 3 (provider event inbox, out-of-order guard).
+_V3_TABLES = (schema.webhook_inbox, schema.applied_object_events)
+
+
+def _add_v3_inbox_tables(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=list(_V3_TABLES), checkfirst=True)
+
+
+def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
+
+    The column definition comes from ``table`` (the metadata). A NOT NULL column needs a server
+    default there, or the database refuses to add it to a table that has rows.
+    """
+    present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    added = [name for name in names if name not in present]
+    preparer = conn.dialect.identifier_preparer
+    for name in added:
+        definition = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {definition}"))
+    return added
+
+
 STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(1, "create the ledger tables", _create_tables_v1),
+    MigrationStep(
+        2, "KYC, capture attempts, retry queue, outbox, cooldowns", _add_v2_tables_and_columns
+    ),
+    MigrationStep(3, "provider event inbox and out-of-order guard", _add_v3_inbox_tables),
 )
 
 #: The schema version this code writes and reads.

@@ -8,9 +8,10 @@ operator moving from it recognises every row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class TransferType(StrEnum):
@@ -67,6 +68,21 @@ class PaymentMappingStatus(StrEnum):
     FAILED = "failed"
 
 
+class NotificationStatus(StrEnum):
+    PENDING = "PENDING"  # queued: to be sent when ``next_attempt_at`` is due (or NULL)
+    SENT = "SENT"  # the operator endpoint accepted it: terminal
+    FAILED = "FAILED"  # gave up after the last retry; kept for the report
+
+
+class InboxStatus(StrEnum):
+    """Where a received provider event (webhook or healed) stands."""
+
+    RECEIVED = "RECEIVED"  # stored, not processed yet
+    PROCESSED = "PROCESSED"  # its effect is applied: terminal
+    IGNORED = "IGNORED"  # nothing to do (unknown type, unknown object, superseded): terminal
+    FAILED = "FAILED"  # the last attempt failed; retried when ``next_attempt_at`` is due
+
+
 #: Rows in these statuses are re-evaluated by every run (the "backlog").
 RETRIABLE_TRANSFER = frozenset({TransferStatus.ON_HOLD, TransferStatus.FAILED})
 RETRIABLE_REFUND = frozenset({RefundStatus.ON_HOLD, RefundStatus.FAILED})
@@ -87,6 +103,8 @@ class AccountMapping:
     ignored: bool = False
     disabled_reason: str | None = None
     onboarding_token: str | None = None
+    kyc_status: str | None = None  # Mirakl KYC status last computed from the Stripe account
+    kyc_reported_status: str | None = None  # last status e-mailed / pushed to Mirakl
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -101,6 +119,11 @@ class PaymentMapping:
     status: PaymentMappingStatus = PaymentMappingStatus.TO_CAPTURE
     stripe_amount: int | None = None
     status_reason: str | None = None
+    captured_amount: int | None = None  # minor units actually captured
+    mirakl_validated_at: datetime | None = None  # PA01 sent for this order
+    idempotency_key: str | None = None
+    attempted_at: datetime | None = None
+    attempts: int = 0
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -196,3 +219,69 @@ class LedgerEvent:
     reason: str | None
     run_id: str | None
     at: datetime
+
+
+@dataclass
+class PendingItem:
+    """An item a workflow must retry although its checkpoint has moved past it.
+
+    Checkpoints only go forward; a shop whose onboarding failed would otherwise never be looked
+    at again until Mirakl reports it updated. The workflow records it here and clears it once
+    it succeeds.
+    """
+
+    workflow: str
+    item_id: str
+    reason: str | None = None
+    attempts: int = 0
+    first_failed_at: datetime | None = None
+    last_failed_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass
+class Notification:
+    """A message for the operator's endpoint, queued in the ledger (a transactional outbox).
+
+    Queued in the same transaction as the change it reports, so a crash can neither lose the
+    notification of a committed failure nor announce a failure that was rolled back. A sender
+    task delivers it later and saves the outcome.
+    """
+
+    type: str  # "transfer.failed", "account.updated"...
+    dedup_key: str  # unique: the same event is never queued twice
+    payload: dict[str, Any] = field(default_factory=dict)
+    status: NotificationStatus = NotificationStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None  # not before this time (None: at once)
+    sent_at: datetime | None = None
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class InboxEvent:
+    """One event a provider sent us (Stripe, Hyperwallet), kept once per ``(source, event_id)``.
+
+    The webhook endpoint only stores it; a DAG applies it later. Storing first means an event
+    is never lost because a downstream API was slow, and the unique key makes the provider's
+    retries (and the healing sensor re-reading the Events API) harmless.
+    """
+
+    event_id: str
+    source: str  # "stripe" | "hyperwallet"
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    object_id: str | None = None  # the object the event is about (acct_, ch_, po_...)
+    event_created: datetime | None = None  # when the provider created the event
+    received_via: str = "webhook"  # "webhook" | "healing"
+    status: InboxStatus = InboxStatus.RECEIVED
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    processed_at: datetime | None = None
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None

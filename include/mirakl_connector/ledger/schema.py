@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -93,6 +94,8 @@ class AccountMappingRow(_Timestamps, Base):
     ignored: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     onboarding_token: Mapped[str | None] = mapped_column(Text)
+    kyc_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    kyc_reported_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
 
 
 class PaymentMappingRow(_Timestamps, Base):
@@ -104,6 +107,14 @@ class PaymentMappingRow(_Timestamps, Base):
     status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
     stripe_amount: Mapped[int | None] = mapped_column(BigInteger)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    captured_amount: Mapped[int | None] = mapped_column(BigInteger)
+    mirakl_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A server default: migration step 2 adds this NOT NULL column to tables that have rows.
+    attempts: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
 
 
 class TransferRow(_Timestamps, Base):
@@ -193,6 +204,78 @@ class LedgerEventRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
+class PendingItemRow(Base):
+    __tablename__ = "pending_items"
+    __table_args__ = (
+        UniqueConstraint("workflow", "item_id", name="uq_pending_items_workflow_item_id"),
+    )
+
+    id: Mapped[int] = _pk()
+    workflow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    item_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class NotificationRow(_Timestamps, Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next_attempt", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = _pk()
+    type: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    dedup_key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)  # JSON object
+    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertCooldownRow(Base):
+    __tablename__ = "alert_cooldowns"
+
+    id: Mapped[int] = _pk()
+    key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    last_claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class InboxEventRow(_Timestamps, Base):
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_webhook_inbox_source_event_id"),
+        Index("ix_webhook_inbox_status_next_attempt", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = _pk()
+    event_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    source: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    type: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    object_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    event_created: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payload: Mapped[str] = mapped_column(Text, nullable=False)  # JSON object
+    received_via: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AppliedObjectEventRow(Base):
+    """Per provider object, the newest event whose effect was applied (out-of-order guard)."""
+
+    __tablename__ = "applied_object_events"
+
+    id: Mapped[int] = _pk()
+    object_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    last_event_created: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_event_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class SchemaVersionRow(Base):
     """The single row saying which migration steps the database has (see ``migrations``)."""
 
@@ -211,9 +294,14 @@ refunds = RefundRow.__table__
 payouts = PayoutRow.__table__
 checkpoints = CheckpointRow.__table__
 ledger_events = LedgerEventRow.__table__
+pending_items = PendingItemRow.__table__
+notifications = NotificationRow.__table__
+alert_cooldowns = AlertCooldownRow.__table__
+webhook_inbox = InboxEventRow.__table__
+applied_object_events = AppliedObjectEventRow.__table__
 schema_version = SchemaVersionRow.__table__
 
-#: The tables created by migration step 1 (everything but ``schema_version``).
+#: Every table but ``schema_version``: what migration step 1 creates in an empty database.
 DATA_TABLES = (
     account_mappings,
     payment_mappings,
@@ -222,6 +310,11 @@ DATA_TABLES = (
     payouts,
     checkpoints,
     ledger_events,
+    pending_items,
+    notifications,
+    alert_cooldowns,
+    webhook_inbox,
+    applied_object_events,
 )
 
 

@@ -19,10 +19,11 @@ Two rules protect against paying a seller twice, whatever the caller does:
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from itertools import chain
 from pathlib import Path
@@ -35,8 +36,10 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -46,15 +49,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mirakl_connector.batch import chunked
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
-from mirakl_connector.ledger import migrations, schema
+from mirakl_connector.ledger import migrations, notifications, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
 from mirakl_connector.ledger.records import (
     AccountMapping,
+    InboxEvent,
+    InboxStatus,
     LedgerEvent,
+    Notification,
+    NotificationStatus,
     PaymentMapping,
     PaymentMappingStatus,
     PayoutRecord,
     PayoutStatus,
+    PendingItem,
     RefundRecord,
     RefundStatus,
     RefundType,
@@ -92,8 +100,10 @@ class _Entity(Generic[R]):
     table: Table
     record: type[R]
     key: tuple[str, ...]  # natural key columns; the last one is matched with IN (...)
-    provider_id: str  # column holding the Stripe id once the money moved
+    provider_id: str | None  # column holding the Stripe id once the money moved
     enums: Mapping[str, type[Enum]]
+    #: Statuses in which the Stripe action is done: no further attempt may be marked.
+    done_statuses: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -133,8 +143,17 @@ _PAYOUT = _Entity(
     {"status": PayoutStatus},
 )
 
+_PAYMENT_MAPPING = _Entity(
+    "payment_mapping",
+    schema.payment_mappings,
+    PaymentMapping,
+    ("stripe_charge_id",),
+    None,
+    {"status": PaymentMappingStatus},
+    frozenset({PaymentMappingStatus.CAPTURED.value, PaymentMappingStatus.CANCELED.value}),
+)
+
 _ATTEMPT_FIELDS = ("idempotency_key", "attempted_at", "attempts")
-_PAYMENT_MAPPING_ENTITY = "payment_mapping"
 
 
 class Ledger:
@@ -286,42 +305,64 @@ class Ledger:
     ) -> PaymentMapping:
         """Insert or replace the mapping of ``mapping.stripe_charge_id``; return it as saved.
 
-        A new mapping or a status change is written to the audit trail.
+        A new mapping or a status change is written to the audit trail. As in ``save_*``, a
+        copy read before the last :meth:`mark_payment_mapping_attempt` keeps the row's attempt
+        columns.
         """
         if not mapping.stripe_charge_id:
             raise InvalidItemError(
                 "no Stripe charge id", item_id=mapping.mirakl_commercial_order_id
             )
+        key, values = _prepare(_PAYMENT_MAPPING, mapping)
         table = schema.payment_mappings
-        values = _plain_values(mapping, exclude=("id", "created_at", "updated_at"))
-        values["status_reason"] = schema.truncate_reason(values["status_reason"])
         now = _now()
         with self._writer.begin() as conn:
-            old = _one(
-                conn,
-                select(table)
-                .where(table.c.stripe_charge_id == mapping.stripe_charge_id)
-                .with_for_update(),
-            )
+            old = _select_by_keys(conn, _PAYMENT_MAPPING, [key], for_update=True).get(key)
             if old is None:
-                values["created_at"] = now
-                values["updated_at"] = now
-                row_id = conn.execute(
+                values.pop("id")
+                values["created_at"] = values["updated_at"] = now
+                values["id"] = conn.execute(
                     insert(table).values(values).returning(table.c.id)
                 ).scalar_one()
             else:
-                row_id = old["id"]
+                _merge_attempt(values, old)
+                values["id"] = old["id"]
                 values["created_at"] = old["created_at"]
                 values["updated_at"] = now if _changed(values, old) else old["updated_at"]
-                conn.execute(update(table).where(table.c.id == row_id).values(values))
+                conn.execute(update(table).where(table.c.id == old["id"]).values(values))
             old_status = old["status"] if old is not None else None
             if old_status != values["status"]:
                 _insert_events(
                     conn,
-                    [_event(_PAYMENT_MAPPING_ENTITY, row_id, old_status, values, run_id, now)],
+                    [_event(_PAYMENT_MAPPING.name, values["id"], old_status, values, run_id, now)],
                 )
-        values["status"] = PaymentMappingStatus(values["status"])
-        return PaymentMapping(**{**values, "id": row_id})
+        return _to_record(_PAYMENT_MAPPING, values)
+
+    def get_payment_mapping(self, stripe_charge_id: str) -> PaymentMapping | None:
+        """The mapping of the Stripe charge or payment intent ``stripe_charge_id``, if any."""
+        with self._engine.connect() as conn:
+            row = _select_by_keys(conn, _PAYMENT_MAPPING, [(stripe_charge_id,)]).get(
+                (stripe_charge_id,)
+            )
+        return _to_record(_PAYMENT_MAPPING, row) if row is not None else None
+
+    def iter_payment_mappings(
+        self, *, statuses: Iterable[PaymentMappingStatus], batch_size: int = 100
+    ) -> Iterator[list[PaymentMapping]]:
+        """Stream the mappings in ``statuses`` by id (see :meth:`iter_transfers`)."""
+        table = _PAYMENT_MAPPING.table
+        where = [table.c.status.in_([_plain(s) for s in statuses])]
+        return self._iter(table, where, batch_size, _record_reader(_PAYMENT_MAPPING))
+
+    def mark_payment_mapping_attempt(
+        self, mapping: PaymentMapping, idempotency_key: str, *, run_id: str | None = None
+    ) -> PaymentMapping:
+        """Commit that a Stripe capture (or cancel) is about to be made with ``idempotency_key``.
+
+        Same contract as :meth:`mark_transfer_attempt`; a mapping already ``captured`` or
+        ``canceled`` is done and refused (:class:`LedgerConflictError`).
+        """
+        return self._mark_attempt(_PAYMENT_MAPPING, mapping, idempotency_key, run_id)
 
     def payment_mappings_by_commercial_id(self, ids: Iterable[str]) -> dict[str, PaymentMapping]:
         """The mappings of the given Mirakl commercial orders, keyed by commercial order id.
@@ -339,9 +380,7 @@ class Ledger:
                     .order_by(table.c.id)
                 )
                 for row in conn.execute(stmt).mappings():
-                    found[row["mirakl_commercial_order_id"]] = PaymentMapping(
-                        **{**row, "status": PaymentMappingStatus(row["status"])}
-                    )
+                    found[row["mirakl_commercial_order_id"]] = _to_record(_PAYMENT_MAPPING, row)
         return found
 
     # -- transfers -------------------------------------------------------------------------
@@ -377,7 +416,7 @@ class Ledger:
             table.c.type.in_([_plain(t) for t in types]),
             table.c.status.in_([_plain(s) for s in statuses]),
         ]
-        return self._iter(_TRANSFER, where, batch_size)
+        return self._iter(table, where, batch_size, _record_reader(_TRANSFER))
 
     def save_transfers(
         self, records: Sequence[TransferRecord], *, run_id: str | None = None
@@ -385,7 +424,10 @@ class Ledger:
         """Insert or update ``records`` by ``(type, mirakl_id)`` in one transaction.
 
         Returns the records as saved (``id``, ``created_at``, ``updated_at`` set), in input
-        order. New rows and status changes are written to the audit trail with ``run_id``.
+        order. New rows and status changes are written to the audit trail with ``run_id``. A
+        row that becomes ``TRANSFER_FAILED`` (new, or a status change) also queues a
+        ``transfer.failed`` notification in the same transaction (likewise for refunds and
+        payouts): the outbox holds exactly the failures that were committed.
 
         :raises LedgerConflictError: a record would drop or replace a saved ``transfer_id``, or
             two records share a key.
@@ -416,7 +458,7 @@ class Ledger:
     ) -> Iterator[list[RefundRecord]]:
         """Stream the refunds in ``statuses`` by id (see :meth:`iter_transfers`)."""
         where = [_REFUND.table.c.status.in_([_plain(s) for s in statuses])]
-        return self._iter(_REFUND, where, batch_size)
+        return self._iter(_REFUND.table, where, batch_size, _record_reader(_REFUND))
 
     def save_refunds(
         self, records: Sequence[RefundRecord], *, run_id: str | None = None
@@ -443,7 +485,7 @@ class Ledger:
     ) -> Iterator[list[PayoutRecord]]:
         """Stream the payouts in ``statuses`` by id (see :meth:`iter_transfers`)."""
         where = [_PAYOUT.table.c.status.in_([_plain(s) for s in statuses])]
-        return self._iter(_PAYOUT, where, batch_size)
+        return self._iter(_PAYOUT.table, where, batch_size, _record_reader(_PAYOUT))
 
     def save_payouts(
         self, records: Sequence[PayoutRecord], *, run_id: str | None = None
@@ -456,6 +498,356 @@ class Ledger:
     ) -> PayoutRecord:
         """Commit that a Stripe payout is about to be made (see ``mark_transfer_attempt``)."""
         return self._mark_attempt(_PAYOUT, record, idempotency_key, run_id)
+
+    # -- retry queue -----------------------------------------------------------------------
+
+    def record_pending_item(
+        self, workflow: str, item_id: str | int, reason: str | None
+    ) -> PendingItem:
+        """Remember that ``item_id`` failed in ``workflow`` and must be retried; return it.
+
+        Recording an item already queued updates its reason and last failure time and adds one
+        to ``attempts``; ``first_failed_at`` keeps the first failure. An int id (a shop id) is
+        stored as its decimal string.
+        """
+        workflow, item = _pending_key(workflow, item_id)
+        table = schema.pending_items
+        now = _now()
+        with self._writer.begin() as conn:
+            stmt = _dialect_insert(conn, table).values(
+                workflow=workflow,
+                item_id=item,
+                reason=schema.truncate_reason(reason),
+                attempts=1,
+                first_failed_at=now,
+                last_failed_at=now,
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.workflow, table.c.item_id],
+                set_={
+                    "reason": stmt.excluded.reason,
+                    "attempts": table.c.attempts + 1,
+                    "last_failed_at": stmt.excluded.last_failed_at,
+                },
+            ).returning(*table.c)
+            row = conn.execute(stmt).mappings().one()
+        return _pending_item(row)
+
+    def pending_items(self, workflow: str) -> list[PendingItem]:
+        """The items ``workflow`` must retry, oldest first failure first."""
+        table = schema.pending_items
+        stmt = (
+            select(table)
+            .where(table.c.workflow == workflow)
+            .order_by(table.c.first_failed_at, table.c.id)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [_pending_item(row) for row in rows]
+
+    def clear_pending_item(self, workflow: str, item_id: str | int) -> None:
+        """Forget ``item_id`` of ``workflow`` (it succeeded); nothing happens if not queued."""
+        workflow, item = _pending_key(workflow, item_id)
+        table = schema.pending_items
+        with self._writer.begin() as conn:
+            conn.execute(delete(table).where(table.c.workflow == workflow, table.c.item_id == item))
+
+    # -- notification outbox ---------------------------------------------------------------
+
+    def enqueue_notification(
+        self, type: str, payload: Mapping[str, Any], dedup_key: str
+    ) -> Notification | None:
+        """Queue a notification for the operator; ``None`` when ``dedup_key`` is already queued.
+
+        :raises InvalidItemError: no type or dedup key, or a payload that is not JSON.
+        """
+        if not type:
+            raise InvalidItemError("notification has no type", item_id=dedup_key or None)
+        if not dedup_key:
+            raise InvalidItemError("notification has no dedup key", item_id=type)
+        table = schema.notifications
+        now = _now()
+        values = {
+            "type": type,
+            "dedup_key": dedup_key,
+            "payload": _payload_json(payload, dedup_key),
+            "status": NotificationStatus.PENDING.value,
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": None,
+            "sent_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._writer.begin() as conn:
+            stmt = (
+                _dialect_insert(conn, table)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=[table.c.dedup_key])
+                .returning(*table.c)
+            )
+            row = conn.execute(stmt).mappings().one_or_none()
+        return _notification(row) if row is not None else None
+
+    def iter_notifications(
+        self,
+        *,
+        statuses: Iterable[NotificationStatus],
+        due_before: datetime | None = None,
+        batch_size: int = 100,
+    ) -> Iterator[list[Notification]]:
+        """Stream the notifications in ``statuses`` by id (see :meth:`iter_transfers`).
+
+        :param due_before: only those whose ``next_attempt_at`` is unset or not after it.
+        """
+        table = schema.notifications
+        where = [table.c.status.in_([_plain(s) for s in statuses])]
+        if due_before is not None:
+            due = _aware(due_before, "due_before")
+            where.append(or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= due))
+        return self._iter(table, where, batch_size, _notification)
+
+    def save_notification(self, notification: Notification) -> Notification:
+        """Save a notification's delivery state (status, attempts, error, times); return it.
+
+        With an ``id`` the row is updated (:class:`LedgerConflictError` when it does not
+        exist); without, it is inserted or, when its ``dedup_key`` exists, updated by that key.
+        """
+        n = notification
+        if not n.type or not n.dedup_key:
+            raise InvalidItemError(
+                "notification needs a type and a dedup key", item_id=n.dedup_key or n.id
+            )
+        table = schema.notifications
+        now = _now()
+        values = {
+            "type": n.type,
+            "dedup_key": n.dedup_key,
+            "payload": _payload_json(n.payload, n.dedup_key),
+            "status": NotificationStatus(n.status).value,
+            "attempts": n.attempts or 0,
+            "last_error": schema.truncate_reason(n.last_error),
+            "next_attempt_at": _aware(n.next_attempt_at, "next_attempt_at", n.dedup_key),
+            "sent_at": _aware(n.sent_at, "sent_at", n.dedup_key),
+            "updated_at": now,
+        }
+        try:
+            with self._writer.begin() as conn:
+                if n.id is not None:
+                    stmt = (
+                        update(table).where(table.c.id == n.id).values(values).returning(*table.c)
+                    )
+                else:
+                    stmt = _dialect_insert(conn, table).values({**values, "created_at": now})
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=[table.c.dedup_key], set_=values
+                    ).returning(*table.c)
+                row = conn.execute(stmt).mappings().one_or_none()
+        except IntegrityError as exc:
+            raise LedgerConflictError(
+                f"notification {n.id}: dedup key {n.dedup_key} belongs to another notification"
+            ) from exc
+        if row is None:
+            raise LedgerConflictError(f"notification {n.id} ({n.dedup_key}) is not in the ledger")
+        return _notification(row)
+
+    # -- alert cooldowns -------------------------------------------------------------------
+
+    def claim_cooldown(self, key: str, period: timedelta, *, now: datetime | None = None) -> bool:
+        """Claim the right to do ``key`` (send an alert...) at most once per ``period``.
+
+        Returns True, and records ``now`` as the last claim, when ``key`` was never claimed or
+        last claimed at or before ``now - period``; otherwise False and nothing changes. One
+        conditional upsert decides, so of several processes racing for the same key exactly
+        one wins.
+        """
+        if not key:
+            raise ValueError("a cooldown key is required")
+        if period < timedelta(0):
+            raise ValueError(f"cooldown period must not be negative, got {period}")
+        at = _aware(now, "now") if now is not None else _now()
+        table = schema.alert_cooldowns
+        with self._writer.begin() as conn:
+            stmt = _dialect_insert(conn, table).values(key=key, last_claimed_at=at)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={"last_claimed_at": stmt.excluded.last_claimed_at},
+                where=table.c.last_claimed_at <= at - period,
+            ).returning(table.c.id)
+            return conn.execute(stmt).first() is not None
+
+    # -- provider event inbox --------------------------------------------------------------
+
+    def store_webhook_event(self, event: InboxEvent) -> bool:
+        """Store a provider event once; True when it is new, False when already stored.
+
+        Keyed by ``(source, event_id)``: a provider retry, or the healing sensor finding an
+        event the webhook already delivered, changes nothing.
+
+        :raises InvalidItemError: no event id, source or type, or a payload that is not JSON.
+        """
+        values = _inbox_values(event)
+        now = _now()
+        values.pop("id")
+        values["created_at"] = values["updated_at"] = now
+        table = schema.webhook_inbox
+        with self._writer.begin() as conn:
+            stmt = (
+                _dialect_insert(conn, table)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=[table.c.source, table.c.event_id])
+                .returning(table.c.id)
+            )
+            return conn.execute(stmt).first() is not None
+
+    def get_inbox_event(self, source: str, event_id: str) -> InboxEvent | None:
+        """One stored event, or ``None``."""
+        table = schema.webhook_inbox
+        stmt = select(table).where(table.c.source == source, table.c.event_id == event_id)
+        with self._engine.connect() as conn:
+            row = _one(conn, stmt)
+        return _inbox_event(row) if row is not None else None
+
+    def inbox_event_ids(self, source: str, event_ids: Iterable[str]) -> set[str]:
+        """Which of ``event_ids`` (of ``source``) are already in the inbox."""
+        table = schema.webhook_inbox
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for chunk in chunked(sorted(set(event_ids)), _IN_CHUNK):
+                stmt = select(table.c.event_id).where(
+                    table.c.source == source, table.c.event_id.in_(chunk)
+                )
+                found.update(conn.execute(stmt).scalars())
+        return found
+
+    def iter_inbox(
+        self,
+        *,
+        statuses: Iterable[InboxStatus],
+        source: str | None = None,
+        due_before: datetime | None = None,
+        batch_size: int = 100,
+    ) -> Iterator[list[InboxEvent]]:
+        """Stream inbox events in ``statuses`` in arrival order (see :meth:`iter_transfers`).
+
+        :param due_before: only those whose ``next_attempt_at`` is unset or not after it.
+        """
+        table = schema.webhook_inbox
+        where = [table.c.status.in_([_plain(s) for s in statuses])]
+        if source is not None:
+            where.append(table.c.source == source)
+        if due_before is not None:
+            due = _aware(due_before, "due_before")
+            where.append(or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= due))
+        return self._iter(table, where, batch_size, _inbox_event)
+
+    def save_inbox_event(self, event: InboxEvent) -> InboxEvent:
+        """Save a stored event's processing state (status, attempts, error, times); return it.
+
+        :raises LedgerConflictError: the event is not in the inbox.
+        """
+        values = _inbox_values(event)
+        table = schema.webhook_inbox
+        columns = ("status", "attempts", "next_attempt_at", "last_error", "processed_at")
+        changes = {name: values[name] for name in columns}
+        changes["updated_at"] = _now()
+        with self._writer.begin() as conn:
+            stmt = (
+                update(table)
+                .where(table.c.source == values["source"], table.c.event_id == values["event_id"])
+                .values(changes)
+                .returning(*table.c)
+            )
+            row = conn.execute(stmt).mappings().one_or_none()
+        if row is None:
+            raise LedgerConflictError(
+                f"inbox event {event.source}/{event.event_id} is not stored; store it first"
+            )
+        return _inbox_event(row)
+
+    def inbox_pending(
+        self, *, now: datetime | None = None, source: str | None = None
+    ) -> tuple[int, int]:
+        """``(count, highest id)`` of the events waiting to be processed now.
+
+        RECEIVED events and FAILED ones whose retry is due (a FAILED event without
+        ``next_attempt_at`` was given up and does not count). The watcher that wakes the
+        processing DAG compares the highest id with the last one it signalled (edge trigger).
+        """
+        at = _aware(now, "now") if now is not None else _now()
+        table = schema.webhook_inbox
+        waiting = or_(
+            table.c.status == InboxStatus.RECEIVED.value,
+            and_(
+                table.c.status == InboxStatus.FAILED.value,
+                table.c.next_attempt_at.is_not(None),
+                table.c.next_attempt_at <= at,
+            ),
+        )
+        stmt = select(func.count(), func.coalesce(func.max(table.c.id), 0)).where(waiting)
+        if source is not None:
+            stmt = stmt.where(table.c.source == source)
+        with self._engine.connect() as conn:
+            count, highest = conn.execute(stmt).one()
+        return int(count), int(highest)
+
+    def claim_object_event(self, object_id: str, event_created: datetime, event_id: str) -> bool:
+        """Out-of-order guard: may an event created at ``event_created`` act on ``object_id``?
+
+        True (and the event recorded as the object's newest) unless an event created *later*
+        was already applied to the same object; then False and nothing changes. Events of the
+        same second both pass (Stripe's ``created`` has one-second resolution, so their order
+        cannot be known; the handlers are idempotent). One conditional upsert decides, so two
+        concurrent runs cannot both think they are newest.
+        """
+        if not object_id or not event_id:
+            raise InvalidItemError("an object id and an event id are required", item_id=event_id)
+        created = _aware(event_created, "event_created", event_id)
+        table = schema.applied_object_events
+        now = _now()
+        with self._writer.begin() as conn:
+            stmt = _dialect_insert(conn, table).values(
+                object_id=object_id,
+                last_event_created=created,
+                last_event_id=event_id,
+                updated_at=now,
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.object_id],
+                set_={
+                    "last_event_created": stmt.excluded.last_event_created,
+                    "last_event_id": stmt.excluded.last_event_id,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+                where=table.c.last_event_created <= created,
+            ).returning(table.c.id)
+            return conn.execute(stmt).first() is not None
+
+    def last_applied_event(self, object_id: str) -> tuple[datetime, str] | None:
+        """``(created, event id)`` of the newest event applied to ``object_id``, if any."""
+        table = schema.applied_object_events
+        stmt = select(table.c.last_event_created, table.c.last_event_id).where(
+            table.c.object_id == object_id
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).one_or_none()
+        return (row[0], row[1]) if row is not None else None
+
+    def account_mapping_by_onboarding_token(self, token: str) -> AccountMapping | None:
+        """The mapping whose onboarding link carries ``token`` (the refresh URL), if any."""
+        if not token:
+            return None
+        table = schema.account_mappings
+        with self._engine.connect() as conn:
+            row = _one(conn, select(table).where(table.c.onboarding_token == token))
+        return _account_mapping(row) if row is not None else None
+
+    def payout_by_payout_id(self, payout_id: str) -> PayoutRecord | None:
+        """The payout row of the Stripe payout ``payout_id`` (``po_...``), if any."""
+        table = schema.payouts
+        with self._engine.connect() as conn:
+            row = _one(conn, select(table).where(table.c.payout_id == payout_id))
+        return _to_record(_PAYOUT, row) if row is not None else None
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -498,16 +890,23 @@ class Ledger:
     # -- shared machinery ------------------------------------------------------------------
 
     def _iter(
-        self, entity: _Entity[R], where: list[ColumnElement[bool]], batch_size: int
+        self,
+        table: Table,
+        where: list[ColumnElement[bool]],
+        batch_size: int,
+        convert: Callable[[RowMapping], R],
     ) -> Iterator[list[R]]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        return self._iter_batches(entity, where, batch_size)
+        return self._iter_batches(table, where, batch_size, convert)
 
     def _iter_batches(
-        self, entity: _Entity[R], where: list[ColumnElement[bool]], batch_size: int
+        self,
+        table: Table,
+        where: list[ColumnElement[bool]],
+        batch_size: int,
+        convert: Callable[[RowMapping], R],
     ) -> Iterator[list[R]]:
-        table = entity.table
         last_id = 0
         while True:
             stmt = (
@@ -521,7 +920,7 @@ class Ledger:
             if not rows:
                 return
             last_id = rows[-1]["id"]
-            yield [_to_record(entity, row) for row in rows]
+            yield [convert(row) for row in rows]
             if len(rows) < batch_size:
                 return
 
@@ -576,6 +975,9 @@ class Ledger:
                         [{"_row_id": v["id"], **{c: v[c] for c in columns}} for v in updates],
                     )
                 _insert_events(conn, events)
+                _queue_failure_notifications(
+                    conn, entity, events, {v["id"]: v for _, v in prepared}, now
+                )
         except IntegrityError as exc:
             raise LedgerConflictError(
                 f"saving {len(records)} {entity.name}(s) clashed with rows written meanwhile "
@@ -598,10 +1000,15 @@ class Ledger:
                     f"{entity.name} {_key_text(key)} is not in the ledger; save it before "
                     "marking an attempt"
                 )
-            if old[entity.provider_id] is not None:
+            if entity.provider_id is not None and old[entity.provider_id] is not None:
                 raise LedgerConflictError(
                     f"{entity.name} {_key_text(key)} (row {old['id']}) already has "
                     f"{entity.provider_id} {old[entity.provider_id]}; it must not be sent again"
+                )
+            if old["status"] in entity.done_statuses:
+                raise LedgerConflictError(
+                    f"{entity.name} {_key_text(key)} (row {old['id']}) is already "
+                    f"{old['status']}; it must not be sent again"
                 )
             conn.execute(
                 update(table)
@@ -731,6 +1138,147 @@ def _to_record(entity: _Entity[R], row: Mapping[str, Any]) -> R:
     for name, enum in entity.enums.items():
         data[name] = enum(data[name])
     return entity.record(**data)
+
+
+def _record_reader(entity: _Entity[R]) -> Callable[[RowMapping], R]:
+    def read(row: RowMapping) -> R:
+        return _to_record(entity, row)
+
+    return read
+
+
+def _aware(stamp: datetime | None, name: str, item_id: object = None) -> datetime | None:
+    """``stamp`` in UTC; a naive datetime is refused (whose local time would it be?)."""
+    if stamp is None:
+        return None
+    if stamp.tzinfo is None or stamp.utcoffset() is None:
+        raise InvalidItemError(
+            f"{name} is a naive datetime ({stamp.isoformat()}); the ledger needs UTC",
+            item_id=item_id,
+        )
+    return stamp.astimezone(UTC)
+
+
+def _pending_key(workflow: str, item_id: str | int) -> tuple[str, str]:
+    item = str(item_id) if isinstance(item_id, int) else item_id
+    if not workflow or not item:
+        raise InvalidItemError(
+            f"a pending item needs a workflow and an item id, got {workflow!r} / {item_id!r}",
+            item_id=item or None,
+        )
+    return workflow, item
+
+
+def _pending_item(row: Mapping[str, Any]) -> PendingItem:
+    return PendingItem(**{f.name: row[f.name] for f in fields(PendingItem)})
+
+
+def _payload_json(payload: Mapping[str, Any], dedup_key: str) -> str:
+    if not isinstance(payload, Mapping):
+        raise InvalidItemError(
+            f"notification payload must be a mapping, got {type(payload).__name__}",
+            item_id=dedup_key,
+        )
+    try:
+        return json.dumps(dict(payload), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidItemError(
+            f"notification payload is not JSON-serialisable: {exc}", item_id=dedup_key
+        ) from exc
+
+
+def _notification(row: Mapping[str, Any]) -> Notification:
+    data = {f.name: row[f.name] for f in fields(Notification)}
+    data["payload"] = json.loads(data["payload"])
+    data["status"] = NotificationStatus(data["status"])
+    return Notification(**data)
+
+
+def _queue_failure_notifications(
+    conn: Connection,
+    entity: _Entity[Any],
+    events: Sequence[Mapping[str, Any]],
+    saved: Mapping[int, Mapping[str, Any]],
+    at: datetime,
+) -> None:
+    """Queue a ``*.failed`` notification for each row this save moved into its FAILED status.
+
+    Two statements at most per 500 failures: the ids of the events just written (the key of
+    each notification) and one multi-row insert. The row locks taken by the save mean no other
+    transaction can write an event for these rows meanwhile.
+    """
+    spec = notifications.FAILED_STATUS_TYPES.get(entity.name)
+    if spec is None:
+        return
+    failed_status, notification_type = spec
+    failed_ids = [e["entity_id"] for e in events if e["new_status"] == failed_status]
+    if not failed_ids:
+        return
+    table = schema.ledger_events
+    event_ids: dict[int, int] = {}
+    for chunk in chunked(sorted(failed_ids), _IN_CHUNK):
+        stmt = (
+            select(table.c.entity_id, func.max(table.c.id))
+            .where(
+                table.c.entity == entity.name,
+                table.c.new_status == failed_status,
+                table.c.at == at,
+                table.c.entity_id.in_(chunk),
+            )
+            .group_by(table.c.entity_id)
+        )
+        event_ids.update((int(e), int(i)) for e, i in conn.execute(stmt))
+    rows = []
+    for entity_id in failed_ids:
+        _, payload = notifications.failed_notification(_to_record(entity, saved[entity_id]))
+        dedup_key = notifications.failed_dedup_key(
+            notification_type, entity_id, event_ids[entity_id]
+        )
+        rows.append(
+            {
+                "type": notification_type,
+                "dedup_key": dedup_key,
+                "payload": _payload_json(payload, dedup_key),
+                "status": NotificationStatus.PENDING.value,
+                "attempts": 0,
+                "last_error": None,
+                "next_attempt_at": None,
+                "sent_at": None,
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
+    outbox = schema.notifications
+    conn.execute(
+        _dialect_insert(conn, outbox).on_conflict_do_nothing(index_elements=[outbox.c.dedup_key]),
+        rows,
+    )
+
+
+def _inbox_values(event: InboxEvent) -> dict[str, Any]:
+    """Column values of an inbox event, validated (ids, JSON payload, aware times)."""
+    if not isinstance(event, InboxEvent):
+        raise TypeError(f"expected an InboxEvent, got {type(event).__name__}")
+    item = event.event_id or None
+    if not event.event_id or not event.source or not event.type:
+        raise InvalidItemError(
+            "an inbox event needs an event id, a source and a type", item_id=item
+        )
+    values = _plain_values(event)
+    values["payload"] = _payload_json(event.payload, event.event_id)
+    values["status"] = InboxStatus(values["status"]).value
+    values["last_error"] = schema.truncate_reason(values["last_error"])
+    values["attempts"] = values["attempts"] or 0
+    for name in ("event_created", "next_attempt_at", "processed_at"):
+        values[name] = _aware(values[name], name, item)
+    return values
+
+
+def _inbox_event(row: Mapping[str, Any]) -> InboxEvent:
+    data = {f.name: row[f.name] for f in fields(InboxEvent)}
+    data["payload"] = json.loads(data["payload"])
+    data["status"] = InboxStatus(data["status"])
+    return InboxEvent(**data)
 
 
 def _account_mapping(row: Mapping[str, Any]) -> AccountMapping:

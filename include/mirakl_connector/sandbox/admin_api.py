@@ -354,6 +354,20 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
 
         return await guarded(run)
 
+    # -- webhook emission (see sandbox/webhooks.py) -----------------------------------------
+    @router.get("/webhooks")
+    async def get_webhooks() -> dict[str, Any]:
+        return state.webhooks.config()
+
+    @router.put("/webhooks")
+    async def put_webhooks(request: Request) -> Any:
+        return {"config": state.webhooks.configure(await _body(request) or {})}
+
+    @router.post("/webhooks/flush")
+    async def flush_webhooks(request: Request) -> Any:
+        body = await _body(request) or {}
+        return {"flushed": state.webhooks.flush(reverse=bool(body.get("reverse")))}
+
     # -- pages the onboarding / dashboard links point to ----------------------------------
     @router.get("/onboarding/{account_id}", response_class=HTMLResponse)
     async def onboarding(account_id: str, return_url: str | None = None) -> Response:

@@ -182,5 +182,15 @@ class SandboxAdmin:
         }
         return self._call("POST", "/stripe/events", body)
 
+    def set_webhooks(self, config: dict[str, Any] | None) -> dict[str, Any]:
+        """Configure webhook emission (url, secret, types, drop, duplicate, hold)."""
+        return self._call("PUT", "/webhooks", config or {})
+
+    def webhooks(self) -> dict[str, Any]:
+        return self._call("GET", "/webhooks")
+
+    def flush_webhooks(self, *, reverse: bool = False) -> int:
+        return self._call("POST", "/webhooks/flush", {"reverse": reverse})["flushed"]
+
     def close(self) -> None:
         self._session.close()

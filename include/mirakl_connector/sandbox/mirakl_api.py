@@ -447,6 +447,10 @@ def update_shops(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
                 }
                 returns.append({"shop_error": {"errors": [error], "input": item}})
                 continue
+            if shop.get("sandbox_s07_error"):  # a shop Mirakl refuses to update (tests)
+                error = {"code": "SHOP_UPDATE_ERROR", "message": str(shop["sandbox_s07_error"])}
+                returns.append({"shop_error": {"errors": [error], "input": item}})
+                continue
             _patch_shop(shop, item)
             shop["last_updated_date"] = now
             returns.append({"shop_updated": shop})

@@ -107,6 +107,8 @@ class StripeData:
     payouts: Collection = field(default_factory=Collection)
     refunds: Collection = field(default_factory=Collection)
     events: Collection = field(default_factory=Collection)
+    customers: Collection = field(default_factory=Collection)
+    products: Collection = field(default_factory=Collection)
     # object id -> the account it lives on (None = the platform); for Stripe-Account scoping
     owners: dict[str, str | None] = field(default_factory=dict)
     # charge id -> minor units already transferred with it as source_transaction
@@ -201,6 +203,9 @@ class SandboxState:
         self.extra: dict[str, Any] = {}
         self._counters: dict[str, int] = {}
         self._reset_platform()
+        from mirakl_connector.sandbox.webhooks import WebhookEmitter
+
+        self.webhooks = WebhookEmitter(self.clock.now)
 
     # -- ids and time ---------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:

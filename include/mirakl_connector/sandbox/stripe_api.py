@@ -182,6 +182,9 @@ def emit_event(
         },
     }
     state.stripe.events.put(event)
+    webhooks = getattr(state, "webhooks", None)
+    if webhooks is not None:
+        webhooks.emit(event)
     return event
 
 
@@ -789,6 +792,78 @@ def retrieve_event(ctx: StripeContext, event_id: str) -> dict[str, Any]:
     return obj
 
 
+# -- generic objects (charges, customers, products) --------------------------------------------
+def create_charge(ctx: StripeContext) -> dict[str, Any]:
+    state = ctx.state
+    amount = _int_param(ctx, "amount", required=True)
+    currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    customer = _str_param(ctx, "customer")
+    source = _str_param(ctx, "source")
+    if customer is None and source is None:
+        raise StripeError(400, "Must provide source or customer.", code="missing")
+    if customer is not None and customer not in state.stripe.customers:
+        raise _missing("customer", customer, "customer")
+    capture = ctx.params.get("capture") not in ("false", False)
+    charge = state.put_charge(
+        {
+            "id": state.new_id("ch"),
+            "amount": amount,
+            "currency": currency,
+            "captured": capture,
+            "customer": customer,
+            "source": {"id": source, "object": "source"} if source else None,
+            "description": _str_param(ctx, "description"),
+            "receipt_email": _str_param(ctx, "receipt_email"),
+            "shipping": _coerce(ctx.params["shipping"]) if "shipping" in ctx.params else None,
+            "metadata": _metadata(ctx),
+        }
+    )
+    emit_event(ctx, state, "charge.succeeded", charge)
+    return charge
+
+
+def create_customer(ctx: StripeContext) -> dict[str, Any]:
+    state = ctx.state
+    customer = {
+        "id": state.new_id("cus"),
+        "object": "customer",
+        "created": state.now(),
+        "livemode": False,
+        "metadata": _metadata(ctx),
+    }
+    for name in ("email", "name", "phone", "description"):
+        customer[name] = _str_param(ctx, name)
+    for name in ("address", "shipping"):
+        customer[name] = _coerce(ctx.params[name]) if name in ctx.params else None
+    state.stripe.customers.put(customer)
+    emit_event(ctx, state, "customer.created", customer)
+    return customer
+
+
+def retrieve_customer(ctx: StripeContext, customer_id: str) -> dict[str, Any]:
+    obj = ctx.state.stripe.customers.get(customer_id)
+    if obj is None:
+        raise _missing("customer", customer_id, "id")
+    return obj
+
+
+def create_product(ctx: StripeContext) -> dict[str, Any]:
+    state = ctx.state
+    product = {
+        "id": state.new_id("prod"),
+        "object": "product",
+        "active": ctx.params.get("active") not in ("false", False),
+        "created": state.now(),
+        "livemode": False,
+        "name": _str_param(ctx, "name", required=True),
+        "description": _str_param(ctx, "description"),
+        "metadata": _metadata(ctx),
+    }
+    state.stripe.products.put(product)
+    emit_event(ctx, state, "product.created", product)
+    return product
+
+
 # -- routing ------------------------------------------------------------------------------------
 _ID = r"([A-Za-z0-9_\-]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -802,6 +877,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", "/v1/account", retrieve_platform_account),
         ("POST", "/v1/account_links", create_account_link),
         ("GET", "/v1/charges", list_charges),
+        ("POST", "/v1/charges", create_charge),
+        ("POST", "/v1/customers", create_customer),
+        ("GET", f"/v1/customers/{_ID}", retrieve_customer),
+        ("POST", "/v1/products", create_product),
         ("GET", f"/v1/charges/{_ID}", retrieve_charge),
         ("POST", f"/v1/charges/{_ID}/capture", capture_charge),
         ("GET", f"/v1/payment_intents/{_ID}", retrieve_payment_intent),

@@ -28,6 +28,7 @@ WORKFLOWS: dict[str, str | Callable[..., Any]] = {
     "seller_settlement": "mirakl_connector.workflows.settlement:build",
     "failed_operations": "mirakl_connector.workflows.failed_operations:build",
     "operator_notifications": "mirakl_connector.workflows.operator_notifications:build",
+    "stripe_events": "mirakl_connector.workflows.stripe_events:build",
 }
 
 
@@ -39,6 +40,9 @@ class Resources:
     stripe: Callable[[], Any]
     ledger: Callable[[], Any]
     mailer: Callable[[], Any] | None = None  # a mirakl_connector.mail.Mailer
+    # the operator's notification endpoint (operator_notifications.NotificationSender); the
+    # factory may return None when no endpoint is configured
+    http: Callable[[], Any] | None = None
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def get(self, name: str) -> Any:

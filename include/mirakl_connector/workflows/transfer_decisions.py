@@ -3,12 +3,16 @@
 Pure functions over the order, the ledger row and the account mapping. The only outside fact they
 need, the state of the customer's payment in Stripe, comes through the ``lookup_payment`` callable
 so that tests can pass a dictionary. The rules and reason texts follow the Stripe connector's
-payment split (first match wins), with three deliberate changes:
+payment split (first match wins), with four deliberate changes:
 
 * the tax account of the tax split is the configured account id itself; no hand-inserted mapping
   row with shop id 0 is needed;
 * "Amount must be positive" prints the amount in major units with its currency, not an integer;
-* a row going back to PENDING has its previous reason cleared.
+* a row going back to PENDING has its previous reason cleared;
+* a seller whose Stripe account is not verified (the KYC monitor's ``kyc_status`` is
+  PENDING_SUBMISSION, PENDING_APPROVAL or REFUSED) has its transfers ON_HOLD, not IGNORED: they
+  go out once the status clears. The tax twin of an order is not held (it goes to the tax
+  account, whose verification is not the seller's).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from mirakl_connector.ledger.records import AccountMapping, TransferRecord, Tran
 from mirakl_connector.mirakl.orders import MiraklOrder
 from mirakl_connector.money import format_minor
 from mirakl_connector.stripe_gateway import PaymentState
+from mirakl_connector.workflows.kyc_rules import holds_transfers
 
 PaymentLookup = Callable[[str], PaymentState]
 
@@ -68,6 +73,14 @@ def decide_order_transfer(
 
     if shop_mapping.ignored:
         return _set(row, TransferStatus.IGNORED, f"Shop {order.shop_id} is ignored")
+    if not is_tax_row and holds_transfers(shop_mapping.kyc_status):
+        # A hold, not a terminal state: the KYC monitor stores the new status when it clears.
+        return _set(
+            row,
+            TransferStatus.ON_HOLD,
+            f"Stripe account {shop_mapping.stripe_account_id} is not verified yet "
+            f"(KYC {shop_mapping.kyc_status})",
+        )
     if order.is_aborted:
         return _set(
             row, TransferStatus.ABORTED, f"Order cannot be processed, status is {order.state}"

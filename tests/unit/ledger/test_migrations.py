@@ -21,6 +21,11 @@ EXPECTED_TABLES = {
     "payouts",
     "checkpoints",
     "ledger_events",
+    "pending_items",
+    "notifications",
+    "alert_cooldowns",
+    "webhook_inbox",
+    "applied_object_events",
     "schema_version",
 }
 
@@ -75,26 +80,31 @@ def test_newer_database_is_refused(ledger_url, open_ledger):
 def test_missing_steps_are_applied_in_order_and_recorded(ledger_url, open_ledger):
     open_ledger().dispose()
     applied: list[int] = []
+    notes, index = LATEST_VERSION + 1, LATEST_VERSION + 2
 
     def add_notes(conn):
-        applied.append(2)
+        applied.append(notes)
         conn.execute(text("CREATE TABLE ledger_notes (id INTEGER PRIMARY KEY, note TEXT)"))
 
     def add_index(conn):
-        applied.append(3)
+        applied.append(index)
         conn.execute(text("CREATE INDEX ix_ledger_notes_note ON ledger_notes (note)"))
 
-    steps = [*STEPS, MigrationStep(2, "notes", add_notes), MigrationStep(3, "index", add_index)]
+    steps = [
+        *STEPS,
+        MigrationStep(notes, "notes", add_notes),
+        MigrationStep(index, "idx", add_index),
+    ]
     engine = create_ledger_engine(ledger_url)
     try:
-        assert migrate(engine, steps=steps) == 3
-        assert migrate(engine, steps=steps) == 3  # nothing left to do the second time
+        assert migrate(engine, steps=steps) == index
+        assert migrate(engine, steps=steps) == index  # nothing left to do the second time
     finally:
         engine.dispose()
 
-    assert applied == [2, 3]
+    assert applied == [notes, index]
     assert "ledger_notes" in _tables(ledger_url)
-    # The code knows version 1 only: the database is now too new for it.
+    # The code knows LATEST_VERSION only: the database is now too new for it.
     with pytest.raises(ConfigurationError, match="newer"):
         Ledger(ledger_url)
 
@@ -109,19 +119,20 @@ def test_failed_step_rolls_back_and_keeps_previous_version(ledger_url, open_ledg
     engine = create_ledger_engine(ledger_url)
     try:
         with pytest.raises(RuntimeError, match="step failed"):
-            migrate(engine, steps=[*STEPS, MigrationStep(2, "broken", broken)])
+            migrate(engine, steps=[*STEPS, MigrationStep(LATEST_VERSION + 1, "broken", broken)])
     finally:
         engine.dispose()
 
     assert "half_done" not in _tables(ledger_url)
-    assert open_ledger().schema_version == 1
+    assert open_ledger().schema_version == LATEST_VERSION
 
 
 def test_steps_must_be_numbered_from_one(ledger_url):
     engine = create_ledger_engine(ledger_url)
     try:
-        with pytest.raises(ValueError, match="expected 2"):
-            migrate(engine, steps=[*STEPS, MigrationStep(3, "gap", lambda conn: None)])
+        with pytest.raises(ValueError, match=f"expected {LATEST_VERSION + 1}"):
+            gap = MigrationStep(LATEST_VERSION + 2, "gap", lambda conn: None)
+            migrate(engine, steps=[*STEPS, gap])
     finally:
         engine.dispose()
 

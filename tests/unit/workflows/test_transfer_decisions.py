@@ -312,3 +312,38 @@ def test_service_order_rules(overrides, debit, status, reason):
     order = parse_service_order(service_order(**overrides), debit)
     row = decide(order=order, row=srow())
     assert (row.status, row.status_reason) == (status, reason)
+
+
+# -- KYC hold (the KYC monitor stores the status; the split holds, never ignores) -----------
+
+
+@pytest.mark.parametrize("kyc", ["PENDING_SUBMISSION", "PENDING_APPROVAL", "REFUSED"])
+def test_unverified_seller_account_holds_the_transfer(kyc):
+    row = decide(mapping=AccountMapping(1, "acct_seller1", kyc_status=kyc))
+    assert row.status is TransferStatus.ON_HOLD
+    assert row.status_reason == f"Stripe account acct_seller1 is not verified yet (KYC {kyc})"
+    assert row.amount is None  # nothing decided past the hold
+
+
+@pytest.mark.parametrize("kyc", [None, "APPROVED"])
+def test_verified_or_unknown_kyc_does_not_hold(kyc):
+    row = decide(mapping=AccountMapping(1, "acct_seller1", kyc_status=kyc))
+    assert row.status is TransferStatus.PENDING
+
+
+def test_kyc_hold_clears_when_the_status_clears():
+    held = decide(mapping=AccountMapping(1, "acct_seller1", kyc_status="PENDING_SUBMISSION"))
+    assert held.status is TransferStatus.ON_HOLD
+    released = decide(row=held, mapping=AccountMapping(1, "acct_seller1", kyc_status="APPROVED"))
+    assert released.status is TransferStatus.PENDING
+    assert released.status_reason is None
+    assert released.amount == 6912 + 1560 - 399
+
+
+def test_ignored_wins_over_kyc_hold_and_tax_twin_is_not_held():
+    mapping = AccountMapping(1, "acct_seller1", ignored=True, kyc_status="REFUSED")
+    assert decide(mapping=mapping).status is TransferStatus.IGNORED
+    unverified = AccountMapping(1, "acct_seller1", kyc_status="REFUSED")
+    tax = decide(mapping=unverified, tax_row=True, tax_split=True)
+    assert tax.status is TransferStatus.PENDING
+    assert tax.destination_account == "acct_tax"

@@ -39,6 +39,8 @@ class MiraklWorkflowOperator(BaseOperator):
     :param stripe_conn_id: Stripe connection. (templated)
     :param ledger_conn_id: ledger database connection. (templated)
     :param smtp_conn_id: SMTP connection for workflows that e-mail (KYC, alerts). (templated)
+    :param operator_webhook_conn_id: HTTP connection of the operator's notification endpoint
+        (only the notification workflow uses it; missing = no endpoint). (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -46,6 +48,7 @@ class MiraklWorkflowOperator(BaseOperator):
         "stripe_conn_id",
         "ledger_conn_id",
         "smtp_conn_id",
+        "operator_webhook_conn_id",
     )
     ui_color = "#e8f0fe"
 
@@ -58,9 +61,11 @@ class MiraklWorkflowOperator(BaseOperator):
         stripe_conn_id: str = StripeHook.default_conn_name,
         ledger_conn_id: str = LedgerHook.default_conn_name,
         smtp_conn_id: str = "smtp_default",
+        operator_webhook_conn_id: str = "mirakl_operator_webhook",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.operator_webhook_conn_id = operator_webhook_conn_id
         self.smtp_conn_id = smtp_conn_id
         self.workflow = workflow
         self.step = step
@@ -71,6 +76,7 @@ class MiraklWorkflowOperator(BaseOperator):
     def build_resources(self, config: dict[str, Any]) -> Any:
         """The clients, built from the connections on first use (overridable in tests)."""
         from mirakl_connector.airflow.config import AlertSettings
+        from mirakl_connector.airflow.hooks.operator_webhook import OperatorWebhookHook
         from mirakl_connector.airflow.mail import SmtpMailer
         from mirakl_connector.workflows.registry import Resources
 
@@ -80,6 +86,7 @@ class MiraklWorkflowOperator(BaseOperator):
             stripe=lambda: StripeHook(self.stripe_conn_id).get_gateway(),
             ledger=lambda: LedgerHook(self.ledger_conn_id).get_ledger(),
             mailer=lambda: SmtpMailer(self.smtp_conn_id, alerts.email_from),
+            http=lambda: OperatorWebhookHook(self.operator_webhook_conn_id).get_sender(),
         )
 
     def execute(self, context: Context) -> dict[str, Any]:

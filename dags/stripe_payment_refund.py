@@ -1,0 +1,111 @@
+"""Payment refund: refund customers what Mirakl asks for, and reverse the sellers' share."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG
+
+from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
+from mirakl_connector.airflow.operators.report import BatchReportOperator
+from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
+from mirakl_connector.airflow.params import dry_run_param, ids_param
+from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+
+DAG_ID = "stripe_payment_refund"
+
+# Every 5 minutes at minute 2, 7, 12...: the incumbent's cadence, one minute after the payment
+# split (1-59/5) whose transfers the reversals need.
+DEFAULT_SCHEDULE = "2-59/5 * * * *"
+
+DOC_MD = """
+### Payment refund (Mirakl refunds → Stripe refunds → PA02/SPA02, seller transfer reversals)
+
+Mirakl lists the refunds waiting for payment (PA12 products, SPA12 services). This DAG refunds
+the customer in Stripe, confirms the refund in Mirakl, and takes the seller's share back from the
+order's transfer. Settings: the `mirakl_connector_config` Variable's `payment_refund` section
+(`product_enabled`, default true; `service_enabled`, default false). The tax split comes from the
+`payment_split` section, so the reversal always mirrors the split that was made.
+
+**Tasks**
+1. `wait_for_mirakl`: waits (reschedule mode) until the Mirakl API answers.
+2. `plan_refunds`: the ledger backlog (ON_HOLD/FAILED refunds, even those Mirakl no longer lists)
+   and PA12/SPA12 are decided: payment = the order transfer's source charge, else the payment
+   mapping, else ON_HOLD; payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an
+   intent still in `requires_*` is cancelled, as the incumbent does); else PENDING.
+3. `create_refunds`: Stripe refund of every PENDING row (idempotency key from the Mirakl refund
+   id; the `re_` id is stored before Mirakl is told), then PA02 / SPA02. A failed validation is
+   retried alone on the next run: the customer is never refunded twice.
+4. `reverse_transfers`: once the refund is done and the order transfer exists, reverses refund −
+   refunded commission (− refunded tax with the tax split; the tax comes back from the `_TAX`
+   transfer in its own `_TAX` row). Zero or less → ABORTED with the amount.
+5. `report`: one summary of the run; fails, and e-mails `alerts.email_to`, when any item failed.
+
+**Statuses**: refunds `REFUND_ON_HOLD` → `REFUND_PENDING` → `REFUND_CREATED` (refunded and
+validated) or `REFUND_FAILED` (retried), `REFUND_ABORTED` (terminal); reversals
+(`TRANSFER_REFUND`) `ON_HOLD` → `PENDING` → `CREATED`, `FAILED` (retried) or `ABORTED`.
+
+**Params** (manual runs): `order_ids` (only refunds of these Mirakl orders), `dry_run` (decide and
+report, change nothing). There is no `since`: PA12/SPA12 have no date filter.
+
+**Schedule**: Variable `stripe_payment_refund__schedule` (cron, preset or `none`), default
+`2-59/5 * * * *`; the env var `AIRFLOW_VAR_STRIPE_PAYMENT_REFUND__SCHEDULE` wins everywhere.
+
+**Where is the summary?** The `report` task's XCom (`return_value`, or `run_summary` when it failed)
+and its log.
+"""
+
+default_args = {
+    "owner": "payments-data-eng",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": ConnectorFailureNotifier(),
+}
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Mirakl refunds → Stripe refunds, PA02/SPA02, seller transfer reversals",
+    doc_md=DOC_MD,
+    schedule=schedule_from_variable(DAG_ID, default=DEFAULT_SCHEDULE),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    # Two overlapping runs would both plan the same refunds.
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=1),
+    params={
+        "order_ids": ids_param(
+            "Only refunds of these orders",
+            "Mirakl order ids whose refunds to (re)process, one per line. Empty: all.",
+        ),
+        "dry_run": dry_run_param(),
+    },
+    default_args=default_args,
+    tags=["mirakl", "stripe", "payments"],
+) as dag:
+    wait_for_mirakl = MiraklApiSensor(
+        task_id="wait_for_mirakl",
+        mode="reschedule",
+        poke_interval=30,
+        timeout=timedelta(minutes=10).total_seconds(),
+        retries=0,
+    )
+    plan_refunds = MiraklWorkflowOperator(
+        task_id="plan_refunds", workflow="payment_refund", step="plan"
+    )
+    create_refunds = MiraklWorkflowOperator(
+        task_id="create_refunds", workflow="payment_refund", step="refund"
+    )
+    reverse_transfers = MiraklWorkflowOperator(
+        task_id="reverse_transfers", workflow="payment_refund", step="reverse"
+    )
+    report = BatchReportOperator(
+        task_id="report",
+        summary_task_ids=["plan_refunds", "create_refunds", "reverse_transfers"],
+        retries=0,
+    )
+
+    wait_for_mirakl >> plan_refunds >> create_refunds >> reverse_transfers >> report

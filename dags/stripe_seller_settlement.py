@@ -1,0 +1,117 @@
+"""Seller settlement: Mirakl invoices → invoice transfers and payouts on Stripe Connect."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
+from mirakl_connector.airflow.operators.report import BatchReportOperator
+from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
+from mirakl_connector.airflow.params import dry_run_param, since_param
+from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+
+DAG_ID = "stripe_seller_settlement"
+
+# Daily at 01:00 UTC, after Mirakl's billing cycle has produced the day's invoices. The incumbent
+# used 01:03 only to keep its per-minute crontab jobs apart; nothing else of ours starts at 01:00
+# (the 5-minute DAGs run at minutes 0-2 mod 5 but max_active_runs and the Mirakl client's
+# rate-limit handling absorb that), so the round hour is easier to reason about.
+DEFAULT_SCHEDULE = "0 1 * * *"
+
+DOC_MD = """
+### Seller settlement (Mirakl invoices → Stripe invoice transfers and payouts)
+
+Reads the Mirakl accounting documents (IV01) created since the last run and settles each one on
+Stripe Connect: the subscription and extra invoices (fees the seller owes) move from the seller's
+connected account to the platform, the extra credits move from the platform to the seller, then
+the invoice's `amount_transferred` is paid out from the seller's balance to their bank.
+
+**Reads**: IV01 (from the `seller_settlement_checkpoint`, the newest invoice date seen), the
+ledger's account mappings and its ON_HOLD/FAILED settlement rows. **Writes**: Stripe transfers
+(seller → platform ones with the seller's `Stripe-Account`) and payouts, each with an idempotency
+key from the invoice id and type; the ledger rows and the checkpoint. Mirakl is not written to.
+
+**Tasks**
+1. `wait_for_mirakl`: waits until the Mirakl API answers.
+2. `plan_settlement`: re-evaluates the backlog, then the new invoices; records 3 invoice
+   transfers and 1 payout per invoice.
+3. `create_invoice_transfers`: creates the PENDING invoice transfers.
+4. `create_payouts`: creates the PENDING payouts whose invoice transfers are settled (fees are
+   collected before the rest is paid out).
+5. `report`: one summary; fails (and e-mails `alerts.email_to`) when an item failed.
+
+**Statuses** (transfers `TRANSFER_*`, payouts `PAYOUT_*`): amount 0 or missing shop → ABORTED;
+no Stripe account for the shop, shop ignored, payouts disabled, or (payout) an invoice transfer
+of the same invoice not settled yet → ON_HOLD (re-evaluated every run); otherwise PENDING, then
+CREATED, or FAILED with Stripe's reason (retried next run with a new key). A backlog row whose
+invoice Mirakl no longer returns keeps its status; the report names it.
+
+**Params** (manual runs): `shop_id` (one shop: no backlog, checkpoint unchanged), `since` and
+`until` (invoice creation window; checkpoint unchanged), `dry_run`.
+
+**Settings**: `seller_settlement.invoice_transfers`, `seller_settlement.payouts` (both true by
+default; turn payouts off when sellers use Stripe's automatic payouts).
+
+**Schedule**: Variable `stripe_seller_settlement__schedule`, default `0 1 * * *`.
+"""
+
+default_args = {
+    "owner": "payments-data-eng",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+    "on_failure_callback": ConnectorFailureNotifier(),
+}
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Mirakl invoices → Stripe invoice transfers and seller payouts",
+    doc_md=DOC_MD,
+    schedule=schedule_from_variable(DAG_ID, default=DEFAULT_SCHEDULE),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    # Two overlapping runs would both plan the same invoices.
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=3),
+    params={
+        "shop_id": Param(
+            None,
+            type=["null", "integer"],
+            title="Only this shop",
+            description="Mirakl shop id: settle its invoices only (no backlog, no checkpoint).",
+        ),
+        "since": since_param("Invoices created since"),
+        "until": since_param("Invoices created before"),
+        "dry_run": dry_run_param(),
+    },
+    default_args=default_args,
+    tags=["mirakl", "stripe", "payouts"],
+) as dag:
+    wait_for_mirakl = MiraklApiSensor(
+        task_id="wait_for_mirakl",
+        mode="reschedule",
+        poke_interval=60,
+        timeout=timedelta(minutes=30).total_seconds(),
+        retries=0,
+    )
+    plan = MiraklWorkflowOperator(
+        task_id="plan_settlement", workflow="seller_settlement", step="plan"
+    )
+    transfers = MiraklWorkflowOperator(
+        task_id="create_invoice_transfers", workflow="seller_settlement", step="transfer"
+    )
+    payouts = MiraklWorkflowOperator(
+        task_id="create_payouts", workflow="seller_settlement", step="payout"
+    )
+    report = BatchReportOperator(
+        task_id="report",
+        summary_task_ids=["plan_settlement", "create_invoice_transfers", "create_payouts"],
+        retries=0,
+    )
+
+    wait_for_mirakl >> plan >> transfers >> payouts >> report

@@ -1,0 +1,1 @@
+"""Triggers run by the triggerer: in the installed package so that it can import them."""

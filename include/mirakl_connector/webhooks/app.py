@@ -1,0 +1,167 @@
+"""The connector's public web endpoints, as a FastAPI app (mounted by the Airflow plugin).
+
+* ``POST /webhooks/stripe``: verify the ``Stripe-Signature``, store the event once in the
+  ledger's inbox, answer 200. No provider call: Stripe waits for the answer (and retries when it
+  is slow), and a Mirakl outage must not lose or delay the acknowledgement.
+* ``POST /webhooks/hyperwallet/{secret}``: Hyperwallet does not sign; the secret in the path
+  (configured by the operator when registering the URL) and an optional IP allow list protect it.
+* ``GET /onboarding/refresh?token=…``: see :mod:`.refresh`.
+* ``GET /health``.
+
+Built from callables so the app knows nothing about Airflow: the plugin passes functions that
+read Airflow connections, tests pass plain values. Each dependency is resolved per request, so a
+rotated secret or connection takes effect without restarting the API server.
+
+Blocking work (signature check, database) runs in a thread: the API server serves the Airflow UI
+and API on the same event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from mirakl_connector.errors import InvalidItemError, MiraklConnectorError
+from mirakl_connector.ledger import InboxEvent, Ledger
+from mirakl_connector.webhooks.inbox import hyperwallet_inbox_event, stripe_inbox_event
+from mirakl_connector.webhooks.refresh import IncorrectToken, OnboardingRefresh
+from mirakl_connector.webhooks.signature import (
+    DEFAULT_TOLERANCE,
+    WebhookRejected,
+    ip_allowed,
+    shared_secret_matches,
+    verify_stripe_event,
+)
+
+log = logging.getLogger(__name__)
+
+#: Largest body accepted (Stripe events are a few KiB; this stops memory abuse).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class WebhookAppConfig:
+    """Where the app gets its secrets and clients (called per request)."""
+
+    ledger: Callable[[], Ledger]
+    stripe_secrets: Callable[[], Sequence[str]]
+    hyperwallet_secrets: Callable[[], Sequence[str]] = lambda: ()
+    hyperwallet_allow_list: Callable[[], Sequence[str]] = lambda: ()
+    refresh: Callable[[], OnboardingRefresh] | None = None
+    #: Called after a *new* event is stored (e.g. to post an Airflow asset event); optional.
+    on_stored: Callable[[InboxEvent], Awaitable[None] | None] | None = None
+    tolerance: int = DEFAULT_TOLERANCE
+
+
+def create_app(config: WebhookAppConfig) -> FastAPI:
+    """The FastAPI app; no docs/OpenAPI pages (plugin apps get no Airflow auth at all)."""
+    app = FastAPI(
+        title="Mirakl connector webhooks", docs_url=None, redoc_url=None, openapi_url=None
+    )
+
+    @app.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/webhooks/stripe")
+    async def stripe_webhook(request: Request) -> Response:
+        payload = await _body(request)
+        if isinstance(payload, Response):
+            return payload
+        header = request.headers.get("stripe-signature")
+        try:
+            event = await run_in_threadpool(
+                lambda: verify_stripe_event(
+                    payload, header, list(config.stripe_secrets()), tolerance=config.tolerance
+                )
+            )
+        except WebhookRejected as exc:
+            log.info("Stripe webhook rejected: %s", exc.reason)
+            return _error(exc.status, exc.reason)
+        row = stripe_inbox_event(event)
+        return await _store(config, row)
+
+    @app.post("/webhooks/hyperwallet/{secret}")
+    async def hyperwallet_webhook(secret: str, request: Request) -> Response:
+        client_ip = request.client.host if request.client else None
+        allowed = await run_in_threadpool(lambda: list(config.hyperwallet_allow_list()))
+        if not ip_allowed(client_ip, allowed):
+            log.info("Hyperwallet notification refused from %s (not allowed)", client_ip)
+            return _error(403, "source address not allowed")
+        expected = await run_in_threadpool(lambda: list(config.hyperwallet_secrets()))
+        if not expected:
+            return _error(503, "no Hyperwallet notification secret is configured")
+        if not shared_secret_matches(secret, expected):
+            return _error(401, "unknown notification secret")
+        payload = await _body(request)
+        if isinstance(payload, Response):
+            return payload
+        try:
+            body = json.loads(payload)
+            if not isinstance(body, dict):
+                raise ValueError
+            row = hyperwallet_inbox_event(body)
+        except ValueError:
+            return _error(400, "payload is not a JSON object")
+        except InvalidItemError as exc:
+            return _error(400, exc.reason)
+        return await _store(config, row)
+
+    @app.get("/onboarding/refresh")
+    async def onboarding_refresh(token: str | None = None) -> Response:
+        if not token:
+            return _error(400, "Incorrect token")
+        if config.refresh is None:
+            return _error(503, "onboarding refresh is not configured")
+        refresh = config.refresh
+        try:
+            url = await run_in_threadpool(lambda: refresh().new_link(token))
+        except IncorrectToken:
+            return _error(400, "Incorrect token")
+        except MiraklConnectorError as exc:
+            log.warning("Onboarding refresh failed: %s", exc)
+            return _error(502, "could not create a new link; please retry later")
+        return RedirectResponse(url, status_code=302)
+
+    return app
+
+
+async def _body(request: Request) -> bytes | Response:
+    payload = await request.body()  # the exact bytes: the signature covers them
+    if len(payload) > MAX_BODY_BYTES:
+        return _error(413, "payload too large")
+    return payload
+
+
+async def _store(config: WebhookAppConfig, row: InboxEvent) -> Response:
+    try:
+        new = await run_in_threadpool(lambda: config.ledger().store_webhook_event(row))
+    except InvalidItemError as exc:
+        return _error(400, exc.reason)
+    except MiraklConnectorError as exc:
+        # Not stored: a 5xx makes the provider retry later, which is what we want.
+        log.error("Could not store %s event %s: %s", row.source, row.event_id, exc)
+        return _error(503, "could not store the event; retry later")
+    if new and config.on_stored is not None:
+        try:
+            result = config.on_stored(row)
+            if result is not None:
+                await result
+        except Exception:  # the event is stored: waking the DAG early is only an optimisation
+            log.warning("on_stored hook failed for %s", row.event_id, exc_info=True)
+    log.info(
+        "%s event %s (%s) %s", row.source, row.event_id, row.type, "stored" if new else "duplicate"
+    )
+    return JSONResponse({"received": True, "event_id": row.event_id, "duplicate": not new})
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    return JSONResponse(body, status_code=status)

@@ -1,0 +1,690 @@
+"""Payment refund: pay back customers the refunds Mirakl asks for, and take the seller's share back.
+
+Three steps, each one Airflow task:
+
+``plan``
+    The ledger backlog (refunds ON_HOLD or FAILED, whether or not Mirakl still lists them — the
+    incumbent forgot a refund Mirakl stopped listing, §13.12) and Mirakl's pending refunds
+    (PA12 products, SPA12 services, each behind its switch) are decided (see
+    :mod:`.refund_decisions`): the payment to refund is the order transfer's source charge, else
+    the payment mapping's; a payment still waiting for confirmation is cancelled, as the
+    incumbent does. Each new refund also gets its reversal row(s), ON_HOLD until it is done.
+``refund``
+    Every PENDING refund is refunded in Stripe with an idempotency key from the Mirakl refund id;
+    the ``re_`` id is stored **before** the Mirakl validation (PA02 / SPA02), so a failed
+    validation is retried alone and never refunds twice.
+``reverse``
+    ``TRANSFER_REFUND`` rows are decided once their refund is done and the order's transfer
+    exists: reverse refund − refunded commission (− refunded tax with the tax split; the tax goes
+    back from the ``_TAX`` transfer in its own row), with an idempotency key; a row in doubt is
+    replayed with the same key or looked up with ``find_reversal``.
+
+The tax split is read from the ``payment_split`` section: the reversal must mirror the split that
+was made, and one switch cannot disagree with itself. A dry run decides and reports, and writes
+nothing (no ledger row, no refund, no cancel, no validation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
+from mirakl_connector.errors import (
+    ConfigurationError,
+    InvalidItemError,
+    MiraklApiError,
+    PaymentProviderError,
+)
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.records import (
+    RETRIABLE_REFUND,
+    RETRIABLE_TRANSFER,
+    TAX_SUFFIX,
+    RefundRecord,
+    RefundStatus,
+    RefundType,
+    TransferRecord,
+    TransferStatus,
+    TransferType,
+)
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.mirakl.orders import (
+    MiraklOrder,
+    RefundPart,
+    parse_product_order,
+    parse_service_order,
+)
+from mirakl_connector.money import from_minor
+from mirakl_connector.stripe_gateway import PaymentState, StripeGateway, idempotency_key
+from mirakl_connector.workflows.payment_split import PaymentSplitSettings
+from mirakl_connector.workflows.refund_decisions import (
+    decide_refund,
+    decide_reversal,
+    refund_from_pa12,
+    refund_from_spa12,
+)
+from mirakl_connector.workflows.registry import Resources
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "payment_refund"
+CHUNK_SIZE = 100
+#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
+REPLAY_WINDOW = timedelta(hours=23)
+
+_ORDER_TYPE = {
+    RefundType.PRODUCT_ORDER: TransferType.PRODUCT_ORDER,
+    RefundType.SERVICE_ORDER: TransferType.SERVICE_ORDER,
+}
+
+
+@dataclass(frozen=True)
+class PaymentRefundSettings:
+    """The ``payment_refund`` section of the connector configuration.
+
+    ``tax_split_enabled`` is not here on purpose: it comes from ``payment_split`` (see the module
+    docstring).
+    """
+
+    product_enabled: bool = True
+    service_enabled: bool = False
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentRefundSettings:
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ConfigurationError(
+                f"unknown payment_refund setting(s): {names} (the tax split is configured in "
+                "payment_split)"
+                if "tax_split_enabled" in unknown or "tax_account" in unknown
+                else f"unknown payment_refund setting(s): {names}"
+            )
+        return cls(**values)
+
+
+class PaymentRefund:
+    """The payment refund job; see the module docstring for what each step does."""
+
+    def __init__(
+        self,
+        *,
+        mirakl: MiraklClient,
+        stripe: StripeGateway,
+        ledger: Ledger,
+        settings: PaymentRefundSettings | None = None,
+        tax_split: bool = False,
+        run_id: str | None = None,
+    ) -> None:
+        self.mirakl = mirakl
+        self.stripe = stripe
+        self.ledger = ledger
+        self.settings = settings or PaymentRefundSettings()
+        self.tax_split = tax_split
+        self.run_id = run_id
+
+    def _enabled_types(self) -> list[RefundType]:
+        types = []
+        if self.settings.product_enabled:
+            types.append(RefundType.PRODUCT_ORDER)
+        if self.settings.service_enabled:
+            types.append(RefundType.SERVICE_ORDER)
+        return types
+
+    # -- plan -------------------------------------------------------------------------------
+
+    def plan(
+        self, *, order_ids: Sequence[str] | None = None, dry_run: bool = False
+    ) -> BatchSummary:
+        """Decide every backlog refund and every refund Mirakl asks for; record the decisions."""
+        summary = BatchSummary(WORKFLOW, "plan", dry_run=dry_run)
+        types = self._enabled_types()
+        if not types:
+            summary.notes.append("product and service refunds are both disabled")
+            return summary
+        wanted = set(order_ids or ())
+        seen: set[str] = set()
+        for rows in self.ledger.iter_refunds(statuses=RETRIABLE_REFUND, batch_size=CHUNK_SIZE):
+            rows = [r for r in rows if r.type in types and _wanted(r, wanted)]
+            seen.update(r.mirakl_refund_id for r in rows)
+            self._decide_and_record(rows, summary, dry_run=dry_run)
+        for refund_type in types:
+            for chunk in chunked(self._pending_refunds(refund_type, summary), CHUNK_SIZE):
+                fresh = [r for r in chunk if r.mirakl_refund_id not in seen and _wanted(r, wanted)]
+                existing = self.ledger.get_refunds(r.mirakl_refund_id for r in fresh)
+                rows = []
+                for row in fresh:
+                    known = existing.get(row.mirakl_refund_id)
+                    if known is None:
+                        rows.append(row)
+                    elif known.status in RETRIABLE_REFUND:
+                        rows.append(known)  # listed again after the backlog pass: decide once
+                    seen.add(row.mirakl_refund_id)
+                self._decide_and_record(rows, summary, dry_run=dry_run)
+        log.info("%s", summary.describe())
+        return summary
+
+    def _pending_refunds(
+        self, refund_type: RefundType, summary: BatchSummary
+    ) -> Iterator[RefundRecord]:
+        if refund_type is RefundType.PRODUCT_ORDER:
+            raws: Iterable[Any] = self.mirakl.iter_pending_refunds()
+            parse = refund_from_pa12
+        else:
+            raws = self.mirakl.iter_service_refunds()
+            parse = refund_from_spa12
+        for raw in raws:
+            try:
+                yield parse(raw)
+            except InvalidItemError as exc:
+                summary.add(
+                    ItemOutcome(
+                        exc.item_id or "<refund>", "FAILED", f"invalid data: {exc.reason}", True
+                    )
+                )
+
+    def _decide_and_record(
+        self, rows: list[RefundRecord], summary: BatchSummary, *, dry_run: bool
+    ) -> None:
+        if not rows:
+            return
+        transfers: dict[str, TransferRecord] = {}
+        for refund_type, transfer_type in _ORDER_TYPE.items():
+            ids = [r.mirakl_order_id for r in rows if r.type is refund_type and r.mirakl_order_id]
+            if ids:
+                for order_id, transfer in self.ledger.get_transfers(transfer_type, ids).items():
+                    transfers[f"{refund_type}:{order_id}"] = transfer
+        mappings = self.ledger.payment_mappings_by_commercial_id(
+            r.mirakl_commercial_order_id for r in rows if r.mirakl_commercial_order_id
+        )
+        payments: dict[str, PaymentState] = {}
+
+        def lookup(payment_id: str) -> PaymentState:
+            if payment_id not in payments:
+                payments[payment_id] = self.stripe.retrieve_payment(payment_id)
+            return payments[payment_id]
+
+        decided: list[RefundRecord] = []
+
+        def handle(row: RefundRecord) -> ItemOutcome:
+            transfer = transfers.get(f"{row.type}:{row.mirakl_order_id}")
+            mapping = mappings.get(row.mirakl_commercial_order_id or "")
+            verdict = decide_refund(
+                row,
+                transfer_payment_id=transfer.transaction_id if transfer else None,
+                mapping_payment_id=mapping.stripe_charge_id if mapping else None,
+                lookup_payment=lookup,
+            )
+            if verdict.cancel_intent and not dry_run:
+                self._cancel_intent(verdict.cancel_intent)
+            decided.append(verdict.row)
+            return _refund_outcome(verdict.row)
+
+        run_batch(rows, handle, item_id=lambda r: r.mirakl_refund_id, summary=summary)
+        if dry_run or not decided:
+            return
+        self.ledger.save_refunds(decided, run_id=self.run_id)
+        self._ensure_reversal_rows(decided)
+
+    def _cancel_intent(self, intent_id: str) -> None:
+        """Release an intent still waiting for confirmation (the incumbent's side effect, #131)."""
+        try:
+            self.stripe.cancel_payment(
+                intent_id, idempotency_key=idempotency_key("cancel", intent_id)
+            )
+            log.info("Payment %s cancelled: a refund was asked before it was confirmed", intent_id)
+        except PaymentProviderError as exc:
+            if not exc.permanent:
+                raise
+            log.warning("Payment %s could not be cancelled: %s", intent_id, exc.message)
+
+    def _ensure_reversal_rows(self, refunds: list[RefundRecord]) -> None:
+        """Give each refund its ``TRANSFER_REFUND`` row(s), ON_HOLD until ``reverse`` decides."""
+        ids = [r.mirakl_refund_id for r in refunds]
+        if self.tax_split:
+            ids += [i + TAX_SUFFIX for i in ids]
+        existing = self.ledger.get_transfers(TransferType.REFUND, ids)
+        new = [
+            TransferRecord(
+                type=TransferType.REFUND,
+                mirakl_id=mirakl_id,
+                status=TransferStatus.ON_HOLD,
+                status_reason=f"Refund {mirakl_id.removesuffix(TAX_SUFFIX)} has yet to be "
+                "validated",
+            )
+            for mirakl_id in ids
+            if mirakl_id not in existing
+        ]
+        self.ledger.save_transfers(new, run_id=self.run_id)
+
+    # -- refund -------------------------------------------------------------------------------
+
+    def refund(
+        self, *, order_ids: Sequence[str] | None = None, dry_run: bool = False
+    ) -> BatchSummary:
+        """Refund every PENDING row in Stripe (exactly once), then validate it in Mirakl."""
+        summary = BatchSummary(WORKFLOW, "refund", dry_run=dry_run)
+        wanted = set(order_ids or ())
+        types = self._enabled_types()
+        for rows in self.ledger.iter_refunds(
+            statuses=[RefundStatus.PENDING], batch_size=CHUNK_SIZE
+        ):
+            rows = [r for r in rows if r.type in types and _wanted(r, wanted)]
+            if dry_run:
+                for row in rows:
+                    summary.add(_refund_outcome(replace(row, status_reason="would be refunded")))
+                continue
+            refunded: list[RefundRecord] = []
+
+            def handle(
+                row: RefundRecord, refunded: list[RefundRecord] = refunded
+            ) -> ItemOutcome | list[ItemOutcome]:
+                outcome, row = self._refund_in_stripe(row)
+                if row.stripe_refund_id:
+                    refunded.append(row)
+                    return []  # counted once Mirakl has answered
+                return outcome
+
+            run_batch(rows, handle, item_id=lambda r: r.mirakl_refund_id, summary=summary)
+            for outcome in self._validate_in_mirakl(refunded):
+                summary.add(outcome)
+        log.info("%s", summary.describe())
+        return summary
+
+    def _refund_in_stripe(self, row: RefundRecord) -> tuple[ItemOutcome, RefundRecord]:
+        """Create (or recover) the Stripe refund of one row; store its id at once."""
+        if row.stripe_refund_id:
+            return _refund_outcome(row), row
+        if not row.transaction_id or not row.amount:
+            row = self._save_refund(
+                row, RefundStatus.FAILED, "PENDING refund lacks payment or amount"
+            )
+            return _refund_outcome(row), row
+        now = datetime.now(UTC)
+        if row.attempted_at is not None and now - row.attempted_at < REPLAY_WINDOW:
+            key = row.idempotency_key or _refund_key(row)
+        else:
+            if row.attempted_at is not None:
+                found = self.stripe.find_refund(
+                    payment_id=row.transaction_id, mirakl_refund_id=row.mirakl_refund_id
+                )
+                if found:
+                    row = self._save_refund(
+                        replace(row, stripe_refund_id=found.id), RefundStatus.PENDING, None
+                    )
+                    return _refund_outcome(row), row
+            key = _refund_key(row)
+        row = self.ledger.mark_refund_attempt(row, key, run_id=self.run_id)
+        try:
+            created = self.stripe.create_refund(
+                payment_id=row.transaction_id,
+                amount=row.amount,
+                idempotency_key=key,
+                metadata={"miraklRefundId": row.mirakl_refund_id},
+            )
+        except PaymentProviderError as exc:
+            if exc.permanent:
+                settled = replace(row, attempted_at=None)
+                row = self._save_refund(settled, RefundStatus.FAILED, exc.message)
+                return _refund_outcome(row), row
+            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+            self.ledger.save_refunds([replace(row, status_reason=reason)], run_id=self.run_id)
+            return (
+                ItemOutcome(
+                    row.mirakl_refund_id, "IN_DOUBT", reason, row.amount, row.currency, True
+                ),
+                row,
+            )
+        # Stored before Mirakl hears of it: whatever happens next, this refund is never re-made.
+        row = self._save_refund(
+            replace(row, stripe_refund_id=created.id), RefundStatus.PENDING, None
+        )
+        return _refund_outcome(row), row
+
+    def _validate_in_mirakl(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
+        """PA02 / SPA02 for refunded rows; CREATED on success, FAILED with Mirakl's reason."""
+        outcomes: list[ItemOutcome] = []
+        product = [r for r in rows if r.type is RefundType.PRODUCT_ORDER]
+        service = [r for r in rows if r.type is RefundType.SERVICE_ORDER]
+        if product:
+            outcomes += self._validate_products(product)
+        if service:
+            outcomes += self._validate_services(service)
+        return outcomes
+
+    def _validate_products(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
+        """One PA02 call; if Mirakl refuses the batch (all-or-nothing 400), one call per refund
+        so a single refund it rejects cannot hold the others back."""
+        try:
+            self.mirakl.validate_refunds([_pa02_entry(r) for r in rows])
+            return [self._validated(r) for r in rows]
+        except MiraklApiError as exc:
+            if len(rows) == 1 or exc.http_status is None or exc.http_status >= 500:
+                return [self._mirakl_refused(r, exc) for r in rows]
+        outcomes = []
+        for row in rows:
+            try:
+                self.mirakl.validate_refunds([_pa02_entry(row)])
+            except MiraklApiError as exc:
+                outcomes.append(self._mirakl_refused(row, exc))
+                continue
+            outcomes.append(self._validated(row))
+        return outcomes
+
+    def _validate_services(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
+        try:
+            answer = self.mirakl.validate_service_refunds([_spa02_entry(r) for r in rows])
+        except MiraklApiError as exc:
+            return [self._mirakl_refused(r, exc) for r in rows]
+        errors: dict[str, tuple[str, str]] = {}
+        for error in answer.get("errors") or []:
+            details = (error.get("refund_errors") or [{}])[0]
+            errors[str(error.get("refund_id"))] = (
+                str(details.get("code") or ""),
+                str(details.get("message") or "refused by Mirakl"),
+            )
+        outcomes = []
+        for row in rows:
+            if row.mirakl_refund_id not in errors:
+                outcomes.append(self._validated(row))
+                continue
+            code, message = errors[row.mirakl_refund_id]
+            if code == "REFUND_ALREADY_VALIDATED":
+                outcomes.append(self._validated(row, f"Mirakl already had it validated: {message}"))
+            else:
+                outcomes.append(self._failed_validation(row, f"Mirakl SPA02 refused: {message}"))
+        return outcomes
+
+    def _mirakl_refused(self, row: RefundRecord, exc: MiraklApiError) -> ItemOutcome:
+        # "<id> already validated": a previous validation whose answer was lost (timeout) did
+        # reach Mirakl. Our refund exists and Mirakl has it: the refund is done.
+        if exc.http_status == 400 and "already validated" in exc.message:
+            return self._validated(row, f"Mirakl already had it validated: {exc.message}")
+        return self._failed_validation(row, str(exc))
+
+    def _validated(self, row: RefundRecord, reason: str | None = None) -> ItemOutcome:
+        row = replace(row, mirakl_validated_at=datetime.now(UTC))
+        return _refund_outcome(self._save_refund(row, RefundStatus.CREATED, reason))
+
+    def _failed_validation(self, row: RefundRecord, reason: str) -> ItemOutcome:
+        reason = f"Refunded in Stripe ({row.stripe_refund_id}); Mirakl validation failed: {reason}"
+        return _refund_outcome(self._save_refund(row, RefundStatus.FAILED, reason))
+
+    def _save_refund(
+        self, row: RefundRecord, status: RefundStatus, reason: str | None
+    ) -> RefundRecord:
+        row = replace(row, status=status, status_reason=reason)
+        [saved] = self.ledger.save_refunds([row], run_id=self.run_id)
+        return saved
+
+    # -- reverse -------------------------------------------------------------------------------
+
+    def reverse(
+        self, *, order_ids: Sequence[str] | None = None, dry_run: bool = False
+    ) -> BatchSummary:
+        """Decide the reversal rows, then reverse every PENDING one from the order transfer."""
+        summary = BatchSummary(WORKFLOW, "reverse", dry_run=dry_run)
+        wanted = set(order_ids or ())
+        pending: list[TransferRecord] = []
+        for rows in self.ledger.iter_transfers(
+            types=[TransferType.REFUND], statuses=RETRIABLE_TRANSFER, batch_size=CHUNK_SIZE
+        ):
+            decided = self._decide_reversals(rows, wanted, summary, dry_run=dry_run)
+            if not dry_run:
+                self.ledger.save_transfers(decided, run_id=self.run_id)
+            pending += [r for r in decided if r.status is TransferStatus.PENDING]
+        if not dry_run:
+            pending = []  # re-read below: PENDING rows from this and earlier runs alike
+            for rows in self.ledger.iter_transfers(
+                types=[TransferType.REFUND],
+                statuses=[TransferStatus.PENDING],
+                batch_size=CHUNK_SIZE,
+            ):
+                refunds = self.ledger.get_refunds(_refund_id(r.mirakl_id) for r in rows)
+                rows = [r for r in rows if _wanted(refunds.get(_refund_id(r.mirakl_id)), wanted)]
+                run_batch(rows, self._reverse, item_id=lambda r: r.mirakl_id, summary=summary)
+        else:
+            for row in pending:
+                summary.add(_transfer_outcome(replace(row, status_reason="would be reversed")))
+        log.info("%s", summary.describe())
+        return summary
+
+    def _decide_reversals(
+        self, rows: list[TransferRecord], wanted: set[str], summary: BatchSummary, *, dry_run: bool
+    ) -> list[TransferRecord]:
+        """Decide ``rows``; PENDING ones are counted by the execution that follows, not here."""
+        refunds = self.ledger.get_refunds(_refund_id(r.mirakl_id) for r in rows)
+        rows = [r for r in rows if _wanted(refunds.get(_refund_id(r.mirakl_id)), wanted)]
+        if not rows:
+            return []
+        order_transfers: dict[tuple[TransferType, str], TransferRecord] = {}
+        order_ids: dict[RefundType, set[str]] = {t: set() for t in RefundType}
+        for row in rows:
+            refund = refunds.get(_refund_id(row.mirakl_id))
+            if refund is None or not refund.mirakl_order_id:
+                continue
+            order_ids[refund.type].add(refund.mirakl_order_id)
+        for refund_type, ids in order_ids.items():
+            if not ids:
+                continue
+            transfer_type = _ORDER_TYPE[refund_type]
+            keys = sorted(ids) + sorted(i + TAX_SUFFIX for i in ids)
+            for mirakl_id, transfer in self.ledger.get_transfers(transfer_type, keys).items():
+                order_transfers[(transfer_type, mirakl_id)] = transfer
+        orders = self._fetch_orders(refunds.values(), rows)
+
+        decided: list[TransferRecord] = []
+
+        def handle(row: TransferRecord) -> ItemOutcome | list[ItemOutcome]:
+            is_tax_row = row.mirakl_id.endswith(TAX_SUFFIX)
+            refund = refunds.get(_refund_id(row.mirakl_id))
+            order_transfer = None
+            part: RefundPart | None = None
+            if refund is not None and refund.mirakl_order_id:
+                transfer_type = _ORDER_TYPE[refund.type]
+                source_id = refund.mirakl_order_id + (TAX_SUFFIX if is_tax_row else "")
+                order_transfer = order_transfers.get((transfer_type, source_id))
+                order = orders.get((refund.type, refund.mirakl_order_id))
+                if isinstance(order, InvalidItemError):
+                    decided.append(
+                        replace(
+                            row,
+                            status=TransferStatus.FAILED,
+                            status_reason=f"invalid data: {order.reason}",
+                        )  # fmt: skip
+                    )
+                    return _transfer_outcome(decided[-1])
+                if order is not None:
+                    try:
+                        part = order.refund(refund.mirakl_refund_id)
+                    except InvalidItemError as exc:
+                        if "not found" not in exc.reason:
+                            raise
+            result = decide_reversal(
+                row,
+                refund=refund,
+                order_transfer=order_transfer,
+                refund_part=part,
+                is_tax_row=is_tax_row,
+                tax_split=self.tax_split,
+            )
+            decided.append(result)
+            if result.status is TransferStatus.PENDING and not dry_run:
+                return []
+            return _transfer_outcome(result)
+
+        run_batch(rows, handle, item_id=lambda r: r.mirakl_id, summary=summary)
+        return decided
+
+    def _fetch_orders(
+        self, refunds: Iterable[RefundRecord], rows: list[TransferRecord]
+    ) -> dict[tuple[RefundType, str], MiraklOrder | InvalidItemError]:
+        """The refunded orders, only for refunds that are done (the others wait anyway)."""
+        by_type: dict[RefundType, set[str]] = {t: set() for t in RefundType}
+        needed = {_refund_id(r.mirakl_id) for r in rows}
+        for refund in refunds:
+            if (
+                refund.mirakl_refund_id in needed
+                and refund.status is RefundStatus.CREATED
+                and refund.mirakl_order_id
+            ):
+                by_type[refund.type].add(refund.mirakl_order_id)
+        found: dict[tuple[RefundType, str], MiraklOrder | InvalidItemError] = {}
+        if by_type[RefundType.PRODUCT_ORDER]:
+            for raw in self.mirakl.iter_orders(order_ids=sorted(by_type[RefundType.PRODUCT_ORDER])):
+                order_id = str(raw.get("order_id") or "")
+                found[(RefundType.PRODUCT_ORDER, order_id)] = _parse(parse_product_order, raw)
+        if by_type[RefundType.SERVICE_ORDER]:
+            for raw in self.mirakl.iter_service_orders(
+                order_ids=sorted(by_type[RefundType.SERVICE_ORDER])
+            ):
+                order_id = str(raw.get("id") or "")
+                found[(RefundType.SERVICE_ORDER, order_id)] = _parse(
+                    lambda r: parse_service_order(r, None), raw
+                )
+        return found
+
+    def _reverse(self, row: TransferRecord) -> ItemOutcome:
+        """Create (or recover) the Stripe reversal of one PENDING row, and record it."""
+        if row.transfer_id:
+            return self._record(row, TransferStatus.CREATED, None)
+        if not row.transaction_id or not row.amount:
+            return self._record(
+                row, TransferStatus.FAILED, "PENDING reversal lacks transfer or amount"
+            )
+        now = datetime.now(UTC)
+        if row.in_doubt and row.attempted_at and now - row.attempted_at < REPLAY_WINDOW:
+            key = row.idempotency_key or _reversal_key(row)
+        else:
+            if row.in_doubt:
+                found = self.stripe.find_reversal(row.transaction_id, mirakl_id=row.mirakl_id)
+                if found:
+                    return self._record(
+                        replace(row, transfer_id=found.id), TransferStatus.CREATED, None
+                    )
+            key = _reversal_key(row)
+        row = self.ledger.mark_transfer_attempt(row, key, run_id=self.run_id)
+        try:
+            created = self.stripe.create_reversal(
+                row.transaction_id,
+                amount=row.amount,
+                idempotency_key=key,
+                metadata={"miraklId": row.mirakl_id},
+            )
+        except PaymentProviderError as exc:
+            if exc.code == "idempotency_error":
+                found = self.stripe.find_reversal(row.transaction_id, mirakl_id=row.mirakl_id)
+                if found:
+                    return self._record(
+                        replace(row, transfer_id=found.id), TransferStatus.CREATED, None
+                    )
+            if exc.permanent:
+                return self._record(
+                    replace(row, attempted_at=None), TransferStatus.FAILED, exc.message
+                )
+            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+            self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
+            return ItemOutcome(row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True)
+        return self._record(replace(row, transfer_id=created.id), TransferStatus.CREATED, None)
+
+    def _record(
+        self, row: TransferRecord, status: TransferStatus, reason: str | None
+    ) -> ItemOutcome:
+        row = replace(row, status=status, status_reason=reason)
+        self.ledger.save_transfers([row], run_id=self.run_id)
+        return _transfer_outcome(row)
+
+
+def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> PaymentRefund:
+    """Registry entry: the job wired to ``config["payment_refund"]`` and the split's tax switch."""
+    split = PaymentSplitSettings.from_mapping(config.get("payment_split"))
+    return PaymentRefund(
+        mirakl=resources.get("mirakl"),
+        stripe=resources.get("stripe"),
+        ledger=resources.get("ledger"),
+        settings=PaymentRefundSettings.from_mapping(config.get("payment_refund")),
+        tax_split=split.tax_split_enabled,
+        run_id=run_id,
+    )
+
+
+def _wanted(refund: RefundRecord | None, wanted: set[str]) -> bool:
+    if not wanted:
+        return True
+    return refund is not None and refund.mirakl_order_id in wanted
+
+
+def _refund_id(mirakl_id: str) -> str:
+    return mirakl_id.removesuffix(TAX_SUFFIX)
+
+
+def _refund_key(row: RefundRecord) -> str:
+    """``…:refund:<mirakl refund id>``, ``…:retry<n>`` after a definite Stripe refusal."""
+    parts: list[object] = ["refund", row.mirakl_refund_id]
+    if row.attempts:
+        parts.append(f"retry{row.attempts}")
+    return idempotency_key(*parts)
+
+
+def _reversal_key(row: TransferRecord) -> str:
+    parts: list[object] = ["reversal", row.mirakl_id]
+    if row.attempts:
+        parts.append(f"retry{row.attempts}")
+    return idempotency_key(*parts)
+
+
+def _pa02_entry(row: RefundRecord) -> dict[str, Any]:
+    assert row.amount is not None and row.currency
+    return {
+        "refund_id": row.mirakl_refund_id,
+        "amount": from_minor(row.amount, row.currency),
+        "currency_iso_code": row.currency,
+        "payment_status": "OK",
+        "transaction_number": row.stripe_refund_id,
+    }
+
+
+def _spa02_entry(row: RefundRecord) -> dict[str, Any]:
+    assert row.amount is not None and row.currency
+    return {
+        "id": row.mirakl_refund_id,
+        "order_id": row.mirakl_order_id,
+        "amount": from_minor(row.amount, row.currency),
+        "currency_code": row.currency,
+        "state": "OK",
+        "transaction_number": row.stripe_refund_id,
+    }
+
+
+def _parse(parser: Any, raw: Any) -> MiraklOrder | InvalidItemError:
+    try:
+        return parser(raw)
+    except InvalidItemError as exc:
+        return exc
+
+
+def _refund_outcome(row: RefundRecord) -> ItemOutcome:
+    return ItemOutcome(
+        item_id=row.mirakl_refund_id,
+        status=str(row.status),
+        reason=row.status_reason,
+        amount=row.amount,
+        currency=row.currency,
+        failed=row.status is RefundStatus.FAILED,
+    )
+
+
+def _transfer_outcome(row: TransferRecord) -> ItemOutcome:
+    return ItemOutcome(
+        item_id=row.mirakl_id,
+        status=str(row.status),
+        reason=row.status_reason,
+        amount=row.amount,
+        currency=row.currency,
+        failed=row.status is TransferStatus.FAILED,
+    )

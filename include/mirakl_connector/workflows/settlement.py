@@ -1,0 +1,605 @@
+"""Seller settlement: Mirakl invoices (IV01) → invoice transfers and payouts on Stripe Connect.
+
+Three steps, each one Airflow task, in this order:
+
+``plan``
+    First the *backlog*: invoice transfers and payouts left ON_HOLD or FAILED, re-evaluated
+    against a fresh copy of their invoice (IV01 read from the earliest backlog date). A backlog
+    row whose invoice Mirakl no longer returns keeps its status and gets a reason saying so; it
+    is reported, never a crash. Then the invoices created since the checkpoint (or in the
+    ``since``/``until`` window, or of one ``shop_id``): three invoice transfers and one payout
+    each (:mod:`.settlement_decisions`). The checkpoint is the newest ``date_created`` seen (not
+    the last invoice of the response), moves only forward and only on a plain scheduled run.
+``transfer``
+    Creates every PENDING invoice transfer: seller → platform ones on the seller's account
+    (``Stripe-Account``), platform → seller ones on the platform.
+``payout``
+    Pays out every PENDING payout from the seller's balance, once the invoice transfers of the
+    same invoice are settled (see :func:`.settlement_decisions.payout_blocker` for why the
+    transfers go first).
+
+Every Stripe write carries an idempotency key made of the invoice id and the row type, committed
+to the ledger before the call. A row "in doubt" (the process died after the call) is replayed
+with the same key within 23 h, or looked up at Stripe by metadata after that: never created twice.
+A dry run decides and reports, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.records import (
+    INVOICE_TRANSFER_TYPES,
+    RETRIABLE_PAYOUT,
+    RETRIABLE_TRANSFER,
+    PayoutRecord,
+    PayoutStatus,
+    TransferRecord,
+    TransferStatus,
+    TransferType,
+)
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.stripe_gateway import StripeGateway, idempotency_key
+from mirakl_connector.workflows.registry import Resources
+from mirakl_connector.workflows.settlement_decisions import (
+    MiraklInvoice,
+    decide_invoice_transfer,
+    decide_payout,
+    parse_invoice,
+    payout_blocker,
+)
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "seller_settlement"
+CHECKPOINT_KEY = "seller_settlement_checkpoint"
+CHUNK_SIZE = 100
+#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
+REPLAY_WINDOW = timedelta(hours=23)
+
+Row = TransferRecord | PayoutRecord
+
+
+@dataclass(frozen=True)
+class SettlementSettings:
+    """The ``seller_settlement`` section of the connector configuration.
+
+    :param invoice_transfers: create the subscription / extra invoice / extra credit transfers.
+    :param payouts: create the payouts; switch off when the sellers' accounts pay out on
+        Stripe's automatic schedule (Stripe refuses manual payouts on those).
+    """
+
+    invoice_transfers: bool = True
+    payouts: bool = True
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> SettlementSettings:
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise ConfigurationError(f"unknown seller_settlement setting(s): {names}")
+        for name, value in values.items():
+            if not isinstance(value, bool):
+                raise ConfigurationError(
+                    f"seller_settlement.{name} must be true or false, got {value!r}"
+                )
+        return cls(**values)
+
+
+@dataclass
+class _Candidate:
+    """The ledger rows of one invoice to decide, with the invoice (None when unusable)."""
+
+    invoice_id: str
+    rows: list[Row]
+    invoice: MiraklInvoice | None
+    error: str | None = None
+
+
+class SellerSettlement:
+    """The settlement job; see the module docstring for what each step does."""
+
+    def __init__(
+        self,
+        *,
+        mirakl: MiraklClient,
+        stripe: StripeGateway,
+        ledger: Ledger,
+        settings: SettlementSettings,
+        run_id: str | None = None,
+    ) -> None:
+        self.mirakl = mirakl
+        self.stripe = stripe
+        self.ledger = ledger
+        self.settings = settings
+        self.run_id = run_id
+
+    # -- plan -------------------------------------------------------------------------------
+
+    def plan(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        shop_id: int | str | None = None,
+        dry_run: bool = False,
+    ) -> BatchSummary:
+        """Decide the transfers and payout of every backlog row and new invoice; record them.
+
+        :param shop_id: only this shop's invoices (all of them, or those in the window); no
+            backlog and no checkpoint change, like the connector's ``process-payout <shop>``.
+        """
+        summary = BatchSummary(WORKFLOW, "plan", dry_run=dry_run)
+        shop = parse_shop_id(shop_id)
+        if not (self.settings.invoice_transfers or self.settings.payouts):
+            summary.notes.append("invoice transfers and payouts are both disabled")
+            return summary
+        seen: set[tuple[str, ...]] = set()
+        if shop is None:
+            seen = self._plan_backlog(summary, dry_run=dry_run)
+        scheduled = shop is None and since is None and until is None
+        start: datetime | str | None = since
+        if scheduled:
+            start = self.ledger.get_checkpoint(CHECKPOINT_KEY)
+        newest: MiraklInvoice | None = None
+        invoices = self.mirakl.iter_invoices(start_date=start, end_date=until, shop_id=shop)
+        for chunk in chunked((_parse(raw) for raw in invoices), CHUNK_SIZE):
+            ids = [invoice_id for invoice_id, _ in chunk if invoice_id]
+            existing = self._existing_rows(ids)
+            candidates = []
+            for invoice_id, invoice in chunk:
+                if not invoice_id:
+                    reason = f"invalid data: {getattr(invoice, 'reason', invoice)}"
+                    summary.add(ItemOutcome("<invoice without id>", "FAILED", reason, failed=True))
+                    continue
+                if isinstance(invoice, MiraklInvoice) and (
+                    newest is None or invoice.created_at > newest.created_at
+                ):
+                    newest = invoice
+                rows = [
+                    row
+                    for row in self._rows_of(invoice_id, existing)
+                    if _key(row) not in seen and _open(row)
+                ]
+                if rows:
+                    candidates.append(_candidate(invoice_id, rows, invoice))
+            self._decide_and_record(candidates, summary, dry_run=dry_run)
+
+        if scheduled and newest is not None and not dry_run:
+            current = self.ledger.get_checkpoint(CHECKPOINT_KEY)
+            if current is None or newest.created_at > parse_mirakl_datetime(current):
+                self.ledger.set_checkpoint(CHECKPOINT_KEY, newest.created_date)
+                summary.notes.append(f"{CHECKPOINT_KEY} moved to {newest.created_date}")
+        log.info("%s", summary.describe())
+        return summary
+
+    def _plan_backlog(self, summary: BatchSummary, *, dry_run: bool) -> set[tuple[str, ...]]:
+        """Re-evaluate ON_HOLD and FAILED rows against their invoice; return their keys."""
+        backlog: dict[str, list[Row]] = {}
+        for row in self._retriable_rows():
+            backlog.setdefault(_invoice_id_of(row), []).append(row)
+        if not backlog:
+            return set()
+        start = _earliest_date(row for rows in backlog.values() for row in rows)
+        found: set[str] = set()
+        for chunk in chunked(self.mirakl.iter_invoices(start_date=start), CHUNK_SIZE):
+            candidates = []
+            for raw in chunk:
+                invoice_id, invoice = _parse(raw)
+                rows = backlog.get(invoice_id) if invoice_id else None
+                if not rows or invoice_id in found:
+                    continue
+                found.add(invoice_id)
+                candidates.append(_candidate(invoice_id, rows, invoice))
+            self._decide_and_record(candidates, summary, dry_run=dry_run)
+
+        missing = [rows for invoice_id, rows in sorted(backlog.items()) if invoice_id not in found]
+        for rows in missing:
+            self._report_missing(rows, start, summary, dry_run=dry_run)
+        return {_key(row) for rows in backlog.values() for row in rows}
+
+    def _report_missing(
+        self, rows: list[Row], start: str | None, summary: BatchSummary, *, dry_run: bool
+    ) -> None:
+        """Mirakl did not return the invoice of these rows: keep them, say so, go on."""
+        window = f" since {start}" if start else ""
+        reason = (
+            f"Invoice {_invoice_id_of(rows[0])} is not returned by Mirakl (IV01{window}); "
+            "kept as is, checked again next run"
+        )
+        updated = [replace(row, status_reason=reason) for row in rows]
+        for row in updated:
+            summary.add(_outcome(row, failed=True))
+        if not dry_run:
+            self._save(updated)
+
+    def _retriable_rows(self) -> Iterator[Row]:
+        if self.settings.invoice_transfers:
+            for rows in self.ledger.iter_transfers(
+                types=INVOICE_TRANSFER_TYPES, statuses=RETRIABLE_TRANSFER, batch_size=CHUNK_SIZE
+            ):
+                yield from rows
+        if self.settings.payouts:
+            for payouts in self.ledger.iter_payouts(
+                statuses=RETRIABLE_PAYOUT, batch_size=CHUNK_SIZE
+            ):
+                yield from payouts
+
+    def _existing_rows(self, invoice_ids: list[str]) -> dict[tuple[str, ...], Row]:
+        found: dict[tuple[str, ...], Row] = {}
+        if self.settings.invoice_transfers:
+            for transfer_type in INVOICE_TRANSFER_TYPES:
+                for row in self.ledger.get_transfers(transfer_type, invoice_ids).values():
+                    found[_key(row)] = row
+        if self.settings.payouts:
+            for payout in self.ledger.get_payouts(invoice_ids).values():
+                found[_key(payout)] = payout
+        return found
+
+    def _rows_of(self, invoice_id: str, existing: Mapping[tuple[str, ...], Row]) -> list[Row]:
+        """The invoice's rows as saved, or new ones (three transfers, one payout)."""
+        rows: list[Row] = []
+        if self.settings.invoice_transfers:
+            for transfer_type in INVOICE_TRANSFER_TYPES:
+                new = TransferRecord(type=transfer_type, mirakl_id=invoice_id)
+                rows.append(existing.get(_key(new)) or new)
+        if self.settings.payouts:
+            new_payout = PayoutRecord(mirakl_invoice_id=invoice_id)
+            rows.append(existing.get(_key(new_payout)) or new_payout)
+        return rows
+
+    def _decide_and_record(
+        self, candidates: list[_Candidate], summary: BatchSummary, *, dry_run: bool
+    ) -> None:
+        if not candidates:
+            return
+        shop_ids = {c.invoice.shop_id for c in candidates if c.invoice and c.invoice.shop_id}
+        mappings = self.ledger.account_mappings_by_shop(shop_ids)
+        decided: list[Row] = []
+
+        def handle(candidate: _Candidate) -> list[ItemOutcome]:
+            rows = [self._decide(row, candidate, mappings) for row in candidate.rows]
+            decided.extend(rows)
+            return [_outcome(row) for row in rows]
+
+        run_batch(candidates, handle, item_id=lambda c: c.invoice_id, summary=summary)
+        if not dry_run:
+            self._save(decided)
+
+    def _decide(self, row: Row, candidate: _Candidate, mappings: Mapping[int, Any]) -> Row:
+        invoice = candidate.invoice
+        if invoice is None:
+            if isinstance(row, TransferRecord):
+                return replace(row, status=TransferStatus.FAILED, status_reason=candidate.error)
+            return replace(row, status=PayoutStatus.FAILED, status_reason=candidate.error)
+        mapping = mappings.get(invoice.shop_id) if invoice.shop_id else None
+        if isinstance(row, TransferRecord):
+            return decide_invoice_transfer(
+                row, invoice, shop_mapping=mapping, platform_account=self.stripe.platform_account_id
+            )
+        return decide_payout(row, invoice, shop_mapping=mapping)
+
+    def _save(self, rows: Iterable[Row]) -> None:
+        rows = list(rows)
+        transfers = [r for r in rows if isinstance(r, TransferRecord)]
+        payouts = [r for r in rows if isinstance(r, PayoutRecord)]
+        self.ledger.save_transfers(transfers, run_id=self.run_id)
+        self.ledger.save_payouts(payouts, run_id=self.run_id)
+
+    # -- transfer ---------------------------------------------------------------------------
+
+    def transfer(self, *, shop_id: int | str | None = None, dry_run: bool = False) -> BatchSummary:
+        """Create every PENDING invoice transfer (exactly once)."""
+        summary = BatchSummary(WORKFLOW, "transfer", dry_run=dry_run)
+        shop = parse_shop_id(shop_id)
+        for rows in self.ledger.iter_transfers(
+            types=INVOICE_TRANSFER_TYPES, statuses=[TransferStatus.PENDING], batch_size=CHUNK_SIZE
+        ):
+            rows = [r for r in rows if shop is None or r.mirakl_shop_id == shop]
+            if dry_run:
+                for row in rows:
+                    summary.add(_outcome(replace(row, status_reason="would be transferred")))
+                continue
+            run_batch(rows, self._send_transfer, item_id=_item_id, summary=summary)
+        log.info("%s", summary.describe())
+        return summary
+
+    def _send_transfer(self, row: TransferRecord) -> ItemOutcome:
+        if row.transfer_id:
+            return self._record_transfer(row, TransferStatus.CREATED, None)
+        if not row.destination_account or not row.amount or not row.currency:
+            reason = "PENDING row lacks destination or amount"
+            return self._record_transfer(row, TransferStatus.FAILED, reason)
+        key = self._transfer_key(row)
+        if key is None:
+            found = self._find_transfer(row)
+            if found:
+                return self._record_transfer(
+                    replace(row, transfer_id=found), TransferStatus.CREATED, None
+                )
+            key = _new_transfer_key(row)
+
+        row = self.ledger.mark_transfer_attempt(row, key, run_id=self.run_id)
+        metadata = {
+            "miraklId": row.mirakl_id,
+            "miraklShopId": str(row.mirakl_shop_id or ""),
+            "miraklTransferType": str(row.type),
+        }
+        try:
+            created = self.stripe.create_transfer(
+                amount=row.amount,
+                currency=row.currency,
+                destination=row.destination_account,
+                idempotency_key=key,
+                metadata=metadata,
+                on_account=row.source_account,
+            )
+        except PaymentProviderError as exc:
+            if exc.code == "idempotency_error":
+                found = self._find_transfer(row)
+                if found:
+                    return self._record_transfer(
+                        replace(row, transfer_id=found), TransferStatus.CREATED, None
+                    )
+            if exc.permanent:
+                # Stripe said no: nothing was created; the next attempt gets a new key.
+                settled = replace(row, attempted_at=None)
+                return self._record_transfer(settled, TransferStatus.FAILED, exc.message)
+            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+            self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
+            return ItemOutcome(_item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True)
+        return self._record_transfer(
+            replace(row, transfer_id=created.id), TransferStatus.CREATED, None
+        )
+
+    def _transfer_key(self, row: TransferRecord) -> str | None:
+        """The key to send with; ``None`` when the row must first be looked up at Stripe."""
+        if not row.in_doubt:
+            return _new_transfer_key(row)
+        if row.attempted_at and datetime.now(UTC) - row.attempted_at < REPLAY_WINDOW:
+            return row.idempotency_key or _new_transfer_key(row)
+        return None
+
+    def _find_transfer(self, row: TransferRecord) -> str | None:
+        since = (row.attempted_at or datetime.now(UTC)) - timedelta(hours=1)
+        found = self.stripe.find_transfer(
+            mirakl_id=row.mirakl_id,
+            transfer_type=str(row.type),
+            destination=row.destination_account,
+            created_since=since,
+            on_account=row.source_account,
+        )
+        return found.id if found else None
+
+    def _record_transfer(
+        self, row: TransferRecord, status: TransferStatus, reason: str | None
+    ) -> ItemOutcome:
+        row = replace(row, status=status, status_reason=reason)
+        self.ledger.save_transfers([row], run_id=self.run_id)
+        return _outcome(row)
+
+    # -- payout -----------------------------------------------------------------------------
+
+    def payout(self, *, shop_id: int | str | None = None, dry_run: bool = False) -> BatchSummary:
+        """Create every PENDING payout whose invoice transfers are settled (exactly once)."""
+        summary = BatchSummary(WORKFLOW, "payout", dry_run=dry_run)
+        shop = parse_shop_id(shop_id)
+        for rows in self.ledger.iter_payouts(
+            statuses=[PayoutStatus.PENDING], batch_size=CHUNK_SIZE
+        ):
+            rows = [r for r in rows if shop is None or r.mirakl_shop_id == shop]
+            siblings = self._invoice_transfers([r.mirakl_invoice_id for r in rows])
+            ready: list[PayoutRecord] = []
+            for row in rows:
+                blocker = payout_blocker(
+                    row.mirakl_invoice_id, siblings.get(row.mirakl_invoice_id, [])
+                )
+                # A payout in doubt may exist at Stripe already: settle it, never hold it.
+                if blocker and not _payout_in_doubt(row):
+                    held = replace(row, status=PayoutStatus.ON_HOLD, status_reason=blocker)
+                    if not dry_run:
+                        self.ledger.save_payouts([held], run_id=self.run_id)
+                    summary.add(_outcome(held))
+                elif dry_run:
+                    summary.add(_outcome(replace(row, status_reason="would be paid out")))
+                else:
+                    ready.append(row)
+            run_batch(ready, self._send_payout, item_id=_item_id, summary=summary)
+        log.info("%s", summary.describe())
+        return summary
+
+    def _invoice_transfers(self, invoice_ids: list[str]) -> dict[str, list[TransferRecord]]:
+        found: dict[str, list[TransferRecord]] = {}
+        if not invoice_ids:
+            return found
+        for transfer_type in INVOICE_TRANSFER_TYPES:
+            for invoice_id, row in self.ledger.get_transfers(transfer_type, invoice_ids).items():
+                found.setdefault(invoice_id, []).append(row)
+        return found
+
+    def _send_payout(self, row: PayoutRecord) -> ItemOutcome:
+        if row.payout_id:
+            return self._record_payout(row, PayoutStatus.CREATED, None)
+        if not row.stripe_account_id or not row.amount or not row.currency:
+            reason = "PENDING payout lacks account or amount"
+            return self._record_payout(row, PayoutStatus.FAILED, reason)
+        key = self._payout_key(row)
+        if key is None:
+            found = self._find_payout(row)
+            if found:
+                return self._record_payout(
+                    replace(row, payout_id=found), PayoutStatus.CREATED, None
+                )
+            key = _new_payout_key(row)
+
+        row = self.ledger.mark_payout_attempt(row, key, run_id=self.run_id)
+        try:
+            created = self.stripe.create_payout(
+                account=row.stripe_account_id,
+                amount=row.amount,
+                currency=row.currency,
+                idempotency_key=key,
+                metadata={
+                    "miraklShopId": str(row.mirakl_shop_id or ""),
+                    "invoiceId": row.mirakl_invoice_id,
+                },
+            )
+        except PaymentProviderError as exc:
+            if exc.code == "idempotency_error":
+                found = self._find_payout(row)
+                if found:
+                    return self._record_payout(
+                        replace(row, payout_id=found), PayoutStatus.CREATED, None
+                    )
+            if exc.permanent:
+                settled = replace(row, attempted_at=None)
+                return self._record_payout(settled, PayoutStatus.FAILED, exc.message)
+            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+            self.ledger.save_payouts([replace(row, status_reason=reason)], run_id=self.run_id)
+            return ItemOutcome(_item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True)
+        return self._record_payout(replace(row, payout_id=created.id), PayoutStatus.CREATED, None)
+
+    def _payout_key(self, row: PayoutRecord) -> str | None:
+        if not _payout_in_doubt(row):
+            return _new_payout_key(row)
+        if row.attempted_at and datetime.now(UTC) - row.attempted_at < REPLAY_WINDOW:
+            return row.idempotency_key or _new_payout_key(row)
+        return None
+
+    def _find_payout(self, row: PayoutRecord) -> str | None:
+        since = (row.attempted_at or datetime.now(UTC)) - timedelta(hours=1)
+        found = self.stripe.find_payout(
+            account=row.stripe_account_id or "",
+            invoice_id=row.mirakl_invoice_id,
+            created_since=since,
+        )
+        return found.id if found else None
+
+    def _record_payout(
+        self, row: PayoutRecord, status: PayoutStatus, reason: str | None
+    ) -> ItemOutcome:
+        row = replace(row, status=status, status_reason=reason)
+        self.ledger.save_payouts([row], run_id=self.run_id)
+        return _outcome(row)
+
+
+def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> SellerSettlement:
+    """Registry entry: the job wired to the run's clients and ``config["seller_settlement"]``."""
+    return SellerSettlement(
+        mirakl=resources.get("mirakl"),
+        stripe=resources.get("stripe"),
+        ledger=resources.get("ledger"),
+        settings=SettlementSettings.from_mapping(config.get("seller_settlement")),
+        run_id=run_id,
+    )
+
+
+def parse_shop_id(value: Any) -> int | None:
+    """The ``shop_id`` run param: an integer, a string of digits, or empty for every shop."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ConfigurationError(f"param 'shop_id': expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise ConfigurationError(f"param 'shop_id': expected an integer, got {value!r}")
+
+
+def _new_transfer_key(row: TransferRecord) -> str:
+    """``…:transfer:<type>:<invoice id>``, ``…:retry<n>`` after a definite refusal."""
+    parts: list[object] = ["transfer", row.type, row.mirakl_id]
+    if row.attempts:
+        parts.append(f"retry{row.attempts}")
+    return idempotency_key(*parts)
+
+
+def _new_payout_key(row: PayoutRecord) -> str:
+    """``…:payout:<invoice id>``, ``…:retry<n>`` after a definite refusal."""
+    parts: list[object] = ["payout", row.mirakl_invoice_id]
+    if row.attempts:
+        parts.append(f"retry{row.attempts}")
+    return idempotency_key(*parts)
+
+
+def _parse(raw: Any) -> tuple[str, MiraklInvoice | InvalidItemError]:
+    invoice_id = raw.get("invoice_id") if isinstance(raw, Mapping) else None
+    item = "" if invoice_id in (None, "") else str(invoice_id)
+    try:
+        return item, parse_invoice(raw)
+    except InvalidItemError as exc:
+        return item, exc.for_item(item or "<invoice without id>")
+
+
+def _candidate(
+    invoice_id: str, rows: list[Row], invoice: MiraklInvoice | InvalidItemError
+) -> _Candidate:
+    if isinstance(invoice, InvalidItemError):
+        return _Candidate(invoice_id, rows, None, f"invalid data: {invoice.reason}")
+    return _Candidate(invoice_id, rows, invoice)
+
+
+def _earliest_date(rows: Iterable[Row]) -> str | None:
+    """The earliest ``mirakl_created_date`` (raw string), or None to read every invoice."""
+    earliest: tuple[datetime, str] | None = None
+    for row in rows:
+        if not row.mirakl_created_date:
+            return None
+        try:
+            at = parse_mirakl_datetime(row.mirakl_created_date)
+        except InvalidItemError:
+            return None
+        if earliest is None or at < earliest[0]:
+            earliest = (at, row.mirakl_created_date)
+    return earliest[1] if earliest else None
+
+
+def _payout_in_doubt(row: PayoutRecord) -> bool:
+    return row.attempted_at is not None and row.payout_id is None
+
+
+def _invoice_id_of(row: Row) -> str:
+    return row.mirakl_id if isinstance(row, TransferRecord) else row.mirakl_invoice_id
+
+
+def _key(row: Row) -> tuple[str, ...]:
+    if isinstance(row, TransferRecord):
+        return ("transfer", str(TransferType(row.type)), row.mirakl_id)
+    return ("payout", row.mirakl_invoice_id)
+
+
+def _open(row: Row) -> bool:
+    """New, or retriable: a row decided for good (or waiting to be sent) is left alone."""
+    if row.id is None:
+        return True
+    if isinstance(row, TransferRecord):
+        return row.status in RETRIABLE_TRANSFER
+    return row.status in RETRIABLE_PAYOUT
+
+
+def _item_id(row: Row) -> str:
+    if isinstance(row, TransferRecord):
+        return f"{row.mirakl_id}/{row.type}"
+    return f"{row.mirakl_invoice_id}/PAYOUT"
+
+
+def _outcome(row: Row, *, failed: bool | None = None) -> ItemOutcome:
+    is_failed = row.status in (TransferStatus.FAILED, PayoutStatus.FAILED)
+    return ItemOutcome(
+        item_id=_item_id(row),
+        status=str(row.status),
+        reason=row.status_reason,
+        amount=row.amount,
+        currency=row.currency,
+        failed=is_failed if failed is None else failed,
+    )

@@ -1,0 +1,236 @@
+"""What a Mirakl invoice (IV01) settles: three invoice transfers and one payout, decided purely.
+
+A Mirakl billing cycle ends with one accounting document per shop. Its ``summary`` says what the
+seller owes the operator (subscription, extra invoices: Mirakl sends them as negative numbers),
+what the operator owes the seller besides orders (extra credits), and what the seller is finally
+paid (``amount_transferred``). The settlement turns that into Stripe money movements:
+
+* ``TRANSFER_SUBSCRIPTION`` and ``TRANSFER_EXTRA_INVOICES``: seller → platform, created on the
+  seller's connected account (``source_account``) with the platform as destination;
+* ``TRANSFER_EXTRA_CREDITS``: platform → seller;
+* a payout of ``amount_transferred`` from the seller's balance to their bank.
+
+The rules follow the Stripe connector's, with deliberate changes (each says why):
+
+* permanent verdicts come before temporary ones: a zero amount is ABORTED even when the shop has
+  no Stripe account yet (the connector held it ON_HOLD, to abort it later anyway);
+* a shop flagged *ignored* holds its invoice transfers and payout ON_HOLD ("Shop N is ignored")
+  instead of moving its money regardless (the connector ignored the flag here): the flag also
+  marks KYC trouble, which is temporary, so the rows resume once it is cleared;
+* amounts are printed in major units with their currency, and a row going back to PENDING has
+  its previous reason cleared;
+* the payout waits (ON_HOLD) until every invoice transfer of the same invoice is settled, see
+  :func:`payout_blocker`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.ledger.records import (
+    AccountMapping,
+    PayoutRecord,
+    PayoutStatus,
+    TransferRecord,
+    TransferStatus,
+    TransferType,
+)
+from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
+
+#: Which ``summary`` field each invoice transfer takes its amount from.
+SUMMARY_FIELDS: Mapping[TransferType, str] = {
+    TransferType.SUBSCRIPTION: "total_subscription_incl_tax",
+    TransferType.EXTRA_CREDITS: "total_other_credits_incl_tax",
+    TransferType.EXTRA_INVOICES: "total_other_invoices_incl_tax",
+}
+
+#: Invoice transfers that take money *from* the seller (created on the seller's account).
+SELLER_TO_PLATFORM = frozenset({TransferType.SUBSCRIPTION, TransferType.EXTRA_INVOICES})
+
+#: Invoice-transfer statuses after which the payout of the same invoice may go.
+SETTLED_TRANSFER = frozenset(
+    {TransferStatus.CREATED, TransferStatus.ABORTED, TransferStatus.IGNORED}
+)
+
+
+@dataclass(frozen=True)
+class MiraklInvoice:
+    """An IV01 accounting document reduced to what the settlement decides on.
+
+    Amounts are ``Decimal`` major units as Mirakl sent them (sign included); ``created_date`` is
+    the raw string (checkpoints are sent back verbatim), ``created_at`` the parsed instant.
+    """
+
+    invoice_id: str
+    shop_id: int | None
+    currency: str
+    created_date: str
+    created_at: datetime
+    summary: Mapping[str, Decimal]
+
+    def transfer_amount_minor(self, transfer_type: TransferType) -> int:
+        """Absolute value: Mirakl reports what the seller owes as negative numbers (#76)."""
+        return abs(to_minor(self.summary[SUMMARY_FIELDS[transfer_type]], self.currency))
+
+    def payout_amount_minor(self) -> int:
+        """``amount_transferred`` as is: a negative payout is not a payout (it is ABORTED)."""
+        return to_minor(self.summary["amount_transferred"], self.currency)
+
+
+def parse_invoice(raw: Any) -> MiraklInvoice:
+    """Parse one IV01 document; a bad one raises :class:`InvalidItemError` naming the field."""
+    if not isinstance(raw, Mapping):
+        raise InvalidItemError(f"invoice is not an object: {raw!r}"[:200])
+    invoice_id = raw.get("invoice_id")
+    if invoice_id in (None, "") or isinstance(invoice_id, bool):
+        raise InvalidItemError("invoice_id is missing")
+    item = str(invoice_id)
+    try:
+        currency = normalize_currency(raw.get("currency_iso_code") or "")
+        created_date = raw.get("date_created")
+        created_at = parse_mirakl_datetime(created_date, field="date_created")
+        summary = raw.get("summary")
+        if not isinstance(summary, Mapping):
+            raise InvalidItemError("summary is missing")
+        amounts: dict[str, Decimal] = {}
+        for name in (*SUMMARY_FIELDS.values(), "amount_transferred"):
+            amounts[name] = parse_amount(summary.get(name, 0), field=f"summary.{name}")
+        return MiraklInvoice(
+            invoice_id=item,
+            shop_id=_shop_id(raw.get("shop_id")),
+            currency=currency,
+            created_date=str(created_date),
+            created_at=created_at,
+            summary=amounts,
+        )
+    except InvalidItemError as exc:
+        raise exc.for_item(item) from None
+
+
+def decide_invoice_transfer(
+    row: TransferRecord,
+    invoice: MiraklInvoice,
+    *,
+    shop_mapping: AccountMapping | None,
+    platform_account: Callable[[], str],
+) -> TransferRecord:
+    """Return ``row`` (one of the invoice's three transfers) with its decision.
+
+    :param platform_account: the platform's ``acct_`` id, asked only for seller → platform rows
+        that are about to become PENDING (it costs one Stripe call, once per run).
+    """
+    transfer_type = TransferType(row.type)
+    row = replace(row, mirakl_shop_id=invoice.shop_id, mirakl_created_date=invoice.created_date)
+    if row.transfer_id:
+        return _transfer(row, TransferStatus.CREATED, None)
+    if not invoice.shop_id:
+        return _transfer(row, TransferStatus.ABORTED, "No shop ID provided")
+    amount = invoice.transfer_amount_minor(transfer_type)
+    row = replace(row, amount=amount, currency=invoice.currency)
+    if amount <= 0:
+        shown = format_minor(amount, invoice.currency)
+        return _transfer(
+            row, TransferStatus.ABORTED, f"Amount must be positive, input was: {shown}"
+        )
+    blocker = _shop_blocker(invoice.shop_id, shop_mapping)
+    if blocker or shop_mapping is None:
+        return _transfer(row, TransferStatus.ON_HOLD, blocker)
+    if transfer_type in SELLER_TO_PLATFORM:
+        row = replace(
+            row,
+            source_account=shop_mapping.stripe_account_id,
+            destination_account=platform_account(),
+        )
+    else:
+        row = replace(row, source_account=None, destination_account=shop_mapping.stripe_account_id)
+    return _transfer(row, TransferStatus.PENDING, None)
+
+
+def decide_payout(
+    row: PayoutRecord, invoice: MiraklInvoice, *, shop_mapping: AccountMapping | None
+) -> PayoutRecord:
+    """Return the invoice's payout row with its decision (see the module docstring)."""
+    row = replace(
+        row,
+        mirakl_shop_id=invoice.shop_id,
+        mirakl_created_date=invoice.created_date,
+        currency=invoice.currency,
+    )
+    if row.payout_id:
+        if row.status in (PayoutStatus.FAILED, PayoutStatus.ON_HOLD):
+            # The payout was created, then failed at the bank (payout.failed). The ledger keeps
+            # the first payout id as proof of what moved; a new payout is a human decision.
+            reason = (
+                f"Payout {row.payout_id} failed after it was created"
+                f"{': ' + row.status_reason if row.status_reason else ''}; "
+                "check the seller's bank details, then pay out again from the Stripe dashboard"
+            )
+            return _payout(row, PayoutStatus.FAILED, reason[:500])
+        return _payout(row, PayoutStatus.CREATED, None)
+    if not invoice.shop_id:
+        return _payout(row, PayoutStatus.ABORTED, "No shop ID provided")
+    amount = invoice.payout_amount_minor()
+    row = replace(row, amount=amount)
+    if amount <= 0:
+        shown = format_minor(amount, invoice.currency)
+        return _payout(row, PayoutStatus.ABORTED, f"Amount must be positive, input was: {shown}")
+    blocker = _shop_blocker(invoice.shop_id, shop_mapping)
+    if blocker or shop_mapping is None:
+        return _payout(row, PayoutStatus.ON_HOLD, blocker)
+    row = replace(row, stripe_account_id=shop_mapping.stripe_account_id)
+    if not shop_mapping.payouts_enabled:
+        return _payout(
+            row, PayoutStatus.ON_HOLD, f"Payouts are disabled for shop ID {invoice.shop_id}"
+        )
+    return _payout(row, PayoutStatus.PENDING, None)
+
+
+def payout_blocker(invoice_id: str, transfers: Iterable[TransferRecord]) -> str | None:
+    """Why the payout of ``invoice_id`` must wait, or ``None`` when it may go now.
+
+    Transfers go first: the seller → platform transfers take the operator's fees from the
+    seller's Stripe balance, and the extra credits add to it; ``amount_transferred`` is what
+    remains. Paid out first, the balance would be gone and the fee transfers would fail (or
+    push the seller's balance negative). So the payout waits while an invoice transfer of the
+    same invoice is not settled (CREATED, ABORTED or IGNORED).
+    """
+    waiting = sorted(
+        f"{row.type} ({row.status})" for row in transfers if row.status not in SETTLED_TRANSFER
+    )
+    if not waiting:
+        return None
+    return f"Waiting for the invoice transfers of invoice {invoice_id}: {', '.join(waiting)}"
+
+
+def _shop_blocker(shop_id: int, mapping: AccountMapping | None) -> str | None:
+    if mapping is None:
+        return f"Cannot find Stripe account for shop ID {shop_id}"
+    if mapping.ignored:
+        return f"Shop {shop_id} is ignored"
+    return None
+
+
+def _shop_id(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidItemError(f"shop_id is not numeric: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise InvalidItemError(f"shop_id is not numeric: {value!r}")
+
+
+def _transfer(row: TransferRecord, status: TransferStatus, reason: str | None) -> TransferRecord:
+    return replace(row, status=status, status_reason=reason)
+
+
+def _payout(row: PayoutRecord, status: PayoutStatus, reason: str | None) -> PayoutRecord:
+    return replace(row, status=status, status_reason=reason)

@@ -1,0 +1,298 @@
+"""The settlement job end to end against the sandbox: what moved, on which account, exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.ledger.records import (
+    AccountMapping,
+    PayoutStatus,
+    TransferStatus,
+    TransferType,
+)
+from mirakl_connector.workflows.settlement import (
+    CHECKPOINT_KEY,
+    SellerSettlement,
+    SettlementSettings,
+)
+
+
+def inv(invoice_id, *, shop=1, day=1, currency="EUR", paid="12.34", sub="-9.99",
+        credits="56.78", debits="-98.76"):  # fmt: skip
+    return {
+        "id": 700 + invoice_id,
+        "invoice_id": invoice_id,
+        "shop_id": shop,
+        "currency_iso_code": currency,
+        "date_created": f"2026-11-{day:02d}T00:00:00+0100",
+        "summary": {
+            "amount_transferred": float(paid) if "." in paid else int(paid),
+            "total_subscription_incl_tax": float(sub) if "." in sub else int(sub),
+            "total_other_credits_incl_tax": float(credits) if "." in credits else int(credits),
+            "total_other_invoices_incl_tax": float(debits) if "." in debits else int(debits),
+        },
+    }
+
+
+def scenario(invoices):
+    return {
+        "mirakl": {"api_key": "sandbox-mirakl-key", "invoices": list(invoices)},
+        "stripe": {
+            "api_key": "sk_test_sandbox",
+            "platform_account": {"id": "acct_platform"},
+            "accounts": [
+                {"id": "acct_s1", "charges_enabled": True, "payouts_enabled": True},
+                {"id": "acct_s2", "charges_enabled": True, "payouts_enabled": True},
+                {"id": "acct_s3", "charges_enabled": True, "payouts_enabled": False},
+            ],
+            "platform_balance": {"eur": 10_000_000, "jpy": 10_000_000},
+        },
+    }
+
+
+@pytest.fixture
+def ledger(workflow_ledger):
+    workflow_ledger.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True))
+    workflow_ledger.upsert_account_mapping(AccountMapping(2, "acct_s2", True, True))
+    workflow_ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", False, True))
+    return workflow_ledger
+
+
+@pytest.fixture
+def job(mirakl, stripe_gateway, ledger):
+    return SellerSettlement(
+        mirakl=mirakl,
+        stripe=stripe_gateway,
+        ledger=ledger,
+        settings=SettlementSettings(),
+        run_id="run-1",
+    )
+
+
+def run(job, **params):
+    dry_run = params.get("dry_run", False)
+    shop_id = params.get("shop_id")
+    return (
+        job.plan(**params),
+        job.transfer(dry_run=dry_run, shop_id=shop_id),
+        job.payout(dry_run=dry_run, shop_id=shop_id),
+    )
+
+
+def moved(sandbox):
+    """Every transfer and payout, keyed by (invoice id, kind), with the account it lives on."""
+    found = {}
+    for t in sandbox.transfers():
+        key = (t["metadata"]["miraklId"], t["metadata"]["miraklTransferType"])
+        assert key not in found, f"{key} moved twice"
+        found[key] = (t["amount"], t["currency"], t["sandbox_account"], t["destination"])
+    for p in sandbox.payouts():
+        key = (p["metadata"]["invoiceId"], "PAYOUT")
+        assert key not in found, f"{key} paid out twice"
+        found[key] = (p["amount"], p["currency"], p["sandbox_account"], None)
+    return found
+
+
+def test_invoice_settles_in_both_directions_then_pays_out(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1)]))
+    planned, transferred, paid = run(job)
+
+    assert planned.counts == {"TRANSFER_PENDING": 3, "PAYOUT_PENDING": 1}
+    assert transferred.counts == {"TRANSFER_CREATED": 3}
+    assert paid.counts == {"PAYOUT_CREATED": 1}
+    assert moved(sandbox) == {
+        ("1", "TRANSFER_SUBSCRIPTION"): (999, "eur", "acct_s1", "acct_platform"),
+        ("1", "TRANSFER_EXTRA_INVOICES"): (9876, "eur", "acct_s1", "acct_platform"),
+        ("1", "TRANSFER_EXTRA_CREDITS"): (5678, "eur", None, "acct_s1"),
+        ("1", "PAYOUT"): (1234, "eur", "acct_s1", None),
+    }
+    # Seller → platform transfers and the payout carried the seller's Stripe-Account header.
+    posts = sandbox.stripe_requests(path="/v1/transfers", method="POST")
+    headers = sorted((r["stripe_account"] or "platform", r["idempotency_key"]) for r in posts)
+    assert headers == [
+        ("acct_s1", "mirakl-connector:transfer:TRANSFER_EXTRA_INVOICES:1"),
+        ("acct_s1", "mirakl-connector:transfer:TRANSFER_SUBSCRIPTION:1"),
+        ("platform", "mirakl-connector:transfer:TRANSFER_EXTRA_CREDITS:1"),
+    ]
+    (payout_post,) = sandbox.stripe_requests(path="/v1/payouts", method="POST")
+    assert payout_post["stripe_account"] == "acct_s1"
+    assert payout_post["idempotency_key"] == "mirakl-connector:payout:1"
+    assert ledger.get_checkpoint(CHECKPOINT_KEY) == "2026-11-01T00:00:00+0100"
+
+
+def test_rerun_moves_nothing_more(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1), inv(2, shop=2, day=2)]))
+    run(job)
+    first = moved(sandbox)
+    planned, transferred, paid = run(job)
+    assert moved(sandbox) == first
+    assert transferred.total == paid.total == 0
+    assert len(first) == 8
+
+
+def test_checkpoint_is_the_newest_date_not_the_last_in_the_response(sandbox, job, ledger):
+    # Same instant order as Mirakl's sort, but the newest instant has the earlier-looking string.
+    sandbox.reset(scenario([inv(1, day=3), inv(2, day=1)]))
+    ledger.set_checkpoint(CHECKPOINT_KEY, "2026-10-01T00:00:00+0100")
+    run(job)
+    assert ledger.get_checkpoint(CHECKPOINT_KEY) == "2026-11-03T00:00:00+0100"
+    sandbox.load({"mirakl": {"invoices": [inv(3, day=4)]}})
+    sandbox.clear_mirakl_calls()
+    run(job)
+    (call,) = sandbox.mirakl_calls("IV01")
+    assert call["query"]["start_date"] in ("2026-11-03T00:00:00+0100", ["2026-11-03T00:00:00+0100"])
+    assert ("3", "PAYOUT") in moved(sandbox)
+
+
+def test_jpy_amounts_reach_stripe_in_yen(sandbox, job):
+    sandbox.reset(scenario([inv(1, currency="JPY", paid="1500", sub="-300", credits="0",
+                                debits="0")]))  # fmt: skip
+    planned, _, _ = run(job)
+    assert planned.counts == {"TRANSFER_PENDING": 1, "TRANSFER_ABORTED": 2, "PAYOUT_PENDING": 1}
+    assert moved(sandbox) == {
+        ("1", "TRANSFER_SUBSCRIPTION"): (300, "jpy", "acct_s1", "acct_platform"),
+        ("1", "PAYOUT"): (1500, "jpy", "acct_s1", None),
+    }
+
+
+def test_payouts_disabled_is_on_hold_until_enabled(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1, shop=3)]))
+    planned, _, paid = run(job)
+    row = ledger.get_payouts(["1"])["1"]
+    assert (row.status, row.status_reason) == (
+        PayoutStatus.ON_HOLD,
+        "Payouts are disabled for shop ID 3",
+    )
+    assert ("1", "PAYOUT") not in moved(sandbox)
+    assert planned.counts["TRANSFER_PENDING"] == 3  # the fees are still collected
+
+    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True))
+    sandbox.patch_account("acct_s3", payouts_enabled=True)
+    run(job)
+    assert ledger.get_payouts(["1"])["1"].status is PayoutStatus.CREATED
+    assert moved(sandbox)[("1", "PAYOUT")] == (1234, "eur", "acct_s3", None)
+
+
+def test_stripe_refusal_fails_the_payout_then_a_new_key_succeeds(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1, shop=3)]))
+    # The ledger believes payouts are on; Stripe says they are not.
+    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True))
+    _, _, paid = run(job)
+    row = ledger.get_payouts(["1"])["1"]
+    assert (row.status, row.status_reason) == (PayoutStatus.FAILED, "Payouts disabled")
+    assert row.attempted_at is None
+    assert paid.failed_total == 1
+
+    sandbox.patch_account("acct_s3", payouts_enabled=True)
+    run(job)
+    row = ledger.get_payouts(["1"])["1"]
+    assert row.status is PayoutStatus.CREATED
+    assert row.idempotency_key == "mirakl-connector:payout:1:retry1"
+    assert moved(sandbox)[("1", "PAYOUT")][0] == 1234
+
+
+def test_payout_waits_for_a_failed_invoice_transfer(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1)]))
+    sandbox.set_faults({"rules": [{"target": "stripe", "method": "POST", "path": "/v1/transfers",
+                                   "times": 1, "action": "error"}]})  # fmt: skip
+    job.stripe._retry = replace(job.stripe._retry, max_attempts=1)
+    planned, transferred, paid = run(job)
+    assert transferred.counts.get("IN_DOUBT") == 1
+    assert paid.counts == {"PAYOUT_ON_HOLD": 1}
+    assert ("1", "PAYOUT") not in moved(sandbox)
+
+    sandbox.clear_faults()
+    run(job)
+    assert len(moved(sandbox)) == 4
+    assert ledger.get_payouts(["1"])["1"].status is PayoutStatus.CREATED
+
+
+def test_crash_after_stripe_answered_moves_nothing_twice(sandbox, job, ledger, monkeypatch):
+    sandbox.reset(scenario([inv(1)]))
+    job.plan()
+
+    def crash(self, row, status, reason):
+        raise SystemExit("worker killed after Stripe answered")
+
+    monkeypatch.setattr(SellerSettlement, "_record_transfer", crash)
+    monkeypatch.setattr(SellerSettlement, "_record_payout", crash)
+    with pytest.raises(SystemExit):
+        job.transfer()
+    monkeypatch.undo()
+    run(job)  # the task is cleared and runs again
+    assert len(moved(sandbox)) == 4
+    rows = ledger.get_transfers(TransferType.SUBSCRIPTION, ["1"])
+    assert rows["1"].status is TransferStatus.CREATED
+
+
+def test_lost_payout_response_is_replayed_with_the_same_key(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1)]))
+    sandbox.set_faults({"rules": [{"target": "stripe", "method": "POST", "path": "/v1/payouts",
+                                   "times": 1, "action": "lost_response"}]})  # fmt: skip
+    job.stripe._retry = replace(job.stripe._retry, max_attempts=1)
+    _, _, paid = run(job)
+    assert paid.counts == {"IN_DOUBT": 1}
+    _, _, paid = run(job)
+    assert paid.counts == {"PAYOUT_CREATED": 1}
+    assert len([p for p in sandbox.payouts()]) == 1
+
+
+def test_backlog_invoice_missing_from_mirakl_is_reported_not_a_crash(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1, shop=9)]))  # shop 9: no Stripe account yet
+    run(job)
+    assert ledger.get_payouts(["1"])["1"].status is PayoutStatus.ON_HOLD
+    sandbox.reset(scenario([inv(2, day=5)]))  # Mirakl no longer returns invoice 1
+    planned, _, _ = run(job)
+    row = ledger.get_payouts(["1"])["1"]
+    assert row.status is PayoutStatus.ON_HOLD
+    assert row.status_reason.startswith("Invoice 1 is not returned by Mirakl (IV01 since 2026-11")
+    assert {f["id"] for f in planned.failed} >= {"1/PAYOUT", "1/TRANSFER_SUBSCRIPTION"}
+    assert ("2", "PAYOUT") in moved(sandbox)
+
+
+def test_backlog_row_is_settled_once_the_shop_has_an_account(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1, shop=4)]))
+    sandbox.load({"stripe": {"accounts": [{"id": "acct_s4", "payouts_enabled": True}]}})
+    run(job)
+    assert moved(sandbox) == {}
+    ledger.upsert_account_mapping(AccountMapping(4, "acct_s4", True, True))
+    run(job)
+    assert len(moved(sandbox)) == 4
+
+
+def test_shop_id_param_settles_one_shop_without_backlog_or_checkpoint(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1, shop=1), inv(2, shop=2)]))
+    planned, transferred, paid = run(job, shop_id="2")
+    assert {k[0] for k in moved(sandbox)} == {"2"}
+    assert ledger.get_checkpoint(CHECKPOINT_KEY) is None
+    (call,) = sandbox.mirakl_calls("IV01")
+    assert call["query"]["shop"] in ("2", ["2"])
+    with pytest.raises(ConfigurationError, match="shop_id"):
+        job.plan(shop_id="two")
+
+
+def test_dry_run_moves_and_writes_nothing(sandbox, job, ledger):
+    sandbox.reset(scenario([inv(1)]))
+    planned, _, _ = run(job, dry_run=True)
+    assert planned.counts == {"TRANSFER_PENDING": 3, "PAYOUT_PENDING": 1}
+    assert moved(sandbox) == {}
+    assert ledger.get_payouts(["1"]) == {}
+    assert ledger.get_checkpoint(CHECKPOINT_KEY) is None
+
+
+def test_bad_invoice_fails_with_a_reason_and_the_batch_goes_on(sandbox, job, ledger):
+    bad = inv(1)
+    bad["currency_iso_code"] = "XXY"
+    sandbox.reset(scenario([bad, inv(2, day=2)]))
+    planned, _, _ = run(job)
+    assert planned.counts["PAYOUT_FAILED"] == 1
+    assert ledger.get_payouts(["1"])["1"].status_reason.startswith("invalid data: unknown currency")
+    assert ("2", "PAYOUT") in moved(sandbox)
+
+
+def test_settings_refuse_unknown_keys():
+    with pytest.raises(ConfigurationError, match="unknown seller_settlement setting"):
+        SettlementSettings.from_mapping({"payout": True})
