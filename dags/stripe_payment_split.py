@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import run_params
+from mirakl_connector.airflow.pools import pool_for_step
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 
@@ -34,10 +35,14 @@ each on (`product_enabled`, `service_enabled`, `tax_split_enabled`, `tax_account
    at once.
 2. `plan_transfers`: reads new orders (and the ON_HOLD/FAILED backlog), decides each transfer and
    records it in the connector's ledger.
-3. `create_transfers`: creates the Stripe transfers of the PENDING rows, each with an idempotency
-   key from its ledger row, so a retry never pays twice.
-4. `report`: one summary of the run (its return value); fails, and e-mails
-   `alerts.email_to`, when any order failed.
+3. `shard_transfers`: splits the PENDING rows into `payment_split.execute_shards` shards
+   (default 4) by ledger row id.
+4. `create_transfers` (mapped, one task per shard, in the `stripe_api` pool): creates the Stripe
+   transfers of its shard's PENDING rows, each with an idempotency key from its ledger row, so a
+   retry never pays twice and two shards never send the same row. On CeleryExecutor the shards
+   run on several workers at once.
+5. `report`: one summary of the run (its return value; the shards' summaries added up); fails,
+   and e-mails `alerts.email_to`, when any order failed.
 
 **Decision rules** (first match wins): no Stripe account for the shop → ON_HOLD; shop ignored
 → IGNORED; order refused/cancelled → ABORTED; order not validated or not yet debited → ON_HOLD;
@@ -90,9 +95,25 @@ with DAG(
     plan_transfers = MiraklWorkflowOperator(
         task_id="plan_transfers", workflow="payment_split", step="plan"
     )
-    create_transfers = MiraklWorkflowOperator(
-        task_id="create_transfers", workflow="payment_split", step="execute"
-    )
+
+    @task(task_id="shard_transfers", retries=0)
+    def shard_transfers() -> list[dict[str, int]]:
+        """One ``{"shard": i, "shards": n}`` per mapped create_transfers task (read at run time)."""
+        from mirakl_connector.airflow.config import load_connector_config
+        from mirakl_connector.workflows.payment_split import PaymentSplitSettings, shard_plan
+
+        config = load_connector_config()
+        return shard_plan(PaymentSplitSettings.from_mapping(config.get("payment_split")))
+
+    shards = shard_transfers()
+    # A mapped task takes its pool from partial(), not from the operator's default.
+    create_transfers = MiraklWorkflowOperator.partial(
+        task_id="create_transfers",
+        workflow="payment_split",
+        step="execute",
+        pool=pool_for_step("payment_split", "execute"),
+        map_index_template="shard {{ task.step_kwargs['shard'] }}",
+    ).expand(step_kwargs=shards)
     # all_success (the default): if a step crashed, that step's own failure e-mail already says
     # why and there is no complete batch to summarise; a report of half a run would mislead.
     report = BatchReportOperator(
@@ -101,4 +122,4 @@ with DAG(
         retries=0,
     )
 
-    wait_for_mirakl >> plan_transfers >> create_transfers >> report
+    wait_for_mirakl >> plan_transfers >> shards >> create_transfers >> report

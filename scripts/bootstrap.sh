@@ -35,8 +35,8 @@ WANT="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/include/pyproject.toml" \
 if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
     echo "bootstrap: installing requirements (first run takes a few minutes)"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -r "$REPO_ROOT/requirements.txt"
-    "$VENV/bin/python" -m pip install --quiet -e "$REPO_ROOT/include"
+    # The same install step as the Docker image (scripts/install.sh), editable here.
+    PYTHON="$VENV/bin/python" "$REPO_ROOT/scripts/install.sh" --editable
     echo "$WANT" > "$STAMP"
 fi
 

@@ -32,10 +32,12 @@ def get_provider_info() -> dict[str, Any]:
         "integrations": [
             {"integration-name": "Mirakl", "tags": ["service"]},
             {"integration-name": "Stripe Connect", "tags": ["service"]},
+            {"integration-name": "Hyperwallet", "tags": ["service"]},
         ],
         "hooks": [
             {"integration-name": "Mirakl", "python-modules": [f"{_HOOKS}.mirakl"]},
             {"integration-name": "Stripe Connect", "python-modules": [f"{_HOOKS}.stripe"]},
+            {"integration-name": "Hyperwallet", "python-modules": [f"{_HOOKS}.hyperwallet"]},
         ],
         "connection-types": [
             {
@@ -101,6 +103,51 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Timeout (s)",
                         "description": "Seconds to wait for Stripe's answer.",
                         "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
+                    },
+                },
+            },
+            {
+                "connection-type": "hyperwallet",
+                "hook-class-name": f"{_HOOKS}.hyperwallet.HyperwalletHook",
+                "hook-name": "Hyperwallet",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "API server",
+                        "login": "REST API user",
+                        "password": "REST API password",
+                    },
+                    "placeholders": {
+                        "host": "https://api.paylution.com (UAT: https://uat-api.paylution.com)",
+                        "login": "restapiuser@...",
+                    },
+                },
+                "conn-fields": {
+                    "timeout_connect": {
+                        "label": "Connect timeout (s)",
+                        "description": "Seconds to wait for the TCP/TLS connection.",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 5},
+                    },
+                    "timeout_read": {
+                        "label": "Read timeout (s)",
+                        "description": "Seconds to wait for Hyperwallet's answer.",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries of a 429/5xx/transport failure; a create (POST) "
+                        "is only retried when it certainly did not arrive.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 4},
+                    },
+                    "page_size": {
+                        "label": "Page size",
+                        "description": "Items per page of list calls (max 100).",
+                        "schema": {
+                            "type": ["integer", "null"],
+                            "minimum": 1,
+                            "maximum": 100,
+                            "default": 100,
+                        },
                     },
                 },
             },

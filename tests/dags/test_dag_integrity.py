@@ -55,11 +55,15 @@ def test_payment_split_structure(dagbag: DagBag) -> None:
     assert set(dag.tags) == {"mirakl", "stripe", "payments"}
     assert dag.max_active_runs == 1
     assert dag.task_dict["wait_for_mirakl"].downstream_task_ids == {"plan_transfers"}
-    assert dag.task_dict["plan_transfers"].downstream_task_ids == {"create_transfers"}
+    assert dag.task_dict["plan_transfers"].downstream_task_ids == {"shard_transfers"}
+    assert dag.task_dict["shard_transfers"].downstream_task_ids == {"create_transfers"}
     assert dag.task_dict["create_transfers"].downstream_task_ids == {"report"}
     assert dag.task_dict["report"].downstream_task_ids == set()
     assert dag.task_dict["plan_transfers"].step == "plan"
-    assert dag.task_dict["create_transfers"].step == "execute"
+    # mapped over shards: one create_transfers task per {"shard": i, "shards": n}
+    create = dag.task_dict["create_transfers"]
+    assert create.partial_kwargs["step"] == "execute"
+    assert set(create.expand_input.value) == {"step_kwargs"}
     sensor = dag.task_dict["wait_for_mirakl"]
     assert sensor.mode == "reschedule"
     assert sensor.poke_interval == 30

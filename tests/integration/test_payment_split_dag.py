@@ -66,6 +66,12 @@ def run_dag(**conf):
     run = fresh_dag().test(run_conf=conf or None, logical_date=None)
     ti = run.get_task_instance("report")
     xcoms = {t: ti.xcom_pull(task_ids=t) for t in ("plan_transfers", "create_transfers", "report")}
+    # create_transfers is mapped (one task per shard): keep the shards, add them up for the rest.
+    from mirakl_connector.airflow.operators.report import combine_mapped
+
+    shards = xcoms["create_transfers"]
+    xcoms["create_transfers_shards"] = [shards] if isinstance(shards, dict) else list(shards)
+    xcoms["create_transfers"] = combine_mapped(xcoms["create_transfers_shards"])
     return run, xcoms
 
 
@@ -79,6 +85,9 @@ def test_scheduled_run_then_rerun(demo_env, sandbox):
     assert created == len(transfers) > 0
     assert len({t["metadata"]["miraklId"] for t in transfers}) == len(transfers)
     executed = xcoms["create_transfers"]
+    # the default 4 shards each sent their own rows, and together all of them
+    shard_notes = sorted(n for s in xcoms["create_transfers_shards"] for n in s.get("notes", []))
+    assert shard_notes == [f"shard {i} of 4" for i in range(4)]
     assert sum(t["amount"] for t in transfers if t["currency"] == "eur") == int(
         executed["amounts"]["TRANSFER_CREATED"]["EUR"].replace(".", "")
     )

@@ -296,3 +296,91 @@ def test_bad_invoice_fails_with_a_reason_and_the_batch_goes_on(sandbox, job, led
 def test_settings_refuse_unknown_keys():
     with pytest.raises(ConfigurationError, match="unknown seller_settlement setting"):
         SettlementSettings.from_mapping({"payout": True})
+
+
+# -- payout.failed: the payout is created again by the next run (reference 4.1.1) ---------------
+
+WEBHOOK_SECRET = "whsec_settlement_test"
+
+
+def _deliver_payout_failed(sandbox, ledger, stripe_gateway, payout_id):
+    """The bank returns the payout: Stripe's webhook reaches the endpoint and is applied."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
+    from mirakl_connector.webhooks.signature import stripe_signature_header
+    from mirakl_connector.workflows.onboarding import OnboardingSettings
+    from mirakl_connector.workflows.registry import Resources
+    from mirakl_connector.workflows.stripe_events import StripeEvents, StripeEventsSettings
+
+    sandbox.set_payout_status(
+        payout_id,
+        "failed",
+        failure_code="account_closed",
+        failure_message="The bank account has been closed",
+    )
+    (event,) = [e for e in sandbox.events() if e["type"] == "payout.failed"]
+    app = create_app(
+        WebhookAppConfig(ledger=lambda: ledger, stripe_secrets=lambda: [WEBHOOK_SECRET])
+    )
+    body = json.dumps(event).encode()
+    signature = stripe_signature_header(body, WEBHOOK_SECRET)
+    reply = TestClient(app).post(
+        "/webhooks/stripe", content=body, headers={"Stripe-Signature": signature}
+    )
+    assert reply.status_code == 200, reply.text
+    events = StripeEvents(
+        resources=Resources(
+            mirakl=lambda: None, stripe=lambda: stripe_gateway, ledger=lambda: ledger
+        ),
+        settings=StripeEventsSettings(),
+        onboarding=OnboardingSettings(),
+    )
+    assert events.process().counts == {"PROCESSED": 1}
+
+
+def test_payout_failed_at_the_bank_is_created_again_by_the_next_run(
+    sandbox, job, ledger, stripe_gateway
+):
+    sandbox.reset(scenario([inv(1)]))
+    run(job)
+    first = ledger.get_payouts(["1"])["1"]
+    assert first.status is PayoutStatus.CREATED
+
+    _deliver_payout_failed(sandbox, ledger, stripe_gateway, first.payout_id)
+    failed = ledger.get_payouts(["1"])["1"]
+    assert (failed.status, failed.payout_id) == (PayoutStatus.FAILED, first.payout_id)
+    assert failed.status_reason == "account_closed: The bank account has been closed"
+
+    # A dry run says what would happen and changes nothing.
+    planned, _, paid = run(job, dry_run=True)
+    assert planned.counts == {"PAYOUT_PENDING": 1}
+    assert ledger.get_payouts(["1"])["1"] == failed
+    assert len(sandbox.payouts()) == 1
+
+    planned, transferred, paid = run(job)
+    assert planned.counts == {"PAYOUT_PENDING": 1}  # only the payout: transfers are done
+    assert transferred.total == 0
+    assert paid.counts == {"PAYOUT_CREATED": 1}
+    payouts = sandbox.payouts()
+    assert len(payouts) == 2  # exactly one new payout
+    (new,) = [p for p in payouts if p["id"] != first.payout_id]
+    assert (new["amount"], new["currency"], new["sandbox_account"]) == (1234, "eur", "acct_s1")
+    row = ledger.get_payouts(["1"])["1"]
+    assert (row.status, row.payout_id) == (PayoutStatus.CREATED, new["id"])
+    assert row.idempotency_key == "mirakl-connector:payout:1:retry1"
+    posts = sandbox.stripe_requests(path="/v1/payouts", method="POST")
+    assert [p["idempotency_key"] for p in posts] == [
+        "mirakl-connector:payout:1",
+        "mirakl-connector:payout:1:retry1",
+    ]
+    reasons = [e.reason or "" for e in ledger.events_for("payout", row.id)]
+    assert any(
+        r.startswith(f"payout {first.payout_id} failed at the bank: account_closed")
+        for r in reasons
+    )
+
+    run(job)  # and a rerun creates nothing more
+    assert len(sandbox.payouts()) == 2

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
+    OPERATOR_FEE_SUFFIX,
     ORDER_TRANSFER_TYPES,
     RETRIABLE_PAYOUT,
     RETRIABLE_REFUND,
     RETRIABLE_TRANSFER,
     TAX_SUFFIX,
     AccountMapping,
+    HyperwalletPayment,
+    HyperwalletPaymentKind,
+    HyperwalletPaymentStatus,
     InboxEvent,
     InboxStatus,
     LedgerEvent,
@@ -35,6 +39,7 @@ from mirakl_connector.ledger.store import Ledger, LedgerConflictError
 
 __all__ = [
     "INVOICE_TRANSFER_TYPES",
+    "OPERATOR_FEE_SUFFIX",
     "ORDER_TRANSFER_TYPES",
     "RETRIABLE_PAYOUT",
     "RETRIABLE_REFUND",
@@ -42,6 +47,9 @@ __all__ = [
     "STATUS_REASON_MAX",
     "TAX_SUFFIX",
     "AccountMapping",
+    "HyperwalletPayment",
+    "HyperwalletPaymentKind",
+    "HyperwalletPaymentStatus",
     "InboxEvent",
     "InboxStatus",
     "Ledger",

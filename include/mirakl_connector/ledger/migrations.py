@@ -75,6 +75,10 @@ def _add_v3_inbox_tables(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=list(_V3_TABLES), checkfirst=True)
 
 
+def _add_v4_hyperwallet_payments(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.hyperwallet_payments], checkfirst=True)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -96,6 +100,7 @@ STEPS: tuple[MigrationStep, ...] = (
         2, "KYC, capture attempts, retry queue, outbox, cooldowns", _add_v2_tables_and_columns
     ),
     MigrationStep(3, "provider event inbox and out-of-order guard", _add_v3_inbox_tables),
+    MigrationStep(4, "Hyperwallet payments", _add_v4_hyperwallet_payments),
 )
 
 #: The schema version this code writes and reads.

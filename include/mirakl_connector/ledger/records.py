@@ -83,6 +83,26 @@ class InboxStatus(StrEnum):
     FAILED = "FAILED"  # the last attempt failed; retried when ``next_attempt_at`` is due
 
 
+class HyperwalletPaymentStatus(StrEnum):
+    """Where a Hyperwallet payment stands in the ledger (Hyperwallet's own one: ``hw_status``)."""
+
+    PENDING = "HW_PAYMENT_PENDING"  # to be created; "in doubt" once an attempt is marked
+    CREATED = "HW_PAYMENT_CREATED"  # exists at Hyperwallet (pmt- token), not final yet
+    COMPLETED = "HW_PAYMENT_COMPLETED"  # Hyperwallet reported COMPLETED: terminal
+    FAILED = "HW_PAYMENT_FAILED"  # refused at creation or a failure status: may be re-created
+    ON_HOLD = "HW_PAYMENT_ON_HOLD"  # cannot be sent yet (no bank account token...): retried
+    ABORTED = "HW_PAYMENT_ABORTED"  # will never be sent (negative operator fee...): terminal
+
+
+class HyperwalletPaymentKind(StrEnum):
+    SELLER = "SELLER"  # the invoice's amount to the seller's bank account
+    OPERATOR_FEE = "OPERATOR_FEE"  # the operator's commission to the operator's own account
+
+
+#: ``clientPaymentId`` suffix of the operator-fee twin of an invoice payment (as the incumbent).
+OPERATOR_FEE_SUFFIX = "-operatorFee"
+
+
 #: Rows in these statuses are re-evaluated by every run (the "backlog").
 RETRIABLE_TRANSFER = frozenset({TransferStatus.ON_HOLD, TransferStatus.FAILED})
 RETRIABLE_REFUND = frozenset({RefundStatus.ON_HOLD, RefundStatus.FAILED})
@@ -285,3 +305,46 @@ class InboxEvent:
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+@dataclass
+class HyperwalletPayment:
+    """One Hyperwallet payment we owe or made for a Mirakl invoice, keyed by ``clientPaymentId``.
+
+    ``clientPaymentId`` is the invoice id (``<id>-operatorFee`` for the operator's commission):
+    Hyperwallet has no idempotency key, so this id, looked up before every creation, is what
+    keeps an invoice from being paid twice. ``attempted_at`` is committed before the create call;
+    a row with it set and no ``payment_token`` is "in doubt" and must be looked up first.
+    ``last_notification_at`` is the ``createdOn`` of the newest webhook applied to the row: an
+    older notification never overrides a newer one.
+    """
+
+    client_payment_id: str
+    invoice_id: str
+    kind: HyperwalletPaymentKind = HyperwalletPaymentKind.SELLER
+    status: HyperwalletPaymentStatus = HyperwalletPaymentStatus.PENDING
+    status_reason: str | None = None
+    hw_status: str | None = None  # Hyperwallet's status: CREATED, COMPLETED, RETURNED...
+    payment_token: str | None = None  # pmt- once created
+    amount: int | None = None  # minor units
+    currency: str | None = None  # upper-case ISO 4217
+    program: str | None = None  # the shop's hw-program
+    shop_id: int | None = None
+    destination_token: str | None = None  # trm- receiving the money
+    invoice_source: str | None = None  # "IV01" | "SBC11": how to confirm it in Mirakl
+    invoice_created_date: str | None = None  # raw Mirakl date, to find the invoice again
+    hw_created_on: str | None = None  # payment createdOn (Hyperwallet's text, UTC)
+    last_notification_at: datetime | None = None
+    last_notification_token: str | None = None  # wbh- of that notification
+    confirmed_at: datetime | None = None  # invoice confirmed paid in Mirakl (IV07 / SBC07)
+    idempotency_key: str | None = None  # the clientPaymentId sent with the last attempt
+    attempted_at: datetime | None = None
+    attempts: int = 0
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """True when a create call may have succeeded without the ledger knowing."""
+        return self.attempted_at is not None and self.payment_token is None

@@ -276,6 +276,35 @@ class AppliedObjectEventRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
+class HyperwalletPaymentRow(_Timestamps, Base):
+    """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
+
+    __tablename__ = "hyperwallet_payments"
+
+    id: Mapped[int] = _pk()
+    client_payment_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    invoice_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    hw_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    payment_token: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    program: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    shop_id: Mapped[int | None] = mapped_column(BigInteger)
+    destination_token: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    invoice_source: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    invoice_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    hw_created_on: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    last_notification_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_notification_token: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
 class SchemaVersionRow(Base):
     """The single row saying which migration steps the database has (see ``migrations``)."""
 
@@ -299,6 +328,7 @@ notifications = NotificationRow.__table__
 alert_cooldowns = AlertCooldownRow.__table__
 webhook_inbox = InboxEventRow.__table__
 applied_object_events = AppliedObjectEventRow.__table__
+hyperwallet_payments = HyperwalletPaymentRow.__table__
 schema_version = SchemaVersionRow.__table__
 
 #: Every table but ``schema_version``: what migration step 1 creates in an empty database.
@@ -315,6 +345,7 @@ DATA_TABLES = (
     alert_cooldowns,
     webhook_inbox,
     applied_object_events,
+    hyperwallet_payments,
 )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from itertools import chain
@@ -53,6 +53,9 @@ from mirakl_connector.ledger import migrations, notifications, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
 from mirakl_connector.ledger.records import (
     AccountMapping,
+    HyperwalletPayment,
+    HyperwalletPaymentKind,
+    HyperwalletPaymentStatus,
     InboxEvent,
     InboxStatus,
     LedgerEvent,
@@ -104,6 +107,9 @@ class _Entity(Generic[R]):
     enums: Mapping[str, type[Enum]]
     #: Statuses in which the Stripe action is done: no further attempt may be marked.
     done_statuses: frozenset[str] = field(default_factory=frozenset)
+    #: Statuses in which the provider object failed for good and may be replaced by a new one
+    #: (a Hyperwallet payment RETURNED by the bank is re-created under the same key).
+    replaceable_statuses: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -151,6 +157,17 @@ _PAYMENT_MAPPING = _Entity(
     None,
     {"status": PaymentMappingStatus},
     frozenset({PaymentMappingStatus.CAPTURED.value, PaymentMappingStatus.CANCELED.value}),
+)
+
+_HW_PAYMENT = _Entity(
+    "hyperwallet_payment",
+    schema.hyperwallet_payments,
+    HyperwalletPayment,
+    ("client_payment_id",),
+    "payment_token",
+    {"kind": HyperwalletPaymentKind, "status": HyperwalletPaymentStatus},
+    frozenset({HyperwalletPaymentStatus.COMPLETED.value, HyperwalletPaymentStatus.ABORTED.value}),
+    frozenset({HyperwalletPaymentStatus.FAILED.value}),
 )
 
 _ATTEMPT_FIELDS = ("idempotency_key", "attempted_at", "attempts")
@@ -498,6 +515,59 @@ class Ledger:
     ) -> PayoutRecord:
         """Commit that a Stripe payout is about to be made (see ``mark_transfer_attempt``)."""
         return self._mark_attempt(_PAYOUT, record, idempotency_key, run_id)
+
+    def reopen_failed_payout(
+        self, record: PayoutRecord, *, run_id: str | None = None
+    ) -> PayoutRecord:
+        """Forget the payout id of a payout that failed at the bank, so it can be re-created.
+
+        The one sanctioned way past the provider-id guard of :meth:`save_payouts`: Stripe sent
+        ``payout.failed``, the money is back in the seller's balance, and the next settlement
+        run must pay it out again (reference 4.1.1). Only a ``PAYOUT_FAILED`` row that has a
+        ``payout_id`` qualifies. The old id is not lost: it goes into the audit event's reason
+        (``payout po_x failed at the bank: <reason>; re-created by the next settlement run``),
+        and the row keeps that reason. ``idempotency_key`` and ``attempted_at`` are cleared
+        (the old key would make Stripe replay the failed payout); ``attempts`` is kept, so the
+        next key is ``…:retry<attempts>``, never one used before. The row stays
+        ``PAYOUT_FAILED`` until the settlement decides it again.
+
+        :raises LedgerConflictError: the row is missing, not ``PAYOUT_FAILED``, or has no
+            payout id.
+        """
+        key, _ = _prepare(_PAYOUT, record)
+        table = _PAYOUT.table
+        now = _now()
+        with self._writer.begin() as conn:
+            old = _select_by_keys(conn, _PAYOUT, [key], for_update=True).get(key)
+            if old is None:
+                raise LedgerConflictError(f"payout {_key_text(key)} is not in the ledger")
+            if old["status"] != PayoutStatus.FAILED.value or not old["payout_id"]:
+                held = f"payout id {old['payout_id']}" if old["payout_id"] else "no payout id"
+                raise LedgerConflictError(
+                    f"payout {_key_text(key)} (row {old['id']}) is {old['status']} with {held}; "
+                    "only a PAYOUT_FAILED payout with a payout id can be reopened"
+                )
+            reason = schema.truncate_reason(
+                f"payout {old['payout_id']} failed at the bank: "
+                f"{old['status_reason'] or 'no reason given'}; "
+                "re-created by the next settlement run"
+            )
+            values = {
+                "payout_id": None,
+                "idempotency_key": None,
+                "attempted_at": None,
+                "status_reason": reason,
+                "updated_at": now,
+            }
+            conn.execute(update(table).where(table.c.id == old["id"]).values(**values))
+            _insert_events(
+                conn,
+                [_event(_PAYOUT.name, old["id"], old["status"], {**old, **values}, run_id, now)],
+            )
+            row = _one(conn, select(table).where(table.c.id == old["id"]))
+        assert row is not None
+        log.info("Payout %s reopened: %s", _key_text(key), reason)
+        return _to_record(_PAYOUT, row)
 
     # -- retry queue -----------------------------------------------------------------------
 
@@ -849,6 +919,123 @@ class Ledger:
             row = _one(conn, select(table).where(table.c.payout_id == payout_id))
         return _to_record(_PAYOUT, row) if row is not None else None
 
+    # -- Hyperwallet payments --------------------------------------------------------------
+
+    def get_hyperwallet_payments(
+        self, client_payment_ids: Iterable[str]
+    ) -> dict[str, HyperwalletPayment]:
+        """The saved payments among ``client_payment_ids``, by ``clientPaymentId``."""
+        with self._engine.connect() as conn:
+            rows = _select_by_keys(conn, _HW_PAYMENT, [(i,) for i in client_payment_ids])
+        return {key[0]: _to_record(_HW_PAYMENT, row) for key, row in rows.items()}
+
+    def get_hyperwallet_payment(self, client_payment_id: str) -> HyperwalletPayment | None:
+        """One payment by ``clientPaymentId``, or ``None``."""
+        return self.get_hyperwallet_payments([client_payment_id]).get(client_payment_id)
+
+    def hyperwallet_payments_by_invoice(
+        self, invoice_ids: Iterable[str]
+    ) -> dict[str, list[HyperwalletPayment]]:
+        """The payments (seller and operator fee) of each of ``invoice_ids`` that has any."""
+        table = schema.hyperwallet_payments
+        found: dict[str, list[HyperwalletPayment]] = {}
+        with self._engine.connect() as conn:
+            for chunk in chunked(sorted({str(i) for i in invoice_ids}), _IN_CHUNK):
+                stmt = select(table).where(table.c.invoice_id.in_(chunk)).order_by(table.c.id)
+                for row in conn.execute(stmt).mappings():
+                    found.setdefault(row["invoice_id"], []).append(_to_record(_HW_PAYMENT, row))
+        return found
+
+    def iter_hyperwallet_payments(
+        self, *, statuses: Iterable[HyperwalletPaymentStatus], batch_size: int = 100
+    ) -> Iterator[list[HyperwalletPayment]]:
+        """Stream the payments in ``statuses`` by id (see :meth:`iter_transfers`)."""
+        where = [_HW_PAYMENT.table.c.status.in_([_plain(s) for s in statuses])]
+        return self._iter(_HW_PAYMENT.table, where, batch_size, _record_reader(_HW_PAYMENT))
+
+    def save_hyperwallet_payments(
+        self, records: Sequence[HyperwalletPayment], *, run_id: str | None = None
+    ) -> list[HyperwalletPayment]:
+        """Insert or update payments by ``clientPaymentId`` (see :meth:`save_transfers`).
+
+        A saved ``payment_token`` is never replaced or cleared, except on a row in
+        ``HW_PAYMENT_FAILED``: that payment failed for good and the invoice is paid anew.
+        """
+        return self._save(_HW_PAYMENT, records, run_id)
+
+    def mark_hyperwallet_payment_attempt(
+        self, record: HyperwalletPayment, *, run_id: str | None = None
+    ) -> HyperwalletPayment:
+        """Commit that the payment is about to be created at Hyperwallet; return the row.
+
+        The key recorded is the ``clientPaymentId`` itself, the only de-duplication Hyperwallet
+        offers. Refused (:class:`LedgerConflictError`) on a row that is COMPLETED or ABORTED, or
+        that has a payment token and has not failed.
+        """
+        return self._mark_attempt(_HW_PAYMENT, record, record.client_payment_id, run_id)
+
+    def record_hyperwallet_notification(
+        self,
+        record: HyperwalletPayment,
+        *,
+        notification_token: str,
+        notified_at: datetime,
+        run_id: str | None = None,
+    ) -> HyperwalletPayment | None:
+        """Save ``record`` as the effect of one webhook, unless a newer one was applied.
+
+        Hyperwallet delivers out of order. The row keeps the ``createdOn`` and token of the
+        newest notification applied; one created strictly earlier changes nothing and ``None``
+        comes back. The same notification again (a retry of its processing) passes. Locked,
+        checked and written in one transaction, so two runs cannot both win. The row is
+        inserted when the ledger does not know the payment yet (made by another system).
+        """
+        if not notification_token:
+            raise InvalidItemError(
+                "a notification token is required", item_id=record.client_payment_id
+            )
+        at = _aware(notified_at, "notified_at", notification_token)
+        assert at is not None
+        record = replace(
+            record, last_notification_at=at, last_notification_token=notification_token
+        )
+        key, values = _prepare(_HW_PAYMENT, record)
+        table = _HW_PAYMENT.table
+        now = _now()
+        with self._writer.begin() as conn:
+            old = _select_by_keys(conn, _HW_PAYMENT, [key], for_update=True).get(key)
+            if old is None:
+                values.pop("id")
+                values["created_at"] = values["updated_at"] = now
+                conn.execute(insert(table), [values])
+                row = _one(conn, select(table).where(table.c.client_payment_id == key[0]))
+                assert row is not None
+                _insert_events(
+                    conn, [_event(_HW_PAYMENT.name, row["id"], None, values, run_id, now)]
+                )
+                return _to_record(_HW_PAYMENT, row)
+            last = old["last_notification_at"]
+            if (
+                last is not None
+                and last > at
+                and old["last_notification_token"] != notification_token
+            ):
+                return None
+            _guard_provider_id(_HW_PAYMENT, key, values, old)
+            _merge_attempt(values, old)
+            values["id"] = old["id"]
+            values["created_at"] = old["created_at"]
+            values["updated_at"] = now
+            columns = [c for c in _HW_PAYMENT.field_names if c not in ("id", "created_at")]
+            conn.execute(
+                update(table).where(table.c.id == old["id"]).values({c: values[c] for c in columns})
+            )
+            if values["status"] != old["status"]:
+                _insert_events(
+                    conn, [_event(_HW_PAYMENT.name, old["id"], old["status"], values, run_id, now)]
+                )
+        return _to_record(_HW_PAYMENT, values)
+
     # -- reporting -------------------------------------------------------------------------
 
     def events_for(self, entity: str, entity_id: int) -> list[LedgerEvent]:
@@ -1000,7 +1187,11 @@ class Ledger:
                     f"{entity.name} {_key_text(key)} is not in the ledger; save it before "
                     "marking an attempt"
                 )
-            if entity.provider_id is not None and old[entity.provider_id] is not None:
+            if (
+                entity.provider_id is not None
+                and old[entity.provider_id] is not None
+                and old["status"] not in entity.replaceable_statuses
+            ):
                 raise LedgerConflictError(
                     f"{entity.name} {_key_text(key)} (row {old['id']}) already has "
                     f"{entity.provider_id} {old[entity.provider_id]}; it must not be sent again"
@@ -1110,7 +1301,8 @@ def _guard_provider_id(
     entity: _Entity[Any], key: tuple[Any, ...], values: dict[str, Any], old: RowMapping
 ) -> None:
     saved = old[entity.provider_id]
-    if saved is not None and values[entity.provider_id] != saved:
+    replaceable = old["status"] in entity.replaceable_statuses
+    if saved is not None and values[entity.provider_id] != saved and not replaceable:
         raise LedgerConflictError(
             f"{entity.name} {_key_text(key)} (row {old['id']}) already has {entity.provider_id} "
             f"{saved}; refusing to overwrite it with {values[entity.provider_id]!r}"

@@ -53,6 +53,9 @@ SPA12 = "SPA12"
 S07 = "S07"
 S20 = "S20"
 IV01 = "IV01"
+IV07 = "IV07"
+SBC07 = "SBC07"
+SBC11 = "SBC11"
 
 ID_CHUNK_SIZE = 100  # Mirakl answers 400 past 100 ids in one filter (connector issue #89)
 WRITE_CHUNK_SIZE = 100  # S07, PA01, PA02 and SPA02 take at most 100 items per call
@@ -239,6 +242,50 @@ class MiraklClient:
         if shop_id is not None:
             params["shop"] = str(shop_id)
         return self._paginate_offset(IV01, "/api/invoices", params, _items_at("invoices"))
+
+    def confirm_invoice_payments(self, documents: Sequence[Mapping]) -> None:
+        """Confirm the payment of accounting documents (IV07), 100 documents per call.
+
+        Each document: ``invoice_id`` (int), ``amount`` (Decimal), ``currency_iso_code``,
+        ``transaction_date`` and, for Hyperwallet payouts, ``confirm_all_linked_manual_documents``.
+        """
+        for chunk in chunked(list(documents), WRITE_CHUNK_SIZE):
+            # Confirming sets a payment state: replaying it converges, so retries are safe.
+            self._request(IV07, "PUT", "/api/invoices", json={"accounting_documents": chunk})
+
+    def iter_billing_cycles(
+        self,
+        *,
+        start_date: DateFilter = None,
+        end_date: DateFilter = None,
+        pay_out_states: Iterable[str] | None = ("TO_PAY",),
+        ids: Iterable[str] | None = None,
+        shop_ids: Iterable[int | str] | None = None,
+    ) -> Iterator[dict]:
+        """Yield seller billing cycles (SBC11), by default those still to pay.
+
+        :param pay_out_states: ``TO_PAY``, ``PAID``, ``FAILED`` (repeated key); ``None`` = all.
+        """
+        params: dict[str, Any] = _date_params(start_date=start_date, end_date=end_date)
+        if pay_out_states is not None:
+            params["pay_out_state"] = list(pay_out_states)
+        if shop_ids is not None:
+            params["shop_id"] = _unique(shop_ids)
+        for id_params in _repeated_id_filters(id=ids):
+            yield from self._paginate_seek(
+                SBC11, "/api/seller-billing-cycles", {**params, **id_params}
+            )
+
+    def confirm_billing_cycles(self, cycles: Sequence[Mapping]) -> None:
+        """Mark seller billing cycles paid (SBC07), 100 per call.
+
+        Each cycle: ``id``, ``amount_transferred_to_seller``, ``currency_iso_code``,
+        ``transaction_date``, ``state`` (``PAID``).
+        """
+        for chunk in chunked(list(cycles), WRITE_CHUNK_SIZE):
+            # Sets a pay-out state: replaying converges, like IV07.
+            body = {"seller_billing_cycles": chunk}
+            self._request(SBC07, "PUT", "/api/seller-billing-cycles", json=body)
 
     # ------------------------------------------------------------------ pagination
 

@@ -20,6 +20,7 @@ from mirakl_connector.sandbox import mirakl_api, stripe_api
 from mirakl_connector.sandbox.admin_api import build_admin_router
 from mirakl_connector.sandbox.faults import FaultInjector
 from mirakl_connector.sandbox.formdecode import decode_form
+from mirakl_connector.sandbox.hyperwallet_api import build_hyperwallet_router
 from mirakl_connector.sandbox.state import SandboxState
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -52,6 +53,7 @@ def build_app(
     app = FastAPI(title="Mirakl + Stripe sandbox", docs_url="/_sandbox/docs", openapi_url=None)
     app.state.sandbox = sandbox
     app.include_router(build_admin_router(sandbox))
+    app.include_router(build_hyperwallet_router(sandbox))  # /rest/v4 + /_sandbox/hyperwallet
 
     @app.api_route("/api/{path:path}", methods=_METHODS, include_in_schema=False)
     async def mirakl(request: Request, path: str) -> Response:

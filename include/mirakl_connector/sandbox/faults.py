@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIONS = ("error", "rate_limit", "timeout", "lost_response")
-TARGETS = ("mirakl", "stripe")
+TARGETS = ("mirakl", "stripe", "hyperwallet")
 _RATE_KEYS = {
     "error_rate": "error",
     "rate_limit_rate": "rate_limit",

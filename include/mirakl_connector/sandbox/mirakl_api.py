@@ -480,15 +480,133 @@ def list_invoices(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
     """IV01."""
     start, end = _date(req, "start_date"), _date(req, "end_date")
     shop = req.first("shop")
+    # Optional filters (the Hyperwallet invoice extract sends them); absent = all documents.
+    payment_status, doc_type = req.first("payment_status"), req.first("type")
     with state.lock:
         invoices = [
             i
             for i in state.mirakl.invoices
             if _in_range(to_timestamp(i["date_created"]), start, end)
             and (not shop or str(i.get("shop_id")) == shop)
+            and (not payment_status or i.get("payment_status", "PENDING") == payment_status)
+            and (not doc_type or i.get("type", "AUTO_INVOICE") == doc_type)
         ]
     page, total, headers = offset_page(req, invoices)
     return MiraklResponse(200, {"invoices": page, "total_count": total}, headers)
+
+
+def confirm_invoice_payments(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """IV07: confirm the payment of accounting documents; all-or-nothing, 204.
+
+    The expected amount is ``summary.amount_transferred``. An invoice carrying
+    ``linked_manual_documents`` (manual credits rolled into it) only accepts that amount with
+    ``confirm_all_linked_manual_documents`` (or the API's ``confirm_linked_manual_documents``);
+    without it Mirakl expects the auto-invoice part alone, which is the incumbent's issue #102.
+    Confirming a paid invoice again with the same amount changes nothing (no error).
+    """
+    items = _json_body(req, "accounting_documents")
+    if len(items) > MAX_IDS:
+        raise MiraklError(400, f"The maximum number of accounting documents is {MAX_IDS}")
+    with state.lock:
+        index = {str(i.get("invoice_id")): i for i in state.mirakl.invoices}
+        targets = []
+        for item in items:
+            raw = item.get("invoice_id")
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise MiraklError(
+                    400,
+                    "Error with field accounting_documents.invoice_id. "
+                    "Please check the field datatype",
+                )
+            invoice = index.get(str(raw))
+            if invoice is None:
+                raise MiraklError(400, f"The accounting document with id '{raw}' does not exist")
+            linked = invoice.get("linked_manual_documents") or []
+            all_linked = bool(
+                item.get("confirm_all_linked_manual_documents")
+                or item.get("confirm_linked_manual_documents")
+            )
+            expected = _dec((invoice.get("summary") or {}).get("amount_transferred"))
+            if linked and not all_linked:
+                expected -= sum((_dec(d.get("amount")) for d in linked), Decimal(0))
+            actual = _dec(item.get("amount"))
+            if actual != expected:
+                raise MiraklError(
+                    400,
+                    f"The amount is incorrect for the accounting document {raw}, "
+                    f"actual: {actual}, expected: {expected}",
+                )
+            currency = item.get("currency_iso_code")
+            if currency and currency != invoice.get("currency_iso_code"):
+                raise MiraklError(400, f"The currency is incorrect for accounting document {raw}")
+            if not item.get("failure_reason") and not item.get("transaction_date"):
+                raise MiraklError(400, f"transaction_date is required for document {raw}")
+            targets.append((invoice, item, linked if all_linked else []))
+        for invoice, item, linked in targets:
+            failed = bool(item.get("failure_reason"))
+            if invoice.get("payment_status") == "PAID" and not failed:
+                continue
+            invoice["payment_status"] = "FAILED" if failed else "PAID"
+            invoice["payment_confirmation"] = dict(item)
+            for document in linked:
+                document["payment_status"] = "PAID"
+    return MiraklResponse(204, None)
+
+
+# -- seller billing cycles (SBC11 / SBC07, seek pagination) -------------------------------------
+def list_billing_cycles(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """SBC11: filters ``start_date``, ``end_date``, ``pay_out_state``, ``shop_id``, ``id``."""
+
+    def select(r: MiraklRequest) -> list[dict[str, Any]]:
+        start, end = _date(r, "start_date"), _date(r, "end_date")
+        states, ids, shops = set(r.all("pay_out_state")), set(r.all("id")), set(r.all("shop_id"))
+        currency = r.first("currency")
+        with state.lock:
+            return [
+                c
+                for c in state.mirakl.billing_cycles
+                if _in_range(to_timestamp(c["date_created"]), start, end)
+                and (not states or (c.get("pay_out") or {}).get("state", "TO_PAY") in states)
+                and (not ids or str(c["id"]) in ids)
+                and (not shops or str((c.get("shop") or {}).get("shop_id")) in shops)
+                and (not currency or c.get("currency_iso_code") == currency)
+            ]
+
+    return seek_page(req, select)
+
+
+def confirm_billing_cycles(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """SBC07: mark billing cycles PAID (or FAILED); the amount must be the seller's; 204."""
+    items = _json_body(req, "seller_billing_cycles")
+    if len(items) > MAX_IDS:
+        raise MiraklError(400, f"The maximum number of seller billing cycles is {MAX_IDS}")
+    with state.lock:
+        index = {str(c["id"]): c for c in state.mirakl.billing_cycles}
+        targets = []
+        for item in items:
+            cycle = index.get(str(item.get("id")))
+            if cycle is None:
+                raise MiraklError(
+                    400, f"The seller billing cycle with id '{item.get('id')}' does not exist"
+                )
+            if item.get("state") not in ("PAID", "FAILED"):
+                raise MiraklError(400, f"Invalid state {item.get('state')!r} for {item['id']}")
+            expected = _dec(cycle.get("amount_transferred_to_seller"))
+            actual = _dec(item.get("amount_transferred_to_seller"))
+            if item["state"] == "PAID" and actual != expected:
+                raise MiraklError(
+                    400,
+                    f"The amount is incorrect for the seller billing cycle {item['id']}, "
+                    f"actual: {actual}, expected: {expected}",
+                )
+            targets.append((cycle, item))
+        for cycle, item in targets:
+            cycle["pay_out"] = {
+                **(cycle.get("pay_out") or {}),
+                "state": item["state"],
+                "transaction_date": item.get("transaction_date"),
+            }
+    return MiraklResponse(204, None)
 
 
 # -- service orders (MMS, seek pagination) ------------------------------------------------------
@@ -604,6 +722,9 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("GET", "/api/shops", "S20", list_shops),
     ("PUT", "/api/shops", "S07", update_shops),
     ("GET", "/api/invoices", "IV01", list_invoices),
+    ("PUT", "/api/invoices", "IV07", confirm_invoice_payments),
+    ("GET", "/api/seller-billing-cycles", "SBC11", list_billing_cycles),
+    ("PUT", "/api/seller-billing-cycles", "SBC07", confirm_billing_cycles),
     ("GET", "/api/mms/orders", "SOR11", list_service_orders),
     ("GET", "/api/mms/debits", "SPA11", list_service_debits),
     ("GET", "/api/mms/refunds", "SPA12", list_service_refunds),

@@ -19,7 +19,7 @@ DEFAULT_MIRAKL_API_KEY = "sandbox-mirakl-key"
 DEFAULT_STRIPE_API_KEY = "sk_test_sandbox"
 DEFAULT_PLATFORM_ACCOUNT = "acct_platform"
 
-MIRAKL_LISTS = ("shops", "orders", "service_orders", "service_debits", "invoices")
+MIRAKL_LISTS = ("shops", "orders", "service_orders", "service_debits", "invoices", "billing_cycles")
 STRIPE_LISTS = ("accounts", "charges", "payment_intents")
 
 # list name -> (id field, date fields that must parse)
@@ -29,6 +29,7 @@ _MIRAKL_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "service_orders": ("id", ("date_created",)),
     "service_debits": ("order_id", ()),
     "invoices": ("invoice_id", ("date_created",)),
+    "billing_cycles": ("id", ("date_created",)),
 }
 
 

@@ -128,6 +128,7 @@ class MiraklData:
         self.service_orders: dict[str, dict[str, Any]] = {}
         self.service_debits: list[dict[str, Any]] = []
         self.invoices: list[dict[str, Any]] = []
+        self.billing_cycles: list[dict[str, Any]] = []  # SBC11 seller billing cycles
         self.calls: list[dict[str, Any]] = []
         self._orders: dict[str, dict[str, Any]] = {}
         self._sorted: list[dict[str, Any]] = []
@@ -203,6 +204,9 @@ class SandboxState:
         self.extra: dict[str, Any] = {}
         self._counters: dict[str, int] = {}
         self._reset_platform()
+        from mirakl_connector.sandbox.hyperwallet_api import HyperwalletData
+
+        self.hyperwallet = HyperwalletData()
         from mirakl_connector.sandbox.webhooks import WebhookEmitter
 
         self.webhooks = WebhookEmitter(self.clock.now)
@@ -233,6 +237,9 @@ class SandboxState:
             self.extra = {}
             self._counters = {}
             self._reset_platform()
+            from mirakl_connector.sandbox.hyperwallet_api import HyperwalletData
+
+            self.hyperwallet = HyperwalletData()
             if scenario:
                 self._merge(scenario, copy_data)
 
@@ -271,6 +278,13 @@ class SandboxState:
         self.mirakl.service_debits.extend(mirakl.get("service_debits") or [])
         self.mirakl.invoices.extend(mirakl.get("invoices") or [])
         self.mirakl.invoices.sort(key=lambda i: (to_timestamp(i["date_created"]), i["invoice_id"]))
+        if mirakl.get("billing_cycles"):
+            cycles = {str(c["id"]): c for c in self.mirakl.billing_cycles}
+            cycles.update({str(c["id"]): c for c in mirakl["billing_cycles"]})
+            self.mirakl.billing_cycles = sorted(
+                cycles.values(), key=lambda c: (to_timestamp(c["date_created"]), str(c["id"]))
+            )
+        self.hyperwallet.load(scenario.get("hyperwallet"), self.clock.now())
 
         if stripe.get("api_key"):
             self.stripe.api_key = stripe["api_key"]
@@ -288,7 +302,7 @@ class SandboxState:
         for currency, amount in (stripe.get("platform_balance") or {}).items():
             self.stripe.platform_balance[currency.lower()] = amount
         for key, value in scenario.items():
-            if key not in ("mirakl", "stripe"):
+            if key not in ("mirakl", "stripe", "hyperwallet"):
                 self.extra[key] = value
 
     def put_charge(self, charge: dict[str, Any]) -> dict[str, Any]:
@@ -331,6 +345,7 @@ class SandboxState:
                     "service_orders": list(self.mirakl.service_orders.values()),
                     "service_debits": list(self.mirakl.service_debits),
                     "invoices": list(self.mirakl.invoices),
+                    "billing_cycles": list(self.mirakl.billing_cycles),
                     "calls": len(self.mirakl.calls),
                 },
                 "stripe": {
@@ -346,6 +361,7 @@ class SandboxState:
                     "events": s.events.values(),
                     "requests": len(s.requests),
                 },
+                "hyperwallet": self.hyperwallet.snapshot(),
                 "extra": self.extra,
             }
 

@@ -477,9 +477,13 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
                 f" must be the same as the transfer currency ({currency}).",
                 param="currency",
             )
+        captured = charge.get("amount_captured", charge["amount"])
+        # A partial capture releases the rest, which Stripe counts in amount_refunded: only
+        # what was refunded beyond that released part reduces the transferable amount.
+        released = charge["amount"] - captured
         available = (
-            charge.get("amount_captured", charge["amount"])
-            - charge.get("amount_refunded", 0)
+            captured
+            - max(0, charge.get("amount_refunded", 0) - released)
             - state.stripe.transferred_from_charge.get(source, 0)
         )
         if amount > available:

@@ -41,6 +41,7 @@ class WebhookEmitter:
         with self._lock:
             self._config = dict(config or {})
             self._held = []
+            self.deliveries = []  # a new configuration starts a new delivery log
             return dict(self._config)
 
     def config(self) -> dict[str, Any]:

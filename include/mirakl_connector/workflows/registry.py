@@ -29,6 +29,13 @@ WORKFLOWS: dict[str, str | Callable[..., Any]] = {
     "failed_operations": "mirakl_connector.workflows.failed_operations:build",
     "operator_notifications": "mirakl_connector.workflows.operator_notifications:build",
     "stripe_events": "mirakl_connector.workflows.stripe_events:build",
+    "hyperwallet_seller_extract": "mirakl_connector.workflows.hyperwallet_sellers:build",
+    "hyperwallet_bank_account_extract": (
+        "mirakl_connector.workflows.hyperwallet_bank_accounts:build"
+    ),
+    "hyperwallet_invoice_payments": "mirakl_connector.workflows.hyperwallet_invoices:build",
+    "hyperwallet_payment_status": "mirakl_connector.workflows.hyperwallet_payment_status:build",
+    "hyperwallet_kyc_status": "mirakl_connector.workflows.hyperwallet_kyc_status:build",
 }
 
 
@@ -43,6 +50,8 @@ class Resources:
     # the operator's notification endpoint (operator_notifications.NotificationSender); the
     # factory may return None when no endpoint is configured
     http: Callable[[], Any] | None = None
+    # a mirakl_connector.hyperwallet.client.HyperwalletClient (Hyperwallet workflows only)
+    hyperwallet: Callable[[], Any] | None = None
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def get(self, name: str) -> Any:

@@ -10,6 +10,9 @@ Three steps, each one Airflow task, in this order:
     ``since``/``until`` window, or of one ``shop_id``): three invoice transfers and one payout
     each (:mod:`.settlement_decisions`). The checkpoint is the newest ``date_created`` seen (not
     the last invoice of the response), moves only forward and only on a plain scheduled run.
+    A payout Stripe reported failed at the bank (``payout.failed``) is reopened first
+    (``Ledger.reopen_failed_payout``: the old payout id goes to the audit trail) and decided
+    again, so the ``payout`` step creates it anew with the key ``…:payout:<invoice>:retry<n>``.
 ``transfer``
     Creates every PENDING invoice transfer: seller → platform ones on the seller's account
     (``Stripe-Account``), platform → seller ones on the platform.
@@ -55,6 +58,7 @@ from mirakl_connector.workflows.settlement_decisions import (
     decide_payout,
     parse_invoice,
     payout_blocker,
+    payout_failed_at_bank,
 )
 
 log = logging.getLogger(__name__)
@@ -267,7 +271,9 @@ class SellerSettlement:
         decided: list[Row] = []
 
         def handle(candidate: _Candidate) -> list[ItemOutcome]:
-            rows = [self._decide(row, candidate, mappings) for row in candidate.rows]
+            rows = [
+                self._decide(row, candidate, mappings, dry_run=dry_run) for row in candidate.rows
+            ]
             decided.extend(rows)
             return [_outcome(row) for row in rows]
 
@@ -275,12 +281,22 @@ class SellerSettlement:
         if not dry_run:
             self._save(decided)
 
-    def _decide(self, row: Row, candidate: _Candidate, mappings: Mapping[int, Any]) -> Row:
+    def _decide(
+        self, row: Row, candidate: _Candidate, mappings: Mapping[int, Any], *, dry_run: bool
+    ) -> Row:
         invoice = candidate.invoice
         if invoice is None:
             if isinstance(row, TransferRecord):
                 return replace(row, status=TransferStatus.FAILED, status_reason=candidate.error)
             return replace(row, status=PayoutStatus.FAILED, status_reason=candidate.error)
+        if isinstance(row, PayoutRecord) and payout_failed_at_bank(row):
+            # payout.failed: forget the failed payout (its id goes to the audit trail) so it is
+            # decided afresh and re-created with a new key (…:retry<n>) by the payout step.
+            row = (
+                replace(row, payout_id=None, idempotency_key=None, attempted_at=None)
+                if dry_run
+                else self.ledger.reopen_failed_payout(row, run_id=self.run_id)
+            )
         mapping = mappings.get(invoice.shop_id) if invoice.shop_id else None
         if isinstance(row, TransferRecord):
             return decide_invoice_transfer(

@@ -164,8 +164,10 @@ def decide_payout(
     )
     if row.payout_id:
         if row.status in (PayoutStatus.FAILED, PayoutStatus.ON_HOLD):
-            # The payout was created, then failed at the bank (payout.failed). The ledger keeps
-            # the first payout id as proof of what moved; a new payout is a human decision.
+            # Created, then failed at the bank (payout.failed). The settlement job reopens such a
+            # row (Ledger.reopen_failed_payout, see payout_failed_at_bank) before deciding it, so
+            # it is paid out again; a row that reaches this point was not reopened, and the
+            # ledger keeps its payout id as proof of what moved: never paid twice from here.
             reason = (
                 f"Payout {row.payout_id} failed after it was created"
                 f"{': ' + row.status_reason if row.status_reason else ''}; "
@@ -189,6 +191,12 @@ def decide_payout(
             row, PayoutStatus.ON_HOLD, f"Payouts are disabled for shop ID {invoice.shop_id}"
         )
     return _payout(row, PayoutStatus.PENDING, None)
+
+
+def payout_failed_at_bank(row: PayoutRecord) -> bool:
+    """True for a payout Stripe created and then reported failed (``payout.failed``): the money
+    is back in the seller's balance and the payout must be created again (reference 4.1.1)."""
+    return bool(row.payout_id) and row.status == PayoutStatus.FAILED
 
 
 def payout_blocker(invoice_id: str, transfers: Iterable[TransferRecord]) -> str | None:

@@ -17,7 +17,7 @@ def test_declares_both_connection_types_with_hooks_that_match() -> None:
     info = get_provider_info()
     assert info["package-name"] == "mirakl-connector"
     types = _conn_types()
-    assert set(types) == {"mirakl", "stripe"}
+    assert set(types) == {"mirakl", "stripe", "hyperwallet"}
     for conn_type, spec in types.items():
         module_name, class_name = spec["hook-class-name"].rsplit(".", 1)
         hook = getattr(importlib.import_module(module_name), class_name)
@@ -25,6 +25,7 @@ def test_declares_both_connection_types_with_hooks_that_match() -> None:
         assert spec["hook-name"] == hook.hook_name
     assert types["mirakl"]["hook-class-name"].endswith("MiraklHook")
     assert types["stripe"]["hook-class-name"].endswith("StripeHook")
+    assert types["hyperwallet"]["hook-class-name"].endswith("HyperwalletHook")
 
 
 def test_forms_relabel_the_secret_fields_and_use_valid_schemas() -> None:

@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "alert_cooldowns",
     "webhook_inbox",
     "applied_object_events",
+    "hyperwallet_payments",
     "schema_version",
 }
 

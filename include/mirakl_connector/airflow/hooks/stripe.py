@@ -21,7 +21,23 @@ if TYPE_CHECKING:
 
     from mirakl_connector.stripe_gateway import StripeGateway
 
-_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
+#: Key prefix → the mode shown in logs (the only part of a key that is ever shown).
+KEY_MODES = {
+    "sk_test_": "test",
+    "sk_live_": "live",
+    "rk_test_": "restricted (test)",
+    "rk_live_": "restricted (live)",
+}
+_KEY_PREFIXES = tuple(KEY_MODES)
+
+
+def key_mode(key: str | None) -> str:
+    """``test``, ``live``, ``restricted (test)`` or ``restricted (live)`` from the key's prefix;
+    ``unknown`` for anything else. Pure, and safe to log: it never echoes the key."""
+    for prefix, mode in KEY_MODES.items():
+        if (key or "").strip().startswith(prefix):
+            return mode
+    return "unknown"
 
 
 class StripeHook(BaseHook):
@@ -67,6 +83,11 @@ class StripeHook(BaseHook):
         return self._extra("timeout", 30.0, float)
 
     @property
+    def mode(self) -> str:
+        """The key's mode (see :func:`key_mode`); reading it never logs or returns the key."""
+        return key_mode(self.connection.password)
+
+    @property
     def api_key(self) -> str:
         key = (self.connection.password or "").strip()
         if not key:
@@ -89,8 +110,17 @@ class StripeHook(BaseHook):
         from mirakl_connector.retry import RetryPolicy
         from mirakl_connector.stripe_gateway import StripeGateway
 
+        key = self.api_key
+        # Which account money moves on is the first thing to check in a run's log: say the mode,
+        # never the key (not even a masked tail: restricted keys are long-lived).
+        self.log.info(
+            "Stripe connection %r: %s key%s",
+            self.stripe_conn_id,
+            key_mode(key),
+            f", API base {self.api_base}" if self.api_base else "",
+        )
         return StripeGateway(
-            self.api_key,
+            key,
             base_url=self.api_base,
             retry=RetryPolicy(max_attempts=self.max_retries + 1),
             timeout=self.timeout,

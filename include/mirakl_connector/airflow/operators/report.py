@@ -8,7 +8,9 @@ the task's XCom in the UI) and raises when there are failures, which fires the f
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -36,6 +38,55 @@ class BatchFailuresError(AirflowException):
     def __init__(self, message: str, failed: list[dict[str, str]]) -> None:
         super().__init__(message)
         self.failed = failed
+
+
+def combine_mapped(summaries: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """One step summary from the summaries of a mapped step's tasks (e.g. execute shards; pure).
+
+    Counts, totals and amounts add up (amounts are decimal strings in major units, added as
+    Decimal); failed items and notes are concatenated; reasons add up per (status, reason).
+    ``None`` when no mapped task returned a summary.
+    """
+    present = [s for s in summaries if s]
+    if not present:
+        return None
+    counts: Counter[str] = Counter()
+    amounts: dict[str, dict[str, Decimal]] = {}
+    reasons: Counter[tuple[str, str]] = Counter()
+    combined: dict[str, Any] = {
+        "workflow": present[0].get("workflow"),
+        "step": present[0].get("step"),
+        "dry_run": any(s.get("dry_run") for s in present),
+        "total": 0,
+        "failed_total": 0,
+        "failed": [],
+        "notes": [],
+        "mapped_tasks": len(summaries),
+    }
+    for summary in present:
+        combined["total"] += int(summary.get("total") or 0)
+        combined["failed_total"] += int(summary.get("failed_total") or 0)
+        combined["failed"].extend(summary.get("failed") or [])
+        combined["notes"].extend(summary.get("notes") or [])
+        counts.update(counts_of(summary))
+        for status, per_currency in (summary.get("amounts") or {}).items():
+            for currency, amount in per_currency.items():
+                bucket = amounts.setdefault(status, {})
+                bucket[currency] = bucket.get(currency, Decimal(0)) + Decimal(str(amount))
+        for entry in summary.get("reasons") or ():
+            reasons[(entry["status"], entry["reason"])] += int(entry.get("count") or 0)
+        if "items" in summary:
+            combined.setdefault("items", []).extend(summary["items"])
+    combined["counts"] = dict(sorted(counts.items()))
+    combined["amounts"] = {
+        status: {cur: str(v) for cur, v in sorted(per.items())}
+        for status, per in sorted(amounts.items())
+    }
+    combined["reasons"] = [
+        {"status": status, "reason": reason, "count": n}
+        for (status, reason), n in reasons.most_common()
+    ]
+    return combined
 
 
 def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -116,7 +167,12 @@ class BatchReportOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        summaries = {tid: ti.xcom_pull(task_ids=tid) for tid in self.summary_task_ids}
+        summaries = {}
+        for tid in self.summary_task_ids:
+            value = ti.xcom_pull(task_ids=tid)
+            # A mapped step (several tasks) gives a list: one summary per mapped task.
+            mapped = isinstance(value, Sequence) and not isinstance(value, str | bytes)
+            summaries[tid] = combine_mapped(list(value)) if mapped else value
         report = merge_summaries(summaries)
         self.log.info("Run summary:\n%s", render_report(report))
         if report["has_failures"]:

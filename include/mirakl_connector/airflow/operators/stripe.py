@@ -8,12 +8,14 @@ returns the object of the first try instead of creating a second one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from mirakl_connector.airflow.hooks.stripe import StripeHook
+from mirakl_connector.airflow.pools import STRIPE_POOL, set_default_pool
 from mirakl_connector.errors import InvalidItemError
 
 if TYPE_CHECKING:
@@ -141,7 +143,7 @@ def customer_params(
 
 def product_params(
     *,
-    name: str | None,
+    name: str | None = None,
     description: str | None = None,
     active: bool = True,
     metadata: Mapping[str, str] | None = None,
@@ -157,20 +159,34 @@ def product_params(
     return params
 
 
-def customer_id(value: str | None) -> str:
-    """A ``cus_...`` id, or a clear error."""
-    if not value or not str(value).startswith("cus_"):
+def find_customer_params(*, customer_id: str | None = None) -> str:
+    """The ``cus_...`` id to look up, or a clear error."""
+    if not customer_id or not str(customer_id).startswith("cus_"):
         raise InvalidItemError(
-            f"customer_id must be a Stripe customer id (cus_...), got {value!r}",
+            f"customer_id must be a Stripe customer id (cus_...), got {customer_id!r}",
             item_id="customer_id",
         )
-    return str(value)
+    return str(customer_id)
+
+
+def call_with_fields(builder: Callable[..., Any], fields: Mapping[str, Any]) -> Any:
+    """``builder(**fields)``, refusing a field it does not know by name (a typo in a DAG would
+    otherwise be a bare ``TypeError``, or worse, silently dropped)."""
+    known = inspect.signature(builder).parameters
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise InvalidItemError(
+            f"unknown field(s): {', '.join(unknown)} (accepted: {', '.join(known)})",
+            item_id=unknown[0],
+        )
+    return builder(**fields)
 
 
 class _StripeOperator(BaseOperator):
     template_fields: Sequence[str] = ("stripe_conn_id", "params_in")
 
     def __init__(self, *, stripe_conn_id: str = "stripe_default", **kwargs: Any) -> None:
+        set_default_pool(kwargs, STRIPE_POOL)  # Stripe's rate limit is per account
         self.params_in: dict[str, Any] = kwargs.pop("fields", {})
         super().__init__(**kwargs)
         self.stripe_conn_id = stripe_conn_id
@@ -189,7 +205,7 @@ class StripeCreateChargeOperator(_StripeOperator):
     """Create a charge; ``fields`` as :func:`charge_params` takes them (templated)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        params = charge_params(**self.params_in)
+        params = call_with_fields(charge_params, self.params_in)
         return self.gateway().create_charge(params, idempotency_key=self.key(context))
 
 
@@ -197,7 +213,7 @@ class StripeCreateCustomerOperator(_StripeOperator):
     """Create a customer; ``fields`` as :func:`customer_params` takes them (templated)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        params = customer_params(**self.params_in)
+        params = call_with_fields(customer_params, self.params_in)
         return self.gateway().create_customer(params, idempotency_key=self.key(context))
 
 
@@ -205,12 +221,13 @@ class StripeFindCustomerOperator(_StripeOperator):
     """Find a customer by id: ``fields={"customer_id": "cus_..."}`` (templated)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        return self.gateway().retrieve_customer(customer_id(self.params_in.get("customer_id")))
+        wanted = call_with_fields(find_customer_params, self.params_in)
+        return self.gateway().retrieve_customer(wanted)
 
 
 class StripeCreateProductOperator(_StripeOperator):
     """Create a product; ``fields`` as :func:`product_params` takes them (templated)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        params = product_params(**self.params_in)
+        params = call_with_fields(product_params, self.params_in)
         return self.gateway().create_product(params, idempotency_key=self.key(context))

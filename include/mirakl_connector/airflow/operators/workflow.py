@@ -5,6 +5,11 @@ The workflow itself (what to read, how to decide, what to write) lives in
 clients (built on first use), the connector configuration Variable becomes settings, the trigger
 form's params become the step's arguments, and the step's :class:`BatchSummary` becomes one XCom
 value. Failed *items* do not fail the task (the batch completed); the report task does that.
+
+Every step runs in the pool of the provider it calls (``stripe_api`` / ``mirakl_api``, see
+:mod:`mirakl_connector.airflow.pools`) unless the task or the DAG's ``default_args`` name one.
+``step_kwargs`` are fixed arguments of the step, on top of the run's params: the payment split
+maps ``create_transfers`` over ``[{"shard": 0, "shards": 4}, ...]`` with them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from mirakl_connector.airflow.operators._summary import (
     format_table,
 )
 from mirakl_connector.airflow.params import parse_run_params
+from mirakl_connector.airflow.pools import pool_for_step, set_default_pool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -41,6 +47,12 @@ class MiraklWorkflowOperator(BaseOperator):
     :param smtp_conn_id: SMTP connection for workflows that e-mail (KYC, alerts). (templated)
     :param operator_webhook_conn_id: HTTP connection of the operator's notification endpoint
         (only the notification workflow uses it; missing = no endpoint). (templated)
+    :param hyperwallet_conn_id: Hyperwallet connection (Hyperwallet workflows only). (templated)
+    :param step_kwargs: extra arguments of the step, merged over the run's params (they win);
+        the argument to ``expand`` over to split one step into mapped chunks.
+    :param pool: default: the pool of the provider the step calls
+        (:func:`~mirakl_connector.airflow.pools.pool_for_step`). With ``.partial()`` pass it
+        explicitly: a mapped task takes its pool from the partial arguments, not from here.
     """
 
     template_fields: Sequence[str] = (
@@ -49,6 +61,7 @@ class MiraklWorkflowOperator(BaseOperator):
         "ledger_conn_id",
         "smtp_conn_id",
         "operator_webhook_conn_id",
+        "hyperwallet_conn_id",
     )
     ui_color = "#e8f0fe"
 
@@ -62,10 +75,15 @@ class MiraklWorkflowOperator(BaseOperator):
         ledger_conn_id: str = LedgerHook.default_conn_name,
         smtp_conn_id: str = "smtp_default",
         operator_webhook_conn_id: str = "mirakl_operator_webhook",
+        hyperwallet_conn_id: str = "hyperwallet_default",
+        step_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        set_default_pool(kwargs, pool_for_step(workflow, step))
         super().__init__(**kwargs)
+        self.step_kwargs = dict(step_kwargs or {})
         self.operator_webhook_conn_id = operator_webhook_conn_id
+        self.hyperwallet_conn_id = hyperwallet_conn_id
         self.smtp_conn_id = smtp_conn_id
         self.workflow = workflow
         self.step = step
@@ -76,6 +94,7 @@ class MiraklWorkflowOperator(BaseOperator):
     def build_resources(self, config: dict[str, Any]) -> Any:
         """The clients, built from the connections on first use (overridable in tests)."""
         from mirakl_connector.airflow.config import AlertSettings
+        from mirakl_connector.airflow.hooks.hyperwallet import HyperwalletHook
         from mirakl_connector.airflow.hooks.operator_webhook import OperatorWebhookHook
         from mirakl_connector.airflow.mail import SmtpMailer
         from mirakl_connector.workflows.registry import Resources
@@ -87,12 +106,13 @@ class MiraklWorkflowOperator(BaseOperator):
             ledger=lambda: LedgerHook(self.ledger_conn_id).get_ledger(),
             mailer=lambda: SmtpMailer(self.smtp_conn_id, alerts.email_from),
             http=lambda: OperatorWebhookHook(self.operator_webhook_conn_id).get_sender(),
+            hyperwallet=lambda: HyperwalletHook(self.hyperwallet_conn_id).get_client(),
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mirakl_connector.workflows.registry import build_workflow, run_step
 
-        params = parse_run_params(context.get("params") or {})
+        params = {**parse_run_params(context.get("params") or {}), **self.step_kwargs}
         shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) or "defaults"
         self.log.info("%s.%s with %s", self.workflow, self.step, shown)
         config = load_connector_config()

@@ -14,6 +14,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException
 
 from mirakl_connector.airflow.hooks.mirakl import MiraklHook
+from mirakl_connector.airflow.pools import MIRAKL_POOL, set_default_pool
 from mirakl_connector.errors import (
     MiraklApiError,
     MiraklRateLimitError,
@@ -40,6 +41,8 @@ class MiraklApiSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("mirakl_conn_id",)
 
     def __init__(self, *, mirakl_conn_id: str = MiraklHook.default_conn_name, **kwargs: Any):
+        # Each poke is a Mirakl call; in reschedule mode the slot is free between pokes.
+        set_default_pool(kwargs, MIRAKL_POOL)
         super().__init__(**kwargs)
         self.mirakl_conn_id = mirakl_conn_id
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from mirakl_connector.airflow.pools import STRIPE_POOL, set_default_pool
 from mirakl_connector.airflow.triggers.stripe import StripeNewObjectsTrigger, list_new
 
 if TYPE_CHECKING:
@@ -32,20 +34,21 @@ class StripeNewObjectsSensor(BaseSensorOperator):
 
     :param stripe_conn_id: the Stripe connection.
     :param poll_interval: seconds between two polls (default 15).
-    :param since: Unix time to start from on the very first run (default: now).
+    :param since: Unix time to start from on the very first run (default: now); templated,
+        e.g. ``"{{ dag_run.start_date.timestamp() | int }}"``.
     :param cursor_variable: Variable keeping the last seen object (default: per DAG and task).
     :param deferrable: poll in the triggerer (default) instead of a worker slot.
     """
 
     resource: ClassVar[str] = ""
-    template_fields: Sequence[str] = ("stripe_conn_id", "cursor_variable")
+    template_fields: Sequence[str] = ("stripe_conn_id", "cursor_variable", "since")
 
     def __init__(
         self,
         *,
         stripe_conn_id: str = "stripe_default",
         poll_interval: float = 15.0,
-        since: int | None = None,
+        since: int | str | None = None,
         cursor_variable: str | None = None,
         deferrable: bool = True,
         types: list[str] | None = None,
@@ -53,6 +56,8 @@ class StripeNewObjectsSensor(BaseSensorOperator):
     ) -> None:
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        # Stripe calls count against the account's rate limit; deferred, no slot is held.
+        set_default_pool(kwargs, STRIPE_POOL)
         super().__init__(poke_interval=poll_interval, **kwargs)
         self.stripe_conn_id = stripe_conn_id
         self.poll_interval = poll_interval
@@ -72,7 +77,8 @@ class StripeNewObjectsSensor(BaseSensorOperator):
         raw = Variable.get(self._variable_name(), default=None)
         if raw:
             return json.loads(raw)
-        return {"created": int(self.since if self.since is not None else time.time()), "ids": []}
+        start = time.time() if self.since in (None, "") else float(self.since)
+        return {"created": int(start), "ids": []}
 
     def save_cursor(self, cursor: dict[str, Any], context: Context) -> None:
         from airflow.sdk import Variable
@@ -101,6 +107,9 @@ class StripeNewObjectsSensor(BaseSensorOperator):
                 poll_interval=self.poll_interval,
             ),
             method_name="execute_complete",
+            # The sensor's own timeout still applies while deferred (else it waits forever and,
+            # with max_active_runs=1, blocks every later run).
+            timeout=timedelta(seconds=self.timeout),
         )
         return None
 

@@ -1,0 +1,172 @@
+"""Airflow pools that keep the connector's tasks inside the providers' rate limits.
+
+A pool caps how many tasks run at once, across every DAG; that is the only place where Airflow can
+enforce a limit shared by several workflow DAGs on several Celery workers. Each connector task
+calls its provider sequentially (one request in flight), so the number of requests per second it
+can make is bounded by the provider's latency, and the pool size follows from the budget::
+
+    slots = floor(limit (requests/s) x share left for Airflow / requests/s one task can make)
+
+* **Stripe**: 100 requests/s in live mode, 25 in test mode, per account. A write (transfer,
+  refund, payout, capture) takes about 200 ms, so one task makes at most about 5 requests/s.
+  Airflow keeps 80 % of the budget (the rest is for the webhook app, the dashboard and other
+  integrations on the same account): live 100 x 0.8 / 5 = 16 slots, test 25 x 0.8 / 5 = 4.
+* **Mirakl**: no published number, but operators see HTTP 429 around 120 calls/min (2/s) per
+  API key on the order and invoice lists (OR11, IV01). A paginated list call takes about 0.5 s,
+  so one task alone can reach that budget: 2 slots leave room for two DAGs reading at once,
+  each slowed by the ``Retry-After`` answers the clients already obey.
+* **Hyperwallet**: no published limit either; 2 slots until one is known (the extracts are
+  nightly batches, so throughput is not the constraint).
+
+The pools are a first line of defence, not a guarantee: the clients still honour 429 and
+``Retry-After`` (see :mod:`mirakl_connector.retry`), which is what keeps a burst correct.
+
+Which pool a step uses: a step that writes to Stripe takes a ``stripe_api`` slot (its Mirakl
+calls, if any, are few: one status update per batch); a step that only calls Mirakl (and
+perhaps reads a few Stripe objects) takes a ``mirakl_api`` slot; a step that calls neither
+(e-mail, the operator's own webhook, the ledger) runs in ``default_pool``.
+
+This module imports nothing from Airflow: ``python -m mirakl_connector.airflow.pools`` prints the
+pool definitions as the JSON that ``airflow pools import`` reads (see ``scripts/create_pools.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+STRIPE_POOL = "stripe_api"
+MIRAKL_POOL = "mirakl_api"
+HYPERWALLET_POOL = "hyperwallet_api"
+DEFAULT_POOL = "default_pool"
+
+#: ``live`` or ``test``: which Stripe rate limit the stripe_api pool is sized for.
+STRIPE_MODE_ENV = "MIRAKL_CONNECTOR_STRIPE_MODE"
+
+STRIPE_LIMITS = {"live": 100, "test": 25}  # requests per second, per account
+STRIPE_REQUESTS_PER_TASK = 5  # one request in flight, ~200 ms each
+MIRAKL_LIMIT_PER_MINUTE = 120
+MIRAKL_SLOTS = 2
+HYPERWALLET_SLOTS = 2
+AIRFLOW_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """One pool to create: name, slots and the description shown in the UI."""
+
+    name: str
+    slots: int
+    description: str
+
+
+def stripe_slots(mode: str) -> int:
+    """Slots of the ``stripe_api`` pool for Stripe's ``live`` or ``test`` rate limit."""
+    try:
+        limit = STRIPE_LIMITS[mode]
+    except KeyError:
+        raise ValueError(f"Stripe mode must be 'live' or 'test', got {mode!r}") from None
+    return max(1, int(limit * AIRFLOW_SHARE // STRIPE_REQUESTS_PER_TASK))
+
+
+def pool_specs(stripe_mode: str = "test") -> list[PoolSpec]:
+    """The pools the connector's DAGs use, sized for ``stripe_mode``."""
+    slots = stripe_slots(stripe_mode)
+    return [
+        PoolSpec(
+            STRIPE_POOL,
+            slots,
+            f"Tasks that write to Stripe. {STRIPE_LIMITS[stripe_mode]} req/s ({stripe_mode} mode)"
+            f" x {AIRFLOW_SHARE:.0%} for Airflow / ~{STRIPE_REQUESTS_PER_TASK} req/s per task"
+            f" = {slots}",
+        ),
+        PoolSpec(
+            MIRAKL_POOL,
+            MIRAKL_SLOTS,
+            f"Tasks that call Mirakl (but do not write to Stripe). ~{MIRAKL_LIMIT_PER_MINUTE}"
+            " calls/min per API key; one task can use it all, 429 Retry-After paces the rest",
+        ),
+        PoolSpec(
+            HYPERWALLET_POOL,
+            HYPERWALLET_SLOTS,
+            "Tasks that write to Hyperwallet (no published rate limit: kept small)",
+        ),
+    ]
+
+
+#: The pool of each (workflow, step). Steps not listed use the workflow's ``"*"`` entry.
+STEP_POOLS: dict[str, dict[str, str]] = {
+    "payment_split": {"plan": MIRAKL_POOL, "*": STRIPE_POOL},
+    "payment_validation": {"validate": MIRAKL_POOL, "*": STRIPE_POOL},
+    "payment_refund": {"*": STRIPE_POOL},  # plan cancels uncaptured payments: a Stripe write
+    "seller_settlement": {"plan": MIRAKL_POOL, "*": STRIPE_POOL},
+    "seller_onboarding": {"*": STRIPE_POOL},
+    "kyc_monitor": {"*": STRIPE_POOL},  # login/account links are Stripe writes
+    "stripe_events": {"*": STRIPE_POOL},
+    "failed_operations": {"*": DEFAULT_POOL},  # ledger + e-mail only
+    "operator_notifications": {"*": DEFAULT_POOL},  # the operator's own endpoint + e-mail
+    "hyperwallet_seller_extract": {"*": HYPERWALLET_POOL},
+    "hyperwallet_bank_account_extract": {"*": HYPERWALLET_POOL},
+    "hyperwallet_invoice_payments": {"*": HYPERWALLET_POOL},
+    "hyperwallet_kyc_status": {"*": HYPERWALLET_POOL},
+    "hyperwallet_payment_status": {"*": MIRAKL_POOL},  # confirms billing cycles in Mirakl
+}
+
+
+def pool_for_step(workflow: str, step: str) -> str:
+    """The pool a workflow step runs in.
+
+    An unknown workflow gets ``hyperwallet_api`` when its name says Hyperwallet, else
+    ``stripe_api``: a new workflow that moves money must not run unthrottled because nobody
+    listed it here.
+    """
+    steps = STEP_POOLS.get(workflow)
+    if steps is None:
+        return HYPERWALLET_POOL if workflow.startswith("hyperwallet_") else STRIPE_POOL
+    return steps.get(step, steps["*"])
+
+
+def set_default_pool(kwargs: dict[str, Any], pool: str) -> None:
+    """Put ``pool`` into an operator's ``__init__`` kwargs unless the task or its DAG chose one.
+
+    Airflow fills a subclass's ``**kwargs`` from ``default_args`` only in ``BaseOperator``'s own
+    ``__init__`` (after ours), so a DAG-wide ``default_args={"pool": ...}`` is looked up here.
+    """
+    if "pool" not in kwargs and "pool" not in (kwargs.get("default_args") or {}):
+        kwargs["pool"] = pool
+
+
+def pools_import_json(stripe_mode: str = "test") -> str:
+    """The pools in ``airflow pools import`` format."""
+    return json.dumps(
+        {
+            spec.name: {
+                "slots": spec.slots,
+                "description": spec.description,
+                "include_deferred": False,
+            }
+            for spec in pool_specs(stripe_mode)
+        },
+        indent=2,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--stripe-mode",
+        choices=sorted(STRIPE_LIMITS),
+        default=os.environ.get(STRIPE_MODE_ENV, "test"),
+        help=f"size stripe_api for this Stripe mode (default: ${STRIPE_MODE_ENV} or test)",
+    )
+    args = parser.parse_args(argv)
+    sys.stdout.write(pools_import_json(args.stripe_mode) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,475 @@
+"""HTTP client for the Hyperwallet REST API v4 (users, bank accounts, stakeholders, payments).
+
+Why not the PyPI SDK: it is hard-wired to ``/rest/v3``, drops the v4 cursor links and has no
+business-stakeholder calls. This client is one request method plus one description per endpoint:
+
+* HTTP Basic auth with the API user and password (global); the program token is not a
+  credential, it travels in bodies (``programToken``) and list filters, so one client serves
+  every program of the configuration.
+* Lists use v4 cursor paging: follow the ``links`` entry with ``rel=next`` until there is none;
+  an empty list is ``204 No Content``.
+* An error answer ``{"errors": [{"code", "fieldName", "message"}]}`` becomes a
+  :class:`~mirakl_connector.hyperwallet.errors.HyperwalletApiError` whose message names the
+  operation, the HTTP status and every error code.
+* Retries use the connector's one :class:`~mirakl_connector.retry.RetryPolicy`, like the Mirakl
+  client: 429, 5xx and transport failures. A ``POST`` creates something and Hyperwallet has no
+  idempotency key, so it is retried only when the request certainly never arrived (connection
+  refused or connect timeout) or was refused with 429; any other failure is raised and the
+  workflow looks the object up (by ``clientUserId``, the account, ``clientPaymentId``) before
+  creating it again.
+* Bodies are parsed with ``parse_float=Decimal``; Hyperwallet sends amounts as strings anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from mirakl_connector.hyperwallet.errors import (
+    HyperwalletApiError,
+    HyperwalletClientError,
+    HyperwalletNotFoundError,
+    HyperwalletRateLimitError,
+    HyperwalletServerError,
+    HyperwalletTransportError,
+    describe_errors,
+)
+from mirakl_connector.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/rest/v4"
+MAX_PAGE_SIZE = 100
+_MESSAGE_LIMIT = 300
+
+
+class _TransientFailure(Exception):
+    """One failed attempt worth retrying; carries the error to raise when the budget ends."""
+
+    def __init__(self, error: HyperwalletApiError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class HyperwalletClient:
+    """Talks to one Hyperwallet API server with one API user.
+
+    :param server: API server, e.g. ``https://uat-api.paylution.com`` (``/rest/v4`` is added
+        unless the URL already ends with it).
+    :param username: the REST API user (``restapiuser@...``).
+    :param password: its password; never logged nor shown in ``repr()`` or error messages.
+    :param timeout: (connect, read) seconds for every request.
+    :param retry: the retry budget for 429, 5xx and transport errors.
+    :param page_size: ``limit`` of list calls.
+    :param session: a ``requests.Session`` to reuse (connection pooling, tests).
+    """
+
+    def __init__(
+        self,
+        server: str,
+        username: str,
+        password: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        retry: RetryPolicy | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not server or not server.strip():
+            raise ValueError("server is required")
+        if not username or not password:
+            raise ValueError("username and password are required")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        base = server.strip().rstrip("/")
+        self.base_url = base if base.endswith(API_PATH) else base + API_PATH
+        self.timeout = timeout
+        self.page_size = page_size
+        self.call_counts: Counter[str] = Counter()
+        self._retry = retry or RetryPolicy()
+        self._session = session or requests.Session()
+        self._auth = (username, password)
+
+    def __repr__(self) -> str:
+        return f"HyperwalletClient(base_url={self.base_url!r})"
+
+    # ------------------------------------------------------------------ programs
+
+    def get_program(self, program_token: str) -> dict:
+        """The program (a cheap credentials and token check)."""
+        return self._get(f"/programs/{_seg(program_token)}")
+
+    # ------------------------------------------------------------------ users
+
+    def iter_users(
+        self,
+        *,
+        client_user_id: str | None = None,
+        program_token: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> Iterator[dict]:
+        """Yield users matching the filters, following the cursor links."""
+        params = _filters(
+            clientUserId=client_user_id,
+            programToken=program_token,
+            createdAfter=created_after,
+            createdBefore=created_before,
+        )
+        return self._paginate("/users", params)
+
+    def find_user(self, client_user_id: str, program_token: str | None = None) -> dict | None:
+        """The user whose ``clientUserId`` is the shop id, or ``None``."""
+        for user in self.iter_users(client_user_id=client_user_id, program_token=program_token):
+            if str(user.get("clientUserId")) == str(client_user_id):
+                return user
+        return None
+
+    def get_user(self, user_token: str) -> dict:
+        return self._get(f"/users/{_seg(user_token)}")
+
+    def create_user(self, body: Mapping[str, Any]) -> dict:
+        return self._send("POST", "/users", body)
+
+    def update_user(self, user_token: str, body: Mapping[str, Any]) -> dict:
+        return self._send("PUT", f"/users/{_seg(user_token)}", body)
+
+    # ------------------------------------------------------------------ bank accounts
+
+    def iter_bank_accounts(self, user_token: str) -> Iterator[dict]:
+        """Yield the user's bank accounts (transfer methods of type bank/wire account)."""
+        return self._paginate(f"/users/{_seg(user_token)}/bank-accounts", {})
+
+    def get_bank_account(self, user_token: str, bank_account_token: str) -> dict:
+        return self._get(f"/users/{_seg(user_token)}/bank-accounts/{_seg(bank_account_token)}")
+
+    def create_bank_account(self, user_token: str, body: Mapping[str, Any]) -> dict:
+        return self._send("POST", f"/users/{_seg(user_token)}/bank-accounts", body)
+
+    def update_bank_account(
+        self, user_token: str, bank_account_token: str, body: Mapping[str, Any]
+    ) -> dict:
+        path = f"/users/{_seg(user_token)}/bank-accounts/{_seg(bank_account_token)}"
+        return self._send("PUT", path, body)
+
+    # ------------------------------------------------------------------ business stakeholders
+
+    def iter_business_stakeholders(self, user_token: str) -> Iterator[dict]:
+        return self._paginate(f"/users/{_seg(user_token)}/business-stakeholders", {})
+
+    def create_business_stakeholder(self, user_token: str, body: Mapping[str, Any]) -> dict:
+        return self._send("POST", f"/users/{_seg(user_token)}/business-stakeholders", body)
+
+    def update_business_stakeholder(
+        self, user_token: str, stakeholder_token: str, body: Mapping[str, Any]
+    ) -> dict:
+        path = f"/users/{_seg(user_token)}/business-stakeholders/{_seg(stakeholder_token)}"
+        return self._send("PUT", path, body)
+
+    # ------------------------------------------------------------------ payments
+
+    def iter_payments(
+        self,
+        *,
+        client_payment_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> Iterator[dict]:
+        params = _filters(
+            clientPaymentId=client_payment_id,
+            createdAfter=created_after,
+            createdBefore=created_before,
+        )
+        return self._paginate("/payments", params)
+
+    def find_payments(self, client_payment_id: str) -> list[dict]:
+        """Every payment carrying ``clientPaymentId`` (the invoice id), whatever its status."""
+        return [
+            p
+            for p in self.iter_payments(client_payment_id=client_payment_id)
+            if str(p.get("clientPaymentId")) == str(client_payment_id)
+        ]
+
+    def get_payment(self, payment_token: str) -> dict:
+        return self._get(f"/payments/{_seg(payment_token)}")
+
+    def create_payment(self, body: Mapping[str, Any]) -> dict:
+        """Create a payment. Not retried once it may have arrived: look it up before a retry."""
+        return self._send("POST", "/payments", body)
+
+    # ------------------------------------------------------------------ webhook notifications
+
+    def get_webhook_notification(self, token: str) -> dict:
+        return self._get(f"/webhook-notifications/{_seg(token)}")
+
+    def iter_webhook_notifications(
+        self,
+        *,
+        type: str | None = None,
+        program_token: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> Iterator[dict]:
+        params = _filters(
+            type=type,
+            programToken=program_token,
+            createdAfter=created_after,
+            createdBefore=created_before,
+        )
+        return self._paginate("/webhook-notifications", params)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _get(self, path: str) -> dict:
+        return self._request("GET", path).body or {}
+
+    def _send(self, method: str, path: str, body: Mapping[str, Any]) -> dict:
+        return self._request(method, path, json=dict(body)).body or {}
+
+    def _paginate(self, path: str, params: Mapping[str, Any]) -> Iterator[dict]:
+        """Cursor paging: ``limit`` first, then the ``rel=next`` link verbatim until none."""
+        url: str = path
+        query: dict[str, Any] | None = {**params, "limit": self.page_size}
+        seen: set[str] = set()
+        while True:
+            reply = self._request("GET", url, params=query)
+            body = reply.body if isinstance(reply.body, Mapping) else {}
+            yield from body.get("data") or []
+            next_url = _next_link(body)
+            if not next_url or body.get("hasNextPage") is False or next_url in seen:
+                return
+            seen.add(next_url)
+            url, query = next_url, None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> _Reply:
+        """One logical request with the shared retry policy; map the final failure."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        operation = f"{method} {_operation_path(url, self.base_url)}"
+        creates = method == "POST"
+        headers = {"Accept": "application/json"}
+        data = None
+        if json is not None:
+            data = dumps(json).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+
+        def attempt() -> _Reply:
+            self.call_counts[operation] += 1
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    auth=self._auth,
+                    timeout=self.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                error = HyperwalletTransportError(
+                    operation, self._redact(f"{type(exc).__name__}: {exc}")
+                )
+                if creates and not _never_sent(exc):
+                    raise error from None  # may have arrived: the caller looks it up
+                raise _TransientFailure(error) from None
+            except requests.RequestException as exc:
+                raise HyperwalletTransportError(operation, self._redact(str(exc))) from None
+            return self._check(operation, response, creates=creates)
+
+        def on_retry(exc: BaseException, attempt_number: int, wait: float) -> None:
+            error = exc.error if isinstance(exc, _TransientFailure) else exc
+            status = getattr(error, "http_status", None)
+            log.warning(
+                "Hyperwallet %s failed (%s), retry %d in %.2fs",
+                operation,
+                f"HTTP {status}" if status is not None else "no response",
+                attempt_number,
+                wait,
+            )
+
+        try:
+            return self._retry.call(
+                attempt,
+                is_retryable=lambda exc: isinstance(exc, _TransientFailure),
+                retry_after=lambda exc: getattr(exc, "retry_after", None),
+                on_retry=on_retry,
+            )
+        except _TransientFailure as failure:
+            raise failure.error from None
+
+    def _check(self, operation: str, response: requests.Response, *, creates: bool) -> _Reply:
+        status = response.status_code
+        if status == 204 or (status < 400 and not response.content):
+            return _Reply(None)
+        body: Any = None
+        if response.content:
+            try:
+                body = _loads(response.text)
+            except ValueError:
+                body = None
+        if status < 400:
+            if body is None:
+                raise HyperwalletServerError(
+                    operation,
+                    self._redact(f"invalid JSON in response: {_truncate(response.text)}"),
+                    http_status=status,
+                )
+            return _Reply(body)
+        errors = _errors_of(body)
+        message = self._redact(
+            describe_errors(errors) or _truncate(response.text) or response.reason or "no body"
+        )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            error = HyperwalletRateLimitError(operation, message, http_status=status, errors=errors)
+            raise _TransientFailure(error, retry_after)
+        if status >= 500:
+            error = HyperwalletServerError(operation, message, http_status=status, errors=errors)
+            if creates:
+                raise error  # the payment or user may exist: never blindly re-sent
+            raise _TransientFailure(error)
+        cls = HyperwalletNotFoundError if status == 404 else HyperwalletClientError
+        raise cls(operation, message, http_status=status, errors=errors, permanent=True)
+
+    def _redact(self, text: str) -> str:
+        """Remove the credentials from text that may reach a log or an exception."""
+        for secret in self._auth:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+
+class _Reply:
+    __slots__ = ("body",)
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def format_hw_datetime(value: datetime) -> str:
+    """Hyperwallet's date-time: ``yyyy-MM-ddTHH:mm:ss`` in UTC, no zone suffix."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"datetime {value.isoformat()} has no timezone")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def parse_hw_datetime(value: Any) -> datetime | None:
+    """Parse ``2021-11-12T09:55:53`` (UTC, optional millis or zone); ``None`` when unusable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _filters(**values: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        out[name] = format_hw_datetime(value) if isinstance(value, datetime) else str(value)
+    return out
+
+
+def _seg(token: str) -> str:
+    """A token as one path segment (a token with a ``/`` must not reach another resource)."""
+    if not isinstance(token, str) or not token.strip():
+        raise ValueError("a Hyperwallet token is required")
+    return quote(token.strip(), safe="")
+
+
+def _next_link(body: Mapping[str, Any]) -> str | None:
+    for link in body.get("links") or []:
+        if not isinstance(link, Mapping):
+            continue
+        rel = (
+            (link.get("params") or {}).get("rel")
+            if isinstance(link.get("params"), Mapping)
+            else None
+        )
+        if rel == "next" and isinstance(link.get("href"), str) and link["href"]:
+            return link["href"]
+    return None
+
+
+def _operation_path(url: str, base_url: str) -> str:
+    path = url[len(base_url) :] if url.startswith(base_url) else url
+    return path.split("?", 1)[0] or "/"
+
+
+def _errors_of(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
+        return [e for e in body["errors"] if isinstance(e, Mapping)]
+    return []
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when the request certainly did not reach the server (safe to send again)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        from urllib3.exceptions import NewConnectionError
+
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, NewConnectionError) or isinstance(
+            exc.args[0] if exc.args else None, NewConnectionError
+        )
+    return False
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def dumps(value: Any) -> str:
+    """JSON for a request body; ``Decimal`` amounts become plain decimal strings (``"12.30"``).
+
+    Hyperwallet takes amounts as strings; ``float`` is refused like everywhere in the connector.
+    """
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, Decimal):
+            if not obj.is_finite():
+                raise ValueError(f"cannot send a non-finite amount: {obj}")
+            return format(obj, "f")
+        if isinstance(obj, datetime):
+            return format_hw_datetime(obj)
+        raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+    def check(obj: Any) -> None:
+        if isinstance(obj, float):
+            raise TypeError(f"refusing to send float {obj!r}: use Decimal for amounts")
+        if isinstance(obj, Mapping):
+            for item in obj.values():
+                check(item)
+        elif isinstance(obj, list | tuple):
+            for item in obj:
+                check(item)
+
+    check(value)
+    return json.dumps(value, default=default, separators=(",", ":"))
+
+
+def _truncate(text: str) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + "…"

@@ -1,0 +1,634 @@
+"""Hyperwallet invoice payments: Mirakl invoices → one Hyperwallet payment each (never two).
+
+Steps (Airflow tasks of ``dags/hyperwallet_invoice_payments.py``):
+
+``pay``
+    Reads the invoices to pay (IV01 accounting documents by default, as the seeds describe; SBC11
+    seller billing cycles with ``hyperwallet_payments.invoice_source = "SBC11"``) created since
+    the start of the last run that read at least one (at most ``hyperwallet.extraction_max_days``
+    back; the ``since`` param replaces the window for one run), plus the failed invoices whose
+    retry is due. For each: the shop's program and bank account token are read fresh from Mirakl
+    (S20), the payments are decided (:mod:`.hyperwallet_payment_decisions`) and sent.
+``retry``
+    Only the failed invoices whose retry is due (the frequent ``hyperwallet_retries`` DAG).
+
+Never paying twice, whatever is re-run or cleared: Hyperwallet has no idempotency key, so before
+any creation the payment is looked up by ``clientPaymentId`` (the invoice id, ``-operatorFee``
+for the commission); a payment found in any non-failure status is recorded and not created again.
+The attempt is committed to the ledger before the call: if the process dies after Hyperwallet
+answered, the next run finds the payment by that lookup. A lookup that fails stops the item (the
+incumbent went on and created, which could pay twice).
+
+Failures (an invoice held for a missing bank account token, a refusal by Hyperwallet) go to the
+retry queue (:mod:`mirakl_connector.hyperwallet.retries`): retried on later runs with a growing
+delay, five times, then one e-mail naming the invoice. Nothing is written to Mirakl here: the
+invoice is confirmed paid when Hyperwallet notifies the payment COMPLETED
+(``hyperwallet_payment_status``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.hyperwallet.errors import HyperwalletApiError
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.hyperwallet.retries import RetryQueue, is_exhausted
+from mirakl_connector.ledger import (
+    HyperwalletPayment,
+    HyperwalletPaymentKind,
+    HyperwalletPaymentStatus,
+    Ledger,
+)
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.workflows.hyperwallet_payment_decisions import (
+    INVOICE_SOURCES,
+    IV01,
+    SBC11,
+    HwInvoice,
+    ProgramTokens,
+    ShopTokens,
+    is_live,
+    ledger_status,
+    live_payment,
+    operator_fee_id,
+    parse_invoice,
+    payment_body,
+    plan_invoice_payments,
+    raw_invoice_id,
+    refresh_payment,
+    shop_tokens,
+)
+from mirakl_connector.workflows.hyperwallet_shops import check_programs
+from mirakl_connector.workflows.registry import Resources
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "hyperwallet_invoice_payments"
+SETTINGS_SECTION = "hyperwallet_payments"
+WINDOW_KEY = f"{WORKFLOW}_window_start"
+CHUNK_SIZE = 100
+
+S = HyperwalletPaymentStatus
+
+# Item outcomes (one per payment; an invoice that could not be planned gets one for itself).
+PAID = "PAID"
+ALREADY_PAID = "ALREADY_PAID"
+WOULD_PAY = "WOULD_PAY"
+IN_DOUBT = "IN_DOUBT"
+FAILED = "FAILED"
+ON_HOLD = "ON_HOLD"
+REFUSED = "REFUSED"
+SKIPPED = "SKIPPED"
+RETRY_PENDING = "RETRY_PENDING"
+RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+#: Outcomes after which the invoice is queued for a retry.
+RETRIABLE_OUTCOMES = frozenset({FAILED, IN_DOUBT, ON_HOLD})
+
+
+@dataclass(frozen=True)
+class HyperwalletPaymentSettings:
+    """The ``hyperwallet_payments`` section (shared by invoice payments and payment status).
+
+    :param invoice_source: ``IV01`` (accounting documents, confirmed with IV07) or ``SBC11``
+        (seller billing cycles, confirmed with SBC07) for Mirakl instances that have them.
+    :param operator_commissions: also pay the operator's commission of each invoice to the
+        operator's bank account of the shop's program.
+    :param confirm_linked_manual_documents: IV07 ``confirm_all_linked_manual_documents``.
+    :param invoice_search_days: how far back a retry looks for a failed invoice in Mirakl.
+    """
+
+    invoice_source: str = IV01
+    operator_commissions: bool = True
+    confirm_linked_manual_documents: bool = True
+    invoice_search_days: int = 15
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> HyperwalletPaymentSettings:
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown {SETTINGS_SECTION} setting(s): {', '.join(sorted(unknown))}"
+            )
+        source = values.get("invoice_source", IV01)
+        if not isinstance(source, str) or source.upper() not in INVOICE_SOURCES:
+            raise ConfigurationError(
+                f"{SETTINGS_SECTION}.invoice_source must be IV01 or SBC11, got {source!r}"
+            )
+        values["invoice_source"] = source.upper()
+        for name in ("operator_commissions", "confirm_linked_manual_documents"):
+            if name in values and not isinstance(values[name], bool):
+                raise ConfigurationError(f"{SETTINGS_SECTION}.{name} must be true or false")
+        days = values.get("invoice_search_days", cls.invoice_search_days)
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise ConfigurationError(
+                f"{SETTINGS_SECTION}.invoice_search_days must be a positive integer"
+            )
+        return cls(**values)
+
+
+@dataclass
+class _Item:
+    """One invoice of the run: parsed, or why it cannot be (reason), with where it came from."""
+
+    invoice_id: str
+    invoice: HwInvoice | None
+    problem: str | None = None  # invalid data
+    skip: str | None = None  # not to be paid (state, PAID...)
+    changed: bool = True  # read by the window / named by a run (fresh retry budget)
+
+
+class HyperwalletInvoicePayments:
+    """The invoice payment job; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        mirakl: MiraklClient,
+        hyperwallet: Any,
+        ledger: Ledger,
+        settings: HyperwalletSettings,
+        payments: HyperwalletPaymentSettings,
+        mailer: Any = None,
+        email_to: Sequence[str] = (),
+        run_id: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.mirakl = mirakl
+        self.hyperwallet = hyperwallet
+        self.ledger = ledger
+        self.settings = settings
+        self.payments = payments
+        self.run_id = run_id
+        self._now = now or (lambda: datetime.now(UTC))
+        self.programs = {
+            p.name: ProgramTokens(p.name, p.payment_token, p.bank_account_token, p.ignored)
+            for p in settings.programs
+        }
+        self.queue = RetryQueue(
+            ledger,
+            WORKFLOW,
+            max_retries=settings.max_item_retries,
+            delay=settings.item_retry_delay,
+            mailer=mailer,
+            email_to=email_to,
+            now=self._now,
+        )
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def check(self) -> BatchSummary:
+        """Check the credentials and every program token first: a wrong one fails here, once."""
+        return check_programs(self.hyperwallet, self.settings, WORKFLOW)
+
+    def pay(
+        self,
+        *,
+        since: datetime | None = None,
+        invoice_ids: Sequence[str] | None = None,
+        include_paid: bool = False,
+        dry_run: bool = False,
+    ) -> BatchSummary:
+        """Pay the invoices of the window (or ``since``, or exactly ``invoice_ids``) and retries.
+
+        :param invoice_ids: only these invoices, searched from ``since`` or
+            ``invoice_search_days`` back; a failed one gets a fresh retry budget.
+        :param include_paid: also invoices Mirakl already marks PAID (the incumbent's
+            ``includePaid``); the lookup by ``clientPaymentId`` still prevents a second payment.
+        """
+        summary = BatchSummary(WORKFLOW, "pay", dry_run=dry_run)
+        started = self._now()
+        self._note_commissions(summary)
+        self.queue.load()
+        if invoice_ids:
+            wanted = [str(i) for i in invoice_ids]
+            start = since or started - timedelta(days=self.payments.invoice_search_days)
+            items = self._find(wanted, start, include_paid=include_paid, changed=True)
+            self._process(items, summary, dry_run=dry_run)
+            log.info("%s", summary.describe())
+            return summary
+
+        start = since or self._window_start()
+        summary.notes.append(f"invoices created since {start.isoformat()} ({self._source})")
+        read = 0
+        seen: set[str] = set()
+        for chunk in chunked(self._read(start, include_paid=include_paid), CHUNK_SIZE):
+            read += len(chunk)
+            seen.update(item.invoice_id for item in chunk)
+            self._process(chunk, summary, dry_run=dry_run)
+        retry_ids = [i for i in self.queue.due_ids() if i not in seen]
+        if retry_ids:
+            self._retry(retry_ids, summary, dry_run=dry_run)
+        self._note_exhausted(summary)
+        if not dry_run and since is None and read:
+            self.ledger.set_checkpoint(WINDOW_KEY, started.isoformat())
+            summary.notes.append(f"next window starts at {started.isoformat()}")
+        log.info("%s", summary.describe())
+        return summary
+
+    def retry(self, *, dry_run: bool = False) -> BatchSummary:
+        """Retry only the failed invoices that are due (for the frequent retry schedule)."""
+        summary = BatchSummary(WORKFLOW, "retry", dry_run=dry_run)
+        self.queue.load()
+        due = self.queue.due_ids()
+        if due:
+            self._retry(due, summary, dry_run=dry_run)
+        self._note_exhausted(summary)
+        log.info("%s", summary.describe())
+        return summary
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def _source(self) -> str:
+        return self.payments.invoice_source
+
+    def _window_start(self) -> datetime:
+        """Start of the last run that read an invoice, at most ``extraction_max_days`` back."""
+        floor = self._now() - timedelta(days=self.settings.extraction_max_days)
+        stored = self.ledger.get_checkpoint(WINDOW_KEY)
+        if stored:
+            try:
+                value = datetime.fromisoformat(stored)
+            except ValueError:
+                log.warning("Ignoring unreadable checkpoint %s=%r", WINDOW_KEY, stored)
+                return floor
+            value = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return max(value, floor)
+        return floor
+
+    def _raw(
+        self, start: datetime | str | None, *, include_paid: bool, ids: Sequence[str] | None = None
+    ) -> Iterator[Any]:
+        if self._source == SBC11:
+            states = None if include_paid else ("TO_PAY",)
+            return self.mirakl.iter_billing_cycles(start_date=start, pay_out_states=states, ids=ids)
+        return self.mirakl.iter_invoices(start_date=start)
+
+    def _read(
+        self, start: datetime | str | None, *, include_paid: bool, changed: bool = True
+    ) -> Iterator[_Item]:
+        for raw in self._raw(start, include_paid=include_paid):
+            yield self._parse(raw, include_paid=include_paid, changed=changed)
+
+    def _parse(self, raw: Any, *, include_paid: bool, changed: bool) -> _Item:
+        invoice_id = raw_invoice_id(raw, self._source) or "<invoice without id>"
+        try:
+            parsed = parse_invoice(raw, self._source, include_paid=include_paid)
+        except InvalidItemError as exc:
+            return _Item(invoice_id, None, problem=exc.reason, changed=changed)
+        if isinstance(parsed, str):
+            return _Item(invoice_id, None, skip=parsed, changed=changed)
+        return _Item(invoice_id, parsed, changed=changed)
+
+    def _find(
+        self, ids: Sequence[str], start: datetime | str | None, *, include_paid: bool, changed: bool
+    ) -> list[_Item]:
+        """The invoices ``ids`` as Mirakl returns them from ``start``; missing ones named."""
+        wanted = set(ids)
+        found: dict[str, _Item] = {}
+        filter_ids = list(ids) if self._source == SBC11 else None
+        for raw in self._raw(start, include_paid=include_paid, ids=filter_ids):
+            invoice_id = raw_invoice_id(raw, self._source)
+            if invoice_id in wanted and invoice_id not in found:
+                found[invoice_id] = self._parse(raw, include_paid=include_paid, changed=changed)
+        since = start.isoformat() if isinstance(start, datetime) else start
+        items = []
+        for invoice_id in ids:
+            items.append(
+                found.get(invoice_id)
+                or _Item(
+                    invoice_id,
+                    None,
+                    problem=f"not returned by Mirakl ({self._source} since {since})",
+                    changed=changed,
+                )
+            )
+        return items
+
+    def _retry(self, ids: Sequence[str], summary: BatchSummary, *, dry_run: bool) -> None:
+        rows = self.ledger.hyperwallet_payments_by_invoice(ids)
+        dates = [
+            parse_mirakl_datetime(r.invoice_created_date)
+            for rs in rows.values()
+            for r in rs
+            if r.invoice_created_date
+        ]
+        floor = self._now() - timedelta(days=self.payments.invoice_search_days)
+        start = min([*dates, floor])
+        summary.notes.append(f"retrying {len(ids)} invoice(s): {', '.join(ids[:20])}")
+        # PAID invoices too: the seller payment may be COMPLETED (the invoice confirmed) while
+        # the commission still waits; the lookup by clientPaymentId keeps the rest from repeating.
+        items = self._find(list(ids), start, include_paid=True, changed=False)
+        for chunk in chunked(items, CHUNK_SIZE):
+            self._process(chunk, summary, dry_run=dry_run)
+
+    # -- deciding and paying ----------------------------------------------------------------
+
+    def _process(self, items: Sequence[_Item], summary: BatchSummary, *, dry_run: bool) -> None:
+        invoices = [item.invoice for item in items if item.invoice is not None]
+        shops = self._shops({inv.shop_id for inv in invoices})
+        saved = self.ledger.hyperwallet_payments_by_invoice(inv.invoice_id for inv in invoices)
+
+        def handle(item: _Item) -> list[ItemOutcome]:
+            return self._one(item, shops, saved, dry_run=dry_run)
+
+        run_batch(items, handle, item_id=lambda item: item.invoice_id, summary=summary)
+
+    def _shops(self, shop_ids: set[int]) -> dict[int, ShopTokens] | MiraklConnectorError:
+        """The shops by id, read now (tokens may have been corrected in Mirakl since)."""
+        if not shop_ids:
+            return {}
+        try:
+            return {
+                int(shop["shop_id"]): shop_tokens(shop)
+                for shop in self.mirakl.iter_shops(shop_ids=sorted(shop_ids))
+                if isinstance(shop, Mapping) and shop.get("shop_id") is not None
+            }
+        except MiraklConnectorError as exc:
+            # The invoices of this chunk fail (and are retried); the run goes on.
+            return exc
+
+    def _one(
+        self,
+        item: _Item,
+        shops: Mapping[int, ShopTokens] | MiraklConnectorError,
+        saved: Mapping[str, list[HyperwalletPayment]],
+        *,
+        dry_run: bool,
+    ) -> list[ItemOutcome]:
+        if item.skip is not None:
+            if not dry_run:
+                self.queue.record_success(item.invoice_id)
+            return [ItemOutcome(item.invoice_id, SKIPPED, item.skip)]
+        if item.invoice is None:
+            return [self._failure(item, f"invalid data: {item.problem}", dry_run=dry_run)]
+        if isinstance(shops, MiraklConnectorError):
+            return [self._failure(item, f"shops not read: {shops}", dry_run=dry_run)]
+        invoice = item.invoice
+        plan = plan_invoice_payments(
+            invoice,
+            shops.get(invoice.shop_id),
+            self.programs,
+            operator_commissions=self.payments.operator_commissions,
+        )
+        if plan.skip is not None:
+            if not dry_run:
+                self.queue.record_success(invoice.invoice_id)
+            return [ItemOutcome(invoice.invoice_id, SKIPPED, plan.skip)]
+        if plan.hold is not None:
+            if not dry_run:
+                self._hold_rows(invoice, saved.get(invoice.invoice_id, []), plan.hold)
+            held = ItemOutcome(invoice.invoice_id, ON_HOLD, plan.hold, failed=True)
+            return self._queue([held], item, dry_run=dry_run)
+
+        by_id = {p.client_payment_id: p for p in saved.get(invoice.invoice_id, [])}
+        outcomes = [
+            self._payment(refresh_payment(by_id.get(p.client_payment_id), p), dry_run=dry_run)
+            for p in plan.payments
+        ]
+        for note in plan.notes:
+            log.info("Invoice %s: %s", invoice.invoice_id, note)
+        if not outcomes:
+            outcomes = [ItemOutcome(invoice.invoice_id, SKIPPED, "; ".join(plan.notes) or None)]
+        return self._queue(outcomes, item, dry_run=dry_run)
+
+    def _hold_rows(self, invoice: HwInvoice, saved: list[HyperwalletPayment], reason: str) -> None:
+        """Record (or update) the invoice's payments as ON_HOLD with why: visible in the ledger."""
+        by_id = {p.client_payment_id: p for p in saved}
+        rows = []
+        wanted = [(invoice.invoice_id, HyperwalletPaymentKind.SELLER, invoice.seller_amount)]
+        if self.payments.operator_commissions:
+            fee_id = operator_fee_id(invoice.invoice_id)
+            wanted.append((fee_id, HyperwalletPaymentKind.OPERATOR_FEE, invoice.operator_amount))
+        for cpid, kind, amount in wanted:
+            if amount <= 0:
+                continue
+            row = by_id.get(cpid) or HyperwalletPayment(
+                client_payment_id=cpid,
+                invoice_id=invoice.invoice_id,
+                kind=kind,
+                amount=amount,
+                currency=invoice.currency,
+                shop_id=invoice.shop_id,
+                invoice_source=invoice.source,
+                invoice_created_date=invoice.created_date,
+            )
+            # A row with a payment (even a failed one) or an attempt in doubt keeps its status.
+            if row.status in (S.PENDING, S.ON_HOLD) and not row.payment_token and not row.in_doubt:
+                rows.append(replace(row, status=S.ON_HOLD, status_reason=reason))
+        self.ledger.save_hyperwallet_payments(rows, run_id=self.run_id)
+
+    def _payment(self, row: HyperwalletPayment, *, dry_run: bool) -> ItemOutcome:
+        """Make sure ``row`` exists at Hyperwallet exactly once."""
+        if is_live(row):
+            reason = f"already sent ({row.payment_token}, {row.hw_status or row.status})"
+            return _outcome(row, ALREADY_PAID, reason)
+        if row.status in (S.ABORTED, S.ON_HOLD):
+            if not dry_run:
+                self.ledger.save_hyperwallet_payments([row], run_id=self.run_id)
+            status = REFUSED if row.status == S.ABORTED else ON_HOLD
+            return _outcome(row, status, row.status_reason, failed=True)
+
+        program = self.programs.get(row.program or "")
+        if program is None or not program.payment_token:
+            raise ConfigurationError(f"program {row.program!r} has no payment program token")
+        found = live_payment(self.hyperwallet.find_payments(row.client_payment_id))
+        if found is not None:
+            return self._adopt(row, found, dry_run=dry_run)
+        # A payment Hyperwallet reported failed (RETURNED...) is replaced by a new one.
+        replaced = f"replaces failed {row.payment_token}" if row.payment_token else None
+        if dry_run:
+            return _outcome(row, WOULD_PAY, f"would pay to {row.destination_token}")
+
+        body = payment_body(row, program.payment_token)
+        row = replace(
+            row, status=S.PENDING, status_reason=replaced, payment_token=None, hw_status=None
+        )
+        row = self.ledger.save_hyperwallet_payments([row], run_id=self.run_id)[0]
+        row = self.ledger.mark_hyperwallet_payment_attempt(row, run_id=self.run_id)
+        log.info("Trying to create payment for invoice [%s]", row.client_payment_id)
+        try:
+            created = self.hyperwallet.create_payment(body)
+        except HyperwalletApiError as exc:
+            if exc.permanent:
+                # Hyperwallet said no: nothing was created; the retry sends it again.
+                failed = replace(row, status=S.FAILED, status_reason=str(exc), attempted_at=None)
+                self.ledger.save_hyperwallet_payments([failed], run_id=self.run_id)
+                return _outcome(failed, FAILED, str(exc), failed=True)
+            reason = (
+                f"outcome unknown ({exc}); the next attempt looks it up by clientPaymentId "
+                "before creating anything"
+            )
+            self.ledger.save_hyperwallet_payments(
+                [replace(row, status_reason=reason)], run_id=self.run_id
+            )
+            return _outcome(row, IN_DOUBT, reason, failed=True)
+        token = created.get("token") if isinstance(created, Mapping) else None
+        if not token:
+            reason = "Hyperwallet answered without a payment token; looked up on the next attempt"
+            self.ledger.save_hyperwallet_payments(
+                [replace(row, status_reason=reason)], run_id=self.run_id
+            )
+            return _outcome(row, IN_DOUBT, reason, failed=True)
+        log.info("Payment successfully created for invoice [%s]", row.client_payment_id)
+        return self._record_created(row, created, PAID, f"payment {token} created", note=replaced)
+
+    def _adopt(
+        self, row: HyperwalletPayment, found: Mapping[str, Any], *, dry_run: bool
+    ) -> ItemOutcome:
+        """Hyperwallet already has a live payment for this id: record it, create nothing."""
+        token = found.get("token")
+        reason = f"already sent to Hyperwallet ({token}, {found.get('status')}): not created again"
+        log.info("Invoice %s already sent to Hyperwallet", row.client_payment_id)
+        if dry_run:
+            return _outcome(row, ALREADY_PAID, reason)
+        note = f"replaces failed {row.payment_token}" if row.payment_token else None
+        return self._record_created(row, found, ALREADY_PAID, reason, note=note)
+
+    def _record_created(
+        self,
+        row: HyperwalletPayment,
+        payment: Mapping[str, Any],
+        status: str,
+        reason: str,
+        *,
+        note: str | None = None,
+    ) -> ItemOutcome:
+        hw_status = str(payment.get("status") or "CREATED").upper()
+        recorded = replace(
+            row,
+            status=ledger_status(hw_status),
+            status_reason=note,  # kept in the audit trail: which failed payment it replaces
+            hw_status=hw_status,
+            payment_token=str(payment.get("token")),
+            hw_created_on=payment.get("createdOn") or row.hw_created_on,
+        )
+        self.ledger.save_hyperwallet_payments([recorded], run_id=self.run_id)
+        return _outcome(recorded, status, reason)
+
+    # -- retry queue ------------------------------------------------------------------------
+
+    def _failure(self, item: _Item, reason: str, *, dry_run: bool) -> ItemOutcome:
+        """The outcome of an invoice that could not even be planned (queued for retry)."""
+        failed = ItemOutcome(item.invoice_id, FAILED, reason, failed=True)
+        return self._queue([failed], item, dry_run=dry_run)[0]
+
+    def _queue(
+        self, outcomes: list[ItemOutcome], item: _Item, *, dry_run: bool
+    ) -> list[ItemOutcome]:
+        """Queue the invoice when a payment must be retried, else clear it from the queue.
+
+        Only the first failure (or the exhaustion) is a *failed* item of the run, turning it red
+        and e-mailing; a failed retry is counted as ``RETRY_PENDING`` with what happened.
+        """
+        retriable = [o for o in outcomes if o.status in RETRIABLE_OUTCOMES]
+        if dry_run:
+            return outcomes
+        if not retriable:
+            self.queue.record_success(item.invoice_id)
+            return outcomes
+        reason = "; ".join(
+            o.reason or o.status if o.item_id == item.invoice_id else f"{o.item_id}: {o.reason}"
+            for o in retriable
+        )
+        first = not self.queue.is_queued(item.invoice_id)
+        previous = self.queue.items.get(item.invoice_id)
+        reset = (
+            item.changed and previous is not None and is_exhausted(previous, self.queue.max_retries)
+        )
+        queued = self.queue.record_failure(item.invoice_id, reason, changed=item.changed)
+        if first or reset:
+            return outcomes
+        exhausted = is_exhausted(queued, self.queue.max_retries)
+        return [
+            replace(
+                o,
+                status=RETRIES_EXHAUSTED if exhausted else RETRY_PENDING,
+                reason=f"{o.status}: {o.reason}",
+                failed=exhausted,
+            )
+            if o in retriable
+            else o
+            for o in outcomes
+        ]
+
+    def _note_commissions(self, summary: BatchSummary) -> None:
+        if self.payments.operator_commissions:
+            log.info("Payment of commissions is enabled, retrieving payments for the operator")
+        else:
+            log.info("Payment of commissions is disabled, skipping processing payments to operator")
+            summary.notes.append("operator commissions disabled")
+
+    def _note_exhausted(self, summary: BatchSummary) -> None:
+        exhausted = self.queue.exhausted_ids()
+        if exhausted:
+            summary.notes.append(
+                f"{len(exhausted)} invoice(s) out of retries (paid again by a run naming them in "
+                f"invoice_ids): {', '.join(sorted(exhausted)[:20])}"
+            )
+
+
+def build(
+    resources: Resources, config: Mapping[str, Any], run_id: str | None
+) -> HyperwalletInvoicePayments:
+    """Registry entry: the job wired to the run's clients and configuration."""
+    settings = HyperwalletSettings.from_config(config)
+    return HyperwalletInvoicePayments(
+        mirakl=resources.get("mirakl"),
+        hyperwallet=resources.get("hyperwallet"),
+        ledger=resources.get("ledger"),
+        settings=settings,
+        payments=HyperwalletPaymentSettings.from_mapping(config.get(SETTINGS_SECTION)),
+        mailer=lazy_mailer(resources),
+        email_to=alert_recipients(config),
+        run_id=run_id,
+    )
+
+
+def alert_recipients(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """``config["alerts"]["email_to"]`` (a list, or a comma-separated string)."""
+    alerts = config.get("alerts") or {}
+    if not isinstance(alerts, Mapping):
+        raise ConfigurationError("alerts must be an object")
+    to = alerts.get("email_to") or ()
+    if isinstance(to, str):
+        to = [part.strip() for part in to.split(",")]
+    if not isinstance(to, list | tuple) or not all(isinstance(a, str) for a in to):
+        raise ConfigurationError("alerts.email_to must be a list of addresses")
+    return tuple(a for a in to if a)
+
+
+class _LazyMailer:
+    """Builds the mailer on the first e-mail (most runs send none)."""
+
+    def __init__(self, resources: Resources) -> None:
+        self._resources = resources
+
+    def send(self, **kwargs: Any) -> None:
+        self._resources.get("mailer").send(**kwargs)
+
+
+def lazy_mailer(resources: Resources) -> Any:
+    """The run's mailer, built when first used; ``None`` when the deployment has none."""
+    return None if resources.mailer is None else _LazyMailer(resources)
+
+
+def _outcome(
+    row: HyperwalletPayment, status: str, reason: str | None, *, failed: bool = False
+) -> ItemOutcome:
+    return ItemOutcome(
+        item_id=row.client_payment_id,
+        status=status,
+        reason=reason,
+        amount=row.amount,
+        currency=row.currency,
+        failed=failed,
+    )

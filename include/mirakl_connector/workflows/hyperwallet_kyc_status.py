@@ -1,0 +1,231 @@
+"""Hyperwallet KYC status: user and stakeholder verification notifications → the Mirakl shop.
+
+Step ``process`` (``dags/hyperwallet_kyc_status.py``), for each due ``usr-``/``stk-``
+notification of the inbox (picking and retries: :mod:`.hyperwallet_notifications`):
+
+* **user** (``USERS.UPDATED.VERIFICATION_STATUS.*`` and any other ``usr-`` event): the shop is the
+  user's ``clientUserId``; one S07 writes its KYC status and reason
+  (:mod:`.hyperwallet_kyc_rules`) and the document flags: ``hw-kyc-req-proof-identity-business``
+  when verification is REQUIRED, ``hw-stakeholder-req-proof-identity-<n>`` for each stakeholder
+  Hyperwallet still wants documents from (listed at Hyperwallet, matched to the shop's
+  ``hw-stakeholder-token-<n>``), ``hw-kyc-req-proof-authorization`` when
+  ``hyperwallet_notifications.kyc_automated`` and the letter of authorisation is REQUIRED.
+  A status that maps to nothing (``REQUESTED``, ``EXPIRED``) with no flag to set changes nothing.
+* **stakeholder**: ``USERS.BUSINESS_STAKEHOLDERS.CREATED`` of a business contact who is a
+  director sets ``hw-kyc-req-proof-authorization`` (letter REQUIRED or FAILED);
+  ``...UPDATED.VERIFICATION_STATUS...`` of an individual sets
+  ``hw-stakeholder-req-proof-identity-<n>`` (REQUIRED or not). The shop comes from the owning
+  user (``GET /users/{userToken}``: a stakeholder notification carries no program).
+
+Order: before acting, a notification claims its object (``usr-``/``stk-`` token) in the ledger's
+out-of-order guard; one created before a notification already applied to the same object is
+IGNORED (stale letter-of-authorisation statuses, issue #134).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from mirakl_connector.errors import InvalidItemError, MiraklApiError, MiraklConnectorError
+from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
+from mirakl_connector.workflows.hyperwallet_invoices import alert_recipients, lazy_mailer
+from mirakl_connector.workflows.hyperwallet_kyc_rules import (
+    PROOF_OF_AUTHORIZATION_FIELD,
+    REQUIRED,
+    STAKEHOLDER_PROOF_FIELD,
+    document_flags,
+    is_business,
+    kyc_reason,
+    letter_of_authorization_wanted,
+    mirakl_kyc_status,
+    required_stakeholder_flags,
+    shop_update,
+    stakeholder_index,
+    stakeholders_required,
+)
+from mirakl_connector.workflows.hyperwallet_notifications import (
+    SETTINGS_SECTION,
+    STAKEHOLDER,
+    USER,
+    NotificationJob,
+    NotificationSettings,
+)
+from mirakl_connector.workflows.onboarding import shop_errors
+from mirakl_connector.workflows.registry import Resources
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "hyperwallet_kyc_status"
+STAKEHOLDER_CREATED = "USERS.BUSINESS_STAKEHOLDERS.CREATED"
+STAKEHOLDER_VERIFICATION = "USERS.BUSINESS_STAKEHOLDERS.UPDATED.VERIFICATION_STATUS"
+
+
+class HyperwalletKycStatusJob(NotificationJob):
+    """Applies user and stakeholder notifications (see the module docstring)."""
+
+    WORKFLOW = WORKFLOW
+    KINDS = frozenset({USER, STAKEHOLDER})
+
+    def __init__(
+        self,
+        *,
+        mirakl: Callable[[], Any],
+        hyperwallet: Callable[[], Any],
+        ledger: Ledger,
+        settings: NotificationSettings,
+        mailer: Any = None,
+        email_to: Sequence[str] = (),
+        run_id: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(
+            ledger=ledger,
+            settings=settings,
+            mailer=mailer,
+            email_to=email_to,
+            run_id=run_id,
+            now=now,
+        )
+        self._mirakl_factory = mirakl
+        self._hyperwallet_factory = hyperwallet
+
+    @property
+    def mirakl(self) -> Any:
+        return self._mirakl_factory()
+
+    @property
+    def hyperwallet(self) -> Any:
+        return self._hyperwallet_factory()
+
+    def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
+        obj = event.payload.get("object")
+        if not isinstance(obj, Mapping) or not obj.get("token"):
+            raise InvalidItemError("notification has no object.token", item_id=event.event_id)
+        token = str(obj["token"])
+        created = event.event_created or event.created_at or self._now()
+        if not self.ledger.claim_object_event(token, created, event.event_id):
+            last = self.ledger.last_applied_event(token)
+            newer = f" ({last[1]})" if last else ""
+            return InboxStatus.IGNORED, f"superseded: a newer notification{newer} of {token}"
+        if kind == USER:
+            return self._user(obj)
+        return self._stakeholder(event, obj)
+
+    # -- users ------------------------------------------------------------------------------
+
+    def _user(self, user: Mapping[str, Any]) -> tuple[InboxStatus, str | None]:
+        shop_id = _shop_id(user)
+        status = mirakl_kyc_status(user)
+        reason = kyc_reason(user)
+        fields = document_flags(user, automated=self.settings.kyc_automated)
+        if stakeholders_required(user):
+            fields.update(self._required_stakeholders(shop_id, str(user["token"])))
+        entry = shop_update(shop_id, status, reason, fields)
+        if entry is None:
+            verification = user.get("verificationStatus")
+            return InboxStatus.IGNORED, (
+                f"verification status {verification!r} does not change shop {shop_id}"
+            )
+        self._write(shop_id, entry)
+        what = f"KYC {status}" if status else "document flags"
+        flags = f" ({', '.join(sorted(fields))})" if fields else ""
+        return InboxStatus.PROCESSED, f"shop {shop_id}: {what}{flags}"
+
+    def _required_stakeholders(self, shop_id: int, user_token: str) -> dict[str, str]:
+        stakeholders = list(self.hyperwallet.iter_business_stakeholders(user_token))
+        return required_stakeholder_flags(self._shop(shop_id), stakeholders)
+
+    # -- stakeholders -----------------------------------------------------------------------
+
+    def _stakeholder(
+        self, event: InboxEvent, stakeholder: Mapping[str, Any]
+    ) -> tuple[InboxStatus, str | None]:
+        kind = event.type.upper()
+        user_token = stakeholder.get("userToken")
+        if kind == STAKEHOLDER_CREATED:
+            if not (stakeholder.get("isBusinessContact") and stakeholder.get("isDirector")):
+                return InboxStatus.IGNORED, "not a business contact who is a director"
+            user = self._user_of(user_token, event)
+            if not is_business(user):
+                return InboxStatus.IGNORED, "the owning user is not a business"
+            shop_id = _shop_id(user)
+            value = letter_of_authorization_wanted(user)
+            self._write(
+                shop_id,
+                shop_update(shop_id, None, "", {PROOF_OF_AUTHORIZATION_FIELD: value}),
+            )
+            return InboxStatus.PROCESSED, f"shop {shop_id}: {PROOF_OF_AUTHORIZATION_FIELD}={value}"
+        if kind.startswith(STAKEHOLDER_VERIFICATION):
+            if str(stakeholder.get("profileType") or "").upper() != "INDIVIDUAL":
+                return InboxStatus.IGNORED, "not an individual stakeholder"
+            user = self._user_of(user_token, event)
+            shop_id = _shop_id(user)
+            n = stakeholder_index(self._shop(shop_id), str(stakeholder["token"]))
+            if n is None:
+                return InboxStatus.IGNORED, (
+                    f"stakeholder {stakeholder['token']} is not in shop {shop_id}'s "
+                    "hw-stakeholder-token-<n> fields"
+                )
+            required = str(stakeholder.get("verificationStatus") or "").upper() == REQUIRED
+            field = STAKEHOLDER_PROOF_FIELD.format(n=n)
+            value = "true" if required else "false"
+            self._write(shop_id, shop_update(shop_id, None, "", {field: value}))
+            return InboxStatus.PROCESSED, f"shop {shop_id}: {field}={value}"
+        return InboxStatus.IGNORED, f"{event.type}: nothing to update in Mirakl"
+
+    def _user_of(self, user_token: Any, event: InboxEvent) -> Mapping[str, Any]:
+        if not isinstance(user_token, str) or not user_token:
+            raise InvalidItemError(
+                "stakeholder notification has no userToken", item_id=event.event_id
+            )
+        return self.hyperwallet.get_user(user_token)
+
+    # -- Mirakl -----------------------------------------------------------------------------
+
+    def _shop(self, shop_id: int) -> Mapping[str, Any]:
+        for shop in self.mirakl.iter_shops(shop_ids=[shop_id]):
+            if str(shop.get("shop_id")) == str(shop_id):
+                return shop
+        raise MiraklConnectorError(f"shop {shop_id} is not returned by Mirakl (S20)")
+
+    def _write(self, shop_id: int, entry: Mapping[str, Any] | None) -> None:
+        if entry is None:
+            return
+        try:
+            returns = self.mirakl.update_shops([entry])
+        except MiraklApiError as exc:
+            raise MiraklConnectorError(
+                f"Issue updating KYC information of shop {shop_id} in Mirakl: {exc}"
+            ) from exc
+        errors = shop_errors([shop_id], returns)
+        if errors:
+            raise MiraklConnectorError(
+                f"Mirakl S07 refused the KYC update of shop {shop_id}: {errors[shop_id]}"
+            )
+
+
+def _shop_id(user: Mapping[str, Any]) -> int:
+    value = str(user.get("clientUserId") or "").strip()
+    if not value.isdigit():
+        raise InvalidItemError(
+            f"clientUserId {value!r} is not a Mirakl shop id", item_id=str(user.get("token"))
+        )
+    return int(value)
+
+
+def build(
+    resources: Resources, config: Mapping[str, Any], run_id: str | None
+) -> HyperwalletKycStatusJob:
+    """Registry entry: the job wired to the ledger and, on first use, Mirakl and Hyperwallet."""
+    return HyperwalletKycStatusJob(
+        mirakl=lambda: resources.get("mirakl"),
+        hyperwallet=lambda: resources.get("hyperwallet"),
+        ledger=resources.get("ledger"),
+        settings=NotificationSettings.from_mapping(config.get(SETTINGS_SECTION)),
+        mailer=lazy_mailer(resources),
+        email_to=alert_recipients(config),
+        run_id=run_id,
+    )

@@ -1,0 +1,176 @@
+"""Hyperwallet seller extract: each Mirakl shop becomes (or updates) a Hyperwallet user.
+
+Steps ``check`` (credentials and program tokens), ``sync`` (the shops changed in Mirakl since the
+last run, plus the due retries) and ``retry`` (the due retries only). For each eligible shop
+(see :mod:`mirakl_connector.hyperwallet.sellers` for the filters), individual or professional:
+
+1. **Token synchronisation**: a shop without ``hw-user-token`` may still have a user (created by
+   an earlier run that died before writing the token back): look it up by ``clientUserId`` (the
+   shop id) in the shop's users program and write its token to Mirakl (S07).
+2. **Create or update**: no token → ``POST /users``, then the new ``usr-`` token is written to
+   ``hw-user-token``; a token → ``PUT /users/{token}`` with the same mapping.
+
+Idempotent: a rerun, or a cleared task, finds the user by ``clientUserId`` and never creates a
+second one. A Mirakl failure writing the token back fails the shop (retry queue) instead of being
+e-mailed and forgotten as in the incumbent; its retry heals it through step 1.
+
+A dry run reads Mirakl and Hyperwallet and reports ``WOULD_CREATE`` / ``WOULD_UPDATE``; it writes
+nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mirakl_connector.batch import ItemOutcome
+from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.hyperwallet.batchlog import BatchLog
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings, Program
+from mirakl_connector.hyperwallet.sellers import (
+    USER_TOKEN_FIELD,
+    item_type,
+    text_field,
+    user_body,
+)
+from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
+from mirakl_connector.workflows.registry import Resources
+
+log = logging.getLogger(__name__)
+
+WORKFLOW = "hyperwallet_seller_extract"
+
+CREATED = "CREATED"
+UPDATED = "UPDATED"
+WOULD_CREATE = "WOULD_CREATE"
+WOULD_UPDATE = "WOULD_UPDATE"
+
+
+@dataclass(frozen=True)
+class SellerExtractSettings:
+    """The ``hyperwallet_seller_extract`` section of the connector configuration.
+
+    :param new_user_mapping: businesses: ``businessName`` = registered company name and
+        ``businessOperatingName`` = shop name (recommended for new installations); off = the
+        incumbent's legacy mapping. Changing it renames onboarded businesses in Hyperwallet.
+    :param mirakl_time_zone: the zone Mirakl DATE fields (date of birth) are read in.
+    """
+
+    new_user_mapping: bool = False
+    mirakl_time_zone: str = "UTC"
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> SellerExtractSettings:
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigurationError(f"unknown {WORKFLOW} setting(s): {', '.join(sorted(unknown))}")
+        if "new_user_mapping" in values and not isinstance(values["new_user_mapping"], bool):
+            raise ConfigurationError(f"{WORKFLOW}.new_user_mapping must be true or false")
+        zone = values.get("mirakl_time_zone", "UTC")
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(
+                f"{WORKFLOW}.mirakl_time_zone {zone!r} is not a time zone (e.g. Europe/Paris)"
+            ) from None
+        return cls(**values)
+
+
+class SellerExtract(ShopExtract):
+    """See the module docstring."""
+
+    WORKFLOW = WORKFLOW
+    ITEM_TYPE = "Seller"
+
+    def __init__(self, *, seller_settings: SellerExtractSettings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seller_settings = seller_settings
+        self._blog = BatchLog()
+
+    def _item_type(self, shop: Mapping[str, Any]) -> str:
+        return item_type(shop)
+
+    def _handle(
+        self, shop: Mapping[str, Any], shop_id: str, program: Program, *, dry_run: bool
+    ) -> ItemOutcome:
+        notes: list[str] = []
+        token = text_field(shop, USER_TOKEN_FIELD)
+        if token is None:
+            found = self.hyperwallet.find_user(shop_id, program.user_token)
+            if found is not None and found.get("token"):
+                token = str(found["token"])
+                self._blog.item("Updating token for shop [%s] to [%s]", shop_id, token)
+                notes.append(f"existing user {token} found by clientUserId")
+                if not dry_run:
+                    self.write_fields(shop_id, {USER_TOKEN_FIELD: token})
+                    notes.append(f"{USER_TOKEN_FIELD} written")
+        body = user_body(
+            shop,
+            program,
+            new_user_mapping=self.seller_settings.new_user_mapping,
+            time_zone=self.seller_settings.mirakl_time_zone,
+            token=token,
+        )
+        if token is None:
+            if dry_run:
+                return ItemOutcome(shop_id, WOULD_CREATE, f"program {program.name}")
+            user = self.hyperwallet.create_user(body)
+            token = str(user.get("token") or "")
+            if not token:
+                raise ConfigurationError("Hyperwallet created a user without a token")
+            self._blog.item("Seller created for seller with clientUserId [%s]", shop_id)
+            self.write_fields(shop_id, {USER_TOKEN_FIELD: token})
+            notes.insert(0, f"user {token} created in program {program.name}")
+            return ItemOutcome(shop_id, CREATED, "; ".join(notes))
+        if dry_run:
+            return ItemOutcome(shop_id, WOULD_UPDATE, "; ".join([f"user {token}", *notes]))
+        self.hyperwallet.update_user(token, body)
+        self._blog.item("Seller updated for seller with clientUserId [%s]", shop_id)
+        return ItemOutcome(shop_id, UPDATED, "; ".join([f"user {token} updated", *notes]))
+
+
+def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> SellerExtract:
+    """Registry entry: the job wired to the run's clients and configuration."""
+    settings = HyperwalletSettings.from_config(config)
+    return SellerExtract(
+        mirakl=resources.get("mirakl"),
+        hyperwallet=resources.get("hyperwallet"),
+        ledger=resources.get("ledger"),
+        settings=settings,
+        seller_settings=SellerExtractSettings.from_mapping(config.get(WORKFLOW)),
+        mailer=_mailer(resources),
+        email_to=alert_recipients(config),
+        run_id=run_id,
+    )
+
+
+def alert_recipients(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """``config["alerts"]["email_to"]`` (a list, or a comma-separated string)."""
+    alerts = config.get("alerts") or {}
+    to = alerts.get("email_to") if isinstance(alerts, Mapping) else None
+    if isinstance(to, str):
+        to = [part.strip() for part in to.split(",")]
+    if not isinstance(to, list | tuple):
+        return ()
+    return tuple(a for a in to if isinstance(a, str) and a)
+
+
+def _mailer(resources: Resources) -> Any:
+    """The mailer, or ``None`` when the deployment has none (exhaustions are then logged)."""
+    if resources.mailer is None:
+        return None
+    return _LazyMailer(resources)
+
+
+class _LazyMailer:
+    """Builds the mailer only when an e-mail is sent (most runs send none)."""
+
+    def __init__(self, resources: Resources) -> None:
+        self._resources = resources
+
+    def send(self, **kwargs: Any) -> None:
+        self._resources.get("mailer").send(**kwargs)

@@ -1,0 +1,193 @@
+"""docker-compose.yaml and the Dockerfile, checked without a Docker engine.
+
+Images cannot be pulled here, so these tests read the files: every service has an image, a
+command, a healthcheck and the dependencies it needs; every Airflow service shares the settings
+a CeleryExecutor deployment breaks without (one JWT secret, the Execution API URL, the broker and
+result backend); the init service creates the ledger database and the pools; and the image is
+built with the same install step as the test environment.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = REPO_ROOT / "docker-compose.yaml"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+AIRFLOW_SERVICES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker",
+}
+REQUIRED_ENV = (
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW_CONN_MIRAKL_DEFAULT",
+    "AIRFLOW_CONN_STRIPE_DEFAULT",
+    "AIRFLOW_CONN_MIRAKL_CONNECTOR_DB",
+    "AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG",
+)
+_DEFAULT = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
+
+
+def interpolate(value: str) -> str:
+    """Compose's ``${VAR:-default}`` with an empty environment (what ``up`` sees without .env)."""
+    return _DEFAULT.sub(lambda m: m.group(2) or "", str(value))
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def test_the_stack_has_every_component(services):
+    assert set(AIRFLOW_SERVICES) | {"postgres", "redis", "airflow-init", "sandbox"} <= set(services)
+    assert services["sandbox"]["profiles"] == ["sandbox"]  # optional: only with --profile
+
+
+@pytest.mark.parametrize("name", ["postgres", "redis", *AIRFLOW_SERVICES, "sandbox"])
+def test_every_long_running_service_has_image_command_and_healthcheck(services, name):
+    service = services[name]
+    assert service.get("image") or service.get("build"), f"{name}: no image or build"
+    healthcheck = service.get("healthcheck") or {}
+    assert healthcheck.get("test"), f"{name}: no healthcheck"
+    assert service.get("restart") == "always", f"{name}: not restarted"
+    if name in AIRFLOW_SERVICES:
+        assert service["build"] == "." and service["command"] == AIRFLOW_SERVICES[name]
+
+
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "airflow-init", "sandbox"])
+def test_airflow_services_share_what_celery_needs(services, name):
+    env = {k: interpolate(v) for k, v in services[name]["environment"].items()}
+    missing = [key for key in REQUIRED_ENV if key not in env]
+    assert missing == [], f"{name}: missing {missing}"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"], f"{name}: empty JWT secret"
+    assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).hostname == "redis"
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which the image lacks.
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).hostname == "postgres"
+    # Workers reach the api-server by its service name and container port.
+    execution = urlsplit(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
+    assert execution.hostname == "airflow-apiserver" and execution.path == "/execution/"
+    published = services["airflow-apiserver"]["ports"][0].rsplit(":", 1)[-1]
+    assert execution.port == int(published)
+    # The ledger lives on the postgres service, in its own database (not Airflow's).
+    ledger = urlsplit(env["AIRFLOW_CONN_MIRAKL_CONNECTOR_DB"])
+    assert ledger.hostname == "postgres" and ledger.path == "/mirakl_connector"
+    # Without real connections in .env, Mirakl and Stripe are the sandbox service.
+    for conn in ("AIRFLOW_CONN_MIRAKL_DEFAULT", "AIRFLOW_CONN_STRIPE_DEFAULT"):
+        assert "sandbox%3A8765" in env[conn]
+
+
+def test_one_jwt_secret_and_env_for_every_airflow_service(compose, services):
+    common = compose["x-airflow-common"]["environment"]
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        env = services[name]["environment"]
+        for key, value in common.items():
+            assert env.get(key) == value, f"{name}: {key} differs from x-airflow-common"
+
+
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "sandbox"])
+def test_airflow_services_wait_for_their_dependencies(services, name):
+    depends = services[name]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+    assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+    if name == "airflow-worker":
+        assert depends["airflow-apiserver"]["condition"] == "service_healthy"
+
+
+def test_dags_and_plugins_are_mounted(services):
+    for name in AIRFLOW_SERVICES:
+        volumes = services[name]["volumes"]
+        assert "./dags:/opt/airflow/dags" in volumes and "./plugins:/opt/airflow/plugins" in volumes
+    assert (REPO_ROOT / "dags").is_dir() and (REPO_ROOT / "plugins").is_dir()
+
+
+def test_init_creates_ledger_database_and_pools(services):
+    init = services["airflow-init"]
+    script = "\n".join(init["command"])
+    assert "CREATE DATABASE mirakl_connector" in script
+    assert "/entrypoint airflow version" in script
+    assert "/opt/airflow/scripts/create_pools.sh" in script
+    assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
+    assert init["user"] == "0:0"
+
+
+def test_ports_are_bound_to_loopback(services):
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} open to the network"
+
+
+def test_worker_healthcheck_pings_its_own_celery_node(services):
+    test = " ".join(services["airflow-worker"]["healthcheck"]["test"])
+    assert "celery_executor.app inspect ping" in test and "$${HOSTNAME}" in test
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def test_dockerfile_installs_with_the_tests_install_step():
+    instructions = _dockerfile_instructions()
+    assert instructions[0] == ("FROM", "apache/airflow:3.3.2")
+    copied = {}
+    for op, args in instructions:
+        if op == "COPY":
+            parts = [p for p in shlex.split(args) if not p.startswith("--")]
+            for source in parts[:-1]:
+                assert (REPO_ROOT / source).exists(), f"COPY source missing: {source}"
+                copied[source] = parts[-1]
+    runs = [args for op, args in instructions if op == "RUN"]
+    assert runs == ["/opt/airflow/scripts/install.sh"]  # the one install step, nothing else
+    assert copied["scripts/install.sh"] == "/opt/airflow/scripts/"
+    assert copied["scripts/create_pools.sh"] == "/opt/airflow/scripts/"  # the init service's
+    assert copied["requirements.txt"] == "/opt/airflow/requirements.txt"
+    assert copied["include"] == "/opt/airflow/include"
+    # ... and the test environment is installed by the same script (editable there).
+    bootstrap = (REPO_ROOT / "scripts/bootstrap.sh").read_text()
+    assert re.search(r'"\$REPO_ROOT/scripts/install.sh" --editable', bootstrap)
+    code = [line for line in bootstrap.splitlines() if not line.lstrip().startswith("#")]
+    installs = [line for line in code if "pip install" in line and "--upgrade pip" not in line]
+    assert installs == []  # no second, different install path
+
+
+def test_install_script_installs_requirements_and_the_library():
+    script = (REPO_ROOT / "scripts/install.sh").read_text()
+    assert re.search(
+        r'pip install --quiet -r "\$REPO_ROOT/requirements.txt" "\$\{library\[@\]\}"', script
+    )
+    assert 'library=("$REPO_ROOT/include")' in script
+    assert 'library=(-e "$REPO_ROOT/include")' in script
+    requirements = (REPO_ROOT / "requirements.txt").read_text().splitlines()
+    pins = {line.split("==")[0] for line in requirements if "==" in line}
+    # The Celery stack needs these exactly (see requirements.txt comments).
+    assert {"apache-airflow", "apache-airflow-providers-celery", "celery[redis]", "asyncpg"} <= pins

@@ -1,0 +1,313 @@
+"""The demo marketplace, end to end: every workflow's steps in DAG order against the sandbox.
+
+``scripts/demo.sh`` runs these jobs from Airflow; here they run directly (same registry, same
+configuration file, real clients, a real ledger on both backends, a real SMTP server), so the
+story the demo tells is pinned in seconds: shops get accounts and links, KYC problems are
+reported and hold transfers, debits are validated and authorisations captured, orders are paid
+out to sellers, refunds are refunded and reversed, invoices are settled and paid out. A second
+pass over the same state must move nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+from collections.abc import Sequence
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from mirakl_connector.airflow.demo import seed_ledger
+from mirakl_connector.errors import PaymentProviderError
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.records import PaymentMappingStatus, PayoutStatus
+from mirakl_connector.sandbox.scenario import load_scenario
+from mirakl_connector.workflows.registry import Resources, build_workflow, run_step
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "include/mirakl_connector/sandbox/scenarios/demo.json"
+DEMO_CONFIG = REPO / "scripts/demo-config.json"
+
+#: (workflow, step) in the order the DAGs' tasks run them.
+PIPELINE = [
+    ("seller_onboarding", "sync"),
+    ("kyc_monitor", "monitor"),
+    ("payment_validation", "validate"),
+    ("payment_validation", "capture"),
+    ("payment_split", "plan"),
+    ("payment_split", "execute"),
+    ("payment_refund", "plan"),
+    ("payment_refund", "refund"),
+    ("payment_refund", "reverse"),
+    ("seller_settlement", "plan"),
+    ("seller_settlement", "transfer"),
+    ("seller_settlement", "payout"),
+    ("failed_operations", "alert"),
+    ("operator_notifications", "deliver"),
+]
+NEW_SHOPS = {5, 6, 8, 9}  # no Stripe account in the scenario
+
+
+class SmtpLibMailer:
+    """The core's Mailer over plain smtplib, to the test's SMTP server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    def send(self, *, to: Sequence[str], subject: str, html: str) -> None:
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = "connector@example.com"
+        message["To"] = ", ".join(to)
+        message.set_content(html, subtype="html")
+        with smtplib.SMTP(self.host, self.port, timeout=5) as smtp:
+            smtp.send_message(message)
+
+
+@pytest.fixture
+def demo(sandbox, ledger_url, mirakl, stripe_gateway, smtp_server):
+    """The demo scenario in the sandbox, its ledger section seeded, and a runner of one pass."""
+    sandbox.reset(load_scenario(DEMO))
+    seed_ledger(DEMO, url=ledger_url)
+    ledger = Ledger(ledger_url)
+    config = json.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+    host, port, _inbox = smtp_server
+
+    def run_pass(name: str) -> dict[str, dict[str, Any]]:
+        summaries = {}
+        for workflow, step in PIPELINE:
+            resources = Resources(
+                mirakl=lambda: mirakl,
+                stripe=lambda: stripe_gateway,
+                ledger=lambda: ledger,
+                mailer=lambda: SmtpLibMailer(host, port),
+                http=lambda: None,  # no operator endpoint, as in the demo
+            )
+            job = build_workflow(workflow, resources, config, f"{name}-{workflow}")
+            summaries[f"{workflow}.{step}"] = run_step(job, step, {}).to_dict()
+        return summaries
+
+    yield ledger, run_pass
+    ledger.dispose()
+
+
+def moved(sandbox) -> dict[str, int]:
+    """How many money movements and accounts exist in the sandbox's Stripe."""
+    return {
+        "transfers": len(sandbox.transfers()),
+        "reversals": len(sandbox.reversals()),
+        "refunds": len(sandbox.refunds()),
+        "payouts": len(sandbox.payouts()),
+        "accounts": len(sandbox.accounts()),
+    }
+
+
+def by_mirakl_id(objects: list[dict[str, Any]], key: str = "miraklId") -> dict[str, Any]:
+    return {o["metadata"][key]: o for o in objects}
+
+
+def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sandbox, smtp_server):
+    ledger, run_pass = demo
+    inbox = smtp_server[2]
+
+    first = run_pass("first")
+
+    assert {k: s["failed_total"] for k, s in first.items() if s["failed_total"]} == {}
+
+    # Onboarding: every shop without an account gets one, mapped, with a link in stripe-url.
+    accounts = {a["metadata"].get("miraklShopId"): a for a in sandbox.accounts()}
+    mappings = {m.mirakl_shop_id: m for m in ledger.list_account_mappings()}
+    shops = {s["shop_id"]: s for s in sandbox.shops()}
+    for shop_id in NEW_SHOPS:
+        account = accounts[str(shop_id)]
+        assert mappings[shop_id].stripe_account_id == account["id"]
+        assert account["business_profile"]["name"] == shops[shop_id]["shop_name"]  # prefill
+        link = next(f["value"] for f in shops[shop_id]["shop_additional_fields"]
+                    if f["code"] == "stripe-url")  # fmt: skip
+        assert f"/_sandbox/onboarding/{account['id']}" in link  # legacy OAuth link of 9 replaced
+    assert mappings[6].ignored is True
+    assert first["seller_onboarding.sync"]["counts"] == {"ACCOUNT_CREATED": 4, "UNCHANGED": 5}
+    assert {f["value"] for f in shops[1]["shop_additional_fields"]} == {
+        "https://connect.stripe.com/express/acct_demo_lumiere"  # a working link is kept
+    }
+
+    # KYC: verified accounts APPROVED, the others reported once, by one e-mail, and to Mirakl.
+    assert {m.mirakl_shop_id: m.kyc_status for m in mappings.values()} == {
+        1: "APPROVED", 2: "APPROVED", 3: "APPROVED", 4: "APPROVED",
+        **{shop_id: "PENDING_SUBMISSION" for shop_id in (*NEW_SHOPS, 7)},
+    }  # fmt: skip
+    kyc_mails = [m for m in inbox.messages if m["Subject"] == "[Mirakl connector] KYC required"]
+    assert len(kyc_mails) == 1
+    body = kyc_mails[0].get_content()
+    assert "acct_demo_berlin" in body and "external_account" in body
+    assert all(accounts[str(i)]["id"] in body for i in NEW_SHOPS)
+    assert kyc_mails[0]["X-Rcpt-To"] == "payments-ops@demo.test"
+    assert all(shops[i]["kyc"]["status"] == "PENDING_SUBMISSION" for i in NEW_SHOPS)
+
+    # Validation: ONE PA01 call confirms the three debits Mirakl waits for.
+    [pa01] = sandbox.mirakl_calls("PA01")
+    confirmed = {(e["order_id"], e["transaction_number"], e["amount"])
+                 for e in pa01["body"]["orders"]}  # fmt: skip
+    assert confirmed == {
+        ("ORD-1006-A", "pi_demo_1006", 15.3),
+        ("ORD-1015-A", "ch_demo_1015", 144),
+        ("ORD-1016-A", "pi_demo_1016", 106.8),
+    }
+    assert {sandbox.order(o)["order_state"] for o, _, _ in confirmed} == {"SHIPPING"}
+
+    # Capture: the authorisation less the refused order (180.00 - 36.00), intents in full.
+    charges = {c["id"]: c for c in sandbox.charges()}
+    assert charges["ch_demo_1015"]["amount_captured"] == 14400
+    assert charges["ch_demo_1007"]["amount_captured"] == 7760
+    intents = {p["id"]: p for p in sandbox.payment_intents()}
+    assert intents["pi_demo_1016"]["status"] == intents["pi_demo_1006"]["status"] == "succeeded"
+    payments = ledger.payment_mappings_by_commercial_id(
+        ["ORD-1006", "ORD-1007", "ORD-1015", "ORD-1016"]
+    )
+    assert {cid: (p.status, p.captured_amount) for cid, p in payments.items()} == {
+        "ORD-1006": (PaymentMappingStatus.CAPTURED, 15300),
+        "ORD-1007": (PaymentMappingStatus.CAPTURED, 7760),
+        "ORD-1015": (PaymentMappingStatus.CAPTURED, 14400),
+        "ORD-1016": (PaymentMappingStatus.CAPTURED, 10680),
+    }
+
+    # Split: the captured orders are paid to their sellers; KYC and unmapped shops wait.
+    transfers = by_mirakl_id(sandbox.transfers())
+    assert (transfers["ORD-1015-A"]["amount"], transfers["ORD-1015-A"]["destination"]) == (
+        12960,  # 120.00 + 24.00 VAT - 14.40 commission
+        "acct_demo_lumiere",
+    )
+    assert transfers["ORD-1016-A"]["amount"] == 9612
+    kwd = transfers["ORD-1006-A"]
+    assert (kwd["amount"], kwd["currency"]) == (13770, "kwd")  # 12.750 + 2.550 - 1.530
+    assert transfers["ORD-1007-A"]["amount"] == 6992
+    assert "ORD-1017-A" not in transfers  # Berlin: KYC requirements due
+    assert "ORD-1012-A" not in transfers  # shop 5: its new account is not verified yet
+    assert "ORD-1015-B" not in transfers  # refused
+
+    # Refunds: customers refunded, Mirakl told (PA02 / SPA02), sellers' share reversed.
+    refunds = by_mirakl_id(sandbox.refunds(), "miraklRefundId")
+    assert {i: (r["amount"], r["charge"]) for i, r in refunds.items()} == {
+        "R-3001": (2000, "ch_demo_1014"),
+        "R-3002": (4900, "ch_demo_1002"),
+        "SR-4001": (2200, "ch_demo_2002"),
+    }
+    line_refunds = {
+        r["id"]: r["refund_state"]
+        for o in ("ORD-1014-A", "ORD-1002-A")
+        for line in sandbox.order(o)["order_lines"]
+        for r in line.get("refunds") or []
+    }
+    assert line_refunds == {"R-3001": "REFUNDED", "R-3002": "REFUNDED"}
+    service_refund = next(o for o in sandbox.service_orders() if o["id"] == "SRV-2002-A")
+    assert service_refund["refunds"][0]["state"] == "OK"
+    reversals = by_mirakl_id(sandbox.reversals())
+    assert {i: (r["amount"], r["transfer"]) for i, r in reversals.items()} == {
+        "R-3001": (1760, transfers["ORD-1014-A"]["id"]),  # 20.00 - 2.40 commission
+        "R-3002": (4312, transfers["ORD-1002-A"]["id"]),  # 49.00 - 5.88
+        "SR-4001": (1870, transfers["SRV-2002-A"]["id"]),  # 22.00 - 3.30
+    }
+
+    # Settlement: fees collected from sellers, credits paid, then the payouts.
+    invoice_transfers = sorted(
+        (t["metadata"]["miraklId"], t["amount"], t["currency"], t["sandbox_account"])
+        for t in sandbox.transfers()
+        if t["metadata"]["miraklId"].startswith("900")
+    )
+    assert invoice_transfers == [
+        ("9001", 500, "eur", "acct_demo_lumiere"),  # extra invoices, seller → platform
+        ("9001", 999, "eur", "acct_demo_lumiere"),  # subscription, seller → platform
+        ("9001", 1000, "eur", None),  # extra credits, platform → seller
+        ("9002", 1999, "eur", "acct_demo_bois"),
+        ("9003", 500, "jpy", "acct_demo_tokyo"),
+        ("9003", 1500, "jpy", "acct_demo_tokyo"),
+        ("9004", 999, "eur", "acct_demo_berlin"),
+    ]
+    payouts = sorted((p["amount"], p["currency"], p["sandbox_account"]) for p in sandbox.payouts())
+    assert payouts == [
+        (15025, "eur", "acct_demo_lumiere"),
+        (32000, "eur", "acct_demo_bois"),
+        (48000, "jpy", "acct_demo_tokyo"),
+    ]
+    held = ledger.get_payouts(["9004"])["9004"]
+    assert (held.status, held.status_reason) == (
+        PayoutStatus.ON_HOLD,
+        "Payouts are disabled for shop ID 7",
+    )
+
+    # Nothing failed: no alert e-mail, nothing queued for the operator.
+    assert first["failed_operations.alert"]["counts"] == {}
+    assert [m["Subject"] for m in inbox.messages] == ["[Mirakl connector] KYC required"]
+
+    after_first = moved(sandbox)
+    assert after_first == {
+        "transfers": 19, "reversals": 3, "refunds": 3, "payouts": 3, "accounts": 9,
+    }  # fmt: skip
+    stripe_writes = len(sandbox.stripe_requests(method="POST"))
+    mirakl_writes = {e: len(sandbox.mirakl_calls(e)) for e in ("PA01", "PA02", "SPA02", "S07")}
+
+    second = run_pass("second")
+
+    assert moved(sandbox) == after_first
+    assert len(sandbox.stripe_requests(method="POST")) == stripe_writes  # not even a replay
+    assert {e: len(sandbox.mirakl_calls(e)) for e in mirakl_writes} == mirakl_writes
+    assert len(inbox.messages) == 1  # the same KYC problems are not e-mailed again
+    assert {k: s["failed_total"] for k, s in second.items() if s["failed_total"]} == {}
+    assert second["payment_split.plan"]["counts"] == {"TRANSFER_ON_HOLD": 4}
+    assert second["seller_settlement.plan"]["counts"] == {"PAYOUT_ON_HOLD": 1}
+
+
+def test_finished_onboarding_releases_the_held_transfer(demo, sandbox):
+    """The demo's KYC story: the seller completes onboarding, the next runs pay the order."""
+    ledger, run_pass = demo
+    run_pass("first")
+    assert "ORD-1017-A" not in by_mirakl_id(sandbox.transfers())
+
+    # What the seller's click on the onboarding link does in the sandbox.
+    response = requests.get(f"{sandbox.url}/_sandbox/onboarding/acct_demo_berlin", timeout=5)
+    assert response.status_code == 200
+
+    run_pass("second")
+
+    transfer = by_mirakl_id(sandbox.transfers())["ORD-1017-A"]
+    assert (transfer["amount"], transfer["destination"]) == (6344, "acct_demo_berlin")
+    assert ledger.account_mappings_by_shop([7])[7].kyc_status == "APPROVED"
+
+
+def test_partial_capture_leaves_the_captured_amount_transferable(sandbox, stripe_gateway):
+    """Sandbox: the released part of a partial capture is not subtracted twice (it was)."""
+    sandbox.load(
+        {
+            "stripe": {
+                "accounts": [{"id": "acct_s", "type": "express"}],
+                "charges": [
+                    {"id": "ch_auth", "amount": 10000, "currency": "eur", "captured": False,
+                     "amount_captured": 0}
+                ],
+            }
+        }
+    )  # fmt: skip
+    stripe_gateway.capture_payment("ch_auth", amount=6000, idempotency_key="cap")
+    charge = next(c for c in sandbox.charges() if c["id"] == "ch_auth")
+    assert (charge["amount_captured"], charge["amount_refunded"]) == (6000, 4000)
+
+    def transfer(amount: int, key: str) -> Any:
+        return stripe_gateway.create_transfer(
+            amount=amount,
+            currency="EUR",
+            destination="acct_s",
+            source_transaction="ch_auth",
+            metadata={"miraklId": key},
+            idempotency_key=key,
+        )
+
+    transfer(5000, "t1")
+    stripe_gateway.create_refund(
+        payment_id="ch_auth", amount=500, idempotency_key="r1", metadata={"miraklRefundId": "r1"}
+    )
+    with pytest.raises(PaymentProviderError, match="exceeds the available amount"):
+        transfer(501, "t2")  # 6000 captured - 500 refunded - 5000 transferred = 500 left
+    transfer(500, "t3")

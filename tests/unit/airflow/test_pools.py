@@ -1,0 +1,117 @@
+"""Pools: sizes derived from the providers' rate limits, and which step runs in which pool."""
+
+from __future__ import annotations
+
+import json
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from mirakl_connector.airflow import pools
+from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
+from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.batch import BatchSummary
+from mirakl_connector.workflows import registry
+
+
+def test_stripe_pool_follows_the_mode_s_rate_limit():
+    # 100 req/s live and 25 test, 80 % for Airflow, ~5 req/s per sequential task.
+    assert pools.stripe_slots("live") == 16
+    assert pools.stripe_slots("test") == 4
+    with pytest.raises(ValueError, match="'live' or 'test'"):
+        pools.stripe_slots("prod")
+
+
+@pytest.mark.parametrize("mode, stripe_slots", [("test", 4), ("live", 16)])
+def test_import_file_has_both_pools(mode, stripe_slots, capsys):
+    assert pools.main(["--stripe-mode", mode]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert parsed["stripe_api"]["slots"] == stripe_slots
+    assert parsed["mirakl_api"]["slots"] == 2
+    assert parsed["hyperwallet_api"]["slots"] == 2
+    assert f"({mode} mode)" in parsed["stripe_api"]["description"]
+    assert all(p["include_deferred"] is False for p in parsed.values())
+
+
+def test_mode_comes_from_the_environment(monkeypatch, capsys):
+    monkeypatch.setenv(pools.STRIPE_MODE_ENV, "live")
+    pools.main([])
+    assert json.loads(capsys.readouterr().out)["stripe_api"]["slots"] == 16
+
+
+@pytest.mark.parametrize(
+    "workflow, step, pool",
+    [
+        ("payment_split", "plan", "mirakl_api"),
+        ("payment_split", "execute", "stripe_api"),
+        ("payment_validation", "validate", "mirakl_api"),
+        ("payment_validation", "capture", "stripe_api"),
+        ("payment_refund", "plan", "stripe_api"),
+        ("seller_settlement", "plan", "mirakl_api"),
+        ("seller_settlement", "payout", "stripe_api"),
+        ("failed_operations", "alert", "default_pool"),
+        ("operator_notifications", "deliver", "default_pool"),
+        ("a_new_workflow", "pay", "stripe_api"),  # unlisted: throttled, never unlimited
+        ("hyperwallet_new_thing", "pay", "hyperwallet_api"),
+    ],
+)
+def test_pool_for_step(workflow, step, pool):
+    assert pools.pool_for_step(workflow, step) == pool
+
+
+def test_every_registered_workflow_has_a_pool_rule():
+    unlisted = set(registry.WORKFLOWS) - set(pools.STEP_POOLS)
+    assert unlisted == set(), "add these workflows to pools.STEP_POOLS (which provider they call)"
+
+
+def test_operator_defaults_to_its_step_s_pool_but_an_explicit_pool_wins():
+    assert MiraklWorkflowOperator(task_id="a", workflow="payment_split", step="plan").pool == (
+        "mirakl_api"
+    )
+    assert MiraklWorkflowOperator(task_id="b", workflow="payment_split", step="execute").pool == (
+        "stripe_api"
+    )
+    explicit = MiraklWorkflowOperator(
+        task_id="c", workflow="payment_split", step="execute", pool="my_pool"
+    )
+    assert explicit.pool == "my_pool"
+    assert MiraklApiSensor(task_id="d").pool == "mirakl_api"
+
+
+def test_dag_default_args_pool_wins_over_the_operator_default():
+    with DAG(
+        "pools_default_args",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        default_args={"pool": "shared_pool"},
+    ):
+        op = MiraklWorkflowOperator(task_id="e", workflow="payment_split", step="execute")
+    assert op.pool == "shared_pool"
+
+
+class ShardJob:
+    """A stand-in workflow whose execute step records its arguments."""
+
+    calls: list[dict] = []
+
+    def __init__(self, resources, config, run_id):
+        pass
+
+    def execute(self, *, dry_run=False, shard=None, shards=None):
+        ShardJob.calls.append({"dry_run": dry_run, "shard": shard, "shards": shards})
+        return BatchSummary("shard_job", "execute", dry_run=dry_run)
+
+
+def test_step_kwargs_reach_the_step_on_top_of_the_run_params(monkeypatch):
+    monkeypatch.setitem(registry.WORKFLOWS, "shard_job", ShardJob)
+    ShardJob.calls = []
+    op = MiraklWorkflowOperator(
+        task_id="create_transfers",
+        workflow="shard_job",
+        step="execute",
+        step_kwargs={"shard": 2, "shards": 4, "dry_run": False},
+    )
+    op.execute({"run_id": "r", "params": {"dry_run": True, "order_ids": ["1-A"]}})
+    # step_kwargs win over the params; params the step does not take are dropped
+    assert ShardJob.calls == [{"dry_run": False, "shard": 2, "shards": 4}]
