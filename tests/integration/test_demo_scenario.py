@@ -278,7 +278,8 @@ def test_finished_onboarding_releases_the_held_transfer(demo, sandbox):
 
 
 def test_partial_capture_leaves_the_captured_amount_transferable(sandbox, stripe_gateway):
-    """Sandbox: the released part of a partial capture is not subtracted twice (it was)."""
+    """Sandbox: a partially captured charge funds transfers up to its captured amount; a refund
+    does not reduce that (the refunded share is reversed from the seller afterwards)."""
     sandbox.load(
         {
             "stripe": {
@@ -309,5 +310,5 @@ def test_partial_capture_leaves_the_captured_amount_transferable(sandbox, stripe
         payment_id="ch_auth", amount=500, idempotency_key="r1", metadata={"miraklRefundId": "r1"}
     )
     with pytest.raises(PaymentProviderError, match="exceeds the available amount"):
-        transfer(501, "t2")  # 6000 captured - 500 refunded - 5000 transferred = 500 left
-    transfer(500, "t3")
+        transfer(1001, "t2")  # 6000 captured - 5000 transferred = 1000 left
+    transfer(1000, "t3")

@@ -175,7 +175,7 @@ def test_refunds_update_the_charge(stripe_client: stripe.StripeClient, admin: Sa
     assert (charge.amount_refunded, charge.refunded) == (10000, True)
     with pytest.raises(stripe.InvalidRequestError, match="ch_paid has already been refunded"):
         stripe_client.v1.refunds.create(params={"charge": "ch_paid"})
-    # refunded money is no longer available to fund transfers
+    # a fully refunded charge no longer funds transfers (a partial refund does not reduce it)
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.transfers.create(
             params={

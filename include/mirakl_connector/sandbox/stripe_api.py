@@ -477,15 +477,14 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
                 f" must be the same as the transfer currency ({currency}).",
                 param="currency",
             )
+        # What a charge can fund: its captured amount minus what was already transferred from it
+        # (the rule suggested for simulators by the API reference, B.7). Refunds do not reduce it:
+        # the connector transfers the seller's full share and reverses the refunded part later,
+        # whichever of the refund and the split runs first.
         captured = charge.get("amount_captured", charge["amount"])
-        # A partial capture releases the rest, which Stripe counts in amount_refunded: only
-        # what was refunded beyond that released part reduces the transferable amount.
-        released = charge["amount"] - captured
-        available = (
-            captured
-            - max(0, charge.get("amount_refunded", 0) - released)
-            - state.stripe.transferred_from_charge.get(source, 0)
-        )
+        available = captured - state.stripe.transferred_from_charge.get(source, 0)
+        if charge.get("refunded"):
+            available = 0  # a fully refunded charge funds nothing any more
         if amount > available:
             raise StripeError(
                 400,
