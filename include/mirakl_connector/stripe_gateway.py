@@ -128,6 +128,34 @@ class StripeGateway:
             return self._charge_state(self._call("charges.retrieve", payment_id))
         raise PaymentProviderError(f"Unexpected payment type: {payment_id}", permanent=True)
 
+    def list_charges(
+        self, *, created_since: datetime, created_until: datetime, max_pages: int
+    ) -> tuple[list[PaymentState], bool]:
+        """Charges created in ``[created_since, created_until]``, at most ``max_pages`` pages.
+
+        One list page (100 charges) costs what one retrieve costs against the rate limit, so
+        checking a chunk of orders' payments this way takes a page or two instead of a call per
+        order. Returns the charges and whether the window was read to its end (``False`` when
+        ``max_pages`` stopped it: the caller retrieves what it did not find, one by one).
+        """
+        params: dict[str, Any] = {
+            "created": {
+                "gte": int(created_since.timestamp()),
+                "lte": int(created_until.timestamp()) + 1,
+            },
+            "limit": 100,
+        }
+        found: list[PaymentState] = []
+        for page in range(max_pages):
+            data = self._call("charges.list", params=params)
+            items = data.get("data") or []
+            found.extend(self._charge_state(c) for c in items)
+            if not data.get("has_more") or not items:
+                return found, True
+            if page + 1 < max_pages:
+                params["starting_after"] = items[-1]["id"]
+        return found, False
+
     def platform_account_id(self) -> str:
         """The platform's own ``acct_`` id (destination of seller → platform transfers)."""
         if self._platform_account is None:
@@ -459,7 +487,13 @@ class StripeGateway:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    """Retry network errors, 5xx, 429 and 409 (a concurrent request with the same key)."""
+    """Retry network errors, 5xx, 429 and 409 (a concurrent request with the same key).
+
+    409 comes first: the SDK raises a plain ``APIError`` for it, and "another request with this
+    key is in progress" must never read as a refusal (the first request may still succeed).
+    """
+    if isinstance(exc, stripe.StripeError) and exc.http_status == 409:
+        return True
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
         return True
     if isinstance(exc, stripe.IdempotencyError):

@@ -249,7 +249,15 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
             }
             state.stripe.idempotency[store_key] = record
     if settings.latency_ms:
-        await asyncio.sleep(settings.latency_ms / 1000)
+        try:
+            await asyncio.sleep(settings.latency_ms / 1000)
+        except BaseException:
+            # The client went away (a killed task) before the request ran: like Stripe, keep
+            # nothing for a request that never started, so the key is not "in progress" for ever.
+            if store_key is not None:
+                with state.lock:
+                    state.stripe.idempotency.pop(store_key, None)
+            raise
     base_url = f"{request.url.scheme}://{request.url.netloc}"
     ctx = stripe_api.StripeContext(state, method, path, params, account, key, request_id, base_url)
     status, body = stripe_api.dispatch(ctx)

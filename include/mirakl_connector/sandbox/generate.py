@@ -127,6 +127,7 @@ def generate_scenario(
                 "id": charge_id,
                 "amount": price + tax,
                 "currency": lower,
+                "created": int(start_ts + (i + 1) * step),  # paid when the order was placed
                 "status": "succeeded",
                 "captured": True,
                 "metadata": {"mirakl_commercial_order_id": f"GEN-{i + 1:07d}"},

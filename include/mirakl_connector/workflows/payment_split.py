@@ -58,6 +58,10 @@ CHUNK_SIZE = 100
 MAX_SHARDS = 64
 #: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
 REPLAY_WINDOW = timedelta(hours=23)
+#: charges created this long before the chunk's first order or after its last are not prefetched
+PREFETCH_MARGIN = timedelta(hours=1)
+#: below this many charges to check, one GET each costs no more than a list page
+PREFETCH_MIN_CHARGES = 3
 
 CHECKPOINT_KEYS = {
     TransferType.PRODUCT_ORDER: "product_payment_split_checkpoint",
@@ -151,6 +155,11 @@ class PaymentSplit:
         self.ledger = ledger
         self.settings = settings
         self.run_id = run_id
+        #: the last chunk's listed charges and the window they cover (see _prefetch_charges)
+        self._prefetched: tuple[dict[str, PaymentState], tuple[datetime, datetime] | None] = (
+            {},
+            None,
+        )
 
     def _enabled_types(self) -> list[TransferType]:
         types = []
@@ -312,7 +321,7 @@ class PaymentSplit:
         mappings = self.ledger.account_mappings_by_shop(shop_ids)
         commercial_ids = {c.order.commercial_id for c in candidates if c.order}
         payment_mappings = self.ledger.payment_mappings_by_commercial_id(commercial_ids)
-        payments: dict[str, PaymentState] = {}
+        payments = self._prefetch_charges(candidates, payment_mappings)
 
         def lookup(payment_id: str) -> PaymentState:
             if payment_id not in payments:
@@ -349,6 +358,50 @@ class PaymentSplit:
         run_batch(candidates, handle, item_id=lambda c: c.row.mirakl_id, summary=summary)
         if not dry_run:
             self.ledger.save_transfers(decided, run_id=self.run_id)
+
+    def _prefetch_charges(
+        self, candidates: list[_Candidate], payment_mappings: Mapping[str, Any]
+    ) -> dict[str, PaymentState]:
+        """The chunk's charges, read in bulk: a list page or two instead of a GET per order.
+
+        A checkout's charge is created within moments of its Mirakl order, so the charges
+        created around the chunk's orders hold almost all of them. A charge this misses (or
+        any payment intent) is retrieved on its own by ``lookup``: the window only saves calls,
+        it never decides anything. A failed list is not an error either, for the same reason.
+        """
+        wanted: set[str] = set()
+        dates = []
+        for c in candidates:
+            if c.order is None:
+                continue
+            mapping = payment_mappings.get(c.order.commercial_id)
+            payment_id = c.order.payment_id or (mapping.stripe_charge_id if mapping else None)
+            if payment_id and payment_id.startswith(("ch_", "py_")):
+                wanted.add(payment_id)
+                dates.append(c.order.created_at)
+        # Chunks come in creation order, so this chunk's window overlaps the previous one's
+        # end: reuse what that list returned and list only the part not read yet.
+        previous, listed = self._prefetched
+        found = {i: previous[i] for i in wanted if i in previous}
+        if len(wanted) - len(found) < PREFETCH_MIN_CHARGES:
+            return found
+        since = min(dates) - PREFETCH_MARGIN
+        until = max(dates) + PREFETCH_MARGIN
+        if listed is not None and listed[0] <= since <= listed[1] < until:
+            since = listed[1]
+        try:
+            charges, complete = self.stripe.list_charges(
+                created_since=since,
+                created_until=until,
+                max_pages=(len(wanted) - len(found)) // 100 + 2,
+            )
+        except PaymentProviderError as exc:
+            log.warning("Listing the chunk's charges failed (%s); checking them one by one", exc)
+            return found
+        fetched = {c.id: c for c in charges}
+        self._prefetched = (fetched, (since, until) if complete else None)
+        found.update((i, fetched[i]) for i in wanted if i in fetched)
+        return found
 
     # -- execute ------------------------------------------------------------------------------
 
