@@ -95,7 +95,10 @@ def to_minor(amount: object, currency: str, *, field: str = "amount") -> int:
     """
     exponent = currency_exponent(currency)
     value = parse_amount(amount, field=field)
-    scaled = (value * (Decimal(10) ** exponent)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    try:
+        scaled = (value * (Decimal(10) ** exponent)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # beyond Decimal's precision: no real amount is that large
+        raise InvalidItemError(f"{field} is out of range: {amount!r}") from None
     return int(scaled)
 
 
