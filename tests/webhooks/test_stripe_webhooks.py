@@ -93,6 +93,18 @@ def test_hyperwallet_endpoint_needs_the_secret(client, wh_ledger):
     assert wh_ledger.get_inbox_event("hyperwallet", "wbh-1").object_id == "pmt-1"
 
 
+def test_hyperwallet_endpoint_takes_the_secret_as_basic_auth_password(client, wh_ledger):
+    """The preferred form: no secret in the path, so none in the API server's access log."""
+    note = {"token": "wbh-2", "type": "PAYMENTS.UPDATED.STATUS.COMPLETED", "object": {"token": "p"}}
+    assert client.post("/webhooks/hyperwallet", json=note).status_code == 401
+    assert client.post("/webhooks/hyperwallet", json=note, auth=("hw", "wrong")).status_code == 401
+    bad_header = {"Authorization": "Basic !!!not-base64"}
+    assert client.post("/webhooks/hyperwallet", json=note, headers=bad_header).status_code == 401
+    ok = client.post("/webhooks/hyperwallet", json=note, auth=("hyperwallet", HW_SECRET))
+    assert ok.status_code == 200
+    assert wh_ledger.get_inbox_event("hyperwallet", "wbh-2").object_id == "p"
+
+
 def test_hyperwallet_endpoint_refuses_addresses_outside_the_allow_list(wh_ledger):
     from fastapi.testclient import TestClient
 

@@ -18,6 +18,7 @@ and API on the same event loop.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -88,8 +89,14 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
         row = stripe_inbox_event(event)
         return await _store(config, row)
 
+    @app.post("/webhooks/hyperwallet")
+    async def hyperwallet_webhook_basic_auth(request: Request) -> Response:
+        """The same endpoint with the secret as the HTTP Basic password (any user name): the
+        preferred form, because a secret in the path ends up in access logs."""
+        return await hyperwallet_webhook(_basic_auth_password(request), request)
+
     @app.post("/webhooks/hyperwallet/{secret}")
-    async def hyperwallet_webhook(secret: str, request: Request) -> Response:
+    async def hyperwallet_webhook(secret: str | None, request: Request) -> Response:
         client_ip = request.client.host if request.client else None
         allowed = await run_in_threadpool(lambda: list(config.hyperwallet_allow_list()))
         if not ip_allowed(client_ip, allowed):
@@ -165,3 +172,16 @@ async def _store(config: WebhookAppConfig, row: InboxEvent) -> Response:
 def _error(status: int, message: str) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     return JSONResponse(body, status_code=status)
+
+
+def _basic_auth_password(request: Request) -> str | None:
+    """The password of an ``Authorization: Basic`` header, or None."""
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2] or None
