@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
@@ -31,6 +31,10 @@ from mirakl_connector.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 PLUGIN_NAME = "MiraklPaymentsForAirflow"
+
+#: Stripe keeps an idempotency key's result at least 24 h; every workflow replays a request whose
+#: outcome is unknown with the same key only inside this window, and looks the object up after it.
+REPLAY_WINDOW = timedelta(hours=23)
 PLUGIN_VERSION = "0.1.0"
 
 

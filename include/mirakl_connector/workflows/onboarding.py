@@ -31,7 +31,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked
@@ -46,7 +46,7 @@ from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.stripe_gateway import StripeGateway, idempotency_key
+from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.workflows.registry import Resources
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 WORKFLOW = "seller_onboarding"
 CHECKPOINT_KEY = "seller_onboarding_checkpoint"
 CHUNK_SIZE = 100
-#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
-REPLAY_WINDOW = timedelta(hours=23)
 #: The legacy Connect OAuth link some shops still carry: replaced by an account link.
 LEGACY_OAUTH_MARKER = "express/oauth/authorize"
 #: Reason stored in the retry queue while an account creation is under way (crash = in doubt).

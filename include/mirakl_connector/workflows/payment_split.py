@@ -45,7 +45,12 @@ from mirakl_connector.mirakl.orders import (
     parse_product_order,
     parse_service_order,
 )
-from mirakl_connector.stripe_gateway import PaymentState, StripeGateway, idempotency_key
+from mirakl_connector.stripe_gateway import (
+    REPLAY_WINDOW,
+    PaymentState,
+    StripeGateway,
+    idempotency_key,
+)
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
 
@@ -56,8 +61,6 @@ CHUNK_SIZE = 100
 #: at most this many mapped execute tasks (Airflow's ``max_map_length`` is 1024; more shards than
 #: pool slots only queue)
 MAX_SHARDS = 64
-#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
-REPLAY_WINDOW = timedelta(hours=23)
 #: charges created this long before the chunk's first order or after its last are not prefetched
 PREFETCH_MARGIN = timedelta(hours=1)
 #: below this many charges to check, one GET each costs no more than a list page

@@ -26,7 +26,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
@@ -41,7 +41,7 @@ from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import MiraklOrder, parse_product_order
 from mirakl_connector.money import to_minor
-from mirakl_connector.stripe_gateway import StripeGateway, idempotency_key
+from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.workflows.capture_decisions import (
     CaptureAction,
     CaptureDecision,
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 WORKFLOW = "payment_validation"
 CHUNK_SIZE = 100
-#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
-REPLAY_WINDOW = timedelta(hours=23)
 
 
 @dataclass(frozen=True)

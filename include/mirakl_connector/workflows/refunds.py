@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
@@ -59,7 +59,12 @@ from mirakl_connector.mirakl.orders import (
     parse_service_order,
 )
 from mirakl_connector.money import from_minor
-from mirakl_connector.stripe_gateway import PaymentState, StripeGateway, idempotency_key
+from mirakl_connector.stripe_gateway import (
+    REPLAY_WINDOW,
+    PaymentState,
+    StripeGateway,
+    idempotency_key,
+)
 from mirakl_connector.workflows.payment_split import PaymentSplitSettings
 from mirakl_connector.workflows.refund_decisions import (
     decide_refund,
@@ -73,8 +78,6 @@ log = logging.getLogger(__name__)
 
 WORKFLOW = "payment_refund"
 CHUNK_SIZE = 100
-#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
-REPLAY_WINDOW = timedelta(hours=23)
 
 _ORDER_TYPE = {
     RefundType.PRODUCT_ORDER: TransferType.PRODUCT_ORDER,

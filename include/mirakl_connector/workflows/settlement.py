@@ -50,7 +50,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.stripe_gateway import StripeGateway, idempotency_key
+from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.settlement_decisions import (
     MiraklInvoice,
@@ -66,8 +66,6 @@ log = logging.getLogger(__name__)
 WORKFLOW = "seller_settlement"
 CHECKPOINT_KEY = "seller_settlement_checkpoint"
 CHUNK_SIZE = 100
-#: Stripe keeps idempotency keys at least 24 h; replay only well inside that window.
-REPLAY_WINDOW = timedelta(hours=23)
 
 Row = TransferRecord | PayoutRecord
 
