@@ -37,6 +37,13 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--rate-limit", type=float, default=RATE_LIMIT, help="Stripe req/s")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-pace",
+        dest="pace",
+        action="store_false",
+        help="do not pace the Stripe calls (each concurrent task gets rate limit / tasks when "
+        "paced, as max_requests_per_second would set it); the 429 retries absorb the excess",
+    )
     return parser
 
 
@@ -50,8 +57,20 @@ class World:
     def mirakl(self) -> MiraklClient:
         return MiraklClient(self.url, MIRAKL_KEY, retry=_retry(), timeout=(5, 30))
 
-    def stripe(self) -> StripeGateway:
-        return StripeGateway(STRIPE_KEY, base_url=self.url, retry=_retry(), timeout=30)
+    def stripe(self, max_requests_per_second: float | None = None) -> StripeGateway:
+        """A gateway, paced to ``max_requests_per_second`` when given (as the connection's
+        ``max_requests_per_second`` extra would make it in a task)."""
+        return StripeGateway(
+            STRIPE_KEY,
+            base_url=self.url,
+            retry=_retry(),
+            timeout=30,
+            max_requests_per_second=max_requests_per_second,
+        )
+
+    def stripe_429s(self) -> int:
+        """How many Stripe calls the sandbox answered 429 (calls wasted on the rate limit)."""
+        return sum(1 for r in self.admin.stripe_requests() if r.get("status") == 429)
 
     def map_generated_accounts(self) -> None:
         """Account mappings for the generated shops (what onboarding would have stored)."""

@@ -1,8 +1,9 @@
 """Throughput of the payment split: N debited orders against a rate-limited, slow sandbox.
 
 Plan once, then run ``execute`` the way the DAG does: ``--shards`` mapped tasks at the same time
-(default 8, ``payment_split.execute_shards: 8``), each with its own clients. The bound
-is what the Stripe rate limit allows for one write per order: ``orders / rate limit`` seconds.
+(default 8, ``payment_split.execute_shards: 8``), each with its own clients, paced to an equal
+share of the rate limit (``--no-pace`` to see the unpaced figures). The bound is what the Stripe
+rate limit allows for one write per order: ``orders / rate limit`` seconds.
 
     PYTHONPATH=include python bench/payment_split.py --orders 10000
 """
@@ -35,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         w.admin.generate(orders=args.orders, shops=args.shops, currency="EUR", seed=args.seed)
         w.map_generated_accounts()
         settings = PaymentSplitSettings(execute_shards=args.shards)
-        mirakl, stripe = w.mirakl(), w.stripe()
+        # Paced like a deployment would: plan runs alone (the whole budget), the shards at once
+        # (an equal share each).
+        plan_pace = args.rate_limit if args.pace else None
+        shard_pace = args.rate_limit / args.shards if args.pace else None
+        mirakl, stripe = w.mirakl(), w.stripe(plan_pace)
         planner = PaymentSplit(
             mirakl=mirakl, stripe=stripe, ledger=w.ledger, settings=settings, run_id="bench"
         )
@@ -46,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
         jobs = [
             PaymentSplit(
-                mirakl=w.mirakl(), stripe=w.stripe(), ledger=w.ledger, settings=settings,
-                run_id="bench",
+                mirakl=w.mirakl(), stripe=w.stripe(shard_pace), ledger=w.ledger,
+                settings=settings, run_id="bench",
             )
             for _ in range(args.shards)
         ]  # fmt: skip
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         per = max(created, 1)
         print_table(
             f"Payment split: {args.orders:,} orders, Stripe {args.rate_limit:g} req/s, "
-            f"{args.latency_ms:g} ms latency, {args.shards} execute shards",
+            f"{args.latency_ms:g} ms latency, {args.shards} execute shards, "
+            f"{'paced' if args.pace else 'not paced'}",
             [
                 ("planned PENDING", planned.counts.get("TRANSFER_PENDING", 0), ""),
                 ("transfers created (ledger)", created, f"= {args.orders:,}"),
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("Stripe GETs per transfer", (plan_gets + exec_gets) / per, ""),
                 ("Stripe POSTs per transfer (attempts)", (plan_posts + exec_posts) / per, "1"),
                 ("Stripe writes per transfer (sandbox)", transfers / per, "exactly 1"),
+                ("Stripe 429 answers", w.stripe_429s(), ""),
                 ("Mirakl calls per run", mirakl_calls, f"<= {args.orders // 100 + 2:,}"),
             ],
         )

@@ -1,10 +1,18 @@
-"""Throughput of seller settlement: N Mirakl invoices (IV01) → transfers and payouts.
+"""Throughput of refunds (N refunds → refunds, PA02, reversals) and settlement (N invoices).
 
-Each generated invoice pays the seller (a payout), credits it (platform → seller transfer) and
-bills its subscription (seller → platform transfer), so one invoice is up to three Stripe writes.
-The bound is ``Stripe writes / rate limit``; the steps run one after the other, as in the DAG.
+Both run the way their DAGs do: plan once, then each write step as ``--shards`` mapped tasks at
+the same time, each with its own clients, paced to an equal share of the Stripe rate limit
+(``--no-pace`` to see the unpaced figures); the steps follow one another.
 
-    PYTHONPATH=include python bench/refunds_settlement.py --invoices 1000
+* Refunds: ``--refunds`` generated orders, each already split (its transfer made, untimed) and
+  with one refund waiting (PA12). One refund and one reversal each: 2 Stripe writes per refund.
+* Settlement: ``--invoices`` IV01 invoices; each pays the seller (a payout), credits it
+  (platform → seller transfer) and bills its subscription (seller → platform transfer): 3
+  Stripe writes per invoice.
+
+The bound of each is ``Stripe writes / rate limit``.
+
+    PYTHONPATH=include python bench/refunds_settlement.py --refunds 1000 --invoices 1000
 """
 
 from __future__ import annotations
@@ -12,17 +20,38 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import MIRAKL_KEY, STRIPE_KEY, base_parser, open_world, print_table, split_counts  # noqa: E402, I001
+from _common import (  # noqa: E402
+    MIRAKL_KEY,
+    STRIPE_KEY,
+    World,
+    base_parser,
+    open_world,
+    print_table,
+    split_counts,
+)
 
+from mirakl_connector.batch import BatchSummary  # noqa: E402
 from mirakl_connector.ledger.records import AccountMapping  # noqa: E402
-from mirakl_connector.workflows.settlement import SellerSettlement, SettlementSettings  # noqa: E402
+from mirakl_connector.sandbox.generate import generate_scenario  # noqa: E402
+from mirakl_connector.workflows.payment_split import (  # noqa: E402
+    PaymentSplit,
+    PaymentSplitSettings,
+)
+from mirakl_connector.workflows.refunds import PaymentRefund, PaymentRefundSettings  # noqa: E402
+from mirakl_connector.workflows.settlement import (  # noqa: E402
+    SellerSettlement,
+    SettlementSettings,
+)
 
 
-def scenario(invoices: int, shops: int, seed: int) -> dict:
+def invoice_scenario(invoices: int, shops: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     docs = []
     for i in range(invoices):
@@ -57,49 +86,165 @@ def scenario(invoices: int, shops: int, seed: int) -> dict:
     }
 
 
+def refund_scenario(refunds: int, shops: int, seed: int) -> dict[str, Any]:
+    """Generated paid orders, each with one refund of a tenth of its line (commission 10%)."""
+    scenario = generate_scenario(orders=refunds, shops=shops, currency="EUR", seed=seed)
+    for order in scenario["mirakl"]["orders"]:
+        line = order["order_lines"][0]
+        amount = round(line["total_price"] / 10, 2)
+        line["refunds"] = [
+            {
+                "id": f"R-{order['order_id']}",
+                "amount": amount,
+                "commission_total_amount": round(amount / 10, 2),
+                "shipping_taxes": [],
+                "taxes": [],
+            }
+        ]
+    return scenario
+
+
+def run_shards(step: Callable[..., BatchSummary], jobs: Sequence[Any], shards: int) -> list:
+    """``step`` of every job at once, job ``i`` taking shard ``i`` (the mapped tasks of a run)."""
+    with ThreadPoolExecutor(max_workers=shards) as pool:
+        return list(pool.map(lambda i: step(jobs[i], shard=i, shards=shards), range(shards)))
+
+
+def failed(summaries: Sequence[BatchSummary]) -> int:
+    return sum(s.failed_total for s in summaries)
+
+
+def bench_refunds(w: World, args: Any) -> None:
+    w.admin.reset(refund_scenario(args.refunds, args.shops, args.seed))
+    w.map_generated_accounts()
+    pace = args.rate_limit / args.shards if args.pace else None
+    split_jobs = [
+        PaymentSplit(mirakl=w.mirakl(), stripe=w.stripe(pace), ledger=w.ledger,
+                     settings=PaymentSplitSettings(execute_shards=args.shards))
+        for _ in range(args.shards)
+    ]  # fmt: skip
+    split_jobs[0].plan()
+    run_shards(PaymentSplit.execute, split_jobs, args.shards)  # the transfers to reverse (untimed)
+    w.admin.clear_stripe_requests()
+
+    settings = PaymentRefundSettings(execute_shards=args.shards)
+    planner = PaymentRefund(
+        mirakl=w.mirakl(), stripe=w.stripe(args.rate_limit if args.pace else None),
+        ledger=w.ledger, settings=settings, run_id="bench",
+    )  # fmt: skip
+    jobs = [
+        PaymentRefund(mirakl=w.mirakl(), stripe=w.stripe(pace), ledger=w.ledger,
+                      settings=settings, run_id="bench")
+        for _ in range(args.shards)
+    ]  # fmt: skip
+    times: dict[str, tuple[float, int]] = {}
+    started = time.perf_counter()
+    t0 = time.perf_counter()
+    plan = planner.plan()
+    times["plan"] = (time.perf_counter() - t0, plan.failed_total)
+    for name, step in (("refund", PaymentRefund.refund), ("reverse", PaymentRefund.reverse)):
+        t0 = time.perf_counter()
+        n_failed = failed(run_shards(step, jobs, args.shards))
+        times[name] = (time.perf_counter() - t0, n_failed)
+    wall = time.perf_counter() - started
+
+    refunds, reversals = len(w.admin.refunds()), len(w.admin.reversals())
+    writes = refunds + reversals
+    posts = split_counts(planner.stripe.call_counts)[1] + sum(
+        split_counts(j.stripe.call_counts)[1] for j in jobs
+    )
+    pa02 = len(w.admin.mirakl_calls("PA02"))
+    mirakl_calls = sum(planner.mirakl.call_counts.values()) + sum(
+        sum(j.mirakl.call_counts.values()) for j in jobs
+    )
+    bound = writes / args.rate_limit
+    print_table(
+        f"Refunds: {args.refunds:,} refunds, Stripe {args.rate_limit:g} req/s, "
+        f"{args.latency_ms:g} ms latency, {args.shards} shards, "
+        f"{'paced' if args.pace else 'not paced'}",
+        [
+            *[(f"{step} wall time (s) / failed", f"{t:.3f} / {n}", "") for step, (t, n) in
+              times.items()],
+            ("refunds / reversals in the sandbox", f"{refunds:,} / {reversals:,}",
+             f"= {args.refunds:,} / {args.refunds:,}"),
+            ("total wall time (s)", wall, ""),
+            ("bound = Stripe writes / rate limit (s)", bound, ""),
+            ("ratio wall / bound", wall / bound if bound else 0.0, "<= 1.15"),
+            ("Stripe POST attempts per write", posts / max(writes, 1), "1"),
+            ("Stripe 429 answers", w.stripe_429s(), ""),
+            ("PA02 calls (validations)", pa02, ""),
+            ("Mirakl calls per run", mirakl_calls, ""),
+        ],
+    )  # fmt: skip
+
+
+def bench_settlement(w: World, args: Any) -> None:
+    w.admin.reset(invoice_scenario(args.invoices, args.shops, args.seed))
+    for n in range(1, args.shops + 1):
+        w.ledger.upsert_account_mapping(AccountMapping(n, f"acct_b{n}", True, True))
+    settings = SettlementSettings(execute_shards=args.shards)
+    pace = args.rate_limit / args.shards if args.pace else None
+    planner = SellerSettlement(
+        mirakl=w.mirakl(), stripe=w.stripe(args.rate_limit if args.pace else None),
+        ledger=w.ledger, settings=settings, run_id="bench",
+    )  # fmt: skip
+    jobs = [
+        SellerSettlement(mirakl=w.mirakl(), stripe=w.stripe(pace), ledger=w.ledger,
+                         settings=settings, run_id="bench")
+        for _ in range(args.shards)
+    ]  # fmt: skip
+    times: dict[str, tuple[float, int]] = {}
+    started = time.perf_counter()
+    t0 = time.perf_counter()
+    plan = planner.plan()
+    times["plan"] = (time.perf_counter() - t0, plan.failed_total)
+    steps = (("transfer", SellerSettlement.transfer), ("payout", SellerSettlement.payout))
+    for name, step in steps:
+        t0 = time.perf_counter()
+        n_failed = failed(run_shards(step, jobs, args.shards))
+        times[name] = (time.perf_counter() - t0, n_failed)
+    wall = time.perf_counter() - started
+
+    transfers, payouts = len(w.admin.transfers()), len(w.admin.payouts())
+    writes = transfers + payouts
+    gets, posts = split_counts(planner.stripe.call_counts)
+    for job in jobs:
+        g, p = split_counts(job.stripe.call_counts)
+        gets, posts = gets + g, posts + p
+    bound = writes / args.rate_limit
+    print_table(
+        f"Seller settlement: {args.invoices:,} invoices, Stripe {args.rate_limit:g} req/s, "
+        f"{args.latency_ms:g} ms latency, {args.shards} shards, "
+        f"{'paced' if args.pace else 'not paced'}",
+        [
+            *[(f"{step} wall time (s) / failed", f"{t:.3f} / {n}", "") for step, (t, n) in
+              times.items()],
+            ("transfers / payouts in the sandbox", f"{transfers:,} / {payouts:,}",
+             f"= {2 * args.invoices:,} / {args.invoices:,}"),
+            ("total wall time (s)", wall, ""),
+            ("bound = Stripe writes / rate limit (s)", bound, ""),
+            ("ratio wall / bound", wall / bound if bound else 0.0, "<= 1.15"),
+            ("Stripe POST attempts per write", posts / max(writes, 1), "1"),
+            ("Stripe 429 answers", w.stripe_429s(), ""),
+            ("Stripe GETs", gets, ""),
+            ("Mirakl calls per run", sum(planner.mirakl.call_counts.values()), ""),
+        ],
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--invoices", type=int, default=1_000)
+    parser.add_argument("--refunds", type=int, default=1_000, help="0 skips the refunds bench")
+    parser.add_argument("--invoices", type=int, default=1_000, help="0 skips settlement")
     parser.add_argument("--shops", type=int, default=20)
+    parser.add_argument("--shards", type=int, default=8)
     args = parser.parse_args(argv)
-
-    with open_world(args) as w:
-        w.admin.reset(scenario(args.invoices, args.shops, args.seed))
-        for n in range(1, args.shops + 1):
-            w.ledger.upsert_account_mapping(AccountMapping(n, f"acct_b{n}", True, True))
-        mirakl, stripe = w.mirakl(), w.stripe()
-        job = SellerSettlement(
-            mirakl=mirakl, stripe=stripe, ledger=w.ledger, settings=SettlementSettings(),
-            run_id="bench",
-        )  # fmt: skip
-        times = {}
-        started = time.perf_counter()
-        for step in ("plan", "transfer", "payout"):
-            t0 = time.perf_counter()
-            summary = getattr(job, step)()
-            times[step] = (time.perf_counter() - t0, summary)
-        wall = time.perf_counter() - started
-        transfers, payouts = len(w.admin.transfers()), len(w.admin.payouts())
-        writes = transfers + payouts
-        gets, posts = split_counts(stripe.call_counts)
-        bound = writes / args.rate_limit
-        print_table(
-            f"Seller settlement: {args.invoices:,} invoices, Stripe {args.rate_limit:g} req/s, "
-            f"{args.latency_ms:g} ms latency",
-            [
-                *[
-                    (f"{step} wall time (s) / failed", f"{t:.3f} / {s.failed_total}", "")
-                    for step, (t, s) in times.items()
-                ],
-                ("transfers / payouts in the sandbox", f"{transfers:,} / {payouts:,}", ""),
-                ("total wall time (s)", wall, ""),
-                ("bound = Stripe writes / rate limit (s)", bound, ""),
-                ("ratio wall / bound", wall / bound if bound else 0.0, "<= 1.15"),
-                ("Stripe POST attempts per write", posts / max(writes, 1), "1"),
-                ("Stripe GETs", gets, ""),
-                ("Mirakl calls per run", sum(mirakl.call_counts.values()), ""),
-            ],
-        )
+    if args.refunds:
+        with open_world(args) as w:
+            bench_refunds(w, args)
+    if args.invoices:
+        with open_world(args) as w:
+            bench_settlement(w, args)
     return 0
 
 

@@ -13,6 +13,7 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
 
 DAG_ID = "stripe_payment_refund"
 
@@ -26,7 +27,8 @@ DOC_MD = """
 Mirakl lists the refunds waiting for payment (PA12 products, SPA12 services). This DAG refunds
 the customer in Stripe, confirms the refund in Mirakl, and takes the seller's share back from the
 order's transfer. Settings: the `mirakl_connector_config` Variable's `payment_refund` section
-(`product_enabled`, default true; `service_enabled`, default false). The tax split comes from the
+(`product_enabled`, default true; `service_enabled`, default false; `execute_shards`, mapped tasks
+per write step, default 4). The tax split comes from the
 `payment_split` section, so the reversal always mirrors the split that was made.
 
 **Tasks**
@@ -35,13 +37,15 @@ order's transfer. Settings: the `mirakl_connector_config` Variable's `payment_re
    and PA12/SPA12 are decided: payment = the order transfer's source charge, else the payment
    mapping, else ON_HOLD; payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an
    intent still in `requires_*` is cancelled, as the incumbent does); else PENDING.
-3. `create_refunds`: Stripe refund of every PENDING row (idempotency key from the Mirakl refund
+3. `plan_shards`: splits the rows into `payment_refund.execute_shards` shards (default 4) by
+   ledger row id; the next two steps are mapped over them (one task per shard, `stripe_api` pool).
+4. `create_refunds`: Stripe refund of every PENDING row (idempotency key from the Mirakl refund
    id; the `re_` id is stored before Mirakl is told), then PA02 / SPA02. A failed validation is
    retried alone on the next run: the customer is never refunded twice.
-4. `reverse_transfers`: once the refund is done and the order transfer exists, reverses refund −
+5. `reverse_transfers`: once the refund is done and the order transfer exists, reverses refund −
    refunded commission (− refunded tax with the tax split; the tax comes back from the `_TAX`
    transfer in its own `_TAX` row). Zero or less → ABORTED with the amount.
-5. `report`: one summary of the run; fails, and e-mails `alerts.email_to`, when any item failed.
+6. `report`: one summary of the run; fails, and e-mails `alerts.email_to`, when any item failed.
 
 **Statuses**: refunds `REFUND_ON_HOLD` → `REFUND_PENDING` → `REFUND_CREATED` (refunded and
 validated) or `REFUND_FAILED` (retried), `REFUND_ABORTED` (terminal); reversals
@@ -96,11 +100,12 @@ with DAG(
     plan_refunds = MiraklWorkflowOperator(
         task_id="plan_refunds", workflow="payment_refund", step="plan"
     )
-    create_refunds = MiraklWorkflowOperator(
-        task_id="create_refunds", workflow="payment_refund", step="refund"
+    shards = shard_plan_task("payment_refund")
+    create_refunds = sharded_step(
+        task_id="create_refunds", workflow="payment_refund", step="refund", shards=shards
     )
-    reverse_transfers = MiraklWorkflowOperator(
-        task_id="reverse_transfers", workflow="payment_refund", step="reverse"
+    reverse_transfers = sharded_step(
+        task_id="reverse_transfers", workflow="payment_refund", step="reverse", shards=shards
     )
     report = BatchReportOperator(
         task_id="report",
@@ -108,4 +113,4 @@ with DAG(
         retries=0,
     )
 
-    wait_for_mirakl >> plan_refunds >> create_refunds >> reverse_transfers >> report
+    wait_for_mirakl >> plan_refunds >> shards >> create_refunds >> reverse_transfers >> report

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG
 
 from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import run_params
-from mirakl_connector.airflow.pools import pool_for_step
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
 
 DAG_ID = "stripe_payment_split"
 
@@ -96,24 +96,10 @@ with DAG(
         task_id="plan_transfers", workflow="payment_split", step="plan"
     )
 
-    @task(task_id="shard_transfers", retries=0)
-    def shard_transfers() -> list[dict[str, int]]:
-        """One ``{"shard": i, "shards": n}`` per mapped create_transfers task (read at run time)."""
-        from mirakl_connector.airflow.config import load_connector_config
-        from mirakl_connector.workflows.payment_split import PaymentSplitSettings, shard_plan
-
-        config = load_connector_config()
-        return shard_plan(PaymentSplitSettings.from_mapping(config.get("payment_split")))
-
-    shards = shard_transfers()
-    # A mapped task takes its pool from partial(), not from the operator's default.
-    create_transfers = MiraklWorkflowOperator.partial(
-        task_id="create_transfers",
-        workflow="payment_split",
-        step="execute",
-        pool=pool_for_step("payment_split", "execute"),
-        map_index_template="shard {{ task.step_kwargs['shard'] }}",
-    ).expand(step_kwargs=shards)
+    shards = shard_plan_task("payment_split", task_id="shard_transfers")
+    create_transfers = sharded_step(
+        task_id="create_transfers", workflow="payment_split", step="execute", shards=shards
+    )
     # all_success (the default): if a step crashed, that step's own failure e-mail already says
     # why and there is no complete batch to summarise; a report of half a run would mislead.
     report = BatchReportOperator(

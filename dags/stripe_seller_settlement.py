@@ -13,6 +13,7 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, since_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
 
 DAG_ID = "stripe_seller_settlement"
 
@@ -39,10 +40,13 @@ key from the invoice id and type; the ledger rows and the checkpoint. Mirakl is 
 1. `wait_for_mirakl`: waits until the Mirakl API answers.
 2. `plan_settlement`: re-evaluates the backlog, then the new invoices; records 3 invoice
    transfers and 1 payout per invoice.
-3. `create_invoice_transfers`: creates the PENDING invoice transfers.
-4. `create_payouts`: creates the PENDING payouts whose invoice transfers are settled (fees are
-   collected before the rest is paid out).
-5. `report`: one summary; fails (and e-mails `alerts.email_to`) when an item failed.
+3. `plan_shards`: splits the PENDING rows into `seller_settlement.execute_shards` shards
+   (default 4) by ledger row id.
+4. `create_invoice_transfers` (mapped, one task per shard, in the `stripe_api` pool): creates
+   the PENDING invoice transfers of its shard.
+5. `create_payouts` (mapped the same way, after every transfer shard): creates the PENDING payouts
+   whose invoice transfers are settled (fees are collected before the rest is paid out).
+6. `report`: one summary; fails (and e-mails `alerts.email_to`) when an item failed.
 
 **Statuses** (transfers `TRANSFER_*`, payouts `PAYOUT_*`): amount 0 or missing shop → ABORTED;
 no Stripe account for the shop, shop ignored, payouts disabled, or (payout) an invoice transfer
@@ -54,7 +58,8 @@ invoice Mirakl no longer returns keeps its status; the report names it.
 `until` (invoice creation window; checkpoint unchanged), `dry_run`.
 
 **Settings**: `seller_settlement.invoice_transfers`, `seller_settlement.payouts` (both true by
-default; turn payouts off when sellers use Stripe's automatic payouts).
+default; turn payouts off when sellers use Stripe's automatic payouts),
+`seller_settlement.execute_shards` (mapped tasks per write step, 1-64, default 4).
 
 **Schedule**: Variable `stripe_seller_settlement__schedule`, default `0 1 * * *`.
 """
@@ -102,11 +107,15 @@ with DAG(
     plan = MiraklWorkflowOperator(
         task_id="plan_settlement", workflow="seller_settlement", step="plan"
     )
-    transfers = MiraklWorkflowOperator(
-        task_id="create_invoice_transfers", workflow="seller_settlement", step="transfer"
+    shards = shard_plan_task("seller_settlement")
+    transfers = sharded_step(
+        task_id="create_invoice_transfers",
+        workflow="seller_settlement",
+        step="transfer",
+        shards=shards,
     )
-    payouts = MiraklWorkflowOperator(
-        task_id="create_payouts", workflow="seller_settlement", step="payout"
+    payouts = sharded_step(
+        task_id="create_payouts", workflow="seller_settlement", step="payout", shards=shards
     )
     report = BatchReportOperator(
         task_id="report",
@@ -114,4 +123,4 @@ with DAG(
         retries=0,
     )
 
-    wait_for_mirakl >> plan >> transfers >> payouts >> report
+    wait_for_mirakl >> plan >> shards >> transfers >> payouts >> report

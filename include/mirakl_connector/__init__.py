@@ -104,6 +104,13 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Seconds to wait for Stripe's answer.",
                         "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
                     },
+                    "max_requests_per_second": {
+                        "label": "Max requests per second (per task)",
+                        "description": "Pace each task's Stripe calls to this budget; empty "
+                        "sends as fast as Stripe answers. Tasks at once (stripe_api pool slots) "
+                        "x this value should stay under the account's rate limit.",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
                 },
             },
             {

@@ -27,6 +27,7 @@ import stripe
 
 from mirakl_connector.errors import ConfigurationError, PaymentProviderError
 from mirakl_connector.retry import RetryPolicy
+from mirakl_connector.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ class StripeGateway:
     :param api_key: secret (``sk_``) or restricted (``rk_``) key; never logged.
     :param base_url: API base address override (the sandbox), e.g. ``http://127.0.0.1:8765``.
     :param retry: the retry policy for transient failures.
+    :param max_requests_per_second: pace every call (retries included) to this budget; ``None``
+        sends as fast as Stripe answers. See :mod:`mirakl_connector.throttle` for why.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class StripeGateway:
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
+        max_requests_per_second: float | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError("Stripe API key is missing")
@@ -100,6 +104,7 @@ class StripeGateway:
             options["base_addresses"] = {"api": base_url.rstrip("/")}
         self._client = stripe.StripeClient(api_key, **options)
         self._retry = retry or RetryPolicy()
+        self._throttle = Throttle(max_requests_per_second) if max_requests_per_second else None
         self.call_counts: dict[str, int] = {}
         self._platform_account: str | None = None
 
@@ -465,6 +470,8 @@ class StripeGateway:
             kwargs["params"] = params
 
         def once() -> Any:
+            if self._throttle is not None:
+                self._throttle.acquire()
             self.call_counts[operation] = self.call_counts.get(operation, 0) + 1
             return getattr(service, method)(*args, **kwargs)
 

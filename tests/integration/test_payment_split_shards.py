@@ -12,12 +12,8 @@ import pytest
 
 from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
-from mirakl_connector.workflows.payment_split import (
-    PaymentSplit,
-    PaymentSplitSettings,
-    in_shard,
-    shard_plan,
-)
+from mirakl_connector.shards import Shard, shard_plan
+from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
 
 
 @pytest.fixture
@@ -106,18 +102,19 @@ def test_dry_run_shard_lists_only_its_rows(generated, sandbox, workflow_ledger):
 )
 def test_bad_shard_arguments_are_refused(shard, shards, message):
     with pytest.raises(ConfigurationError, match=message):
-        in_shard(7, shard, shards)
+        Shard.of(shard, shards)
 
 
-def test_in_shard_deals_ids_round_robin():
-    assert [in_shard(i, 1, 3) for i in range(6)] == [False, True, False, False, True, False]
-    assert in_shard(12345, None, None) is True
+def test_shards_deal_ids_round_robin():
+    assert [Shard.of(1, 3).holds(i) for i in range(6)] == [False, True, False, False, True, False]
+    assert Shard.of(None, None) is None  # unsharded: every row
 
 
 def test_shard_plan_follows_the_setting():
-    assert shard_plan(PaymentSplitSettings()) == [{"shard": i, "shards": 4} for i in range(4)]
+    default = PaymentSplitSettings().execute_shards
+    assert shard_plan(default) == [{"shard": i, "shards": 4} for i in range(4)]
     one = PaymentSplitSettings.from_mapping({"execute_shards": 1})
-    assert shard_plan(one) == [{"shard": 0, "shards": 1}]
+    assert shard_plan(one.execute_shards) == [{"shard": 0, "shards": 1}]
     for bad in (0, 65, "4", 2.0, True):
         with pytest.raises(ConfigurationError, match="execute_shards"):
             PaymentSplitSettings.from_mapping({"execute_shards": bad})

@@ -344,3 +344,50 @@ def test_dry_run_writes_nothing(sandbox, make_job, ledger, stripe_gateway):
     assert planned.counts == {"REFUND_PENDING": 1}
     assert ledger.get_refunds(["R1"]) == {}
     assert sandbox.refunds() == [] and sandbox.mirakl_calls("PA02") == []
+
+
+def test_sharded_steps_refund_and_reverse_each_exactly_once(
+    sandbox, make_job, ledger, stripe_gateway
+):
+    """Mapped refund and reverse tasks: disjoint rows, every refund and reversal once."""
+    orders = [
+        product_order(
+            f"A-{n}",
+            refunds=[{"id": f"R{n}", "amount": "30.00", "commission_total_amount": "3.00",
+                      "shipping_taxes": [], "taxes": [{"amount": "2.00", "code": "VAT"}]}],
+        )
+        for n in range(1, 7)
+    ]  # fmt: skip
+    load(sandbox, orders)
+    sandbox.put_charges(
+        [{"id": f"ch_{n}", "amount": 20000, "currency": "eur", "status": "succeeded",
+          "captured": True, "refunded": False} for n in range(1, 7)]
+    )  # fmt: skip
+    transfers = {f"A-{n}": split_done(ledger, stripe_gateway, f"A-{n}", source=f"ch_{n}")
+                 for n in range(1, 7)}  # fmt: skip
+    job = make_job(execute_shards=2)
+    assert job.plan().counts == {"REFUND_PENDING": 6}
+
+    refunded = [job.refund(shard=i, shards=2) for i in range(2)]
+    assert [s.notes for s in refunded] == [["shard 0 of 2"], ["shard 1 of 2"]]
+    assert [s.counts["REFUND_CREATED"] for s in refunded] == [3, 3]
+    reversed_ = [job.reverse(shard=i, shards=2) for i in range(2)]
+    assert sum(s.counts["TRANSFER_CREATED"] for s in reversed_) == 6
+    assert all(s.counts["TRANSFER_CREATED"] > 0 for s in reversed_)
+
+    refunds = sandbox.refunds()
+    assert sorted((r["metadata"]["miraklRefundId"], r["charge"], r["amount"]) for r in refunds) == [
+        (f"R{n}", f"ch_{n}", 3000) for n in range(1, 7)
+    ]
+    assert sorted((t["metadata"]["miraklId"], t["transfer"], t["amount"])
+                  for t in sandbox.reversals()) == [
+        (f"R{n}", transfers[f"A-{n}"], 2700) for n in range(1, 7)
+    ]  # fmt: skip
+    # Each shard validated its own refunds in Mirakl: every refund once, in one PA02 per shard.
+    validated = [
+        e["refund_id"] for c in sandbox.mirakl_calls("PA02") for e in body_of(c)["refunds"]
+    ]
+    assert sorted(validated) == [f"R{n}" for n in range(1, 7)]
+    # Cleared shard tasks find nothing left.
+    assert job.refund(shard=1, shards=2).total == 0 and job.reverse(shard=0, shards=2).total == 0
+    assert len(sandbox.refunds()) == 6 and len(sandbox.reversals()) == 6

@@ -384,3 +384,33 @@ def test_payout_failed_at_the_bank_is_created_again_by_the_next_run(
 
     run(job)  # and a rerun creates nothing more
     assert len(sandbox.payouts()) == 2
+
+
+def test_sharded_steps_move_every_transfer_and_payout_exactly_once(sandbox, job, ledger):
+    """Three mapped tasks per step: disjoint rows, together every row, a cleared shard no more."""
+    sandbox.reset(scenario([inv(n, shop=1 + n % 2, day=1 + n % 5) for n in range(1, 13)]))
+    planned = job.plan()
+    assert planned.counts == {"TRANSFER_PENDING": 36, "PAYOUT_PENDING": 12}
+
+    transfers = [job.transfer(shard=i, shards=3) for i in range(3)]
+    assert [s.notes for s in transfers] == [[f"shard {i} of 3"] for i in range(3)]
+    assert sum(s.counts["TRANSFER_CREATED"] for s in transfers) == 36
+    assert all(s.counts["TRANSFER_CREATED"] > 0 and s.failed_total == 0 for s in transfers)
+    payouts = [job.payout(shard=i, shards=3) for i in range(3)]
+    assert sum(s.counts["PAYOUT_CREATED"] for s in payouts) == 12
+    assert all(s.counts["PAYOUT_CREATED"] > 0 for s in payouts)
+
+    found = moved(sandbox)  # fails on any object moved twice
+    assert len(found) == 48
+    assert found[("7", "PAYOUT")] == (1234, "eur", "acct_s2", None)
+    # A cleared shard task, or the unsharded step, finds nothing left to send.
+    assert job.transfer(shard=1, shards=3).total == 0
+    assert job.payout(shard=2, shards=3).total == 0 and job.payout().total == 0
+    assert len(sandbox.transfers()) == 36 and len(sandbox.payouts()) == 12
+
+
+def test_bad_shard_setting_is_refused_by_name():
+    for bad in (0, 65, "4", True):
+        with pytest.raises(ConfigurationError, match="seller_settlement.execute_shards"):
+            SettlementSettings.from_mapping({"execute_shards": bad})
+    assert SettlementSettings.from_mapping({"execute_shards": 8}).execute_shards == 8

@@ -73,6 +73,7 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
+from mirakl_connector.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -421,19 +422,21 @@ class Ledger:
         types: Iterable[TransferType],
         statuses: Iterable[TransferStatus],
         batch_size: int = 100,
+        shard: Shard | None = None,
     ) -> Iterator[list[TransferRecord]]:
         """Stream the transfers of ``types`` in ``statuses``, ``batch_size`` at a time, by id.
 
         Each batch is read in its own short transaction (keyset pagination on ``id``), so the
         caller may save rows between batches: a row whose status leaves the filter is simply
-        not seen again, and no row is returned twice.
+        not seen again, and no row is returned twice. With ``shard``, only that shard's rows
+        (see :mod:`mirakl_connector.shards`).
         """
         table = _TRANSFER.table
         where = [
             table.c.type.in_([_plain(t) for t in types]),
             table.c.status.in_([_plain(s) for s in statuses]),
         ]
-        return self._iter(table, where, batch_size, _record_reader(_TRANSFER))
+        return self._iter(table, where, batch_size, _record_reader(_TRANSFER), shard)
 
     def save_transfers(
         self, records: Sequence[TransferRecord], *, run_id: str | None = None
@@ -471,11 +474,15 @@ class Ledger:
         return {key[0]: _to_record(_REFUND, row) for key, row in rows.items()}
 
     def iter_refunds(
-        self, *, statuses: Iterable[RefundStatus], batch_size: int = 100
+        self,
+        *,
+        statuses: Iterable[RefundStatus],
+        batch_size: int = 100,
+        shard: Shard | None = None,
     ) -> Iterator[list[RefundRecord]]:
         """Stream the refunds in ``statuses`` by id (see :meth:`iter_transfers`)."""
         where = [_REFUND.table.c.status.in_([_plain(s) for s in statuses])]
-        return self._iter(_REFUND.table, where, batch_size, _record_reader(_REFUND))
+        return self._iter(_REFUND.table, where, batch_size, _record_reader(_REFUND), shard)
 
     def save_refunds(
         self, records: Sequence[RefundRecord], *, run_id: str | None = None
@@ -498,11 +505,15 @@ class Ledger:
         return {key[0]: _to_record(_PAYOUT, row) for key, row in rows.items()}
 
     def iter_payouts(
-        self, *, statuses: Iterable[PayoutStatus], batch_size: int = 100
+        self,
+        *,
+        statuses: Iterable[PayoutStatus],
+        batch_size: int = 100,
+        shard: Shard | None = None,
     ) -> Iterator[list[PayoutRecord]]:
         """Stream the payouts in ``statuses`` by id (see :meth:`iter_transfers`)."""
         where = [_PAYOUT.table.c.status.in_([_plain(s) for s in statuses])]
-        return self._iter(_PAYOUT.table, where, batch_size, _record_reader(_PAYOUT))
+        return self._iter(_PAYOUT.table, where, batch_size, _record_reader(_PAYOUT), shard)
 
     def save_payouts(
         self, records: Sequence[PayoutRecord], *, run_id: str | None = None
@@ -1082,9 +1093,12 @@ class Ledger:
         where: list[ColumnElement[bool]],
         batch_size: int,
         convert: Callable[[RowMapping], R],
+        shard: Shard | None = None,
     ) -> Iterator[list[R]]:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if shard is not None:
+            where = [*where, table.c.id % shard.count == shard.index]
         return self._iter_batches(table, where, batch_size, convert)
 
     def _iter_batches(

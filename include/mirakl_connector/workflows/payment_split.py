@@ -45,6 +45,7 @@ from mirakl_connector.mirakl.orders import (
     parse_product_order,
     parse_service_order,
 )
+from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
 from mirakl_connector.stripe_gateway import (
     REPLAY_WINDOW,
     PaymentState,
@@ -58,9 +59,6 @@ log = logging.getLogger(__name__)
 
 WORKFLOW = "payment_split"
 CHUNK_SIZE = 100
-#: at most this many mapped execute tasks (Airflow's ``max_map_length`` is 1024; more shards than
-#: pool slots only queue)
-MAX_SHARDS = 64
 #: charges created this long before the chunk's first order or after its last are not prefetched
 PREFETCH_MARGIN = timedelta(hours=1)
 #: below this many charges to check, one GET each costs no more than a list page
@@ -81,8 +79,9 @@ class PaymentSplitSettings:
     tax_split_enabled: bool = False
     tax_account: str | None = None
     commercial_order_metadata_key: str = "mirakl_commercial_order_id"
-    #: how many mapped ``create_transfers`` tasks share the PENDING rows (see :func:`shard_plan`)
-    execute_shards: int = 4
+    #: how many mapped ``create_transfers`` tasks share the PENDING rows
+    #: (see :mod:`mirakl_connector.shards`)
+    execute_shards: int = DEFAULT_SHARDS
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentSplitSettings:
@@ -92,44 +91,8 @@ class PaymentSplitSettings:
             names = ", ".join(sorted(unknown))
             raise ConfigurationError(f"unknown payment_split setting(s): {names}")
         shards = values.get("execute_shards", cls.execute_shards)
-        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
-            raise ConfigurationError(
-                f"payment_split.execute_shards must be an integer from 1 to {MAX_SHARDS}, "
-                f"got {shards!r}"
-            )
+        shard_count(shards, "payment_split.execute_shards")
         return cls(**values)
-
-
-def shard_plan(settings: PaymentSplitSettings) -> list[dict[str, int]]:
-    """The ``step_kwargs`` of each mapped ``create_transfers`` task: one per shard."""
-    n = settings.execute_shards
-    return [{"shard": i, "shards": n} for i in range(n)]
-
-
-def check_shard(shard: int | None, shards: int | None) -> None:
-    """Refuse a shard that is not ``0 <= shard < shards`` (or only one of the two given)."""
-    if shard is None and shards is None:
-        return
-    if shard is None or shards is None:
-        raise ConfigurationError("shard and shards go together: give both or neither")
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-        raise ConfigurationError(f"shards must be a positive integer, got {shards!r}")
-    if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < shards:
-        raise ConfigurationError(f"shard must be an integer from 0 to {shards - 1}, got {shard!r}")
-
-
-def in_shard(row_id: int | None, shard: int | None, shards: int | None) -> bool:
-    """Whether ledger row ``row_id`` belongs to ``shard`` of ``shards`` (all rows when unsharded).
-
-    Rows are dealt by ``id % shards``: the ids are stable and dense, so the shards are disjoint,
-    cover every row, and come out about the same size.
-    """
-    check_shard(shard, shards)
-    if shards is None:
-        return True
-    if row_id is None:
-        raise ConfigurationError("a ledger row without id cannot be sharded")
-    return row_id % shards == shard
 
 
 @dataclass
@@ -421,18 +384,17 @@ class PaymentSplit:
         With ``shard``/``shards``, only the rows whose ledger id is ``shard`` modulo ``shards``:
         the mapped tasks of one run then never send the same row twice.
         """
-        check_shard(shard, shards)  # before reading anything
+        part = Shard.of(shard, shards)  # checked before anything is read
         summary = BatchSummary(WORKFLOW, "execute", dry_run=dry_run)
-        if shards is not None:
-            summary.notes.append(f"shard {shard} of {shards}")
+        if part is not None:
+            summary.notes.append(part.describe())
         wanted = set(order_ids or ())
         types = [t for t in ORDER_TRANSFER_TYPES if t in self._enabled_types()]
         for rows in self.ledger.iter_transfers(
-            types=types, statuses=[TransferStatus.PENDING], batch_size=CHUNK_SIZE
+            types=types, statuses=[TransferStatus.PENDING], batch_size=CHUNK_SIZE, shard=part
         ):
             if wanted:
                 rows = [r for r in rows if _order_id_of(r.mirakl_id) in wanted]
-            rows = [r for r in rows if in_shard(r.id, shard, shards)]
             if dry_run:
                 for row in rows:
                     summary.add(_outcome(replace(row, status_reason="would be transferred")))

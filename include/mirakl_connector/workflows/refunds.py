@@ -9,11 +9,11 @@ Three steps, each one Airflow task:
     :mod:`.refund_decisions`): the payment to refund is the order transfer's source charge, else
     the payment mapping's; a payment still waiting for confirmation is cancelled, as the
     incumbent does. Each new refund also gets its reversal row(s), ON_HOLD until it is done.
-``refund``
+``refund`` (mapped: one task per shard of the rows, see :mod:`mirakl_connector.shards`)
     Every PENDING refund is refunded in Stripe with an idempotency key from the Mirakl refund id;
     the ``re_`` id is stored **before** the Mirakl validation (PA02 / SPA02), so a failed
     validation is retried alone and never refunds twice.
-``reverse``
+``reverse`` (mapped, the same way)
     ``TRANSFER_REFUND`` rows are decided once their refund is done and the order's transfer
     exists: reverse refund − refunded commission (− refunded tax with the tax split; the tax goes
     back from the ``_TAX`` transfer in its own row), with an idempotency key; a row in doubt is
@@ -59,6 +59,7 @@ from mirakl_connector.mirakl.orders import (
     parse_service_order,
 )
 from mirakl_connector.money import from_minor
+from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
 from mirakl_connector.stripe_gateway import (
     REPLAY_WINDOW,
     PaymentState,
@@ -95,6 +96,9 @@ class PaymentRefundSettings:
 
     product_enabled: bool = True
     service_enabled: bool = False
+    #: how many mapped tasks share the PENDING refunds, then the reversals
+    #: (see :mod:`mirakl_connector.shards`)
+    execute_shards: int = DEFAULT_SHARDS
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentRefundSettings:
@@ -108,6 +112,8 @@ class PaymentRefundSettings:
                 if "tax_split_enabled" in unknown or "tax_account" in unknown
                 else f"unknown payment_refund setting(s): {names}"
             )
+        shards = values.get("execute_shards", cls.execute_shards)
+        shard_count(shards, "payment_refund.execute_shards")
         return cls(**values)
 
 
@@ -268,14 +274,23 @@ class PaymentRefund:
     # -- refund -------------------------------------------------------------------------------
 
     def refund(
-        self, *, order_ids: Sequence[str] | None = None, dry_run: bool = False
+        self,
+        *,
+        order_ids: Sequence[str] | None = None,
+        dry_run: bool = False,
+        shard: int | None = None,
+        shards: int | None = None,
     ) -> BatchSummary:
-        """Refund every PENDING row in Stripe (exactly once), then validate it in Mirakl."""
+        """Refund every PENDING row in Stripe (exactly once), then validate it in Mirakl; with
+        ``shard``/``shards``, only that shard's rows."""
+        part = Shard.of(shard, shards)
         summary = BatchSummary(WORKFLOW, "refund", dry_run=dry_run)
+        if part is not None:
+            summary.notes.append(part.describe())
         wanted = set(order_ids or ())
         types = self._enabled_types()
         for rows in self.ledger.iter_refunds(
-            statuses=[RefundStatus.PENDING], batch_size=CHUNK_SIZE
+            statuses=[RefundStatus.PENDING], batch_size=CHUNK_SIZE, shard=part
         ):
             rows = [r for r in rows if r.type in types and _wanted(r, wanted)]
             if dry_run:
@@ -428,14 +443,26 @@ class PaymentRefund:
     # -- reverse -------------------------------------------------------------------------------
 
     def reverse(
-        self, *, order_ids: Sequence[str] | None = None, dry_run: bool = False
+        self,
+        *,
+        order_ids: Sequence[str] | None = None,
+        dry_run: bool = False,
+        shard: int | None = None,
+        shards: int | None = None,
     ) -> BatchSummary:
-        """Decide the reversal rows, then reverse every PENDING one from the order transfer."""
+        """Decide the reversal rows, then reverse every PENDING one from the order transfer;
+        with ``shard``/``shards``, only that shard's rows (deciding included)."""
+        part = Shard.of(shard, shards)
         summary = BatchSummary(WORKFLOW, "reverse", dry_run=dry_run)
+        if part is not None:
+            summary.notes.append(part.describe())
         wanted = set(order_ids or ())
         pending: list[TransferRecord] = []
         for rows in self.ledger.iter_transfers(
-            types=[TransferType.REFUND], statuses=RETRIABLE_TRANSFER, batch_size=CHUNK_SIZE
+            types=[TransferType.REFUND],
+            statuses=RETRIABLE_TRANSFER,
+            batch_size=CHUNK_SIZE,
+            shard=part,
         ):
             decided = self._decide_reversals(rows, wanted, summary, dry_run=dry_run)
             if not dry_run:
@@ -447,6 +474,7 @@ class PaymentRefund:
                 types=[TransferType.REFUND],
                 statuses=[TransferStatus.PENDING],
                 batch_size=CHUNK_SIZE,
+                shard=part,
             ):
                 refunds = self.ledger.get_refunds(_refund_id(r.mirakl_id) for r in rows)
                 rows = [r for r in rows if _wanted(refunds.get(_refund_id(r.mirakl_id)), wanted)]

@@ -13,10 +13,10 @@ Three steps, each one Airflow task, in this order:
     A payout Stripe reported failed at the bank (``payout.failed``) is reopened first
     (``Ledger.reopen_failed_payout``: the old payout id goes to the audit trail) and decided
     again, so the ``payout`` step creates it anew with the key ``…:payout:<invoice>:retry<n>``.
-``transfer``
+``transfer`` (mapped: one task per shard of the rows, see :mod:`mirakl_connector.shards`)
     Creates every PENDING invoice transfer: seller → platform ones on the seller's account
     (``Stripe-Account``), platform → seller ones on the platform.
-``payout``
+``payout`` (mapped, the same way)
     Pays out every PENDING payout from the seller's balance, once the invoice transfers of the
     same invoice are settled (see :func:`.settlement_decisions.payout_blocker` for why the
     transfers go first).
@@ -50,6 +50,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
 from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.settlement_decisions import (
@@ -77,10 +78,14 @@ class SettlementSettings:
     :param invoice_transfers: create the subscription / extra invoice / extra credit transfers.
     :param payouts: create the payouts; switch off when the sellers' accounts pay out on
         Stripe's automatic schedule (Stripe refuses manual payouts on those).
+    :param execute_shards: mapped tasks per write step.
     """
 
     invoice_transfers: bool = True
     payouts: bool = True
+    #: how many mapped tasks share the PENDING transfers, then the PENDING payouts
+    #: (see :mod:`mirakl_connector.shards`)
+    execute_shards: int = DEFAULT_SHARDS
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SettlementSettings:
@@ -90,7 +95,9 @@ class SettlementSettings:
             names = ", ".join(sorted(unknown))
             raise ConfigurationError(f"unknown seller_settlement setting(s): {names}")
         for name, value in values.items():
-            if not isinstance(value, bool):
+            if name == "execute_shards":
+                shard_count(value, "seller_settlement.execute_shards")
+            elif not isinstance(value, bool):
                 raise ConfigurationError(
                     f"seller_settlement.{name} must be true or false, got {value!r}"
                 )
@@ -311,12 +318,26 @@ class SellerSettlement:
 
     # -- transfer ---------------------------------------------------------------------------
 
-    def transfer(self, *, shop_id: int | str | None = None, dry_run: bool = False) -> BatchSummary:
-        """Create every PENDING invoice transfer (exactly once)."""
+    def transfer(
+        self,
+        *,
+        shop_id: int | str | None = None,
+        dry_run: bool = False,
+        shard: int | None = None,
+        shards: int | None = None,
+    ) -> BatchSummary:
+        """Create every PENDING invoice transfer (exactly once); with ``shard``/``shards``, only
+        that shard's rows."""
+        part = Shard.of(shard, shards)
         summary = BatchSummary(WORKFLOW, "transfer", dry_run=dry_run)
+        if part is not None:
+            summary.notes.append(part.describe())
         shop = parse_shop_id(shop_id)
         for rows in self.ledger.iter_transfers(
-            types=INVOICE_TRANSFER_TYPES, statuses=[TransferStatus.PENDING], batch_size=CHUNK_SIZE
+            types=INVOICE_TRANSFER_TYPES,
+            statuses=[TransferStatus.PENDING],
+            batch_size=CHUNK_SIZE,
+            shard=part,
         ):
             rows = [r for r in rows if shop is None or r.mirakl_shop_id == shop]
             if dry_run:
@@ -403,12 +424,23 @@ class SellerSettlement:
 
     # -- payout -----------------------------------------------------------------------------
 
-    def payout(self, *, shop_id: int | str | None = None, dry_run: bool = False) -> BatchSummary:
-        """Create every PENDING payout whose invoice transfers are settled (exactly once)."""
+    def payout(
+        self,
+        *,
+        shop_id: int | str | None = None,
+        dry_run: bool = False,
+        shard: int | None = None,
+        shards: int | None = None,
+    ) -> BatchSummary:
+        """Create every PENDING payout whose invoice transfers are settled (exactly once); with
+        ``shard``/``shards``, only that shard's rows."""
+        part = Shard.of(shard, shards)
         summary = BatchSummary(WORKFLOW, "payout", dry_run=dry_run)
+        if part is not None:
+            summary.notes.append(part.describe())
         shop = parse_shop_id(shop_id)
         for rows in self.ledger.iter_payouts(
-            statuses=[PayoutStatus.PENDING], batch_size=CHUNK_SIZE
+            statuses=[PayoutStatus.PENDING], batch_size=CHUNK_SIZE, shard=part
         ):
             rows = [r for r in rows if shop is None or r.mirakl_shop_id == shop]
             siblings = self._invoice_transfers([r.mirakl_invoice_id for r in rows])

@@ -66,9 +66,17 @@ def fake_library(monkeypatch: pytest.MonkeyPatch) -> Recorder:
             return {"version": "3.210"}
 
     class StripeGateway:
-        def __init__(self, api_key, *, base_url=None, retry=None, timeout=30.0):
+        def __init__(
+            self, api_key, *, base_url=None, retry=None, timeout=30.0, max_requests_per_second=None
+        ):
             rec.gateways.append(
-                {"api_key": api_key, "base_url": base_url, "retry": retry, "timeout": timeout}
+                {
+                    "api_key": api_key,
+                    "base_url": base_url,
+                    "retry": retry,
+                    "timeout": timeout,
+                    "max_requests_per_second": max_requests_per_second,
+                }
             )
 
         def platform_account_id(self) -> str:

@@ -76,7 +76,7 @@ def test_stripe_gateway_built_from_env_connection(fake_library, connection) -> N
         conn_type="stripe",
         host="http://127.0.0.1:8765",
         password="rk_test_xyz",
-        extra={"max_retries": 0, "timeout": "5"},
+        extra={"max_retries": 0, "timeout": "5", "max_requests_per_second": "12.5"},
     )
     StripeHook("stripe_sandbox").get_gateway()
     default, sandbox = fake_library.gateways
@@ -84,10 +84,23 @@ def test_stripe_gateway_built_from_env_connection(fake_library, connection) -> N
     assert default["retry"].max_attempts == 3 and default["timeout"] == 30.0
     assert (sandbox["api_key"], sandbox["base_url"]) == ("rk_test_xyz", "http://127.0.0.1:8765")
     assert sandbox["retry"].max_attempts == 1 and sandbox["timeout"] == 5.0
+    assert default["max_requests_per_second"] is None  # no pacing unless asked for
+    assert sandbox["max_requests_per_second"] == 12.5
     assert StripeHook("stripe_sandbox").test_connection() == (
         True,
         "Stripe accepted the key (platform account acct_platform)",
     )
+
+
+@pytest.mark.parametrize("bad", ["0", -3, "fast"])
+def test_stripe_pace_must_be_a_positive_number(fake_library, connection, bad) -> None:
+    connection(
+        "stripe_default", conn_type="stripe", password="sk_test_abc",
+        extra={"max_requests_per_second": bad},
+    )  # fmt: skip
+    with pytest.raises(ConfigurationError, match="max_requests_per_second"):
+        StripeHook().get_gateway()
+    assert fake_library.gateways == []
 
 
 def test_stripe_wrong_key_error_never_shows_the_key(fake_library, connection, capfd) -> None:

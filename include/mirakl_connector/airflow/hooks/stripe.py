@@ -3,7 +3,9 @@
 Connection fields: ``password`` is the platform secret key (``sk_test_``, ``sk_live_`` or a
 restricted ``rk_`` key); ``host`` optionally overrides the API base (the local sandbox). Extras:
 ``max_retries`` (default 2; the gateway's own retry policy, safe because every money-moving call
-carries an idempotency key derived from the ledger row) and ``timeout`` (seconds, default 30).
+carries an idempotency key derived from the ledger row), ``timeout`` (seconds, default 30) and
+``max_requests_per_second`` (each task paces its calls to this budget; empty = no pacing; see
+:mod:`mirakl_connector.throttle`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ class StripeHook(BaseHook):
         return self._extra("timeout", 30.0, float)
 
     @property
+    def max_requests_per_second(self) -> float | None:
+        rate = self._extra("max_requests_per_second", None, float)
+        if rate is not None and not rate > 0:
+            raise ConfigurationError(
+                f"connection {self.stripe_conn_id!r}: extra 'max_requests_per_second' must be "
+                f"positive, got {rate!r}"
+            )
+        return rate
+
+    @property
     def mode(self) -> str:
         """The key's mode (see :func:`key_mode`); reading it never logs or returns the key."""
         return key_mode(self.connection.password)
@@ -124,6 +136,7 @@ class StripeHook(BaseHook):
             base_url=self.api_base,
             retry=RetryPolicy(max_attempts=self.max_retries + 1),
             timeout=self.timeout,
+            max_requests_per_second=self.max_requests_per_second,
         )
 
     def test_connection(self) -> tuple[bool, str]:

@@ -1,0 +1,52 @@
+"""DAG building blocks for a step that runs as one mapped task per shard of its PENDING rows.
+
+Three DAGs write to Stripe in volume (payment split, refunds, settlement). Each of their write
+steps is expanded over ``[{"shard": 0, "shards": n}, ...]``, where ``n`` is the workflow's
+``execute_shards`` setting read when the run starts (:func:`shard_plan_task`), never at parse
+time. On CeleryExecutor the shards run on several workers at once; the pool of the step
+(:func:`~mirakl_connector.airflow.pools.pool_for_step`) still caps how many run together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import task
+
+from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
+from mirakl_connector.airflow.pools import pool_for_step
+from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, shard_plan
+
+
+def shards_from_config(config: dict[str, Any], section: str) -> list[dict[str, int]]:
+    """The mapped tasks' ``step_kwargs`` for ``config[section]["execute_shards"]`` (default 4)."""
+    value = (config.get(section) or {}).get("execute_shards", DEFAULT_SHARDS)
+    return shard_plan(shard_count(value, f"{section}.execute_shards"))
+
+
+def shard_plan_task(section: str, *, task_id: str = "plan_shards") -> Any:
+    """A task returning the shards of ``section``'s write steps (its XCom feeds ``expand``)."""
+
+    @task(task_id=task_id, retries=0)
+    def plan_shards() -> list[dict[str, int]]:
+        """One ``{"shard": i, "shards": n}`` per mapped write task, n read at run time."""
+        from mirakl_connector.airflow.config import load_connector_config
+
+        return shards_from_config(load_connector_config(), section)
+
+    return plan_shards()
+
+
+def sharded_step(*, task_id: str, workflow: str, step: str, shards: Any) -> Any:
+    """``MiraklWorkflowOperator`` for ``workflow.step``, one mapped task per shard.
+
+    A mapped task takes its pool from ``partial()``, not from the operator's default, so it is
+    passed here; the map index reads "shard i" in the UI.
+    """
+    return MiraklWorkflowOperator.partial(
+        task_id=task_id,
+        workflow=workflow,
+        step=step,
+        pool=pool_for_step(workflow, step),
+        map_index_template="shard {{ task.step_kwargs['shard'] }}",
+    ).expand(step_kwargs=shards)
