@@ -391,3 +391,37 @@ def test_sharded_steps_refund_and_reverse_each_exactly_once(
     # Cleared shard tasks find nothing left.
     assert job.refund(shard=1, shards=2).total == 0 and job.reverse(shard=0, shards=2).total == 0
     assert len(sandbox.refunds()) == 6 and len(sandbox.reversals()) == 6
+
+
+def test_plan_reads_the_chunks_charges_in_one_list_call(sandbox, make_job, ledger, stripe_gateway):
+    """The refunded charges are listed around their orders' dates, not retrieved one by one; a
+    charge refunded meanwhile is still seen as refunded."""
+    orders = [
+        product_order(f"A-{n}", refunds=[{"id": f"R{n}", "amount": "30.00",
+                                          "commission_total_amount": "3.00",
+                                          "shipping_taxes": [], "taxes": []}])
+        for n in range(1, 6)
+    ]  # fmt: skip
+    load(sandbox, orders)
+    placed = int((NOW - timedelta(days=3)).timestamp())
+    sandbox.put_charges(
+        [{"id": f"ch_{n}", "amount": 20000, "currency": "eur", "status": "succeeded",
+          "captured": True, "refunded": n == 5, "created": placed + n} for n in range(1, 6)]
+    )  # fmt: skip
+    ledger.save_transfers([
+        TransferRecord(type=TransferType.PRODUCT_ORDER, mirakl_id=f"A-{n}",
+                       status=TransferStatus.CREATED, mirakl_shop_id=1,
+                       destination_account="acct_s1", transaction_id=f"ch_{n}",
+                       transfer_id=f"tr_{n}", amount=9000, currency="EUR",
+                       mirakl_created_date=iso(3))
+        for n in range(1, 6)
+    ])  # fmt: skip
+    stripe_gateway.call_counts.clear()
+
+    planned = make_job().plan()
+
+    assert planned.counts == {"REFUND_PENDING": 4, "REFUND_ABORTED": 1}
+    assert stripe_gateway.call_counts == {"charges.list": 1}
+    rows = ledger.get_refunds([f"R{n}" for n in range(1, 6)])
+    assert [rows[f"R{n}"].transaction_id for n in range(1, 5)] == ["ch_1", "ch_2", "ch_3", "ch_4"]
+    assert "ch_5" in rows["R5"].status_reason

@@ -52,6 +52,7 @@ from mirakl_connector.stripe_gateway import (
     StripeGateway,
     idempotency_key,
 )
+from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
 
@@ -59,10 +60,6 @@ log = logging.getLogger(__name__)
 
 WORKFLOW = "payment_split"
 CHUNK_SIZE = 100
-#: charges created this long before the chunk's first order or after its last are not prefetched
-PREFETCH_MARGIN = timedelta(hours=1)
-#: below this many charges to check, one GET each costs no more than a list page
-PREFETCH_MIN_CHARGES = 3
 
 CHECKPOINT_KEYS = {
     TransferType.PRODUCT_ORDER: "product_payment_split_checkpoint",
@@ -121,11 +118,7 @@ class PaymentSplit:
         self.ledger = ledger
         self.settings = settings
         self.run_id = run_id
-        #: the last chunk's listed charges and the window they cover (see _prefetch_charges)
-        self._prefetched: tuple[dict[str, PaymentState], tuple[datetime, datetime] | None] = (
-            {},
-            None,
-        )
+        self._charges = ChargePrefetch(stripe)
 
     def _enabled_types(self) -> list[TransferType]:
         types = []
@@ -328,46 +321,16 @@ class PaymentSplit:
     def _prefetch_charges(
         self, candidates: list[_Candidate], payment_mappings: Mapping[str, Any]
     ) -> dict[str, PaymentState]:
-        """The chunk's charges, read in bulk: a list page or two instead of a GET per order.
-
-        A checkout's charge is created within moments of its Mirakl order, so the charges
-        created around the chunk's orders hold almost all of them. A charge this misses (or
-        any payment intent) is retrieved on its own by ``lookup``: the window only saves calls,
-        it never decides anything. A failed list is not an error either, for the same reason.
-        """
-        wanted: set[str] = set()
-        dates = []
+        """The chunk's charges, read in bulk (see :mod:`.charge_prefetch`)."""
+        wanted: dict[str, datetime] = {}
         for c in candidates:
             if c.order is None:
                 continue
             mapping = payment_mappings.get(c.order.commercial_id)
             payment_id = c.order.payment_id or (mapping.stripe_charge_id if mapping else None)
-            if payment_id and payment_id.startswith(("ch_", "py_")):
-                wanted.add(payment_id)
-                dates.append(c.order.created_at)
-        # Chunks come in creation order, so this chunk's window overlaps the previous one's
-        # end: reuse what that list returned and list only the part not read yet.
-        previous, listed = self._prefetched
-        found = {i: previous[i] for i in wanted if i in previous}
-        if len(wanted) - len(found) < PREFETCH_MIN_CHARGES:
-            return found
-        since = min(dates) - PREFETCH_MARGIN
-        until = max(dates) + PREFETCH_MARGIN
-        if listed is not None and listed[0] <= since <= listed[1] < until:
-            since = listed[1]
-        try:
-            charges, complete = self.stripe.list_charges(
-                created_since=since,
-                created_until=until,
-                max_pages=(len(wanted) - len(found)) // 100 + 2,
-            )
-        except PaymentProviderError as exc:
-            log.warning("Listing the chunk's charges failed (%s); checking them one by one", exc)
-            return found
-        fetched = {c.id: c for c in charges}
-        self._prefetched = (fetched, (since, until) if complete else None)
-        found.update((i, fetched[i]) for i in wanted if i in fetched)
-        return found
+            if payment_id:
+                wanted[payment_id] = c.order.created_at
+        return self._charges.fetch(wanted)
 
     # -- execute ------------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import (
     MiraklOrder,
     RefundPart,
+    parse_mirakl_datetime,
     parse_product_order,
     parse_service_order,
 )
@@ -66,6 +67,7 @@ from mirakl_connector.stripe_gateway import (
     StripeGateway,
     idempotency_key,
 )
+from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
 from mirakl_connector.workflows.payment_split import PaymentSplitSettings
 from mirakl_connector.workflows.refund_decisions import (
     decide_refund,
@@ -136,6 +138,7 @@ class PaymentRefund:
         self.settings = settings or PaymentRefundSettings()
         self.tax_split = tax_split
         self.run_id = run_id
+        self._charges = ChargePrefetch(stripe)
 
     def _enabled_types(self) -> list[RefundType]:
         types = []
@@ -211,7 +214,7 @@ class PaymentRefund:
         mappings = self.ledger.payment_mappings_by_commercial_id(
             r.mirakl_commercial_order_id for r in rows if r.mirakl_commercial_order_id
         )
-        payments: dict[str, PaymentState] = {}
+        payments = self._charges.fetch(_order_charges(transfers.values()))
 
         def lookup(payment_id: str) -> PaymentState:
             if payment_id not in payments:
@@ -642,6 +645,20 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         tax_split=split.tax_split_enabled,
         run_id=run_id,
     )
+
+
+def _order_charges(transfers: Iterable[TransferRecord]) -> dict[str, datetime]:
+    """Charge id → creation time of its order, for the order transfers that know both (the
+    window :class:`.ChargePrefetch` lists)."""
+    found: dict[str, datetime] = {}
+    for transfer in transfers:
+        if not transfer.transaction_id or not transfer.mirakl_created_date:
+            continue
+        try:
+            found[transfer.transaction_id] = parse_mirakl_datetime(transfer.mirakl_created_date)
+        except InvalidItemError:
+            continue  # no date, no window: the charge is retrieved on its own
+    return found
 
 
 def _wanted(refund: RefundRecord | None, wanted: set[str]) -> bool:
