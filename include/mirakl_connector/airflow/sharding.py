@@ -9,13 +9,16 @@ time. On CeleryExecutor the shards run on several workers at once; the pool of t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import task
+from airflow.sdk import BaseOperator
 
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
-from mirakl_connector.airflow.pools import pool_for_step
+from mirakl_connector.airflow.pools import DEFAULT_POOL, pool_for_step
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, shard_plan
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 def shards_from_config(config: dict[str, Any], section: str) -> list[dict[str, int]]:
@@ -24,17 +27,33 @@ def shards_from_config(config: dict[str, Any], section: str) -> list[dict[str, i
     return shard_plan(shard_count(value, f"{section}.execute_shards"))
 
 
-def shard_plan_task(section: str, *, task_id: str = "plan_shards") -> Any:
-    """A task returning the shards of ``section``'s write steps (its XCom feeds ``expand``)."""
+class ShardPlanOperator(BaseOperator):
+    """Return ``[{"shard": i, "shards": n}, ...]`` for ``section``'s write steps (XCom for
+    ``expand``), ``n`` read from the connector configuration when the run starts.
 
-    @task(task_id=task_id, retries=0)
-    def plan_shards() -> list[dict[str, int]]:
-        """One ``{"shard": i, "shards": n}`` per mapped write task, n read at run time."""
+    A plain operator rather than ``@task``: the decorator would import the standard provider's
+    Python operators into every parse of the DAG file, for one line of work.
+    """
+
+    ui_color = "#f4f4f4"
+
+    def __init__(self, *, section: str, **kwargs: Any) -> None:
+        kwargs.setdefault("retries", 0)
+        kwargs.setdefault("pool", DEFAULT_POOL)
+        super().__init__(**kwargs)
+        self.section = section
+
+    def execute(self, context: Context) -> list[dict[str, int]]:
         from mirakl_connector.airflow.config import load_connector_config
 
-        return shards_from_config(load_connector_config(), section)
+        shards = shards_from_config(load_connector_config(), self.section)
+        self.log.info("%s: %d shard(s)", self.section, len(shards))
+        return shards
 
-    return plan_shards()
+
+def shard_plan_task(section: str, *, task_id: str = "plan_shards") -> Any:
+    """The :class:`ShardPlanOperator` of ``section``, as the XComArg that ``expand`` takes."""
+    return ShardPlanOperator(task_id=task_id, section=section).output
 
 
 def sharded_step(*, task_id: str, workflow: str, step: str, shards: Any) -> Any:
