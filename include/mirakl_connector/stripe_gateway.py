@@ -18,7 +18,7 @@ item one by one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -204,9 +204,19 @@ class StripeGateway:
     def find_payout(
         self, *, account: str, invoice_id: str, created_since: datetime
     ) -> CreatedObject | None:
-        """Look for a payout on ``account`` for a Mirakl invoice (``metadata.invoiceId``)."""
+        """Look for a live payout on ``account`` for a Mirakl invoice (``metadata.invoiceId``).
+
+        A payout that failed at the bank or was cancelled is skipped: the settlement re-creates
+        such a payout with a new key, and finding the dead one would mark the invoice paid.
+        """
         params = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
-        return self._find("payouts", params, {"invoiceId": invoice_id}, on_account=account)
+        return self._find(
+            "payouts",
+            params,
+            {"invoiceId": invoice_id},
+            on_account=account,
+            accept=lambda payout: payout.get("status") not in ("failed", "canceled"),
+        )
 
     def find_refund(self, *, payment_id: str, mirakl_refund_id: str) -> CreatedObject | None:
         """Look for a refund of ``payment_id`` for a Mirakl refund (``metadata.miraklRefundId``)."""
@@ -421,11 +431,14 @@ class StripeGateway:
         *,
         on_account: str | None = None,
         args: tuple[Any, ...] = (),
+        accept: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> CreatedObject | None:
-        """First object of a list whose metadata contains ``metadata``."""
+        """First object of a list whose metadata contains ``metadata`` (and that ``accept``s)."""
         for obj in self._list(resource, params, on_account=on_account, args=args):
             found = obj.get("metadata") or {}
-            if all(found.get(k) == v for k, v in metadata.items()):
+            if all(found.get(k) == v for k, v in metadata.items()) and (
+                accept is None or accept(obj)
+            ):
                 return _created(obj)
         return None
 

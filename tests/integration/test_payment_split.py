@@ -6,6 +6,7 @@ received, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -415,3 +416,61 @@ def test_tax_split_sends_the_tax_to_the_tax_account(sandbox, make_split):
     moved = transfers_by_order(sandbox)
     assert (moved["A-1"]["amount"], moved["A-1"]["destination"]) == (9000, "acct_s1")
     assert (moved["A-1_TAX"]["amount"], moved["A-1_TAX"]["destination"]) == (2000, "acct_tax")
+
+
+def _transfer_made_hours_ago(sandbox, stripe_gateway, row, hours: float, key: str) -> str:
+    """A transfer for ``row`` made ``hours`` ago with ``key`` and another amount (so that a
+    request with the same key now gets Stripe's ``idempotency_error``)."""
+    sandbox.set_clock(time.time() - hours * 3600)
+    try:
+        made = stripe_gateway.create_transfer(
+            amount=row.amount - 1, currency=row.currency, destination=row.destination_account,
+            source_transaction=row.transaction_id, idempotency_key=key,
+            metadata={"miraklId": row.mirakl_id, "miraklShopId": str(row.mirakl_shop_id),
+                      "miraklTransferType": str(row.type)},
+        )  # fmt: skip
+    finally:
+        sandbox.set_clock(time.time())
+    return made.id
+
+
+KEY_A1 = "mirakl-connector:transfer:TRANSFER_PRODUCT_ORDER:A-1"
+
+
+def test_idempotency_error_after_replays_finds_the_transfer_made_hours_ago(
+    sandbox, make_split, ledger, stripe_gateway
+):
+    """A row in doubt for 5 hours is replayed: its first use must stay 5 hours old, so the
+    lookup after idempotency_error reaches the transfer (it used to search the last hour only,
+    mark the row FAILED, and the next run paid the seller again with a new key)."""
+    sandbox.reset(scenario([order("A-1")]))
+    make_split().plan()
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1")
+    marked = ledger.mark_transfer_attempt(row, KEY_A1)
+    ledger.save_transfers([replace(marked, attempted_at=marked.attempted_at - timedelta(hours=5))])
+    made = _transfer_made_hours_ago(sandbox, stripe_gateway, row, 5, KEY_A1)
+
+    first = make_split().execute()
+    make_split().plan()
+    second = make_split().execute()
+
+    assert first.counts == {"TRANSFER_CREATED": 1} and second.total == 0
+    saved = ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1")
+    assert (saved.status, saved.transfer_id) == (TransferStatus.CREATED, made)
+    assert [t["id"] for t in sandbox.transfers()] == [made]
+
+
+def test_idempotency_error_without_a_recorded_attempt_searches_a_key_lifetime_back(
+    sandbox, make_split, ledger, stripe_gateway
+):
+    """The ledger does not know the key was used (restored from a backup): the lookup still
+    covers the key's lifetime and finds the transfer instead of paying twice."""
+    sandbox.reset(scenario([order("A-1")]))
+    make_split().plan()
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1")
+    assert row.attempted_at is None
+    made = _transfer_made_hours_ago(sandbox, stripe_gateway, row, 20, KEY_A1)
+
+    assert make_split().execute().counts == {"TRANSFER_CREATED": 1}
+    assert ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1").transfer_id == made
+    assert [t["id"] for t in sandbox.transfers()] == [made]

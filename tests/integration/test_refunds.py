@@ -319,6 +319,30 @@ def test_lost_refund_and_reversal_answers_are_recovered_not_repeated(
     )
 
 
+def test_refund_key_reused_with_other_params_is_looked_up_not_made_again(
+    sandbox, make_job, ledger, stripe_gateway
+):
+    """Stripe's idempotency_error says the key's first request got there: find that refund."""
+    load(sandbox, [product_order()])
+    split_done(ledger, stripe_gateway)
+    job = make_job()
+    job.plan()
+    key = "mirakl-connector:refund:R1"
+    ledger.mark_refund_attempt(ledger.get_refunds(["R1"])["R1"], key)
+    # The first attempt reached Stripe with other parameters (here: another amount), then the
+    # process died before the refund id was stored.
+    first = stripe_gateway.create_refund(
+        payment_id="ch_paid", amount=2900, idempotency_key=key, metadata={"miraklRefundId": "R1"}
+    )
+
+    assert job.refund().counts == {"REFUND_CREATED": 1}
+
+    assert ledger.get_refunds(["R1"])["R1"].stripe_refund_id == first.id
+    assert [r["id"] for r in sandbox.refunds()] == [first.id]
+    [replay] = [r for r in sandbox.stripe_requests(method="POST") if r["path"] == "/v1/refunds"][1:]
+    assert replay["status"] == 400  # the replay was refused; nothing was created twice
+
+
 def test_requires_capture_intent_is_cancelled_and_refund_waits(sandbox, make_job, ledger):
     load(sandbox, [product_order()])
     sandbox.put_payment_intents(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -414,3 +415,26 @@ def test_bad_shard_setting_is_refused_by_name():
         with pytest.raises(ConfigurationError, match="seller_settlement.execute_shards"):
             SettlementSettings.from_mapping({"execute_shards": bad})
     assert SettlementSettings.from_mapping({"execute_shards": 8}).execute_shards == 8
+
+
+def test_a_payout_lookup_never_takes_a_failed_payout_for_the_invoices(sandbox, job, ledger):
+    """In doubt past the replay window, the payout is looked up by invoice id: a payout of the
+    same invoice that failed at the bank is not "the payout already made"; a new one is."""
+    sandbox.reset(scenario([inv(1)]))
+    job.plan()
+    job.transfer()
+    row = ledger.get_payouts(["1"])["1"]
+    dead = job.stripe.create_payout(
+        account="acct_s1", amount=row.amount, currency=row.currency,
+        idempotency_key="old-generation", metadata={"invoiceId": "1", "miraklShopId": "1"},
+    )  # fmt: skip
+    sandbox.set_payout_status(dead.id, "failed")
+    marked = ledger.mark_payout_attempt(row, "mirakl-connector:payout:1")
+    ledger.save_payouts([replace(marked, attempted_at=marked.attempted_at - timedelta(days=2))])
+
+    paid = job.payout()
+
+    assert paid.counts == {"PAYOUT_CREATED": 1}
+    saved = ledger.get_payouts(["1"])["1"]
+    assert saved.payout_id not in (None, dead.id)
+    assert sorted(p["status"] for p in sandbox.payouts()) == ["failed", "pending"]

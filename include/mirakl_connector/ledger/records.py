@@ -156,6 +156,9 @@ class TransferRecord:
     ``idempotency_key`` and ``attempted_at`` are written *before* the Stripe call: a row that is
     PENDING with ``attempted_at`` set and no ``transfer_id`` is "in doubt" (the process may have
     died after Stripe answered) and must be looked up, never blindly re-created.
+    ``attempted_at`` is when the current key was *first* sent (a replay with the same key keeps
+    it), because Stripe ages a key from its first use. The other rows (refunds, payouts, payment
+    mappings) follow the same rules.
     """
 
     type: TransferType

@@ -1215,12 +1215,16 @@ class Ledger:
                     f"{entity.name} {_key_text(key)} (row {old['id']}) is already "
                     f"{old['status']}; it must not be sent again"
                 )
+            # attempted_at is when this key was first sent: Stripe ages a key from its first
+            # use, so a replay with the same key must not make it look younger (the replay
+            # window and the lookups after it are measured from here).
+            first_use = old["attempted_at"] if old["idempotency_key"] == idempotency_key else None
             conn.execute(
                 update(table)
                 .where(table.c.id == old["id"])
                 .values(
                     idempotency_key=idempotency_key,
-                    attempted_at=now,
+                    attempted_at=first_use or now,
                     attempts=table.c.attempts + 1,
                     updated_at=now,
                 )

@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
@@ -47,12 +48,19 @@ from mirakl_connector.mirakl.orders import (
 )
 from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
 from mirakl_connector.stripe_gateway import (
-    REPLAY_WINDOW,
+    CreatedObject,
     PaymentState,
     StripeGateway,
     idempotency_key,
 )
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
+from mirakl_connector.workflows.exactly_once import (
+    Refused,
+    Unknown,
+    Written,
+    lookup_since,
+    write_once,
+)
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
 
@@ -375,57 +383,49 @@ class PaymentSplit:
                 row, TransferStatus.FAILED, "PENDING row lacks destination or amount"
             )
 
-        now = datetime.now(UTC)
-        if row.in_doubt and row.attempted_at and now - row.attempted_at < REPLAY_WINDOW:
-            key = row.idempotency_key or _new_key(row)  # replay: Stripe returns the first result
-        else:
-            if row.in_doubt:
-                found = self._find(row)
-                if found:
-                    return self._record(
-                        replace(row, transfer_id=found), TransferStatus.CREATED, None
+        result, row = write_once(
+            row,
+            in_doubt=row.in_doubt,
+            new_key=_new_key(row),
+            find=self._find,
+            mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
+            create=self._create,
+        )
+        match result:
+            case Written(object_id=transfer_id, replayed=replayed):
+                if replayed:
+                    log.info(
+                        "Transfer %s for %s recovered from Stripe's idempotency store",
+                        transfer_id,
+                        row.mirakl_id,
                     )
-            key = _new_key(row)
+                return self._record(
+                    replace(row, transfer_id=transfer_id), TransferStatus.CREATED, None
+                )
+            case Refused(message=message):
+                return self._record(row, TransferStatus.FAILED, message)
+            case Unknown(reason=reason):
+                self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
+                return ItemOutcome(
+                    row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True
+                )
 
-        row = self.ledger.mark_transfer_attempt(row, key, run_id=self.run_id)
-        try:
-            created = self.stripe.create_transfer(
-                amount=row.amount,
-                currency=row.currency,
-                destination=row.destination_account,
-                source_transaction=row.transaction_id,
-                idempotency_key=key,
-                metadata={
-                    "miraklId": row.mirakl_id,
-                    "miraklShopId": str(row.mirakl_shop_id or ""),
-                    "miraklTransferType": str(row.type),
-                },
-            )
-        except PaymentProviderError as exc:
-            if exc.code == "idempotency_error":
-                found = self._find(row)
-                if found:
-                    return self._record(
-                        replace(row, transfer_id=found), TransferStatus.CREATED, None
-                    )
-            if exc.permanent:
-                # Stripe answered no: nothing was created, the next attempt gets a new key.
-                settled = replace(row, attempted_at=None)
-                return self._record(settled, TransferStatus.FAILED, exc.message)
-            # Unknown outcome: stay PENDING and in doubt; the next run replays the same key.
-            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-            self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
-            return ItemOutcome(row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True)
-        if created.replayed:
-            log.info(
-                "Transfer %s for %s recovered from Stripe's idempotency store",
-                created.id,
-                row.mirakl_id,
-            )
-        return self._record(replace(row, transfer_id=created.id), TransferStatus.CREATED, None)
+    def _create(self, row: TransferRecord, key: str) -> CreatedObject:
+        return self.stripe.create_transfer(
+            amount=row.amount,
+            currency=row.currency,
+            destination=row.destination_account,
+            source_transaction=row.transaction_id,
+            idempotency_key=key,
+            metadata={
+                "miraklId": row.mirakl_id,
+                "miraklShopId": str(row.mirakl_shop_id or ""),
+                "miraklTransferType": str(row.type),
+            },
+        )
 
     def _find(self, row: TransferRecord) -> str | None:
-        since = (row.attempted_at or datetime.now(UTC)) - timedelta(hours=1)
+        since = lookup_since(row)
         found = self.stripe.find_transfer(
             mirakl_id=row.mirakl_id,
             transfer_type=str(row.type),

@@ -30,6 +30,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
@@ -62,12 +63,13 @@ from mirakl_connector.mirakl.orders import (
 from mirakl_connector.money import from_minor
 from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
 from mirakl_connector.stripe_gateway import (
-    REPLAY_WINDOW,
+    CreatedObject,
     PaymentState,
     StripeGateway,
     idempotency_key,
 )
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
+from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
 from mirakl_connector.workflows.payment_split import PaymentSplitSettings
 from mirakl_connector.workflows.refund_decisions import (
     decide_refund,
@@ -326,46 +328,44 @@ class PaymentRefund:
                 row, RefundStatus.FAILED, "PENDING refund lacks payment or amount"
             )
             return _refund_outcome(row), row
-        now = datetime.now(UTC)
-        if row.attempted_at is not None and now - row.attempted_at < REPLAY_WINDOW:
-            key = row.idempotency_key or _refund_key(row)
-        else:
-            if row.attempted_at is not None:
-                found = self.stripe.find_refund(
-                    payment_id=row.transaction_id, mirakl_refund_id=row.mirakl_refund_id
-                )
-                if found:
-                    row = self._save_refund(
-                        replace(row, stripe_refund_id=found.id), RefundStatus.PENDING, None
-                    )
-                    return _refund_outcome(row), row
-            key = _refund_key(row)
-        row = self.ledger.mark_refund_attempt(row, key, run_id=self.run_id)
-        try:
-            created = self.stripe.create_refund(
-                payment_id=row.transaction_id,
-                amount=row.amount,
-                idempotency_key=key,
-                metadata={"miraklRefundId": row.mirakl_refund_id},
-            )
-        except PaymentProviderError as exc:
-            if exc.permanent:
-                settled = replace(row, attempted_at=None)
-                row = self._save_refund(settled, RefundStatus.FAILED, exc.message)
-                return _refund_outcome(row), row
-            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-            self.ledger.save_refunds([replace(row, status_reason=reason)], run_id=self.run_id)
-            return (
-                ItemOutcome(
-                    row.mirakl_refund_id, "IN_DOUBT", reason, row.amount, row.currency, True
-                ),
-                row,
-            )
-        # Stored before Mirakl hears of it: whatever happens next, this refund is never re-made.
-        row = self._save_refund(
-            replace(row, stripe_refund_id=created.id), RefundStatus.PENDING, None
+        result, row = write_once(
+            row,
+            in_doubt=row.attempted_at is not None,
+            new_key=_refund_key(row),
+            find=self._find_refund,
+            mark=partial(self.ledger.mark_refund_attempt, run_id=self.run_id),
+            create=self._create_refund,
         )
-        return _refund_outcome(row), row
+        match result:
+            case Written(object_id=refund_id):
+                # Stored before Mirakl hears of it: whatever happens next, it is never re-made.
+                row = self._save_refund(
+                    replace(row, stripe_refund_id=refund_id), RefundStatus.PENDING, None
+                )
+                return _refund_outcome(row), row
+            case Refused(message=message):
+                row = self._save_refund(row, RefundStatus.FAILED, message)
+                return _refund_outcome(row), row
+            case Unknown(reason=reason):
+                self.ledger.save_refunds([replace(row, status_reason=reason)], run_id=self.run_id)
+                outcome = ItemOutcome(
+                    row.mirakl_refund_id, "IN_DOUBT", reason, row.amount, row.currency, True
+                )
+                return outcome, row
+
+    def _create_refund(self, row: RefundRecord, key: str) -> CreatedObject:
+        return self.stripe.create_refund(
+            payment_id=row.transaction_id,
+            amount=row.amount,
+            idempotency_key=key,
+            metadata={"miraklRefundId": row.mirakl_refund_id},
+        )
+
+    def _find_refund(self, row: RefundRecord) -> str | None:
+        found = self.stripe.find_refund(
+            payment_id=row.transaction_id, mirakl_refund_id=row.mirakl_refund_id
+        )
+        return found.id if found else None
 
     def _validate_in_mirakl(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
         """PA02 / SPA02 for refunded rows; CREATED on success, FAILED with Mirakl's reason."""
@@ -591,40 +591,38 @@ class PaymentRefund:
             return self._record(
                 row, TransferStatus.FAILED, "PENDING reversal lacks transfer or amount"
             )
-        now = datetime.now(UTC)
-        if row.in_doubt and row.attempted_at and now - row.attempted_at < REPLAY_WINDOW:
-            key = row.idempotency_key or _reversal_key(row)
-        else:
-            if row.in_doubt:
-                found = self.stripe.find_reversal(row.transaction_id, mirakl_id=row.mirakl_id)
-                if found:
-                    return self._record(
-                        replace(row, transfer_id=found.id), TransferStatus.CREATED, None
-                    )
-            key = _reversal_key(row)
-        row = self.ledger.mark_transfer_attempt(row, key, run_id=self.run_id)
-        try:
-            created = self.stripe.create_reversal(
-                row.transaction_id,
-                amount=row.amount,
-                idempotency_key=key,
-                metadata={"miraklId": row.mirakl_id},
-            )
-        except PaymentProviderError as exc:
-            if exc.code == "idempotency_error":
-                found = self.stripe.find_reversal(row.transaction_id, mirakl_id=row.mirakl_id)
-                if found:
-                    return self._record(
-                        replace(row, transfer_id=found.id), TransferStatus.CREATED, None
-                    )
-            if exc.permanent:
+        result, row = write_once(
+            row,
+            in_doubt=row.in_doubt,
+            new_key=_reversal_key(row),
+            find=self._find_reversal,
+            mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
+            create=self._create_reversal,
+        )
+        match result:
+            case Written(object_id=reversal_id):
                 return self._record(
-                    replace(row, attempted_at=None), TransferStatus.FAILED, exc.message
+                    replace(row, transfer_id=reversal_id), TransferStatus.CREATED, None
                 )
-            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-            self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
-            return ItemOutcome(row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True)
-        return self._record(replace(row, transfer_id=created.id), TransferStatus.CREATED, None)
+            case Refused(message=message):
+                return self._record(row, TransferStatus.FAILED, message)
+            case Unknown(reason=reason):
+                self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
+                return ItemOutcome(
+                    row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True
+                )
+
+    def _create_reversal(self, row: TransferRecord, key: str) -> CreatedObject:
+        return self.stripe.create_reversal(
+            row.transaction_id,
+            amount=row.amount,
+            idempotency_key=key,
+            metadata={"miraklId": row.mirakl_id},
+        )
+
+    def _find_reversal(self, row: TransferRecord) -> str | None:
+        found = self.stripe.find_reversal(row.transaction_id, mirakl_id=row.mirakl_id)
+        return found.id if found else None
 
     def _record(
         self, row: TransferRecord, status: TransferStatus, reason: str | None

@@ -32,11 +32,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
-from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
+from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
@@ -51,7 +52,14 @@ from mirakl_connector.ledger.records import (
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
-from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
+from mirakl_connector.stripe_gateway import CreatedObject, StripeGateway, idempotency_key
+from mirakl_connector.workflows.exactly_once import (
+    Refused,
+    Unknown,
+    Written,
+    lookup_since,
+    write_once,
+)
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.settlement_decisions import (
     MiraklInvoice,
@@ -354,58 +362,44 @@ class SellerSettlement:
         if not row.destination_account or not row.amount or not row.currency:
             reason = "PENDING row lacks destination or amount"
             return self._record_transfer(row, TransferStatus.FAILED, reason)
-        key = self._transfer_key(row)
-        if key is None:
-            found = self._find_transfer(row)
-            if found:
+        result, row = write_once(
+            row,
+            in_doubt=row.in_doubt,
+            new_key=_new_transfer_key(row),
+            find=self._find_transfer,
+            mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
+            create=self._create_transfer,
+        )
+        match result:
+            case Written(object_id=transfer_id):
                 return self._record_transfer(
-                    replace(row, transfer_id=found), TransferStatus.CREATED, None
+                    replace(row, transfer_id=transfer_id), TransferStatus.CREATED, None
                 )
-            key = _new_transfer_key(row)
+            case Refused(message=message):
+                return self._record_transfer(row, TransferStatus.FAILED, message)
+            case Unknown(reason=reason):
+                self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
+                return ItemOutcome(
+                    _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
+                )
 
-        row = self.ledger.mark_transfer_attempt(row, key, run_id=self.run_id)
+    def _create_transfer(self, row: TransferRecord, key: str) -> CreatedObject:
         metadata = {
             "miraklId": row.mirakl_id,
             "miraklShopId": str(row.mirakl_shop_id or ""),
             "miraklTransferType": str(row.type),
         }
-        try:
-            created = self.stripe.create_transfer(
-                amount=row.amount,
-                currency=row.currency,
-                destination=row.destination_account,
-                idempotency_key=key,
-                metadata=metadata,
-                on_account=row.source_account,
-            )
-        except PaymentProviderError as exc:
-            if exc.code == "idempotency_error":
-                found = self._find_transfer(row)
-                if found:
-                    return self._record_transfer(
-                        replace(row, transfer_id=found), TransferStatus.CREATED, None
-                    )
-            if exc.permanent:
-                # Stripe said no: nothing was created; the next attempt gets a new key.
-                settled = replace(row, attempted_at=None)
-                return self._record_transfer(settled, TransferStatus.FAILED, exc.message)
-            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-            self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
-            return ItemOutcome(_item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True)
-        return self._record_transfer(
-            replace(row, transfer_id=created.id), TransferStatus.CREATED, None
+        return self.stripe.create_transfer(
+            amount=row.amount,
+            currency=row.currency,
+            destination=row.destination_account,
+            idempotency_key=key,
+            metadata=metadata,
+            on_account=row.source_account,
         )
 
-    def _transfer_key(self, row: TransferRecord) -> str | None:
-        """The key to send with; ``None`` when the row must first be looked up at Stripe."""
-        if not row.in_doubt:
-            return _new_transfer_key(row)
-        if row.attempted_at and datetime.now(UTC) - row.attempted_at < REPLAY_WINDOW:
-            return row.idempotency_key or _new_transfer_key(row)
-        return None
-
     def _find_transfer(self, row: TransferRecord) -> str | None:
-        since = (row.attempted_at or datetime.now(UTC)) - timedelta(hours=1)
+        since = lookup_since(row)
         found = self.stripe.find_transfer(
             mirakl_id=row.mirakl_id,
             transfer_type=str(row.type),
@@ -478,51 +472,41 @@ class SellerSettlement:
         if not row.stripe_account_id or not row.amount or not row.currency:
             reason = "PENDING payout lacks account or amount"
             return self._record_payout(row, PayoutStatus.FAILED, reason)
-        key = self._payout_key(row)
-        if key is None:
-            found = self._find_payout(row)
-            if found:
+        result, row = write_once(
+            row,
+            in_doubt=_payout_in_doubt(row),
+            new_key=_new_payout_key(row),
+            find=self._find_payout,
+            mark=partial(self.ledger.mark_payout_attempt, run_id=self.run_id),
+            create=self._create_payout,
+        )
+        match result:
+            case Written(object_id=payout_id):
                 return self._record_payout(
-                    replace(row, payout_id=found), PayoutStatus.CREATED, None
+                    replace(row, payout_id=payout_id), PayoutStatus.CREATED, None
                 )
-            key = _new_payout_key(row)
+            case Refused(message=message):
+                return self._record_payout(row, PayoutStatus.FAILED, message)
+            case Unknown(reason=reason):
+                self.ledger.save_payouts([replace(row, status_reason=reason)], run_id=self.run_id)
+                return ItemOutcome(
+                    _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
+                )
 
-        row = self.ledger.mark_payout_attempt(row, key, run_id=self.run_id)
-        try:
-            created = self.stripe.create_payout(
-                account=row.stripe_account_id,
-                amount=row.amount,
-                currency=row.currency,
-                idempotency_key=key,
-                metadata={
-                    "miraklShopId": str(row.mirakl_shop_id or ""),
-                    "invoiceId": row.mirakl_invoice_id,
-                },
-            )
-        except PaymentProviderError as exc:
-            if exc.code == "idempotency_error":
-                found = self._find_payout(row)
-                if found:
-                    return self._record_payout(
-                        replace(row, payout_id=found), PayoutStatus.CREATED, None
-                    )
-            if exc.permanent:
-                settled = replace(row, attempted_at=None)
-                return self._record_payout(settled, PayoutStatus.FAILED, exc.message)
-            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-            self.ledger.save_payouts([replace(row, status_reason=reason)], run_id=self.run_id)
-            return ItemOutcome(_item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True)
-        return self._record_payout(replace(row, payout_id=created.id), PayoutStatus.CREATED, None)
-
-    def _payout_key(self, row: PayoutRecord) -> str | None:
-        if not _payout_in_doubt(row):
-            return _new_payout_key(row)
-        if row.attempted_at and datetime.now(UTC) - row.attempted_at < REPLAY_WINDOW:
-            return row.idempotency_key or _new_payout_key(row)
-        return None
+    def _create_payout(self, row: PayoutRecord, key: str) -> CreatedObject:
+        return self.stripe.create_payout(
+            account=row.stripe_account_id,
+            amount=row.amount,
+            currency=row.currency,
+            idempotency_key=key,
+            metadata={
+                "miraklShopId": str(row.mirakl_shop_id or ""),
+                "invoiceId": row.mirakl_invoice_id,
+            },
+        )
 
     def _find_payout(self, row: PayoutRecord) -> str | None:
-        since = (row.attempted_at or datetime.now(UTC)) - timedelta(hours=1)
+        since = lookup_since(row)
         found = self.stripe.find_payout(
             account=row.stripe_account_id or "",
             invoice_id=row.mirakl_invoice_id,

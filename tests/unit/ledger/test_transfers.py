@@ -200,6 +200,25 @@ def test_mark_attempt_counts_attempts(ledger):
     assert ledger.get_transfer(PRODUCT, "o-1").attempts == 2
 
 
+def test_a_replay_with_the_same_key_keeps_the_keys_first_use(ledger):
+    """Stripe ages a key from its first use: replays must not make it look younger, or the
+    replay window would outlive the key and a replay could create a second transfer."""
+    [pending] = ledger.save_transfers([_transfer("o-1", TransferStatus.PENDING)])
+    first = ledger.mark_transfer_attempt(pending, "transfer-1")
+    # Make the first use 20 hours old, as if the row had stayed in doubt since.
+    [aged] = ledger.save_transfers(
+        [replace(first, attempted_at=first.attempted_at - timedelta(hours=20))]
+    )
+
+    replayed = ledger.mark_transfer_attempt(aged, "transfer-1")
+    assert replayed.attempted_at == aged.attempted_at and replayed.attempts == 2
+
+    # A new key (after a definite refusal) starts a new clock.
+    refused = ledger.save_transfers([replace(replayed, attempted_at=None)])[0]
+    fresh = ledger.mark_transfer_attempt(refused, "transfer-1:retry2")
+    assert fresh.attempted_at > aged.attempted_at + timedelta(hours=19)
+
+
 def test_saving_a_stale_copy_keeps_the_attempt(ledger):
     [stale] = ledger.save_transfers([_transfer("o-1", TransferStatus.PENDING)])
     marked = ledger.mark_transfer_attempt(stale, "transfer-1")
