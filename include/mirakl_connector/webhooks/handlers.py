@@ -21,29 +21,11 @@ from mirakl_connector.ledger.records import (
     PayoutRecord,
     PayoutStatus,
 )
+from mirakl_connector.webhooks.event_types import (
+    DEPRECATED_STRIPE_TYPES,
+    HANDLED_STRIPE_TYPES,
+)
 from mirakl_connector.workflows.kyc_rules import kyc_status
-
-ACCOUNT_UPDATED = "account.updated"
-CHARGE_SUCCEEDED = "charge.succeeded"
-CHARGE_UPDATED = "charge.updated"
-PAYOUT_FAILED = "payout.failed"
-
-#: The Stripe event types the connector acts on (the healing sensor polls exactly these).
-HANDLED_STRIPE_TYPES: tuple[str, ...] = (
-    ACCOUNT_UPDATED,
-    CHARGE_SUCCEEDED,
-    CHARGE_UPDATED,
-    PAYOUT_FAILED,
-)
-
-#: Types older connector versions needed; still acknowledged, with a hint to unsubscribe.
-DEPRECATED_STRIPE_TYPES = frozenset(
-    {
-        "payment_intent.created",
-        "payment_intent.succeeded",
-        "payment_intent.amount_capturable_updated",
-    }
-)
 
 #: Payment mapping statuses a later charge event must not move back to ``to_capture``: the
 #: validation workflow captured or cancelled the payment and Stripe cannot undo either.

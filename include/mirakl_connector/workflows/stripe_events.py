@@ -48,7 +48,7 @@ from mirakl_connector.errors import (
 )
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
 from mirakl_connector.ledger.notifications import ACCOUNT_UPDATED, account_updated_payload
-from mirakl_connector.webhooks import handlers
+from mirakl_connector.webhooks import event_types, handlers
 from mirakl_connector.webhooks.inbox import (
     STRIPE,
     VIA_HEALING,
@@ -196,9 +196,9 @@ class StripeEvents:
         obj = ((event.payload.get("data") or {}).get("object")) or {}
         if not obj.get("id"):
             raise InvalidItemError("event has no data.object.id", item_id=event.event_id)
-        if event.type == handlers.ACCOUNT_UPDATED:
+        if event.type == event_types.ACCOUNT_UPDATED:
             return self._account_updated(event, obj)
-        if event.type == handlers.PAYOUT_FAILED:
+        if event.type == event_types.PAYOUT_FAILED:
             return self._payout_failed(event, obj)
         return self._charge(event, obj)
 
@@ -299,7 +299,9 @@ class StripeEvents:
         now = self._clock()
         start = self._healing_start(since, now)
         events = list(
-            self.stripe.iter_events(types=list(handlers.HANDLED_STRIPE_TYPES), created_since=start)
+            self.stripe.iter_events(
+                types=list(event_types.HANDLED_STRIPE_TYPES), created_since=start
+            )
         )
         summary = self.store_missing(events)
         newest = max((e.get("created") or 0 for e in events), default=0)
@@ -311,7 +313,7 @@ class StripeEvents:
     def store_missing(self, events: Iterable[Mapping[str, Any]]) -> BatchSummary:
         """Store every event of ``events`` not yet in the inbox (marked ``healing``)."""
         summary = BatchSummary(WORKFLOW, "heal")
-        events = [e for e in events if e.get("type") in handlers.HANDLED_STRIPE_TYPES]
+        events = [e for e in events if e.get("type") in event_types.HANDLED_STRIPE_TYPES]
         known = self.ledger.inbox_event_ids(STRIPE, [str(e.get("id")) for e in events])
 
         def store(event: Mapping[str, Any]) -> ItemOutcome:

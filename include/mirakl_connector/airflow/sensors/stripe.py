@@ -157,7 +157,7 @@ class StripeEventsHealingSensor(StripeNewObjectsSensor):
     template_fields: Sequence[str] = ("stripe_conn_id", "ledger_conn_id")
 
     def __init__(self, *, ledger_conn_id: str = "mirakl_connector_db", **kwargs: Any) -> None:
-        from mirakl_connector.webhooks.handlers import HANDLED_STRIPE_TYPES
+        from mirakl_connector.webhooks.event_types import HANDLED_STRIPE_TYPES
 
         kwargs.setdefault("types", list(HANDLED_STRIPE_TYPES))
         super().__init__(**kwargs)
