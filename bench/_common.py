@@ -1,8 +1,10 @@
 """What every benchmark shares: a sandbox, real clients, a SQLite ledger, and a table printer.
 
 The figures must be measured the same way every time, so each script builds its world here:
-an in-process sandbox (or ``--url`` of one already running), generated data, the real Mirakl
-client and Stripe gateway, and a fresh SQLite ledger in a temporary directory.
+a sandbox in a process of its own (or ``--url`` of one already running), generated data, the
+real Mirakl client and Stripe gateway, and a fresh SQLite ledger in a temporary directory. The
+sandbox does not run in the benchmark's process: its request handling would compete with the
+connector's threads for the interpreter lock, which Stripe and Mirakl never do in production.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +27,6 @@ from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.retry import RetryPolicy
 from mirakl_connector.sandbox.client import SandboxAdmin
-from mirakl_connector.sandbox.server import SandboxServer
 from mirakl_connector.stripe_gateway import StripeGateway
 
 MIRAKL_KEY = "sandbox-mirakl-key"
@@ -88,31 +94,48 @@ def _retry() -> RetryPolicy:
 
 
 @contextlib.contextmanager
+def sandbox_process(seed: int = 1) -> Iterator[str]:
+    """Start ``python -m mirakl_connector.sandbox`` on a free port; yield its URL; stop it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "include")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mirakl_connector.sandbox", "--port", str(port),
+         "--seed", str(seed)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        admin = SandboxAdmin(url)
+        for _ in range(300):
+            try:
+                admin.clock()
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                if process.poll() is not None:
+                    raise RuntimeError("the sandbox process exited at start") from None
+                time.sleep(0.1)
+        admin.close()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextlib.contextmanager
 def open_world(args: argparse.Namespace) -> Iterator[World]:
     """A sandbox (limited to ``--rate-limit`` Stripe req/s, ``--latency-ms``) and a ledger."""
     with contextlib.ExitStack() as stack:
-        if args.url:
-            url = args.url.rstrip("/")
-        else:
-            server = SandboxServer(
-                seed=args.seed, stripe_rate_limit=args.rate_limit, latency_ms=args.latency_ms
-            )
-            stack.enter_context(server)
-            url = server.url
+        url = args.url.rstrip("/") if args.url else stack.enter_context(sandbox_process(args.seed))
         admin = SandboxAdmin(url)
         stack.callback(admin.close)
         admin.reset({})
         admin.clear_faults()
-        if args.url:  # an external sandbox: set its limits the same way
-            admin.set_faults(
-                {
-                    "stripe": {
-                        "rate_limit_per_second": args.rate_limit,
-                        "latency_ms": args.latency_ms,
-                    },
-                    "mirakl": {"latency_ms": args.latency_ms},
-                }
-            )
+        limits: dict = {"latency_ms": args.latency_ms}
+        if args.rate_limit:
+            limits["rate_limit_per_second"] = args.rate_limit
+        admin.set_faults({"stripe": limits, "mirakl": {"latency_ms": args.latency_ms}})
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         ledger = Ledger(f"sqlite:///{workdir / 'ledger.db'}")
         stack.callback(ledger.dispose)

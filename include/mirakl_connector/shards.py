@@ -2,9 +2,10 @@
 
 A step that writes to a provider (create transfers, refunds, reversals, payouts) can run as
 ``n`` mapped Airflow tasks, task ``i`` taking the ledger rows whose id is ``i`` modulo ``n``.
-Ledger ids are stable and dense, so the shards are disjoint, together cover every row, and come
-out about the same size; and since a row's shard never changes, a retried or cleared shard task
-sees exactly the rows it saw before. The ledger applies the filter in SQL
+Ledger ids never change and rows are never deleted, so the shards are disjoint, together cover
+every row, and come out about the same size (ids are mostly consecutive); and since a row's shard
+never changes, a retried or cleared shard task sees exactly the rows it saw before. The ledger
+applies the filter in SQL
 (``Ledger.iter_transfers(shard=...)``), so each task reads only its own rows.
 """
 

@@ -297,6 +297,10 @@ class StripeGateway:
         obj = self._call("payouts.create", params=params, key=idempotency_key, on_account=account)
         return _created(obj)
 
+    def retrieve_payout(self, *, account: str, payout_id: str) -> Mapping[str, Any]:
+        """A payout of a connected account as it is now (``status``, ``failure_code``, ...)."""
+        return self._call("payouts.retrieve", payout_id, on_account=account)
+
     def create_refund(
         self,
         *,

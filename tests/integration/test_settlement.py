@@ -241,6 +241,33 @@ def test_lost_payout_response_is_replayed_with_the_same_key(sandbox, job, ledger
     assert len([p for p in sandbox.payouts()]) == 1
 
 
+def test_a_recovered_payout_that_failed_meanwhile_is_paid_again_not_marked_paid(
+    sandbox, job, ledger
+):
+    """The answer was lost, the payout then failed at the bank (its payout.failed found no
+    payout id to apply to): the replay's "pending" must not mark the invoice paid."""
+    sandbox.reset(scenario([inv(1)]))
+    sandbox.set_faults({"rules": [{"target": "stripe", "method": "POST", "path": "/v1/payouts",
+                                   "times": 1, "action": "lost_response"}]})  # fmt: skip
+    job.stripe._retry = replace(job.stripe._retry, max_attempts=1)
+    assert run(job)[2].counts == {"IN_DOUBT": 1}
+    [dead] = sandbox.payouts()
+    sandbox.set_payout_status(dead["id"], "failed", failure_code="account_closed",
+                              failure_message="The bank account has been closed")  # fmt: skip
+
+    _, _, replayed = run(job)  # the replay finds the dead payout
+    row = ledger.get_payouts(["1"])["1"]
+    assert replayed.counts == {"PAYOUT_FAILED": 1}
+    assert (row.status, row.payout_id) == (PayoutStatus.FAILED, dead["id"])
+    assert row.status_reason == "account_closed: The bank account has been closed"
+
+    _, _, again = run(job)  # decided again like after payout.failed: a new payout, a new key
+    assert again.counts == {"PAYOUT_CREATED": 1}
+    payouts = sorted(sandbox.payouts(), key=lambda p: p["created"])
+    assert [p["status"] for p in payouts] == ["failed", "pending"]
+    assert ledger.get_payouts(["1"])["1"].payout_id == payouts[1]["id"]
+
+
 def test_backlog_invoice_missing_from_mirakl_is_reported_not_a_crash(sandbox, job, ledger):
     sandbox.reset(scenario([inv(1, shop=9)]))  # shop 9: no Stripe account yet
     run(job)

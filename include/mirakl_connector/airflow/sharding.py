@@ -38,7 +38,6 @@ class ShardPlanOperator(BaseOperator):
     ui_color = "#f4f4f4"
 
     def __init__(self, *, section: str, **kwargs: Any) -> None:
-        kwargs.setdefault("retries", 0)
         kwargs.setdefault("pool", DEFAULT_POOL)
         super().__init__(**kwargs)
         self.section = section

@@ -13,7 +13,8 @@ each step closes a window in which a crash or a lost answer could move money twi
   nothing is found.
 * ``idempotency_error`` (the key was already used with other parameters) means an earlier
   request with this key reached Stripe: look the object up rather than fail the row, since a
-  FAILED row is retried with a new key.
+  FAILED row is retried with a new key. Found nothing: the row stays in doubt with a reason
+  asking for a human, never FAILED.
 * A refusal (``permanent``) means nothing was created: ``attempted_at`` is cleared so the next
   attempt gets a new key instead of replaying the refusal.
 * Any other error (network, 5xx, 429 after the retry budget) leaves the outcome unknown: the row
@@ -117,6 +118,14 @@ def write_once(
             found = find(row)
             if found:
                 return Written(found, found=True), row
+            # The key reached Stripe, yet nothing made with it was found: refusing would send a
+            # new key next run and could pay twice. The row stays in doubt, reported every run,
+            # until someone checks Stripe.
+            return Unknown(
+                f"Stripe says key {key} was already used with other parameters and no object "
+                f"made with it was found since {lookup_since(row, now):%Y-%m-%d %H:%M} UTC: "
+                "check Stripe before settling this row by hand"
+            ), row
         if exc.permanent:
             return Refused(exc.message), replace(row, attempted_at=None)
         reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"

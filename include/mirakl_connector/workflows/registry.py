@@ -84,4 +84,7 @@ def run_step(job: Any, step: str, params: Mapping[str, Any]) -> BatchSummary:
     if method is None or step.startswith("_"):
         raise ConfigurationError(f"{type(job).__name__} has no step {step!r}")
     accepted = inspect.signature(method).parameters
+    if ("shard" in params or "shards" in params) and "shard" not in accepted:
+        # Dropped silently, every mapped task of the step would send every row at once.
+        raise ConfigurationError(f"{type(job).__name__}.{step} cannot run sharded")
     return method(**{k: v for k, v in params.items() if k in accepted})

@@ -53,6 +53,7 @@ from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
 from mirakl_connector.stripe_gateway import CreatedObject, StripeGateway, idempotency_key
+from mirakl_connector.webhooks.handlers import payout_failure_reason
 from mirakl_connector.workflows.exactly_once import (
     Refused,
     Unknown,
@@ -481,10 +482,15 @@ class SellerSettlement:
             create=self._create_payout,
         )
         match result:
-            case Written(object_id=payout_id):
-                return self._record_payout(
-                    replace(row, payout_id=payout_id), PayoutStatus.CREATED, None
-                )
+            case Written(object_id=payout_id, replayed=replayed, found=found):
+                row = replace(row, payout_id=payout_id)
+                if replayed or found:
+                    failure = self._failed_since(row)
+                    if failure:
+                        # Recorded as the payout.failed webhook would have (the event may have
+                        # come before the id was known): the next plan re-creates the payout.
+                        return self._record_payout(row, PayoutStatus.FAILED, failure)
+                return self._record_payout(row, PayoutStatus.CREATED, None)
             case Refused(message=message):
                 return self._record_payout(row, PayoutStatus.FAILED, message)
             case Unknown(reason=reason):
@@ -492,6 +498,20 @@ class SellerSettlement:
                 return ItemOutcome(
                     _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
                 )
+
+    def _failed_since(self, row: PayoutRecord) -> str | None:
+        """Why a recovered payout is dead (failed at the bank, cancelled), or ``None``.
+
+        A replay answers with the payout as it was first created ("pending"), and a
+        ``payout.failed`` event that came while the row was in doubt found no payout id to
+        apply to. Without this check the invoice would be marked paid with a dead payout.
+        """
+        payout = self.stripe.retrieve_payout(
+            account=row.stripe_account_id or "", payout_id=row.payout_id or ""
+        )
+        if payout.get("status") in ("failed", "canceled"):
+            return payout_failure_reason(payout)
+        return None
 
     def _create_payout(self, row: PayoutRecord, key: str) -> CreatedObject:
         return self.stripe.create_payout(

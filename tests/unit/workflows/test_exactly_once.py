@@ -161,15 +161,19 @@ def test_idempotency_error_looks_the_object_up_instead_of_failing_the_row():
     assert (row.idempotency_key, row.attempted_at) == (OLD_KEY, MARKED_AT)
 
 
-def test_idempotency_error_with_nothing_found_is_a_refusal():
+def test_idempotency_error_with_nothing_found_stays_in_doubt_for_a_human():
+    """Never a refusal: a FAILED row is retried with a new key, and the key that clashed did
+    reach Stripe, so a second object could be made."""
     clash = idempotency_error()
     stripe = Recorder(found=None, error=clash)
 
     result, row = stripe.write(pending())
 
-    assert result == Refused("Keys can only be reused with the same parameters")
+    assert isinstance(result, Unknown)
+    assert "already used with other parameters" in result.reason
+    assert "since 2026-11-21 11:00 UTC" in result.reason  # a key lifetime and a margin back
     assert [name for name, _, _ in stripe.calls] == ["mark", "create", "find"]
-    assert row.attempted_at is None
+    assert (row.idempotency_key, row.attempted_at) == (NEW_KEY, MARKED_AT)  # still in doubt
 
 
 def test_a_refusal_clears_attempted_at_so_the_next_attempt_gets_a_new_key():
