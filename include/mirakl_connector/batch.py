@@ -11,8 +11,10 @@ with their reasons — small enough for one XCom value, readable in the Airflow 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -203,3 +205,51 @@ def chunked(iterable: Iterable[T], size: int) -> Iterable[list[T]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def read_ahead(iterable: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """Iterate ``iterable`` in a background thread, up to ``depth`` items ahead of the caller.
+
+    A plan step alternates between waiting for the next page of a provider list and deciding
+    the page it has; reading the next chunk while this one is decided hides the network wait.
+    Items arrive in order; an exception raised by the iterable is raised to the caller at the
+    point it happened; a caller that stops early stops the reader. The iterable must not be
+    shared with the caller's thread meanwhile (a client is used by one thread at a time).
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for item in iterable:
+                if not put("item", item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            put("error", exc)
+            return
+        put("end", None)
+
+    thread = threading.Thread(target=reader, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -77,3 +77,60 @@ def test_report_shows_why_items_wait():
 def test_chunked_streams_lists():
     assert list(chunked(iter(range(5)), 2)) == [[0, 1], [2, 3], [4]]
     assert list(chunked([], 3)) == []
+
+
+def test_read_ahead_keeps_order_and_reads_at_most_depth_ahead():
+    import threading
+
+    from mirakl_connector.batch import read_ahead
+
+    produced: list[int] = []
+    taken = threading.Event()  # never set: only a pause
+
+    def source():
+        for i in range(6):
+            produced.append(i)
+            yield i
+
+    seen = []
+    it = read_ahead(source(), depth=2)
+    seen.append(next(it))
+    taken.wait(0.3)  # give the reader time to run ahead
+    # one item handed over, two waiting in the queue, one held by the blocked reader
+    assert len(produced) <= 4
+    seen.extend(it)
+    assert seen == [0, 1, 2, 3, 4, 5]
+
+
+def test_read_ahead_raises_the_readers_error_where_it_happened():
+    from mirakl_connector.batch import read_ahead
+
+    def source():
+        yield 1
+        yield 2
+        raise PaymentProviderError("OR11 failed: 503")
+
+    got = []
+    with pytest.raises(PaymentProviderError, match="OR11 failed"):
+        for item in read_ahead(source()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_a_caller_that_stops_early_stops_the_reader():
+    import threading
+
+    from mirakl_connector.batch import read_ahead
+
+    finished = threading.Event()
+
+    def source():
+        try:
+            yield from range(1000)
+        finally:
+            finished.set()
+
+    for item in read_ahead(source()):
+        if item == 3:
+            break
+    assert finished.wait(5), "the reader thread kept reading after the caller stopped"

@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
+from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, read_ahead, run_batch
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
@@ -211,7 +211,8 @@ class PaymentSplit:
         newest: tuple[datetime, str] | None = None
 
         fetched = self._fetch_orders(transfer_type, start=start, order_ids=order_ids)
-        for chunk in chunked(fetched, CHUNK_SIZE):
+        # The next chunk is read from Mirakl while this one is decided and recorded.
+        for chunk in read_ahead(chunked(fetched, CHUNK_SIZE)):
             ids = [order_id for order_id, _ in chunk if order_id]
             row_ids = (
                 ids + [i + TAX_SUFFIX for i in ids] if self.settings.tax_split_enabled else ids
