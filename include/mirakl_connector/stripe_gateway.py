@@ -37,6 +37,9 @@ PLUGIN_NAME = "MiraklPaymentsForAirflow"
 #: outcome is unknown with the same key only inside this window, and looks the object up after it.
 REPLAY_WINDOW = timedelta(hours=23)
 PLUGIN_VERSION = "0.1.0"
+#: seconds of budget a paced gateway may send at once (catching up after a slow answer). Half a
+#: second: the tasks of a step together stay under Stripe's own bucket, about a second of budget
+BURST = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,11 @@ class StripeGateway:
             options["base_addresses"] = {"api": base_url.rstrip("/")}
         self._client = stripe.StripeClient(api_key, **options)
         self._retry = retry or RetryPolicy()
-        self._throttle = Throttle(max_requests_per_second) if max_requests_per_second else None
+        self._throttle = (
+            Throttle(max_requests_per_second, burst=max(1.0, max_requests_per_second * BURST))
+            if max_requests_per_second
+            else None
+        )
         self.call_counts: dict[str, int] = {}
         self._platform_account: str | None = None
 

@@ -92,3 +92,30 @@ def test_a_paced_gateway_never_meets_the_providers_rate_limit() -> None:
             assert read_50(unpaced) > 0, "the bucket never ran dry: the paced run proves nothing"
         finally:
             admin.close()
+
+
+def test_a_burst_lets_a_late_caller_catch_up_without_exceeding_the_rate() -> None:
+    t = FakeTime()
+
+    def sleep(seconds: float) -> None:  # here the clock moves while the caller waits
+        t.now += seconds
+
+    throttle = Throttle(10, burst=3, clock=t.clock, sleep=sleep)
+    starts = []
+
+    def call() -> float:
+        wait = round(throttle.acquire(), 6)
+        starts.append(t.now)
+        return wait
+
+    # Three calls at once, then one every 0.1 s.
+    assert [call() for _ in range(4)] == [0.0, 0.0, 0.0, 0.1]
+    t.now += 0.35  # the caller was busy for 3.5 intervals
+    # It catches up with a burst (not with everything it missed), then is paced again.
+    assert [call() for _ in range(4)] == [0.0, 0.0, 0.0, 0.1]
+    # In any window, never more than rate x window + burst calls.
+    for i, first in enumerate(starts):
+        for j in range(i, len(starts)):
+            assert j - i + 1 <= 10 * (starts[j] - first) + 3 + 1e-9
+    with pytest.raises(ValueError, match="burst"):
+        Throttle(10, burst=0.5)
