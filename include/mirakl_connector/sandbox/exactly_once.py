@@ -258,15 +258,10 @@ def injected_faults(admin: SandboxAdmin) -> dict[str, Counter[str]]:
         "stripe": Counter(),
         "hyperwallet": Counter(),
     }
-    hyperwallet = HyperwalletSandboxAdmin(admin.url)
-    try:
-        hyperwallet_calls = hyperwallet.calls()
-    finally:
-        hyperwallet.close()
     logs = [
         ("mirakl", admin.mirakl_calls()),
         ("stripe", admin.stripe_requests()),
-        ("hyperwallet", hyperwallet_calls),
+        ("hyperwallet", _hyperwallet(admin, HyperwalletSandboxAdmin.calls)),
     ]
     for api, calls in logs:
         for call in calls:
@@ -274,6 +269,15 @@ def injected_faults(admin: SandboxAdmin) -> dict[str, Counter[str]]:
             if fault and fault != "rate_limit_bucket":
                 seen[api][fault] += 1
     return seen
+
+
+def _hyperwallet(admin: SandboxAdmin, read: Callable[[HyperwalletSandboxAdmin], Any]) -> Any:
+    """``read(client)`` with a Hyperwallet admin client on the same sandbox as ``admin``."""
+    client = HyperwalletSandboxAdmin(admin.url)
+    try:
+        return read(client)
+    finally:
+        client.close()
 
 
 def fault_config(
@@ -576,11 +580,7 @@ def audit_hyperwallet_payments(admin: SandboxAdmin, ledger: Ledger) -> list[Audi
             amount = _minor(invoice["summary"].get(name) or 0, currency)
             if amount > 0:
                 expected[key] = amount
-    hyperwallet = HyperwalletSandboxAdmin(admin.url)
-    try:
-        payments = hyperwallet.payments()
-    finally:
-        hyperwallet.close()
+    payments = _hyperwallet(admin, HyperwalletSandboxAdmin.payments)
     objects = [
         (
             p["clientPaymentId"],
