@@ -1,4 +1,8 @@
-"""Fixtures for the fault tests: one sandbox for the module, real clients, a SQLite ledger."""
+"""Fixtures for the fault tests: one sandbox for the module, real clients, a SQLite ledger.
+
+The runs and audits shared with ``bench/faults.py`` live in
+:mod:`mirakl_connector.sandbox.exactly_once`; the fixtures below wire them to this sandbox.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,14 @@ from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.retry import RetryPolicy
 from mirakl_connector.sandbox.client import SandboxAdmin
+from mirakl_connector.sandbox.exactly_once import (
+    FaultRun,
+    audit_order_transfers,
+    fault_config,
+    injected_faults,
+    problems,
+    rule,
+)
 from mirakl_connector.sandbox.server import SandboxServer
 from mirakl_connector.stripe_gateway import StripeGateway
 
@@ -71,3 +83,78 @@ def map_accounts():
                 ledger.upsert_account_mapping(mapping)
 
     return store
+
+
+@pytest.fixture
+def fault_run(fault_server: SandboxServer, fault_ledger: Ledger, ledger_path: str):
+    """``make(workflow)``: the workflow run as its DAG runs it, against this sandbox and ledger.
+
+    The clients try each call twice only, so a fault often outlives the client's retries and
+    the item is left failed or in doubt for the next run: the recovery that must never pay
+    twice, rather than a retry that hides it. They time out after 1 s, below the sandbox's
+    injected timeouts (1.5 s), so an injected timeout is one for the client too.
+    """
+    retry = RetryPolicy(max_attempts=2, max_elapsed=10, base_delay=0.01, max_delay=0.05)
+
+    def make(workflow: str, config: dict | None = None) -> FaultRun:
+        return FaultRun(
+            fault_server.url, fault_ledger, ledger_path, workflow, config or {}, retry, timeout=1
+        )
+
+    return make
+
+
+@pytest.fixture
+def paid_orders(admin: SandboxAdmin, fault_ledger: Ledger, map_accounts, fault_run):
+    """``pay(n)``: ``n`` generated orders paid to their sellers by a fault-free payment split.
+
+    Refunds start from there: each refunded order has a charge to refund and a transfer to
+    reverse. Returns the orders as Mirakl holds them.
+    """
+
+    def pay(n: int, seed: int = 2) -> list[dict]:
+        admin.generate(orders=n, shops=4, currency="EUR", seed=seed)
+        map_accounts(admin, fault_ledger)
+        assert fault_run("payment_split").run_once()
+        assert audit_order_transfers(admin, fault_ledger).problems == []
+        return admin.orders()
+
+    return pay
+
+
+@pytest.fixture
+def through_faults(admin: SandboxAdmin, fault_run):
+    """``go(workflow, audit, seed=, rules=, lost=)``: the DAG rerun through faults until clean.
+
+    10 % of the calls of every API fail at random (see ``fault_config``). On top of that come
+    ``rules``, and for each ``POST`` path of the ``provider`` (``stripe`` or ``hyperwallet``) in
+    ``lost`` its first call done with the answer lost and the client's retry failing too: the
+    item is in doubt until the next run, whatever the seed. Asserts that the faults fired and
+    that ``audit()`` ends clean (exactly once, ledger = provider); returns the run and the faults
+    seen, for the test's own checks.
+    """
+
+    def go(
+        workflow: str, audit, *, seed: int, rules=(), lost=(), provider="stripe", config=None
+    ) -> tuple[FaultRun, dict]:
+        faults = fault_config(0.10, seed=seed)
+        in_doubt = [
+            rule(provider, "POST", path, action)
+            for path in lost
+            for action in ("lost_response", "error")
+        ]
+        faults["rules"] = [*rules, *in_doubt]
+        admin.set_faults(faults)
+        run = fault_run(workflow, config)
+
+        settled = run.rerun_until(lambda: not problems(audit()))
+
+        seen = injected_faults(admin)
+        admin.clear_faults()
+        assert seen[provider]["lost_response"] >= len(lost), seen
+        assert sum(seen[provider].values()) >= 8, seen
+        assert problems(audit()) == []
+        assert settled
+        return run, seen
+
+    return go

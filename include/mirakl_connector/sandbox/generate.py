@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import random
 import time
+from decimal import Decimal
 from typing import Any
 
-from mirakl_connector.money import currency_exponent, normalize_currency
+from mirakl_connector.money import currency_exponent, normalize_currency, to_minor
 from mirakl_connector.sandbox.dates import to_timestamp
 from mirakl_connector.sandbox.scenario import DEFAULT_MIRAKL_API_KEY, DEFAULT_STRIPE_API_KEY
 
@@ -196,3 +197,146 @@ def generate_scenario(
             "platform_balance": {lower: 1_000_000 * scale},
         },
     }
+
+
+def add_line_refunds(
+    orders: list[dict[str, Any]], count: int, seed: int = 1
+) -> list[dict[str, Any]]:
+    """Give the first ``count`` of ``orders`` one pending line refund each; return those orders.
+
+    For the refund workflow's benchmarks and fault tests: ``orders`` are orders the split has
+    already paid (as ``SandboxAdmin.orders()`` returns them), so each refund has a charge and an
+    order transfer behind it, like a customer refund asked after delivery. The refund is 10–30 %
+    of the line's price with a tenth of it as refunded commission, and waits for payment (PA12
+    lists it). Put the result back with ``SandboxAdmin.put_orders``. Refund ids are
+    ``RF-<order id>``.
+    """
+    rng = random.Random(seed)
+    changed = []
+    for order in orders[:count]:
+        code = normalize_currency(order["currency_iso_code"])
+        exponent = currency_exponent(code)
+        line = order["order_lines"][0]
+        price = to_minor(Decimal(str(line["total_price"])), code)
+        amount = price * rng.randint(10, 30) // 100
+        commission = amount // 10
+        line["refunds"] = [
+            *(line.get("refunds") or []),
+            {
+                "id": f"RF-{order['order_id']}",
+                "amount": _major(amount, exponent),
+                "commission_total_amount": _major(commission, exponent),
+                "shipping_taxes": [],
+                "taxes": [],
+            },
+        ]
+        changed.append(order)
+    return changed
+
+
+def generate_invoices(
+    count: int,
+    shops: int,
+    currency: str = "EUR",
+    seed: int = 1,
+    end: str = DEFAULT_END,
+    first_id: int = 1,
+) -> list[dict[str, Any]]:
+    """IV01 accounting documents for shops ``1..shops`` (those of :func:`generate_scenario`).
+
+    Each one moves money both ways, so one invoice is four Stripe writes: a subscription and
+    extra invoices (seller → platform, negative as Mirakl reports them), extra credits (platform
+    → seller) and a payout of ``amount_transferred``. Paid through Hyperwallet instead (see
+    :func:`hyperwallet_sellers`), it is two payments: ``amount_transferred`` to the seller and
+    ``amount_transferred_to_operator`` to the operator. Load them with
+    ``SandboxAdmin.load({"mirakl": {"invoices": ...}})``.
+    """
+    code = normalize_currency(currency)
+    exponent = currency_exponent(code)
+    scale = 10**exponent
+    rng = random.Random(seed)
+    end_ts = to_timestamp(end)
+
+    def amount(low: int, high: int) -> float | int:
+        return _major(rng.randint(low * scale, high * scale), exponent)
+
+    invoices = []
+    for i in range(count):
+        invoice_id = first_id + i
+        invoices.append(
+            {
+                "id": 100_000 + invoice_id,
+                "invoice_id": invoice_id,
+                "shop_id": 1 + i % shops,
+                "currency_iso_code": code,
+                "date_created": _iso(end_ts - (count - i) * 60),
+                "type": "AUTO_INVOICE",
+                "state": "COMPLETE",
+                "payment_status": "PENDING",
+                "summary": {
+                    "amount_transferred": amount(10, 900),
+                    "amount_transferred_to_operator": amount(1, 90),
+                    "total_subscription_incl_tax": -amount(5, 30),
+                    "total_other_invoices_incl_tax": -amount(1, 50),
+                    "total_other_credits_incl_tax": amount(1, 50),
+                },
+            }
+        )
+    return invoices
+
+
+def hyperwallet_sellers(
+    shops: int, program: str = "EUROPE"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Shops ``1..shops`` paid through Hyperwallet: ``(scenario, connector configuration)``.
+
+    The scenario has the Mirakl shops (with their ``hw-user-token``, ``hw-program`` and
+    ``hw-bankaccount-token`` fields) and, on the Hyperwallet side, the programs, a user and a
+    bank account per shop and the operator's. The configuration names the program, with retries
+    due at once (``item_retry_delay_minutes: 0``) so that reruns retry without waiting.
+    """
+    users = [{"token": "usr-operator", "clientUserId": "operator", "programToken": "prg-users"}]
+    accounts = [{"token": "trm-operator", "userToken": "usr-operator", "bankAccountId": "OP01"}]
+    shop_list = []
+    for n in range(1, shops + 1):
+        users.append(
+            {"token": f"usr-shop-{n}", "clientUserId": str(n), "programToken": "prg-users",
+             "profileType": "INDIVIDUAL"}
+        )  # fmt: skip
+        accounts.append(
+            {"token": f"trm-shop-{n}", "userToken": f"usr-shop-{n}", "bankAccountId": f"B{n:04d}"}
+        )
+        fields = {"hw-user-token": f"usr-shop-{n}", "hw-program": program,
+                  "hw-bankaccount-token": f"trm-shop-{n}"}  # fmt: skip
+        shop_list.append(
+            {
+                "shop_id": n,
+                "shop_name": f"Hyperwallet shop {n}",
+                "shop_state": "OPEN",
+                "currency_iso_code": "EUR",
+                "last_updated_date": DEFAULT_END,
+                "shop_additional_fields": [{"code": k, "value": v} for k, v in fields.items()],
+            }
+        )
+    scenario = {
+        "mirakl": {"api_key": DEFAULT_MIRAKL_API_KEY, "shops": shop_list},
+        "hyperwallet": {
+            "programs": [{"token": "prg-users"}, {"token": "prg-pay"}],
+            "users": users,
+            "bank_accounts": accounts,
+        },
+    }
+    config = {
+        "hyperwallet": {
+            "programs": [
+                {"name": program, "user_token": "prg-users", "payment_token": "prg-pay",
+                 "bank_account_token": "trm-operator"}
+            ],
+            "item_retry_delay_minutes": 0,
+        }
+    }  # fmt: skip
+    return scenario, config
+
+
+def _major(minor: int, exponent: int) -> float | int:
+    return minor if exponent == 0 else minor / 10**exponent

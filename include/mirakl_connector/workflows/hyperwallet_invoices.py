@@ -16,8 +16,8 @@ Never paying twice, whatever is re-run or cleared: Hyperwallet has no idempotenc
 any creation the payment is looked up by ``clientPaymentId`` (the invoice id, ``-operatorFee``
 for the commission); a payment found in any non-failure status is recorded and not created again.
 The attempt is committed to the ledger before the call: if the process dies after Hyperwallet
-answered, the next run finds the payment by that lookup. A lookup that fails stops the item (the
-incumbent went on and created, which could pay twice).
+answered, the next run finds the payment by that lookup. A lookup that fails stops the item and
+queues it for a retry (the incumbent went on and created, which could pay twice).
 
 Failures (an invoice held for a missing bank account token, a refusal by Hyperwallet) go to the
 retry queue (:mod:`mirakl_connector.hyperwallet.retries`): retried on later runs with a growing
@@ -391,7 +391,9 @@ class HyperwalletInvoicePayments:
 
         by_id = {p.client_payment_id: p for p in saved.get(invoice.invoice_id, [])}
         outcomes = [
-            self._payment(refresh_payment(by_id.get(p.client_payment_id), p), dry_run=dry_run)
+            self._payment_or_failure(
+                refresh_payment(by_id.get(p.client_payment_id), p), dry_run=dry_run
+            )
             for p in plan.payments
         ]
         for note in plan.notes:
@@ -425,6 +427,19 @@ class HyperwalletInvoicePayments:
             if row.status in (S.PENDING, S.ON_HOLD) and not row.payment_token and not row.in_doubt:
                 rows.append(replace(row, status=S.ON_HOLD, status_reason=reason))
         self.ledger.save_hyperwallet_payments(rows, run_id=self.run_id)
+
+    def _payment_or_failure(self, row: HyperwalletPayment, *, dry_run: bool) -> ItemOutcome:
+        """:meth:`_payment`, a Hyperwallet error it raises (the lookup by ``clientPaymentId``
+        failing) turned into a FAILED outcome, so that the invoice goes to the retry queue.
+
+        Raised, it failed the item without queueing it, and the window moved past the invoice:
+        no later run read it again, and it was never paid.
+        """
+        try:
+            return self._payment(row, dry_run=dry_run)
+        except HyperwalletApiError as exc:
+            log.error("Payment %s not sent: %s", row.client_payment_id, exc)
+            return _outcome(row, FAILED, f"not sent: {exc}", failed=True)
 
     def _payment(self, row: HyperwalletPayment, *, dry_run: bool) -> ItemOutcome:
         """Make sure ``row`` exists at Hyperwallet exactly once."""

@@ -286,7 +286,8 @@ class SellerSettlement:
 
         def handle(candidate: _Candidate) -> list[ItemOutcome]:
             rows = [
-                self._decide(row, candidate, mappings, dry_run=dry_run) for row in candidate.rows
+                self._decide_or_fail(row, candidate, mappings, dry_run=dry_run)
+                for row in candidate.rows
             ]
             decided.extend(rows)
             return [_outcome(row) for row in rows]
@@ -294,6 +295,36 @@ class SellerSettlement:
         run_batch(candidates, handle, item_id=lambda c: c.invoice_id, summary=summary)
         if not dry_run:
             self._save(decided)
+
+    def _decide_or_fail(
+        self, row: Row, candidate: _Candidate, mappings: Mapping[int, Any], *, dry_run: bool
+    ) -> Row:
+        """:meth:`_decide`, or the row FAILED with the reason when deciding raised.
+
+        Deciding may call Stripe (the platform's account id); if that call fails, the row must
+        still be saved: FAILED, it is in the backlog and decided again by the next run. Left
+        unsaved, a new invoice was lost for good, since the checkpoint moves past it.
+        """
+        try:
+            return self._decide(row, candidate, mappings, dry_run=dry_run)
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on the row: nothing is lost
+            if isinstance(exc, PaymentProviderError):
+                reason = f"Stripe error: {exc.message}"
+            elif isinstance(exc, InvalidItemError):
+                reason = f"invalid data: {exc.reason}"
+            else:
+                log.exception("Unexpected error while deciding %s", _item_id(row))
+                reason = f"unexpected error: {exc!r}"
+            invoice = candidate.invoice
+            if invoice is not None:  # the backlog re-reads IV01 from this date
+                row = replace(
+                    row, mirakl_shop_id=invoice.shop_id, mirakl_created_date=invoice.created_date
+                )
+            if isinstance(row, TransferRecord):
+                return replace(row, status=TransferStatus.FAILED, status_reason=reason)
+            return replace(row, status=PayoutStatus.FAILED, status_reason=reason)
 
     def _decide(
         self, row: Row, candidate: _Candidate, mappings: Mapping[int, Any], *, dry_run: bool
