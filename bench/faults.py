@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, open_world, print_table  # noqa: E402, I001
 
 from mirakl_connector.retry import RetryPolicy  # noqa: E402
-from mirakl_connector.sandbox.exactly_once import (  # noqa: E402
+from mirakl_connector.sandbox.fault_audit import (  # noqa: E402
     Audit,
     FaultRun,
     audit_hyperwallet_payments,

@@ -11,6 +11,7 @@ applies the filter in SQL
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,14 @@ from mirakl_connector.errors import ConfigurationError
 MAX_SHARDS = 64
 #: mapped tasks per step unless the workflow's ``execute_shards`` setting says otherwise
 DEFAULT_SHARDS = 4
+
+#: the steps that run as one mapped task per shard, by workflow (its configuration section
+#: holds ``execute_shards``); the DAGs map exactly these (a DAG test checks it)
+SHARDED_STEPS: dict[str, tuple[str, ...]] = {
+    "payment_split": ("execute",),
+    "payment_refund": ("refund", "reverse"),
+    "seller_settlement": ("transfer", "payout"),
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,12 @@ def shard_count(value: Any, setting: str) -> int:
             f"{setting} must be an integer from 1 to {MAX_SHARDS}, got {value!r}"
         )
     return value
+
+
+def shards_from_config(config: Mapping[str, Any], section: str) -> list[dict[str, int]]:
+    """The mapped tasks' ``step_kwargs`` for ``config[section]["execute_shards"]`` (default 4)."""
+    value = (config.get(section) or {}).get("execute_shards", DEFAULT_SHARDS)
+    return shard_plan(shard_count(value, f"{section}.execute_shards"))
 
 
 def shard_plan(count: int) -> list[dict[str, int]]:

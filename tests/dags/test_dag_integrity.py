@@ -150,3 +150,18 @@ def test_dag_files_do_no_io_at_parse_time() -> None:
     # only airflow.*): the SDKs, the ledger and the workflows load when a task runs, not here.
     assert parsed.pop("__heavy_modules__") == []
     assert all(parsed[f] for f in files), parsed
+
+
+def test_the_mapped_write_steps_are_exactly_the_sharded_steps(dagbag: DagBag) -> None:
+    """Each sharded step is mapped in its DAG, and no other workflow step is: a step mapped
+    without taking ``shard`` would have every mapped task send every row."""
+    from mirakl_connector.shards import SHARDED_STEPS
+
+    mapped = set()
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            kwargs = getattr(task, "partial_kwargs", None)
+            if kwargs and "workflow" in kwargs:
+                mapped.add((kwargs["workflow"], kwargs["step"]))
+                assert kwargs["pool"] == "stripe_api", task.task_id
+    assert mapped == {(w, s) for w, steps in SHARDED_STEPS.items() for s in steps}

@@ -1,7 +1,7 @@
 """Fixtures for the fault tests: one sandbox for the module, real clients, a SQLite ledger.
 
 The runs and audits shared with ``bench/faults.py`` live in
-:mod:`mirakl_connector.sandbox.exactly_once`; the fixtures below wire them to this sandbox.
+:mod:`mirakl_connector.sandbox.fault_audit`; the fixtures below wire them to this sandbox.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.retry import RetryPolicy
 from mirakl_connector.sandbox.client import SandboxAdmin
-from mirakl_connector.sandbox.exactly_once import (
+from mirakl_connector.sandbox.fault_audit import (
     FaultRun,
     audit_order_transfers,
     fault_config,

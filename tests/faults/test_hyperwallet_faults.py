@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mirakl_connector.sandbox.exactly_once import audit_hyperwallet_payments, problems, rule
+from mirakl_connector.sandbox.fault_audit import audit_hyperwallet_payments, problems, rule
 from mirakl_connector.sandbox.generate import generate_invoices, hyperwallet_sellers
 from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 from mirakl_connector.workflows.hyperwallet_invoices import WINDOW_KEY

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from mirakl_connector.ledger.records import RefundStatus
-from mirakl_connector.sandbox.exactly_once import audit_refunds, problems, rule
+from mirakl_connector.sandbox.fault_audit import audit_refunds, problems, rule
 from mirakl_connector.sandbox.generate import add_line_refunds
 
 ORDERS = 30

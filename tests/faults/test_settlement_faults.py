@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from mirakl_connector.ledger.records import TransferStatus, TransferType
-from mirakl_connector.sandbox.exactly_once import audit_settlement, problems, rule
+from mirakl_connector.sandbox.fault_audit import audit_settlement, problems, rule
 from mirakl_connector.sandbox.generate import generate_invoices
 from mirakl_connector.workflows.settlement import CHECKPOINT_KEY
 

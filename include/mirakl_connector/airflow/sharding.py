@@ -15,16 +15,10 @@ from airflow.sdk import BaseOperator
 
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.pools import DEFAULT_POOL, pool_for_step
-from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, shard_plan
+from mirakl_connector.shards import shards_from_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def shards_from_config(config: dict[str, Any], section: str) -> list[dict[str, int]]:
-    """The mapped tasks' ``step_kwargs`` for ``config[section]["execute_shards"]`` (default 4)."""
-    value = (config.get(section) or {}).get("execute_shards", DEFAULT_SHARDS)
-    return shard_plan(shard_count(value, f"{section}.execute_shards"))
 
 
 class ShardPlanOperator(BaseOperator):

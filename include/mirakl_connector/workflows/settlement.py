@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
-from mirakl_connector.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,

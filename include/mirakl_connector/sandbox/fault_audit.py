@@ -15,7 +15,7 @@ module, so the figures the benchmark prints are the properties the tests assert.
   expected amounts come from the Mirakl data alone, not from the ledger, so a wrong amount that
   the ledger and the provider agree on is still caught.
 
-Run as a module, it is that child process: ``python -m mirakl_connector.sandbox.exactly_once
+Run as a module, it is that child process: ``python -m mirakl_connector.sandbox.fault_audit
 <sandbox url> <ledger url> <workflow> <step> <config json> <timeout>``.
 """
 
@@ -60,9 +60,9 @@ from mirakl_connector.sandbox.hyperwallet_admin import (
     HyperwalletSandboxAdmin,
 )
 from mirakl_connector.sandbox.scenario import DEFAULT_MIRAKL_API_KEY, DEFAULT_STRIPE_API_KEY
+from mirakl_connector.shards import SHARDED_STEPS, shards_from_config
 from mirakl_connector.stripe_gateway import StripeGateway
 from mirakl_connector.workflows import registry
-from mirakl_connector.workflows.payment_split import PaymentSplitSettings, shard_plan
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,9 @@ class FaultRun:
         """``step`` as its Airflow task(s), each retried ``task_retries`` times; ``False`` if one
         never succeeded (the downstream tasks would not run).
 
-        The split's ``execute`` is mapped over ``payment_split.execute_shards`` (as in its DAG):
-        the shards run at the same time, each with its own clients.
+        A sharded step (:data:`~mirakl_connector.shards.SHARDED_STEPS`) is mapped over its
+        ``execute_shards`` (as in its DAG): the shards run at the same time, each with its own
+        clients.
         """
         tasks = self._task_params(step)
         if len(tasks) == 1:
@@ -148,9 +149,8 @@ class FaultRun:
             return all(list(pool.map(lambda params: self._try(step, run_id, params), tasks)))
 
     def _task_params(self, step: str) -> list[dict[str, Any]]:
-        if (self.workflow, step) == ("payment_split", "execute"):
-            settings = PaymentSplitSettings.from_mapping(self.config.get("payment_split"))
-            return [dict(params) for params in shard_plan(settings)]
+        if step in SHARDED_STEPS.get(self.workflow, ()):
+            return [dict(params) for params in shards_from_config(self.config, self.workflow)]
         return [{}]
 
     def _try(self, step: str, run_id: str, params: Mapping[str, Any]) -> bool:
