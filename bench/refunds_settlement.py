@@ -110,8 +110,20 @@ def run_shards(step: Callable[..., BatchSummary], jobs: Sequence[Any], shards: i
         return list(pool.map(lambda i: step(jobs[i], shard=i, shards=shards), range(shards)))
 
 
-def failed(summaries: Sequence[BatchSummary]) -> int:
-    return sum(s.failed_total for s in summaries)
+def run_steps(
+    planner: Any, jobs: Sequence[Any], steps: Sequence[str], shards: int
+) -> tuple[dict[str, tuple[float, int]], float]:
+    """``plan`` on ``planner``, then each write step on every shard at once, one step after the
+    other as in the DAG: ``({step: (seconds, failed items)}, total seconds)``."""
+    times: dict[str, tuple[float, int]] = {}
+    started = time.perf_counter()
+    plan = planner.plan()
+    times["plan"] = (time.perf_counter() - started, plan.failed_total)
+    for name in steps:
+        t0 = time.perf_counter()
+        summaries = run_shards(getattr(type(jobs[0]), name), jobs, shards)
+        times[name] = (time.perf_counter() - t0, sum(s.failed_total for s in summaries))
+    return times, time.perf_counter() - started
 
 
 def bench_refunds(w: World, args: Any) -> None:
@@ -137,16 +149,7 @@ def bench_refunds(w: World, args: Any) -> None:
                       settings=settings, run_id="bench")
         for _ in range(args.shards)
     ]  # fmt: skip
-    times: dict[str, tuple[float, int]] = {}
-    started = time.perf_counter()
-    t0 = time.perf_counter()
-    plan = planner.plan()
-    times["plan"] = (time.perf_counter() - t0, plan.failed_total)
-    for name, step in (("refund", PaymentRefund.refund), ("reverse", PaymentRefund.reverse)):
-        t0 = time.perf_counter()
-        n_failed = failed(run_shards(step, jobs, args.shards))
-        times[name] = (time.perf_counter() - t0, n_failed)
-    wall = time.perf_counter() - started
+    times, wall = run_steps(planner, jobs, ("refund", "reverse"), args.shards)
 
     refunds, reversals = len(w.admin.refunds()), len(w.admin.reversals())
     writes = refunds + reversals
@@ -193,17 +196,7 @@ def bench_settlement(w: World, args: Any) -> None:
                          settings=settings, run_id="bench")
         for _ in range(args.shards)
     ]  # fmt: skip
-    times: dict[str, tuple[float, int]] = {}
-    started = time.perf_counter()
-    t0 = time.perf_counter()
-    plan = planner.plan()
-    times["plan"] = (time.perf_counter() - t0, plan.failed_total)
-    steps = (("transfer", SellerSettlement.transfer), ("payout", SellerSettlement.payout))
-    for name, step in steps:
-        t0 = time.perf_counter()
-        n_failed = failed(run_shards(step, jobs, args.shards))
-        times[name] = (time.perf_counter() - t0, n_failed)
-    wall = time.perf_counter() - started
+    times, wall = run_steps(planner, jobs, ("transfer", "payout"), args.shards)
 
     transfers, payouts = len(w.admin.transfers()), len(w.admin.payouts())
     writes = transfers + payouts

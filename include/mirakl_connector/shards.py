@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mirakl_connector.batch import BatchSummary
 from mirakl_connector.errors import ConfigurationError
 
 #: at most this many mapped tasks per step (Airflow's ``max_map_length`` is 1024; more shards
@@ -78,6 +79,18 @@ def shard_count(value: Any, setting: str) -> int:
             f"{setting} must be an integer from 1 to {MAX_SHARDS}, got {value!r}"
         )
     return value
+
+
+def start_sharded_step(
+    workflow: str, step: str, *, dry_run: bool, shard: int | None, shards: int | None
+) -> tuple[BatchSummary, Shard | None]:
+    """The summary of a write step and its shard, checked before anything is read; the summary
+    notes which shard it covers, so the report of a mapped step says which task did what."""
+    part = Shard.of(shard, shards)
+    summary = BatchSummary(workflow, step, dry_run=dry_run)
+    if part is not None:
+        summary.notes.append(part.describe())
+    return summary, part
 
 
 def shards_from_config(config: Mapping[str, Any], section: str) -> list[dict[str, int]]:

@@ -46,7 +46,7 @@ from mirakl_connector.mirakl.orders import (
     parse_product_order,
     parse_service_order,
 )
-from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
+from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import (
     CreatedObject,
     PaymentState,
@@ -356,10 +356,9 @@ class PaymentSplit:
         With ``shard``/``shards``, only the rows whose ledger id is ``shard`` modulo ``shards``:
         the mapped tasks of one run then never send the same row twice.
         """
-        part = Shard.of(shard, shards)  # checked before anything is read
-        summary = BatchSummary(WORKFLOW, "execute", dry_run=dry_run)
-        if part is not None:
-            summary.notes.append(part.describe())
+        summary, part = start_sharded_step(
+            WORKFLOW, "execute", dry_run=dry_run, shard=shard, shards=shards
+        )
         wanted = set(order_ids or ())
         types = [t for t in ORDER_TRANSFER_TYPES if t in self._enabled_types()]
         for rows in self.ledger.iter_transfers(

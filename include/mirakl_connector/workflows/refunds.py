@@ -61,7 +61,7 @@ from mirakl_connector.mirakl.orders import (
     parse_service_order,
 )
 from mirakl_connector.money import from_minor
-from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
+from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import (
     CreatedObject,
     PaymentState,
@@ -288,10 +288,9 @@ class PaymentRefund:
     ) -> BatchSummary:
         """Refund every PENDING row in Stripe (exactly once), then validate it in Mirakl; with
         ``shard``/``shards``, only that shard's rows."""
-        part = Shard.of(shard, shards)
-        summary = BatchSummary(WORKFLOW, "refund", dry_run=dry_run)
-        if part is not None:
-            summary.notes.append(part.describe())
+        summary, part = start_sharded_step(
+            WORKFLOW, "refund", dry_run=dry_run, shard=shard, shards=shards
+        )
         wanted = set(order_ids or ())
         types = self._enabled_types()
         for rows in self.ledger.iter_refunds(
@@ -455,10 +454,9 @@ class PaymentRefund:
     ) -> BatchSummary:
         """Decide the reversal rows, then reverse every PENDING one from the order transfer;
         with ``shard``/``shards``, only that shard's rows (deciding included)."""
-        part = Shard.of(shard, shards)
-        summary = BatchSummary(WORKFLOW, "reverse", dry_run=dry_run)
-        if part is not None:
-            summary.notes.append(part.describe())
+        summary, part = start_sharded_step(
+            WORKFLOW, "reverse", dry_run=dry_run, shard=shard, shards=shards
+        )
         wanted = set(order_ids or ())
         pending: list[TransferRecord] = []
         for rows in self.ledger.iter_transfers(

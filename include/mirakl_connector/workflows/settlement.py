@@ -51,7 +51,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count
+from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import CreatedObject, StripeGateway, idempotency_key
 from mirakl_connector.webhooks.handlers import payout_failure_reason
 from mirakl_connector.workflows.exactly_once import (
@@ -368,10 +368,9 @@ class SellerSettlement:
     ) -> BatchSummary:
         """Create every PENDING invoice transfer (exactly once); with ``shard``/``shards``, only
         that shard's rows."""
-        part = Shard.of(shard, shards)
-        summary = BatchSummary(WORKFLOW, "transfer", dry_run=dry_run)
-        if part is not None:
-            summary.notes.append(part.describe())
+        summary, part = start_sharded_step(
+            WORKFLOW, "transfer", dry_run=dry_run, shard=shard, shards=shards
+        )
         shop = parse_shop_id(shop_id)
         for rows in self.ledger.iter_transfers(
             types=INVOICE_TRANSFER_TYPES,
@@ -460,10 +459,9 @@ class SellerSettlement:
     ) -> BatchSummary:
         """Create every PENDING payout whose invoice transfers are settled (exactly once); with
         ``shard``/``shards``, only that shard's rows."""
-        part = Shard.of(shard, shards)
-        summary = BatchSummary(WORKFLOW, "payout", dry_run=dry_run)
-        if part is not None:
-            summary.notes.append(part.describe())
+        summary, part = start_sharded_step(
+            WORKFLOW, "payout", dry_run=dry_run, shard=shard, shards=shards
+        )
         shop = parse_shop_id(shop_id)
         for rows in self.ledger.iter_payouts(
             statuses=[PayoutStatus.PENDING], batch_size=CHUNK_SIZE, shard=part
