@@ -37,8 +37,9 @@ PLUGIN_NAME = "MiraklPaymentsForAirflow"
 #: outcome is unknown with the same key only inside this window, and looks the object up after it.
 REPLAY_WINDOW = timedelta(hours=23)
 PLUGIN_VERSION = "0.1.0"
-#: seconds of budget a paced gateway may send at once (catching up after a slow answer). Half a
-#: second: the tasks of a step together stay under Stripe's own bucket, about a second of budget
+#: seconds of budget a paced gateway may send at once, to catch up after a slow answer. Kept to
+#: half a second: Stripe documents its limits per second but not how large a burst it accepts
+#: (a rate and a concurrency limiter exist), and the tasks of a step burst together.
 BURST = 0.5
 
 
