@@ -5,8 +5,8 @@
 #   refunds_settlement  1,000 refunds and 1,000 invoices, the same limits           (~1 min)
 #   rerun               a finished batch of 2,000 orders run again: 0 writes        (~1 min)
 #   parse_time          the DAG files as the DAG processor parses them              (~1 min)
-#   faults              10% injected faults and a killed task per workflow          (see bench/faults.py)
-#   memory              100,000 orders through the split: peak RSS                  (~15 min)
+#   faults              10% injected faults and a killed task per workflow          (~5 min)
+#   memory              100,000 orders through the split: peak RSS                  (~12 min)
 #
 # Each prints a table with its targets. Not part of the tests: figures depend on the machine.
 # The environment is the tests' (scripts/bootstrap.sh); extra sizes: run bench/<name>.py --help.
