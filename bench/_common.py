@@ -39,10 +39,17 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     # Retries on the sandbox's 429s are counted in the table; their log lines would bury it.
     logging.getLogger("mirakl_connector").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--url", help="use a sandbox already running there (else in-process)")
+    parser.add_argument(
+        "--url", help="use a sandbox already running there (else one starts in its own process)"
+    )
     parser.add_argument("--rate-limit", type=float, default=RATE_LIMIT, help="Stripe req/s")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS)
     parser.add_argument("--seed", type=int, default=1)
+    return parser
+
+
+def add_pace_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-pace``, for the scripts that run sharded steps with paced gateways."""
     parser.add_argument(
         "--no-pace",
         dest="pace",
@@ -50,7 +57,6 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         help="do not pace the Stripe calls (each concurrent task gets rate limit / tasks when "
         "paced, as max_requests_per_second would set it); the 429 retries absorb the excess",
     )
-    return parser
 
 
 @dataclass

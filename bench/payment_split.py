@@ -17,7 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, open_world, print_table, split_counts  # noqa: E402
+from _common import (  # noqa: E402
+    add_pace_argument,
+    base_parser,
+    open_world,
+    print_table,
+    split_counts,
+)
 
 from mirakl_connector.workflows.payment_split import (  # noqa: E402
     PaymentSplit,
@@ -27,6 +33,7 @@ from mirakl_connector.workflows.payment_split import (  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
+    add_pace_argument(parser)
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--shops", type=int, default=20)
     parser.add_argument("--shards", type=int, default=8)

@@ -31,6 +31,7 @@ from _common import (  # noqa: E402
     MIRAKL_KEY,
     STRIPE_KEY,
     World,
+    add_pace_argument,
     base_parser,
     open_world,
     print_table,
@@ -227,6 +228,7 @@ def bench_settlement(w: World, args: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
+    add_pace_argument(parser)
     parser.add_argument("--refunds", type=int, default=1_000, help="0 skips the refunds bench")
     parser.add_argument("--invoices", type=int, default=1_000, help="0 skips settlement")
     parser.add_argument("--shops", type=int, default=20)

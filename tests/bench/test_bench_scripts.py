@@ -1,0 +1,65 @@
+"""The benchmark scripts still run and still check what they print (tiny sizes, never timed).
+
+The figures themselves are for ``scripts/bench.sh`` on a quiet machine; here only the work is
+checked: every object made exactly once, no failed item, a rerun that writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run_bench(name: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / f"{name}.py"), *args],
+        capture_output=True, text=True, timeout=240, env=os.environ.copy(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def row(table: str, label: str) -> str:
+    """The value column of the row starting with ``label``."""
+    match = re.search(rf"^{re.escape(label)}\s+(.+)$", table, re.M)
+    assert match, f"no row {label!r} in:\n{table}"
+    return re.split(r"\s{2,}", match.group(1).strip())[0]  # value, then the target
+
+
+def test_payment_split_bench_makes_each_transfer_once():
+    out = run_bench("payment_split", "--orders", "60", "--shards", "3", "--rate-limit", "500")
+    assert row(out, "transfers in the sandbox") == "60"
+    assert row(out, "failed items") == "0"
+    assert row(out, "Stripe writes per transfer (sandbox)") == "1.000"
+    assert float(row(out, "ratio wall / bound")) > 0
+
+
+def test_refunds_and_settlement_bench_move_each_object_once():
+    out = run_bench(
+        "refunds_settlement", "--refunds", "20", "--invoices", "20", "--shards", "2",
+        "--rate-limit", "500",
+    )  # fmt: skip
+    assert row(out, "refunds / reversals in the sandbox") == "20 / 20"
+    assert row(out, "transfers / payouts in the sandbox") == "40 / 20"
+    assert row(out, "Stripe POST attempts per write") == "1.000"
+
+
+def test_rerun_bench_writes_nothing():
+    out = run_bench("rerun", "--orders", "40", "--rate-limit", "500")
+    assert row(out, "rerun: Stripe POSTs (provider writes)") == "0"
+    assert row(out, "rerun: Mirakl writes") == "0"
+    assert row(out, "transfers after the rerun") == "40"
+
+
+def test_memory_bench_runs():
+    out = run_bench("memory", "--orders", "200", "--shards", "2")
+    assert row(out, "transfers CREATED") == "200"
