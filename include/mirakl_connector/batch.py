@@ -18,7 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.errors import (
+    ConfigurationError,
+    InvalidItemError,
+    MiraklConnectorError,
+    PaymentProviderError,
+)
 from mirakl_connector.money import format_minor, from_minor
 
 log = logging.getLogger(__name__)
@@ -186,6 +191,18 @@ def run_batch(
         for outcome in outcomes:
             summary.add(outcome)
     return summary
+
+
+def decision_failure_reason(exc: Exception, *, item: str) -> str:
+    """The reason recorded on a ledger row whose *decision* raised ``exc`` (the row is saved
+    FAILED with it, so the next run decides it again); an unexpected error is logged with its
+    traceback."""
+    if isinstance(exc, InvalidItemError):
+        return f"invalid data: {exc.reason}"
+    if isinstance(exc, PaymentProviderError):
+        return f"Stripe error: {exc.message}"
+    log.exception("Unexpected error while deciding %s", item)
+    return f"unexpected error: {exc!r}"
 
 
 def _safe_id(item_id: Callable[[Any], str], item: Any) -> str:

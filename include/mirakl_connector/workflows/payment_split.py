@@ -28,8 +28,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, read_ahead, run_batch
-from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
+from mirakl_connector.batch import (
+    BatchSummary,
+    ItemOutcome,
+    chunked,
+    decision_failure_reason,
+    read_ahead,
+    run_batch,
+)
+from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
@@ -319,7 +326,11 @@ class PaymentSplit:
                 except ConfigurationError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - record it on the row: nothing is lost
-                    row = replace(row, status=TransferStatus.FAILED, status_reason=_reason(exc))
+                    row = replace(
+                        row,
+                        status=TransferStatus.FAILED,
+                        status_reason=decision_failure_reason(exc, item=row.mirakl_id),
+                    )
             decided.append(row)
             return _outcome(row)
 
@@ -451,15 +462,6 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         settings=PaymentSplitSettings.from_mapping(config.get("payment_split")),
         run_id=run_id,
     )
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, InvalidItemError):
-        return f"invalid data: {exc.reason}"
-    if isinstance(exc, PaymentProviderError):
-        return f"Stripe error: {exc.message}"
-    log.exception("Unexpected error while deciding a transfer")
-    return f"unexpected error: {exc!r}"
 
 
 def _new_key(row: TransferRecord) -> str:

@@ -36,8 +36,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
-from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
+from mirakl_connector.batch import (
+    BatchSummary,
+    ItemOutcome,
+    chunked,
+    decision_failure_reason,
+    run_batch,
+)
+from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
@@ -310,13 +316,7 @@ class SellerSettlement:
         except ConfigurationError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded on the row: nothing is lost
-            if isinstance(exc, PaymentProviderError):
-                reason = f"Stripe error: {exc.message}"
-            elif isinstance(exc, InvalidItemError):
-                reason = f"invalid data: {exc.reason}"
-            else:
-                log.exception("Unexpected error while deciding %s", _item_id(row))
-                reason = f"unexpected error: {exc!r}"
+            reason = decision_failure_reason(exc, item=_item_id(row))
             invoice = candidate.invoice
             if invoice is not None:  # the backlog re-reads IV01 from this date
                 row = replace(
