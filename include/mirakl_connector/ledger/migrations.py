@@ -79,6 +79,10 @@ def _add_v4_hyperwallet_payments(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.hyperwallet_payments], checkfirst=True)
 
 
+def _add_v5_payment_claims(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.payment_claims], checkfirst=True)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -101,6 +105,7 @@ STEPS: tuple[MigrationStep, ...] = (
     ),
     MigrationStep(3, "provider event inbox and out-of-order guard", _add_v3_inbox_tables),
     MigrationStep(4, "Hyperwallet payments", _add_v4_hyperwallet_payments),
+    MigrationStep(5, "payment claims: one provider per Mirakl document", _add_v5_payment_claims),
 )
 
 #: The schema version this code writes and reads.

@@ -305,6 +305,27 @@ class HyperwalletPaymentRow(_Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
+class PaymentClaimRow(Base):
+    """Which provider pays a Mirakl document: one row per (kind, document id), never two
+    (schema step 5; see :mod:`mirakl_connector.ledger.claims`)."""
+
+    __tablename__ = "payment_claims"
+    __table_args__ = (
+        UniqueConstraint("kind", "document_id", name="uq_payment_claims_kind_document_id"),
+    )
+
+    id: Mapped[int] = _pk()
+    kind: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    document_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    provider: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    shop_id: Mapped[int | None] = mapped_column(BigInteger)
+    workflow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    origin: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    note: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class SchemaVersionRow(Base):
     """The single row saying which migration steps the database has (see ``migrations``)."""
 
@@ -329,6 +350,7 @@ alert_cooldowns = AlertCooldownRow.__table__
 webhook_inbox = InboxEventRow.__table__
 applied_object_events = AppliedObjectEventRow.__table__
 hyperwallet_payments = HyperwalletPaymentRow.__table__
+payment_claims = PaymentClaimRow.__table__
 schema_version = SchemaVersionRow.__table__
 
 #: Every table but ``schema_version``: what migration step 1 creates in an empty database.
@@ -346,6 +368,7 @@ DATA_TABLES = (
     webhook_inbox,
     applied_object_events,
     hyperwallet_payments,
+    payment_claims,
 )
 
 

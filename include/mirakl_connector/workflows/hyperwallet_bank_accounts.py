@@ -48,6 +48,7 @@ from mirakl_connector.hyperwallet.sellers import (
     text_field,
 )
 from mirakl_connector.money import normalize_currency
+from mirakl_connector.payout_provider import PayoutProviderRule
 from mirakl_connector.workflows.hyperwallet_sellers import _mailer, alert_recipients
 from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
 from mirakl_connector.workflows.registry import Resources
@@ -169,4 +170,5 @@ def build(
         mailer=_mailer(resources),
         email_to=alert_recipients(config),
         run_id=run_id,
+        providers=PayoutProviderRule.from_config(config),
     )

@@ -36,6 +36,7 @@ from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.hyperwallet.errors import HyperwalletApiError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.hyperwallet.retries import RetryQueue, is_exhausted
@@ -45,8 +46,10 @@ from mirakl_connector.ledger import (
     HyperwalletPaymentStatus,
     Ledger,
 )
+from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_claims
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.payout_provider import HYPERWALLET, PayoutProviderRule
 from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     INVOICE_SOURCES,
     IV01,
@@ -86,6 +89,9 @@ FAILED = "FAILED"
 ON_HOLD = "ON_HOLD"
 REFUSED = "REFUSED"
 SKIPPED = "SKIPPED"
+#: The invoice's shop is paid by the other provider (mirakl_connector.payout_provider), or the
+#: invoice is already claimed by it (mirakl_connector.ledger.claims): never paid here.
+NOT_HYPERWALLET = "NOT_HYPERWALLET"
 RETRY_PENDING = "RETRY_PENDING"
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
 #: Outcomes after which the invoice is queued for a retry.
@@ -160,6 +166,8 @@ class HyperwalletInvoicePayments:
         email_to: Sequence[str] = (),
         run_id: str | None = None,
         now: Callable[[], datetime] | None = None,
+        go_live: GoLive | None = None,
+        providers: PayoutProviderRule | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.hyperwallet = hyperwallet
@@ -168,6 +176,13 @@ class HyperwalletInvoicePayments:
         self.payments = payments
         self.run_id = run_id
         self._now = now or (lambda: datetime.now(UTC))
+        #: first run without checkpoint: nothing created before this is paid (see first_run)
+        self.go_live = go_live or GoLive()
+        #: which provider pays each shop (see mirakl_connector.payout_provider)
+        self.providers = providers or PayoutProviderRule(
+            default="none", hyperwallet_configured=True
+        )
+        self._raw_shops: dict[int, Mapping[str, Any]] = {}
         self.programs = {
             p.name: ProgramTokens(p.name, p.payment_token, p.bank_account_token, p.ignored)
             for p in settings.programs
@@ -205,6 +220,9 @@ class HyperwalletInvoicePayments:
         """
         summary = BatchSummary(WORKFLOW, "pay", dry_run=dry_run)
         started = self._now()
+        self.go_live.require(
+            WORKFLOW, WINDOW_KEY, self.ledger.get_checkpoint(WINDOW_KEY), "invoice"
+        )
         self._note_commissions(summary)
         self.queue.load()
         if invoice_ids:
@@ -347,11 +365,13 @@ class HyperwalletInvoicePayments:
         if not shop_ids:
             return {}
         try:
-            return {
-                int(shop["shop_id"]): shop_tokens(shop)
+            raw = {
+                int(shop["shop_id"]): shop
                 for shop in self.mirakl.iter_shops(shop_ids=sorted(shop_ids))
                 if isinstance(shop, Mapping) and shop.get("shop_id") is not None
             }
+            self._raw_shops.update(raw)
+            return {shop_id: shop_tokens(shop) for shop_id, shop in raw.items()}
         except MiraklConnectorError as exc:
             # The invoices of this chunk fail (and are retried); the run goes on.
             return exc
@@ -373,6 +393,20 @@ class HyperwalletInvoicePayments:
         if isinstance(shops, MiraklConnectorError):
             return [self._failure(item, f"shops not read: {shops}", dry_run=dry_run)]
         invoice = item.invoice
+        known = saved.get(invoice.invoice_id, [])
+        if self.go_live.before(invoice.created_at) and not known:
+            before = self.go_live.outcome(
+                invoice.invoice_id,
+                invoice.created_date,
+                amount=invoice.seller_amount,
+                currency=invoice.currency,
+            )
+            return [before]
+        refusal = self._refusal(invoice, known, dry_run=dry_run)
+        if refusal is not None:
+            if not dry_run:
+                self.queue.record_success(invoice.invoice_id)
+            return [ItemOutcome(invoice.invoice_id, NOT_HYPERWALLET, refusal)]
         plan = plan_invoice_payments(
             invoice,
             shops.get(invoice.shop_id),
@@ -401,6 +435,35 @@ class HyperwalletInvoicePayments:
         if not outcomes:
             outcomes = [ItemOutcome(invoice.invoice_id, SKIPPED, "; ".join(plan.notes) or None)]
         return self._queue(outcomes, item, dry_run=dry_run)
+
+    def _refusal(
+        self, invoice: HwInvoice, known: Sequence[HyperwalletPayment], *, dry_run: bool
+    ) -> str | None:
+        """Why Hyperwallet must not pay ``invoice``: its shop is another provider's (the rule),
+        or the invoice is claimed by another provider. Otherwise it is claimed for Hyperwallet
+        here, before anything is sent (a dry run only reads the claim)."""
+        if any(p.payment_token for p in known):
+            return None  # already at Hyperwallet: its payments are followed, never refused
+        shop_id = invoice.shop_id
+        raw = self._raw_shops.get(shop_id)
+        if raw is not None or not self.providers.needs_shop(shop_id):
+            verdict = self.providers.provider(shop_id, shop=raw, at=invoice.created_at)
+            if verdict.provider not in (HYPERWALLET, "none"):
+                return verdict.refusal(shop_id, HYPERWALLET)
+        documents = {invoice.invoice_id: shop_id}
+        if dry_run:
+            claims = find_claims(self.ledger, ClaimKind.INVOICE, documents)
+        else:
+            claims = claim_documents(
+                self.ledger,
+                HYPERWALLET,
+                ClaimKind.INVOICE,
+                documents,
+                workflow=WORKFLOW,
+                run_id=self.run_id,
+            )
+        claim = claims.get(invoice.invoice_id)
+        return claim.refusal(HYPERWALLET) if claim is not None else None
 
     def _hold_rows(self, invoice: HwInvoice, saved: list[HyperwalletPayment], reason: str) -> None:
         """Record (or update) the invoice's payments as ON_HOLD with why: visible in the ledger."""
@@ -605,6 +668,8 @@ def build(
         mailer=lazy_mailer(resources),
         email_to=alert_recipients(config),
         run_id=run_id,
+        go_live=GoLive(go_live_from_config(config)),
+        providers=PayoutProviderRule.from_config(config),
     )
 
 

@@ -36,6 +36,7 @@ from mirakl_connector.hyperwallet.sellers import (
     text_field,
     user_body,
 )
+from mirakl_connector.payout_provider import PayoutProviderRule
 from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
 from mirakl_connector.workflows.registry import Resources
 
@@ -145,6 +146,7 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         mailer=_mailer(resources),
         email_to=alert_recipients(config),
         run_id=run_id,
+        providers=PayoutProviderRule.from_config(config),
     )
 
 

@@ -40,11 +40,13 @@ from mirakl_connector.hyperwallet.errors import HyperwalletApiError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.hyperwallet.retries import RetryQueue, is_exhausted
 from mirakl_connector.hyperwallet.sellers import (
+    Eligibility,
     eligibility,
     is_professional,
     shop_id_of,
 )
 from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.payout_provider import HYPERWALLET, NONE, PayoutProviderRule
 from mirakl_connector.workflows.onboarding import shop_errors
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 FAILED = "FAILED"
 RETRY_PENDING = "RETRY_PENDING"
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+#: The shop is paid by Stripe (mirakl_connector.payout_provider): no Hyperwallet user for it.
+SKIPPED_OTHER_PROVIDER = "SKIPPED_OTHER_PROVIDER"
 
 
 class ShopExtract:
@@ -75,7 +79,13 @@ class ShopExtract:
         email_to: Sequence[str] = (),
         run_id: str | None = None,
         now: Callable[[], datetime] | None = None,
+        providers: PayoutProviderRule | None = None,
     ) -> None:
+        #: which provider pays each shop (see mirakl_connector.payout_provider): a shop Stripe
+        #: pays (now and after any configured move) is skipped with the rule as its reason
+        self.providers = providers or PayoutProviderRule(
+            default="none", hyperwallet_configured=True
+        )
         self.mirakl = mirakl
         self.hyperwallet = hyperwallet
         self.ledger = ledger
@@ -220,6 +230,12 @@ class ShopExtract:
         blog.processing(kind, shop_id)
         try:
             decision = eligibility(shop, self.settings, require_consent=self.require_consent)
+            verdict = self.providers.serves(
+                HYPERWALLET, _int_id(shop_id), shop=shop, now=self._now()
+            )
+            if verdict.provider not in (HYPERWALLET, NONE):
+                reason = verdict.refusal(_int_id(shop_id), HYPERWALLET) or ""
+                decision = Eligibility(None, SKIPPED_OTHER_PROVIDER, reason)
             if not decision.eligible:
                 blog.validation_failed(kind, shop_id, decision.reason or "")
                 if not dry_run:
@@ -342,3 +358,7 @@ def _reason(exc: Exception) -> str:
 
 def _raw_id(shop: object) -> str:
     return str(shop.get("shop_id")) if isinstance(shop, Mapping) else ""
+
+
+def _int_id(shop_id: str) -> int | None:
+    return int(shop_id) if shop_id.isdigit() else None

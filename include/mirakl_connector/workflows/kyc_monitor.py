@@ -182,7 +182,10 @@ class KycMonitor:
             if status != mapping.kyc_status:
                 notes.append(f"KYC status {mapping.kyc_status or 'none'} → {status or 'none'}")
             retrying = str(mapping.mirakl_shop_id) in queued
-            due = mirakl_update_due(status, mapping.kyc_status, retrying=retrying)
+            # A status onboarding or a webhook recorded before any report was never written to
+            # Mirakl by this monitor: it is new for Mirakl.
+            told = mapping.kyc_status if mapping.kyc_reported_status is not None else None
+            due = mirakl_update_due(status, told, retrying=retrying)
             if due and self.settings.update_mirakl:
                 updates.append(_MiraklUpdate(mapping, due, reason or due))
                 notes.append("Mirakl KYC update due")

@@ -77,6 +77,15 @@ def kyc_reason(account: Mapping[str, Any], status: str) -> str:
     return f"Stripe account status {status}"
 
 
+def unknown_status_reason(account_id: str) -> str:
+    """The hold reason of a transfer or payout to an account whose KYC status is not known yet
+    (``kyc_status`` empty: onboarding, the KYC monitor or ``account.updated`` will set it)."""
+    return (
+        f"Stripe account {account_id} verification status is not known yet "
+        "(waiting for the KYC monitor or an account.updated event)"
+    )
+
+
 def holds_transfers(status: str | None) -> bool:
     """True when transfers to an account in ``status`` must wait (a hold, never terminal)."""
     return status in PROBLEM_STATUSES

@@ -46,7 +46,9 @@ from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.payout_provider import STRIPE, PayoutProviderRule
 from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
+from mirakl_connector.workflows.kyc_rules import kyc_status
 from mirakl_connector.workflows.registry import Resources
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ UPDATED = "UPDATED"
 UNCHANGED = "UNCHANGED"
 RETRY_QUEUED = "RETRY_QUEUED"
 RETRY_PENDING = "RETRY_PENDING"
+#: A shop another payout provider pays (see mirakl_connector.payout_provider): left alone.
+NOT_STRIPE_SHOP = "NOT_STRIPE_SHOP"
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,8 @@ def mapping_from_account(
         payouts_enabled=bool(account.get("payouts_enabled")),
         charges_enabled=bool(account.get("charges_enabled")),
         disabled_reason=requirements.get("disabled_reason") or None,
+        # Known from the start: a new account's transfers wait for verification (never "unknown").
+        kyc_status=kyc_status(account) or base.kyc_status,
     )
 
 
@@ -234,6 +240,7 @@ class SellerOnboarding:
         settings: OnboardingSettings,
         run_id: str | None = None,
         now: Callable[[], datetime] | None = None,
+        providers: PayoutProviderRule | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
@@ -241,6 +248,8 @@ class SellerOnboarding:
         self.settings = settings
         self.run_id = run_id
         self._now = now or (lambda: datetime.now(UTC))
+        #: which shops Stripe pays (see mirakl_connector.payout_provider): only those onboard
+        self.providers = providers or PayoutProviderRule()
 
     def sync(
         self,
@@ -313,6 +322,14 @@ class SellerOnboarding:
                 shop_id = shop_id_of(shop)
             except InvalidItemError as exc:
                 summary.add(ItemOutcome("<shop without id>", "FAILED", exc.reason, failed=True))
+                continue
+            verdict = self.providers.serves(STRIPE, shop_id, shop=shop, now=self._now())
+            if verdict.provider != STRIPE:
+                # Another provider pays this shop: no Stripe account, no link written to it.
+                if str(shop_id) in queued and not dry_run:
+                    self.ledger.clear_pending_item(WORKFLOW, str(shop_id))
+                reason = verdict.refusal(shop_id, STRIPE)
+                summary.add(ItemOutcome(str(shop_id), NOT_STRIPE_SHOP, reason))
                 continue
             work.append(_ShopWork(shop_id, shop, retrying=str(shop_id) in queued))
         if not work:
@@ -474,6 +491,7 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         ledger=resources.get("ledger"),
         settings=OnboardingSettings.from_mapping(config.get("seller_onboarding")),
         run_id=run_id,
+        providers=PayoutProviderRule.from_config(config),
     )
 
 

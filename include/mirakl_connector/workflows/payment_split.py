@@ -37,7 +37,9 @@ from mirakl_connector.batch import (
     run_batch,
 )
 from mirakl_connector.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
     RETRIABLE_TRANSFER,
@@ -53,6 +55,7 @@ from mirakl_connector.mirakl.orders import (
     parse_product_order,
     parse_service_order,
 )
+from mirakl_connector.payout_provider import STRIPE, ShopProviders
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import (
     CreatedObject,
@@ -67,6 +70,11 @@ from mirakl_connector.workflows.exactly_once import (
     Written,
     lookup_since,
     write_once,
+)
+from mirakl_connector.workflows.provider_guard import (
+    claim_pending,
+    default_providers,
+    shop_providers,
 )
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
@@ -127,6 +135,8 @@ class PaymentSplit:
         ledger: Ledger,
         settings: PaymentSplitSettings,
         run_id: str | None = None,
+        go_live: GoLive | None = None,
+        providers: ShopProviders | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
@@ -134,6 +144,10 @@ class PaymentSplit:
         self.settings = settings
         self.run_id = run_id
         self._charges = ChargePrefetch(stripe)
+        #: first run without checkpoint: nothing created before this moves (see first_run)
+        self.go_live = go_live or GoLive()
+        #: which provider pays each shop (see mirakl_connector.payout_provider)
+        self.providers = providers or default_providers(mirakl)
 
     def _enabled_types(self) -> list[TransferType]:
         types = []
@@ -157,6 +171,9 @@ class PaymentSplit:
         types = self._enabled_types()
         if not types:
             summary.notes.append("product and service payment split are both disabled")
+        for transfer_type in types:
+            key = CHECKPOINT_KEYS[transfer_type]
+            self.go_live.require(WORKFLOW, key, self.ledger.get_checkpoint(key), "order")
         for transfer_type in types:
             seen = self._plan_backlog(transfer_type, summary, order_ids=order_ids, dry_run=dry_run)
             self._plan_new(
@@ -235,6 +252,21 @@ class PaymentSplit:
                     newest is None or order.created_at > newest[0]
                 ):
                     newest = (order.created_at, order.created_date)
+                if (
+                    isinstance(order, MiraklOrder)
+                    and self.go_live.before(order.created_at)
+                    and not any(
+                        r in existing and existing[r].id is not None
+                        for r in self._row_ids(order_id)
+                    )
+                ):
+                    amount = order.seller_amount_minor(tax_split=self.settings.tax_split_enabled)
+                    summary.add(
+                        self.go_live.outcome(
+                            order_id, order.created_date, amount=amount, currency=order.currency
+                        )
+                    )
+                    continue
                 for row_id in self._row_ids(order_id):
                     if row_id in skip:
                         continue  # just re-evaluated as backlog
@@ -303,26 +335,42 @@ class PaymentSplit:
                 payments[payment_id] = self.stripe.retrieve_payment(payment_id)
             return payments[payment_id]
 
+        self.providers.prefetch(shop_ids)
         decided: list[TransferRecord] = []
 
-        def handle(candidate: _Candidate) -> ItemOutcome:
+        def handle(candidate: _Candidate) -> list[ItemOutcome]:
             row = candidate.row
             if candidate.order is None:
                 row = replace(row, status=TransferStatus.FAILED, status_reason=candidate.error)
             else:
                 order = candidate.order
                 mapping = payment_mappings.get(order.commercial_id)
+                refusal = (
+                    None
+                    if row.transfer_id
+                    else self.providers.refusal(order.shop_id, order.created_at, STRIPE)
+                )
                 try:
-                    row = decide_order_transfer(
-                        row,
-                        order,
-                        shop_mapping=mappings.get(order.shop_id) if order.shop_id else None,
-                        is_tax_row=row.mirakl_id.endswith(TAX_SUFFIX),
-                        tax_split=self.settings.tax_split_enabled,
-                        tax_account=self.settings.tax_account,
-                        fallback_payment_id=mapping.stripe_charge_id if mapping else None,
-                        lookup_payment=lookup,
-                    )
+                    if refusal is not None:
+                        # Another provider pays this shop's orders: never transferred here.
+                        row = replace(
+                            row,
+                            mirakl_shop_id=order.shop_id,
+                            mirakl_created_date=order.created_date,
+                            status=TransferStatus.ABORTED,
+                            status_reason=refusal,
+                        )
+                    else:
+                        row = decide_order_transfer(
+                            row,
+                            order,
+                            shop_mapping=mappings.get(order.shop_id) if order.shop_id else None,
+                            is_tax_row=row.mirakl_id.endswith(TAX_SUFFIX),
+                            tax_split=self.settings.tax_split_enabled,
+                            tax_account=self.settings.tax_account,
+                            fallback_payment_id=mapping.stripe_charge_id if mapping else None,
+                            lookup_payment=lookup,
+                        )
                 except ConfigurationError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - record it on the row: nothing is lost
@@ -332,9 +380,27 @@ class PaymentSplit:
                         status_reason=decision_failure_reason(exc, item=row.mirakl_id),
                     )
             decided.append(row)
-            return _outcome(row)
+            return []  # counted below, once the claims are settled
 
         run_batch(candidates, handle, item_id=lambda c: c.row.mirakl_id, summary=summary)
+        # One provider per order, whatever the rule said: claim the orders about to be paid.
+        decided = claim_pending(
+            self.ledger,
+            STRIPE,
+            ClaimKind.ORDER,
+            decided,
+            is_pending=lambda r: r.status is TransferStatus.PENDING,
+            document_of=lambda r: _order_id_of(r.mirakl_id),
+            shop_of=lambda r: r.mirakl_shop_id,
+            refuse=lambda r, reason: replace(
+                r, status=TransferStatus.ABORTED, status_reason=reason
+            ),
+            workflow=WORKFLOW,
+            run_id=self.run_id,
+            dry_run=dry_run,
+        )
+        for row in decided:
+            summary.add(_outcome(row))
         if not dry_run:
             self.ledger.save_transfers(decided, run_id=self.run_id)
 
@@ -461,6 +527,8 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         ledger=resources.get("ledger"),
         settings=PaymentSplitSettings.from_mapping(config.get("payment_split")),
         run_id=run_id,
+        go_live=GoLive(go_live_from_config(config)),
+        providers=shop_providers(config, resources.get("mirakl")),
     )
 
 

@@ -40,7 +40,9 @@ from mirakl_connector.errors import (
     MiraklApiError,
     PaymentProviderError,
 )
+from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.records import (
     RETRIABLE_REFUND,
     RETRIABLE_TRANSFER,
@@ -61,6 +63,7 @@ from mirakl_connector.mirakl.orders import (
     parse_service_order,
 )
 from mirakl_connector.money import from_minor
+from mirakl_connector.payout_provider import STRIPE, ShopProviders
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import (
     CreatedObject,
@@ -71,6 +74,11 @@ from mirakl_connector.stripe_gateway import (
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
 from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
 from mirakl_connector.workflows.payment_split import PaymentSplitSettings
+from mirakl_connector.workflows.provider_guard import (
+    claim_pending,
+    default_providers,
+    shop_providers,
+)
 from mirakl_connector.workflows.refund_decisions import (
     decide_refund,
     decide_reversal,
@@ -83,6 +91,10 @@ log = logging.getLogger(__name__)
 
 WORKFLOW = "payment_refund"
 CHUNK_SIZE = 100
+
+#: Refunds have no date checkpoint (PA12/SPA12 list what waits): the first plan run that
+#: recorded anything sets this one, so a later run is no longer a first run (see first_run).
+FIRST_RUN_KEY = "payment_refund_started_at"
 
 _ORDER_TYPE = {
     RefundType.PRODUCT_ORDER: TransferType.PRODUCT_ORDER,
@@ -133,6 +145,8 @@ class PaymentRefund:
         settings: PaymentRefundSettings | None = None,
         tax_split: bool = False,
         run_id: str | None = None,
+        go_live: GoLive | None = None,
+        providers: ShopProviders | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
@@ -141,6 +155,10 @@ class PaymentRefund:
         self.tax_split = tax_split
         self.run_id = run_id
         self._charges = ChargePrefetch(stripe)
+        #: first run: no refund of an order created before this moves (see first_run)
+        self.go_live = go_live or GoLive()
+        #: which provider pays each shop (see mirakl_connector.payout_provider)
+        self.providers = providers or default_providers(mirakl)
 
     def _enabled_types(self) -> list[RefundType]:
         types = []
@@ -161,6 +179,8 @@ class PaymentRefund:
         if not types:
             summary.notes.append("product and service refunds are both disabled")
             return summary
+        started = self.ledger.get_checkpoint(FIRST_RUN_KEY)
+        self.go_live.require(WORKFLOW, FIRST_RUN_KEY, started, "refund")
         wanted = set(order_ids or ())
         seen: set[str] = set()
         for rows in self.ledger.iter_refunds(statuses=RETRIABLE_REFUND, batch_size=CHUNK_SIZE):
@@ -180,6 +200,8 @@ class PaymentRefund:
                         rows.append(known)  # listed again after the backlog pass: decide once
                     seen.add(row.mirakl_refund_id)
                 self._decide_and_record(rows, summary, dry_run=dry_run)
+        if started is None and not dry_run:
+            self.ledger.set_checkpoint(FIRST_RUN_KEY, datetime.now(UTC).isoformat())
         log.info("%s", summary.describe())
         return summary
 
@@ -217,6 +239,8 @@ class PaymentRefund:
             r.mirakl_commercial_order_id for r in rows if r.mirakl_commercial_order_id
         )
         payments = self._charges.fetch(_order_charges(transfers.values()))
+        orders = self._order_facts(rows, transfers)
+        self.providers.prefetch(shop for shop, _ in orders.values())
 
         def lookup(payment_id: str) -> PaymentState:
             if payment_id not in payments:
@@ -225,9 +249,21 @@ class PaymentRefund:
 
         decided: list[RefundRecord] = []
 
-        def handle(row: RefundRecord) -> ItemOutcome:
+        def handle(row: RefundRecord) -> ItemOutcome | list[ItemOutcome]:
             transfer = transfers.get(f"{row.type}:{row.mirakl_order_id}")
             mapping = mappings.get(row.mirakl_commercial_order_id or "")
+            shop_id, created = orders.get(f"{row.type}:{row.mirakl_order_id}", (None, None))
+            if row.id is None and self.go_live.before(created):
+                # A refund of an order from before go-live: a previous connector's to make.
+                return self.go_live.outcome(
+                    row.mirakl_refund_id, created, amount=row.amount, currency=row.currency
+                )
+            refusal = (
+                None if row.stripe_refund_id else self.providers.refusal(shop_id, created, STRIPE)
+            )
+            if refusal is not None:
+                decided.append(replace(row, status=RefundStatus.ABORTED, status_reason=refusal))
+                return []
             verdict = decide_refund(
                 row,
                 transfer_payment_id=transfer.transaction_id if transfer else None,
@@ -237,13 +273,79 @@ class PaymentRefund:
             if verdict.cancel_intent and not dry_run:
                 self._cancel_intent(verdict.cancel_intent)
             decided.append(verdict.row)
-            return _refund_outcome(verdict.row)
+            return []  # counted below, once the claims are settled
 
         run_batch(rows, handle, item_id=lambda r: r.mirakl_refund_id, summary=summary)
+        # One provider per refund: claim the refunds about to be paid back.
+        decided = claim_pending(
+            self.ledger,
+            STRIPE,
+            ClaimKind.REFUND,
+            decided,
+            is_pending=lambda r: r.status is RefundStatus.PENDING,
+            document_of=lambda r: r.mirakl_refund_id,
+            shop_of=lambda r: orders.get(f"{r.type}:{r.mirakl_order_id}", (None, None))[0],
+            refuse=lambda r, reason: replace(r, status=RefundStatus.ABORTED, status_reason=reason),
+            workflow=WORKFLOW,
+            run_id=self.run_id,
+            dry_run=dry_run,
+        )
+        for row in decided:
+            summary.add(_refund_outcome(row))
         if dry_run or not decided:
             return
         self.ledger.save_refunds(decided, run_id=self.run_id)
         self._ensure_reversal_rows(decided)
+
+    def _needs_order_facts(self) -> bool:
+        rule = self.providers.rule
+        return (
+            self.go_live.instant is not None
+            or bool(rule.shops)
+            or rule.reads_shop_fields
+            or rule.default != STRIPE
+        )
+
+    def _order_facts(
+        self, rows: Sequence[RefundRecord], transfers: Mapping[str, TransferRecord]
+    ) -> dict[str, tuple[int | None, datetime | None]]:
+        """``"<type>:<order id>"`` → (shop id, creation instant) of each refund's order.
+
+        From the order's transfer row when the split recorded one, else read from Mirakl (OR11 /
+        SOR11 by id, 100 a call) for refunds new to the ledger: the go-live instant and the
+        payout provider rule both need the order's date and shop.
+        """
+        facts: dict[str, tuple[int | None, datetime | None]] = {}
+        unknown: dict[RefundType, set[str]] = {}
+        for row in rows:
+            key = f"{row.type}:{row.mirakl_order_id}"
+            transfer = transfers.get(key)
+            if transfer is not None and transfer.mirakl_created_date:
+                facts[key] = (
+                    transfer.mirakl_shop_id,
+                    _instant_or_none(transfer.mirakl_created_date),
+                )
+            elif row.id is None and row.mirakl_order_id and self._needs_order_facts():
+                unknown.setdefault(row.type, set()).add(row.mirakl_order_id)
+        for refund_type, ids in unknown.items():
+            for chunk in chunked(sorted(ids), CHUNK_SIZE):
+                if refund_type is RefundType.PRODUCT_ORDER:
+                    raws = self.mirakl.iter_orders(order_ids=chunk)
+                    id_key, date_key = "order_id", "created_date"
+                else:
+                    raws = self.mirakl.iter_service_orders(order_ids=chunk)
+                    id_key, date_key = "id", "date_created"
+                for raw in raws:
+                    if not isinstance(raw, Mapping) or not raw.get(id_key):
+                        continue
+                    shop = raw.get("shop_id")
+                    if shop is None and isinstance(raw.get("shop"), Mapping):
+                        shop = raw["shop"].get("id")
+                    facts[f"{refund_type}:{raw[id_key]}"] = (
+                        int(shop) if str(shop or "").isdigit() else None,
+                        _instant_or_none(raw.get(date_key)),
+                    )
+        return facts
 
     def _cancel_intent(self, intent_id: str) -> None:
         """Release an intent still waiting for confirmation (the incumbent's side effect, #131)."""
@@ -640,6 +742,8 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         settings=PaymentRefundSettings.from_mapping(config.get("payment_refund")),
         tax_split=split.tax_split_enabled,
         run_id=run_id,
+        go_live=GoLive(go_live_from_config(config)),
+        providers=shop_providers(config, resources.get("mirakl")),
     )
 
 
@@ -732,3 +836,10 @@ def _transfer_outcome(row: TransferRecord) -> ItemOutcome:
         currency=row.currency,
         failed=row.status is TransferStatus.FAILED,
     )
+
+
+def _instant_or_none(value: Any) -> datetime | None:
+    try:
+        return parse_mirakl_datetime(value) if isinstance(value, str) else None
+    except InvalidItemError:
+        return None

@@ -44,7 +44,9 @@ from mirakl_connector.batch import (
     run_batch,
 )
 from mirakl_connector.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
     RETRIABLE_PAYOUT,
@@ -57,6 +59,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.payout_provider import STRIPE, ShopProviders
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import CreatedObject, StripeGateway, idempotency_key
 from mirakl_connector.webhooks.handlers import payout_failure_reason
@@ -66,6 +69,11 @@ from mirakl_connector.workflows.exactly_once import (
     Written,
     lookup_since,
     write_once,
+)
+from mirakl_connector.workflows.provider_guard import (
+    claim_pending,
+    default_providers,
+    shop_providers,
 )
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.settlement_decisions import (
@@ -140,12 +148,18 @@ class SellerSettlement:
         ledger: Ledger,
         settings: SettlementSettings,
         run_id: str | None = None,
+        go_live: GoLive | None = None,
+        providers: ShopProviders | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
         self.ledger = ledger
         self.settings = settings
         self.run_id = run_id
+        #: first run without checkpoint: nothing created before this moves (see first_run)
+        self.go_live = go_live or GoLive()
+        #: which provider pays each shop (see mirakl_connector.payout_provider)
+        self.providers = providers or default_providers(mirakl)
 
     # -- plan -------------------------------------------------------------------------------
 
@@ -167,6 +181,9 @@ class SellerSettlement:
         if not (self.settings.invoice_transfers or self.settings.payouts):
             summary.notes.append("invoice transfers and payouts are both disabled")
             return summary
+        self.go_live.require(
+            WORKFLOW, CHECKPOINT_KEY, self.ledger.get_checkpoint(CHECKPOINT_KEY), "invoice"
+        )
         seen: set[tuple[str, ...]] = set()
         if shop is None:
             seen = self._plan_backlog(summary, dry_run=dry_run)
@@ -189,6 +206,23 @@ class SellerSettlement:
                     newest is None or invoice.created_at > newest.created_at
                 ):
                     newest = invoice
+                if (
+                    isinstance(invoice, MiraklInvoice)
+                    and self.go_live.before(invoice.created_at)
+                    and not any(
+                        getattr(r, "id", None) is not None
+                        for r in self._rows_of(invoice_id, existing)
+                    )
+                ):
+                    summary.add(
+                        self.go_live.outcome(
+                            invoice_id,
+                            invoice.created_date,
+                            amount=invoice.payout_amount_minor(),
+                            currency=invoice.currency,
+                        )
+                    )
+                    continue
                 rows = [
                     row
                     for row in self._rows_of(invoice_id, existing)
@@ -288,6 +322,7 @@ class SellerSettlement:
             return
         shop_ids = {c.invoice.shop_id for c in candidates if c.invoice and c.invoice.shop_id}
         mappings = self.ledger.account_mappings_by_shop(shop_ids)
+        self.providers.prefetch(shop_ids)
         decided: list[Row] = []
 
         def handle(candidate: _Candidate) -> list[ItemOutcome]:
@@ -296,9 +331,25 @@ class SellerSettlement:
                 for row in candidate.rows
             ]
             decided.extend(rows)
-            return [_outcome(row) for row in rows]
+            return []  # counted below, once the claims are settled
 
         run_batch(candidates, handle, item_id=lambda c: c.invoice_id, summary=summary)
+        # One provider per invoice, whatever the rule said: claim the invoices about to be paid.
+        decided = claim_pending(
+            self.ledger,
+            STRIPE,
+            ClaimKind.INVOICE,
+            decided,
+            is_pending=lambda r: r.status in (TransferStatus.PENDING, PayoutStatus.PENDING),
+            document_of=_invoice_id_of,
+            shop_of=lambda r: r.mirakl_shop_id,
+            refuse=_abort,
+            workflow=WORKFLOW,
+            run_id=self.run_id,
+            dry_run=dry_run,
+        )
+        for row in decided:
+            summary.add(_outcome(row))
         if not dry_run:
             self._save(decided)
 
@@ -343,6 +394,18 @@ class SellerSettlement:
                 else self.ledger.reopen_failed_payout(row, run_id=self.run_id)
             )
         mapping = mappings.get(invoice.shop_id) if invoice.shop_id else None
+        done = row.transfer_id if isinstance(row, TransferRecord) else row.payout_id
+        refusal = (
+            None
+            if done or not invoice.shop_id
+            else self.providers.refusal(invoice.shop_id, invoice.created_at, STRIPE)
+        )
+        if refusal is not None:
+            # Another provider pays this shop's invoices: nothing moves on Stripe for it.
+            row = replace(
+                row, mirakl_shop_id=invoice.shop_id, mirakl_created_date=invoice.created_date
+            )
+            return _abort(row, refusal)
         if isinstance(row, TransferRecord):
             return decide_invoice_transfer(
                 row, invoice, shop_mapping=mapping, platform_account=self.stripe.platform_account_id
@@ -579,6 +642,8 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         ledger=resources.get("ledger"),
         settings=SettlementSettings.from_mapping(config.get("seller_settlement")),
         run_id=run_id,
+        go_live=GoLive(go_live_from_config(config)),
+        providers=shop_providers(config, resources.get("mirakl")),
     )
 
 
@@ -682,3 +747,9 @@ def _outcome(row: Row, *, failed: bool | None = None) -> ItemOutcome:
         currency=row.currency,
         failed=is_failed if failed is None else failed,
     )
+
+
+def _abort(row: Row, reason: str) -> Row:
+    if isinstance(row, TransferRecord):
+        return replace(row, status=TransferStatus.ABORTED, status_reason=reason)
+    return replace(row, status=PayoutStatus.ABORTED, status_reason=reason)

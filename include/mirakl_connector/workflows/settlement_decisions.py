@@ -19,6 +19,8 @@ The rules follow the Stripe connector's, with deliberate changes (each says why)
   marks KYC trouble, which is temporary, so the rows resume once it is cleared;
 * amounts are printed in major units with their currency, and a row going back to PENDING has
   its previous reason cleared;
+* the extra-credit transfer and the payout (money *to* the seller's account) wait (ON_HOLD)
+  while the account's verification status is not known yet (no ``kyc_status``);
 * the payout waits (ON_HOLD) until every invoice transfer of the same invoice is settled, see
   :func:`payout_blocker`.
 """
@@ -42,6 +44,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
+from mirakl_connector.workflows.kyc_rules import unknown_status_reason
 
 #: Which ``summary`` field each invoice transfer takes its amount from.
 SUMMARY_FIELDS: Mapping[TransferType, str] = {
@@ -149,6 +152,11 @@ def decide_invoice_transfer(
         )
     else:
         row = replace(row, source_account=None, destination_account=shop_mapping.stripe_account_id)
+        if shop_mapping.kyc_status is None:
+            # Money *to* an account never looked at: unknown is not verified.
+            return _transfer(
+                row, TransferStatus.ON_HOLD, unknown_status_reason(shop_mapping.stripe_account_id)
+            )
     return _transfer(row, TransferStatus.PENDING, None)
 
 
@@ -189,6 +197,10 @@ def decide_payout(
     if not shop_mapping.payouts_enabled:
         return _payout(
             row, PayoutStatus.ON_HOLD, f"Payouts are disabled for shop ID {invoice.shop_id}"
+        )
+    if shop_mapping.kyc_status is None:
+        return _payout(
+            row, PayoutStatus.ON_HOLD, unknown_status_reason(shop_mapping.stripe_account_id)
         )
     return _payout(row, PayoutStatus.PENDING, None)
 

@@ -11,7 +11,9 @@ payment split (first match wins), with four deliberate changes:
 * a row going back to PENDING has its previous reason cleared;
 * a seller whose Stripe account is not verified (the KYC monitor's ``kyc_status`` is
   PENDING_SUBMISSION, PENDING_APPROVAL or REFUSED) has its transfers ON_HOLD, not IGNORED: they
-  go out once the status clears. The tax twin of an order is not held (it goes to the tax
+  go out once the status clears. An account whose status is not known yet (no ``kyc_status``:
+  not looked at by onboarding, the KYC monitor or an ``account.updated`` event) waits the same
+  way: unknown is not verified. The tax twin of an order is not held (it goes to the tax
   account, whose verification is not the seller's).
 """
 
@@ -25,7 +27,7 @@ from mirakl_connector.ledger.records import AccountMapping, TransferRecord, Tran
 from mirakl_connector.mirakl.orders import MiraklOrder
 from mirakl_connector.money import format_minor
 from mirakl_connector.stripe_gateway import PaymentState
-from mirakl_connector.workflows.kyc_rules import holds_transfers
+from mirakl_connector.workflows.kyc_rules import holds_transfers, unknown_status_reason
 
 PaymentLookup = Callable[[str], PaymentState]
 
@@ -73,6 +75,11 @@ def decide_order_transfer(
 
     if shop_mapping.ignored:
         return _set(row, TransferStatus.IGNORED, f"Shop {order.shop_id} is ignored")
+    if not is_tax_row and shop_mapping.kyc_status is None:
+        # Never looked at yet (a brand-new account): unknown is not verified.
+        return _set(
+            row, TransferStatus.ON_HOLD, unknown_status_reason(shop_mapping.stripe_account_id)
+        )
     if not is_tax_row and holds_transfers(shop_mapping.kyc_status):
         # A hold, not a terminal state: the KYC monitor stores the new status when it clears.
         return _set(
