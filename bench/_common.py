@@ -90,7 +90,7 @@ class World:
             shop = (account.get("metadata") or {}).get("miraklShopId")
             if shop:
                 self.ledger.upsert_account_mapping(
-                    AccountMapping(int(shop), account["id"], True, True)
+                    AccountMapping(int(shop), account["id"], True, True, kyc_status="APPROVED")
                 )
 
 

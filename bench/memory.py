@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,10 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import open_world, print_table  # noqa: E402
 
+from mirakl_connector.first_run import GoLive  # noqa: E402
 from mirakl_connector.workflows.payment_split import (  # noqa: E402
     PaymentSplit,
     PaymentSplitSettings,
 )
+
+#: The generated orders and invoices are all after this explicit go-live instant.
+BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def peak_rss_mb() -> float:
@@ -48,12 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         settings = PaymentSplitSettings(execute_shards=args.shards)
         started = time.perf_counter()
         planner = PaymentSplit(
-            mirakl=w.mirakl(), stripe=w.stripe(), ledger=w.ledger, settings=settings
+            mirakl=w.mirakl(),
+            stripe=w.stripe(),
+            ledger=w.ledger,
+            go_live=BENCH_GO_LIVE,
+            settings=settings,
         )
         planned = planner.plan()
         after_plan = peak_rss_mb()
         jobs = [
             PaymentSplit(mirakl=w.mirakl(), stripe=w.stripe(), ledger=w.ledger,
+                         go_live=BENCH_GO_LIVE,
                          settings=settings)
             for _ in range(args.shards)
         ]  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,10 +26,14 @@ from _common import (  # noqa: E402
     split_counts,
 )
 
+from mirakl_connector.first_run import GoLive  # noqa: E402
 from mirakl_connector.workflows.payment_split import (  # noqa: E402
     PaymentSplit,
     PaymentSplitSettings,
 )
+
+#: The generated orders and invoices are all after this explicit go-live instant.
+BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         shard_pace = args.rate_limit / args.shards if args.pace else None
         mirakl, stripe = w.mirakl(), w.stripe(plan_pace)
         planner = PaymentSplit(
-            mirakl=mirakl, stripe=stripe, ledger=w.ledger, settings=settings, run_id="bench"
+            mirakl=mirakl,
+            stripe=stripe,
+            ledger=w.ledger,
+            go_live=BENCH_GO_LIVE,
+            settings=settings,
+            run_id="bench",
         )
 
         started = time.perf_counter()
@@ -59,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [
             PaymentSplit(
                 mirakl=w.mirakl(), stripe=w.stripe(shard_pace), ledger=w.ledger,
+                go_live=BENCH_GO_LIVE,
                 settings=settings, run_id="bench",
             )
             for _ in range(args.shards)

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from _common import (  # noqa: E402
 )
 
 from mirakl_connector.batch import BatchSummary  # noqa: E402
+from mirakl_connector.first_run import GoLive  # noqa: E402
 from mirakl_connector.ledger.records import AccountMapping  # noqa: E402
 from mirakl_connector.sandbox.generate import generate_scenario  # noqa: E402
 from mirakl_connector.workflows.payment_split import (  # noqa: E402
@@ -50,6 +52,9 @@ from mirakl_connector.workflows.settlement import (  # noqa: E402
     SellerSettlement,
     SettlementSettings,
 )
+
+#: The generated orders and invoices are all after this explicit go-live instant.
+BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def invoice_scenario(invoices: int, shops: int, seed: int) -> dict[str, Any]:
@@ -133,6 +138,7 @@ def bench_refunds(w: World, args: Any) -> None:
     pace = args.rate_limit / args.shards if args.pace else None
     split_jobs = [
         PaymentSplit(mirakl=w.mirakl(), stripe=w.stripe(pace), ledger=w.ledger,
+                     go_live=BENCH_GO_LIVE,
                      settings=PaymentSplitSettings(execute_shards=args.shards))
         for _ in range(args.shards)
     ]  # fmt: skip
@@ -143,10 +149,11 @@ def bench_refunds(w: World, args: Any) -> None:
     settings = PaymentRefundSettings(execute_shards=args.shards)
     planner = PaymentRefund(
         mirakl=w.mirakl(), stripe=w.stripe(args.rate_limit if args.pace else None),
-        ledger=w.ledger, settings=settings, run_id="bench",
+        ledger=w.ledger, go_live=BENCH_GO_LIVE, settings=settings, run_id="bench",
     )  # fmt: skip
     jobs = [
         PaymentRefund(mirakl=w.mirakl(), stripe=w.stripe(pace), ledger=w.ledger,
+                      go_live=BENCH_GO_LIVE,
                       settings=settings, run_id="bench")
         for _ in range(args.shards)
     ]  # fmt: skip
@@ -185,15 +192,18 @@ def bench_refunds(w: World, args: Any) -> None:
 def bench_settlement(w: World, args: Any) -> None:
     w.admin.reset(invoice_scenario(args.invoices, args.shops, args.seed))
     for n in range(1, args.shops + 1):
-        w.ledger.upsert_account_mapping(AccountMapping(n, f"acct_b{n}", True, True))
+        w.ledger.upsert_account_mapping(
+            AccountMapping(n, f"acct_b{n}", True, True, kyc_status="APPROVED")
+        )
     settings = SettlementSettings(execute_shards=args.shards)
     pace = args.rate_limit / args.shards if args.pace else None
     planner = SellerSettlement(
         mirakl=w.mirakl(), stripe=w.stripe(args.rate_limit if args.pace else None),
-        ledger=w.ledger, settings=settings, run_id="bench",
+        ledger=w.ledger, go_live=BENCH_GO_LIVE, settings=settings, run_id="bench",
     )  # fmt: skip
     jobs = [
         SellerSettlement(mirakl=w.mirakl(), stripe=w.stripe(pace), ledger=w.ledger,
+                         go_live=BENCH_GO_LIVE,
                          settings=settings, run_id="bench")
         for _ in range(args.shards)
     ]  # fmt: skip

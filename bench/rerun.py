@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import base_parser, open_world, print_table, split_counts  # noqa: E402
 
+from mirakl_connector.first_run import GoLive  # noqa: E402
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime  # noqa: E402
 from mirakl_connector.workflows.payment_split import (  # noqa: E402
     PaymentSplit,
     PaymentSplitSettings,
 )
+
+#: The generated orders and invoices are all after this explicit go-live instant.
+BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def job() -> PaymentSplit:
             return PaymentSplit(
-                mirakl=w.mirakl(), stripe=w.stripe(), ledger=w.ledger,
+                mirakl=w.mirakl(), stripe=w.stripe(), ledger=w.ledger, go_live=BENCH_GO_LIVE,
                 settings=PaymentSplitSettings(), run_id="bench-rerun",
             )  # fmt: skip
 

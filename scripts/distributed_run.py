@@ -316,6 +316,7 @@ def seed_sandbox_and_ledger(args: argparse.Namespace, ledger_url: str) -> int:
                     stripe_account_id=account["id"],
                     payouts_enabled=True,
                     charges_enabled=True,
+                    kyc_status="APPROVED",
                 )
             )
     finally:

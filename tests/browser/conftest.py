@@ -131,6 +131,7 @@ def airflow_ui(chromium_path: str) -> Iterator[AirflowUI]:
                 stripe_account_id=account["id"],
                 payouts_enabled=True,
                 charges_enabled=True,
+                kyc_status="APPROVED",
             )
         )
     ledger.dispose()
@@ -165,7 +166,10 @@ def airflow_ui(chromium_path: str) -> Iterator[AirflowUI]:
                 {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}}
             ),
             "AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG": json.dumps(
-                {"payment_split": {"product_enabled": True, "execute_shards": 2}}
+                {
+                    "payment_split": {"product_enabled": True, "execute_shards": 2},
+                    "go_live": "2000-01-01T00:00:00Z",
+                }
             ),
             # Manual runs only: unpausing must not start a scheduled run next to ours.
             "AIRFLOW_VAR_STRIPE_PAYMENT_SPLIT__SCHEDULE": "none",

@@ -79,7 +79,9 @@ def map_accounts():
         for account in admin.accounts():
             shop = (account.get("metadata") or {}).get("miraklShopId")
             if shop:
-                mapping = AccountMapping(int(shop), account["id"], True, True)
+                mapping = AccountMapping(
+                    int(shop), account["id"], True, True, kyc_status="APPROVED"
+                )
                 ledger.upsert_account_mapping(mapping)
 
     return store
@@ -97,8 +99,10 @@ def fault_run(fault_server: SandboxServer, fault_ledger: Ledger, ledger_path: st
     retry = RetryPolicy(max_attempts=2, max_elapsed=10, base_delay=0.01, max_delay=0.05)
 
     def make(workflow: str, config: dict | None = None) -> FaultRun:
+        # an explicit go-live instant: the generated orders and invoices are all after it
+        config = {"go_live": "2000-01-01T00:00:00Z", **(config or {})}
         return FaultRun(
-            fault_server.url, fault_ledger, ledger_path, workflow, config or {}, retry, timeout=1
+            fault_server.url, fault_ledger, ledger_path, workflow, config, retry, timeout=1
         )
 
     return make

@@ -14,10 +14,16 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 from pathlib import Path
 
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import TransferStatus, TransferType
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 
 ORDERS = 60
 FAULTS = {"error_rate": 0.04, "rate_limit_rate": 0.03, "timeout_rate": 0.03}
@@ -48,6 +54,7 @@ def job(clients, ledger, run_id: str) -> PaymentSplit:
     mirakl, stripe = clients
     return PaymentSplit(
         mirakl=mirakl, stripe=stripe, ledger=ledger, settings=PaymentSplitSettings(),
+        go_live=TEST_GO_LIVE,
         run_id=run_id,
     )  # fmt: skip
 

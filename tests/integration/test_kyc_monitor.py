@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Sequence
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 from email.message import EmailMessage
 
 import pytest
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
 from mirakl_connector.workflows.kyc_monitor import (
     EMAIL_SUBJECT,
@@ -24,6 +27,9 @@ from mirakl_connector.workflows.kyc_monitor import (
 )
 from mirakl_connector.workflows.onboarding import OnboardingSettings
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 
 RECIPIENTS = ["ops@example.com", "kyc@example.com"]
 
@@ -271,7 +277,7 @@ def test_kyc_hold_in_the_payment_split(
         ]
     )  # fmt: skip
     split = PaymentSplit(
-        mirakl=mirakl, stripe=stripe_gateway, ledger=workflow_ledger,
+        mirakl=mirakl, stripe=stripe_gateway, ledger=workflow_ledger, go_live=TEST_GO_LIVE,
         settings=PaymentSplitSettings(),
     )  # fmt: skip
     monitor().monitor()  # shop 1: PENDING_SUBMISSION

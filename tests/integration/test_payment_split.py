@@ -9,11 +9,17 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 
 import pytest
 
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -89,8 +95,12 @@ def scenario(orders, *, service_orders=(), service_debits=(), charges=None, extr
 
 @pytest.fixture
 def ledger(workflow_ledger):
-    workflow_ledger.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True))
-    workflow_ledger.upsert_account_mapping(AccountMapping(2, "acct_s2", True, True))
+    workflow_ledger.upsert_account_mapping(
+        AccountMapping(1, "acct_s1", True, True, kyc_status="APPROVED")
+    )
+    workflow_ledger.upsert_account_mapping(
+        AccountMapping(2, "acct_s2", True, True, kyc_status="APPROVED")
+    )
     return workflow_ledger
 
 
@@ -99,7 +109,12 @@ def make_split(mirakl, stripe_gateway, ledger):
     def make(**settings):
         settings = PaymentSplitSettings(**settings)
         return PaymentSplit(
-            mirakl=mirakl, stripe=stripe_gateway, ledger=ledger, settings=settings, run_id="run-1"
+            mirakl=mirakl,
+            stripe=stripe_gateway,
+            ledger=ledger,
+            go_live=TEST_GO_LIVE,
+            settings=settings,
+            run_id="run-1",
         )
 
     return make
@@ -248,7 +263,7 @@ def test_refused_transfer_fails_then_succeeds_with_a_new_key(sandbox, make_split
     blocked = {"id": "acct_s3", "charges_enabled": True, "payouts_enabled": True,
                "metadata": {"sandbox_transfers_disabled": "true"}}  # fmt: skip
     sandbox.reset(scenario([order("A-1", shop=3)], extra_accounts=[blocked]))
-    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True))
+    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True, kyc_status="APPROVED"))
     planned, executed = run(make_split())
     assert executed.counts == {"TRANSFER_FAILED": 1}
     assert executed.failed == [{"id": "A-1", "reason": "Transfers disabled."}]

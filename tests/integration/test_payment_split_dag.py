@@ -48,7 +48,8 @@ def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
         json.dumps({"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}}),
     )
     monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
-        {"payment_split": {"product_enabled": True, "service_enabled": True}}))  # fmt: skip
+        {"payment_split": {"product_enabled": True, "service_enabled": True},
+         "go_live": "2026-01-01T00:00:00Z"}))  # fmt: skip
     return ledger_url
 
 

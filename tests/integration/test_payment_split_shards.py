@@ -7,13 +7,19 @@ must never be sent by another, and together the shards must send every row exact
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 
 import pytest
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
 from mirakl_connector.shards import Shard, shard_plan
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 
 
 @pytest.fixture
@@ -27,12 +33,14 @@ def generated(sandbox, mirakl, stripe_gateway, workflow_ledger):
                 stripe_account_id=account["id"],
                 payouts_enabled=True,
                 charges_enabled=True,
+                kyc_status="APPROVED",
             )
         )
     split = PaymentSplit(
         mirakl=mirakl,
         stripe=stripe_gateway,
         ledger=workflow_ledger,
+        go_live=TEST_GO_LIVE,
         settings=PaymentSplitSettings(),
         run_id="run-shards",
     )

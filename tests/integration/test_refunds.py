@@ -9,9 +9,12 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 
 import pytest
 
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import (
     AccountMapping,
     PaymentMapping,
@@ -21,6 +24,9 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.workflows.refunds import PaymentRefund, PaymentRefundSettings
+
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -76,7 +82,9 @@ def load(sandbox, orders=(), service_orders=()):
 
 @pytest.fixture
 def ledger(workflow_ledger):
-    workflow_ledger.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True))
+    workflow_ledger.upsert_account_mapping(
+        AccountMapping(1, "acct_s1", True, True, kyc_status="APPROVED")
+    )
     return workflow_ledger
 
 
@@ -87,6 +95,7 @@ def make_job(mirakl, stripe_gateway, ledger):
             mirakl=mirakl,
             stripe=stripe_gateway,
             ledger=ledger,
+            go_live=TEST_GO_LIVE,
             settings=PaymentRefundSettings(**settings),
             tax_split=tax_split,
             run_id="run-1",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 from datetime import timedelta
 
 import pytest
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import (
     AccountMapping,
     PayoutStatus,
@@ -19,6 +22,9 @@ from mirakl_connector.workflows.settlement import (
     SellerSettlement,
     SettlementSettings,
 )
+
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 
 
 def inv(invoice_id, *, shop=1, day=1, currency="EUR", paid="12.34", sub="-9.99",
@@ -56,9 +62,15 @@ def scenario(invoices):
 
 @pytest.fixture
 def ledger(workflow_ledger):
-    workflow_ledger.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True))
-    workflow_ledger.upsert_account_mapping(AccountMapping(2, "acct_s2", True, True))
-    workflow_ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", False, True))
+    workflow_ledger.upsert_account_mapping(
+        AccountMapping(1, "acct_s1", True, True, kyc_status="APPROVED")
+    )
+    workflow_ledger.upsert_account_mapping(
+        AccountMapping(2, "acct_s2", True, True, kyc_status="APPROVED")
+    )
+    workflow_ledger.upsert_account_mapping(
+        AccountMapping(3, "acct_s3", False, True, kyc_status="APPROVED")
+    )
     return workflow_ledger
 
 
@@ -68,6 +80,7 @@ def job(mirakl, stripe_gateway, ledger):
         mirakl=mirakl,
         stripe=stripe_gateway,
         ledger=ledger,
+        go_live=TEST_GO_LIVE,
         settings=SettlementSettings(),
         run_id="run-1",
     )
@@ -170,7 +183,7 @@ def test_payouts_disabled_is_on_hold_until_enabled(sandbox, job, ledger):
     assert ("1", "PAYOUT") not in moved(sandbox)
     assert planned.counts["TRANSFER_PENDING"] == 3  # the fees are still collected
 
-    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True))
+    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True, kyc_status="APPROVED"))
     sandbox.patch_account("acct_s3", payouts_enabled=True)
     run(job)
     assert ledger.get_payouts(["1"])["1"].status is PayoutStatus.CREATED
@@ -180,7 +193,7 @@ def test_payouts_disabled_is_on_hold_until_enabled(sandbox, job, ledger):
 def test_stripe_refusal_fails_the_payout_then_a_new_key_succeeds(sandbox, job, ledger):
     sandbox.reset(scenario([inv(1, shop=3)]))
     # The ledger believes payouts are on; Stripe says they are not.
-    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True))
+    ledger.upsert_account_mapping(AccountMapping(3, "acct_s3", True, True, kyc_status="APPROVED"))
     _, _, paid = run(job)
     row = ledger.get_payouts(["1"])["1"]
     assert (row.status, row.status_reason) == (PayoutStatus.FAILED, "Payouts disabled")
@@ -286,7 +299,7 @@ def test_backlog_row_is_settled_once_the_shop_has_an_account(sandbox, job, ledge
     sandbox.load({"stripe": {"accounts": [{"id": "acct_s4", "payouts_enabled": True}]}})
     run(job)
     assert moved(sandbox) == {}
-    ledger.upsert_account_mapping(AccountMapping(4, "acct_s4", True, True))
+    ledger.upsert_account_mapping(AccountMapping(4, "acct_s4", True, True, kyc_status="APPROVED"))
     run(job)
     assert len(moved(sandbox)) == 4
 

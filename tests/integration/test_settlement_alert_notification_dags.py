@@ -33,7 +33,8 @@ def env(sandbox, sandbox_server, smtp_server, tmp_path, monkeypatch, airflow_db)
     for name, conn in conns.items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
     monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
-        {"alerts": {"email_to": ["ops@example.com"]}}))  # fmt: skip
+        {"alerts": {"email_to": ["ops@example.com"]},
+         "go_live": "2000-01-01T00:00:00Z"}))  # fmt: skip
     ledger = Ledger(ledger_url)
     yield ledger
     ledger.dispose()
@@ -58,7 +59,7 @@ def test_settlement_dag_pays_out_then_moves_nothing_on_rerun(env, sandbox):
         "stripe": {"api_key": "sk_test_sandbox", "platform_account": {"id": "acct_platform"},
                    "accounts": [{"id": "acct_s1", "payouts_enabled": True}]},
     })  # fmt: skip
-    env.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True))
+    env.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True, kyc_status="APPROVED"))
 
     run = run_dag("stripe_seller_settlement")
     assert run.state == "success"

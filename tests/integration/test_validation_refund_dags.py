@@ -50,7 +50,9 @@ def env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
         "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
     }.items():  # fmt: skip
         monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps({}))
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps({"go_live": "2000-01-01T00:00:00Z"})
+    )
     with Ledger(ledger_url) as ledger:
         yield ledger
 

@@ -77,6 +77,24 @@ def account_update(
     return AccountUpdate(updated, status)
 
 
+def early_kyc_status(
+    mapping: AccountMapping | None, account: Mapping[str, Any]
+) -> AccountMapping | None:
+    """The mapping with the account's KYC status recorded, for an ``account.updated`` event
+    that :func:`account_update` ignores because the details are not submitted yet.
+
+    Nothing is written to Mirakl then (the link field keeps the onboarding link), but the
+    status is known at once: until it is, the account's transfers and payouts wait.
+    ``None`` when there is nothing to record.
+    """
+    if mapping is None or account.get("details_submitted"):
+        return None
+    status = kyc_status(account)
+    if status is None or status == mapping.kyc_status:
+        return None
+    return replace(mapping, kyc_status=status)
+
+
 def charge_intent_id(charge: Mapping[str, Any], metadata_key: str) -> str | None:
     """The payment intent to read when the charge's own metadata lacks ``metadata_key``."""
     if metadata_key in (charge.get("metadata") or {}):

@@ -222,7 +222,17 @@ class StripeEvents:
         mapping = self.ledger.account_mapping_by_stripe_account(account_id)
         decision = handlers.account_update(mapping, account)
         if isinstance(decision, str):
-            return InboxStatus.IGNORED, decision
+            early = handlers.early_kyc_status(mapping, account)
+            if early is None:
+                return InboxStatus.IGNORED, decision
+            if not self._newest(event, account_id):
+                return self._superseded(account_id)
+            self.ledger.upsert_account_mapping(early)
+            return (
+                InboxStatus.PROCESSED,
+                f"shop {early.mirakl_shop_id}: KYC status {early.kyc_status} recorded "
+                "(details not submitted yet: nothing written to Mirakl)",
+            )
         if not self._newest(event, account_id):
             return self._superseded(account_id)
         saved = self.ledger.upsert_account_mapping(decision.mapping)

@@ -38,6 +38,8 @@ CONFIG: dict[str, Any] = {
         ]
     },
     "alerts": {"email_to": ["payments-ops@example.com"]},
+    # an explicit go-live instant: the test invoices are all after it
+    "go_live": "2000-01-01T00:00:00Z",
 }
 
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import Ledger
@@ -45,9 +46,9 @@ def test_demo_invoices_are_paid_confirmed_and_kyc_applied(
                   "settings": settings}  # fmt: skip
         SellerExtract(seller_settings=SellerExtractSettings(), **common).sync()
         BankAccountExtract(currency_settings=CurrencySettings(), **common).sync()
-        payments = HyperwalletInvoicePayments(payments=HyperwalletPaymentSettings(), **common).pay(
-            since=SINCE
-        )
+        payments = HyperwalletInvoicePayments(
+            payments=HyperwalletPaymentSettings(), go_live=GoLive(SINCE), **common
+        ).pay(since=SINCE)
 
         assert payments.counts == {"PAID": 6, "REFUSED": 1, "SKIPPED": 1}
         assert [f["id"] for f in payments.failed] == ["9103-operatorFee"]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 from datetime import timedelta
 
 import pytest
 
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
 from mirakl_connector.workflows.hyperwallet_invoices import (
@@ -15,6 +18,9 @@ from mirakl_connector.workflows.hyperwallet_invoices import (
     HyperwalletInvoicePayments,
     HyperwalletPaymentSettings,
 )
+
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 
 S = HyperwalletPaymentStatus
 _CONFIG = {
@@ -38,6 +44,7 @@ def _job(mirakl, hyperwallet, ledger, *, mailer=None, clock=None, **settings):
         mirakl=mirakl,
         hyperwallet=hyperwallet,
         ledger=ledger,
+        go_live=TEST_GO_LIVE,
         settings=HyperwalletSettings.from_config(_CONFIG),
         payments=HyperwalletPaymentSettings.from_mapping(settings),
         mailer=mailer,

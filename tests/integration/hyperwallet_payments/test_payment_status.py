@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC as _UTC
+from datetime import datetime as _dt
 from datetime import timedelta
 from decimal import Decimal
 
+from mirakl_connector.first_run import GoLive
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import HyperwalletPaymentStatus, InboxStatus
 from mirakl_connector.webhooks.inbox import HYPERWALLET
@@ -15,6 +18,9 @@ from mirakl_connector.workflows.hyperwallet_invoices import (
 from mirakl_connector.workflows.hyperwallet_notifications import NotificationSettings
 from mirakl_connector.workflows.hyperwallet_payment_status import HyperwalletPaymentStatusJob
 
+#: Tests move money from any date: an explicit go-live instant far in the past.
+TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
+
 S = HyperwalletPaymentStatus
 
 
@@ -23,6 +29,7 @@ def _pay(hw, mirakl, hyperwallet, ledger, **settings):
         mirakl=mirakl,
         hyperwallet=hyperwallet,
         ledger=ledger,
+        go_live=TEST_GO_LIVE,
         settings=HyperwalletSettings.from_config(hw.config),
         payments=HyperwalletPaymentSettings.from_mapping(settings),
     ).pay()

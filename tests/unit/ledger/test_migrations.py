@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "webhook_inbox",
     "applied_object_events",
     "hyperwallet_payments",
+    "payment_claims",
     "schema_version",
 }
 

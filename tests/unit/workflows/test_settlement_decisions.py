@@ -27,7 +27,10 @@ SUB, CREDITS, DEBITS = (
     TransferType.EXTRA_CREDITS,
     TransferType.EXTRA_INVOICES,
 )
-SELLER = AccountMapping(1, "acct_seller", payouts_enabled=True, charges_enabled=True)
+SELLER = AccountMapping(
+    1, "acct_seller", payouts_enabled=True, charges_enabled=True, kyc_status="APPROVED"
+)
+UNKNOWN_KYC = AccountMapping(1, "acct_seller", payouts_enabled=True, charges_enabled=True)
 
 
 def invoice(shop_id=1, currency="EUR", **summary):
@@ -203,3 +206,19 @@ def test_payout_waits_for_unsettled_invoice_transfers():
     rows[1].status = TransferStatus.CREATED
     assert payout_blocker("7", rows) is None
     assert payout_blocker("7", []) is None
+
+
+def test_money_to_an_account_whose_kyc_is_unknown_waits():
+    """The extra credit and the payout go *to* the seller's account: held until its status is
+    known; the fees taken *from* it are not."""
+    reason = (
+        "Stripe account acct_seller verification status is not known yet "
+        "(waiting for the KYC monitor or an account.updated event)"
+    )
+    credit = transfer(CREDITS, invoice(), mapping=UNKNOWN_KYC)
+    assert (credit.status, credit.status_reason) == (TransferStatus.ON_HOLD, reason)
+    assert transfer(SUB, invoice(), mapping=UNKNOWN_KYC).status is TransferStatus.PENDING
+    payout = decide_payout(PayoutRecord("7"), invoice(), shop_mapping=UNKNOWN_KYC)
+    assert (payout.status, payout.status_reason) == (PayoutStatus.ON_HOLD, reason)
+    released = decide_payout(payout, invoice(), shop_mapping=SELLER)
+    assert released.status is PayoutStatus.PENDING

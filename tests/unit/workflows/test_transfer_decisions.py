@@ -74,7 +74,7 @@ def product_order(**overrides):
     return order
 
 
-SHOP_1 = AccountMapping(mirakl_shop_id=1, stripe_account_id="acct_seller1")
+SHOP_1 = AccountMapping(mirakl_shop_id=1, stripe_account_id="acct_seller1", kyc_status="APPROVED")
 
 
 def decide(
@@ -325,10 +325,22 @@ def test_unverified_seller_account_holds_the_transfer(kyc):
     assert row.amount is None  # nothing decided past the hold
 
 
-@pytest.mark.parametrize("kyc", [None, "APPROVED"])
-def test_verified_or_unknown_kyc_does_not_hold(kyc):
-    row = decide(mapping=AccountMapping(1, "acct_seller1", kyc_status=kyc))
+def test_verified_kyc_does_not_hold():
+    row = decide(mapping=AccountMapping(1, "acct_seller1", kyc_status="APPROVED"))
     assert row.status is TransferStatus.PENDING
+
+
+def test_unknown_kyc_holds_the_transfer_until_known():
+    """ORD-1012-A: a brand-new account nobody has looked at yet is not a verified one."""
+    row = decide(mapping=AccountMapping(1, "acct_seller1", kyc_status=None))
+    assert row.status is TransferStatus.ON_HOLD
+    assert row.status_reason == (
+        "Stripe account acct_seller1 verification status is not known yet "
+        "(waiting for the KYC monitor or an account.updated event)"
+    )
+    assert row.amount is None
+    released = decide(row=row, mapping=AccountMapping(1, "acct_seller1", kyc_status="APPROVED"))
+    assert released.status is TransferStatus.PENDING
 
 
 def test_kyc_hold_clears_when_the_status_clears():
