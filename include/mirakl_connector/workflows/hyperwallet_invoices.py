@@ -402,11 +402,6 @@ class HyperwalletInvoicePayments:
                 currency=invoice.currency,
             )
             return [before]
-        refusal = self._refusal(invoice, known, dry_run=dry_run)
-        if refusal is not None:
-            if not dry_run:
-                self.queue.record_success(invoice.invoice_id)
-            return [ItemOutcome(invoice.invoice_id, NOT_HYPERWALLET, refusal)]
         plan = plan_invoice_payments(
             invoice,
             shops.get(invoice.shop_id),
@@ -417,6 +412,14 @@ class HyperwalletInvoicePayments:
             if not dry_run:
                 self.queue.record_success(invoice.invoice_id)
             return [ItemOutcome(invoice.invoice_id, SKIPPED, plan.skip)]
+        # The rule first (a hold must not wait for a shop Stripe pays), the claim only when
+        # something is about to be sent (a held invoice is not bound to Hyperwallet yet).
+        for claim in (False, plan.hold is None):
+            refusal = self._refusal(invoice, known, claim=claim, dry_run=dry_run)
+            if refusal is not None:
+                if not dry_run:
+                    self.queue.record_success(invoice.invoice_id)
+                return [ItemOutcome(invoice.invoice_id, NOT_HYPERWALLET, refusal)]
         if plan.hold is not None:
             if not dry_run:
                 self._hold_rows(invoice, saved.get(invoice.invoice_id, []), plan.hold)
@@ -437,7 +440,12 @@ class HyperwalletInvoicePayments:
         return self._queue(outcomes, item, dry_run=dry_run)
 
     def _refusal(
-        self, invoice: HwInvoice, known: Sequence[HyperwalletPayment], *, dry_run: bool
+        self,
+        invoice: HwInvoice,
+        known: Sequence[HyperwalletPayment],
+        *,
+        claim: bool,
+        dry_run: bool,
     ) -> str | None:
         """Why Hyperwallet must not pay ``invoice``: its shop is another provider's (the rule),
         or the invoice is claimed by another provider. Otherwise it is claimed for Hyperwallet
@@ -450,6 +458,8 @@ class HyperwalletInvoicePayments:
             verdict = self.providers.provider(shop_id, shop=raw, at=invoice.created_at)
             if verdict.provider not in (HYPERWALLET, "none"):
                 return verdict.refusal(shop_id, HYPERWALLET)
+        if not claim:
+            return None
         documents = {invoice.invoice_id: shop_id}
         if dry_run:
             claims = find_claims(self.ledger, ClaimKind.INVOICE, documents)
@@ -462,8 +472,8 @@ class HyperwalletInvoicePayments:
                 workflow=WORKFLOW,
                 run_id=self.run_id,
             )
-        claim = claims.get(invoice.invoice_id)
-        return claim.refusal(HYPERWALLET) if claim is not None else None
+        held = claims.get(invoice.invoice_id)
+        return held.refusal(HYPERWALLET) if held is not None else None
 
     def _hold_rows(self, invoice: HwInvoice, saved: list[HyperwalletPayment], reason: str) -> None:
         """Record (or update) the invoice's payments as ON_HOLD with why: visible in the ledger."""

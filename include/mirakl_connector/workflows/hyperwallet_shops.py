@@ -233,7 +233,7 @@ class ShopExtract:
             verdict = self.providers.serves(
                 HYPERWALLET, _int_id(shop_id), shop=shop, now=self._now()
             )
-            if verdict.provider not in (HYPERWALLET, NONE):
+            if decision.eligible and verdict.provider not in (HYPERWALLET, NONE):
                 reason = verdict.refusal(_int_id(shop_id), HYPERWALLET) or ""
                 decision = Eligibility(None, SKIPPED_OTHER_PROVIDER, reason)
             if not decision.eligible:
