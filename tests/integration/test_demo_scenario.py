@@ -22,13 +22,18 @@ import requests
 
 from mirakl_connector.airflow.demo import seed_ledger
 from mirakl_connector.errors import PaymentProviderError
+from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.claims import ClaimKind, find_claims
 from mirakl_connector.ledger.records import PaymentMappingStatus, PayoutStatus
+from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 from mirakl_connector.sandbox.scenario import load_scenario
 from mirakl_connector.workflows.registry import Resources, build_workflow, run_step
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "include/mirakl_connector/sandbox/scenarios/demo.json"
+#: The Hyperwallet shops 101-108 and invoices 9101-9108, loaded next to demo.json as demo.sh does.
+DEMO_HW = REPO / "include/mirakl_connector/sandbox/scenarios/demo_hyperwallet.json"
 DEMO_CONFIG = REPO / "scripts/demo-config.json"
 
 #: (workflow, step) in the order the DAGs' tasks run them.
@@ -45,10 +50,14 @@ PIPELINE = [
     ("seller_settlement", "plan"),
     ("seller_settlement", "transfer"),
     ("seller_settlement", "payout"),
+    ("hyperwallet_seller_extract", "sync"),
+    ("hyperwallet_bank_account_extract", "sync"),
+    ("hyperwallet_invoice_payments", "pay"),
     ("failed_operations", "alert"),
     ("operator_notifications", "deliver"),
 ]
 NEW_SHOPS = {5, 6, 8, 9}  # no Stripe account in the scenario
+HW_SHOPS = {101, 102, 103, 104, 105, 106, 107, 108}  # hw-program set: Hyperwallet pays them
 
 
 class SmtpLibMailer:
@@ -68,9 +77,18 @@ class SmtpLibMailer:
 
 
 @pytest.fixture
-def demo(sandbox, ledger_url, mirakl, stripe_gateway, smtp_server):
+def demo(sandbox, sandbox_server, ledger_url, mirakl, stripe_gateway, smtp_server, fast_retry):
     """The demo scenario in the sandbox, its ledger section seeded, and a runner of one pass."""
     sandbox.reset(load_scenario(DEMO))
+    hw_scenario = json.loads(DEMO_HW.read_text(encoding="utf-8"))
+    sandbox.load(hw_scenario)
+    hyperwallet = HyperwalletClient(
+        sandbox_server.url,
+        hw_scenario["hyperwallet"]["username"],
+        hw_scenario["hyperwallet"]["password"],
+        retry=fast_retry,
+        timeout=(2, 5),
+    )
     seed_ledger(DEMO, url=ledger_url)
     ledger = Ledger(ledger_url)
     config = json.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
@@ -85,6 +103,7 @@ def demo(sandbox, ledger_url, mirakl, stripe_gateway, smtp_server):
                 ledger=lambda: ledger,
                 mailer=lambda: SmtpLibMailer(host, port),
                 http=lambda: None,  # no operator endpoint, as in the demo
+                hyperwallet=lambda: hyperwallet,
             )
             job = build_workflow(workflow, resources, config, f"{name}-{workflow}")
             summaries[f"{workflow}.{step}"] = run_step(job, step, {}).to_dict()
@@ -115,7 +134,10 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
 
     first = run_pass("first")
 
-    assert {k: s["failed_total"] for k, s in first.items() if s["failed_total"]} == {}
+    assert {k: s["failed_total"] for k, s in first.items() if s["failed_total"]} == {
+        "hyperwallet_bank_account_extract.sync": 1,  # shop 105: IBAN with wrong check digits
+        "hyperwallet_invoice_payments.pay": 1,  # 9103's operator fee is negative: refused
+    }
 
     # Onboarding: every shop without an account gets one, mapped, with a link in stripe-url.
     accounts = {a["metadata"].get("miraklShopId"): a for a in sandbox.accounts()}
@@ -129,7 +151,17 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
                     if f["code"] == "stripe-url")  # fmt: skip
         assert f"/_sandbox/onboarding/{account['id']}" in link  # legacy OAuth link of 9 replaced
     assert mappings[6].ignored is True
-    assert first["seller_onboarding.sync"]["counts"] == {"ACCOUNT_CREATED": 4, "UNCHANGED": 5}
+    assert first["seller_onboarding.sync"]["counts"] == {
+        "ACCOUNT_CREATED": 4,
+        "UNCHANGED": 5,
+        "NOT_STRIPE_SHOP": 8,  # the Hyperwallet shops (hw-program set), terminated 107 included
+    }
+    # No Stripe account, no mapping and no Stripe link for a shop Hyperwallet pays.
+    assert not {str(i) for i in HW_SHOPS} & set(accounts)
+    assert not HW_SHOPS & set(mappings)
+    for shop_id in HW_SHOPS:
+        codes = {f["code"] for f in shops[shop_id]["shop_additional_fields"]}
+        assert "stripe-url" not in codes
     assert {f["value"] for f in shops[1]["shop_additional_fields"]} == {
         "https://connect.stripe.com/express/acct_demo_lumiere"  # a working link is kept
     }
@@ -237,6 +269,36 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
         PayoutStatus.ON_HOLD,
         "Payouts are disabled for shop ID 7",
     )
+
+    # Invoice 9101 (and every Hyperwallet invoice) is paid once, by Hyperwallet only: the Stripe
+    # settlement refused it by the rule, and the claim binds it to Hyperwallet.
+    hw_admin = HyperwalletSandboxAdmin(sandbox.url)
+    hw_paid = [p["clientPaymentId"] for p in hw_admin.payments()]
+    hw_admin.close()
+    assert sorted(hw_paid) == [
+        "9101", "9101-operatorFee", "9102", "9102-operatorFee", "9103", "9104",
+    ]  # fmt: skip
+    stripe_ids = {t["metadata"]["miraklId"] for t in sandbox.transfers()}
+    payout_ids = {p["metadata"]["invoiceId"] for p in sandbox.payouts()}
+    assert payout_ids == {"9001", "9002", "9003"}
+    stripe_ids |= payout_ids
+    assert not stripe_ids & {"9101", "9102", "9103", "9104", "9108"}
+    refused = ledger.get_payouts(["9101"])["9101"]
+    assert (refused.status, refused.status_reason) == (
+        PayoutStatus.ABORTED,
+        "Shop 101 is paid by Hyperwallet, not Stripe (shop field hw-program is set)",
+    )
+    claims = find_claims(ledger, ClaimKind.INVOICE, ["9001", "9002", "9003", "9101", "9102"])
+    assert {i: c.provider for i, c in claims.items()} == {
+        "9001": "stripe", "9002": "stripe", "9003": "stripe",
+        "9101": "hyperwallet", "9102": "hyperwallet",
+    }  # fmt: skip
+    assert first["seller_settlement.plan"]["counts"]["PAYOUT_ABORTED"] == 5  # 9101-9104, 9108
+    assert first["hyperwallet_invoice_payments.pay"]["counts"] == {
+        "PAID": 6,
+        "REFUSED": 1,  # 9103-operatorFee: negative commission
+        "SKIPPED": 5,  # 9001-9004: Stripe shops (no hw-program); 9108: ignored program
+    }
 
     # Nothing failed: no alert e-mail, nothing queued for the operator.
     assert first["failed_operations.alert"]["counts"] == {}
