@@ -115,7 +115,8 @@ class PayoutProviderRule:
     def from_config(cls, config: Mapping[str, Any] | None) -> PayoutProviderRule:
         """Parse ``config["payout_provider"]``; every error names the key and the reason."""
         config = config or {}
-        values = config.get(SECTION) or {}
+        values = config.get(SECTION)
+        values = {} if values is None else values
         if not isinstance(values, Mapping):
             raise ConfigurationError(f"{SECTION} must be an object")
         unknown = set(values) - _KNOWN_KEYS
