@@ -30,6 +30,13 @@ from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.payout_provider import parse_instant
 
 GO_LIVE_KEY = "go_live"
+
+
+class FirstRunRefused(ConfigurationError):
+    """A first run with neither checkpoint nor go-live instant: retrying cannot help (the
+    Airflow operator fails the task at once instead of retrying it)."""
+
+
 BEFORE_GO_LIVE = "BEFORE_GO_LIVE"
 
 
@@ -65,7 +72,7 @@ class GoLive:
     ) -> None:
         """Fail the run (before anything is read) on a first run without a go-live instant."""
         if checkpoint is None and self.instant is None:
-            raise ConfigurationError(missing_go_live_message(workflow, checkpoint_key, docs))
+            raise FirstRunRefused(missing_go_live_message(workflow, checkpoint_key, docs))
 
     def before(self, created_at: datetime | None) -> bool:
         """True when a document created ``created_at`` lies before the go-live instant."""

@@ -115,3 +115,56 @@ def test_order_ids_and_since_override(demo_env, sandbox):
     run, _ = run_dag(since="2026-11-01T00:00:00+00:00")
     assert run.state == "success"
     assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == "2026-11-01T00:00:00+00:00"
+
+
+def test_first_run_without_checkpoint_or_go_live_moves_nothing_and_says_why(
+    demo_env, sandbox, monkeypatch, capfd
+):
+    """A first run (no checkpoint) without a go-live instant would pay the whole history."""
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
+        {"payment_split": {"product_enabled": True, "service_enabled": True}}))  # fmt: skip
+    run = fresh_dag().test(logical_date=None)
+
+    assert run.state == "failed"
+    assert run.get_task_instance("plan_transfers").state == "failed"
+    assert sandbox.transfers() == []  # nothing moved
+    assert sandbox.mirakl_calls("OR11") == sandbox.mirakl_calls("SOR11") == []  # not even read
+    with Ledger(demo_env) as ledger:
+        assert _recorded(ledger) == set()  # nothing recorded either
+        assert ledger.get_checkpoint("product_payment_split_checkpoint") is None
+    assert (
+        "payment_split: this is a first run (no checkpoint 'product_payment_split_checkpoint' "
+        "in the ledger) and no go-live instant is configured, so nothing was moved. Set "
+        '"go_live" in the Airflow Variable mirakl_connector_config' in "".join(capfd.readouterr())
+    )
+
+
+def test_first_run_with_go_live_counts_what_lies_before_it(demo_env, sandbox, monkeypatch):
+    """Orders created before the go-live instant are counted in the summary, never moved."""
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
+        {"payment_split": {"product_enabled": True, "service_enabled": True},
+         "go_live": "2026-11-17T00:00:00Z"}))  # fmt: skip
+    # created before 2026-11-17T00:00Z (the service orders' dates are +01:00)
+    before = {"ORD-1014-A", "ORD-1001-A", "ORD-1002-A", "ORD-1003-A", "ORD-1004-A", "SRV-2001-A"}
+
+    run, xcoms = run_dag()
+
+    assert run.state == "success"
+    plan = xcoms["plan_transfers"]
+    assert plan["counts"]["BEFORE_GO_LIVE"] == len(before)
+    moved = {t["metadata"]["miraklId"] for t in sandbox.transfers()}
+    assert moved and not moved & before
+    with Ledger(demo_env) as ledger:
+        recorded = _recorded(ledger)
+    assert recorded and not recorded & before  # counted, not recorded: nothing to pay later either
+
+    rerun, rerun_xcoms = run_dag()
+    assert rerun.state == "success"
+    assert {t["metadata"]["miraklId"] for t in sandbox.transfers()} == moved
+
+
+def _recorded(ledger: Ledger) -> set[str]:
+    from mirakl_connector.ledger.records import ORDER_TRANSFER_TYPES, TransferStatus
+
+    rows = ledger.iter_transfers(types=ORDER_TRANSFER_TYPES, statuses=list(TransferStatus))
+    return {r.mirakl_id for batch in rows for r in batch}

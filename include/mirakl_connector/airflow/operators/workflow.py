@@ -110,6 +110,7 @@ class MiraklWorkflowOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from mirakl_connector.first_run import FirstRunRefused
         from mirakl_connector.workflows.registry import build_workflow, run_step
 
         params = {**parse_run_params(context.get("params") or {}), **self.step_kwargs}
@@ -119,7 +120,13 @@ class MiraklWorkflowOperator(BaseOperator):
         job = build_workflow(
             self.workflow, self.build_resources(config), config, context.get("run_id")
         )
-        result = run_step(job, self.step, params).to_dict()
+        try:
+            result = run_step(job, self.step, params).to_dict()
+        except FirstRunRefused as exc:
+            # A setting is missing: a retry cannot help, the message says what to set.
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
         self._log_summary(result)
         return result
 
