@@ -366,3 +366,46 @@ def test_settings_refuse_unknown_keys_and_derive_urls():
     assert settings.return_url_for("https://m.example.com/") == (
         "https://m.example.com/mmp/shop/account/shop"
     )
+
+
+def test_only_stripe_shops_get_an_account_and_the_new_status_is_known_at_once(
+    sandbox, mirakl, stripe_gateway, workflow_ledger
+):
+    """The demo's double payment started here: Hyperwallet shops got Stripe accounts and links.
+
+    And ORD-1012-A: a new account's KYC status is recorded at creation, never left unknown.
+    """
+    from mirakl_connector.payout_provider import PayoutProviderRule
+
+    hw_field = [{"code": "hw-program", "value": "EUROPE"}]
+    sandbox.put_shops(
+        [
+            shop(1),
+            shop(101, shop_additional_fields=hw_field),
+            shop(107, shop_additional_fields=hw_field, shop_state="TERMINATED"),
+            shop(2),  # pinned to Hyperwallet by the operator, no field needed
+        ]
+    )
+    rule = PayoutProviderRule.from_config(
+        {
+            "hyperwallet": {"programs": [{"name": "EUROPE", "user_token": "prg-u"}]},
+            "payout_provider": {"shops": {"2": "hyperwallet"}},
+        }
+    )
+    summary = SellerOnboarding(
+        mirakl=mirakl,
+        stripe=stripe_gateway,
+        ledger=workflow_ledger,
+        settings=OnboardingSettings(),
+        providers=rule,
+    ).sync()
+
+    assert set(accounts_by_shop(sandbox)) == {"1"}
+    assert {shop_id for shop_id, _ in s07_links(sandbox)} == {1}
+    assert summary.counts == {"ACCOUNT_CREATED": 1, "NOT_STRIPE_SHOP": 3}
+    assert "Shop 101 is paid by Hyperwallet, not Stripe (shop field hw-program is set)" in str(
+        summary.to_dict()["reasons"]
+    )
+    mappings = workflow_ledger.account_mappings_by_shop([1, 2, 101, 107])
+    assert set(mappings) == {1}
+    assert mappings[1].kyc_status == "PENDING_SUBMISSION"  # known from the creation on

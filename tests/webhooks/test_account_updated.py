@@ -135,3 +135,25 @@ def test_unknown_account_is_ignored(marketplace, client, job, wh_ledger):
     assert "non-Mirakl" in wh_ledger.get_inbox_event("stripe", event["id"]).last_error
     assert wh_ledger.account_mapping_by_stripe_account("acct_stranger") is None
     assert marketplace.mirakl_calls("S07") == [] and notifications(wh_ledger) == []
+
+
+def test_an_update_before_submission_records_the_kyc_status_only(
+    marketplace, client, job, wh_ledger
+):
+    """The first status is known as soon as Stripe sends one: nothing is written to Mirakl (the
+    seller still needs the onboarding link), but the transfers know what to wait for."""
+    assert wh_ledger.account_mappings_by_shop([1])[1].kyc_status is None
+    marketplace.patch_account(
+        "acct_1", details_submitted=False, requirements={"currently_due": ["external_account"]}
+    )
+    event = deliver_latest(marketplace, client)
+
+    summary = job.process()
+
+    mapping = wh_ledger.account_mappings_by_shop([1])[1]
+    assert mapping.kyc_status == "PENDING_SUBMISSION"
+    assert mapping.onboarding_token == "tok-1"  # the onboarding link stays valid
+    assert marketplace.mirakl_calls("S07") == []
+    stored = wh_ledger.get_inbox_event("stripe", event["id"])
+    assert stored.status is InboxStatus.PROCESSED
+    assert "KYC status PENDING_SUBMISSION recorded" in str(summary.to_dict())
