@@ -458,3 +458,38 @@ def test_plan_reads_the_chunks_charges_in_one_list_call(sandbox, make_job, ledge
     rows = ledger.get_refunds([f"R{n}" for n in range(1, 6)])
     assert [rows[f"R{n}"].transaction_id for n in range(1, 5)] == ["ch_1", "ch_2", "ch_3", "ch_4"]
     assert "ch_5" in rows["R5"].status_reason
+
+
+def test_first_run_needs_a_go_live_instant_and_skips_refunds_of_older_orders(
+    sandbox, mirakl, stripe_gateway, ledger
+):
+    """Refunds have no checkpoint: the first plan run needs go_live; a refund of an order
+    created before it (which a previous connector may have refunded) is counted, not moved."""
+    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.workflows.refunds import FIRST_RUN_KEY
+
+    old = product_order("OLD-1", refunds=[
+        {"id": "R-OLD", "amount": "10.00", "commission_total_amount": "1.00",
+         "shipping_taxes": [], "taxes": []}])  # fmt: skip
+    old["created_date"] = "2026-10-01T00:00:00Z"
+    load(sandbox, orders=[old, product_order("A-1")])
+    # the old order's payment is known: without go_live its refund would go out
+    ledger.upsert_payment_mapping(PaymentMapping("ch_paid", "OLD", status="captured"))
+
+    def job(go_live=None):
+        return PaymentRefund(
+            mirakl=mirakl, stripe=stripe_gateway, ledger=ledger, go_live=GoLive(go_live)
+        )
+
+    with pytest.raises(ConfigurationError, match=f"no checkpoint '{FIRST_RUN_KEY}'"):
+        job().plan()
+    assert ledger.get_refunds(["R-OLD", "R1"]) == {}
+
+    live = job(_dt(2026, 11, 1, tzinfo=_UTC))
+    plan = live.plan()
+    assert plan.counts["BEFORE_GO_LIVE"] == 1
+    assert "R-OLD" not in ledger.get_refunds(["R-OLD"])
+    live.refund()
+    assert "R-OLD" not in {r["metadata"]["miraklRefundId"] for r in sandbox.refunds()}
+    assert ledger.get_checkpoint(FIRST_RUN_KEY) is not None
+    job().plan()  # no longer a first run

@@ -478,3 +478,33 @@ def test_a_payout_lookup_never_takes_a_failed_payout_for_the_invoices(sandbox, j
     saved = ledger.get_payouts(["1"])["1"]
     assert saved.payout_id not in (None, dead.id)
     assert sorted(p["status"] for p in sandbox.payouts()) == ["failed", "pending"]
+
+
+def test_first_run_needs_a_go_live_instant_and_counts_what_lies_before_it(
+    sandbox, mirakl, stripe_gateway, ledger
+):
+    """No checkpoint: without go_live nothing is read or paid; with it, older invoices are
+    counted BEFORE_GO_LIVE (with their amount) and never recorded or paid."""
+    from mirakl_connector.errors import ConfigurationError
+
+    sandbox.reset(scenario([inv(1, day=1), inv(2, day=10)]))
+
+    def job(go_live=None):
+        return SellerSettlement(
+            mirakl=mirakl, stripe=stripe_gateway, ledger=ledger,
+            settings=SettlementSettings(), go_live=GoLive(go_live),
+        )  # fmt: skip
+
+    with pytest.raises(ConfigurationError, match="no checkpoint 'seller_settlement_checkpoint'"):
+        job().plan()
+    assert sandbox.mirakl_calls("IV01") == []
+    assert ledger.get_payouts(["1", "2"]) == {}
+
+    live = job(_dt(2026, 11, 5, tzinfo=_UTC))
+    plan = live.plan()
+    assert plan.counts["BEFORE_GO_LIVE"] == 1
+    assert plan.to_dict()["amounts"]["BEFORE_GO_LIVE"] == {"EUR": "12.34"}
+    live.transfer()
+    live.payout()
+    assert set(ledger.get_payouts(["1", "2"])) == {"2"}
+    assert [p["metadata"]["invoiceId"] for p in sandbox.payouts()] == ["2"]

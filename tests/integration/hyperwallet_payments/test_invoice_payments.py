@@ -345,3 +345,45 @@ def test_settings_are_checked(settings, message):
 
     with pytest.raises(ConfigurationError, match=message):
         HyperwalletPaymentSettings.from_mapping(settings)
+
+
+def test_first_run_needs_go_live_and_a_shop_stripe_pays_is_never_paid_here(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger: Ledger
+):
+    """No window checkpoint and no go_live: nothing is read or paid. With go_live, an invoice
+    older than it is counted, not paid; a shop the operator pinned to Stripe is refused."""
+    from datetime import UTC, datetime, timedelta
+
+    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.first_run import GoLive
+    from mirakl_connector.payout_provider import PayoutProviderRule
+
+    now = datetime.now(UTC)
+    old = hw.invoice(1, date_created=hw.iso(now - timedelta(days=5)))
+    sandbox.reset(
+        hw.scenario(
+            shops=[hw.shop(), hw.shop(2002)],
+            invoices=[old, hw.invoice(2), hw.invoice(3, shop_id=2002)],
+        )
+    )
+
+    def job(go_live=None):
+        return HyperwalletInvoicePayments(
+            mirakl=mirakl, hyperwallet=hyperwallet, ledger=workflow_ledger,
+            settings=HyperwalletSettings.from_config(_CONFIG),
+            payments=HyperwalletPaymentSettings(), go_live=GoLive(go_live),
+            providers=PayoutProviderRule.from_config(
+                {**_CONFIG, "payout_provider": {"shops": {"2002": "stripe"}}}),
+        )  # fmt: skip
+
+    with pytest.raises(ConfigurationError, match="no checkpoint 'hyperwallet_invoice_payments"):
+        job().pay()
+    assert hw_admin.payments() == []
+
+    summary = job(now - timedelta(days=2)).pay().to_dict()
+
+    assert summary["counts"] == {"BEFORE_GO_LIVE": 1, "PAID": 2, "NOT_HYPERWALLET": 1}
+    assert sorted(p["clientPaymentId"] for p in hw_admin.payments()) == ["2", "2-operatorFee"]
+    assert "Shop 2002 is paid by Stripe, not Hyperwallet (payout_provider.shops.2002)" in str(
+        summary["reasons"]
+    )
