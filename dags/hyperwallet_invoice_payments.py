@@ -50,7 +50,10 @@ configuration fails here with the key named), `pay_invoices`, `report` (fails an
 **Outcomes** (one per payment): `PAID`, `ALREADY_PAID`, `ON_HOLD` (no bank account token, unknown
 `hw-program`, shop terminated: retried), `FAILED` (Hyperwallet refused: retried), `IN_DOUBT` (no
 answer: the retry looks it up first), `REFUSED` (negative commission: never sent), `SKIPPED`
-(no or ignored program, invoice not payable), `RETRY_PENDING` / `RETRIES_EXHAUSTED`. A zero
+(no or ignored program, invoice not payable), `NOT_HYPERWALLET` (Stripe pays the shop at the
+invoice's date per the `payout_provider` rule, or the invoice is claimed by Stripe),
+`BEFORE_GO_LIVE` (created before `go_live`, which a first run without checkpoint requires),
+`RETRY_PENDING` / `RETRIES_EXHAUSTED`. A zero
 commission is skipped. Ledger statuses: `HW_PAYMENT_` + PENDING, CREATED, COMPLETED, FAILED,
 ON_HOLD, ABORTED.
 

@@ -36,7 +36,9 @@ per write step, default 4). The tax split comes from the
 2. `plan_refunds`: the ledger backlog (ON_HOLD/FAILED refunds, even those Mirakl no longer lists)
    and PA12/SPA12 are decided: payment = the order transfer's source charge, else the payment
    mapping, else ON_HOLD; payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an
-   intent still in `requires_*` is cancelled, as the incumbent does); else PENDING.
+   intent still in `requires_*` is cancelled, as the incumbent does); else PENDING. A refund of
+   an order created before `go_live` is counted `BEFORE_GO_LIVE`, never paid (the first run needs
+   `go_live`); one of a shop another provider pays (`payout_provider`) → ABORTED.
 3. `plan_shards`: splits the rows into `payment_refund.execute_shards` shards (default 4) by
    ledger row id; the next two steps are mapped over them (one task per shard, `stripe_api` pool).
 4. `create_refunds`: Stripe refund of every PENDING row (idempotency key from the Mirakl refund

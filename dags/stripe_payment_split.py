@@ -44,11 +44,20 @@ each on (`product_enabled`, `service_enabled`, `tax_split_enabled`, `tax_account
 5. `report`: one summary of the run (its return value; the shards' summaries added up); fails,
    and e-mails `alerts.email_to`, when any order failed.
 
-**Decision rules** (first match wins): no Stripe account for the shop → ON_HOLD; shop ignored
-→ IGNORED; order refused/cancelled → ABORTED; order not validated or not yet debited → ON_HOLD;
-payment cancelled/failed → ABORTED, not captured → ON_HOLD; amount (amount due − operator
-commission, in the currency's minor units) ≤ 0 → ABORTED; otherwise PENDING, then CREATED once
-Stripe accepts it.
+**First run**: with no checkpoint, the run needs the `go_live` setting (an RFC 3339 instant at
+the top of `mirakl_connector_config`); without it `plan_transfers` fails at once and moves
+nothing, saying what to set. Orders created before `go_live` are counted `BEFORE_GO_LIVE`, never
+moved.
+
+**Decision rules** (first match wins): created before `go_live` → BEFORE_GO_LIVE (counted only);
+the shop is paid by another provider at the order's date (`payout_provider` rule: `shops`,
+`hw-program`, `default`) → ABORTED; no Stripe account for the shop → ON_HOLD; shop ignored →
+IGNORED; the account's KYC status not known yet → ON_HOLD (unknown is not verified); KYC
+PENDING_SUBMISSION/PENDING_APPROVAL/REFUSED → ON_HOLD; order refused/cancelled → ABORTED; order
+not validated or not yet debited → ON_HOLD; payment cancelled/failed → ABORTED, not captured →
+ON_HOLD; amount (amount due − operator commission, in the currency's minor units) ≤ 0 →
+ABORTED; the order already claimed by the other provider in the ledger → ABORTED; otherwise
+PENDING, then CREATED once Stripe accepts it.
 
 **Params** (manual runs): `since` (re-read orders created since this RFC 3339 instant), `order_ids`
 (only these orders), `dry_run` (decide and report, change nothing).

@@ -48,8 +48,13 @@ key from the invoice id and type; the ledger rows and the checkpoint. Mirakl is 
    whose invoice transfers are settled (fees are collected before the rest is paid out).
 6. `report`: one summary; fails (and e-mails `alerts.email_to`) when an item failed.
 
-**Statuses** (transfers `TRANSFER_*`, payouts `PAYOUT_*`): amount 0 or missing shop → ABORTED;
-no Stripe account for the shop, shop ignored, payouts disabled, or (payout) an invoice transfer
+**First run**: with no checkpoint, `go_live` (top of `mirakl_connector_config`) is required;
+invoices created before it are counted `BEFORE_GO_LIVE`, never paid.
+
+**Statuses** (transfers `TRANSFER_*`, payouts `PAYOUT_*`): the shop paid by another provider at
+the invoice's date (`payout_provider` rule), the invoice already claimed by Hyperwallet, amount 0
+or missing shop → ABORTED; no Stripe account for the shop, shop ignored, payouts disabled, the
+account's KYC status not known yet (payout, extra credits), or (payout) an invoice transfer
 of the same invoice not settled yet → ON_HOLD (re-evaluated every run); otherwise PENDING, then
 CREATED, or FAILED with Stripe's reason (retried next run with a new key). A backlog row whose
 invoice Mirakl no longer returns keeps its status; the report names it.
