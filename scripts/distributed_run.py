@@ -284,7 +284,9 @@ def airflow_env(args: argparse.Namespace, home: Path, meta_url: str, ledger_url:
                         "product_enabled": True,
                         "service_enabled": False,
                         "execute_shards": args.shards,
-                    }
+                    },
+                    # a first run: the generated orders are all after this go-live instant
+                    "go_live": "2000-01-01T00:00:00Z",
                 }
             ),
             # Manual runs only: a scheduled run must not take the batch before ours.
