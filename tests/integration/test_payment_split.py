@@ -15,7 +15,12 @@ from datetime import datetime as _dt
 import pytest
 
 from mirakl_connector.first_run import GoLive
-from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
+from mirakl_connector.ledger.records import (
+    AccountMapping,
+    TransferRecord,
+    TransferStatus,
+    TransferType,
+)
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
@@ -489,3 +494,35 @@ def test_idempotency_error_without_a_recorded_attempt_searches_a_key_lifetime_ba
     assert make_split().execute().counts == {"TRANSFER_CREATED": 1}
     assert ledger.get_transfer(TransferType.PRODUCT_ORDER, "A-1").transfer_id == made
     assert [t["id"] for t in sandbox.transfers()] == [made]
+
+
+def test_a_pending_row_whose_order_another_provider_claimed_is_never_sent(
+    sandbox, make_split, ledger
+):
+    """A row planned before claims existed (or an import's claim arriving since): the write step
+    finds the other provider's claim and refuses, with it as the reason."""
+    from mirakl_connector.ledger.claims import ClaimKind, record_imported_claims
+
+    sandbox.reset(scenario([]))
+    ledger.save_transfers(
+        [
+            TransferRecord(
+                type=TransferType.PRODUCT_ORDER, mirakl_id="O-9", status=TransferStatus.PENDING,
+                mirakl_shop_id=1, destination_account="acct_s1", amount=1000, currency="EUR",
+            )
+        ]
+    )  # fmt: skip
+    record_imported_claims(
+        ledger, "hyperwallet", ClaimKind.ORDER, {"O-9": 1}, source="hyperwallet-connector"
+    )
+
+    executed = make_split().execute()
+
+    assert sandbox.transfers() == []
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "O-9")
+    assert (row.status, row.status_reason) == (
+        TransferStatus.ABORTED,
+        "Order O-9 is already claimed for payment by hyperwallet (imported from the previous "
+        "connector): not paid by stripe",
+    )
+    assert executed.counts == {"TRANSFER_ABORTED": 1}

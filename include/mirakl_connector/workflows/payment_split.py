@@ -74,6 +74,7 @@ from mirakl_connector.workflows.exactly_once import (
 from mirakl_connector.workflows.provider_guard import (
     claim_pending,
     default_providers,
+    refuse_claimed_before_sending,
     shop_providers,
 )
 from mirakl_connector.workflows.registry import Resources
@@ -345,12 +346,12 @@ class PaymentSplit:
             else:
                 order = candidate.order
                 mapping = payment_mappings.get(order.commercial_id)
-                refusal = (
-                    None
-                    if row.transfer_id
-                    else self.providers.refusal(order.shop_id, order.created_at, STRIPE)
-                )
                 try:
+                    refusal = (
+                        None
+                        if row.transfer_id
+                        else self.providers.refusal(order.shop_id, order.created_at, STRIPE)
+                    )
                     if refusal is not None:
                         # Another provider pays this shop's orders: never transferred here.
                         row = replace(
@@ -443,6 +444,24 @@ class PaymentSplit:
         ):
             if wanted:
                 rows = [r for r in rows if _order_id_of(r.mirakl_id) in wanted]
+            rows, refused = refuse_claimed_before_sending(
+                self.ledger,
+                STRIPE,
+                ClaimKind.ORDER,
+                rows,
+                document_of=lambda r: _order_id_of(r.mirakl_id),
+                shop_of=lambda r: r.mirakl_shop_id,
+                untouched=lambda r: not r.transfer_id and r.attempted_at is None,
+                refuse=lambda r, reason: replace(
+                    r, status=TransferStatus.ABORTED, status_reason=reason
+                ),
+                save=partial(self.ledger.save_transfers, run_id=self.run_id),
+                workflow=WORKFLOW,
+                run_id=self.run_id,
+                dry_run=dry_run,
+            )
+            for row in refused:
+                summary.add(_outcome(row))
             if dry_run:
                 for row in rows:
                     summary.add(_outcome(replace(row, status_reason="would be transferred")))

@@ -64,3 +64,46 @@ def claim_pending(
                 row = refuse(row, reason)
         out.append(row)
     return out
+
+
+def refuse_claimed_before_sending(
+    ledger: Ledger,
+    provider: str,
+    kind: ClaimKind,
+    rows: Sequence[R],
+    *,
+    document_of: Callable[[R], str],
+    shop_of: Callable[[R], int | None],
+    untouched: Callable[[R], bool],
+    refuse: Callable[[R, str], R],
+    save: Callable[[list[R]], Any],
+    workflow: str,
+    run_id: str | None,
+    dry_run: bool,
+) -> tuple[list[R], list[R]]:
+    """Just before a write step sends PENDING rows: ``(rows to send, rows refused)``.
+
+    The claim is normally this provider's already (taken when the row was planned); this catches
+    a row planned before claims existed or a claim another provider (or an import) took since.
+    Only rows never attempted (``untouched``) are refused: one in doubt may exist at the
+    provider and is settled by its lookup, never hidden. Refused rows are saved (not in a dry
+    run) with the claim as their reason.
+    """
+    refused_or_kept = claim_pending(
+        ledger,
+        provider,
+        kind,
+        rows,
+        is_pending=untouched,
+        document_of=document_of,
+        shop_of=shop_of,
+        refuse=refuse,
+        workflow=workflow,
+        run_id=run_id,
+        dry_run=dry_run,
+    )
+    keep = [new for old, new in zip(rows, refused_or_kept, strict=True) if new is old]
+    refused = [new for old, new in zip(rows, refused_or_kept, strict=True) if new is not old]
+    if refused and not dry_run:
+        save(refused)
+    return keep, refused

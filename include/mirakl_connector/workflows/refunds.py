@@ -77,6 +77,7 @@ from mirakl_connector.workflows.payment_split import PaymentSplitSettings
 from mirakl_connector.workflows.provider_guard import (
     claim_pending,
     default_providers,
+    refuse_claimed_before_sending,
     shop_providers,
 )
 from mirakl_connector.workflows.refund_decisions import (
@@ -399,6 +400,24 @@ class PaymentRefund:
             statuses=[RefundStatus.PENDING], batch_size=CHUNK_SIZE, shard=part
         ):
             rows = [r for r in rows if r.type in types and _wanted(r, wanted)]
+            rows, refused = refuse_claimed_before_sending(
+                self.ledger,
+                STRIPE,
+                ClaimKind.REFUND,
+                rows,
+                document_of=lambda r: r.mirakl_refund_id,
+                shop_of=lambda r: None,
+                untouched=lambda r: not r.stripe_refund_id and r.attempted_at is None,
+                refuse=lambda r, reason: replace(
+                    r, status=RefundStatus.ABORTED, status_reason=reason
+                ),
+                save=partial(self.ledger.save_refunds, run_id=self.run_id),
+                workflow=WORKFLOW,
+                run_id=self.run_id,
+                dry_run=dry_run,
+            )
+            for row in refused:
+                summary.add(_refund_outcome(row))
             if dry_run:
                 for row in rows:
                     summary.add(_refund_outcome(replace(row, status_reason="would be refunded")))

@@ -73,6 +73,7 @@ from mirakl_connector.workflows.exactly_once import (
 from mirakl_connector.workflows.provider_guard import (
     claim_pending,
     default_providers,
+    refuse_claimed_before_sending,
     shop_providers,
 )
 from mirakl_connector.workflows.registry import Resources
@@ -442,6 +443,7 @@ class SellerSettlement:
             shard=part,
         ):
             rows = [r for r in rows if shop is None or r.mirakl_shop_id == shop]
+            rows = self._claimed(rows, summary, dry_run=dry_run)
             if dry_run:
                 for row in rows:
                     summary.add(_outcome(replace(row, status_reason="would be transferred")))
@@ -530,6 +532,7 @@ class SellerSettlement:
             statuses=[PayoutStatus.PENDING], batch_size=CHUNK_SIZE, shard=part
         ):
             rows = [r for r in rows if shop is None or r.mirakl_shop_id == shop]
+            rows = self._claimed(rows, summary, dry_run=dry_run)
             siblings = self._invoice_transfers([r.mirakl_invoice_id for r in rows])
             ready: list[PayoutRecord] = []
             for row in rows:
@@ -549,6 +552,26 @@ class SellerSettlement:
             run_batch(ready, self._send_payout, item_id=_item_id, summary=summary)
         log.info("%s", summary.describe())
         return summary
+
+    def _claimed(self, rows: list[Row], summary: BatchSummary, *, dry_run: bool) -> list[Row]:
+        """The rows to send; those whose invoice another provider holds are refused (saved)."""
+        keep, refused = refuse_claimed_before_sending(
+            self.ledger,
+            STRIPE,
+            ClaimKind.INVOICE,
+            rows,
+            document_of=_invoice_id_of,
+            shop_of=lambda r: r.mirakl_shop_id,
+            untouched=lambda r: not _stripe_id(r) and r.attempted_at is None,
+            refuse=_abort,
+            save=self._save,
+            workflow=WORKFLOW,
+            run_id=self.run_id,
+            dry_run=dry_run,
+        )
+        for row in refused:
+            summary.add(_outcome(row))
+        return keep
 
     def _invoice_transfers(self, invoice_ids: list[str]) -> dict[str, list[TransferRecord]]:
         found: dict[str, list[TransferRecord]] = {}
@@ -753,3 +776,7 @@ def _abort(row: Row, reason: str) -> Row:
     if isinstance(row, TransferRecord):
         return replace(row, status=TransferStatus.ABORTED, status_reason=reason)
     return replace(row, status=PayoutStatus.ABORTED, status_reason=reason)
+
+
+def _stripe_id(row: Row) -> str | None:
+    return row.transfer_id if isinstance(row, TransferRecord) else row.payout_id
