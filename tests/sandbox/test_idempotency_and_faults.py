@@ -185,3 +185,41 @@ def test_bad_fault_config_is_refused(admin: SandboxAdmin) -> None:
         admin.set_faults({"stripe": {"error_rate": 2}})
     with pytest.raises(SandboxAdminError, match=r"faults.rules\[0\].action"):
         admin.set_faults({"rules": [{"target": "stripe", "action": "explode"}]})
+
+
+def _raw_transfer(url: str, key: str) -> requests.Response:
+    data = {"amount": "700", "currency": "eur", "destination": "acct_seller"}
+    return _raw_post(url, key, data)
+
+
+@pytest.mark.parametrize(("action", "made"), [("saved_error", 0), ("error_after_work", 1)])
+def test_a_500_of_an_executing_request_is_saved_and_replayed_for_its_key(
+    sandbox, admin: SandboxAdmin, action: str, made: int
+) -> None:
+    """Stripe saves a keyed request's answer "regardless of whether it succeeds or fails" and
+    replays it "including 500 errors" (docs.stripe.com/idempotency); the retry creates nothing."""
+    admin.set_faults({"rules": [{"target": "stripe", "path": "/v1/transfers", "action": action}]})
+
+    first = _raw_transfer(sandbox.url, "k-saved")
+    again = _raw_transfer(sandbox.url, "k-saved")
+
+    assert first.status_code == again.status_code == 500
+    assert first.json() == again.json()
+    assert first.json()["error"]["type"] == "api_error"
+    assert first.headers["Stripe-Should-Retry"] == again.headers["Stripe-Should-Retry"] == "false"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(admin.transfers()) == made  # the replay did not create anything
+    assert _raw_transfer(sandbox.url, "k-other").status_code == 200  # a new key is a new request
+    assert len(admin.transfers()) == made + 1
+
+
+def test_a_500_before_execution_is_not_saved(sandbox, admin: SandboxAdmin) -> None:
+    """Results are saved "only after the execution of an endpoint begins" (docs): the injected
+    ``error`` is such a 500, so a retry with the key runs the request."""
+    admin.set_faults({"rules": [{"target": "stripe", "path": "/v1/transfers", "action": "error"}]})
+
+    assert _raw_transfer(sandbox.url, "k-early").status_code == 500
+    retried = _raw_transfer(sandbox.url, "k-early")
+
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
+    assert len(admin.transfers()) == 1

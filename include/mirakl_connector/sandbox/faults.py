@@ -15,14 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTIONS = ("error", "rate_limit", "timeout", "lost_response")
+ACTIONS = ("error", "rate_limit", "timeout", "lost_response", "saved_error", "error_after_work")
 TARGETS = ("mirakl", "stripe", "hyperwallet")
 _RATE_KEYS = {
     "error_rate": "error",
     "rate_limit_rate": "rate_limit",
     "timeout_rate": "timeout",
     "lost_response_rate": "lost_response",
+    "saved_error_rate": "saved_error",
+    "error_after_work_rate": "error_after_work",
 }
+#: actions that only the Stripe API simulates (they involve its idempotency layer)
+STRIPE_ONLY = ("saved_error", "error_after_work")
 
 
 class FaultConfigError(ValueError):
@@ -182,6 +186,8 @@ class FaultInjector:
             threshold = 0.0
             for action in ACTIONS:
                 if target == "mirakl" and action == "lost_response":
+                    continue
+                if target != "stripe" and action in STRIPE_ONLY:
                     continue
                 threshold += rates.get(action, 0.0)
                 if draw < threshold:
