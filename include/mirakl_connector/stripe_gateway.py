@@ -26,6 +26,7 @@ item one by one.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,6 +110,9 @@ class StripeGateway:
     :param retry: the retry policy for transient failures.
     :param max_requests_per_second: pace every call (retries included) to this budget; ``None``
         sends as fast as Stripe answers. See :mod:`mirakl_connector.throttle` for why.
+    :param max_requests_per_endpoint: pace the calls of each endpoint (named API operation,
+        e.g. ``transfers.create``) to this budget as well: Stripe limits each endpoint below the
+        account's global limit (see :mod:`mirakl_connector.stripe_limits`); ``None``: no limit.
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class StripeGateway:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         max_requests_per_second: float | None = None,
+        max_requests_per_endpoint: float | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError("Stripe API key is missing")
@@ -130,11 +135,10 @@ class StripeGateway:
             options["base_addresses"] = {"api": base_url.rstrip("/")}
         self._client = stripe.StripeClient(api_key, **options)
         self._retry = retry or RetryPolicy()
-        self._throttle = (
-            Throttle(max_requests_per_second, burst=max(1.0, max_requests_per_second * BURST))
-            if max_requests_per_second
-            else None
-        )
+        self._throttle = _paced(max_requests_per_second)
+        self._endpoint_rate = max_requests_per_endpoint
+        self._endpoint_throttles: dict[str, Throttle] = {}
+        self._endpoint_lock = threading.Lock()
         self.call_counts: dict[str, int] = {}
         self._platform_account: str | None = None
 
@@ -494,6 +498,15 @@ class StripeGateway:
                 return
             params["starting_after"] = data[-1]["id"]
 
+    def _endpoint_throttle(self, operation: str) -> Throttle | None:
+        if not self._endpoint_rate:
+            return None
+        with self._endpoint_lock:
+            throttle = self._endpoint_throttles.get(operation)
+            if throttle is None:
+                throttle = self._endpoint_throttles[operation] = _paced(self._endpoint_rate)
+            return throttle
+
     def _call(
         self,
         operation: str,
@@ -516,9 +529,13 @@ class StripeGateway:
         if params is not None:
             kwargs["params"] = params
 
+        endpoint = self._endpoint_throttle(operation)
+
         def once() -> Any:
             if self._throttle is not None:
                 self._throttle.acquire()
+            if endpoint is not None:
+                endpoint.acquire()
             self.call_counts[operation] = self.call_counts.get(operation, 0) + 1
             try:
                 result = getattr(service, method)(*args, **kwargs)
@@ -592,6 +609,10 @@ def classify(exc: BaseException) -> str:
     if advice is False or key_spent(exc):
         return UNKNOWN
     return RETRY
+
+
+def _paced(rate: float | None) -> Throttle | None:
+    return Throttle(rate, burst=max(1.0, rate * BURST)) if rate else None
 
 
 def _is_transient(exc: BaseException) -> bool:

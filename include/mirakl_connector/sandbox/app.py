@@ -195,8 +195,13 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
         )
     if not hmac.compare_digest(api_key.encode(), state.stripe.api_key.encode()):
         return finish(401, _stripe_error(401, "invalid_request_error", "Invalid API Key provided."))
-    if faults.over_rate_limit("stripe"):
-        log["fault"] = "rate_limit_bucket"
+    # Rate limiters run before the idempotency layer, so a 429 is never saved for a key
+    # (https://docs.stripe.com/error-low-level, content errors).
+    handler, _args = stripe_api.route(method, path)
+    endpoint = f"{method} {handler.__name__ if handler else path}"
+    limited = faults.over_documented_limit(api_key, method, path, endpoint)
+    if limited or faults.over_rate_limit("stripe"):
+        log["fault"] = f"rate_limit_{limited}" if limited else "rate_limit_bucket"
         return finish(429, _rate_limit_body())
     fault = faults.decide("stripe", method, path)
     log["fault"] = fault
@@ -321,10 +326,16 @@ def _mismatch_message(key: str) -> str:
 
 
 def _rate_limit_body() -> dict[str, Any]:
-    return _stripe_error(
+    """Stripe's 429 (https://docs.stripe.com/rate-limits, error code ``rate_limit``:
+    https://docs.stripe.com/error-codes). No ``Retry-After`` and no ``Stripe-Should-Retry``:
+    Stripe documents neither for a rate-limited request (stripe-python reads no Retry-After and,
+    without the header, does not retry a 429 itself); the client's back-off decides."""
+    body = _stripe_error(
         429,
         "invalid_request_error",
         "Too many requests hit the API too quickly. We recommend an exponential backoff of your "
         "requests.",
         code="rate_limit",
     )
+    body["error"]["doc_url"] = "https://stripe.com/docs/error-codes/rate-limit"
+    return body
