@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from mirakl_connector.errors import PaymentProviderError
 from mirakl_connector.stripe_gateway import KEY_SPENT, REPLAY_WINDOW, CreatedObject
@@ -124,77 +124,61 @@ def write_once(
                 return Written(found, found=True), row
         key = new_key
 
-    return _send(row, key, new_key=new_key, find=find, mark=mark, create=create, now=now)
+    return _Attempt(new_key, find, mark, create, now).send(row, key)
 
 
-def _send(
-    row: R,
-    key: str,
-    *,
-    new_key: str,
-    find: Callable[[R], str | None],
-    mark: Callable[[R, str], R],
-    create: Callable[[R, str], CreatedObject],
-    now: datetime,
-    fresh: bool = True,
-) -> tuple[WriteResult, R]:
-    """Mark ``key``, send it and read the answer (``fresh``: a spent key may be replaced)."""
-    row = mark(row, key)
-    try:
-        created = create(row, key)
-    except PaymentProviderError as exc:
-        if exc.code == "idempotency_error":
-            found = find(row)
-            if found:
-                return Written(found, found=True), row
-            # The key reached Stripe, yet nothing made with it was found: refusing would send a
-            # new key next run and could pay twice. The row stays in doubt, reported every run,
-            # until someone checks Stripe.
+@dataclass(frozen=True)
+class _Attempt(Generic[R]):
+    """The calls of one :func:`write_once`, and what it does with each answer."""
+
+    new_key: str
+    find: Callable[[R], str | None]
+    mark: Callable[[R, str], R]
+    create: Callable[[R, str], CreatedObject]
+    now: datetime
+
+    def send(self, row: R, key: str, *, fresh: bool = True) -> tuple[WriteResult, R]:
+        """Mark ``key``, send it and read the answer (``fresh``: a spent key may be replaced)."""
+        row = self.mark(row, key)
+        try:
+            created = self.create(row, key)
+        except PaymentProviderError as exc:
+            if exc.code == "idempotency_error":
+                found = self.find(row)
+                if found:
+                    return Written(found, found=True), row
+                # The key reached Stripe, yet nothing made with it was found: refusing would
+                # send a new key next run and could pay twice. The row stays in doubt, reported
+                # every run, until someone checks Stripe.
+                return Unknown(
+                    f"Stripe says key {key} was already used with other parameters and no "
+                    "object made with it was found since "
+                    f"{lookup_since(row, self.now):%Y-%m-%d %H:%M} UTC: "
+                    "check Stripe before settling this row by hand"
+                ), row
+            if exc.code == KEY_SPENT:
+                return self.after_spent_key(row, key, exc, fresh=fresh)
+            if exc.permanent:
+                return Refused(exc.message), replace(row, attempted_at=None)
+            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+            return Unknown(reason), row
+        return Written(created.id, replayed=created.replayed), row
+
+    def after_spent_key(
+        self, row: R, key: str, exc: PaymentProviderError, *, fresh: bool
+    ) -> tuple[WriteResult, R]:
+        """Stripe saved a server error for ``key``: look the object up, or wait, or re-send."""
+        found = self.find(row)
+        if found:
+            return Written(found, found=True), row
+        settled = (row.attempted_at or self.now) + SPENT_KEY_SETTLE
+        if not fresh or self.now < settled or self.new_key == key:
             return Unknown(
-                f"Stripe says key {key} was already used with other parameters and no object "
-                f"made with it was found since {lookup_since(row, now):%Y-%m-%d %H:%M} UTC: "
-                "check Stripe before settling this row by hand"
+                f"Stripe saved a server error for key {key} ({exc.message}) and nothing made "
+                "with it was found; looked up again every run, sent with a new key from "
+                f"{max(settled, self.now):%Y-%m-%d %H:%M} UTC if still nothing is found"
             ), row
-        if exc.code == KEY_SPENT:
-            return _after_spent_key(
-                row, key, exc, new_key=new_key, find=find, mark=mark, create=create, now=now,
-                fresh=fresh,
-            )  # fmt: skip
-        if exc.permanent:
-            return Refused(exc.message), replace(row, attempted_at=None)
-        reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-        return Unknown(reason), row
-    return Written(created.id, replayed=created.replayed), row
-
-
-def _after_spent_key(
-    row: R,
-    key: str,
-    exc: PaymentProviderError,
-    *,
-    new_key: str,
-    find: Callable[[R], str | None],
-    mark: Callable[[R, str], R],
-    create: Callable[[R, str], CreatedObject],
-    now: datetime,
-    fresh: bool,
-) -> tuple[WriteResult, R]:
-    """Stripe saved a server error for ``key``: look the object up, or wait, or use a new key."""
-    found = find(row)
-    if found:
-        return Written(found, found=True), row
-    first_use = row.attempted_at or now
-    settled = first_use + SPENT_KEY_SETTLE
-    if not fresh or now < settled or new_key == key:
-        when = max(settled, now)
-        return Unknown(
-            f"Stripe saved a server error for key {key} ({exc.message}) and nothing made with "
-            f"it was found; looked up again every run, sent with a new key from "
-            f"{when:%Y-%m-%d %H:%M} UTC if still nothing is found"
-        ), row
-    return _send(
-        row, new_key, new_key=new_key, find=find, mark=mark, create=create, now=now, fresh=False
-    )
+        return self.send(row, self.new_key, fresh=False)
 
 
 def lookup_since(row: Attempted, now: datetime | None = None) -> datetime:
