@@ -205,6 +205,8 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
         return finish(429, _rate_limit_body())
     fault = faults.decide("stripe", method, path)
     log["fault"] = fault
+    # These three happen before the endpoint began executing, so nothing is saved for the key
+    # (docs.stripe.com/idempotency: results are saved only once execution begins).
     if fault in ("error", "rate_limit", "timeout"):
         if settings.latency_ms:
             await asyncio.sleep(settings.latency_ms / 1000)

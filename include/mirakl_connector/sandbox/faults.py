@@ -1,5 +1,9 @@
 """Fault injection: deterministic (seeded) errors, 429s, timeouts, lost responses and latency.
 
+Stripe only: ``saved_error`` (a 500 of an executing request, saved for its idempotency key and
+replayed to it, as Stripe does) and ``error_after_work`` (the same after doing the work); and
+:class:`DocumentedLimits`, Stripe's documented rate limits, enforced on request.
+
 Each target (``mirakl``, ``stripe``) has its own seeded random stream, so the same sequence of
 calls to one API meets the same faults whatever the other API does. Targeted ``rules`` come first
 and are consumed: ``{"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 1,
