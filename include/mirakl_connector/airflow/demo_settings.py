@@ -156,34 +156,47 @@ def write_airflow_settings(settings: AirflowSettings, *, stripe_mode: str = "tes
 
 
 def list_dags(
-    api_url: str, username: str, password: str, *, settle_seconds: float = 5, timeout: float = 90
+    api_url: str, username: str, password: str, *, settle_seconds: float = 5, timeout: float = 180
 ) -> list[Mapping[str, Any]]:
     """The DAGs the UI shows, from Airflow's REST API, once the DAG processor has parsed them all
     (the list stopped growing for ``settle_seconds``), so the banner counts what the UI counts."""
-    request = urllib.request.Request(
-        api_url + "/auth/token",
-        data=json.dumps({"username": username, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local API
-        token = json.load(response)["access_token"]
     deadline = time.monotonic() + timeout
+    token = ""
     seen: list[Mapping[str, Any]] = []
     stable_since = time.monotonic()
     while time.monotonic() < deadline:
-        request = urllib.request.Request(
-            api_url + "/api/v2/dags?limit=1000&order_by=dag_id",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            dags = json.load(response)["dags"]
+        try:  # a busy API server answers slowly at first: retry until the deadline
+            if not token:
+                token = _post_json(
+                    api_url + "/auth/token", {"username": username, "password": password}
+                )["access_token"]
+            dags = _get_json(api_url + "/api/v2/dags?limit=1000&order_by=dag_id", token)["dags"]
+        except OSError:
+            time.sleep(2)
+            continue
         if len(dags) != len(seen):
             seen, stable_since = dags, time.monotonic()
         elif dags and time.monotonic() - stable_since >= settle_seconds:
             return dags
         time.sleep(1)
     return seen
+
+
+def _post_json(url: str, body: Mapping[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local API
+        return json.load(response)
+
+
+def _get_json(url: str, token: str) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local API
+        return json.load(response)
 
 
 def dag_table(dags: list[Mapping[str, Any]]) -> str:
