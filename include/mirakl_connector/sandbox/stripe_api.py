@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mirakl_connector.sandbox import stripe_contract
 from mirakl_connector.sandbox.state import Collection, SandboxState
 
 REQUIRES_STATES = {
@@ -319,8 +320,9 @@ def create_account_link(ctx: StripeContext) -> dict[str, Any]:
 def create_login_link(ctx: StripeContext, account_id: str) -> dict[str, Any]:
     if ctx.state.stripe.accounts.get(account_id) is None:
         raise _missing("account", account_id, "account")
+    # A login link has no ``id`` (docs.stripe.com/api/accounts/login_link/object and
+    # stripe/_login_link.py).
     return {
-        "id": ctx.state.new_id("lael"),
         "object": "login_link",
         "url": f"{ctx.base_url}/_sandbox/dashboard/{account_id}",
         "created": ctx.state.now(),
@@ -524,7 +526,6 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
             "object": "list",
             "data": [],
             "has_more": False,
-            "total_count": 0,
             "url": f"/v1/transfers/{transfer_id}/reversals",
         },
         "reversed": False,
@@ -590,9 +591,11 @@ def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
     transfer["amount_reversed"] += amount
     transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
     reversals = transfer["reversals"]
-    reversals["data"] = [reversal, *reversals["data"]][:10]
-    reversals["total_count"] += 1
-    reversals["has_more"] = reversals["total_count"] > 10
+    # The 10 most recent are embedded (docs.stripe.com/api/transfers/object, ``reversals``); the
+    # list has no ``total_count`` in the SDK's ListObject for this API version.
+    data = [reversal, *reversals["data"]]
+    reversals["data"] = data[:10]
+    reversals["has_more"] = reversals["has_more"] or len(data) > 10
     if ctx.stripe_account is None and not transfer.get("source_transaction"):
         currency = transfer["currency"]
         state.stripe.platform_balance[currency] = (
@@ -917,6 +920,16 @@ def route(method: str, path: str) -> tuple[Handler | None, tuple[str, ...]]:
     return None, ()
 
 
+def check_contract(method: str, path: str, params: dict[str, Any]) -> tuple[int, dict] | None:
+    """Stripe's 400/404 for parameters or a URL outside the SDK's contract, else ``None``.
+
+    The request's entry check (see :mod:`mirakl_connector.sandbox.stripe_contract`): unknown
+    parameters, wrong types, values outside an enum, a missing required parameter or an empty
+    value that cannot be unset are refused before any handler runs, as Stripe refuses them.
+    """
+    return stripe_contract.check_request(method, path, params)
+
+
 def dispatch(ctx: StripeContext) -> tuple[int, dict[str, Any]]:
     """Run the handler under the state lock; errors become Stripe envelopes."""
     handler, args = route(ctx.method, ctx.path)
@@ -925,6 +938,8 @@ def dispatch(ctx: StripeContext) -> tuple[int, dict[str, Any]]:
         return error.status, error.body()
     try:
         with ctx.state.lock:
-            return 200, handler(ctx, *args)
+            body = handler(ctx, *args)
+            stripe_contract.check_response(ctx.method, ctx.path, body)
+            return 200, body
     except StripeError as exc:
         return exc.status, exc.body()
