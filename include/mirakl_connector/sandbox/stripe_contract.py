@@ -324,7 +324,10 @@ def _check_enum(value: Any, enum: list[Any], param: str) -> None:
         # Stripe lists no error code for a value outside an enum (docs.stripe.com/error-codes
         # is silent): the answer carries the message and ``param``, no ``code``.
         allowed = [str(v) for v in enum]
-        listed = ", ".join(allowed[:-1]) + f", or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
+        if len(allowed) > 2:
+            listed = ", ".join(allowed[:-1]) + f", or {allowed[-1]}"
+        else:
+            listed = " or ".join(allowed)
         message = f"Invalid {param}: must be one of {listed}"
         raise ContractError(400, message, code=None, param=param)
 
@@ -468,6 +471,11 @@ def unknown_fields(body: Any, where: str = "") -> list[str]:
     return out
 
 
+def _is_object(value: Any) -> bool:
+    """A Stripe object (``{"object": "transfer", ...}``), not a hash with an ``object`` key."""
+    return isinstance(value, dict) and isinstance(value.get("object"), str)
+
+
 _FREE_FORM = frozenset({"metadata", "previous_attributes"})
 
 
@@ -475,14 +483,14 @@ def _walk_object(body: dict[str, Any], cls: type, where: str, out: list[str]) ->
     fields = object_fields(cls)
     for key, value in body.items():
         path = f"{where}.{key}" if where else key
-        if key == "object":
+        if key == "object" and isinstance(value, str):
             continue  # the discriminator the SDK picks the class by (``list`` has no annotation)
         if key not in fields:
             out.append(f"{path} ({cls.__name__})")
             continue
         if key in _FREE_FORM:
             continue
-        if isinstance(value, dict) and "object" in value:
+        if _is_object(value):
             out.extend(unknown_fields(value, path))
         elif isinstance(value, dict):
             nested = _nested_class(cls, fields[key])
@@ -491,7 +499,7 @@ def _walk_object(body: dict[str, Any], cls: type, where: str, out: list[str]) ->
         elif isinstance(value, list):
             nested = _nested_class(cls, fields[key])
             for index, item in enumerate(value):
-                if isinstance(item, dict) and "object" in item:
+                if _is_object(item):
                     out.extend(unknown_fields(item, f"{path}[{index}]"))
                 elif isinstance(item, dict) and nested is not None:
                     _walk_object(item, nested, f"{path}[{index}]", out)
