@@ -262,8 +262,10 @@ def test_what_stripe_accepts_is_accepted(stripe_client, admin) -> None:
 
 
 # -- the simulator's routes are the SDK's ------------------------------------------------------
-@pytest.mark.parametrize(("method", "path", "name"), stripe_contract.ROUTES)
-def test_each_route_is_the_sdk_operation_it_names(method: str, path: str, name: str) -> None:
+@pytest.mark.parametrize(("method", "path", "name", "doc"), stripe_contract.ROUTES)
+def test_each_route_is_the_sdk_operation_it_names(
+    method: str, path: str, name: str, doc: str
+) -> None:
     operation = stripe_contract.operation(name)
     assert operation.http_method == method
     assert re.sub(r"\{\w+\}", "{id}", operation.path) == path
@@ -275,7 +277,7 @@ def test_the_simulator_implements_exactly_the_contract_routes() -> None:
     contract = {(m, p.pattern) for m, p, _n in stripe_contract._route_table()}
     assert len(simulated) == len(stripe_api.ROUTES)
     assert {m for m, _p in simulated} == {m for m, _p in contract}
-    for method, path, _name in stripe_contract.ROUTES:
+    for method, path, _name, _doc in stripe_contract.ROUTES:
         concrete = path.replace("{id}", "x_1")
         handler, _args = stripe_api.route(method, concrete)
         assert handler is not None, (method, path)
@@ -294,7 +296,7 @@ def gateway_operations() -> set[str]:
 
 
 def test_every_operation_the_gateway_calls_is_simulated_and_typed() -> None:
-    simulated = {name for _m, _p, name in stripe_contract.ROUTES}
+    simulated = {name for _m, _p, name, _d in stripe_contract.ROUTES}
     used = gateway_operations()
     assert "transfers.create" in used and "payouts.list" in used  # the source was read
     assert used - simulated == set()

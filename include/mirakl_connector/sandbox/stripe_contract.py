@@ -41,40 +41,61 @@ from stripe._request_options import RequestOptions
 from stripe._stripe_object import StripeObject, UntypedStripeObject
 from typing_extensions import is_typeddict
 
-#: The operation of the SDK (``client.v1.<...>``) behind each simulated route.
-#: ``{id}`` stands for a path segment. Order matters only for readability: patterns are exact.
-ROUTES: tuple[tuple[str, str, str], ...] = (
-    ("POST", "/v1/accounts", "accounts.create"),
-    ("GET", "/v1/accounts", "accounts.list"),
-    ("GET", "/v1/accounts/{id}", "accounts.retrieve"),
-    ("POST", "/v1/accounts/{id}", "accounts.update"),
-    ("POST", "/v1/accounts/{id}/login_links", "accounts.login_links.create"),
-    ("GET", "/v1/account", "accounts.retrieve_current"),
-    ("POST", "/v1/account_links", "account_links.create"),
-    ("GET", "/v1/charges", "charges.list"),
-    ("POST", "/v1/charges", "charges.create"),
-    ("GET", "/v1/charges/{id}", "charges.retrieve"),
-    ("POST", "/v1/charges/{id}/capture", "charges.capture"),
-    ("POST", "/v1/customers", "customers.create"),
-    ("GET", "/v1/customers/{id}", "customers.retrieve"),
-    ("POST", "/v1/products", "products.create"),
-    ("GET", "/v1/payment_intents/{id}", "payment_intents.retrieve"),
-    ("POST", "/v1/payment_intents/{id}/capture", "payment_intents.capture"),
-    ("POST", "/v1/payment_intents/{id}/cancel", "payment_intents.cancel"),
-    ("POST", "/v1/transfers", "transfers.create"),
-    ("GET", "/v1/transfers", "transfers.list"),
-    ("GET", "/v1/transfers/{id}", "transfers.retrieve"),
-    ("POST", "/v1/transfers/{id}/reversals", "transfers.reversals.create"),
-    ("GET", "/v1/transfers/{id}/reversals", "transfers.reversals.list"),
-    ("GET", "/v1/transfers/{id}/reversals/{id}", "transfers.reversals.retrieve"),
-    ("POST", "/v1/payouts", "payouts.create"),
-    ("GET", "/v1/payouts", "payouts.list"),
-    ("GET", "/v1/payouts/{id}", "payouts.retrieve"),
-    ("POST", "/v1/refunds", "refunds.create"),
-    ("GET", "/v1/refunds", "refunds.list"),
-    ("GET", "/v1/refunds/{id}", "refunds.retrieve"),
-    ("GET", "/v1/events", "events.list"),
-    ("GET", "/v1/events/{id}", "events.retrieve"),
+#: The operation of the SDK (``client.v1.<...>``) behind each simulated route, and the page of
+#: Stripe's API reference it follows (``https://docs.stripe.com/api/<page>``, which lists the same
+#: parameters as the SDK's TypedDict). ``{id}`` stands for a path segment; patterns are exact.
+ROUTES: tuple[tuple[str, str, str, str], ...] = (
+    ("POST", "/v1/accounts", "accounts.create", "accounts/create"),
+    ("GET", "/v1/accounts", "accounts.list", "accounts/list"),
+    ("GET", "/v1/accounts/{id}", "accounts.retrieve", "accounts/retrieve"),
+    ("POST", "/v1/accounts/{id}", "accounts.update", "accounts/update"),
+    (
+        "POST",
+        "/v1/accounts/{id}/login_links",
+        "accounts.login_links.create",
+        "accounts/login_link/create",
+    ),
+    ("GET", "/v1/account", "accounts.retrieve_current", "accounts/retrieve"),
+    ("POST", "/v1/account_links", "account_links.create", "account_links/create"),
+    ("GET", "/v1/charges", "charges.list", "charges/list"),
+    ("POST", "/v1/charges", "charges.create", "charges/create"),
+    ("GET", "/v1/charges/{id}", "charges.retrieve", "charges/retrieve"),
+    ("POST", "/v1/charges/{id}/capture", "charges.capture", "charges/capture"),
+    ("POST", "/v1/customers", "customers.create", "customers/create"),
+    ("GET", "/v1/customers/{id}", "customers.retrieve", "customers/retrieve"),
+    ("POST", "/v1/products", "products.create", "products/create"),
+    ("GET", "/v1/payment_intents/{id}", "payment_intents.retrieve", "payment_intents/retrieve"),
+    (
+        "POST",
+        "/v1/payment_intents/{id}/capture",
+        "payment_intents.capture",
+        "payment_intents/capture",
+    ),
+    ("POST", "/v1/payment_intents/{id}/cancel", "payment_intents.cancel", "payment_intents/cancel"),
+    ("POST", "/v1/transfers", "transfers.create", "transfers/create"),
+    ("GET", "/v1/transfers", "transfers.list", "transfers/list"),
+    ("GET", "/v1/transfers/{id}", "transfers.retrieve", "transfers/retrieve"),
+    (
+        "POST",
+        "/v1/transfers/{id}/reversals",
+        "transfers.reversals.create",
+        "transfer_reversals/create",
+    ),
+    ("GET", "/v1/transfers/{id}/reversals", "transfers.reversals.list", "transfer_reversals/list"),
+    (
+        "GET",
+        "/v1/transfers/{id}/reversals/{id}",
+        "transfers.reversals.retrieve",
+        "transfer_reversals/retrieve",
+    ),
+    ("POST", "/v1/payouts", "payouts.create", "payouts/create"),
+    ("GET", "/v1/payouts", "payouts.list", "payouts/list"),
+    ("GET", "/v1/payouts/{id}", "payouts.retrieve", "payouts/retrieve"),
+    ("POST", "/v1/refunds", "refunds.create", "refunds/create"),
+    ("GET", "/v1/refunds", "refunds.list", "refunds/list"),
+    ("GET", "/v1/refunds/{id}", "refunds.retrieve", "refunds/retrieve"),
+    ("GET", "/v1/events", "events.list", "events/list"),
+    ("GET", "/v1/events/{id}", "events.retrieve", "events/retrieve"),
 )
 
 _SEGMENT = r"[A-Za-z0-9_\-]+"
@@ -163,7 +184,7 @@ def _resolve_params_type(annotation: Any) -> type:
 def _route_table() -> tuple[tuple[str, re.Pattern[str], str], ...]:
     return tuple(
         (method, re.compile("^" + path.replace("{id}", _SEGMENT) + "$"), name)
-        for method, path, name in ROUTES
+        for method, path, name, _doc in ROUTES
     )
 
 
@@ -333,6 +354,13 @@ def _check_enum(value: Any, enum: list[Any], param: str) -> None:
 
 
 def _check_member(value: Any, member: Any, param: str, enum: list[Any]) -> None:
+    """Check ``value`` (form-decoded: strings, lists, dicts) against one member of a union.
+
+    Only ``parameter_invalid_integer`` has a code in docs.stripe.com/error-codes; for a boolean,
+    a decimal, an array or a hash of the wrong shape the list is silent, so these answers carry
+    ``param`` and a message, no ``code``, and refuse (the stricter choice) rather than coerce:
+    the form encoding the SDK uses sends ``true``/``false`` and ``a[0]=``/``a[k]=`` for them.
+    """
     origin = typing.get_origin(member)
     if member is str:
         if not isinstance(value, str):
