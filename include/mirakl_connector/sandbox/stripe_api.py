@@ -118,17 +118,11 @@ def _metadata(ctx: StripeContext, current: dict[str, Any] | None = None) -> dict
     return merged
 
 
-def _coerce(value: Any) -> Any:
-    """Form strings to JSON types for free-form params (``true`` -> True, digits -> int)."""
-    if isinstance(value, dict):
-        return {k: _coerce(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_coerce(v) for v in value]
-    if value in ("true", "false"):
-        return value == "true"
-    if isinstance(value, str) and value.isdigit() and len(value) < 16:
-        return int(value)
-    return value
+def _typed(ctx: StripeContext, name: str) -> Any:
+    """A free-form param (``settings``, ``shipping`` ...) with its leaves typed as the SDK's
+    params type says (``"false"`` -> False where a bool is expected, ``"75001"`` stays a string
+    where a string is), not guessed from how they look."""
+    return stripe_contract.coerce_param(ctx.method, ctx.path, name, ctx.params[name])
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -259,14 +253,29 @@ def create_account(ctx: StripeContext) -> dict[str, Any]:
     for name in _ACCOUNT_FIELDS:
         if ctx.params.get(name) is not None:
             account[name] = ctx.params[name]
-    for name in ("settings", "capabilities", "business_profile", "individual", "company"):
+    for name in ("settings", "business_profile", "individual", "company"):
         if isinstance(ctx.params.get(name), dict):
-            account[name] = _coerce(ctx.params[name])
+            account[name] = _typed(ctx, name)
+    account["capabilities"] = _capabilities(ctx, {})
     account["metadata"] = _metadata(ctx)
     account["requirements"] = {"currently_due": ["external_account", "tos_acceptance.date"]}
-    obj = state.put_account(account)
+    obj = state.put_account(stripe_contract.drop_write_only(account | {"object": "account"}))
     emit_event(ctx, state, "account.created", obj, account=obj["id"])
     return obj
+
+
+def _capabilities(ctx: StripeContext, current: dict[str, Any]) -> dict[str, Any]:
+    """``capabilities[x][requested]=true`` asks for a capability; the account answers its status
+    (``Account.capabilities.x`` is a string: active, inactive or pending), ``inactive`` until
+    the sandbox enables it (docs.stripe.com/connect/account-capabilities: a requested capability
+    stays inactive while its requirements are due)."""
+    out = dict(current)
+    for name, request in (ctx.params.get("capabilities") or {}).items():
+        if isinstance(request, dict) and request.get("requested") == "false":
+            out.pop(name, None)
+        elif isinstance(request, dict):
+            out.setdefault(name, "inactive")
+    return out
 
 
 def retrieve_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
@@ -287,13 +296,18 @@ def update_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
     if obj is None:
         raise _missing("account", account_id, "account")
     previous: dict[str, Any] = {}
-    patch = {k: _coerce(v) for k, v in ctx.params.items() if k not in ("metadata", "expand")}
+    skip = ("metadata", "expand", "capabilities")
+    patch = {k: _typed(ctx, k) for k in ctx.params if k not in skip}
+    if "capabilities" in ctx.params:
+        patch["capabilities"] = _capabilities(ctx, obj.get("capabilities") or {})
     for key, value in patch.items():
         previous[key] = obj.get(key)
         obj[key] = _deep_merge(obj[key], value) if isinstance(obj.get(key), dict) else value
     if "metadata" in ctx.params:
         previous["metadata"] = dict(obj.get("metadata") or {})
         obj["metadata"] = _metadata(ctx, obj.get("metadata"))
+    stripe_contract.drop_write_only(obj)  # write-only params (account_token, tax ids) stay unsaid
+    previous = {k: v for k, v in previous.items() if k in obj}
     emit_event(
         ctx, ctx.state, "account.updated", obj, account=account_id, previous_attributes=previous
     )
@@ -820,7 +834,7 @@ def create_charge(ctx: StripeContext) -> dict[str, Any]:
             "source": {"id": source, "object": "source"} if source else None,
             "description": _str_param(ctx, "description"),
             "receipt_email": _str_param(ctx, "receipt_email"),
-            "shipping": _coerce(ctx.params["shipping"]) if "shipping" in ctx.params else None,
+            "shipping": _typed(ctx, "shipping") if "shipping" in ctx.params else None,
             "metadata": _metadata(ctx),
         }
     )
@@ -840,7 +854,7 @@ def create_customer(ctx: StripeContext) -> dict[str, Any]:
     for name in ("email", "name", "phone", "description"):
         customer[name] = _str_param(ctx, name)
     for name in ("address", "shipping"):
-        customer[name] = _coerce(ctx.params[name]) if name in ctx.params else None
+        customer[name] = _typed(ctx, name) if name in ctx.params else None
     state.stripe.customers.put(customer)
     emit_event(ctx, state, "customer.created", customer)
     return customer

@@ -353,6 +353,39 @@ def _check_enum(value: Any, enum: list[Any], param: str) -> None:
         raise ContractError(400, message, code=None, param=param)
 
 
+def coerce_param(method: str, path: str, name: str, value: Any) -> Any:
+    """A checked param's value with its leaves typed per the SDK's hint (strings on the wire)."""
+    op = operation_for(method, path)
+    if op is None or name not in shape(op.params_type).hints:
+        return value
+    return _coerce(value, shape(op.params_type).hints[name])
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    members = [m for m in _members(hint) if typing.get_origin(m) is not Literal]
+    if isinstance(value, str):
+        if value == "" or str in members:
+            return value
+        if int in members and _INTEGER.match(value):
+            return int(value)
+        if float in members and _DECIMAL.match(value):
+            return float(value)
+        if bool in members and value in ("true", "false"):
+            return value == "true"
+        return value
+    for member in members:
+        origin = typing.get_origin(member)
+        if isinstance(value, list) and origin is list:
+            (inner,) = typing.get_args(member) or (Any,)
+            return [_coerce(v, inner) for v in value]
+        if isinstance(value, dict) and is_typeddict(member):
+            hints = shape(member).hints
+            return {k: _coerce(v, hints[k]) if k in hints else v for k, v in value.items()}
+        if isinstance(value, dict) and (origin is dict or _is_untyped_object(member)):
+            return dict(value)
+    return value
+
+
 def _check_member(value: Any, member: Any, param: str, enum: list[Any]) -> None:
     """Check ``value`` (form-decoded: strings, lists, dicts) against one member of a union.
 
@@ -389,14 +422,14 @@ def _check_member(value: Any, member: Any, param: str, enum: list[Any]) -> None:
         if value not in ("true", "false"):
             raise ContractError(400, f"Invalid boolean: {_show(value)}", code=None, param=param)
         return
-    if origin in (list, typing.List):  # noqa: UP006 - the SDK's own spelling
+    if origin is list:
         if not isinstance(value, list):
             raise ContractError(400, "Invalid array", code=None, param=param)
         (inner,) = typing.get_args(member) or (Any,)
         for index, item in enumerate(value):
             _check_value(item, inner, _name(param, index))
         return
-    if origin in (dict, typing.Dict) or _is_untyped_object(member):  # noqa: UP006
+    if origin is dict or _is_untyped_object(member):
         if not isinstance(value, dict):
             raise ContractError(400, "Invalid hash", code=None, param=param)
         args = typing.get_args(member)
@@ -464,6 +497,38 @@ def object_fields(cls: type) -> dict[str, Any]:
     return fields
 
 
+_CONTAINERS = (
+    "StripeObject",
+    "ExpandableField",
+    "ListObject",
+    "Dict",
+    "Any",
+    "ForwardRef(",
+    "<class 'stripe.",
+)
+
+
+def _shape_mismatch(annotation: Any, value: Any) -> str | None:
+    """A JSON value of the wrong kind for its annotation (a hash where the SDK has a string, a
+    string where it has an integer ...), or ``None``. Kinds only: enum values are not checked."""
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        ok = "bool" in text or "Literal[True]" in text or "Literal[False]" in text
+    elif isinstance(value, int | float):
+        ok = any(t in text for t in ("int", "float", "Decimal"))
+    elif isinstance(value, str):
+        ok = any(t in text for t in ("str", "Literal[", "ExpandableField"))
+    elif isinstance(value, list):
+        ok = "List" in text
+    elif isinstance(value, dict):
+        ok = any(t in text for t in _CONTAINERS) or bool(re.search(r"\.[A-Z]\w*\]", text))
+    else:
+        ok = True
+    return None if ok else f"{type(value).__name__} where the SDK has {text}"
+
+
 def _nested_class(owner: type, annotation: Any) -> type | None:
     """The nested StripeObject class an annotation names (``Optional[Requirements]``)."""
     text = annotation if isinstance(annotation, str) else repr(annotation)
@@ -474,18 +539,19 @@ def _nested_class(owner: type, annotation: Any) -> type | None:
     return None
 
 
-def unknown_fields(body: Any, where: str = "") -> list[str]:
+def unknown_fields(body: Any, where: str = "", *, drop: bool = False) -> list[str]:
     """Paths of the fields in a response that the SDK's object classes do not define.
 
     Objects with an ``object`` value are checked against that class; their nested objects against
     the nested classes the annotations name (``Account.Requirements``). Free-form hashes
     (``metadata``, ``previous_attributes``, an event's ``data.object`` checked by its own
-    ``object``) are not field-checked.
+    ``object``) are not field-checked. With ``drop``, the fields found are also removed (see
+    :func:`drop_write_only`).
     """
     out: list[str] = []
     if isinstance(body, list):
         for index, item in enumerate(body):
-            out.extend(unknown_fields(item, f"{where}[{index}]"))
+            out.extend(unknown_fields(item, f"{where}[{index}]", drop=drop))
         return out
     if not isinstance(body, dict):
         return out
@@ -495,8 +561,21 @@ def unknown_fields(body: Any, where: str = "") -> list[str]:
         if isinstance(name, str):
             out.append(f"{where or '.'}: object {name!r} has no SDK class")
         return out
-    _walk_object(body, cls, where, out)
+    _walk_object(body, cls, where, out, drop)
     return out
+
+
+def drop_write_only(obj: dict[str, Any]) -> dict[str, Any]:
+    """Remove from a stored object the fields its SDK class does not define, in place.
+
+    A handler that keeps what it was sent (an account's ``company``, ``settings`` ...) would
+    otherwise answer write-only parameters back: ``account_token``, ``documents``,
+    ``company[tax_id]`` (Stripe answers ``company.tax_id_provided`` instead), passwords. The
+    API reference marks these parameters as never returned (docs.stripe.com/api/accounts/object
+    lists no such fields), and the SDK's classes, generated from the same spec, lack them.
+    """
+    unknown_fields(obj, drop=True)
+    return obj
 
 
 def _is_object(value: Any) -> bool:
@@ -507,27 +586,35 @@ def _is_object(value: Any) -> bool:
 _FREE_FORM = frozenset({"metadata", "previous_attributes"})
 
 
-def _walk_object(body: dict[str, Any], cls: type, where: str, out: list[str]) -> None:
+def _walk_object(
+    body: dict[str, Any], cls: type, where: str, out: list[str], drop: bool = False
+) -> None:
     fields = object_fields(cls)
-    for key, value in body.items():
+    for key, value in list(body.items()):
         path = f"{where}.{key}" if where else key
         if key == "object" and isinstance(value, str):
             continue  # the discriminator the SDK picks the class by (``list`` has no annotation)
         if key not in fields:
             out.append(f"{path} ({cls.__name__})")
+            if drop:
+                del body[key]
             continue
         if key in _FREE_FORM:
             continue
+        mismatch = _shape_mismatch(fields[key], value)
+        if mismatch:
+            out.append(f"{path} ({cls.__name__}: {mismatch})")
+            continue
         if _is_object(value):
-            out.extend(unknown_fields(value, path))
+            out.extend(unknown_fields(value, path, drop=drop))
         elif isinstance(value, dict):
             nested = _nested_class(cls, fields[key])
             if nested is not None:
-                _walk_object(value, nested, path, out)
+                _walk_object(value, nested, path, out, drop)
         elif isinstance(value, list):
             nested = _nested_class(cls, fields[key])
             for index, item in enumerate(value):
                 if _is_object(item):
-                    out.extend(unknown_fields(item, f"{path}[{index}]"))
+                    out.extend(unknown_fields(item, f"{path}[{index}]", drop=drop))
                 elif isinstance(item, dict) and nested is not None:
-                    _walk_object(item, nested, f"{path}[{index}]", out)
+                    _walk_object(item, nested, f"{path}[{index}]", out, drop)
