@@ -412,8 +412,14 @@ class StripeGateway:
         self, resource: str, *, created_gte: int, types: list[str] | None = None
     ) -> Iterator[Mapping[str, Any]]:
         """Objects of ``resource`` (``charges``, ``refunds``, ``events``) created at or after
-        ``created_gte`` (Unix seconds), newest first, every page (``starting_after``)."""
+        ``created_gte`` (Unix seconds), newest first, every page (``starting_after``).
+
+        ``types`` filters events only: the charges and refunds lists have no such parameter and
+        Stripe refuses it (``parameter_unknown``), so asking for it elsewhere is a bug here.
+        """
         params: dict[str, Any] = {"created": {"gte": int(created_gte)}, "limit": 100}
+        if types and resource != "events":
+            raise ValueError(f"types filters events only, not {resource}")
         if types:
             params["types"] = list(types)
         return self._list(resource, params)

@@ -217,6 +217,14 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
         await asyncio.sleep(settings.timeout_seconds)
         return finish(504, _stripe_error(504, "api_error", "The request timed out."))
 
+    # Stripe's parameter contract (see stripe_contract.py), checked before the idempotency layer:
+    # "Results are only saved if an API endpoint started executing. If incoming parameters
+    # failed validation [...] no idempotent result is saved"
+    # (docs.stripe.com/api/idempotent_requests).
+    refused = stripe_api.check_contract(method, path, params)
+    if refused is not None:
+        log["refused"] = refused[1]["error"].get("code") or "invalid"
+        return finish(*refused)
     store_key = (api_key, account, key) if key else None
     if store_key is not None:
         with state.lock:
