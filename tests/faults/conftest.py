@@ -187,9 +187,9 @@ def via_proxy(proxy: FaultyProxy, fault_ledger: Ledger, ledger_path: str, monkey
     retry = RetryPolicy(max_attempts=2, max_elapsed=10, base_delay=0.01, max_delay=0.05)
 
     def make(workflow: str, config: dict | None = None) -> FaultRun:
-        return FaultRun(
-            proxy.url, fault_ledger, ledger_path, workflow, config or {}, retry, timeout=5
-        )
+        # an explicit go-live instant: the generated orders and invoices are all after it
+        config = {"go_live": "2000-01-01T00:00:00Z", **(config or {})}
+        return FaultRun(proxy.url, fault_ledger, ledger_path, workflow, config, retry, timeout=5)
 
     yield make
     proxy.clear()
