@@ -157,6 +157,11 @@ def test_every_order_and_invoice_is_paid_once_by_its_provider(mixed, sandbox, mo
         "2026-11-18T00:00:00+00:00, hyperwallet from then on)",
     )
 
+    # Each order transferred at most once, and never one of a shop Hyperwallet pays then.
+    assert all(len(ids) == 1 for doc, ids in moved.items() if doc.startswith(("ORD", "SRV")))
+    hw_orders = {o["order_id"] for o in sandbox.orders() if o["shop_id"] in range(101, 109)}
+    assert not hw_orders & set(moved)
+
     # Invoices: each paid once, by the right provider.
     paid_by_hw = hw_paid(sandbox)
     assert "9002" in paid_by_hw  # shop 2's invoice of 21 November: after the move
