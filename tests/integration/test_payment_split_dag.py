@@ -114,3 +114,39 @@ def test_order_ids_and_since_override(demo_env, sandbox):
     run, _ = run_dag(since="2026-11-01T00:00:00+00:00")
     assert run.state == "success"
     assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == "2026-11-01T00:00:00+00:00"
+
+
+def test_manual_since_run_leaves_the_gap_to_the_next_scheduled_run(demo_env, sandbox):
+    """Issue 11 point 1: a ``since`` later than the checkpoint must not move it past the orders
+    created in between, or a scheduled run never reads them (no ledger row, no alert)."""
+    run, _ = run_dag()
+    assert run.state == "success"
+    ledger = Ledger(demo_env)
+    checkpoint = ledger.get_checkpoint("product_payment_split_checkpoint")
+    assert checkpoint == "2026-11-21T18:15:00Z"  # the demo's newest order
+
+    template = sandbox.order("ORD-1001-A")
+    new = {"GAP-1-A": "2026-11-22T09:00:00Z", "GAP-2-A": "2026-11-22T10:00:00Z",
+           "LATE-1-A": "2026-11-22T12:00:00Z"}  # fmt: skip
+    sandbox.put_charges([{"id": f"ch_{i}", "amount": 10868, "currency": "eur",
+                          "status": "succeeded", "captured": True, "refunded": False}
+                         for i in new])  # fmt: skip
+    sandbox.put_orders([
+        {**template, "id": 9000 + n, "order_id": i, "commercial_id": i.removesuffix("-A"),
+         "created_date": at, "last_updated_date": at, "transaction_number": f"ch_{i}"}
+        for n, (i, at) in enumerate(new.items())
+    ])  # fmt: skip
+
+    run, xcoms = run_dag(since="2026-11-22T11:00:00+00:00")  # later than the two gap orders
+    assert run.state == "success"
+    assert {t["metadata"]["miraklId"] for t in sandbox.transfers()} >= {"LATE-1-A"}
+    assert not {"GAP-1-A", "GAP-2-A"} & {t["metadata"]["miraklId"] for t in sandbox.transfers()}
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") == checkpoint
+
+    run, xcoms = run_dag()  # the next scheduled run reads from the checkpoint: the gap is paid
+    assert run.state == "success"
+    paid = [t for t in sandbox.transfers() if t["metadata"]["miraklId"] in new]
+    assert sorted(t["metadata"]["miraklId"] for t in paid) == sorted(new)  # each exactly once
+    assert all(t["amount"] == 8990 + 1798 + 80 - 1079 and t["currency"] == "eur" for t in paid)
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") == "2026-11-22T12:00:00Z"
+    ledger.dispose()

@@ -21,6 +21,8 @@ Deliberate changes from the Stripe connector:
   failed retries are counted as ``RETRY_PENDING`` so a stuck shop does not e-mail every minute.
 * The checkpoint (newest ``last_updated_date``, compared as instants) is saved only after the
   whole batch is recorded; shops that failed are safe in the retry queue, so it may move on.
+  A manual run (``since``, ``shop_ids``) never moves it: it did not read every shop updated
+  after the checkpoint, and moving past them would leave them never onboarded.
 
 A dry run decides and reports: no account, no link, no S07, no ledger write.
 """
@@ -251,6 +253,7 @@ class SellerOnboarding:
     ) -> BatchSummary:
         """Onboard the shops updated since the checkpoint (or ``since``) and the retry queue.
 
+        :param since: read the shops updated since then instead (the checkpoint does not move).
         :param shop_ids: only these shops (the checkpoint does not move).
         """
         summary = BatchSummary(WORKFLOW, "sync", dry_run=dry_run)
@@ -289,7 +292,8 @@ class SellerOnboarding:
         if queued:
             summary.notes.append(f"{len(queued)} shop(s) were in the retry queue at the start")
 
-        if newest is not None and not dry_run and not wanted:
+        if newest is not None and not dry_run and not wanted and since is None:
+            # a manual run (since, shop_ids) did not read every shop after the checkpoint
             current = self.ledger.get_checkpoint(CHECKPOINT_KEY)
             if current is None or parse_mirakl_datetime(newest) > _instant(current):
                 self.ledger.set_checkpoint(CHECKPOINT_KEY, newest)

@@ -7,8 +7,10 @@ Two steps, each one Airflow task:
     first the *backlog* (rows ON_HOLD or FAILED, re-evaluated against a fresh copy of their order),
     then the *new* orders created since the checkpoint (or since the ``since`` override, or just
     ``order_ids``). Every order is decided (see :mod:`.transfer_decisions`) and recorded in the
-    ledger; the checkpoint (newest creation date seen) only moves forward, and only after the
-    whole batch is recorded.
+    ledger; the checkpoint (newest creation date seen) only moves forward, only after the whole
+    batch is recorded, and only in a run without ``since`` or ``order_ids``: a manual run did not
+    read everything after the checkpoint (a ``since`` later than it skips the orders in between),
+    so it must never move it past them.
 ``execute``
     Sends every PENDING row to Stripe with an idempotency key derived from its Mirakl id. A row
     whose previous attempt may have reached Stripe (``attempted_at`` set, no transfer id) is
@@ -249,7 +251,7 @@ class PaymentSplit:
                         candidates.append(_Candidate(row, order))
             self._decide_and_record(candidates, summary, dry_run=dry_run)
 
-        if newest is not None and not dry_run and not order_ids:
+        if newest is not None and not dry_run and not order_ids and since is None:
             current = self.ledger.get_checkpoint(checkpoint_key)
             if current is None or newest[0] > parse_mirakl_datetime(current):
                 self.ledger.set_checkpoint(checkpoint_key, newest[1])
