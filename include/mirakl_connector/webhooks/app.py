@@ -30,6 +30,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from mirakl_connector.errors import InvalidItemError, MiraklConnectorError
+from mirakl_connector.ids import is_ascii_digits
 from mirakl_connector.ledger import InboxEvent, Ledger
 from mirakl_connector.webhooks.inbox import hyperwallet_inbox_event, stripe_inbox_event
 from mirakl_connector.webhooks.refresh import IncorrectToken, OnboardingRefresh
@@ -141,10 +142,27 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
 
 
 async def _body(request: Request) -> bytes | Response:
-    payload = await request.body()  # the exact bytes: the signature covers them
-    if len(payload) > MAX_BODY_BYTES:
-        return _error(413, "payload too large")
-    return payload
+    """The exact bytes (the signature covers them), read at most :data:`MAX_BODY_BYTES` far.
+
+    These routes are open to anyone: a body is refused by its ``Content-Length`` before a byte
+    of it is read, and a chunked one (no length) is streamed and dropped as soon as it passes
+    the cap, so a 400 MB request never costs the API server (which also serves the Airflow UI
+    and the task API) more than the cap.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not is_ascii_digits(declared.strip()):
+            return _error(400, "invalid Content-Length")
+        if int(declared.strip()) > MAX_BODY_BYTES:
+            return _error(413, "payload too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return _error(413, "payload too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _store(config: WebhookAppConfig, row: InboxEvent) -> Response:
