@@ -150,3 +150,15 @@ def test_manual_since_run_leaves_the_gap_to_the_next_scheduled_run(demo_env, san
     assert all(t["amount"] == 8990 + 1798 + 80 - 1079 and t["currency"] == "eur" for t in paid)
     assert ledger.get_checkpoint("product_payment_split_checkpoint") == "2026-11-22T12:00:00Z"
     ledger.dispose()
+
+
+def test_a_string_false_setting_fails_the_run_and_moves_nothing(demo_env, sandbox, monkeypatch):
+    """Issue 11 point 5: ``"false"`` used to be truthy, and the split planned transfers."""
+    config = {"payment_split": {"product_enabled": "false", "service_enabled": False}}
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(config))
+    run = fresh_dag().test(run_conf=None, logical_date=None)
+    assert run.state == "failed"
+    assert run.get_task_instance("plan_transfers").state == "failed"
+    assert sandbox.transfers() == []
+    with Ledger(demo_env) as ledger:
+        assert ledger.get_checkpoint("product_payment_split_checkpoint") is None

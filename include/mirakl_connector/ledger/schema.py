@@ -349,6 +349,36 @@ DATA_TABLES = (
 )
 
 
+#: Range of each integer column type on PostgreSQL (SQLite's INTEGER is 64-bit everywhere).
+_INTEGER_RANGES = ((BigInteger, 63), (Integer, 31))
+
+
+def value_problems(table: Any, values: dict[str, Any]) -> list[str]:
+    """What in ``values`` the database would refuse for ``table``, one text per column.
+
+    The ledger checks a row with this before writing it: a value the database cannot hold (an
+    amount beyond ``bigint``, a shop id ≥ 2^63, an id longer than its column, a NUL character)
+    would otherwise fail the whole batch's statement, on one backend and not the other (SQLite
+    does not enforce string lengths), instead of that one item with a reason.
+    """
+    problems = []
+    for name, value in values.items():
+        column = table.c.get(name)
+        if column is None or value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            bits = next((b for kind, b in _INTEGER_RANGES if isinstance(column.type, kind)), 63)
+            if not -(2**bits) <= value < 2**bits:
+                problems.append(f"{name} {value} is out of range")
+        elif isinstance(value, str):
+            length = getattr(column.type, "length", None)
+            if length is not None and len(value) > length:
+                problems.append(f"{name} is longer than {length} characters")
+            if "\x00" in value:
+                problems.append(f"{name} contains a NUL character")
+    return problems
+
+
 def truncate_reason(reason: str | None) -> str | None:
     """Cut ``reason`` to :data:`STATUS_REASON_MAX` characters, keeping its start.
 

@@ -171,7 +171,14 @@ _HW_PAYMENT = _Entity(
     frozenset({HyperwalletPaymentStatus.FAILED.value}),
 )
 
+_ENTITIES: dict[type, _Entity[Any]] = {
+    e.record: e for e in (_TRANSFER, _REFUND, _PAYOUT, _PAYMENT_MAPPING, _HW_PAYMENT)
+}
+
 _ATTEMPT_FIELDS = ("idempotency_key", "attempted_at", "attempts")
+
+#: Longest item id quoted in an error (an absurd key would otherwise flood the summary).
+_ITEM_ID_MAX = 80
 
 
 class Ledger:
@@ -230,6 +237,22 @@ class Ledger:
         """URL of the default SQLite ledger file in ``directory`` (the Airflow home)."""
         path = Path(directory).expanduser().resolve() / SQLITE_FILE_NAME
         return f"sqlite:///{path}"
+
+    # -- checking a row before it is written ------------------------------------------------
+
+    @staticmethod
+    def unrecordable_reason(record: Any) -> str | None:
+        """Why ``record`` cannot be written (a value its column cannot hold), else ``None``.
+
+        Workflows ask this per item while deciding, so one absurd value fails that item with a
+        reason instead of the whole chunk's write (see :func:`schema.value_problems`).
+        """
+        entity = _ENTITIES[type(record)]
+        try:
+            _prepare(entity, record)
+        except InvalidItemError as exc:
+            return exc.reason
+        return None
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -1296,6 +1319,11 @@ def _prepare(entity: _Entity[R], record: R) -> tuple[tuple[Any, ...], dict[str, 
         values[name] = stamp.astimezone(UTC)
     values["status_reason"] = schema.truncate_reason(values["status_reason"])
     values["attempts"] = values["attempts"] or 0
+    problems = schema.value_problems(entity.table, values)
+    if problems:
+        raise InvalidItemError(
+            f"cannot be recorded: {'; '.join(problems)}", item_id=_key_text(key)[:_ITEM_ID_MAX]
+        )
     return key, values
 
 
@@ -1517,6 +1545,9 @@ def _select_by_keys(
     last_col = table.c[entity.key[-1]]
     by_prefix: dict[tuple[Any, ...], set[Any]] = {}
     for key in keys:
+        if any(isinstance(part, str) and "\x00" in part for part in key):
+            continue  # no row can hold it (the check before every write refuses NUL), and
+            # PostgreSQL refuses the query itself: one absurd id must not fail a whole chunk
         by_prefix.setdefault(tuple(key[:-1]), set()).add(key[-1])
     found: dict[tuple[Any, ...], RowMapping] = {}
     for prefix, lasts in by_prefix.items():

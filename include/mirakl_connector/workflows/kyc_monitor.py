@@ -37,6 +37,7 @@ from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mail import Mailer
 from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.settings import checked_values
 from mirakl_connector.stripe_gateway import StripeGateway
 from mirakl_connector.workflows.kyc_rules import (
     APPROVED,
@@ -65,14 +66,7 @@ class KycMonitorSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> KycMonitorSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown kyc_monitor setting(s): {names}")
-        for name, value in values.items():
-            if not isinstance(value, bool):
-                raise ConfigurationError(f"kyc_monitor.{name} must be true or false")
+        values = checked_values(cls, values, "kyc_monitor")
         return cls(**values)
 
 

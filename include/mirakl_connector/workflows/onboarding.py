@@ -48,6 +48,7 @@ from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.settings import checked_values
 from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.workflows.registry import Resources
 
@@ -89,14 +90,7 @@ class OnboardingSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> OnboardingSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown seller_onboarding setting(s): {names}")
-        for name in ("enabled", "prefill"):
-            if name in values and not isinstance(values[name], bool):
-                raise ConfigurationError(f"seller_onboarding.{name} must be true or false")
+        values = checked_values(cls, values, "seller_onboarding")
         for name in ("ignored_field", "link_field", "refresh_base_url"):
             if name in values and (not isinstance(values[name], str) or not values[name]):
                 raise ConfigurationError(f"seller_onboarding.{name} must be a non-empty string")
