@@ -116,7 +116,7 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
             if not isinstance(body, dict):
                 raise ValueError
             row = hyperwallet_inbox_event(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             return _error(400, "payload is not a JSON object")
         except InvalidItemError as exc:
             return _error(400, exc.reason)

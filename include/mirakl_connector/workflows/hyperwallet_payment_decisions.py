@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.ids import is_ascii_digits
 from mirakl_connector.ledger.records import (
     OPERATOR_FEE_SUFFIX,
     HyperwalletPayment,
@@ -548,7 +549,7 @@ def iv07_document(
     amount when manual credits were rolled into the invoice).
     """
     cpid = notice.client_payment_id
-    if not cpid.isdigit():
+    if not is_ascii_digits(cpid):
         raise InvalidItemError(
             f"clientPaymentId {cpid!r} is not a Mirakl invoice id (IV07 needs a number)",
             item_id=notice.token,

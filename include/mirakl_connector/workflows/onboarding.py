@@ -33,7 +33,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked
@@ -44,6 +44,7 @@ from mirakl_connector.errors import (
     MiraklConnectorError,
     PaymentProviderError,
 )
+from mirakl_connector.ids import is_ascii_digits, parse_int_id
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
@@ -109,12 +110,9 @@ class OnboardingSettings:
 def shop_id_of(shop: object) -> int:
     """The shop's integer id; :class:`InvalidItemError` when it has none we can use."""
     raw = shop.get("shop_id") if isinstance(shop, Mapping) else None
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        return int(str(raw).strip())
-    except (TypeError, ValueError):
-        raise InvalidItemError(f"shop_id is missing or not a number: {raw!r}") from None
+    number = parse_int_id(raw, field="shop_id", optional=False)
+    assert number is not None
+    return number
 
 
 def additional_field(shop: Mapping[str, Any], code: str) -> Any:
@@ -190,9 +188,38 @@ def newest_date(dates: Iterable[str | None]) -> str | None:
     return newest[1] if newest else None
 
 
-def new_token() -> str:
-    """A 32-hex-character random token naming a shop in the refresh URL."""
-    return secrets.token_hex(16)
+#: How long a refresh token (the ``token`` of the refresh URL) may be used after it was issued.
+#: The URL sits in the shop's link field and in Stripe's account links: a leaked one must not
+#: hand out links to the seller's account for ever. A seller coming back later gets a new
+#: link (and token) from the next onboarding or KYC monitor run that writes one.
+REFRESH_TOKEN_TTL = timedelta(days=30)
+
+
+def new_token(now: datetime | None = None) -> str:
+    """A random token naming a shop in the refresh URL: 32 hex characters, ``.``, and the
+    Unix time it was issued (so it can expire without a column of its own)."""
+    issued = int((now or datetime.now(UTC)).timestamp())
+    return f"{secrets.token_hex(16)}.{issued}"
+
+
+def usable_token(
+    token: str | None, now: datetime | None = None, *, accept_legacy: bool = True
+) -> str | None:
+    """``token`` while it is younger than :data:`REFRESH_TOKEN_TTL`, else ``None``.
+
+    A token without its time was issued before tokens expired: the refresh URL still accepts
+    it (``accept_legacy``), so no seller is cut off mid-onboarding by the upgrade, but a
+    workflow writing a new link replaces it (``accept_legacy=False``), so it does not live on.
+    """
+    if not token:
+        return None
+    _, dot, issued = token.rpartition(".")
+    if not dot:
+        return token if accept_legacy else None
+    if not is_ascii_digits(issued) or len(issued) > 12:
+        return None
+    age = (now or datetime.now(UTC)) - datetime.fromtimestamp(int(issued), UTC)
+    return token if timedelta(0) <= age <= REFRESH_TOKEN_TTL else None
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -385,8 +412,9 @@ class SellerOnboarding:
             item.link = "(dry run)"
             item.notes.append(f"would write an onboarding link to {self.settings.link_field}")
             return
-        item.token = mapping.onboarding_token or new_token()
-        item.token_is_new = mapping.onboarding_token is None
+        current = usable_token(mapping.onboarding_token, self._now(), accept_legacy=False)
+        item.token = current or new_token(self._now())
+        item.token_is_new = item.token != mapping.onboarding_token
         if dry_run:
             item.link = "(dry run)"
             item.notes.append(f"would write an onboarding link to {self.settings.link_field}")
