@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mirakl_connector.airflow.demo import seed_ledger
-from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger import Ledger, TransferStatus, TransferType
 from mirakl_connector.sandbox.scenario import load_scenario
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -21,11 +21,9 @@ DEMO = Path(__file__).resolve().parents[2] / "include/mirakl_connector/sandbox/s
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
-@pytest.fixture
-def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
-    """Demo marketplace in the sandbox, a fresh ledger, and the connections as env vars."""
+def _demo_marketplace(sandbox, sandbox_server, monkeypatch, ledger_url):
+    """Demo marketplace in the sandbox, the ledger at ``ledger_url`` seeded, connections set."""
     sandbox.reset(load_scenario(DEMO))
-    ledger_url = Ledger.default_sqlite_url(tmp_path)
     seed_ledger(DEMO, url=ledger_url)
     monkeypatch.setenv(
         "AIRFLOW_CONN_MIRAKL_DEFAULT",
@@ -50,6 +48,19 @@ def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
     monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
         {"payment_split": {"product_enabled": True, "service_enabled": True}}))  # fmt: skip
     return ledger_url
+
+
+@pytest.fixture
+def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
+    """Demo marketplace in the sandbox, a fresh SQLite ledger, and the connections as env vars."""
+    url = Ledger.default_sqlite_url(tmp_path)
+    return _demo_marketplace(sandbox, sandbox_server, monkeypatch, url)
+
+
+@pytest.fixture
+def demo_env_each_ledger(sandbox, sandbox_server, ledger_url, monkeypatch, airflow_db):
+    """The same on each ledger backend (SQLite, PostgreSQL)."""
+    return _demo_marketplace(sandbox, sandbox_server, monkeypatch, ledger_url)
 
 
 def fresh_dag():
@@ -162,3 +173,42 @@ def test_a_string_false_setting_fails_the_run_and_moves_nothing(demo_env, sandbo
     assert sandbox.transfers() == []
     with Ledger(demo_env) as ledger:
         assert ledger.get_checkpoint("product_payment_split_checkpoint") is None
+
+
+def test_bad_orders_in_the_batch_fail_alone_through_the_dag(demo_env_each_ledger, sandbox):
+    """Issue 11 point 3 through the DAG, on SQLite and PostgreSQL: each of these orders once
+    stopped every run; now each fails with its reason and the good orders are paid."""
+    template = sandbox.order("ORD-1001-A")
+    bad = {
+        "BAD-HUGE-A": {"total_price": 10**17},
+        "BAD-SHOP-A": {"shop_id": 2**63},
+        "BAD-SUPER-A": {"shop_id": "²"},
+        "BAD-WIDE-A": {"shop_id": "１"},
+        "BAD-Y9999-A": {"created_date": "9999-12-31T23:59:59Z"},
+        "BAD-TXN-A": {"transaction_number": 123456},
+    }
+    sandbox.put_orders([
+        {**template, "id": 9100 + n, "order_id": i, "commercial_id": i.removesuffix("-A"),
+         "created_date": "2026-11-21T12:00:00Z", **fields}
+        for n, (i, fields) in enumerate(bad.items())
+    ])  # fmt: skip
+
+    run, xcoms = run_dag()
+
+    assert run.state == "failed"  # the report lists the failed orders and fails the run
+    assert run.get_task_instance("plan_transfers").state == "success"
+    assert run.get_task_instance("report").state == "failed"
+    paid = {t["metadata"]["miraklId"] for t in sandbox.transfers()}
+    assert "ORD-1001-A" in paid and not paid & set(bad)
+    failed = {f["id"]: f["reason"] for f in xcoms["plan_transfers"]["failed"]}
+    assert set(failed) == set(bad)
+    assert "total_price is out of range" in failed["BAD-HUGE-A"]
+    assert "shop_id is out of range" in failed["BAD-SHOP-A"]
+    assert "shop_id is not numeric: '²'" in failed["BAD-SUPER-A"]
+    assert "shop_id is not numeric: '１'" in failed["BAD-WIDE-A"]
+    assert "created_date is out of range" in failed["BAD-Y9999-A"]
+    assert "transaction_number is not a string: 123456" in failed["BAD-TXN-A"]
+    with Ledger(demo_env_each_ledger) as ledger:
+        rows = ledger.get_transfers(TransferType.PRODUCT_ORDER, list(bad))
+        assert {r.status for r in rows.values()} == {TransferStatus.FAILED} and len(rows) == 6
+        assert ledger.get_checkpoint("product_payment_split_checkpoint") == "2026-11-21T18:15:00Z"
