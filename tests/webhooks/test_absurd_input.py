@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
 from mirakl_connector.webhooks.signature import ip_allowed, stripe_signature_header
 from mirakl_connector.workflows.onboarding import REFRESH_TOKEN_TTL, new_token, usable_token
 
-from .conftest import HW_SECRET, SECRET  # noqa: TID252
+from .conftest import HW_SECRET, SECRET, webhook_app  # noqa: TID252
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
@@ -76,14 +75,7 @@ def test_ipv4_mapped_ipv6_clients_match_an_ipv4_allow_list(wh_ledger):
     assert ip_allowed("::ffff:203.0.113.5", ["203.0.113.0/24"])
     assert not ip_allowed("::ffff:198.51.100.7", ["203.0.113.0/24"])
     assert ip_allowed("2001:db8::1", ["2001:db8::/32"])
-    app = create_app(
-        WebhookAppConfig(
-            ledger=lambda: wh_ledger,
-            stripe_secrets=lambda: [SECRET],
-            hyperwallet_secrets=lambda: [HW_SECRET],
-            hyperwallet_allow_list=lambda: ["203.0.113.0/24"],
-        )
-    )
+    app = webhook_app(wh_ledger, ("203.0.113.0/24",))
     note = {"token": "wbh-10", "type": "USERS.UPDATED.STATUS.VERIFIED", "object": {"token": "u"}}
     dual_stack = TestClient(app, client=("::ffff:203.0.113.5", 4000))
     assert dual_stack.post(f"/webhooks/hyperwallet/{HW_SECRET}", json=note).status_code == 200

@@ -13,9 +13,9 @@ import json
 
 import pytest
 
-from mirakl_connector.webhooks.app import MAX_BODY_BYTES, WebhookAppConfig, create_app
+from mirakl_connector.webhooks.app import MAX_BODY_BYTES
 
-from .conftest import HW_SECRET, SECRET  # noqa: TID252
+from .conftest import HW_SECRET, webhook_app  # noqa: TID252
 
 CHUNK = 64 * 1024
 HUGE = 400 * 1024 * 1024  # what took the API server past 1 GB
@@ -55,13 +55,7 @@ def _post(app, path, body: _Body, *, content_length=None, headers=()):
 
 @pytest.fixture
 def app(wh_ledger):
-    return create_app(
-        WebhookAppConfig(
-            ledger=lambda: wh_ledger,
-            stripe_secrets=lambda: [SECRET],
-            hyperwallet_secrets=lambda: [HW_SECRET],
-        )
-    )
+    return webhook_app(wh_ledger, ())
 
 
 BASIC = (b"authorization", b"Basic " + base64.b64encode(f"hyperwallet:{HW_SECRET}".encode()))

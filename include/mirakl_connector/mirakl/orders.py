@@ -307,13 +307,17 @@ def parse_mirakl_datetime(value: str, *, field: str = "date") -> datetime:
         raise InvalidItemError(f"{field} is not an ISO-8601 date-time: {value!r}") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidItemError(f"{field} has no timezone offset: {value!r}")
-    try:
-        in_range = EARLIEST <= parsed.astimezone(UTC) < LATEST
-    except OverflowError:
-        in_range = False
-    if not in_range:
+    if not in_date_range(parsed):
         raise InvalidItemError(f"{field} is out of range: {value!r}")
     return parsed
+
+
+def in_date_range(when: datetime) -> bool:
+    """``when`` (aware) is between :data:`EARLIEST` and :data:`LATEST`, without overflowing."""
+    try:
+        return EARLIEST <= when.astimezone(UTC) < LATEST
+    except OverflowError:  # year 9999 with a negative offset, year 1 with a positive one
+        return False
 
 
 def check_not_future(when: datetime, raw: str, *, now: datetime, field: str) -> None:

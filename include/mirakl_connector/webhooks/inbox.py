@@ -13,7 +13,7 @@ from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
 from mirakl_connector.ledger.records import InboxEvent, InboxStatus
-from mirakl_connector.mirakl.orders import EARLIEST, LATEST
+from mirakl_connector.mirakl.orders import in_date_range
 
 STRIPE = "stripe"
 HYPERWALLET = "hyperwallet"
@@ -82,11 +82,7 @@ def _hyperwallet_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    try:
-        in_range = EARLIEST <= parsed.astimezone(UTC) < LATEST
-    except OverflowError:
-        in_range = False
-    if not in_range:
+    if not in_date_range(parsed):
         raise InvalidItemError(f"createdOn is out of range: {value!r}")
     return parsed
 
