@@ -85,6 +85,7 @@ def test_a_chunked_body_is_dropped_as_soon_as_it_passes_the_cap(app, route):
 def test_a_malformed_content_length_is_refused(app):
     body = _Body(10)
     assert _post(app, "/webhooks/stripe", body, content_length="-1") == 400
+    assert _post(app, "/webhooks/stripe", body, content_length="9" * 5000) == 413
     assert body.pulled == 0
 
 

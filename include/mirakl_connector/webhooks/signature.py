@@ -25,9 +25,11 @@ from typing import Any
 
 import stripe
 
-#: Stripe ``created`` values at or after this (year 3000) are refused as impossible: they cannot
-#: be turned into a date (year 10000 overflows) and no real event has one.
-LATEST_CREATED = 32503680000
+from mirakl_connector.mirakl.orders import LATEST
+
+#: Stripe ``created`` values at or after this (year 3000, as for Mirakl dates) are refused as
+#: impossible: a huge one cannot be turned into a date, and no real event has one.
+LATEST_CREATED = int(LATEST.timestamp())
 
 #: Seconds a Stripe signature stays valid (Stripe's own default).
 DEFAULT_TOLERANCE = 300
