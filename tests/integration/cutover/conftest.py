@@ -148,11 +148,11 @@ TRANSFERS = [
 #:  stripe_refund_id, amount, currency, status, status_reason, mirakl_validation_time)
 REFUNDS = [
     (1, "REFUND_PRODUCT_ORDER", "R-3001", "ORD-1014-A", "ORD-1014-A-1", "ORD-1014",
-     "ch_demo_1014", "re_old_3001", 1800, "eur", "REFUND_CREATED", None, "2026-11-19 08:00:00"),
+     "ch_demo_1014", "re_old_3001", 2000, "eur", "REFUND_CREATED", None, "2026-11-19 08:00:00"),
     (2, "REFUND_PRODUCT_ORDER", "R-3002", "ORD-1002-A", "ORD-1002-A-1", "ORD-1002",
-     "pi_demo_1002", None, 2500, "eur", "REFUND_FAILED", "Payment pi_demo_1002 failed", None),
+     "pi_demo_1002", None, 4900, "eur", "REFUND_FAILED", "Request rate limit exceeded.", None),
     (3, "REFUND_SERVICE_ORDER", "SR-4001", "SRV-2002-A", None, "SRV-2002", "ch_demo_srv_2002",
-     "re_old_4001", 1234, "eur", "REFUND_PENDING", None, None),
+     "re_old_4001", 2200, "eur", "REFUND_PENDING", None, None),
 ]  # fmt: skip
 
 #: (id, mapping id, invoice id, payout_id, amount, currency, status, reason, created)

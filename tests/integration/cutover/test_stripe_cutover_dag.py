@@ -1,0 +1,231 @@
+"""Cutover from the Stripe connector, end to end: its PostgreSQL database → the import DAG → every
+Stripe DAG's steps against the sandbox's demo marketplace.
+
+The incumbent (see ``conftest.py``) ran on the demo marketplace until 2026-11-20: it transferred
+seven orders, reversed one refund, refunded two, paid invoice 9001 out, left one transfer FAILED
+and two ON_HOLD, and handed one transfer and one payout to its worker without an outcome. After
+the import, our first run of every Stripe workflow must move none of what it moved, must never
+send what it left in doubt, and must carry on with what it left pending.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger import schema as ledger_schema
+from mirakl_connector.ledger.records import PayoutStatus, RefundStatus, TransferStatus, TransferType
+from mirakl_connector.sandbox.scenario import load_scenario
+from mirakl_connector.workflows.registry import Resources, build_workflow, run_step
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO = REPO / "include/mirakl_connector/sandbox/scenarios/demo.json"
+DEMO_CONFIG = REPO / "scripts/demo-config.json"
+DAGS = REPO / "dags"
+
+#: (workflow, step) of every Stripe DAG, in the order their tasks run.
+STRIPE_PIPELINE = [
+    ("seller_onboarding", "sync"),
+    ("kyc_monitor", "monitor"),
+    ("payment_validation", "validate"),
+    ("payment_validation", "capture"),
+    ("payment_split", "plan"),
+    ("payment_split", "execute"),
+    ("payment_refund", "plan"),
+    ("payment_refund", "refund"),
+    ("payment_refund", "reverse"),
+    ("seller_settlement", "plan"),
+    ("seller_settlement", "transfer"),
+    ("seller_settlement", "payout"),
+    ("failed_operations", "alert"),
+    ("operator_notifications", "deliver"),
+]
+IMPORTED_TABLES = (
+    ledger_schema.account_mappings,
+    ledger_schema.payment_mappings,
+    ledger_schema.transfers,
+    ledger_schema.refunds,
+    ledger_schema.payouts,
+    ledger_schema.checkpoints,
+    ledger_schema.ledger_events,
+    ledger_schema.notifications,
+)
+
+
+@pytest.fixture
+def cutover_env(sandbox, sandbox_server, old_stripe_db, tmp_path, monkeypatch, airflow_db):
+    """Demo marketplace in the sandbox, an empty ledger, the connections as env vars."""
+    sandbox.reset(load_scenario(DEMO))
+    ledger_url = Ledger.default_sqlite_url(tmp_path)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STRIPE_CONNECTOR_DB",
+        json.dumps({"conn_type": "postgres", "extra": {"sqlalchemy_url": old_stripe_db}}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MIRAKL_CONNECTOR_DB",
+        json.dumps({"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}}),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", DEMO_CONFIG.read_text())
+    return ledger_url
+
+
+def run_import(**conf: Any) -> tuple[str, dict[str, Any]]:
+    """Run the import DAG (``dag.test``); return the run's state and the import's summary."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS / "connector_cutover_stripe.py"))
+    assert bag.import_errors == {}
+    run = bag.dags["connector_cutover_stripe"].test(run_conf=conf or None, logical_date=None)
+    summary = run.get_task_instance("report").xcom_pull(task_ids="import_history")
+    return run.state, summary
+
+
+def snapshot(ledger_url: str) -> dict[str, list[tuple]]:
+    engine = create_engine(ledger_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                t.name: [tuple(r) for r in conn.execute(select(t).order_by(t.c.id))]
+                for t in IMPORTED_TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def run_stripe_workflows(ledger: Ledger, mirakl, stripe_gateway) -> dict[str, dict[str, Any]]:
+    config = json.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+    summaries = {}
+    for workflow, step in STRIPE_PIPELINE:
+        resources = Resources(
+            mirakl=lambda: mirakl,
+            stripe=lambda: stripe_gateway,
+            ledger=lambda: ledger,
+            mailer=lambda: _NoMail(),
+            http=lambda: None,
+        )
+        job = build_workflow(workflow, resources, config, f"after-cutover-{workflow}")
+        summaries[f"{workflow}.{step}"] = run_step(job, step, {}).to_dict()
+    return summaries
+
+
+class _NoMail:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, *, to, subject, html) -> None:
+        self.sent.append(subject)
+
+
+def test_import_then_every_stripe_workflow_moves_nothing_the_old_connector_moved(
+    cutover_env, sandbox, old_history, mirakl, stripe_gateway
+):
+    ledger_url = cutover_env
+
+    # 1. Dry run (the default): the report, nothing written.
+    state, dry = run_import()
+    assert dry["dry_run"] is True
+    assert state == "failed"  # held and unmappable rows make the report fail the run
+    with Ledger(ledger_url) as ledger:
+        assert ledger.list_account_mappings() == []
+        assert ledger.get_checkpoint("product_payment_split_checkpoint") is None
+
+    # 2. The import.
+    state, first = run_import(dry_run=False)
+    assert first["dry_run"] is False
+    assert first["counts"] == {
+        "ACCOUNT_MAPPING_IMPORTED": 5,
+        "PAYMENT_MAPPING_IMPORTED": 4,
+        "PAYMENT_MAPPING_NOT_MAPPED": 1,  # status 'authorised_maybe'
+        "TRANSFER_IMPORTED": 17,
+        "TRANSFER_HELD": 1,  # ORD-1009-A: PENDING, no transfer id
+        "TRANSFER_NOT_MAPPED": 2,  # unknown status, unknown type
+        "REFUND_IMPORTED": 3,
+        "PAYOUT_IMPORTED": 2,
+        "PAYOUT_HELD": 1,  # invoice 8998: PENDING, no payout id
+        "CHECKPOINT_IMPORTED": 3,
+        "CHECKPOINT_NOT_SET": 1,  # onboarding never checkpointed at the incumbent
+    }
+    assert first["counts"] == {k: v for k, v in dry["counts"].items()}  # the dry run said so
+    assert first["failed_total"] == 5
+    not_mapped = {f["id"]: f["reason"] for f in first["failed"]}
+    assert (
+        not_mapped["stripe_transfer #19 (ORD-0999-A)"]
+        == "unknown transfer status 'TRANSFER_QUEUED'"
+    )
+    assert (
+        not_mapped["stripe_transfer #20 (ORD-0998-A)"] == "unknown transfer type 'TRANSFER_MYSTERY'"
+    )
+    assert not_mapped["payment_mapping #5 (ch_demo_0990)"].startswith("unknown payment mapping")
+    assert not_mapped["transfer TRANSFER_PRODUCT_ORDER ORD-1009-A (old #7)"].startswith("Held")
+    assert not_mapped["payout of invoice 8998 (old #2)"].startswith("Held")
+    assert first["amounts"]["TRANSFER_IMPORTED"] == {"EUR": "484.99", "JPY": "300000"}
+    assert any("stripe_transfer: 20 row(s) read" == n for n in first["notes"])
+
+    with Ledger(ledger_url) as ledger:
+        moved = ledger.get_transfer(TransferType.PRODUCT_ORDER, "ORD-1001-A")
+        assert (moved.status, moved.transfer_id) == (TransferStatus.CREATED, "tr_old_1001")
+        assert moved.destination_account == "acct_demo_lumiere" and moved.currency == "EUR"
+        assert ledger.imported_ids("transfer", ["TRANSFER_PRODUCT_ORDER/ORD-1001-A"]) == {
+            "TRANSFER_PRODUCT_ORDER/ORD-1001-A": ("stripe-mirakl-connector", "1")
+        }
+        held = ledger.get_transfer(TransferType.PRODUCT_ORDER, "ORD-1009-A")
+        assert held.status is TransferStatus.ABORTED and held.status_reason.startswith("Held")
+        assert ledger.get_refunds(["SR-4001"])["SR-4001"].stripe_refund_id == "re_old_4001"
+        assert ledger.get_checkpoint("product_payment_split_checkpoint") == (
+            "2026-11-19T10:15:00+0000"
+        )
+        assert ledger.iter_notifications is not None
+    after_first = snapshot(ledger_url)
+    assert after_first["notifications"] == []  # imported failures are not re-announced
+
+    # 3. Rerunning the import changes nothing.
+    state, second = run_import(dry_run=False)
+    assert snapshot(ledger_url) == after_first
+    assert set(second["counts"]) <= {
+        "ACCOUNT_MAPPING_UNCHANGED",
+        "PAYMENT_MAPPING_UNCHANGED",
+        "PAYMENT_MAPPING_NOT_MAPPED",
+        "TRANSFER_UNCHANGED",
+        "TRANSFER_HELD",
+        "TRANSFER_NOT_MAPPED",
+        "REFUND_UNCHANGED",
+        "PAYOUT_UNCHANGED",
+        "PAYOUT_HELD",
+        "CHECKPOINT_UNCHANGED",
+        "CHECKPOINT_NOT_SET",
+    }
+    assert second["counts"]["TRANSFER_UNCHANGED"] == 17
+
+    # 4. Every Stripe workflow, first run after the cutover.
+    with Ledger(ledger_url) as ledger:
+        summaries = run_stripe_workflows(ledger, mirakl, stripe_gateway)
+        transfers = {t["metadata"].get("miraklId") for t in sandbox.transfers()}
+        reversals = {r["metadata"].get("miraklId") for r in sandbox.reversals()}
+        refunds = {r["metadata"].get("miraklRefundId") for r in sandbox.refunds()}
+        payouts = {p["metadata"].get("invoiceId") for p in sandbox.payouts()}
+
+        # Nothing the incumbent moved, nothing it left in doubt, is moved again.
+        assert transfers & (old_history["transfers"] | old_history["in_doubt"]) == set()
+        assert reversals & old_history["reversals"] == set()
+        assert refunds & old_history["refunds"] == set()
+        assert payouts & (old_history["payouts"] | old_history["in_doubt"]) == set()
+
+        # What it left pending continues.
+        assert "ORD-1011-A" in transfers  # ON_HOLD there (payment not ready): paid here
+        retried = ledger.get_transfer(TransferType.PRODUCT_ORDER, "ORD-1008-A")
+        assert retried.attempts == 1  # FAILED there: retried here (the sandbox refuses it again)
+        assert "R-3002" in refunds  # FAILED refund: refunded
+        sr = ledger.get_refunds(["SR-4001"])["SR-4001"]
+        assert sr.status is RefundStatus.CREATED  # refunded there, validated in Mirakl here
+        assert "9002" in payouts  # invoice after the incumbent's checkpoint: settled here
+        assert ledger.get_payouts(["8998"])["8998"].status is PayoutStatus.ABORTED
+        # Orders after the checkpoint are new to both and handled here.
+        assert "ORD-1017-A" not in old_history["transfers"]
+    print(json.dumps({k: s["counts"] for k, s in summaries.items()}, indent=1))
