@@ -1,0 +1,172 @@
+"""Cutover from the Mirakl-Hyperwallet connector against the sandbox.
+
+The incumbent paid invoice 7001 (seller and commission, COMPLETED, but Mirakl was never told),
+7002 (seller payment still in flight) and 7004 (COMPLETED and PAID in Mirakl); 7003 it never
+paid; a payment of 7005 was RETURNED. After the cutover our invoice payments pay 7003 (and
+re-pay 7005, as the incumbent would), and never 7001, 7002 or 7004 again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from mirakl_connector.cutover.hyperwallet_connector import HyperwalletCutover, last_job_starts
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
+from mirakl_connector.workflows.hyperwallet_invoices import (
+    HyperwalletInvoicePayments,
+    HyperwalletPaymentSettings,
+)
+
+S = HyperwalletPaymentStatus
+JOB_AUDIT = [  # as the incumbent's GET /batchjob-audit/ lists its runs
+    {"batchJobId": "a1", "batchJobType": "InvoicesExtractBatchJob",
+     "startTime": "2026-11-20T00:00:01", "finishTime": "2026-11-20T00:00:09", "status": "FINISHED"},
+    {"batchJobId": "a2", "batchJobType": "InvoicesExtractBatchJob",
+     "startTime": "2026-11-21T00:00:01", "finishTime": None, "status": "RUNNING"},
+    {"batchJobId": "b1", "batchJobType": "IndividualSellersExtractBatchJob",
+     "startTime": "2026-11-21T10:00:00", "status": "FINISHED_WITH_FAILURES"},
+    {"batchJobId": "b2", "batchJobType": "ProfessionalSellersExtractBatchJob",
+     "startTime": "2026-11-21T09:00:00", "status": "FINISHED"},
+    {"batchJobId": "c1", "batchJobType": "NotificationProcessJob",
+     "startTime": "2026-11-21T09:00:00", "status": "FINISHED"},
+]  # fmt: skip
+
+
+def _incumbent_pays(hyperwallet, hw_admin, client_payment_id, amount, destination, status=None):
+    created = hyperwallet.create_payment(
+        {
+            "clientPaymentId": client_payment_id,
+            "amount": amount,
+            "currency": "EUR",
+            "destinationToken": destination,
+            "programToken": "prg-pay",
+            "purpose": "OTHER",
+        }
+    )
+    if status:
+        hw_admin.set_payment_status(created["token"], status)
+    return created["token"]
+
+
+def test_hyperwallet_cutover_imports_payments_sets_windows_and_lists_paid_but_unpaid(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger: Ledger
+):
+    ledger = workflow_ledger
+    sandbox.reset(
+        hw.scenario(
+            shops=[
+                hw.shop(),
+                hw.shop(2002, bank_token=None, shop_name="No bank yet"),
+                hw.shop(2003, program="ASIA"),
+                {"shop_id": 2004, "shop_name": "Stripe shop", "shop_additional_fields": []},
+            ],
+            invoices=[
+                hw.invoice(7001),
+                hw.invoice(7002),
+                hw.invoice(7003),
+                hw.invoice(7004, payment_status="PAID"),
+                hw.invoice(7005),
+            ],
+        )
+    )
+    paid = _incumbent_pays(hyperwallet, hw_admin, "7001", "4545.20", "trm-seller", "COMPLETED")
+    _incumbent_pays(
+        hyperwallet, hw_admin, "7001-operatorFee", "955.69", "trm-operator", "COMPLETED"
+    )
+    in_flight = _incumbent_pays(hyperwallet, hw_admin, "7002", "4545.20", "trm-seller")
+    _incumbent_pays(hyperwallet, hw_admin, "7002-operatorFee", "955.69", "trm-operator")
+    _incumbent_pays(hyperwallet, hw_admin, "7004", "4545.20", "trm-seller", "COMPLETED")
+    _incumbent_pays(
+        hyperwallet, hw_admin, "7004-operatorFee", "955.69", "trm-operator", "COMPLETED"
+    )
+    _incumbent_pays(hyperwallet, hw_admin, "7005", "4545.20", "trm-seller", "RETURNED")
+    _incumbent_pays(
+        hyperwallet, hw_admin, "7005-operatorFee", "955.69", "trm-operator", "COMPLETED"
+    )
+    made_by_incumbent = len(hw_admin.payments())
+
+    cutover = HyperwalletCutover(
+        mirakl=mirakl,
+        hyperwallet=hyperwallet,
+        ledger=ledger,
+        settings=HyperwalletSettings.from_config(hw.config),
+        payments=HyperwalletPaymentSettings(),
+        run_id="cutover",
+    )
+    since = datetime.now(UTC) - timedelta(days=7)
+
+    dry = cutover.run(job_dates=JOB_AUDIT, since=since).to_dict()
+    assert dry["dry_run"] is True
+    assert ledger.get_hyperwallet_payment("7001") is None
+    assert ledger.get_checkpoint("hyperwallet_invoice_payments_window_start") is None
+
+    first = cutover.run(dry_run=False, job_dates=JOB_AUDIT, since=since).to_dict()
+    assert (
+        first["counts"]
+        == dry["counts"]
+        == {
+            "CHECKPOINT_IMPORTED": 2,
+            "CHECKPOINT_NOT_SET": 1,  # no BankAccountExtractBatchJob run given
+            "SHOP_TOKENS_OK": 1,
+            "SHOP_TOKENS_MISSING": 1,  # 2002: no hw-bankaccount-token
+            "SHOP_PROGRAM_UNKNOWN": 1,  # 2003: program ASIA is not configured
+            "PAYMENT_IMPORTED": 8,
+            "PAID_AT_HYPERWALLET_UNPAID_IN_MIRAKL": 1,  # 7001
+            "IN_FLIGHT_AT_HYPERWALLET": 1,  # 7002
+            "DOCUMENT_NOT_PAID_YET": 1,  # 7003
+        }
+    )
+    failed = {f["id"]: f["reason"] for f in first["failed"]}
+    assert set(failed) == {"shop 2003", "IV01 7001"}
+    assert paid in failed["IV01 7001"] and "IV07" in failed["IV01 7001"]
+    assert first["amounts"]["PAYMENT_IMPORTED"] == {"EUR": "22003.56"}  # 4 x 4545.20 + 4 x 955.69
+
+    # The windows: the newest finished run; for sellers the earlier of the two seller jobs.
+    assert ledger.get_checkpoint("hyperwallet_invoice_payments_window_start") == (
+        "2026-11-20T00:00:01+00:00"
+    )
+    assert ledger.get_checkpoint("hyperwallet_seller_extract_window_start") == (
+        "2026-11-21T09:00:00+00:00"
+    )
+    row = ledger.get_hyperwallet_payment("7001")
+    assert (row.status, row.payment_token, row.amount, row.confirmed_at) == (
+        S.COMPLETED,
+        paid,
+        454520,
+        None,
+    )
+    assert ledger.get_hyperwallet_payment("7002").payment_token == in_flight
+    assert ledger.get_hyperwallet_payment("7004").confirmed_at is not None  # PAID in Mirakl
+    assert ledger.get_hyperwallet_payment("7005").status is S.FAILED
+    assert ledger.imported_ids("hyperwallet_payment", ["7001"]) == {
+        "7001": ("hyperwallet-mirakl-connector", paid)
+    }
+
+    second = cutover.run(dry_run=False, job_dates=JOB_AUDIT, since=since).to_dict()
+    assert second["counts"]["PAYMENT_UNCHANGED"] == 8
+    assert "PAYMENT_IMPORTED" not in second["counts"]
+    assert second["counts"]["CHECKPOINT_UNCHANGED"] == 2
+
+    # Our invoice payments, first run after the cutover (the window covers every invoice).
+    job = HyperwalletInvoicePayments(
+        mirakl=mirakl,
+        hyperwallet=hyperwallet,
+        ledger=ledger,
+        settings=HyperwalletSettings.from_config(hw.config),
+        payments=HyperwalletPaymentSettings(),
+        email_to=["payments-ops@example.com"],
+        run_id="after-cutover",
+    )
+    job.pay(since=since)
+    new = hw_admin.payments()[made_by_incumbent:]
+    assert sorted(p["clientPaymentId"] for p in new) == ["7003", "7003-operatorFee", "7005"]
+
+
+def test_job_dates_are_read_from_a_mapping_or_the_audit_list():
+    assert last_job_starts({"InvoicesExtractBatchJob": "2026-11-20T01:00:00+01:00"}) == {
+        "InvoicesExtractBatchJob": datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+    }
+    starts = last_job_starts(JOB_AUDIT)
+    assert starts["InvoicesExtractBatchJob"] == datetime(2026, 11, 20, 0, 0, 1, tzinfo=UTC)
+    assert "NotificationProcessJob" in starts
