@@ -8,7 +8,11 @@ re-pay 7005, as the incumbent would), and never 7001, 7002 or 7004 again.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from mirakl_connector.cutover.hyperwallet_connector import HyperwalletCutover, last_job_starts
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
@@ -19,6 +23,7 @@ from mirakl_connector.workflows.hyperwallet_invoices import (
 )
 
 S = HyperwalletPaymentStatus
+DAGS = Path(__file__).resolve().parents[3] / "dags"
 JOB_AUDIT = [  # as the incumbent's GET /batchjob-audit/ lists its runs
     {"batchJobId": "a1", "batchJobType": "InvoicesExtractBatchJob",
      "startTime": "2026-11-20T00:00:01", "finishTime": "2026-11-20T00:00:09", "status": "FINISHED"},
@@ -170,3 +175,63 @@ def test_job_dates_are_read_from_a_mapping_or_the_audit_list():
     starts = last_job_starts(JOB_AUDIT)
     assert starts["InvoicesExtractBatchJob"] == datetime(2026, 11, 20, 0, 0, 1, tzinfo=UTC)
     assert "NotificationProcessJob" in starts
+
+
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_the_cutover_dag_is_a_dry_run_by_default_then_imports_once(
+    hw, sandbox, hw_admin, hyperwallet, sandbox_server, tmp_path, monkeypatch, airflow_db
+):
+    from airflow.dag_processing.dagbag import DagBag
+
+    ledger_url = Ledger.default_sqlite_url(tmp_path)
+    conns = {
+        "MIRAKL_DEFAULT": {
+            "conn_type": "mirakl",
+            "host": sandbox_server.url,
+            "password": "sandbox-mirakl-key",
+        },
+        "HYPERWALLET_DEFAULT": {
+            "conn_type": "hyperwallet",
+            "host": sandbox_server.url,
+            "login": "sandbox-hw-user",
+            "password": "sandbox-hw-password",
+        },
+        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
+    }
+    for name, conn in conns.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(hw.config))
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(7101), hw.invoice(7102)]))
+    token = _incumbent_pays(hyperwallet, hw_admin, "7101", "4545.20", "trm-seller")
+    _incumbent_pays(hyperwallet, hw_admin, "7101-operatorFee", "955.69", "trm-operator")
+
+    def run(**conf):
+        bag = DagBag(dag_folder=str(DAGS / "connector_cutover_hyperwallet.py"))
+        assert bag.import_errors == {}
+        dag_run = bag.dags["connector_cutover_hyperwallet"].test(
+            run_conf=conf or None, logical_date=None
+        )
+        return dag_run.state, dag_run.get_task_instance("report").xcom_pull(
+            task_ids="import_history"
+        )
+
+    state, dry = run(job_dates={"InvoicesExtractBatchJob": "2026-11-20T00:00:01"})
+    assert (state, dry["dry_run"]) == ("success", True)
+    assert dry["counts"]["PAYMENT_IMPORTED"] == 2
+    with Ledger(ledger_url) as ledger:
+        assert ledger.get_hyperwallet_payment("7101") is None
+
+    jobs = {"InvoicesExtractBatchJob": "2026-11-20T00:00:01"}
+    state, first = run(dry_run=False, job_dates=jobs)
+    assert state == "success"
+    assert first["counts"]["PAYMENT_IMPORTED"] == 2
+    assert first["counts"]["IN_FLIGHT_AT_HYPERWALLET"] == 1
+    assert first["counts"]["DOCUMENT_NOT_PAID_YET"] == 1  # 7102
+    state, second = run(dry_run=False, job_dates=jobs)
+    assert second["counts"]["PAYMENT_UNCHANGED"] == 2
+    with Ledger(ledger_url) as ledger:
+        assert ledger.get_hyperwallet_payment("7101").payment_token == token
+        assert ledger.get_checkpoint("hyperwallet_invoice_payments_window_start") == (
+            "2026-11-20T00:00:01+00:00"
+        )
