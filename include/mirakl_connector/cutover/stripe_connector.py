@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,6 +76,7 @@ from mirakl_connector.cutover import STRIPE_CONNECTOR
 from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.ledger import Ledger, LedgerConflictError
 from mirakl_connector.ledger.records import (
+    TAX_SUFFIX,
     AccountMapping,
     PaymentMapping,
     PaymentMappingStatus,
@@ -561,6 +562,7 @@ class StripeConnectorImport:
         self.source = source
         self.ledger = ledger
         self.run_id = run_id or "cutover-import"
+        self._held_refunds: set[str] = set()
 
     def run(self, *, dry_run: bool = True) -> BatchSummary:
         """Import everything (or, in a dry run, say what would be imported); return the report."""
@@ -585,19 +587,6 @@ class StripeConnectorImport:
             ),
             (
                 _Kind(
-                    "TRANSFER",
-                    "transfer",
-                    "transfer_id",
-                    STRIPE_TRANSFER,
-                    lambda r: f"{r.type}/{r.mirakl_id}",
-                    _existing_transfers,
-                    lambda r: f"transfer {r.type} {r.mirakl_id}",
-                    "mirakl_id",
-                ),
-                lambda row: map_transfer(row, accounts, aware),
-            ),
-            (
-                _Kind(
                     "REFUND",
                     "refund",
                     "stripe_refund_id",
@@ -607,7 +596,20 @@ class StripeConnectorImport:
                     lambda r: f"refund {r.mirakl_refund_id}",
                     "mirakl_refund_id",
                 ),
-                lambda row: map_refund(row, aware),
+                lambda row: self._note_held_refund(map_refund(row, aware)),
+            ),
+            (
+                _Kind(
+                    "TRANSFER",
+                    "transfer",
+                    "transfer_id",
+                    STRIPE_TRANSFER,
+                    lambda r: f"{r.type}/{r.mirakl_id}",
+                    _existing_transfers,
+                    lambda r: f"transfer {r.type} {r.mirakl_id}",
+                    "mirakl_id",
+                ),
+                lambda row: self._hold_reversal_of_held_refund(map_transfer(row, accounts, aware)),
             ),
             (
                 _Kind(
@@ -629,6 +631,27 @@ class StripeConnectorImport:
         summary.notes.extend(self.source.notes)
         log.info("%s", summary.describe())
         return summary
+
+    def _note_held_refund(self, refund: RefundRecord) -> RefundRecord:
+        if is_held(refund):
+            self._held_refunds.add(refund.mirakl_refund_id)
+        return refund
+
+    def _hold_reversal_of_held_refund(self, transfer: TransferRecord) -> TransferRecord:
+        """A reversal whose refund is held is held too: deciding it now would abort it for good
+        ("refund aborted") although the incumbent may have refunded the customer."""
+        refund_id = transfer.mirakl_id.removesuffix(TAX_SUFFIX)
+        if (
+            transfer.type is TransferType.REFUND
+            and transfer.transfer_id is None
+            and refund_id in self._held_refunds
+        ):
+            reason = (
+                f"{HELD_PREFIX}: its refund {refund_id} is held (PENDING at the Stripe connector "
+                "without a refund id); imported again once that refund is settled there"
+            )
+            return replace(transfer, status=TransferStatus.ABORTED, status_reason=reason)
+        return transfer
 
     # -- account mappings -----------------------------------------------------------------
 

@@ -1187,9 +1187,9 @@ class Ledger:
             for chunk in chunked(wanted, _IN_CHUNK):
                 chunk_keys = set(chunk)
                 last = key_columns[-1]
+                last_parts = [k.split("/", len(key_columns) - 1)[-1] for k in chunk]
                 stmt = select(*key_columns, table.c.imported_from, table.c.imported_id).where(
-                    table.c.imported_from.is_not(None),
-                    last.in_([k.rsplit("/", 1)[-1] for k in chunk]),
+                    table.c.imported_from.is_not(None), last.in_(last_parts)
                 )
                 for row in conn.execute(stmt):
                     key = "/".join(str(part) for part in row[: len(key_columns)])

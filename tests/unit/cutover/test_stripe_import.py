@@ -244,3 +244,45 @@ def test_an_unreachable_database_names_it_without_its_password(ledger):
         import_stripe_connector(url, ledger)
     assert "s3cret-pw" not in str(raised.value)
     assert "127.0.0.1:1/stripe" in str(raised.value)
+
+
+def test_a_held_refund_holds_its_reversal_until_the_incumbent_settles_it(tmp_path, ledger):
+    url = _old_db(
+        tmp_path,
+        [
+            *CURRENT,
+            "CREATE TABLE stripe_refund (id INT PRIMARY KEY, amount INT NOT NULL, "
+            "currency VARCHAR(255) NOT NULL, mirakl_refund_id VARCHAR(255) NOT NULL, "
+            "mirakl_order_id VARCHAR(255) NOT NULL, stripe_refund_id VARCHAR(255), "
+            "status VARCHAR(255) NOT NULL, status_reason VARCHAR(1024), "
+            "mirakl_validation_time TIMESTAMP, mirakl_order_line_id VARCHAR(255), "
+            "transaction_id VARCHAR(255), type VARCHAR(255) NOT NULL, "
+            "mirakl_commercial_order_id VARCHAR(255))",
+        ],
+        [
+            "INSERT INTO stripe_refund VALUES (1, 500, 'eur', 'R-9', 'A-1', NULL, "
+            "'REFUND_PENDING', NULL, NULL, 'A-1-1', 'ch_a', 'REFUND_PRODUCT_ORDER', 'A')",
+            "INSERT INTO stripe_transfer VALUES (1, NULL, 'R-9', 'TRANSFER_REFUND', NULL, NULL, "
+            "'TRANSFER_ON_HOLD', 'Refund R-9 has yet to be validated', NULL, NULL, NULL)",
+        ],
+    )
+
+    first = import_stripe_connector(url, ledger, dry_run=False)
+
+    assert first.counts["REFUND_HELD"] == 1 and first.counts["TRANSFER_HELD"] == 1
+    reversal = ledger.get_transfer(TransferType.REFUND, "R-9")
+    assert (
+        reversal.status is TransferStatus.ABORTED and "refund R-9 is held" in reversal.status_reason
+    )
+
+    _exec(
+        url,
+        "UPDATE stripe_refund SET status = 'REFUND_CREATED', stripe_refund_id = 're_9', "
+        "mirakl_validation_time = '2026-11-20 10:00:00' WHERE id = 1",
+    )
+    second = import_stripe_connector(url, ledger, dry_run=False)
+
+    assert second.counts["REFUND_UPDATED"] == 1 and second.counts["TRANSFER_UPDATED"] == 1
+    assert ledger.get_refunds(["R-9"])["R-9"].stripe_refund_id == "re_9"
+    released = ledger.get_transfer(TransferType.REFUND, "R-9")
+    assert released.status is TransferStatus.ON_HOLD  # our refund step reverses it from here
