@@ -1197,6 +1197,19 @@ class Ledger:
                         found[key] = (row[-2], row[-1])
         return found
 
+    def iter_moved(self, kind: str, *, batch_size: int = 500) -> Iterator[Any]:
+        """Every row of ``kind`` whose money moved (it has a provider id), whoever moved it.
+
+        What an incumbent must be told before it runs again (a rollback after a cutover).
+        """
+        entity = _IMPORTABLE[kind]
+        if entity.provider_id is None:
+            raise ValueError(f"{kind} rows have no provider id")
+        table = entity.table
+        where = [table.c[entity.provider_id].is_not(None)]
+        for batch in self._iter(table, where, batch_size, _record_reader(entity)):
+            yield from batch
+
     def _save(
         self,
         entity: _Entity[R],

@@ -22,8 +22,19 @@ from sqlalchemy.engine import make_url
 PG_URL_ENV = "MIRAKL_CONNECTOR_TEST_PG_URL"
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
+#: Doctrine's id sequences (PostgreSQL), under their names after the renames of 2020-2021.
+SEQUENCES = {
+    "account_mapping": "account_mapping_id_seq",
+    "stripe_transfer": "stripe_transfer_id_seq",
+    "stripe_payout": "stripe_payout_id_seq",
+    "stripe_refund": "stripe_refund_id_seq",
+    "payment_mapping": "payment_mapping_id_seq",
+    "config": "config_id_seq",
+}
+
 #: The incumbent's tables today (PostgreSQL), one statement each.
 OLD_SCHEMA = [
+    *[f"CREATE SEQUENCE {name} INCREMENT BY 1 MINVALUE 1 START 1" for name in SEQUENCES.values()],
     """CREATE TABLE account_mapping (
         id INT NOT NULL PRIMARY KEY, mirakl_shop_id INT NOT NULL,
         stripe_account_id VARCHAR(255) NOT NULL,
@@ -242,6 +253,8 @@ def fill_history(url: str) -> None:
                 text('INSERT INTO config (id, "key", value) VALUES (:a, :b, :c)'),
                 [dict(zip("abc", row, strict=True)) for row in CONFIG],
             )
+            for table, sequence in SEQUENCES.items():  # as Doctrine's inserts leave them
+                conn.execute(text(f"SELECT setval('{sequence}', (SELECT max(id) FROM {table}))"))
     finally:
         engine.dispose()
 

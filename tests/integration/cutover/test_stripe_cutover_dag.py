@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
+from mirakl_connector.cutover.stripe_rollback import rollback_sql
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger import schema as ledger_schema
 from mirakl_connector.ledger.records import PayoutStatus, RefundStatus, TransferStatus, TransferType
@@ -124,7 +125,7 @@ class _NoMail:
 
 
 def test_import_then_every_stripe_workflow_moves_nothing_the_old_connector_moved(
-    cutover_env, sandbox, old_history, mirakl, stripe_gateway
+    cutover_env, sandbox, old_history, old_stripe_db, mirakl, stripe_gateway
 ):
     ledger_url = cutover_env
 
@@ -229,3 +230,44 @@ def test_import_then_every_stripe_workflow_moves_nothing_the_old_connector_moved
         # Orders after the checkpoint are new to both and handled here.
         assert "ORD-1017-A" not in old_history["transfers"]
     print(json.dumps({k: s["counts"] for k, s in summaries.items()}, indent=1))
+
+    # 5. Rolling back: the SQL telling the incumbent what we moved runs on its database, twice
+    #    (idempotent), and leaves it knowing every one of our moves.
+    with Ledger(ledger_url) as ledger:
+        statements, rollback = rollback_sql(ledger, dialect="postgresql")
+        ours = {
+            t.mirakl_id: t.transfer_id
+            for t in ledger.iter_moved("transfer")
+            if t.type is not TransferType.REFUND and not t.transfer_id.startswith("tr_old")
+        }
+    assert rollback.counts["ROLLBACK_TRANSFER"] >= 1 and rollback.counts["ROLLBACK_PAYOUT"] >= 1
+    assert "ORD-1011-A" in ours and ours.keys().isdisjoint(old_history["transfers"])
+    engine = create_engine(old_stripe_db)
+    try:
+        for _ in range(2):
+            with engine.begin() as conn:
+                for statement in statements[1:-1]:  # BEGIN/COMMIT: engine.begin() is the txn
+                    conn.exec_driver_sql(statement)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT mirakl_id, transfer_id, status FROM stripe_transfer "
+                "WHERE type IN ('TRANSFER_PRODUCT_ORDER', 'TRANSFER_SERVICE_ORDER', "
+                "'TRANSFER_SUBSCRIPTION', 'TRANSFER_EXTRA_CREDITS', 'TRANSFER_EXTRA_INVOICES')"
+            ).all()
+            payouts_there = dict(
+                conn.exec_driver_sql("SELECT mirakl_invoice_id, payout_id FROM stripe_payout").all()
+            )
+            checkpoint = conn.exec_driver_sql(
+                "SELECT value FROM config WHERE key = 'product_payment_split_checkpoint'"
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    there = {}
+    for mirakl_id, transfer_id, status in rows:
+        if transfer_id:
+            there.setdefault(mirakl_id, set()).add((transfer_id, status))
+    for mirakl_id, transfer_id in ours.items():
+        assert (transfer_id, "TRANSFER_CREATED") in there[mirakl_id]
+    assert there["ORD-1001-A"] == {("tr_old_1001", "TRANSFER_CREATED")}  # its own, untouched
+    assert payouts_there[9002] is not None and payouts_there[9001] == "po_old_9001"
+    assert checkpoint == "2026-11-21T18:15:00Z"  # ours, further than its own

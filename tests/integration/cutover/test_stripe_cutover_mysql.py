@@ -13,32 +13,43 @@ from sqlalchemy import create_engine, text
 
 from mirakl_connector.airflow.operators.cutover import source_url_from_connection
 from mirakl_connector.cutover.stripe_connector import import_stripe_connector
+from mirakl_connector.cutover.stripe_rollback import rollback_sql
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.ledger.records import PayoutStatus, TransferStatus, TransferType
+from mirakl_connector.ledger.records import (
+    AccountMapping,
+    PayoutRecord,
+    PayoutStatus,
+    TransferRecord,
+    TransferStatus,
+    TransferType,
+)
 
 MYSQL_URL = (
     os.environ.get("MIRAKL_CONNECTOR_TEST_MYSQL_URL") or "mysql+pymysql://root@127.0.0.1:3306"
 )
 
 SCHEMA = [
-    "CREATE TABLE account_mapping (id INT NOT NULL PRIMARY KEY, mirakl_shop_id INT NOT NULL, "
+    "CREATE TABLE account_mapping (id INT AUTO_INCREMENT NOT NULL PRIMARY KEY, "
+    "mirakl_shop_id INT NOT NULL, "
     "stripe_account_id VARCHAR(255) NOT NULL, payout_enabled TINYINT(1) DEFAULT 0 NOT NULL, "
     "payin_enabled TINYINT(1) DEFAULT 0 NOT NULL, disabled_reason VARCHAR(255) DEFAULT NULL, "
     "creation_datetime DATETIME DEFAULT CURRENT_TIMESTAMP NOT NULL, "
     "modification_datetime DATETIME DEFAULT CURRENT_TIMESTAMP NOT NULL, "
     "onboarding_token VARCHAR(255) DEFAULT NULL, ignored TINYINT(1) DEFAULT 0 NOT NULL, "
     "UNIQUE INDEX UNIQ_80CD38C2F5FD776E (mirakl_shop_id))",
-    "CREATE TABLE stripe_transfer (id INT NOT NULL PRIMARY KEY, account_mapping_id INT DEFAULT "
+    "CREATE TABLE stripe_transfer (id INT AUTO_INCREMENT NOT NULL PRIMARY KEY, "
+    "account_mapping_id INT DEFAULT "
     "NULL, mirakl_id VARCHAR(255) NOT NULL, type VARCHAR(255) NOT NULL, transfer_id VARCHAR(255) "
     "DEFAULT NULL, transaction_id VARCHAR(255) DEFAULT NULL, amount INT DEFAULT NULL, "
     "status VARCHAR(255) NOT NULL, status_reason VARCHAR(1024) DEFAULT NULL, "
     "currency VARCHAR(255) DEFAULT NULL, mirakl_created_date DATETIME DEFAULT NULL, "
     "UNIQUE INDEX transfer (type, mirakl_id))",
-    "CREATE TABLE stripe_payout (id INT NOT NULL PRIMARY KEY, account_mapping_id INT DEFAULT "
+    "CREATE TABLE stripe_payout (id INT AUTO_INCREMENT NOT NULL PRIMARY KEY, "
+    "account_mapping_id INT DEFAULT "
     "NULL, amount INT DEFAULT NULL, currency VARCHAR(255) DEFAULT NULL, mirakl_invoice_id INT "
     "NOT NULL, payout_id VARCHAR(255) DEFAULT NULL, status VARCHAR(255) NOT NULL, "
     "status_reason VARCHAR(1024) DEFAULT NULL, mirakl_created_date DATETIME DEFAULT NULL)",
-    "CREATE TABLE config (id INT NOT NULL PRIMARY KEY, `key` VARCHAR(255) NOT NULL, "
+    "CREATE TABLE config (id INT AUTO_INCREMENT NOT NULL PRIMARY KEY, `key` VARCHAR(255) NOT NULL, "
     "value VARCHAR(255) DEFAULT NULL, UNIQUE INDEX UNIQ_84CED2B33EFA2266 (`key`))",
     "INSERT INTO account_mapping (id, mirakl_shop_id, stripe_account_id, payout_enabled, "
     "payin_enabled, onboarding_token) VALUES (1, 41, 'acct_mysql', 1, 1, 'secret-token')",
@@ -111,6 +122,63 @@ def test_import_from_mysql(mysql_db, tmp_path):
         assert (mapping.payouts_enabled, mapping.onboarding_token) == (True, "secret-token")
     finally:
         ledger.dispose()
+
+
+def test_the_rollback_sql_runs_on_mysql_twice_and_records_our_moves(mysql_db, tmp_path):
+    ledger = Ledger(Ledger.default_sqlite_url(tmp_path))
+    try:
+        import_stripe_connector(mysql_db, ledger, dry_run=False)
+        ledger.upsert_account_mapping(
+            AccountMapping(mirakl_shop_id=42, stripe_account_id="acct_new")
+        )
+        ledger.save_transfers(
+            [
+                TransferRecord(
+                    type=TransferType.PRODUCT_ORDER, mirakl_id="M-3-A",
+                    status=TransferStatus.CREATED, transfer_id="tr_ours", amount=700,
+                    currency="EUR", destination_account="acct_new", mirakl_shop_id=42,
+                    mirakl_created_date="2026-10-05T10:00:00+02:00",
+                )
+            ]
+        )  # fmt: skip
+        ledger.save_payouts(
+            [
+                PayoutRecord(
+                    mirakl_invoice_id="502", status=PayoutStatus.CREATED, payout_id="po_ours",
+                    amount=800, currency="EUR", stripe_account_id="acct_mysql",
+                )
+            ]
+        )  # fmt: skip
+        statements, summary = rollback_sql(ledger, dialect="mysql")
+    finally:
+        ledger.dispose()
+    assert summary.counts["ROLLBACK_TRANSFER"] == 2  # ours and the imported one (a no-op there)
+    engine = create_engine(mysql_db)
+    try:
+        for _ in range(2):
+            with engine.begin() as conn:
+                for statement in statements[1:-1]:
+                    conn.exec_driver_sql(statement)
+        with engine.connect() as conn:
+            transfers = conn.exec_driver_sql(
+                "SELECT mirakl_id, transfer_id, status, mirakl_created_date, "
+                "(SELECT stripe_account_id FROM account_mapping a WHERE a.id = account_mapping_id) "
+                "FROM stripe_transfer ORDER BY mirakl_id"
+            ).all()
+            payouts = conn.exec_driver_sql(
+                "SELECT mirakl_invoice_id, payout_id FROM stripe_payout ORDER BY 1"
+            ).all()
+            shops = conn.exec_driver_sql("SELECT mirakl_shop_id FROM account_mapping").all()
+    finally:
+        engine.dispose()
+    assert [tuple(t[:3]) for t in transfers] == [
+        ("M-1-A", "tr_m1", "TRANSFER_CREATED"),
+        ("M-2-A", None, "TRANSFER_PENDING"),  # held here: left for a human there too
+        ("M-3-A", "tr_ours", "TRANSFER_CREATED"),
+    ]
+    assert str(transfers[2][3]) == "2026-10-05 08:00:00" and transfers[2][4] == "acct_new"
+    assert [tuple(p) for p in payouts] == [(501, "po_m1"), (502, "po_ours")]
+    assert sorted(s[0] for s in shops) == [41, 42]
 
 
 def test_the_connection_becomes_a_driver_url():
