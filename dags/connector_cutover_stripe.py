@@ -44,7 +44,11 @@ import…"), never sent from here, and reported; once the incumbent settles it, 
    conflicts with the ledger.
 
 **Params**: `dry_run` (default on), `old_timezone` (zone of the incumbent's timestamps, `UTC`
-unless its PHP default zone was changed).
+unless its PHP default zone was changed), `mode`: `import` (the default), or `rollback_sql` to roll
+back: the task returns (XCom key `sql`) and logs the statements, in its database's dialect, that
+record in the incumbent's tables every transfer, reversal, refund and payout with a Stripe id, the
+account mappings and our checkpoints, so that it pays none of it again when restarted. They are
+idempotent; review them and run them there. Nothing is written by this mode.
 """
 
 default_args = {
@@ -70,6 +74,13 @@ with DAG(
             type="boolean",
             title="Dry run",
             description="Report what would be imported; write nothing. Untick to import.",
+        ),
+        "mode": Param(
+            "import",
+            enum=["import", "rollback_sql"],
+            title="Mode",
+            description="import: fill the ledger. rollback_sql: the SQL that tells the Stripe "
+            "connector what moved since the cutover (in the XCom and the log; run it there).",
         ),
         "old_timezone": Param(
             "UTC",

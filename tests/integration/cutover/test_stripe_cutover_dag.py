@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
-from mirakl_connector.cutover.stripe_rollback import rollback_sql
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger import schema as ledger_schema
 from mirakl_connector.ledger.records import PayoutStatus, RefundStatus, TransferStatus, TransferType
@@ -231,16 +230,20 @@ def test_import_then_every_stripe_workflow_moves_nothing_the_old_connector_moved
         assert "ORD-1017-A" not in old_history["transfers"]
     print(json.dumps({k: s["counts"] for k, s in summaries.items()}, indent=1))
 
-    # 5. Rolling back: the SQL telling the incumbent what we moved runs on its database, twice
-    #    (idempotent), and leaves it knowing every one of our moves.
+    # 5. Rolling back (the DAG in rollback_sql mode): the SQL telling the incumbent what we moved
+    #    runs on its database, twice (idempotent), and leaves it knowing every one of our moves.
+    state, rollback = run_import(mode="rollback_sql")
+    assert state == "success"
+    statements = rollback["sql"]
+    assert statements[0] == "BEGIN;" and statements[-1] == "COMMIT;"
     with Ledger(ledger_url) as ledger:
-        statements, rollback = rollback_sql(ledger, dialect="postgresql")
         ours = {
             t.mirakl_id: t.transfer_id
             for t in ledger.iter_moved("transfer")
             if t.type is not TransferType.REFUND and not t.transfer_id.startswith("tr_old")
         }
-    assert rollback.counts["ROLLBACK_TRANSFER"] >= 1 and rollback.counts["ROLLBACK_PAYOUT"] >= 1
+    assert rollback["counts"]["ROLLBACK_TRANSFER"] >= 1
+    assert rollback["counts"]["ROLLBACK_PAYOUT"] >= 1
     assert "ORD-1011-A" in ours and ours.keys().isdisjoint(old_history["transfers"])
     engine = create_engine(old_stripe_db)
     try:

@@ -60,7 +60,9 @@ class StripeConnectorImportOperator(BaseOperator):
     """Import the Stripe Connector for Mirakl's history into the ledger.
 
     Params of the run: ``dry_run`` (default true: report only), ``old_timezone`` (zone of the
-    incumbent's timestamps, default ``UTC``).
+    incumbent's timestamps, default ``UTC``), ``mode`` (``import``, or ``rollback_sql``: return
+    and log the SQL that records in the incumbent's tables what moved since the cutover; nothing
+    is written anywhere).
 
     :param source_conn_id: connection to the incumbent's database (read only). (templated)
     :param ledger_conn_id: the ledger's connection. (templated)
@@ -84,6 +86,8 @@ class StripeConnectorImportOperator(BaseOperator):
         from mirakl_connector.cutover.stripe_connector import import_stripe_connector
 
         params = _params(context)
+        if params.get("mode") == "rollback_sql":
+            return self._rollback_sql()
         dry_run = params.get("dry_run", True)
         timezone = str(params.get("old_timezone") or "UTC")
         self.log.info(
@@ -100,6 +104,26 @@ class StripeConnectorImportOperator(BaseOperator):
         finally:
             ledger.dispose()
         return summary.to_dict()
+
+    def _rollback_sql(self) -> dict[str, Any]:
+        """The statements telling the incumbent what moved since (written nowhere, logged)."""
+        from sqlalchemy.engine import make_url
+
+        from mirakl_connector.cutover.stripe_rollback import rollback_sql
+
+        url = source_url_from_connection(BaseHook.get_connection(self.source_conn_id))
+        dialect = "mysql" if make_url(url).get_backend_name() == "mysql" else "postgresql"
+        ledger = LedgerHook(self.ledger_conn_id).get_ledger()
+        try:
+            statements, summary = rollback_sql(ledger, dialect=dialect)
+        finally:
+            ledger.dispose()
+        self.log.info(
+            "Run these %d statements on the Stripe connector's database before restarting it:\n%s",
+            len(statements),
+            "\n".join(statements),
+        )
+        return {**summary.to_dict(), "sql": statements}
 
 
 class HyperwalletConnectorImportOperator(BaseOperator):
