@@ -94,7 +94,7 @@ with DAG(
         ),
         "include_paid": Param(
             False,
-            type="boolean",
+            type=["null", "boolean"],
             title="Include paid invoices",
             description="Also invoices Mirakl marks PAID (a payment found at Hyperwallet is "
             "still never made twice).",

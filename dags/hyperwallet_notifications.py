@@ -10,6 +10,7 @@ from airflow.sdk import DAG, Asset, AssetWatcher, Param
 from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
+from mirakl_connector.airflow.params import ids_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.triggers.inbox import InboxTrigger
 
@@ -97,12 +98,9 @@ hyperwallet_inbox = Asset(
 
 
 def _event_ids_param() -> Param:
-    return Param(
-        [],
-        type="array",
-        items={"type": "string"},
-        title="Only these notifications",
-        description="wbh- tokens to process again (given-up ones too). Empty: the due ones.",
+    return ids_param(
+        "Only these notifications",
+        "wbh- tokens to process again (given-up ones too). Empty: the due ones.",
     )
 
 

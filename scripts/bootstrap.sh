@@ -2,9 +2,9 @@
 # Prepare the local environment; sourced by scripts/test.sh and scripts/demo.sh.
 #
 # - creates .venv (with python3.11, or $PYTHON) when missing;
-# - installs requirements.txt and the library (`pip install -e include`: Airflow only shows the
+# - installs requirements-dev.txt (which includes requirements.txt) and the library (`pip install -e include`: Airflow only shows the
 #   Mirakl/Stripe connection types when the provider entry point is installed). Skipped when a
-#   stamp shows requirements.txt and include/pyproject.toml unchanged since the last install;
+#   stamp shows the requirements files and include/pyproject.toml unchanged since the last install;
 # - exports the Airflow settings that point at this repository.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 STAMP="$VENV/.mirakl-connector-installed"
-WANT="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/include/pyproject.toml" \
+WANT="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/requirements-dev.txt" "$REPO_ROOT/include/pyproject.toml" \
     | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
     echo "bootstrap: installing requirements (first run takes a few minutes)"

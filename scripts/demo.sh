@@ -4,10 +4,13 @@
 #   ./scripts/demo.sh        then open the printed URL; Ctrl-C stops everything.
 #
 # Starts the sandbox (127.0.0.1:8765, demo scenario) and a local SMTP sink (127.0.0.1:8025, every
-# e-mail is written to demo-logs/mail.log), seeds the connector's ledger with the scenario's
-# account/payment mappings, then runs `airflow standalone` on 127.0.0.1:8080 with the connections
-# and config (scripts/demo-config.json) pointing at them. Nothing here talks to real Mirakl or
+# e-mail is written as text to demo-logs/mail.log), seeds the connector's ledger with the
+# scenario's account/payment mappings, then runs `airflow standalone` on 127.0.0.1:8080 with the
+# connections and config (scripts/demo-config.json) pointing at them. Nothing here talks to real Mirakl or
 # Stripe, and no e-mail leaves the machine.
+#
+# Connections, Variables (the connector's config, the schedules) and pools are written into
+# Airflow's metadata database before it starts, so they show and can be edited in the UI.
 #
 # Environment: AIRFLOW_API_PORT, SANDBOX_PORT, SMTP_PORT (ports); SCENARIO (another scenario);
 # DEMO_SCHEDULES=production keeps the daily/hourly DAGs on their production schedules (by
@@ -50,10 +53,14 @@ cleanup() {
     trap - EXIT INT TERM
     echo
     if [ -n "$AIRFLOW_PID" ] && kill -0 "$AIRFLOW_PID" 2>/dev/null; then
-        echo "demo: stopping Airflow (pid $AIRFLOW_PID)..."
+        # standalone leads its own process group (setsid above): stop it gracefully, then every
+        # component it started, then whatever still ignores the signal.
+        echo "demo: stopping Airflow (process group $AIRFLOW_PID)..."
         kill -INT "$AIRFLOW_PID" 2>/dev/null || true
-        for _ in $(seq 1 60); do kill -0 "$AIRFLOW_PID" 2>/dev/null || break; sleep 0.5; done
-        kill -TERM "$AIRFLOW_PID" 2>/dev/null || true
+        for _ in $(seq 1 20); do kill -0 "$AIRFLOW_PID" 2>/dev/null || break; sleep 0.5; done
+        kill -TERM -- "-$AIRFLOW_PID" 2>/dev/null || true
+        for _ in $(seq 1 10); do kill -0 -- "-$AIRFLOW_PID" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL -- "-$AIRFLOW_PID" 2>/dev/null || true
         wait "$AIRFLOW_PID" 2>/dev/null || true
     fi
     if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
@@ -65,6 +72,9 @@ cleanup() {
         echo "demo: stopping the SMTP sink (pid $SMTP_PID)..."
         kill -TERM "$SMTP_PID" 2>/dev/null || true
         wait "$SMTP_PID" 2>/dev/null || true
+    fi
+    if [ -n "$AIRFLOW_PID" ] && kill -0 -- "-$AIRFLOW_PID" 2>/dev/null; then
+        echo "demo: some Airflow processes survived; kill them with: kill -9 -- -$AIRFLOW_PID" >&2
     fi
     echo "demo: stopped."
 }
@@ -94,58 +104,30 @@ PY
 
 # The KYC monitor and the failed-operations alert send e-mail as part of their job (a KYC run
 # whose e-mail cannot be sent fails and is retried), so the demo gives them a mail server that
-# keeps everything local: aiosmtpd's debugging handler prints each message to mail.log.
+# keeps everything local: each message is written to mail.log as text (raw copies in mail/).
 echo "demo: starting the SMTP sink on 127.0.0.1:$SMTP_PORT (e-mails: $LOG_DIR/mail.log)"
-python -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Debugging \
-    >"$LOG_DIR/mail.log" 2>&1 &
+python -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
+    -c mirakl_connector.sandbox.mailsink.ReadableMail "$LOG_DIR/mail" >"$LOG_DIR/mail.log" 2>&1 &
 SMTP_PID=$!
 
-# Read the sandbox's demo keys from the scenario (they are fake keys for the local simulator).
-read -r MIRAKL_KEY STRIPE_KEY < <(python - "$SCENARIO" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-print(s.get("mirakl", {}).get("api_key", "sandbox-mirakl-key"),
-      s.get("stripe", {}).get("api_key", "sk_test_sandbox"))
-PY
-)
-
-export AIRFLOW_CONN_MIRAKL_DEFAULT="{\"conn_type\": \"mirakl\", \"host\": \"$SANDBOX_URL\", \"password\": \"$MIRAKL_KEY\", \"extra\": {\"max_retries\": 2}}"
-export AIRFLOW_CONN_STRIPE_DEFAULT="{\"conn_type\": \"stripe\", \"host\": \"$SANDBOX_URL\", \"password\": \"$STRIPE_KEY\", \"extra\": {\"max_retries\": 2}}"
-# Hyperwallet REST v4 is served by the sandbox too; its demo credentials are in the scenario.
-read -r HW_USER HW_PASSWORD < <(python -c 'import json, sys; h = json.load(open(sys.argv[1]))["hyperwallet"]; print(h["username"], h["password"])' "$HW_SCENARIO")
-export AIRFLOW_CONN_HYPERWALLET_DEFAULT="{\"conn_type\": \"hyperwallet\", \"host\": \"$SANDBOX_URL\", \"login\": \"$HW_USER\", \"password\": \"$HW_PASSWORD\", \"extra\": {\"max_retries\": 2}}"
-# Webhooks: the sandbox signs Stripe events with this secret and posts them (and Hyperwallet
-# notifications) to the plugin routes on the API server; demo-only secrets.
-STRIPE_WEBHOOK_SECRET="whsec_demo_sandbox"
-HW_WEBHOOK_SECRET="demo-hyperwallet-secret"
-export AIRFLOW_CONN_STRIPE_WEBHOOK="{\"conn_type\": \"generic\", \"password\": \"$STRIPE_WEBHOOK_SECRET\"}"
-export AIRFLOW_CONN_HYPERWALLET_WEBHOOK="{\"conn_type\": \"generic\", \"password\": \"$HW_WEBHOOK_SECRET\"}"
-export AIRFLOW_CONN_SMTP_DEFAULT="{\"conn_type\": \"smtp\", \"host\": \"127.0.0.1\", \"port\": $SMTP_PORT, \"extra\": {\"disable_tls\": true, \"disable_ssl\": true, \"from_email\": \"mirakl-connector@demo.test\"}}"
-# Every workflow on (scripts/demo-config.json); the onboarding refresh URL follows the API port.
-# No operator notification endpoint (connection mirakl_operator_webhook) is set: notifications
-# stay PENDING in the ledger's outbox until one is configured.
-AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG="$(python - "$CONFIG_FILE" "$API_URL" <<'PY'
-import json, sys
-config = json.load(open(sys.argv[1]))
-config["seller_onboarding"]["refresh_base_url"] = sys.argv[2] + "/mirakl-connector"
-print(json.dumps(config))
-PY
-)"
-export AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG
-# The daily and hourly DAGs run every 10-15 minutes in the demo (env vars win over the DAG
-# defaults and over Airflow Variables), so their scheduled runs show up within a session.
-if [ "${DEMO_SCHEDULES:-fast}" != "production" ]; then
-    export AIRFLOW_VAR_STRIPE_KYC_MONITOR__SCHEDULE="${AIRFLOW_VAR_STRIPE_KYC_MONITOR__SCHEDULE:-5-59/10 * * * *}"
-    export AIRFLOW_VAR_STRIPE_SELLER_SETTLEMENT__SCHEDULE="${AIRFLOW_VAR_STRIPE_SELLER_SETTLEMENT__SCHEDULE:-3-59/15 * * * *}"
-    export AIRFLOW_VAR_STRIPE_FAILED_OPERATIONS_ALERT__SCHEDULE="${AIRFLOW_VAR_STRIPE_FAILED_OPERATIONS_ALERT__SCHEDULE:-9-59/15 * * * *}"
-    export AIRFLOW_VAR_HYPERWALLET_SELLER_EXTRACT__SCHEDULE="${AIRFLOW_VAR_HYPERWALLET_SELLER_EXTRACT__SCHEDULE:-*/10 * * * *}"
-    export AIRFLOW_VAR_HYPERWALLET_BANK_ACCOUNT_EXTRACT__SCHEDULE="${AIRFLOW_VAR_HYPERWALLET_BANK_ACCOUNT_EXTRACT__SCHEDULE:-2-59/10 * * * *}"
-    export AIRFLOW_VAR_HYPERWALLET_INVOICE_PAYMENTS__SCHEDULE="${AIRFLOW_VAR_HYPERWALLET_INVOICE_PAYMENTS__SCHEDULE:-4-59/10 * * * *}"
-fi
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT="$API_PORT"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$API_URL/execution/"
 export AIRFLOW__CORE__PARALLELISM=4
+
+# Connections, Variables and pools go into Airflow's metadata database *before* Airflow starts:
+# they show in Admin -> Connections / Variables / Pools, edits made there take effect, and no
+# task is scheduled before its pool exists (mirakl_connector/airflow/demo_settings.py).
+echo "demo: preparing Airflow's database (log: $LOG_DIR/airflow-setup.log)"
+airflow db migrate >"$LOG_DIR/airflow-setup.log" 2>&1 \
+    || { echo "demo: airflow db migrate failed; see $LOG_DIR/airflow-setup.log" >&2; exit 1; }
+schedules_flag=()
+[ "${DEMO_SCHEDULES:-fast}" = "production" ] && schedules_flag=(--production-schedules)
+python -m mirakl_connector.airflow.demo configure-airflow \
+    --sandbox-url "$SANDBOX_URL" --api-url "$API_URL" --smtp-port "$SMTP_PORT" \
+    --scenario "$SCENARIO" --hyperwallet-scenario "$HW_SCENARIO" --config-file "$CONFIG_FILE" \
+    "${schedules_flag[@]}" 2>>"$LOG_DIR/airflow-setup.log"
 
 # The sandbox starts from the scenario every time, so the demo's ledger does too: rows of an
 # earlier session would point at Stripe objects this sandbox never made.
@@ -153,22 +135,23 @@ rm -f "$AIRFLOW_HOME/mirakl_connector_ledger.db"
 echo "demo: seeding the ledger from $SCENARIO"
 python -m mirakl_connector.airflow.demo seed-ledger "$SCENARIO"
 
-echo "demo: starting Airflow (log: $LOG_DIR/standalone.log); this takes about 20 s"
+echo "demo: starting Airflow (log: $LOG_DIR/standalone.log); the UI answers after about 1-2 minutes"
 # standalone only stops on KeyboardInterrupt, and a background job of a non-interactive shell
-# ignores SIGINT: restore the default handler before exec so `kill -INT` works.
-python -c "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp('airflow', ['airflow', 'standalone'])" \
+# ignores SIGINT: restore the default handler before exec so `kill -INT` works. setsid gives it a
+# process group of its own, so that cleanup can stop every component it started (the triggerer
+# ignores SIGINT and SIGTERM for about 30 s otherwise, keeping its ports).
+python -c "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); os.execvp('airflow', ['airflow', 'standalone'])" \
     >"$LOG_DIR/standalone.log" 2>&1 &
 AIRFLOW_PID=$!
-_wait_http "$API_URL/api/v2/monitor/health" 180 "Airflow"
-# Tasks that call Mirakl or Stripe run in these pools (tasks of a missing pool never start).
-"$REPO_ROOT/scripts/create_pools.sh"
+_wait_http "$API_URL/api/v2/monitor/health" 300 "Airflow"
 # Point the sandbox's webhook senders at the plugin routes now that the API server listens.
-python - "$SANDBOX_URL" "$API_URL" "$STRIPE_WEBHOOK_SECRET" "$HW_WEBHOOK_SECRET" <<'PY'
+python - "$SANDBOX_URL" "$API_URL" <<'PY'
 import json, sys, urllib.request as u
-sandbox, api, stripe_secret, hw_secret = sys.argv[1:5]
+from mirakl_connector.airflow.demo_settings import HYPERWALLET_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET
+sandbox, api = sys.argv[1:3]
 for path, body in (
-    ("/_sandbox/webhooks", {"url": api + "/mirakl-connector/webhooks/stripe", "secret": stripe_secret}),
-    ("/_sandbox/hyperwallet/webhooks", {"url": api + "/mirakl-connector/webhooks/hyperwallet/" + hw_secret}),
+    ("/_sandbox/webhooks", {"url": api + "/mirakl-connector/webhooks/stripe", "secret": STRIPE_WEBHOOK_SECRET}),
+    ("/_sandbox/hyperwallet/webhooks", {"url": api + "/mirakl-connector/webhooks/hyperwallet/" + HYPERWALLET_WEBHOOK_SECRET}),
 ):
     req = u.Request(sandbox + path, data=json.dumps(body).encode(), method="PUT",
                     headers={"Content-Type": "application/json"})
@@ -178,41 +161,34 @@ PY
 PASSWORD_FILE="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 PASSWORD="$(python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("admin", "?"))' "$PASSWORD_FILE" 2>/dev/null || echo "(see $PASSWORD_FILE)")"
 
-_schedule() {  # dag_id, default: the schedule in effect (env override, else the default)
-    local var="AIRFLOW_VAR_$(echo "$1" | tr '[:lower:]' '[:upper:]')__SCHEDULE"
-    echo "${!var:-$2}"
-}
+DAG_TABLE="$(python -m mirakl_connector.airflow.demo list-dags --api-url "$API_URL" --user admin --password "$PASSWORD" 2>>"$LOG_DIR/airflow-setup.log" \
+    || echo "  DAGs: see the UI (listing them failed; $LOG_DIR/airflow-setup.log)")"
 
 cat <<INFO
 
-  Airflow UI:      $API_URL
+  Airflow UI:      $API_URL   (ready after ${SECONDS} s)
   user / password: admin / $PASSWORD
 
-  DAGs (schedule in effect; trigger any of them from the UI, with params):
-    stripe_seller_onboarding         $(_schedule stripe_seller_onboarding '* * * * *')
-    stripe_kyc_monitor               $(_schedule stripe_kyc_monitor '15 * * * *')
-    stripe_payment_validation        $(_schedule stripe_payment_validation '0-59/5 * * * *')
-    stripe_payment_split             $(_schedule stripe_payment_split '1-59/5 * * * *')
-    stripe_payment_refund            $(_schedule stripe_payment_refund '2-59/5 * * * *')
-    stripe_seller_settlement         $(_schedule stripe_seller_settlement '0 1 * * *')
-    stripe_failed_operations_alert   $(_schedule stripe_failed_operations_alert '0 8 * * *')
-    stripe_operator_notifications    $(_schedule stripe_operator_notifications '* * * * *')  (no endpoint set: notifications wait in the outbox)
-    stripe_webhook_events            on each stored Stripe webhook (asset watcher)
-    stripe_event_healing             $(_schedule stripe_event_healing '*/30 * * * *')
-    hyperwallet_seller_extract       $(_schedule hyperwallet_seller_extract '0 0 * * *')
-    hyperwallet_bank_account_extract $(_schedule hyperwallet_bank_account_extract '30 0 * * *')
-    hyperwallet_invoice_payments     $(_schedule hyperwallet_invoice_payments '0 0 * * *')
-    hyperwallet_payment_status       on each stored Hyperwallet notification (asset watcher)
-    hyperwallet_kyc_status           on each stored Hyperwallet notification (asset watcher)
-    hyperwallet_retries              $(_schedule hyperwallet_retries '*/15 * * * *')
+$DAG_TABLE
+  Trigger any DAG from the UI, with its form; each run's summary is its report task's XCom.
 
+  Expected red runs: the scenario has deliberate bad items, so some runs fail on purpose, each
+  naming the item and the reason in its report task and in the e-mails:
+    hyperwallet_bank_account_extract  shop 105's IBAN has wrong check digits
+    hyperwallet_invoice_payments      invoice 9103's operator commission is negative
+  (README, "What the demo marketplace shows", lists every scenario item.)
+
+  Settings:        Admin -> Connections (sandbox, SMTP sink), Admin -> Variables
+                   (mirakl_connector_config and the demo's schedules), Admin -> Pools.
+                   Edits there take effect at the next run; each demo start writes them again.
   Sandbox admin:   $SANDBOX_URL/_sandbox/state
                    Stripe: $SANDBOX_URL/_sandbox/stripe/{accounts,transfers,reversals,refunds,payouts,charges}
-                   Mirakl: $SANDBOX_URL/_sandbox/mirakl/{shops,orders,service_orders,invoices}, calls: $SANDBOX_URL/_sandbox/mirakl/calls
-  E-mails:         $LOG_DIR/mail.log (SMTP sink on 127.0.0.1:$SMTP_PORT)
+                   Mirakl: $SANDBOX_URL/_sandbox/mirakl/{shops,orders,service_orders,invoices,calls}
+                   Hyperwallet: $SANDBOX_URL/_sandbox/hyperwallet/state
+  E-mails:         $LOG_DIR/mail.log (as text; raw copies in $LOG_DIR/mail/)
   Logs:            $LOG_DIR
 
-  Ctrl-C stops Airflow, the sandbox and the SMTP sink.
+  Ctrl-C stops Airflow (every component), the sandbox and the SMTP sink.
 INFO
 
 # Stay in the foreground until Airflow exits or we are interrupted.

@@ -42,11 +42,16 @@ REQUIRED_ENV = (
     "AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG",
 )
 _DEFAULT = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
+_REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?([^}]*)\}")
+#: What ``interpolate`` puts where compose would refuse to start (``${VAR:?message}``).
+REFUSED = "<compose refuses to start: {}>"
 
 
 def interpolate(value: str) -> str:
-    """Compose's ``${VAR:-default}`` with an empty environment (what ``up`` sees without .env)."""
-    return _DEFAULT.sub(lambda m: m.group(2) or "", str(value))
+    """Compose's ``${VAR:-default}`` / ``${VAR:?error}`` with an empty environment (what ``up``
+    sees without .env)."""
+    value = _REQUIRED.sub(lambda m: REFUSED.format(m.group(1)), str(value))
+    return _DEFAULT.sub(lambda m: m.group(2) or "", value)
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +72,28 @@ def test_the_stack_has_every_component(services):
 @pytest.mark.parametrize("name", ["postgres", "redis", *AIRFLOW_SERVICES, "sandbox"])
 def test_every_long_running_service_has_image_command_and_healthcheck(services, name):
     service = services[name]
-    assert service.get("image") or service.get("build"), f"{name}: no image or build"
+    assert service.get("image"), f"{name}: no image"
     healthcheck = service.get("healthcheck") or {}
     assert healthcheck.get("test"), f"{name}: no healthcheck"
     assert service.get("restart") == "always", f"{name}: not restarted"
     if name in AIRFLOW_SERVICES:
-        assert service["build"] == "." and service["command"] == AIRFLOW_SERVICES[name]
+        assert service["command"] == AIRFLOW_SERVICES[name]
+        # Built once by airflow-init; never pulled from a registry (the image is ours).
+        assert "build" not in service and service["pull_policy"] == "never"
+        assert service["image"] == services["airflow-init"]["image"]
+        # `airflow jobs check` / `celery inspect` take 13-23 s under load: 10 s was too short.
+        assert _seconds(healthcheck["timeout"]) >= 30, f"{name}: health check timeout too short"
+
+
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s"), duration
+    return int(duration[:-1])
+
+
+def test_only_init_builds_the_image_and_never_pulls_it(services):
+    init = services["airflow-init"]
+    assert init["build"] == "." and init["pull_policy"] == "build"
+    assert [name for name, s in services.items() if "build" in s] == ["airflow-init"]
 
 
 @pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "airflow-init", "sandbox"])
@@ -81,7 +102,10 @@ def test_airflow_services_share_what_celery_needs(services, name):
     missing = [key for key in REQUIRED_ENV if key not in env]
     assert missing == [], f"{name}: missing {missing}"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert env["AIRFLOW__API_AUTH__JWT_SECRET"], f"{name}: empty JWT secret"
+    # No default secret: without .env compose refuses to start rather than sign task tokens
+    # with a string anyone can read in this file.
+    for secret in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY"):
+        assert env[secret].startswith("<compose refuses to start"), f"{name}: {secret} default"
     assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).hostname == "redis"
     # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which the image lacks.
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
@@ -127,12 +151,46 @@ def test_dags_and_plugins_are_mounted(services):
 
 def test_init_creates_ledger_database_and_pools(services):
     init = services["airflow-init"]
-    script = "\n".join(init["command"])
+    assert init["command"] == ["/opt/airflow/scripts/compose_init.sh"]
+    script = (REPO_ROOT / "scripts/compose_init.sh").read_text()
     assert "CREATE DATABASE mirakl_connector" in script
     assert "/entrypoint airflow version" in script
     assert "/opt/airflow/scripts/create_pools.sh" in script
     assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
     assert init["user"] == "0:0"
+
+
+def test_init_skips_the_slow_part_when_nothing_changed():
+    script = (REPO_ROOT / "scripts/compose_init.sh").read_text()
+    skip = script.index('"$(state read)" = "$fingerprint"')
+    # The check comes before the migration and the pools, and the fingerprint is written last.
+    assert skip < script.index("/entrypoint airflow version")
+    assert script.rstrip().endswith('state write "$fingerprint"')
+    for part in ("apache-airflow", "pools_import_json", "MIRAKL_CONNECTOR_STRIPE_MODE"):
+        assert part in script
+
+
+def test_host_ports_are_variables(services):
+    assert services["airflow-apiserver"]["ports"] == ["127.0.0.1:${AIRFLOW_API_PORT:-8080}:8080"]
+    assert services["sandbox"]["ports"] == ["127.0.0.1:${SANDBOX_PORT:-8765}:8765"]
+
+
+def test_secrets_stay_out_of_git_and_of_the_build_context():
+    ignored = (REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored
+    docker_ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    assert {".env", ".git", ".venv"} <= set(docker_ignored)
+
+
+def test_production_image_installs_no_test_tools():
+    runtime = (REPO_ROOT / "requirements.txt").read_text()
+    dev = (REPO_ROOT / "requirements-dev.txt").read_text()
+    for tool in ("pytest", "playwright", "hypothesis", "ruff"):
+        assert not re.search(rf"^{tool}\b", runtime, re.M), f"{tool} in the runtime requirements"
+        assert re.search(rf"^{tool}==", dev, re.M), f"{tool} not pinned in requirements-dev.txt"
+    assert dev.splitlines()[[line.startswith("-r") for line in dev.splitlines()].index(True)] == (
+        "-r requirements.txt"
+    )
 
 
 def test_ports_are_bound_to_loopback(services):
@@ -158,7 +216,8 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 
 def test_dockerfile_installs_with_the_tests_install_step():
     instructions = _dockerfile_instructions()
-    assert instructions[0] == ("FROM", "apache/airflow:3.3.2")
+    # The Python the tests run on (3.11), not the tag's default (3.13).
+    assert instructions[0] == ("FROM", "apache/airflow:3.3.2-python3.11")
     copied = {}
     for op, args in instructions:
         if op == "COPY":
@@ -170,6 +229,7 @@ def test_dockerfile_installs_with_the_tests_install_step():
     assert runs == ["/opt/airflow/scripts/install.sh"]  # the one install step, nothing else
     assert copied["scripts/install.sh"] == "/opt/airflow/scripts/"
     assert copied["scripts/create_pools.sh"] == "/opt/airflow/scripts/"  # the init service's
+    assert copied["scripts/compose_init.sh"] == "/opt/airflow/scripts/"
     assert copied["requirements.txt"] == "/opt/airflow/requirements.txt"
     assert copied["include"] == "/opt/airflow/include"
     # ... and the test environment is installed by the same script (editable there).
@@ -182,11 +242,10 @@ def test_dockerfile_installs_with_the_tests_install_step():
 
 def test_install_script_installs_requirements_and_the_library():
     script = (REPO_ROOT / "scripts/install.sh").read_text()
-    assert re.search(
-        r'pip install --quiet -r "\$REPO_ROOT/requirements.txt" "\$\{library\[@\]\}"', script
-    )
-    assert 'library=("$REPO_ROOT/include")' in script
-    assert 'library=(-e "$REPO_ROOT/include")' in script
+    assert re.search(r'pip install --quiet -r "\$requirements" "\$\{library\[@\]\}"', script)
+    assert 'requirements="$REPO_ROOT/requirements.txt"\nlibrary=("$REPO_ROOT/include")' in script
+    editable = 'library=(-e "$REPO_ROOT/include")'
+    assert f'requirements="$REPO_ROOT/requirements-dev.txt"\n    {editable}' in script
     requirements = (REPO_ROOT / "requirements.txt").read_text().splitlines()
     pins = {line.split("==")[0] for line in requirements if "==" in line}
     # The Celery stack needs these exactly (see requirements.txt comments).

@@ -81,7 +81,10 @@ def test_refresh_with_a_missing_or_unknown_token_is_400(plugin, admin, query):
     _map(ledger, "acct_new", "tok-known")
     response = _client(module).get(f"/onboarding/refresh{query}")
     assert response.status_code == 400
-    assert response.json() == {"error": "Incorrect token"}
+    # The seller's browser gets a page, not JSON.
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>This link is no longer valid</h1>" in response.text
+    assert "token" not in response.text.lower()
     assert admin.stripe_requests() == [] and admin.mirakl_calls("S07") == []
 
 

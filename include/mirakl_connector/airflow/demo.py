@@ -1,4 +1,5 @@
-"""Helpers for ``scripts/demo.sh``: seed the ledger from a sandbox scenario.
+"""Helpers for ``scripts/demo.sh``: seed the ledger from a sandbox scenario, write the demo's
+connections, Variables and pools into Airflow (:mod:`.demo_settings`), list the DAGs the UI shows.
 
 The sandbox simulates Mirakl and Stripe, but which Stripe account belongs to which Mirakl shop
 (and which charge paid which commercial order) is the connector's own data, kept in its ledger.
@@ -9,7 +10,8 @@ A scenario's top-level ``ledger`` section holds those rows::
       "payment_mappings": [{"mirakl_commercial_order_id": "CO-1", "stripe_charge_id": "ch_..."}]
     }
 
-Usage: ``python -m mirakl_connector.airflow.demo seed-ledger SCENARIO.json [--url URL]``. The URL
+Usage: ``python -m mirakl_connector.airflow.demo seed-ledger SCENARIO.json [--url URL]``
+(``configure-airflow`` and ``list-dags``: see ``--help``). The URL
 defaults to what the DAG's ledger hook would use (the connection, else SQLite in AIRFLOW_HOME).
 Seeding is an upsert, so running the demo twice is harmless.
 """
@@ -95,13 +97,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = sub.add_parser("seed-ledger", help="upsert a scenario's ledger mappings")
     seed.add_argument("scenario", type=Path)
     seed.add_argument("--url", help="SQLAlchemy URL (default: the ledger connection)")
+    configure = sub.add_parser(
+        "configure-airflow", help="write the demo's connections, Variables and pools to Airflow"
+    )
+    configure.add_argument("--sandbox-url", required=True)
+    configure.add_argument("--api-url", required=True)
+    configure.add_argument("--smtp-port", type=int, required=True)
+    configure.add_argument("--scenario", type=Path, required=True)
+    configure.add_argument("--hyperwallet-scenario", type=Path, required=True)
+    configure.add_argument("--config-file", type=Path, required=True)
+    configure.add_argument("--production-schedules", action="store_true")
+    dags = sub.add_parser("list-dags", help="the DAGs the UI shows, with their schedules")
+    dags.add_argument("--api-url", required=True)
+    dags.add_argument("--user", required=True)
+    dags.add_argument("--password", required=True)
     args = parser.parse_args(argv)
+    if args.command == "configure-airflow":
+        return _configure_airflow(args)
+    if args.command == "list-dags":
+        return _list_dags(args)
     try:
         accounts, payments = seed_ledger(args.scenario, url=args.url)
     except (ConfigurationError, OSError, json.JSONDecodeError) as exc:
         print(f"seed-ledger: {exc}", file=sys.stderr)
         return 2
     print(f"ledger seeded: {accounts} account mapping(s), {payments} payment mapping(s)")
+    return 0
+
+
+def _configure_airflow(args: argparse.Namespace) -> int:
+    from mirakl_connector.airflow.demo_settings import (
+        DemoEndpoints,
+        demo_settings,
+        write_airflow_settings,
+    )
+
+    endpoints = DemoEndpoints(
+        sandbox_url=args.sandbox_url,
+        api_url=args.api_url,
+        smtp_port=args.smtp_port,
+        scenario=args.scenario,
+        hyperwallet_scenario=args.hyperwallet_scenario,
+        config_file=args.config_file,
+    )
+    settings = demo_settings(endpoints, fast_schedules=not args.production_schedules)
+    write_airflow_settings(settings)
+    print(
+        f"airflow configured: {len(settings.connections)} connection(s), "
+        f"{len(settings.variables)} Variable(s), pools"
+    )
+    return 0
+
+
+def _list_dags(args: argparse.Namespace) -> int:
+    from mirakl_connector.airflow.demo_settings import dag_table, list_dags
+
+    dags = list_dags(args.api_url, args.user, args.password)
+    print(f"  DAGs ({len(dags)}, as the UI lists them; schedule in effect):")
+    print(dag_table(dags))
     return 0
 
 

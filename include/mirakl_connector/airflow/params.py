@@ -4,6 +4,11 @@ A scheduled run leaves all three at their defaults (new orders since the last ch
 transfers). An operator triggering by hand can narrow the run to some orders, re-read everything
 since a date, or rehearse it with ``dry_run`` (decide and report, record and transfer nothing).
 
+Every param here is optional, and says so to the trigger form: Airflow 3's form marks a param
+*required* unless its JSON-schema ``type`` includes ``"null"`` (a plain ``"array"`` or
+``"boolean"`` param shows a red asterisk), so each ``type`` lists ``"null"`` and the parsing below
+reads ``null`` as the default (no id filter, not a dry run).
+
 ``since`` is validated as RFC 3339 by the form and the REST API only because ``rfc3339-validator``
 is installed (pinned in requirements.txt). :meth:`RunParams.from_context` checks it again (and
 insists on a time zone), so an install without the validator cannot let a bad date reach Mirakl.
@@ -34,13 +39,19 @@ def since_param(title: str = "Orders created since") -> Param:
 
 def ids_param(title: str, description: str) -> Param:
     """Optional list of Mirakl ids restricting one run."""
-    return Param([], type="array", items={"type": "string"}, title=title, description=description)
+    return Param(
+        [],
+        type=["null", "array"],
+        items={"type": "string"},
+        title=title,
+        description=description,
+    )
 
 
 def dry_run_param() -> Param:
     return Param(
         False,
-        type="boolean",
+        type=["null", "boolean"],
         title="Dry run",
         description="Decide and report only: no ledger change, no provider call that writes.",
     )
@@ -117,6 +128,8 @@ def _parse_order_ids(value: Any, *, name: str = "order_ids") -> list[str]:
 
 
 def _parse_dry_run(value: Any) -> bool:
+    if value is None:  # the form's empty optional switch
+        return False
     if isinstance(value, bool):
         return value
     raise ConfigurationError(f"param 'dry_run': expected true or false, got {value!r}")

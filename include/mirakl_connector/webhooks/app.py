@@ -19,6 +19,7 @@ and API on the same event loop.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from mirakl_connector.errors import InvalidItemError, MiraklConnectorError
 from mirakl_connector.ledger import InboxEvent, Ledger
@@ -123,18 +124,20 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
 
     @app.get("/onboarding/refresh")
     async def onboarding_refresh(token: str | None = None) -> Response:
+        # A seller's browser lands here (the link in their shop's back office): every answer is
+        # a page they can read, never JSON.
         if not token:
-            return _error(400, "Incorrect token")
+            return _seller_page(400, *_LINK_NOT_VALID)
         if config.refresh is None:
-            return _error(503, "onboarding refresh is not configured")
+            return _seller_page(503, *_LINK_UNAVAILABLE)
         refresh = config.refresh
         try:
             url = await run_in_threadpool(lambda: refresh().new_link(token))
         except IncorrectToken:
-            return _error(400, "Incorrect token")
+            return _seller_page(400, *_LINK_NOT_VALID)
         except MiraklConnectorError as exc:
             log.warning("Onboarding refresh failed: %s", exc)
-            return _error(502, "could not create a new link; please retry later")
+            return _seller_page(502, *_LINK_UNAVAILABLE)
         return RedirectResponse(url, status_code=302)
 
     return app
@@ -167,6 +170,31 @@ async def _store(config: WebhookAppConfig, row: InboxEvent) -> Response:
         "%s event %s (%s) %s", row.source, row.event_id, row.type, "stored" if new else "duplicate"
     )
     return JSONResponse({"received": True, "event_id": row.event_id, "duplicate": not new})
+
+
+_LINK_NOT_VALID = (
+    "This link is no longer valid",
+    "This payment set-up link has expired or was not recognised. Open your shop's settings in the "
+    "marketplace back office and follow the payment account link there again; if it still does "
+    "not work, contact the marketplace's seller support.",
+)
+_LINK_UNAVAILABLE = (
+    "Please try again in a few minutes",
+    "We could not open your payment set-up page right now. Nothing is lost: try the same link "
+    "again in a few minutes.",
+)
+
+
+def _seller_page(status: int, title: str, message: str) -> HTMLResponse:
+    """A minimal page for a seller who followed an onboarding link (no internals shown)."""
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<body style="font-family: sans-serif; max-width: 36em; margin: 4em auto; padding: 0 1em">'
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status)
 
 
 def _error(status: int, message: str) -> JSONResponse:
