@@ -235,3 +235,69 @@ def test_the_cutover_dag_is_a_dry_run_by_default_then_imports_once(
         assert ledger.get_checkpoint("hyperwallet_invoice_payments_window_start") == (
             "2026-11-20T00:00:01+00:00"
         )
+
+
+def test_sbc11_billing_cycles_paid_by_the_incumbent_are_found_by_their_id(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger: Ledger
+):
+    created = hw.invoice(1)["date_created"]
+
+    def cycle(cycle_id: str, state: str) -> dict:
+        return {
+            "id": cycle_id,
+            "date_created": created,
+            "currency_iso_code": "EUR",
+            "amount_transferred_to_seller": 100.5,
+            "amount_transferred_to_operator": 1.25,
+            "pay_out": {"state": state},
+            "shop": {"shop_id": 2001},
+        }
+
+    paid_unconfirmed = "98665be1-ce69-4ab6-8d93-b8dfd3e67404"
+    confirmed = "0b7e6c1a-2f52-4c1e-9a53-5d1b1f1e2a10"
+    never_paid = "5f3c2d1e-0a9b-4c8d-9e7f-6a5b4c3d2e1f"
+    sandbox.reset(
+        hw.scenario(
+            shops=[hw.shop()],
+            billing_cycles=[
+                cycle(paid_unconfirmed, "TO_PAY"),
+                cycle(confirmed, "PAID"),
+                cycle(never_paid, "TO_PAY"),
+            ],
+        )
+    )
+    token = _incumbent_pays(
+        hyperwallet, hw_admin, paid_unconfirmed, "100.50", "trm-seller", "COMPLETED"
+    )
+    _incumbent_pays(hyperwallet, hw_admin, confirmed, "100.50", "trm-seller", "COMPLETED")
+    made_by_incumbent = len(hw_admin.payments())
+    settings = HyperwalletPaymentSettings(invoice_source="SBC11", operator_commissions=False)
+    cutover = HyperwalletCutover(
+        mirakl=mirakl,
+        hyperwallet=hyperwallet,
+        ledger=workflow_ledger,
+        settings=HyperwalletSettings.from_config(hw.config),
+        payments=settings,
+    )
+
+    summary = cutover.run(dry_run=False, since=datetime.now(UTC) - timedelta(days=7)).to_dict()
+
+    assert summary["counts"]["PAYMENT_IMPORTED"] == 2
+    assert summary["counts"]["DOCUMENT_NOT_PAID_YET"] == 1
+    [failure] = summary["failed"]
+    assert failure["id"] == f"SBC11 {paid_unconfirmed}"
+    assert token in failure["reason"] and "SBC07" in failure["reason"]
+    row = workflow_ledger.get_hyperwallet_payment(paid_unconfirmed)
+    assert (row.invoice_source, row.status, row.payment_token) == ("SBC11", S.COMPLETED, token)
+
+    HyperwalletInvoicePayments(
+        mirakl=mirakl,
+        hyperwallet=hyperwallet,
+        ledger=workflow_ledger,
+        settings=HyperwalletSettings.from_config(hw.config),
+        payments=settings,
+        email_to=["payments-ops@example.com"],
+        run_id="after-cutover",
+    ).pay(since=datetime.now(UTC) - timedelta(days=7))
+    new = hw_admin.payments()[made_by_incumbent:]
+    assert [p["clientPaymentId"] for p in new] == [never_paid]
