@@ -8,7 +8,10 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
-from mirakl_connector.airflow.operators.cutover import HyperwalletConnectorImportOperator
+from mirakl_connector.airflow.operators.cutover import (
+    HyperwalletConnectorImportOperator,
+    cutover_dry_run_param,
+)
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.params import ids_param, since_param
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
@@ -69,12 +72,7 @@ with DAG(
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
     params={
-        "dry_run": Param(
-            True,
-            type="boolean",
-            title="Dry run",
-            description="Report what would be imported; write nothing. Untick to import.",
-        ),
+        "dry_run": cutover_dry_run_param(),
         "job_dates": Param(
             None,
             type=["null", "object", "array"],

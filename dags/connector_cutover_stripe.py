@@ -8,7 +8,10 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
-from mirakl_connector.airflow.operators.cutover import StripeConnectorImportOperator
+from mirakl_connector.airflow.operators.cutover import (
+    StripeConnectorImportOperator,
+    cutover_dry_run_param,
+)
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 
 DAG_ID = "connector_cutover_stripe"
@@ -69,22 +72,18 @@ with DAG(
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
     params={
-        "dry_run": Param(
-            True,
-            type="boolean",
-            title="Dry run",
-            description="Report what would be imported; write nothing. Untick to import.",
-        ),
+        "dry_run": cutover_dry_run_param(),
         "mode": Param(
             "import",
-            enum=["import", "rollback_sql"],
+            type=["null", "string"],
+            enum=[None, "import", "rollback_sql"],
             title="Mode",
             description="import: fill the ledger. rollback_sql: the SQL that tells the Stripe "
             "connector what moved since the cutover (in the XCom and the log; run it there).",
         ),
         "old_timezone": Param(
             "UTC",
-            type="string",
+            type=["null", "string"],
             title="Time zone of the old database",
             description="Zone of its TIMESTAMP columns (PHP's default zone on its servers).",
         ),

@@ -18,3 +18,11 @@ from __future__ import annotations
 STRIPE_CONNECTOR = "stripe-mirakl-connector"
 #: ``imported_from`` of rows imported from the Mirakl-Hyperwallet connector.
 HYPERWALLET_CONNECTOR = "hyperwallet-mirakl-connector"
+
+
+def text_or_none(value: object) -> str | None:
+    """``value`` as stripped text, or ``None`` when it is missing or blank."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome
-from mirakl_connector.cutover import HYPERWALLET_CONNECTOR
+from mirakl_connector.cutover import HYPERWALLET_CONNECTOR, text_or_none
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import (
@@ -539,8 +539,4 @@ def _window(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+_text = text_or_none

@@ -72,7 +72,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked
-from mirakl_connector.cutover import STRIPE_CONNECTOR
+from mirakl_connector.cutover import STRIPE_CONNECTOR, text_or_none
 from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.ledger import Ledger, LedgerConflictError
 from mirakl_connector.ledger.records import (
@@ -893,11 +893,7 @@ def _parse_or_none(value: str | None) -> datetime | None:
         return None
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
+_text = text_or_none
 
 
 def _int(value: Any, name: str) -> int:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseHook, BaseOperator, Param
 
-from mirakl_connector.airflow.hooks.ledger import LedgerHook
+from mirakl_connector.airflow.hooks.ledger import LedgerHook, server_url
 from mirakl_connector.airflow.params import parse_run_params
 from mirakl_connector.errors import ConfigurationError
 
@@ -44,16 +43,7 @@ def source_url_from_connection(conn: Connection) -> str:
             f"connection {conn.conn_id!r}: conn type {conn.conn_type!r} is not supported for the "
             "Stripe connector's database (use postgres or mysql, or set extra 'sqlalchemy_url')"
         )
-    if not conn.host:
-        raise ConfigurationError(f"connection {conn.conn_id!r}: host is empty")
-    auth = ""
-    if conn.login:
-        auth = quote(conn.login, safe="")
-        if conn.password:
-            auth += ":" + quote(conn.password, safe="")
-        auth += "@"
-    port = f":{conn.port}" if conn.port else ""
-    return f"{driver}://{auth}{conn.host}{port}/{conn.schema or ''}"
+    return server_url(driver, conn)
 
 
 class StripeConnectorImportOperator(BaseOperator):
@@ -181,7 +171,18 @@ class HyperwalletConnectorImportOperator(BaseOperator):
         return summary.to_dict()
 
 
+def cutover_dry_run_param() -> Param:
+    """``dry_run`` of the cutover DAGs: on unless unticked (empty also means a dry run)."""
+    return Param(
+        True,
+        type=["null", "boolean"],
+        title="Dry run",
+        description="Report what would be imported; write nothing. Untick to import.",
+    )
+
+
 def _params(context: Mapping[str, Any]) -> dict[str, Any]:
     raw = dict(context.get("params") or {})
-    raw.setdefault("dry_run", True)
+    if raw.get("dry_run") is None:  # the form's empty value: the safe default
+        raw["dry_run"] = True
     return parse_run_params(raw)
