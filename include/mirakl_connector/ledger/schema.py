@@ -83,7 +83,19 @@ class _Timestamps:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class AccountMappingRow(_Timestamps, Base):
+class _Imported:
+    """Where a row imported from an incumbent connector came from (schema step 5).
+
+    ``imported_from`` names the incumbent (``stripe-mirakl-connector``, ``hyperwallet-mirakl-
+    connector``), ``imported_id`` the row's id there. Both stay NULL on rows this connector made.
+    Not part of the records: only the cutover import writes them, and no workflow decides on them.
+    """
+
+    imported_from: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    imported_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+
+
+class AccountMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "account_mappings"
 
     id: Mapped[int] = _pk()
@@ -98,7 +110,7 @@ class AccountMappingRow(_Timestamps, Base):
     kyc_reported_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
 
 
-class PaymentMappingRow(_Timestamps, Base):
+class PaymentMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "payment_mappings"
 
     id: Mapped[int] = _pk()
@@ -117,7 +129,7 @@ class PaymentMappingRow(_Timestamps, Base):
     )
 
 
-class TransferRow(_Timestamps, Base):
+class TransferRow(_Timestamps, _Imported, Base):
     __tablename__ = "transfers"
     __table_args__ = (
         UniqueConstraint("type", "mirakl_id", name="uq_transfers_type_mirakl_id"),
@@ -142,7 +154,7 @@ class TransferRow(_Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class RefundRow(_Timestamps, Base):
+class RefundRow(_Timestamps, _Imported, Base):
     __tablename__ = "refunds"
 
     id: Mapped[int] = _pk()
@@ -163,7 +175,7 @@ class RefundRow(_Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class PayoutRow(_Timestamps, Base):
+class PayoutRow(_Timestamps, _Imported, Base):
     __tablename__ = "payouts"
 
     id: Mapped[int] = _pk()
@@ -276,7 +288,7 @@ class AppliedObjectEventRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class HyperwalletPaymentRow(_Timestamps, Base):
+class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
 
     __tablename__ = "hyperwallet_payments"
