@@ -548,3 +548,9 @@ def test_outside_audit_mode_refusals_are_answered_but_not_kept(monkeypatch) -> N
     status, body = stripe_contract.check_request("POST", "/v1/payouts", {"foo": "1"}) or (0, {})
     assert (status, body["error"]["code"]) == (400, "parameter_unknown")
     assert len(stripe_contract.REFUSALS) == before
+
+
+def test_the_suite_runs_in_audit_mode() -> None:
+    """tests/conftest.py switches audit mode on before the sandbox is imported: without it the
+    session guard would see no refusal and hold the suite's traffic to nothing."""
+    assert stripe_contract.AUDIT
