@@ -79,6 +79,22 @@ def _add_v4_hyperwallet_payments(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.hyperwallet_payments], checkfirst=True)
 
 
+#: Tables that gain the ``imported_from`` / ``imported_id`` markers in step 5.
+_V5_IMPORTED_TABLES = (
+    schema.account_mappings,
+    schema.payment_mappings,
+    schema.transfers,
+    schema.refunds,
+    schema.payouts,
+    schema.hyperwallet_payments,
+)
+
+
+def _add_v5_import_markers(conn: Connection) -> None:
+    for table in _V5_IMPORTED_TABLES:
+        add_missing_columns(conn, table, ("imported_from", "imported_id"))
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -101,6 +117,7 @@ STEPS: tuple[MigrationStep, ...] = (
     ),
     MigrationStep(3, "provider event inbox and out-of-order guard", _add_v3_inbox_tables),
     MigrationStep(4, "Hyperwallet payments", _add_v4_hyperwallet_payments),
+    MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
 )
 
 #: The schema version this code writes and reads.
