@@ -51,8 +51,9 @@ os.environ["AIRFLOW_HOME"] = _home
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-# The Stripe simulator checks its responses against the SDK's object classes too (see below).
-os.environ["MIRAKL_SANDBOX_CHECK_RESPONSES"] = "1"
+# The Stripe simulator keeps its contract refusals and checks its responses against the SDK's
+# object classes (see stripe_contract_guard below).
+os.environ["MIRAKL_SANDBOX_CONTRACT_AUDIT"] = "1"
 os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
 os.environ.pop("AIRFLOW_CONFIG", None)
 

@@ -540,3 +540,17 @@ def test_types_is_an_events_only_filter() -> None:
     gateway = StripeGateway("sk_test_x", base_url="http://127.0.0.1:9")
     with pytest.raises(ValueError, match="types filters events only"):
         next(iter(gateway.list_created_since("charges", created_gte=0, types=["x"])))
+
+
+def test_outside_audit_mode_refusals_are_answered_but_not_kept(monkeypatch) -> None:
+    monkeypatch.setattr(stripe_contract, "AUDIT", False)
+    before = len(stripe_contract.REFUSALS)
+    status, body = stripe_contract.check_request("POST", "/v1/payouts", {"foo": "1"}) or (0, {})
+    assert (status, body["error"]["code"]) == (400, "parameter_unknown")
+    assert len(stripe_contract.REFUSALS) == before
+
+
+def test_the_suite_runs_in_audit_mode() -> None:
+    """tests/conftest.py switches audit mode on before the sandbox is imported: without it the
+    session guard would see no refusal and hold the suite's traffic to nothing."""
+    assert stripe_contract.AUDIT
