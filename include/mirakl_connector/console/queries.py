@@ -108,6 +108,11 @@ class _Source:
     #: statuses meaning "moved" and the statuses a row moves *from* to count as a movement
     moved: frozenset[str]
 
+    @property
+    def open_statuses(self) -> frozenset[str]:
+        """Every status but the terminal ones (in doubt is only possible there)."""
+        return frozenset(s.value for s in _STATUS_ENUMS[self.entity]) - self.terminal
+
     def workflow(self) -> ColumnElement[str]:
         c = self.table.c
         if self.entity == "transfer":
@@ -134,6 +139,12 @@ class _Source:
 
 
 _SPLIT_TYPES = (TransferType.PRODUCT_ORDER, TransferType.SERVICE_ORDER)
+_STATUS_ENUMS: dict[str, Any] = {
+    "transfer": TransferStatus,
+    "refund": RefundStatus,
+    "payout": PayoutStatus,
+    "hyperwallet_payment": HyperwalletPaymentStatus,
+}
 
 _T, _R, _P, _H = schema.transfers, schema.refunds, schema.payouts, schema.hyperwallet_payments
 
@@ -556,9 +567,10 @@ class ConsoleQueries:
             where.append(c.status == source.failed)
         elif category == "in_doubt":
             where += [
+                # the open statuses listed (not "not terminal"): the status index answers it
+                c.status.in_(sorted(source.open_statuses)),
                 c.attempted_at.is_not(None),
                 source.provider_id.is_(None),
-                c.status.not_in(sorted(source.terminal)),
             ]
         elif category is not None:
             raise ValueError(f"unknown category {category!r}")
@@ -576,18 +588,44 @@ class ConsoleQueries:
                 return None
             where.append(source.shop == filters.shop_id)
         if filters.text_id:
-            text_id = filters.text_id.strip()
-            matches = [source.mirakl_id == text_id, source.provider_id == text_id]
-            if source.account is not None:
-                matches.append(source.account == text_id)
-            if source.entity == "transfer":
-                matches.append(c.transaction_id == text_id)
-            if source.entity == "refund":
-                matches += [c.transaction_id == text_id, c.mirakl_commercial_order_id == text_id]
-            if source.entity == "hyperwallet_payment":
-                matches.append(c.invoice_id == text_id)
-            where.append(or_(*matches))
+            match = _text_id_match(source, filters.text_id.strip())
+            if match is None:
+                return None
+            where.append(match)
         return [and_(*where)] if where else []
+
+
+#: Provider id prefixes: an id that starts so is only looked for where such ids live.
+_ACCOUNT_PREFIXES = ("acct_", "trm-")
+_OBJECT_PREFIXES = ("tr_", "trr_", "po_", "re_", "pyr_", "pmt-")
+_PAYMENT_PREFIXES = ("ch_", "py_", "pi_")
+#: The account column searched (indexed); a reversal's seller account is found by its shop.
+_ACCOUNT_COLUMNS = {
+    "transfer": "destination_account",
+    "payout": "stripe_account_id",
+    "hyperwallet_payment": "destination_token",
+}
+
+
+def _text_id_match(source: _Source, text_id: str) -> ColumnElement[bool] | None:
+    """Rows of ``source`` that ``text_id`` names exactly; ``None`` when none can.
+
+    The id's shape says which column holds it, so each search is one indexed lookup per table,
+    never a scan of every id column of a million rows.
+    """
+    c = source.table.c
+    if text_id.startswith(_ACCOUNT_PREFIXES):
+        name = _ACCOUNT_COLUMNS.get(source.entity)
+        return None if name is None else c[name] == text_id
+    if text_id.startswith(_OBJECT_PREFIXES):
+        return source.provider_id == text_id
+    if text_id.startswith(_PAYMENT_PREFIXES):
+        return c.transaction_id == text_id if "transaction_id" in c else None
+    if source.entity == "transfer":  # the unique (type, mirakl_id) index, every type
+        return and_(c.type.in_([t.value for t in TransferType]), c.mirakl_id == text_id)
+    if source.entity == "hyperwallet_payment":
+        return or_(c.client_payment_id == text_id, c.invoice_id == text_id)
+    return source.mirakl_id == text_id
 
 
 def totals(rows: Sequence[MovedRow]) -> Totals:

@@ -79,6 +79,21 @@ def _add_v4_hyperwallet_payments(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.hyperwallet_payments], checkfirst=True)
 
 
+#: Indexes added by step 5 (the payments console's reads; see ``schema``).
+_V5_INDEXES = (
+    (schema.ledger_events, "ix_ledger_events_entity_status_at"),
+    (schema.transfers, "ix_transfers_status_created"),
+    (schema.transfers, "ix_transfers_destination_account"),
+    (schema.payouts, "ix_payouts_stripe_account_id"),
+)
+
+
+def _add_v5_console_indexes(conn: Connection) -> None:
+    for table, name in _V5_INDEXES:
+        index = next(i for i in table.indexes if i.name == name)
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -101,6 +116,7 @@ STEPS: tuple[MigrationStep, ...] = (
     ),
     MigrationStep(3, "provider event inbox and out-of-order guard", _add_v3_inbox_tables),
     MigrationStep(4, "Hyperwallet payments", _add_v4_hyperwallet_payments),
+    MigrationStep(5, "payments console indexes", _add_v5_console_indexes),
 )
 
 #: The schema version this code writes and reads.
