@@ -51,6 +51,8 @@ os.environ["AIRFLOW_HOME"] = _home
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# The Stripe simulator checks its responses against the SDK's object classes too (see below).
+os.environ["MIRAKL_SANDBOX_CHECK_RESPONSES"] = "1"
 os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
 os.environ.pop("AIRFLOW_CONFIG", None)
 
@@ -187,3 +189,30 @@ def open_ledger(ledger_url: str) -> Iterator[Callable[[], Ledger]]:
 def ledger(open_ledger: Callable[[], Ledger]) -> Ledger:
     """An open, migrated ledger on an empty database."""
     return open_ledger()
+
+
+# -- Stripe's contract over the whole suite's traffic ---------------------------------------------
+@pytest.fixture(autouse=True)
+def stripe_contract_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test in which the Stripe simulator refused a request for a contract reason (unknown
+    parameter, wrong type or enum, missing parameter, unknown URL: the SDK's parameter types
+    decide) or answered a field the SDK's object classes do not define, unless the test is marked
+    ``stripe_contract_refusals`` (it sends such requests on purpose).
+
+    The gateway turns Stripe's 400 into a ``PaymentProviderError`` that a workflow may record as
+    one item's failure; a test expecting *some* failures would not notice a request Stripe would
+    refuse outright. This guard makes every such refusal visible, wherever it comes from.
+    """
+    from mirakl_connector.sandbox import stripe_contract
+
+    refusals = len(stripe_contract.REFUSALS)
+    violations = len(stripe_contract.RESPONSE_VIOLATIONS)
+    yield
+    new_refusals = stripe_contract.REFUSALS[refusals:]
+    new_violations = stripe_contract.RESPONSE_VIOLATIONS[violations:]
+    if new_refusals and request.node.get_closest_marker("stripe_contract_refusals") is None:
+        listed = "; ".join(f"{m} {p}: {e.get('message')}" for m, p, e in new_refusals[:5])
+        pytest.fail(f"the Stripe simulator refused {len(new_refusals)} request(s): {listed}")
+    if new_violations:
+        listed = "; ".join(f"{m} {p}: {', '.join(f[:5])}" for m, p, f in new_violations[:5])
+        pytest.fail(f"the Stripe simulator answered fields the SDK does not define: {listed}")

@@ -7,10 +7,18 @@ retried or replayed call can never move money twice. Stripe keeps a key's result
 after that, :meth:`StripeGateway.find_transfer` looks for the object by its metadata before anything
 is re-created.
 
-Errors are mapped once, to :class:`~mirakl_connector.errors.PaymentProviderError` with
-``permanent=True`` when Stripe refused the request itself (invalid request, no such object, card
-or permission error) and ``permanent=False`` when the outcome is unknown (network, 5xx, 429
-after the retry budget). A wrong API key is a
+Errors are mapped once (:func:`classify`), to :class:`~mirakl_connector.errors.PaymentProviderError`
+with ``permanent=True`` only when *Stripe itself* refused the request: a status Stripe documents as
+a refusal (400, 402, 403, 404) carrying Stripe's JSON error object with one of its documented
+error types. Anything else is an unknown outcome (``permanent=False``): network errors, 5xx, 409,
+429 after the retry budget, and every answer that did not come from Stripe's API, such as a 408,
+an HTML error page, a 200 whose body is not JSON or is cut short, or JSON that is not a Stripe
+object. Such answers come from something between us and Stripe (a proxy, a load balancer) and
+say nothing about whether Stripe did the work, so they are resolved by replaying the same key or
+looking the object up, never by a new key. Stripe's ``Stripe-Should-Retry`` header is followed
+when present; a 5xx that Stripe saved for the key (``Stripe-Should-Retry: false`` or
+``Idempotent-Replayed: true``) is not retried, since a replay answers the same, and is reported
+with the code :data:`KEY_SPENT` so the caller looks the object up. A wrong API key is a
 :class:`~mirakl_connector.errors.ConfigurationError`: it stops the step instead of failing every
 item one by one.
 """
@@ -18,6 +26,7 @@ item one by one.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +50,20 @@ PLUGIN_VERSION = "0.1.0"
 #: half a second: Stripe documents its limits per second but not how large a burst it accepts
 #: (a rate and a concurrency limiter exist), and the tasks of a step burst together.
 BURST = 0.5
+
+#: Stripe's error types (docs: https://docs.stripe.com/api/errors, attribute ``type``).
+STRIPE_ERROR_TYPES = frozenset(
+    {"api_error", "card_error", "idempotency_error", "invalid_request_error"}
+)
+#: Statuses Stripe documents as "the request failed given the information provided" (docs:
+#: https://docs.stripe.com/api/errors, HTTP status code summary; 401 is a wrong key, handled
+#: apart). Only these, with Stripe's error object, mean that nothing was done.
+REFUSAL_STATUSES = frozenset({400, 401, 402, 403, 404})
+#: Code of the error raised when Stripe saved a server error for the key: replaying the key gets
+#: the same answer, so the object is looked up (:mod:`mirakl_connector.workflows.exactly_once`).
+KEY_SPENT = "idempotency_key_spent"
+#: Code of the error raised for an answer that did not come from Stripe's API (unknown outcome).
+UNCLEAR_ANSWER = "unclear_answer"
 
 
 @dataclass(frozen=True)
@@ -87,6 +110,9 @@ class StripeGateway:
     :param retry: the retry policy for transient failures.
     :param max_requests_per_second: pace every call (retries included) to this budget; ``None``
         sends as fast as Stripe answers. See :mod:`mirakl_connector.throttle` for why.
+    :param max_requests_per_endpoint: pace the calls of each endpoint (named API operation,
+        e.g. ``transfers.create``) to this budget as well: Stripe limits each endpoint below the
+        account's global limit (see :mod:`mirakl_connector.stripe_limits`); ``None``: no limit.
     """
 
     def __init__(
@@ -97,6 +123,7 @@ class StripeGateway:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         max_requests_per_second: float | None = None,
+        max_requests_per_endpoint: float | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError("Stripe API key is missing")
@@ -108,11 +135,10 @@ class StripeGateway:
             options["base_addresses"] = {"api": base_url.rstrip("/")}
         self._client = stripe.StripeClient(api_key, **options)
         self._retry = retry or RetryPolicy()
-        self._throttle = (
-            Throttle(max_requests_per_second, burst=max(1.0, max_requests_per_second * BURST))
-            if max_requests_per_second
-            else None
-        )
+        self._throttle = _paced(max_requests_per_second)
+        self._endpoint_rate = max_requests_per_endpoint
+        self._endpoint_throttles: dict[str, Throttle] = {}
+        self._endpoint_lock = threading.Lock()
         self.call_counts: dict[str, int] = {}
         self._platform_account: str | None = None
 
@@ -386,8 +412,14 @@ class StripeGateway:
         self, resource: str, *, created_gte: int, types: list[str] | None = None
     ) -> Iterator[Mapping[str, Any]]:
         """Objects of ``resource`` (``charges``, ``refunds``, ``events``) created at or after
-        ``created_gte`` (Unix seconds), newest first, every page (``starting_after``)."""
+        ``created_gte`` (Unix seconds), newest first, every page (``starting_after``).
+
+        ``types`` filters events only: the charges and refunds lists have no such parameter and
+        Stripe refuses it (``parameter_unknown``), so asking for it elsewhere is a bug here.
+        """
         params: dict[str, Any] = {"created": {"gte": int(created_gte)}, "limit": 100}
+        if types and resource != "events":
+            raise ValueError(f"types filters events only, not {resource}")
         if types:
             params["types"] = list(types)
         return self._list(resource, params)
@@ -472,6 +504,15 @@ class StripeGateway:
                 return
             params["starting_after"] = data[-1]["id"]
 
+    def _endpoint_throttle(self, operation: str) -> Throttle | None:
+        if not self._endpoint_rate:
+            return None
+        with self._endpoint_lock:
+            throttle = self._endpoint_throttles.get(operation)
+            if throttle is None:
+                throttle = self._endpoint_throttles[operation] = _paced(self._endpoint_rate)
+            return throttle
+
     def _call(
         self,
         operation: str,
@@ -494,11 +535,26 @@ class StripeGateway:
         if params is not None:
             kwargs["params"] = params
 
+        endpoint = self._endpoint_throttle(operation)
+
         def once() -> Any:
             if self._throttle is not None:
                 self._throttle.acquire()
+            if endpoint is not None:
+                endpoint.acquire()
             self.call_counts[operation] = self.call_counts.get(operation, 0) + 1
-            return getattr(service, method)(*args, **kwargs)
+            try:
+                result = getattr(service, method)(*args, **kwargs)
+            except stripe.StripeError:
+                raise
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                # The SDK could not read the answer (e.g. {"error": "..."} from a proxy): whatever
+                # sent it, it is not Stripe's answer, and the request may have been done.
+                raise _unclear(f"unreadable answer ({exc!r})") from exc
+            if not isinstance(result, stripe.StripeObject) or "object" not in result:
+                # Every Stripe API answer is an object with an ``object`` field (lists too).
+                raise _unclear("a 2xx answer that is not a Stripe object", result, status=200)
+            return result
 
         def log_retry(exc: BaseException, attempt: int, wait: float) -> None:
             log.warning(
@@ -513,37 +569,117 @@ class StripeGateway:
             message = f"Stripe rejected the API key ({operation}): {detail}"
             raise ConfigurationError(message) from None
         except stripe.StripeError as exc:
+            refused = classify(exc) == REFUSED
             raise PaymentProviderError(
                 exc.user_message or _describe(exc),
                 code=_error_code(exc),
                 http_status=exc.http_status,
-                permanent=not _is_transient(exc),
+                permanent=refused,
             ) from exc
         return _plain(result)
 
 
-def _is_transient(exc: BaseException) -> bool:
-    """Retry network errors, 5xx, 429 and 409 (a concurrent request with the same key).
+#: What an error says about the request (:func:`classify`).
+REFUSED = "refused"  # Stripe refused it: nothing was done
+RETRY = "retry"  # outcome unknown; sending it again with the same key is safe and useful
+UNKNOWN = "unknown"  # outcome unknown; sending it again with the same key is useless
 
-    409 comes first: the SDK raises a plain ``APIError`` for it, and "another request with this
-    key is in progress" must never read as a refusal (the first request may still succeed).
+
+def classify(exc: BaseException) -> str:
+    """What an error from a Stripe call says: :data:`REFUSED`, :data:`RETRY` or :data:`UNKNOWN`.
+
+    * ``Stripe-Should-Retry`` comes first when Stripe sent it (as stripe-python's own retry
+      logic does, ``_http_client._should_retry``): ``true`` retries whatever the status;
+      ``false`` stops retrying, and only a refusal (below) is then a refusal.
+    * A 5xx that Stripe saved for the idempotency key (``Stripe-Should-Retry: false``, or
+      ``Idempotent-Replayed: true`` on the error) cannot change by replaying the key: UNKNOWN.
+      Docs (https://docs.stripe.com/idempotency): results are saved "regardless of whether it
+      succeeds or fails"; "subsequent requests with the same key return the same result,
+      including 500 errors".
+    * A refusal is a status Stripe documents as one (:data:`REFUSAL_STATUSES`) with Stripe's
+      JSON error object and one of its error types (``api_error`` excepted). stripe-python
+      raises a plain ``APIError`` with no such body when the answer could not be parsed (an
+      HTML page, a truncated or non-JSON body, whatever the status) or had no ``error``
+      object: that answer did not come from Stripe's API and proves nothing.
+    * Everything else is RETRY: network errors, 408, 409 (a request with the same key is in
+      progress), 429, 5xx and every unclear answer. A write is retried with the same key, so
+      a retry can never do the work twice.
     """
-    if isinstance(exc, stripe.StripeError) and exc.http_status == 409:
-        return True
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        return True
-    if isinstance(exc, stripe.IdempotencyError):
-        return exc.http_status == 409
-    if isinstance(exc, stripe.APIError):
-        return exc.http_status is None or exc.http_status >= 500
-    if isinstance(exc, stripe.StripeError):
-        return exc.http_status is not None and (exc.http_status >= 500 or exc.http_status == 409)
-    return False
+    if not isinstance(exc, stripe.StripeError):
+        return UNKNOWN  # not an answer at all: let it propagate, nothing is retried
+    advice = _should_retry(exc)
+    if advice is True:
+        return RETRY
+    if _is_refusal(exc):
+        return REFUSED
+    if advice is False or key_spent(exc):
+        return UNKNOWN
+    return RETRY
+
+
+def _paced(rate: float | None) -> Throttle | None:
+    return Throttle(rate, burst=max(1.0, rate * BURST)) if rate else None
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Whether the retry policy sends the request again (with the same key)."""
+    return classify(exc) == RETRY
+
+
+def _is_refusal(exc: stripe.StripeError) -> bool:
+    if exc.http_status not in REFUSAL_STATUSES:
+        return False
+    error = _stripe_error(exc)
+    return error is not None and error.get("type") != "api_error"
+
+
+def key_spent(exc: BaseException) -> bool:
+    """Stripe saved a server error for this idempotency key: a replay gets the same answer."""
+    if not isinstance(exc, stripe.StripeError) or (exc.http_status or 0) < 500:
+        return False
+    if _stripe_error(exc) is None:
+        return False
+    replayed = str(_header(exc, "Idempotent-Replayed") or "").lower() == "true"
+    return replayed or _should_retry(exc) is False
+
+
+def _stripe_error(exc: stripe.StripeError) -> Mapping[str, Any] | None:
+    """Stripe's error object of the answer, or ``None`` when the body is not Stripe's."""
+    body = exc.json_body
+    error = body.get("error") if isinstance(body, Mapping) else None
+    if isinstance(error, Mapping) and error.get("type") in STRIPE_ERROR_TYPES:
+        return error
+    return None
+
+
+def _should_retry(exc: stripe.StripeError) -> bool | None:
+    value = str(_header(exc, "Stripe-Should-Retry") or "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+
+
+def _header(exc: stripe.StripeError, name: str) -> str | None:
+    headers = exc.headers
+    if not isinstance(headers, Mapping):
+        return None
+    wanted = name.lower()
+    for key, value in headers.items():
+        if str(key).lower() == wanted:
+            return value
+    return None
+
+
+def _unclear(what: str, body: Any = None, status: int | None = None) -> stripe.APIError:
+    message = f"Unclear answer from Stripe: {what}"
+    return stripe.APIError(message, http_body=str(body)[:200], http_status=status)
 
 
 def _error_code(exc: stripe.StripeError) -> str | None:
     if isinstance(exc, stripe.IdempotencyError):
         return "idempotency_error"
+    if key_spent(exc):
+        return KEY_SPENT
+    if _stripe_error(exc) is None:
+        return UNCLEAR_ANSWER
     return exc.code
 
 

@@ -7,6 +7,7 @@ The runs and audits shared with ``bench/faults.py`` live in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -23,8 +24,10 @@ from mirakl_connector.sandbox.fault_audit import (
     problems,
     rule,
 )
+from mirakl_connector.sandbox.proxy import FaultyProxy
 from mirakl_connector.sandbox.server import SandboxServer
 from mirakl_connector.stripe_gateway import StripeGateway
+from mirakl_connector.workflows import exactly_once
 
 MIRAKL_KEY = "sandbox-mirakl-key"
 STRIPE_KEY = "sk_test_sandbox"
@@ -158,3 +161,31 @@ def through_faults(admin: SandboxAdmin, fault_run):
         return run, seen
 
     return go
+
+
+@pytest.fixture(scope="module")
+def proxy(fault_server: SandboxServer) -> Iterator[FaultyProxy]:
+    """A proxy in front of the sandbox that replaces chosen answers after Stripe did the work."""
+    with FaultyProxy(fault_server.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def via_proxy(proxy: FaultyProxy, fault_ledger: Ledger, ledger_path: str, monkeypatch):
+    """``make(workflow)``: the workflow run as its DAG runs it, all its calls through ``proxy``.
+
+    Each client call is tried twice, as in ``fault_run``. A key for which the sandbox saved a
+    server error is replaced as soon as a lookup finds nothing (``SPENT_KEY_SETTLE`` is an hour
+    in production: the reruns here stand for the runs of that hour).
+    """
+    monkeypatch.setattr(exactly_once, "SPENT_KEY_SETTLE", timedelta(0))
+    proxy.clear()
+    retry = RetryPolicy(max_attempts=2, max_elapsed=10, base_delay=0.01, max_delay=0.05)
+
+    def make(workflow: str, config: dict | None = None) -> FaultRun:
+        return FaultRun(
+            proxy.url, fault_ledger, ledger_path, workflow, config or {}, retry, timeout=5
+        )
+
+    yield make
+    proxy.clear()

@@ -48,6 +48,7 @@ def test_create_charge_needs_source_or_known_customer(
     assert [e["type"] for e in admin.events()] == ["charge.succeeded"]
 
 
+@pytest.mark.stripe_contract_refusals  # a product without its required name
 def test_customers_and_products(stripe_client: stripe.StripeClient, admin: SandboxAdmin) -> None:
     customer = stripe_client.v1.customers.create(
         params={"email": "ada@example.com", "name": "Ada", "phone": "+33 1 23 45 67 89"}

@@ -9,6 +9,7 @@ import requests
 import stripe
 
 from mirakl_connector.sandbox import SandboxAdmin
+from mirakl_connector.sandbox.faults import DocumentedLimits
 
 TRANSFER = {
     "amount": 700,
@@ -185,3 +186,107 @@ def test_bad_fault_config_is_refused(admin: SandboxAdmin) -> None:
         admin.set_faults({"stripe": {"error_rate": 2}})
     with pytest.raises(SandboxAdminError, match=r"faults.rules\[0\].action"):
         admin.set_faults({"rules": [{"target": "stripe", "action": "explode"}]})
+
+
+def _raw_transfer(url: str, key: str) -> requests.Response:
+    data = {"amount": "700", "currency": "eur", "destination": "acct_seller"}
+    return _raw_post(url, key, data)
+
+
+@pytest.mark.parametrize(("action", "made"), [("saved_error", 0), ("error_after_work", 1)])
+def test_a_500_of_an_executing_request_is_saved_and_replayed_for_its_key(
+    sandbox, admin: SandboxAdmin, action: str, made: int
+) -> None:
+    """Stripe saves a keyed request's answer "regardless of whether it succeeds or fails" and
+    replays it "including 500 errors" (docs.stripe.com/idempotency); the retry creates nothing."""
+    admin.set_faults({"rules": [{"target": "stripe", "path": "/v1/transfers", "action": action}]})
+
+    first = _raw_transfer(sandbox.url, "k-saved")
+    again = _raw_transfer(sandbox.url, "k-saved")
+
+    assert first.status_code == again.status_code == 500
+    assert first.json() == again.json()
+    assert first.json()["error"]["type"] == "api_error"
+    assert first.headers["Stripe-Should-Retry"] == again.headers["Stripe-Should-Retry"] == "false"
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(admin.transfers()) == made  # the replay did not create anything
+    assert _raw_transfer(sandbox.url, "k-other").status_code == 200  # a new key is a new request
+    assert len(admin.transfers()) == made + 1
+
+
+def test_a_500_before_execution_is_not_saved(sandbox, admin: SandboxAdmin) -> None:
+    """Results are saved "only after the execution of an endpoint begins" (docs): the injected
+    ``error`` is such a 500, so a retry with the key runs the request."""
+    admin.set_faults({"rules": [{"target": "stripe", "path": "/v1/transfers", "action": "error"}]})
+
+    assert _raw_transfer(sandbox.url, "k-early").status_code == 500
+    retried = _raw_transfer(sandbox.url, "k-early")
+
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
+    assert len(admin.transfers()) == 1
+
+
+class FrozenClock:
+    """A monotonic clock that only moves when told: token buckets never refill by themselves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_documented_limits_live_mode_per_endpoint_and_global() -> None:
+    """docs.stripe.com/rate-limits: 100 requests/s per live account, 25/s per endpoint."""
+    clock = FrozenClock()
+    limits = DocumentedLimits(clock)
+    key = "sk_live_platform"
+
+    def burst(endpoint: str, n: int) -> list[str | None]:
+        return [limits.refuse(key, "POST", "/v1/x", endpoint) for _ in range(n)]
+
+    assert burst("POST transfers", 26) == [None] * 25 + ["endpoint"]
+    for endpoint in ("POST refunds", "POST payouts", "GET accounts"):
+        assert burst(endpoint, 25) == [None] * 25  # 100 in all: the global limit reached
+    assert burst("GET charges", 1) == ["global"]
+    clock.now += 1.0  # one second later every bucket is full again
+    assert burst("POST transfers", 25) == [None] * 25
+    assert limits.refuse("sk_live_other", "GET", "/v1/x", "GET charges") is None  # per account
+
+
+def test_documented_limits_test_mode_is_25_for_the_whole_account() -> None:
+    limits = DocumentedLimits(FrozenClock())
+    results = [limits.refuse("sk_test_unit", "GET", "/v1/x", f"GET e{i % 5}") for i in range(26)]
+    assert results == [None] * 25 + ["global"]
+    # Documented lower limits: Files API 20/s, Search API 20/s.
+    files = [limits.refuse("sk_live_f", "POST", "/v1/files", "POST files") for _ in range(21)]
+    assert files == [None] * 20 + ["endpoint"]
+
+
+def test_the_simulator_answers_429_as_stripe_and_saves_nothing_for_the_key(
+    sandbox, admin: SandboxAdmin
+) -> None:
+    admin.set_faults({"stripe": {"documented_rate_limits": True}})
+    sandbox.faults.targets["stripe"].documented_limits = limits = DocumentedLimits(FrozenClock())
+    for _ in range(25):  # the endpoint's whole second (and, in test mode, the account's)
+        limits.refuse("sk_test_unit", "POST", "/v1/transfers", "POST create_transfer")
+
+    refused = _raw_transfer(sandbox.url, "k-limited")
+
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit"
+    assert refused.json()["error"]["type"] == "invalid_request_error"
+    assert "Request-Id" in refused.headers
+    assert "Retry-After" not in refused.headers and "Stripe-Should-Retry" not in refused.headers
+    client = stripe.StripeClient("sk_test_unit", base_addresses={"api": sandbox.url})
+    with pytest.raises(stripe.RateLimitError):  # another endpoint: the account's 25/s are used
+        client.v1.accounts.list()
+    assert [r["fault"] for r in admin.stripe_requests()] == [
+        "rate_limit_endpoint", "rate_limit_global"
+    ]  # fmt: skip
+    assert admin.transfers() == []
+    # Rate limiters run before the idempotency layer: the same key, once allowed, does the work.
+    sandbox.faults.targets["stripe"].documented_limits = None
+    assert _raw_transfer(sandbox.url, "k-limited").status_code == 200
+    assert len(admin.transfers()) == 1
+    assert admin.faults()["stripe"]["documented_rate_limits"] is False

@@ -4,6 +4,7 @@ gateway against the sandbox's rate limit (no 429 at all where the unpaced one ge
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -119,3 +120,37 @@ def test_a_burst_lets_a_late_caller_catch_up_without_exceeding_the_rate() -> Non
             assert j - i + 1 <= 10 * (starts[j] - first) + 3 + 1e-9
     with pytest.raises(ValueError, match="burst"):
         Throttle(10, burst=0.5)
+
+
+def test_per_endpoint_pacing_keeps_a_live_account_under_stripes_endpoint_limit() -> None:
+    """The simulator enforces Stripe's documented limits: a live account may send 100
+    requests/s, but 25/s to any one endpoint. A gateway paced per endpoint (as the hook paces a
+    task by default) meets no 429 on one endpoint; the same calls unpaced do."""
+    with SandboxServer(seed=1, stripe_documented_limits=True) as server:
+        admin = SandboxAdmin(server.url)
+        try:
+            admin.reset({"stripe": {"api_key": "sk_live_pace", "accounts": [{"id": "acct_1"}]}})
+
+            def read_40(gateway: StripeGateway) -> int:
+                """40 reads of one endpoint by 4 threads sharing the gateway (a task's pool)."""
+                admin.clear_stripe_requests()
+
+                def read_10(_i: int) -> None:
+                    for _ in range(10):
+                        gateway._call("accounts.retrieve_current")
+
+                with ThreadPoolExecutor(4) as pool:
+                    list(pool.map(read_10, range(4)))
+                return sum(1 for r in admin.stripe_requests() if r.get("status") == 429)
+
+            retry = RetryPolicy(max_attempts=20, base_delay=0.05, max_delay=0.2)
+            paced = StripeGateway(
+                "sk_live_pace", base_url=server.url, retry=retry, max_requests_per_endpoint=20
+            )
+            assert read_40(paced) == 0
+            unpaced = StripeGateway("sk_live_pace", base_url=server.url, retry=retry)
+            assert read_40(unpaced) > 0, (
+                "the endpoint limit never bit: the paced run proves nothing"
+            )
+        finally:
+            admin.close()

@@ -7,10 +7,14 @@ can make is bounded by the provider's latency, and the pool size follows from th
 
     slots = floor(limit (requests/s) x share left for Airflow / requests/s one task can make)
 
-* **Stripe**: 100 requests/s in live mode, 25 in test mode, per account. A write (transfer,
-  refund, payout, capture) takes about 200 ms, so one task makes at most about 5 requests/s.
-  Airflow keeps 80 % of the budget (the rest is for the webhook app, the dashboard and other
-  integrations on the same account): live 100 x 0.8 / 5 = 16 slots, test 25 x 0.8 / 5 = 4.
+* **Stripe** (figures and sources: :mod:`mirakl_connector.stripe_limits`): 100 requests/s in
+  live mode, 25 in test mode, per account, and 25 requests/s on any one endpoint in both modes.
+  A write (transfer, refund, payout, capture) takes about 200 ms, so one task makes at most
+  about 5 requests/s. Airflow keeps 80 % of the budget (the rest is for the webhook app, the
+  dashboard and other integrations on the same account): live 100 x 0.8 / 5 = 16 slots, test
+  25 x 0.8 / 5 = 4. The endpoint limit is lower than 16 tasks x 5: in live mode the tasks pace
+  themselves to 1.25 requests/s per endpoint (``stripe_limits.task_pacing``), so the 16 slots
+  stay under 20 requests/s even when all of them create transfers.
 * **Mirakl**: no published number, but operators see HTTP 429 around 120 calls/min (2/s) per
   API key on the order and invoice lists (OR11, IV01). A paginated list call takes about 0.5 s,
   so one task alone can reach that budget: 2 slots leave room for two DAGs reading at once,
@@ -39,6 +43,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from mirakl_connector import stripe_limits
+
 STRIPE_POOL = "stripe_api"
 MIRAKL_POOL = "mirakl_api"
 HYPERWALLET_POOL = "hyperwallet_api"
@@ -47,12 +53,12 @@ DEFAULT_POOL = "default_pool"
 #: ``live`` or ``test``: which Stripe rate limit the stripe_api pool is sized for.
 STRIPE_MODE_ENV = "MIRAKL_CONNECTOR_STRIPE_MODE"
 
-STRIPE_LIMITS = {"live": 100, "test": 25}  # requests per second, per account
-STRIPE_REQUESTS_PER_TASK = 5  # one request in flight, ~200 ms each
+STRIPE_LIMITS = stripe_limits.GLOBAL_LIMITS  # requests per second, per account
+STRIPE_REQUESTS_PER_TASK = stripe_limits.REQUESTS_PER_TASK  # one request in flight, ~200 ms each
 MIRAKL_LIMIT_PER_MINUTE = 120
 MIRAKL_SLOTS = 2
 HYPERWALLET_SLOTS = 2
-AIRFLOW_SHARE = 0.8
+AIRFLOW_SHARE = stripe_limits.AIRFLOW_SHARE
 
 
 @dataclass(frozen=True)
@@ -66,23 +72,21 @@ class PoolSpec:
 
 def stripe_slots(mode: str) -> int:
     """Slots of the ``stripe_api`` pool for Stripe's ``live`` or ``test`` rate limit."""
-    try:
-        limit = STRIPE_LIMITS[mode]
-    except KeyError:
-        raise ValueError(f"Stripe mode must be 'live' or 'test', got {mode!r}") from None
-    return max(1, int(limit * AIRFLOW_SHARE // STRIPE_REQUESTS_PER_TASK))
+    return stripe_limits.pool_slots(mode)
 
 
 def pool_specs(stripe_mode: str = "test") -> list[PoolSpec]:
     """The pools the connector's DAGs use, sized for ``stripe_mode``."""
     slots = stripe_slots(stripe_mode)
+    overall, per_endpoint = stripe_limits.task_pacing(stripe_mode)
     return [
         PoolSpec(
             STRIPE_POOL,
             slots,
             f"Tasks that write to Stripe. {STRIPE_LIMITS[stripe_mode]} req/s ({stripe_mode} mode)"
             f" x {AIRFLOW_SHARE:.0%} for Airflow / ~{STRIPE_REQUESTS_PER_TASK} req/s per task"
-            f" = {slots}",
+            f" = {slots}; each task paced to {overall:g} req/s, {per_endpoint:g} on one endpoint"
+            f" ({stripe_limits.ENDPOINT_LIMIT} req/s per endpoint)",
         ),
         PoolSpec(
             MIRAKL_POOL,

@@ -24,6 +24,7 @@ from mirakl_connector.sandbox.hyperwallet_api import build_hyperwallet_router
 from mirakl_connector.sandbox.state import SandboxState
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+SHOULD_RETRY = "Stripe-Should-Retry"
 STRIPE_VERSION = "2026-10-28.endive"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -194,11 +195,18 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
         )
     if not hmac.compare_digest(api_key.encode(), state.stripe.api_key.encode()):
         return finish(401, _stripe_error(401, "invalid_request_error", "Invalid API Key provided."))
-    if faults.over_rate_limit("stripe"):
-        log["fault"] = "rate_limit_bucket"
+    # Rate limiters run before the idempotency layer, so a 429 is never saved for a key
+    # (https://docs.stripe.com/error-low-level, content errors).
+    handler, _args = stripe_api.route(method, path)
+    endpoint = f"{method} {handler.__name__ if handler else path}"
+    limited = faults.over_documented_limit(api_key, method, path, endpoint)
+    if limited or faults.over_rate_limit("stripe"):
+        log["fault"] = f"rate_limit_{limited}" if limited else "rate_limit_bucket"
         return finish(429, _rate_limit_body())
     fault = faults.decide("stripe", method, path)
     log["fault"] = fault
+    # These three happen before the endpoint began executing, so nothing is saved for the key
+    # (docs.stripe.com/idempotency: results are saved only once execution begins).
     if fault in ("error", "rate_limit", "timeout"):
         if settings.latency_ms:
             await asyncio.sleep(settings.latency_ms / 1000)
@@ -209,6 +217,14 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
         await asyncio.sleep(settings.timeout_seconds)
         return finish(504, _stripe_error(504, "api_error", "The request timed out."))
 
+    # Stripe's parameter contract (see stripe_contract.py), checked before the idempotency layer:
+    # "Results are only saved if an API endpoint started executing. If incoming parameters
+    # failed validation [...] no idempotent result is saved"
+    # (docs.stripe.com/api/idempotent_requests).
+    refused = stripe_api.check_contract(method, path, params)
+    if refused is not None:
+        log["refused"] = refused[1]["error"].get("code") or "invalid"
+        return finish(*refused)
     store_key = (api_key, account, key) if key else None
     if store_key is not None:
         with state.lock:
@@ -233,6 +249,8 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
                             _mismatch_message(key),
                         ),
                     )
+                # The saved answer, errors included (a saved 500 keeps its Stripe-Should-Retry).
+                headers.update(record.get("headers") or {})
                 headers["Idempotent-Replayed"] = "true"
                 headers["Original-Request"] = record["request_id"]
                 log["replayed"] = True
@@ -260,14 +278,45 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
             raise
     base_url = f"{request.url.scheme}://{request.url.netloc}"
     ctx = stripe_api.StripeContext(state, method, path, params, account, key, request_id, base_url)
-    status, body = stripe_api.dispatch(ctx)
+    if fault == "saved_error":
+        status, body = 500, _stripe_error(500, "api_error", "An unknown error occurred.")
+    else:
+        status, body = stripe_api.dispatch(ctx)
+        if fault == "error_after_work":
+            status, body = 500, _stripe_error(500, "api_error", "An unknown error occurred.")
+    if status >= 500:
+        # Stripe saves a 500 for the key and tells the client a retry is pointless
+        # (stripe-python, _http_client._should_retry: "we expect the stripe-should-retry header
+        # to be false in most cases when a 500 is returned, since our idempotency framework would
+        # typically replay it anyway").
+        headers[SHOULD_RETRY] = "false"
     content = json.dumps(body, separators=(",", ":"), default=str)
     if store_key is not None:
         with state.lock:
-            record.update(in_flight=False, status=status, content=content)
+            if _saved(status, body):
+                saved = {SHOULD_RETRY: headers[SHOULD_RETRY]} if SHOULD_RETRY in headers else {}
+                record.update(in_flight=False, status=status, content=content, headers=saved)
+            else:
+                state.stripe.idempotency.pop(store_key, None)
     if fault == "lost_response":
         return finish(500, _stripe_error(500, "api_error", "An unknown error occurred."))
     return finish(status, None, content)
+
+
+def _saved(status: int, body: dict[str, Any]) -> bool:
+    """Whether Stripe's idempotency layer keeps this answer for the key.
+
+    Docs (https://docs.stripe.com/idempotency, https://docs.stripe.com/api/idempotent_requests):
+    the status code and body of the first request are saved "regardless of whether it succeeds
+    or fails", and replayed "including 500 errors"; but results are saved only once an endpoint
+    began executing: a request whose parameters failed validation saves nothing. The simulator
+    reads Stripe's parameter-validation codes (``parameter_unknown``, ``parameter_invalid_*``,
+    ``parameter_missing``) as failing before execution; every other answer is saved.
+    """
+    if status < 400:
+        return True
+    code = (body.get("error") or {}).get("code") if isinstance(body, dict) else None
+    return not (status == 400 and isinstance(code, str) and code.startswith("parameter_"))
 
 
 def _live_record(state: SandboxState, store_key: tuple[str, str | None, str]) -> dict | None:
@@ -287,10 +336,16 @@ def _mismatch_message(key: str) -> str:
 
 
 def _rate_limit_body() -> dict[str, Any]:
-    return _stripe_error(
+    """Stripe's 429 (https://docs.stripe.com/rate-limits, error code ``rate_limit``:
+    https://docs.stripe.com/error-codes). No ``Retry-After`` and no ``Stripe-Should-Retry``:
+    Stripe documents neither for a rate-limited request (stripe-python reads no Retry-After and,
+    without the header, does not retry a 429 itself); the client's back-off decides."""
+    body = _stripe_error(
         429,
         "invalid_request_error",
         "Too many requests hit the API too quickly. We recommend an exponential backoff of your "
         "requests.",
         code="rate_limit",
     )
+    body["error"]["doc_url"] = "https://stripe.com/docs/error-codes/rate-limit"
+    return body

@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stripe-rate-limit", type=float, default=None, help="Stripe requests/second (default off)"
     )
+    parser.add_argument(
+        "--stripe-documented-limits",
+        action="store_true",
+        help="enforce Stripe's documented rate limits (global by key mode, per endpoint)",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="latency added to each call")
     return parser
 
@@ -41,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         stripe_rate_limit=args.stripe_rate_limit,
         latency_ms=args.latency_ms,
+        stripe_documented_limits=args.stripe_documented_limits,
     )
     try:
         server.start()

@@ -1,5 +1,9 @@
 """Fault injection: deterministic (seeded) errors, 429s, timeouts, lost responses and latency.
 
+Stripe only: ``saved_error`` (a 500 of an executing request, saved for its idempotency key and
+replayed to it, as Stripe does) and ``error_after_work`` (the same after doing the work); and
+:class:`DocumentedLimits`, Stripe's documented rate limits, enforced on request.
+
 Each target (``mirakl``, ``stripe``) has its own seeded random stream, so the same sequence of
 calls to one API meets the same faults whatever the other API does. Targeted ``rules`` come first
 and are consumed: ``{"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 1,
@@ -15,14 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTIONS = ("error", "rate_limit", "timeout", "lost_response")
+from mirakl_connector import stripe_limits
+
+ACTIONS = ("error", "rate_limit", "timeout", "lost_response", "saved_error", "error_after_work")
 TARGETS = ("mirakl", "stripe", "hyperwallet")
 _RATE_KEYS = {
     "error_rate": "error",
     "rate_limit_rate": "rate_limit",
     "timeout_rate": "timeout",
     "lost_response_rate": "lost_response",
+    "saved_error_rate": "saved_error",
+    "error_after_work_rate": "error_after_work",
 }
+#: actions that only the Stripe API simulates (they involve its idempotency layer)
+STRIPE_ONLY = ("saved_error", "error_after_work")
 
 
 class FaultConfigError(ValueError):
@@ -52,6 +62,39 @@ class TokenBucket:
             return False
 
 
+class DocumentedLimits:
+    """Stripe's documented rate limits (:mod:`mirakl_connector.stripe_limits`), enforced.
+
+    One token bucket per API key for the global limit of the key's mode (live 100/s, test 25/s)
+    and one per key and endpoint (25/s unless noted), each with a burst of one second of its
+    rate (Stripe does not document its burst; a second is what its per-second figures allow).
+    A request must pass its endpoint's bucket and then the global one; it is counted even when
+    refused, as the docs are silent on whether a refused request counts (the stricter choice).
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def _bucket(self, key: tuple[str, str], rate: float) -> TokenBucket:
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(rate, self._monotonic)
+            return bucket
+
+    def refuse(self, api_key: str, method: str, path: str, endpoint: str) -> str | None:
+        """``None`` when the request may go, else which limit it hit (``endpoint``/``global``)."""
+        limit = stripe_limits.endpoint_limit(method, path)
+        if not self._bucket((api_key, endpoint), limit).take():
+            return "endpoint"
+        rate = stripe_limits.GLOBAL_LIMITS[stripe_limits.key_mode(api_key)]
+        if not self._bucket((api_key, "*"), rate).take():
+            return "global"
+        return None
+
+
 @dataclass
 class TargetFaults:
     """Fault settings of one API."""
@@ -62,6 +105,7 @@ class TargetFaults:
     retry_after_seconds: int = 1
     rate_limit_per_second: float | None = None
     bucket: TokenBucket | None = None
+    documented_limits: DocumentedLimits | None = None  # Stripe only
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {key: self.rates.get(a, 0.0) for key, a in _RATE_KEYS.items()}
@@ -70,6 +114,7 @@ class TargetFaults:
             timeout_seconds=self.timeout_seconds,
             retry_after_seconds=self.retry_after_seconds,
             rate_limit_per_second=self.rate_limit_per_second,
+            documented_rate_limits=self.documented_limits is not None,
         )
         return out
 
@@ -83,20 +128,27 @@ class FaultInjector:
     """
 
     def __init__(
-        self, seed: int = 0, stripe_rate_limit: float | None = None, latency_ms: float = 0.0
+        self,
+        seed: int = 0,
+        stripe_rate_limit: float | None = None,
+        latency_ms: float = 0.0,
+        *,
+        stripe_documented_limits: bool = False,
     ) -> None:
         self._lock = threading.Lock()
-        self._defaults = (seed, stripe_rate_limit, latency_ms)
+        self._defaults = (seed, stripe_rate_limit, latency_ms, stripe_documented_limits)
         self.clear()
 
     def clear(self) -> None:
         """Back to the defaults given at start-up (no faults)."""
-        seed, stripe_rate_limit, latency_ms = self._defaults
+        seed, stripe_rate_limit, latency_ms, documented = self._defaults
         with self._lock:
             self.seed = seed
             self.targets = {t: TargetFaults(latency_ms=latency_ms) for t in TARGETS}
             if stripe_rate_limit:
                 self._set_rate_limit(self.targets["stripe"], stripe_rate_limit)
+            if documented:
+                self.targets["stripe"].documented_limits = DocumentedLimits()
             self.rules: list[dict[str, Any]] = []
             self._rngs = {t: random.Random(f"{seed}:{t}") for t in TARGETS}
 
@@ -136,6 +188,10 @@ class FaultInjector:
                 faults.retry_after_seconds = int(value)
             elif key == "rate_limit_per_second":
                 self._set_rate_limit(faults, value)
+            elif key == "documented_rate_limits" and target == "stripe":
+                if not isinstance(value, bool):
+                    raise FaultConfigError(f"faults.{target}.{key} must be true or false")
+                faults.documented_limits = DocumentedLimits() if value else None
             else:
                 raise FaultConfigError(f"faults.{target}.{key} is not a known setting")
         if sum(faults.rates.values()) > 1.0:
@@ -166,6 +222,13 @@ class FaultInjector:
         bucket = self.targets[target].bucket
         return bucket is not None and not bucket.take()
 
+    def over_documented_limit(
+        self, api_key: str, method: str, path: str, endpoint: str
+    ) -> str | None:
+        """Which of Stripe's documented limits this call exceeds (``None``: none, or off)."""
+        limits = self.targets["stripe"].documented_limits
+        return limits.refuse(api_key, method, path, endpoint) if limits else None
+
     def decide(self, target: str, method: str, path: str) -> str | None:
         """The fault action for this call, or ``None`` to behave."""
         with self._lock:
@@ -182,6 +245,8 @@ class FaultInjector:
             threshold = 0.0
             for action in ACTIONS:
                 if target == "mirakl" and action == "lost_response":
+                    continue
+                if target != "stripe" and action in STRIPE_ONLY:
                     continue
                 threshold += rates.get(action, 0.0)
                 if draw < threshold:

@@ -23,6 +23,8 @@ class SandboxServer:
     :param seed: fault-injection seed.
     :param stripe_rate_limit: Stripe requests per second (``None`` = unlimited).
     :param latency_ms: latency added to every Mirakl and Stripe call.
+    :param stripe_documented_limits: enforce Stripe's documented rate limits (global limit of
+        the key's mode, 25 requests/s per endpoint; see :class:`~.faults.DocumentedLimits`).
     """
 
     def __init__(
@@ -34,13 +36,16 @@ class SandboxServer:
         seed: int = 0,
         stripe_rate_limit: float | None = None,
         latency_ms: float = 0.0,
+        stripe_documented_limits: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.state = SandboxState(seed=seed)
         if scenario:
             self.state.reset(scenario)
-        self.faults = FaultInjector(seed, stripe_rate_limit, latency_ms)
+        self.faults = FaultInjector(
+            seed, stripe_rate_limit, latency_ms, stripe_documented_limits=stripe_documented_limits
+        )
         self.app = build_app(self.state, self.faults)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

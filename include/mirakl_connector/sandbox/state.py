@@ -384,7 +384,7 @@ def _account_defaults(account: dict[str, Any], *, created: int) -> dict[str, Any
         "settings": {},
         "metadata": {},
         "created": created,
-        "livemode": False,
+        # No ``livemode``: the Account object has none (stripe/_account.py).
     }
     obj.update(account)
     requirements = {

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mirakl_connector.sandbox import stripe_contract
 from mirakl_connector.sandbox.state import Collection, SandboxState
 
 REQUIRES_STATES = {
@@ -117,17 +118,11 @@ def _metadata(ctx: StripeContext, current: dict[str, Any] | None = None) -> dict
     return merged
 
 
-def _coerce(value: Any) -> Any:
-    """Form strings to JSON types for free-form params (``true`` -> True, digits -> int)."""
-    if isinstance(value, dict):
-        return {k: _coerce(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_coerce(v) for v in value]
-    if value in ("true", "false"):
-        return value == "true"
-    if isinstance(value, str) and value.isdigit() and len(value) < 16:
-        return int(value)
-    return value
+def _typed(ctx: StripeContext, name: str) -> Any:
+    """A free-form param (``settings``, ``shipping`` ...) with its leaves typed as the SDK's
+    params type says (``"false"`` -> False where a bool is expected, ``"75001"`` stays a string
+    where a string is), not guessed from how they look."""
+    return stripe_contract.coerce_param(ctx.method, ctx.path, name, ctx.params[name])
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -258,14 +253,29 @@ def create_account(ctx: StripeContext) -> dict[str, Any]:
     for name in _ACCOUNT_FIELDS:
         if ctx.params.get(name) is not None:
             account[name] = ctx.params[name]
-    for name in ("settings", "capabilities", "business_profile", "individual", "company"):
+    for name in ("settings", "business_profile", "individual", "company"):
         if isinstance(ctx.params.get(name), dict):
-            account[name] = _coerce(ctx.params[name])
+            account[name] = _typed(ctx, name)
+    account["capabilities"] = _capabilities(ctx, {})
     account["metadata"] = _metadata(ctx)
     account["requirements"] = {"currently_due": ["external_account", "tos_acceptance.date"]}
-    obj = state.put_account(account)
+    obj = state.put_account(stripe_contract.drop_write_only(account | {"object": "account"}))
     emit_event(ctx, state, "account.created", obj, account=obj["id"])
     return obj
+
+
+def _capabilities(ctx: StripeContext, current: dict[str, Any]) -> dict[str, Any]:
+    """``capabilities[x][requested]=true`` asks for a capability; the account answers its status
+    (``Account.capabilities.x`` is a string: active, inactive or pending), ``inactive`` until
+    the sandbox enables it (docs.stripe.com/connect/account-capabilities: a requested capability
+    stays inactive while its requirements are due)."""
+    out = dict(current)
+    for name, request in (ctx.params.get("capabilities") or {}).items():
+        if isinstance(request, dict) and request.get("requested") == "false":
+            out.pop(name, None)
+        elif isinstance(request, dict):
+            out.setdefault(name, "inactive")
+    return out
 
 
 def retrieve_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
@@ -286,13 +296,18 @@ def update_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
     if obj is None:
         raise _missing("account", account_id, "account")
     previous: dict[str, Any] = {}
-    patch = {k: _coerce(v) for k, v in ctx.params.items() if k not in ("metadata", "expand")}
+    skip = ("metadata", "expand", "capabilities")
+    patch = {k: _typed(ctx, k) for k in ctx.params if k not in skip}
+    if "capabilities" in ctx.params:
+        patch["capabilities"] = _capabilities(ctx, obj.get("capabilities") or {})
     for key, value in patch.items():
         previous[key] = obj.get(key)
         obj[key] = _deep_merge(obj[key], value) if isinstance(obj.get(key), dict) else value
     if "metadata" in ctx.params:
         previous["metadata"] = dict(obj.get("metadata") or {})
         obj["metadata"] = _metadata(ctx, obj.get("metadata"))
+    stripe_contract.drop_write_only(obj)  # write-only params (account_token, tax ids) stay unsaid
+    previous = {k: v for k, v in previous.items() if k in obj}
     emit_event(
         ctx, ctx.state, "account.updated", obj, account=account_id, previous_attributes=previous
     )
@@ -319,8 +334,9 @@ def create_account_link(ctx: StripeContext) -> dict[str, Any]:
 def create_login_link(ctx: StripeContext, account_id: str) -> dict[str, Any]:
     if ctx.state.stripe.accounts.get(account_id) is None:
         raise _missing("account", account_id, "account")
+    # A login link has no ``id`` (docs.stripe.com/api/accounts/login_link/object and
+    # stripe/_login_link.py).
     return {
-        "id": ctx.state.new_id("lael"),
         "object": "login_link",
         "url": f"{ctx.base_url}/_sandbox/dashboard/{account_id}",
         "created": ctx.state.now(),
@@ -524,7 +540,6 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
             "object": "list",
             "data": [],
             "has_more": False,
-            "total_count": 0,
             "url": f"/v1/transfers/{transfer_id}/reversals",
         },
         "reversed": False,
@@ -590,9 +605,11 @@ def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
     transfer["amount_reversed"] += amount
     transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
     reversals = transfer["reversals"]
-    reversals["data"] = [reversal, *reversals["data"]][:10]
-    reversals["total_count"] += 1
-    reversals["has_more"] = reversals["total_count"] > 10
+    # The 10 most recent are embedded (docs.stripe.com/api/transfers/object, ``reversals``); the
+    # list has no ``total_count`` in the SDK's ListObject for this API version.
+    data = [reversal, *reversals["data"]]
+    reversals["data"] = data[:10]
+    reversals["has_more"] = reversals["has_more"] or len(data) > 10
     if ctx.stripe_account is None and not transfer.get("source_transaction"):
         currency = transfer["currency"]
         state.stripe.platform_balance[currency] = (
@@ -817,7 +834,7 @@ def create_charge(ctx: StripeContext) -> dict[str, Any]:
             "source": {"id": source, "object": "source"} if source else None,
             "description": _str_param(ctx, "description"),
             "receipt_email": _str_param(ctx, "receipt_email"),
-            "shipping": _coerce(ctx.params["shipping"]) if "shipping" in ctx.params else None,
+            "shipping": _typed(ctx, "shipping") if "shipping" in ctx.params else None,
             "metadata": _metadata(ctx),
         }
     )
@@ -837,7 +854,7 @@ def create_customer(ctx: StripeContext) -> dict[str, Any]:
     for name in ("email", "name", "phone", "description"):
         customer[name] = _str_param(ctx, name)
     for name in ("address", "shipping"):
-        customer[name] = _coerce(ctx.params[name]) if name in ctx.params else None
+        customer[name] = _typed(ctx, name) if name in ctx.params else None
     state.stripe.customers.put(customer)
     emit_event(ctx, state, "customer.created", customer)
     return customer
@@ -917,6 +934,16 @@ def route(method: str, path: str) -> tuple[Handler | None, tuple[str, ...]]:
     return None, ()
 
 
+def check_contract(method: str, path: str, params: dict[str, Any]) -> tuple[int, dict] | None:
+    """Stripe's 400/404 for parameters or a URL outside the SDK's contract, else ``None``.
+
+    The request's entry check (see :mod:`mirakl_connector.sandbox.stripe_contract`): unknown
+    parameters, wrong types, values outside an enum, a missing required parameter or an empty
+    value that cannot be unset are refused before any handler runs, as Stripe refuses them.
+    """
+    return stripe_contract.check_request(method, path, params)
+
+
 def dispatch(ctx: StripeContext) -> tuple[int, dict[str, Any]]:
     """Run the handler under the state lock; errors become Stripe envelopes."""
     handler, args = route(ctx.method, ctx.path)
@@ -925,6 +952,8 @@ def dispatch(ctx: StripeContext) -> tuple[int, dict[str, Any]]:
         return error.status, error.body()
     try:
         with ctx.state.lock:
-            return 200, handler(ctx, *args)
+            body = handler(ctx, *args)
+            stripe_contract.check_response(ctx.method, ctx.path, body)
+            return 200, body
     except StripeError as exc:
         return exc.status, exc.body()

@@ -15,6 +15,13 @@ each step closes a window in which a crash or a lost answer could move money twi
   request with this key reached Stripe: look the object up rather than fail the row, since a
   FAILED row is retried with a new key. Found nothing: the row stays in doubt with a reason
   asking for a human, never FAILED.
+* A server error that Stripe saved for the key (``KEY_SPENT``: ``Stripe-Should-Retry: false``
+  or a replayed 5xx) will be answered again to every replay of that key for 24 h, so replaying
+  cannot settle the row. Stripe's advice for a server error is to reconcile before starting
+  another operation (https://docs.stripe.com/error-handling): the object is looked up by its
+  metadata at once (found: done, minutes after the error instead of a day). Found nothing, the
+  row waits :data:`SPENT_KEY_SETTLE` from the key's first use, looked up again on every run,
+  and only then is sent with a new key: see :data:`SPENT_KEY_SETTLE` for why it waits.
 * A refusal (``permanent``) means nothing was created: ``attempted_at`` is cleared so the next
   attempt gets a new key instead of replaying the refusal.
 * Any other error (network, 5xx, 429 after the retry budget) leaves the outcome unknown: the row
@@ -29,10 +36,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from mirakl_connector.errors import PaymentProviderError
-from mirakl_connector.stripe_gateway import REPLAY_WINDOW, CreatedObject
+from mirakl_connector.stripe_gateway import KEY_SPENT, REPLAY_WINDOW, CreatedObject
 
 
 class Attempted(Protocol):
@@ -51,6 +58,13 @@ R = TypeVar("R", bound=Attempted)
 KEY_LIFETIME = timedelta(hours=24)
 #: slack for clock differences between us and Stripe
 LOOKUP_MARGIN = timedelta(hours=1)
+#: How long after the first use of a key for which Stripe saved a server error (and nothing made
+#: with it can be found) the row is sent with a new key. Stripe documents that a 500's outcome is
+#: indeterminate and that the saved answer never changes, but not whether or when the failed
+#: request's effects can still appear (docs are silent, so the stricter choice): a new key sent
+#: while they could would pay twice, waiting only pays later. The row is looked up on every run
+#: meanwhile, and an hour is twelve runs of the 5-minute DAGs and within an Airflow day.
+SPENT_KEY_SETTLE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -110,27 +124,61 @@ def write_once(
                 return Written(found, found=True), row
         key = new_key
 
-    row = mark(row, key)
-    try:
-        created = create(row, key)
-    except PaymentProviderError as exc:
-        if exc.code == "idempotency_error":
-            found = find(row)
-            if found:
-                return Written(found, found=True), row
-            # The key reached Stripe, yet nothing made with it was found: refusing would send a
-            # new key next run and could pay twice. The row stays in doubt, reported every run,
-            # until someone checks Stripe.
+    return _Attempt(new_key, find, mark, create, now).send(row, key)
+
+
+@dataclass(frozen=True)
+class _Attempt(Generic[R]):
+    """The calls of one :func:`write_once`, and what it does with each answer."""
+
+    new_key: str
+    find: Callable[[R], str | None]
+    mark: Callable[[R, str], R]
+    create: Callable[[R, str], CreatedObject]
+    now: datetime
+
+    def send(self, row: R, key: str, *, fresh: bool = True) -> tuple[WriteResult, R]:
+        """Mark ``key``, send it and read the answer (``fresh``: a spent key may be replaced)."""
+        row = self.mark(row, key)
+        try:
+            created = self.create(row, key)
+        except PaymentProviderError as exc:
+            if exc.code == "idempotency_error":
+                found = self.find(row)
+                if found:
+                    return Written(found, found=True), row
+                # The key reached Stripe, yet nothing made with it was found: refusing would
+                # send a new key next run and could pay twice. The row stays in doubt, reported
+                # every run, until someone checks Stripe.
+                return Unknown(
+                    f"Stripe says key {key} was already used with other parameters and no "
+                    "object made with it was found since "
+                    f"{lookup_since(row, self.now):%Y-%m-%d %H:%M} UTC: "
+                    "check Stripe before settling this row by hand"
+                ), row
+            if exc.code == KEY_SPENT:
+                return self.after_spent_key(row, key, exc, fresh=fresh)
+            if exc.permanent:
+                return Refused(exc.message), replace(row, attempted_at=None)
+            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+            return Unknown(reason), row
+        return Written(created.id, replayed=created.replayed), row
+
+    def after_spent_key(
+        self, row: R, key: str, exc: PaymentProviderError, *, fresh: bool
+    ) -> tuple[WriteResult, R]:
+        """Stripe saved a server error for ``key``: look the object up, or wait, or re-send."""
+        found = self.find(row)
+        if found:
+            return Written(found, found=True), row
+        settled = (row.attempted_at or self.now) + SPENT_KEY_SETTLE
+        if not fresh or self.now < settled or self.new_key == key:
             return Unknown(
-                f"Stripe says key {key} was already used with other parameters and no object "
-                f"made with it was found since {lookup_since(row, now):%Y-%m-%d %H:%M} UTC: "
-                "check Stripe before settling this row by hand"
+                f"Stripe saved a server error for key {key} ({exc.message}) and nothing made "
+                "with it was found; looked up again every run, sent with a new key from "
+                f"{max(settled, self.now):%Y-%m-%d %H:%M} UTC if still nothing is found"
             ), row
-        if exc.permanent:
-            return Refused(exc.message), replace(row, attempted_at=None)
-        reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-        return Unknown(reason), row
-    return Written(created.id, replayed=created.replayed), row
+        return self.send(row, self.new_key, fresh=False)
 
 
 def lookup_since(row: Attempted, now: datetime | None = None) -> datetime:

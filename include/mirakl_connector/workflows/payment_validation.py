@@ -41,7 +41,12 @@ from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import MiraklOrder, parse_product_order
 from mirakl_connector.money import to_minor
-from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
+from mirakl_connector.stripe_gateway import (
+    KEY_SPENT,
+    REPLAY_WINDOW,
+    StripeGateway,
+    idempotency_key,
+)
 from mirakl_connector.workflows.capture_decisions import (
     CaptureAction,
     CaptureDecision,
@@ -262,23 +267,40 @@ class PaymentValidation:
                 )
                 if settled is not None:
                     return settled
-        mapping = self.ledger.mark_payment_mapping_attempt(mapping, key)
-        try:
-            if decision.action is CaptureAction.CAPTURE:
-                assert decision.amount is not None
-                self.stripe.capture_payment(payment_id, amount=decision.amount, idempotency_key=key)
-            else:
-                self.stripe.cancel_payment(payment_id, idempotency_key=key)
-        except PaymentProviderError as exc:
-            if exc.permanent:
-                settled = self._record_stripe_state(mapping, decision.action, exc.message)
-                assert settled is not None
-                return settled
-            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-            self.ledger.upsert_payment_mapping(
-                replace(mapping, status_reason=reason), run_id=self.run_id
-            )
-            return _outcome(mapping, "IN_DOUBT", reason, True)
+        for fresh in (True, False):
+            mapping = self.ledger.mark_payment_mapping_attempt(mapping, key)
+            try:
+                if decision.action is CaptureAction.CAPTURE:
+                    assert decision.amount is not None
+                    self.stripe.capture_payment(
+                        payment_id, amount=decision.amount, idempotency_key=key
+                    )
+                else:
+                    self.stripe.cancel_payment(payment_id, idempotency_key=key)
+                break
+            except PaymentProviderError as exc:
+                if exc.permanent:
+                    settled = self._record_stripe_state(mapping, decision.action, exc.message)
+                    assert settled is not None
+                    return settled
+                if exc.code == KEY_SPENT:
+                    # Stripe saved a server error for the key and replays it for a day: the
+                    # payment's own state says what the attempt did. One still open is sent
+                    # once more with a new key: Stripe captures or cancels an authorisation
+                    # only once, so this cannot move money twice.
+                    settled = self._record_stripe_state(
+                        mapping, decision.action, exc.message, open_ok=True
+                    )
+                    if settled is not None:
+                        return settled
+                    if fresh:
+                        key = idempotency_key(key.split(":", 1)[1], f"retry{mapping.attempts}")
+                        continue
+                reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+                self.ledger.upsert_payment_mapping(
+                    replace(mapping, status_reason=reason), run_id=self.run_id
+                )
+                return _outcome(mapping, "IN_DOUBT", reason, True)
         if decision.action is CaptureAction.CAPTURE:
             return self._record(
                 mapping, PaymentMappingStatus.CAPTURED, None, decision.amount, decision.currency

@@ -67,7 +67,14 @@ def fake_library(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
     class StripeGateway:
         def __init__(
-            self, api_key, *, base_url=None, retry=None, timeout=30.0, max_requests_per_second=None
+            self,
+            api_key,
+            *,
+            base_url=None,
+            retry=None,
+            timeout=30.0,
+            max_requests_per_second=None,
+            max_requests_per_endpoint=None,
         ):
             rec.gateways.append(
                 {
@@ -76,6 +83,7 @@ def fake_library(monkeypatch: pytest.MonkeyPatch) -> Recorder:
                     "retry": retry,
                     "timeout": timeout,
                     "max_requests_per_second": max_requests_per_second,
+                    "max_requests_per_endpoint": max_requests_per_endpoint,
                 }
             )
 

@@ -13,8 +13,14 @@ import pytest
 
 from mirakl_connector.errors import PaymentProviderError
 from mirakl_connector.ledger.records import TransferRecord, TransferStatus, TransferType
-from mirakl_connector.stripe_gateway import REPLAY_WINDOW, CreatedObject
-from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
+from mirakl_connector.stripe_gateway import KEY_SPENT, REPLAY_WINDOW, CreatedObject
+from mirakl_connector.workflows.exactly_once import (
+    SPENT_KEY_SETTLE,
+    Refused,
+    Unknown,
+    Written,
+    write_once,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MARKED_AT = NOW + timedelta(seconds=1)  # what the ledger stamps on the attempt
@@ -226,3 +232,96 @@ def test_a_failed_mark_never_reaches_stripe():
             now=NOW,
         )
     assert stripe.calls == [("mark", OLD_KEY, None)]
+
+
+def spent_key() -> PaymentProviderError:
+    """What the gateway raises when Stripe saved a 500 for the key (a replay answers the same)."""
+    return PaymentProviderError(
+        "APIError 500: An unknown error occurred.",
+        code=KEY_SPENT,
+        http_status=500,
+        permanent=False,
+    )
+
+
+class SpentOnce(Recorder):
+    """Stripe saved a 500 for the first key sent; the ledger keeps a key's first use."""
+
+    def __init__(self, *, found: str | None = None, spent: tuple[str, ...] = (OLD_KEY,)) -> None:
+        super().__init__(found=found)
+        self.spent = spent
+
+    def mark(self, row: TransferRecord, key: str) -> TransferRecord:
+        self.calls.append(("mark", key, row.attempted_at))
+        first_use = row.attempted_at if row.idempotency_key == key else MARKED_AT
+        return replace(row, idempotency_key=key, attempted_at=first_use, attempts=row.attempts + 1)
+
+    def create(self, row: TransferRecord, key: str) -> CreatedObject:
+        self.calls.append(("create", key, row.attempted_at))
+        if key in self.spent:
+            raise spent_key()
+        return CreatedObject("tr_new", 1234, "EUR")
+
+
+def test_a_saved_server_error_is_looked_up_at_once_and_found_is_done():
+    stripe = SpentOnce(found="tr_made")
+
+    result, _row = stripe.write(pending(), new_key=OLD_KEY)
+
+    assert result == Written("tr_made", found=True)
+    assert [c[0] for c in stripe.calls] == ["mark", "create", "find"]
+
+
+def test_a_saved_server_error_with_nothing_found_waits_before_a_new_key():
+    stripe = SpentOnce()
+
+    result, row = stripe.write(pending(), new_key=OLD_KEY)
+
+    assert isinstance(result, Unknown)
+    assert "Stripe saved a server error for key" in result.reason
+    assert f"{MARKED_AT + SPENT_KEY_SETTLE:%Y-%m-%d %H:%M}" in result.reason
+    assert [c[:2] for c in stripe.calls] == [
+        ("mark", OLD_KEY),
+        ("create", OLD_KEY),
+        ("find", OLD_KEY),
+    ]
+    assert row.in_doubt and row.idempotency_key == OLD_KEY  # no second key inside the settle time
+
+
+def test_a_spent_key_replayed_inside_the_settle_time_is_only_looked_up_again():
+    stripe = SpentOnce()
+    attempted = NOW - SPENT_KEY_SETTLE + timedelta(minutes=1)
+
+    result, row = stripe.write(pending(attempted_at=attempted, key=OLD_KEY))
+
+    assert isinstance(result, Unknown)
+    assert [c[:2] for c in stripe.calls] == [
+        ("mark", OLD_KEY),
+        ("create", OLD_KEY),
+        ("find", OLD_KEY),
+    ]
+    assert row.attempted_at == attempted
+
+
+def test_a_spent_key_past_the_settle_time_with_nothing_found_is_sent_with_a_new_key():
+    stripe = SpentOnce()
+    attempted = NOW - SPENT_KEY_SETTLE
+
+    result, row = stripe.write(pending(attempted_at=attempted, key=OLD_KEY))
+
+    assert result == Written("tr_new")
+    assert [c[:2] for c in stripe.calls] == [
+        ("mark", OLD_KEY), ("create", OLD_KEY), ("find", OLD_KEY),
+        ("mark", NEW_KEY), ("create", NEW_KEY),
+    ]  # fmt: skip
+    assert (row.idempotency_key, row.attempted_at) == (NEW_KEY, MARKED_AT)
+
+
+def test_a_new_key_spent_too_is_not_replaced_in_the_same_run():
+    stripe = SpentOnce(spent=(OLD_KEY, NEW_KEY))
+
+    result, row = stripe.write(pending(attempted_at=NOW - timedelta(hours=2), key=OLD_KEY))
+
+    assert isinstance(result, Unknown)
+    assert [c[:2] for c in stripe.calls][-2:] == [("create", NEW_KEY), ("find", NEW_KEY)]
+    assert row.idempotency_key == NEW_KEY and row.in_doubt

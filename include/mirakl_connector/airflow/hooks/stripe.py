@@ -3,9 +3,12 @@
 Connection fields: ``password`` is the platform secret key (``sk_test_``, ``sk_live_`` or a
 restricted ``rk_`` key); ``host`` optionally overrides the API base (the local sandbox). Extras:
 ``max_retries`` (default 2; the gateway's own retry policy, safe because every money-moving call
-carries an idempotency key derived from the ledger row), ``timeout`` (seconds, default 30) and
-``max_requests_per_second`` (each task paces its calls to this budget; empty = no pacing; see
-:mod:`mirakl_connector.throttle`).
+carries an idempotency key derived from the ledger row), ``timeout`` (seconds, default 30),
+``max_requests_per_second`` and ``max_requests_per_endpoint`` (each task paces its calls to these
+budgets, overall and on any one endpoint; see :mod:`mirakl_connector.throttle`). Left empty
+against Stripe itself, they default to the task's share of Stripe's documented limits for the
+key's mode (:func:`mirakl_connector.stripe_limits.task_pacing`: live 5 and 1.25 requests/s,
+test 5 and 5); against a ``host`` override (the sandbox) an empty extra means no pacing.
 """
 
 from __future__ import annotations
@@ -86,12 +89,24 @@ class StripeHook(BaseHook):
 
     @property
     def max_requests_per_second(self) -> float | None:
-        rate = self._extra("max_requests_per_second", None, float)
+        return self._rate("max_requests_per_second", 0)
+
+    @property
+    def max_requests_per_endpoint(self) -> float | None:
+        return self._rate("max_requests_per_endpoint", 1)
+
+    def _rate(self, name: str, which: int) -> float | None:
+        """An extra pacing budget, or the documented default against Stripe itself."""
+        rate = self._extra(name, None, float)
         if rate is not None and not rate > 0:
             raise ConfigurationError(
-                f"connection {self.stripe_conn_id!r}: extra 'max_requests_per_second' must be "
-                f"positive, got {rate!r}"
+                f"connection {self.stripe_conn_id!r}: extra {name!r} must be positive, got {rate!r}"
             )
+        if rate is None and not self.api_base:
+            from mirakl_connector import stripe_limits
+
+            mode = stripe_limits.key_mode(self.connection.password)
+            return stripe_limits.task_pacing(mode)[which]
         return rate
 
     @property
@@ -137,6 +152,7 @@ class StripeHook(BaseHook):
             retry=RetryPolicy(max_attempts=self.max_retries + 1),
             timeout=self.timeout,
             max_requests_per_second=self.max_requests_per_second,
+            max_requests_per_endpoint=self.max_requests_per_endpoint,
         )
 
     def test_connection(self) -> tuple[bool, str]:

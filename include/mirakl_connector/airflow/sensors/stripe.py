@@ -38,6 +38,8 @@ class StripeNewObjectsSensor(BaseSensorOperator):
         e.g. ``"{{ dag_run.start_date.timestamp() | int }}"``.
     :param cursor_variable: Variable keeping the last seen object (default: per DAG and task).
     :param deferrable: poll in the triggerer (default) instead of a worker slot.
+    :param types: event types to wait for (the events sensor only: Stripe's charges and refunds
+        lists have no such filter, and refuse the parameter).
     """
 
     resource: ClassVar[str] = ""
@@ -56,6 +58,10 @@ class StripeNewObjectsSensor(BaseSensorOperator):
     ) -> None:
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        if types and self.resource != "events":
+            # Only the Events list takes ``types`` (docs.stripe.com/api/events/list); Stripe
+            # refuses it on charges and refunds ("Received unknown parameter: types").
+            raise ValueError(f"types filters events only; {self.resource} have no types")
         # Stripe calls count against the account's rate limit; deferred, no slot is held.
         set_default_pool(kwargs, STRIPE_POOL)
         super().__init__(poke_interval=poll_interval, **kwargs)
