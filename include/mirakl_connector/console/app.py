@@ -121,16 +121,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         provider: str | None = None,
         workflow: str | None = None,
     ) -> JSONResponse:
-        period = _period(start, end)
-        filters = _filters(None, workflow, currency, None, None, provider)
-        rows = await run_in_threadpool(
-            lambda: _queries().moved(
-                period,
-                currency=filters.currency,
-                provider=filters.provider,
-                workflow=filters.workflow,
-            )
-        )
+        period, rows = await _moved(start, end, currency, provider, workflow)
         return JSONResponse(
             {
                 "start": period.start.isoformat(),
@@ -188,16 +179,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         provider: str | None = None,
         workflow: str | None = None,
     ) -> StreamingResponse:
-        period = _period(start, end)
-        filters = _filters(None, workflow, currency, None, None, provider)
-        rows = await run_in_threadpool(
-            lambda: _queries().moved(
-                period,
-                currency=filters.currency,
-                provider=filters.provider,
-                workflow=filters.workflow,
-            )
-        )
+        period, rows = await _moved(start, end, currency, provider, workflow)
         header = ["day", "currency", "provider", "workflow", "count", "amount_minor", "amount"]
         lines = (
             [r.day.isoformat(), r.currency, r.provider, r.workflow, r.count, r.amount,
@@ -232,6 +214,25 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
             for i in items()
         )  # fmt: skip
         return _csv(f"items_{cat or 'all'}.csv", list(ITEM_CSV_HEADER), lines)
+
+    async def _moved(
+        start: str | None,
+        end: str | None,
+        currency: str | None,
+        provider: str | None,
+        workflow: str | None,
+    ) -> tuple[DateRange, list[MovedRow]]:
+        period = _period(start, end)
+        filters = _filters(None, workflow, currency, None, None, provider)
+        rows = await run_in_threadpool(
+            lambda: _queries().moved(
+                period,
+                currency=filters.currency,
+                provider=filters.provider,
+                workflow=filters.workflow,
+            )
+        )
+        return period, rows
 
     def _item_and_history(entity: str, row_id: int) -> tuple[Item, list[HistoryEvent]]:
         q = _queries()
