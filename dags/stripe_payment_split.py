@@ -50,8 +50,9 @@ payment cancelled/failed → ABORTED, not captured → ON_HOLD; amount (amount d
 commission, in the currency's minor units) ≤ 0 → ABORTED; otherwise PENDING, then CREATED once
 Stripe accepts it.
 
-**Params** (manual runs): `since` (re-read orders created since this RFC 3339 instant), `order_ids`
-(only these orders), `dry_run` (decide and report, change nothing).
+**Params** (manual runs): `since` (re-read orders created since this RFC 3339 instant; the
+checkpoint does not move), `order_ids` (only these orders), `dry_run` (decide and report, change
+nothing).
 
 **Schedule**: Variable `stripe_payment_split__schedule` (cron, preset or `none`), default
 `1-59/5 * * * *`. Read when the file is parsed; the env var

@@ -56,7 +56,8 @@ retried every run and leave the queue when they succeed. The checkpoint (the new
 (`http://127.0.0.1:8080/mirakl-connector`, the connector's public web endpoint), `return_url`
 (default `<Mirakl URL>/mmp/shop/account/shop`).
 
-**Params** (manual runs): `since` (re-read shops updated since this RFC 3339 instant),
+**Params** (manual runs): `since` (re-read shops updated since this RFC 3339 instant; the
+checkpoint does not move),
 `shop_ids` (only these shops; the checkpoint does not move), `dry_run` (decide and report,
 create and write nothing).
 

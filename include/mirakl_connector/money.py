@@ -38,6 +38,9 @@ STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST 
 ZAR ZMW ZWG ZWL
 """.split()
 
+#: The largest amount in minor units (the ledger stores them in 64-bit integer columns).
+MAX_MINOR = 2**63 - 1
+
 CURRENCY_EXPONENTS: dict[str, int] = {code: 2 for code in _TWO_DECIMALS} | _EXPONENT_EXCEPTIONS
 
 
@@ -91,7 +94,9 @@ def to_minor(amount: object, currency: str, *, field: str = "amount") -> int:
     """Convert a major-unit amount to integer minor units of ``currency``.
 
     Digits beyond the currency's exponent are rounded half-up (Mirakl computes amounts to the
-    currency's precision, so this only matters for malformed input).
+    currency's precision, so this only matters for malformed input). A result beyond
+    :data:`MAX_MINOR` is refused: the ledger's 64-bit columns could not hold it, and no real
+    amount is anywhere near.
     """
     exponent = currency_exponent(currency)
     value = parse_amount(amount, field=field)
@@ -99,6 +104,8 @@ def to_minor(amount: object, currency: str, *, field: str = "amount") -> int:
         scaled = (value * (Decimal(10) ** exponent)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     except InvalidOperation:  # beyond Decimal's precision: no real amount is that large
         raise InvalidItemError(f"{field} is out of range: {amount!r}") from None
+    if abs(scaled) > MAX_MINOR:
+        raise InvalidItemError(f"{field} is out of range: {amount!r} {currency}")
     return int(scaled)
 
 

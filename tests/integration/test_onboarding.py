@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import pytest
 
@@ -116,7 +117,7 @@ def test_new_shops_get_an_account_a_mapping_and_a_link(sandbox, mirakl, job, wor
     assert field(sandbox, 2, "stripe-url") == EXISTING
     for shop_id in (1, 3, 4):
         token = mappings[shop_id].onboarding_token
-        assert re.fullmatch(r"[0-9a-f]{32}", token)
+        assert re.fullmatch(r"[0-9a-f]{32}\.[0-9]{10}", token)  # random part, issue time
         assert field(sandbox, shop_id, "stripe-url") == sent[shop_id]
         assert f"/_sandbox/onboarding/{mappings[shop_id].stripe_account_id}" in sent[shop_id]
         assert (
@@ -366,3 +367,28 @@ def test_settings_refuse_unknown_keys_and_derive_urls():
     assert settings.return_url_for("https://m.example.com/") == (
         "https://m.example.com/mmp/shop/account/shop"
     )
+
+
+def test_an_expired_or_untimed_refresh_token_is_replaced_with_the_new_link(
+    sandbox, job, workflow_ledger
+):
+    """Issue 11 point 8: refresh tokens expire (REFRESH_TOKEN_TTL); a run that writes a link
+    gives the shop a fresh token instead of reusing one that no longer works (or never ends)."""
+    from mirakl_connector.workflows.onboarding import REFRESH_TOKEN_TTL, new_token, usable_token
+
+    expired = new_token(datetime.now(UTC) - REFRESH_TOKEN_TTL - timedelta(hours=1))
+    for shop_id, token in ((41, expired), (42, "a" * 32)):
+        workflow_ledger.upsert_account_mapping(
+            AccountMapping(shop_id, f"acct_{shop_id}", onboarding_token=token)
+        )
+    sandbox.put_accounts([{"id": "acct_41"}, {"id": "acct_42"}])
+    sandbox.put_shops([shop(41, link=LEGACY), shop(42, link=LEGACY)])
+
+    summary = job(refresh_base_url="https://c.example.com").sync()
+
+    assert summary.counts["LINK_SENT"] == 2
+    mappings = workflow_ledger.account_mappings_by_shop([41, 42])
+    for shop_id, old in ((41, expired), (42, "a" * 32)):
+        token = mappings[shop_id].onboarding_token
+        assert token != old and usable_token(token, accept_legacy=False) == token
+        assert f"refresh?token={token}" in unquote(field(sandbox, shop_id, "stripe-url"))

@@ -113,3 +113,36 @@ def test_onboarding_then_kyc_monitor(airflow_env, sandbox, smtp_server):
     run, _ = run_dag("stripe_kyc_monitor", ["monitor_kyc"])
     assert run.state == "success"
     assert len(inbox.messages) == 1  # nothing new, no e-mail
+
+
+def test_manual_since_run_leaves_the_gap_to_the_next_scheduled_run(airflow_env, sandbox):
+    """Issue 11 point 1: a ``since`` later than the checkpoint must not move it past the shops
+    updated in between, or they are never onboarded."""
+
+    def shop(shop_id, updated):
+        link = {"code": "stripe-url", "value": "https://kept"}
+        return {"shop_id": shop_id, "shop_name": f"Shop {shop_id}", "last_updated_date": updated,
+                "shop_additional_fields": [link]}  # fmt: skip
+
+    def onboarded():
+        return sorted(a["metadata"]["miraklShopId"] for a in sandbox.accounts())
+
+    sandbox.put_shops([shop(1, "2026-11-20T10:00:00Z")])
+    run, _ = run_dag("stripe_seller_onboarding", ["onboard_sellers"])
+    assert run.state == "success"
+    assert onboarded() == ["1"]
+    with Ledger(airflow_env) as ledger:
+        assert ledger.get_checkpoint(CHECKPOINT_KEY) == "2026-11-20T10:00:00Z"
+
+    sandbox.put_shops([shop(2, "2026-11-20T12:00:00Z"), shop(3, "2026-11-20T14:00:00Z")])
+    run, xcoms = run_dag("stripe_seller_onboarding", ["onboard_sellers"],
+                         since="2026-11-20T13:00:00+00:00")  # fmt: skip
+    assert run.state == "success"
+    assert onboarded() == ["1", "3"]  # shop 2 is before `since`: not read by this run
+    with Ledger(airflow_env) as ledger:
+        assert ledger.get_checkpoint(CHECKPOINT_KEY) == "2026-11-20T10:00:00Z"
+
+    run, xcoms = run_dag("stripe_seller_onboarding", ["onboard_sellers"])  # scheduled
+    assert run.state == "success"
+    assert onboarded() == ["1", "2", "3"]  # one account each
+    assert xcoms["onboard_sellers"]["counts"]["ACCOUNT_CREATED"] == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mirakl_connector.airflow.demo import seed_ledger
-from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger import Ledger, TransferStatus, TransferType
 from mirakl_connector.sandbox.scenario import load_scenario
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -21,11 +21,9 @@ DEMO = Path(__file__).resolve().parents[2] / "include/mirakl_connector/sandbox/s
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
-@pytest.fixture
-def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
-    """Demo marketplace in the sandbox, a fresh ledger, and the connections as env vars."""
+def _demo_marketplace(sandbox, sandbox_server, monkeypatch, ledger_url):
+    """Demo marketplace in the sandbox, the ledger at ``ledger_url`` seeded, connections set."""
     sandbox.reset(load_scenario(DEMO))
-    ledger_url = Ledger.default_sqlite_url(tmp_path)
     seed_ledger(DEMO, url=ledger_url)
     monkeypatch.setenv(
         "AIRFLOW_CONN_MIRAKL_DEFAULT",
@@ -50,6 +48,19 @@ def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
     monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
         {"payment_split": {"product_enabled": True, "service_enabled": True}}))  # fmt: skip
     return ledger_url
+
+
+@pytest.fixture
+def demo_env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
+    """Demo marketplace in the sandbox, a fresh SQLite ledger, and the connections as env vars."""
+    url = Ledger.default_sqlite_url(tmp_path)
+    return _demo_marketplace(sandbox, sandbox_server, monkeypatch, url)
+
+
+@pytest.fixture
+def demo_env_each_ledger(sandbox, sandbox_server, ledger_url, monkeypatch, airflow_db):
+    """The same on each ledger backend (SQLite, PostgreSQL)."""
+    return _demo_marketplace(sandbox, sandbox_server, monkeypatch, ledger_url)
 
 
 def fresh_dag():
@@ -114,3 +125,90 @@ def test_order_ids_and_since_override(demo_env, sandbox):
     run, _ = run_dag(since="2026-11-01T00:00:00+00:00")
     assert run.state == "success"
     assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == "2026-11-01T00:00:00+00:00"
+
+
+def test_manual_since_run_leaves_the_gap_to_the_next_scheduled_run(demo_env, sandbox):
+    """Issue 11 point 1: a ``since`` later than the checkpoint must not move it past the orders
+    created in between, or a scheduled run never reads them (no ledger row, no alert)."""
+    run, _ = run_dag()
+    assert run.state == "success"
+    ledger = Ledger(demo_env)
+    checkpoint = ledger.get_checkpoint("product_payment_split_checkpoint")
+    assert checkpoint == "2026-11-21T18:15:00Z"  # the demo's newest order
+
+    template = sandbox.order("ORD-1001-A")
+    new = {"GAP-1-A": "2026-11-22T09:00:00Z", "GAP-2-A": "2026-11-22T10:00:00Z",
+           "LATE-1-A": "2026-11-22T12:00:00Z"}  # fmt: skip
+    sandbox.put_charges([{"id": f"ch_{i}", "amount": 10868, "currency": "eur",
+                          "status": "succeeded", "captured": True, "refunded": False}
+                         for i in new])  # fmt: skip
+    sandbox.put_orders([
+        {**template, "id": 9000 + n, "order_id": i, "commercial_id": i.removesuffix("-A"),
+         "created_date": at, "last_updated_date": at, "transaction_number": f"ch_{i}"}
+        for n, (i, at) in enumerate(new.items())
+    ])  # fmt: skip
+
+    run, xcoms = run_dag(since="2026-11-22T11:00:00+00:00")  # later than the two gap orders
+    assert run.state == "success"
+    assert {t["metadata"]["miraklId"] for t in sandbox.transfers()} >= {"LATE-1-A"}
+    assert not {"GAP-1-A", "GAP-2-A"} & {t["metadata"]["miraklId"] for t in sandbox.transfers()}
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") == checkpoint
+
+    run, xcoms = run_dag()  # the next scheduled run reads from the checkpoint: the gap is paid
+    assert run.state == "success"
+    paid = [t for t in sandbox.transfers() if t["metadata"]["miraklId"] in new]
+    assert sorted(t["metadata"]["miraklId"] for t in paid) == sorted(new)  # each exactly once
+    assert all(t["amount"] == 8990 + 1798 + 80 - 1079 and t["currency"] == "eur" for t in paid)
+    assert ledger.get_checkpoint("product_payment_split_checkpoint") == "2026-11-22T12:00:00Z"
+    ledger.dispose()
+
+
+def test_a_string_false_setting_fails_the_run_and_moves_nothing(demo_env, sandbox, monkeypatch):
+    """Issue 11 point 5: ``"false"`` used to be truthy, and the split planned transfers."""
+    config = {"payment_split": {"product_enabled": "false", "service_enabled": False}}
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(config))
+    run = fresh_dag().test(run_conf=None, logical_date=None)
+    assert run.state == "failed"
+    assert run.get_task_instance("plan_transfers").state == "failed"
+    assert sandbox.transfers() == []
+    with Ledger(demo_env) as ledger:
+        assert ledger.get_checkpoint("product_payment_split_checkpoint") is None
+
+
+def test_bad_orders_in_the_batch_fail_alone_through_the_dag(demo_env_each_ledger, sandbox):
+    """Issue 11 point 3 through the DAG, on SQLite and PostgreSQL: each of these orders once
+    stopped every run; now each fails with its reason and the good orders are paid."""
+    template = sandbox.order("ORD-1001-A")
+    bad = {
+        "BAD-HUGE-A": {"total_price": 10**17},
+        "BAD-SHOP-A": {"shop_id": 2**63},
+        "BAD-SUPER-A": {"shop_id": "²"},
+        "BAD-WIDE-A": {"shop_id": "１"},
+        "BAD-Y9999-A": {"created_date": "9999-12-31T23:59:59Z"},
+        "BAD-TXN-A": {"transaction_number": 123456},
+    }
+    sandbox.put_orders([
+        {**template, "id": 9100 + n, "order_id": i, "commercial_id": i.removesuffix("-A"),
+         "created_date": "2026-11-21T12:00:00Z", **fields}
+        for n, (i, fields) in enumerate(bad.items())
+    ])  # fmt: skip
+
+    run, xcoms = run_dag()
+
+    assert run.state == "failed"  # the report lists the failed orders and fails the run
+    assert run.get_task_instance("plan_transfers").state == "success"
+    assert run.get_task_instance("report").state == "failed"
+    paid = {t["metadata"]["miraklId"] for t in sandbox.transfers()}
+    assert "ORD-1001-A" in paid and not paid & set(bad)
+    failed = {f["id"]: f["reason"] for f in xcoms["plan_transfers"]["failed"]}
+    assert set(failed) == set(bad)
+    assert "total_price is out of range" in failed["BAD-HUGE-A"]
+    assert "shop_id is out of range" in failed["BAD-SHOP-A"]
+    assert "shop_id is not numeric: '²'" in failed["BAD-SUPER-A"]
+    assert "shop_id is not numeric: '１'" in failed["BAD-WIDE-A"]
+    assert "created_date is out of range" in failed["BAD-Y9999-A"]
+    assert "transaction_number is not a string: 123456" in failed["BAD-TXN-A"]
+    with Ledger(demo_env_each_ledger) as ledger:
+        rows = ledger.get_transfers(TransferType.PRODUCT_ORDER, list(bad))
+        assert {r.status for r in rows.values()} == {TransferStatus.FAILED} and len(rows) == 6
+        assert ledger.get_checkpoint("product_payment_split_checkpoint") == "2026-11-21T18:15:00Z"

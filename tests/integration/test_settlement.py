@@ -465,3 +465,29 @@ def test_a_payout_lookup_never_takes_a_failed_payout_for_the_invoices(sandbox, j
     saved = ledger.get_payouts(["1"])["1"]
     assert saved.payout_id not in (None, dead.id)
     assert sorted(p["status"] for p in sandbox.payouts()) == ["failed", "pending"]
+
+
+def test_bad_invoices_fail_alone_and_the_others_settle(sandbox, job, ledger):
+    """Issue 11 point 3, on the invoice parser the settlement shares: each bad invoice fails
+    with its reason, the good ones move, and the checkpoint is not thrown to year 2999."""
+    bad = {
+        11: ({"shop_id": "１"}, "shop_id is not numeric: '１'"),
+        12: ({"shop_id": 2**63}, "shop_id is out of range"),
+        13: ({"summary": {"amount_transferred": 10**17}}, "summary.amount_transferred is out of"),
+        14: ({"date_created": "2999-01-01T00:00:00Z"}, "date_created is in the future"),
+        15: ({"date_created": "9999-12-31T23:59:59-05:00"}, "date_created is out of range"),
+    }
+    invoices = [inv(1, day=2), *({**inv(i, day=3), **f} for i, (f, _) in bad.items())]
+    invoices.append(inv(2, day=4))
+    sandbox.reset(scenario(invoices))
+
+    planned, transferred, paid = run(job)
+
+    assert {key[0] for key in moved(sandbox)} == {"1", "2"}
+    assert paid.counts == {"PAYOUT_CREATED": 2}
+    failed = {f["id"]: f["reason"] for f in planned.to_dict()["failed"]}
+    kinds = ("TRANSFER_SUBSCRIPTION", "TRANSFER_EXTRA_CREDITS", "TRANSFER_EXTRA_INVOICES", "PAYOUT")
+    assert set(failed) == {f"{i}/{kind}" for i in bad for kind in kinds}
+    for invoice_id, (_, reason) in bad.items():
+        assert reason in failed[f"{invoice_id}/PAYOUT"], invoice_id
+    assert ledger.get_checkpoint(CHECKPOINT_KEY) == "2026-11-04T00:00:00+0100"

@@ -46,14 +46,18 @@ def wh_ledger(tmp_path) -> Iterator[Ledger]:
     ledger.dispose()
 
 
-@pytest.fixture
-def client(wh_ledger: Ledger) -> TestClient:
-    app = create_app(
+def webhook_app(ledger: Ledger, allow_list: tuple[str, ...] = ("127.0.0.0/8",)):
+    """The webhook app on ``ledger`` with the test secrets and Hyperwallet allow list."""
+    return create_app(
         WebhookAppConfig(
-            ledger=lambda: wh_ledger,
+            ledger=lambda: ledger,
             stripe_secrets=lambda: [SECRET],
             hyperwallet_secrets=lambda: [HW_SECRET],
-            hyperwallet_allow_list=lambda: ["127.0.0.0/8"],
+            hyperwallet_allow_list=lambda: list(allow_list),
         )
     )
-    return TestClient(app, client=("127.0.0.1", 5000))
+
+
+@pytest.fixture
+def client(wh_ledger: Ledger) -> TestClient:
+    return TestClient(webhook_app(wh_ledger), client=("127.0.0.1", 5000))

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -104,6 +105,26 @@ def test_refresh_before_details_submitted_sends_a_new_account_link(plugin, admin
     assert shop["shop_additional_fields"] == [{"code": "stripe-url", "value": location}]
     assert len(admin.stripe_requests(path="/v1/account_links", method="POST")) == 1
     assert admin.stripe_requests(path="/v1/accounts/acct_new/login_links") == []
+
+
+def test_an_expired_refresh_token_is_refused(plugin, admin):
+    """Issue 11 point 8: a refresh token (in the shop's link field, in Stripe's links) used to
+    hand out account links for ever; it now expires REFRESH_TOKEN_TTL after it was issued."""
+    from datetime import UTC, datetime
+
+    from mirakl_connector.workflows.onboarding import REFRESH_TOKEN_TTL, new_token
+
+    module, ledger = plugin
+    old = new_token(datetime.now(UTC) - REFRESH_TOKEN_TTL - timedelta(minutes=1))
+    _map(ledger, "acct_new", old)
+    response = _client(module).get(f"/onboarding/refresh?token={old}")
+    assert response.status_code == 400
+    assert "<h1>This link is no longer valid</h1>" in response.text
+    assert admin.stripe_requests() == [] and admin.mirakl_calls("S07") == []
+
+    fresh = new_token(datetime.now(UTC) - REFRESH_TOKEN_TTL + timedelta(minutes=1))
+    _map(ledger, "acct_new", fresh)
+    assert _client(module).get(f"/onboarding/refresh?token={fresh}").status_code == 302
 
 
 def test_refresh_after_details_submitted_sends_a_login_link(plugin, admin):

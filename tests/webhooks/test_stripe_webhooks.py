@@ -108,17 +108,9 @@ def test_hyperwallet_endpoint_takes_the_secret_as_basic_auth_password(client, wh
 def test_hyperwallet_endpoint_refuses_addresses_outside_the_allow_list(wh_ledger):
     from fastapi.testclient import TestClient
 
-    from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
+    from .conftest import webhook_app  # noqa: TID252
 
-    app = create_app(
-        WebhookAppConfig(
-            ledger=lambda: wh_ledger,
-            stripe_secrets=lambda: [SECRET],
-            hyperwallet_secrets=lambda: [HW_SECRET],
-            hyperwallet_allow_list=lambda: ["203.0.113.0/24"],
-        )
-    )
-    remote = TestClient(app, client=("198.51.100.7", 4000))
+    remote = TestClient(webhook_app(wh_ledger, ("203.0.113.0/24",)), client=("198.51.100.7", 4000))
     assert remote.post(f"/webhooks/hyperwallet/{HW_SECRET}", json={}).status_code == 403
 
 

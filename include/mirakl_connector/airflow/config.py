@@ -44,10 +44,12 @@ class AlertSettings:
             raise ConfigurationError(
                 f"{CONFIG_VARIABLE}.alerts.email_to must be a list of addresses"
             )
-        return cls(
-            email_to=tuple(a for a in to if a),
-            email_from=values.get("email_from") or None,
-        )
+        sender = values.get("email_from")
+        if sender is not None and not isinstance(sender, str):
+            raise ConfigurationError(
+                f"{CONFIG_VARIABLE}.alerts.email_from must be a string, got {sender!r}"
+            )
+        return cls(email_to=tuple(a for a in to if a), email_from=sender or None)
 
 
 def parse_connector_config(text: str | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.ids import check_id_list_entry, is_ascii_digits
 
 
 def since_param(title: str = "Orders created since") -> Param:
@@ -122,6 +123,12 @@ def _parse_order_ids(value: Any, *, name: str = "order_ids") -> list[str]:
         if not isinstance(item, str):
             raise ConfigurationError(f"param '{name}': {item!r} is not a string")
         item = item.strip()
+        try:
+            check_id_list_entry(item, field=f"param '{name}'")
+        except InvalidItemError as exc:  # "A,B" would widen the run to A and B
+            raise ConfigurationError(exc.reason) from None
+        if name == "shop_ids" and item and not is_ascii_digits(item):
+            raise ConfigurationError(f"param '{name}': {item!r} is not a Mirakl shop id")
         if item and item not in ids:
             ids.append(item)
     return ids

@@ -23,6 +23,7 @@ from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.hyperwallet.countries import ALPHA3
+from mirakl_connector.settings import checked_values
 
 
 class BankAccountType(StrEnum):
@@ -121,21 +122,8 @@ class CurrencySettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None, *, where: str) -> CurrencySettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(f"unknown {where} setting(s): {', '.join(sorted(unknown))}")
-        for name in (
-            "automatic_currency_selection",
-            "allow_wire_accounts",
-            "prioritize_bank_account_type",
-            "override_currency_priority",
-        ):
-            if name in values and not isinstance(values[name], bool):
-                raise ConfigurationError(f"{where}.{name} must be true or false")
+        values = checked_values(cls, values, where)
         if "currency_priority" in values:
-            if not isinstance(values["currency_priority"], str):
-                raise ConfigurationError(f"{where}.currency_priority must be a string")
             parse_priority(values["currency_priority"], where=f"{where}.currency_priority")
         return cls(**values)
 

@@ -79,8 +79,24 @@ def _add_v4_hyperwallet_payments(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.hyperwallet_payments], checkfirst=True)
 
 
-#: Indexes added by step 5 (the payments console's reads; see ``schema``).
-_V5_INDEXES = (
+#: Tables that gain the ``imported_from`` / ``imported_id`` markers in step 5.
+_V5_IMPORTED_TABLES = (
+    schema.account_mappings,
+    schema.payment_mappings,
+    schema.transfers,
+    schema.refunds,
+    schema.payouts,
+    schema.hyperwallet_payments,
+)
+
+
+def _add_v5_import_markers(conn: Connection) -> None:
+    for table in _V5_IMPORTED_TABLES:
+        add_missing_columns(conn, table, ("imported_from", "imported_id"))
+
+
+#: Indexes added by step 6 (the payments console's reads; see ``schema``).
+_V6_INDEXES = (
     (schema.ledger_events, "ix_ledger_events_entity_status_at"),
     (schema.transfers, "ix_transfers_status_created"),
     (schema.transfers, "ix_transfers_destination_account"),
@@ -88,8 +104,8 @@ _V5_INDEXES = (
 )
 
 
-def _add_v5_console_indexes(conn: Connection) -> None:
-    for table, name in _V5_INDEXES:
+def _add_v6_console_indexes(conn: Connection) -> None:
+    for table, name in _V6_INDEXES:
         index = next(i for i in table.indexes if i.name == name)
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
@@ -116,7 +132,8 @@ STEPS: tuple[MigrationStep, ...] = (
     ),
     MigrationStep(3, "provider event inbox and out-of-order guard", _add_v3_inbox_tables),
     MigrationStep(4, "Hyperwallet payments", _add_v4_hyperwallet_payments),
-    MigrationStep(5, "payments console indexes", _add_v5_console_indexes),
+    MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
+    MigrationStep(6, "payments console indexes", _add_v6_console_indexes),
 )
 
 #: The schema version this code writes and reads.

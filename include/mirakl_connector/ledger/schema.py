@@ -83,7 +83,19 @@ class _Timestamps:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class AccountMappingRow(_Timestamps, Base):
+class _Imported:
+    """Where a row imported from an incumbent connector came from (schema step 5).
+
+    ``imported_from`` names the incumbent (``stripe-mirakl-connector``, ``hyperwallet-mirakl-
+    connector``), ``imported_id`` the row's id there. Both stay NULL on rows this connector made.
+    Not part of the records: only the cutover import writes them, and no workflow decides on them.
+    """
+
+    imported_from: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    imported_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+
+
+class AccountMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "account_mappings"
 
     id: Mapped[int] = _pk()
@@ -98,7 +110,7 @@ class AccountMappingRow(_Timestamps, Base):
     kyc_reported_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
 
 
-class PaymentMappingRow(_Timestamps, Base):
+class PaymentMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "payment_mappings"
 
     id: Mapped[int] = _pk()
@@ -117,12 +129,12 @@ class PaymentMappingRow(_Timestamps, Base):
     )
 
 
-class TransferRow(_Timestamps, Base):
+class TransferRow(_Timestamps, _Imported, Base):
     __tablename__ = "transfers"
     __table_args__ = (
         UniqueConstraint("type", "mirakl_id", name="uq_transfers_type_mirakl_id"),
         Index("ix_transfers_type_status", "type", "status"),
-        # the payments console (schema step 5): lists by status, search by account
+        # the payments console (schema step 6): lists by status, search by account
         Index("ix_transfers_status_created", "status", "created_at"),
         Index("ix_transfers_destination_account", "destination_account"),
     )
@@ -145,7 +157,7 @@ class TransferRow(_Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class RefundRow(_Timestamps, Base):
+class RefundRow(_Timestamps, _Imported, Base):
     __tablename__ = "refunds"
 
     id: Mapped[int] = _pk()
@@ -166,9 +178,9 @@ class RefundRow(_Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class PayoutRow(_Timestamps, Base):
+class PayoutRow(_Timestamps, _Imported, Base):
     __tablename__ = "payouts"
-    # the payments console (schema step 5): search by account
+    # the payments console (schema step 6): search by account
     __table_args__ = (Index("ix_payouts_stripe_account_id", "stripe_account_id"),)
 
     id: Mapped[int] = _pk()
@@ -199,7 +211,7 @@ class LedgerEventRow(Base):
     __tablename__ = "ledger_events"
     __table_args__ = (
         Index("ix_ledger_events_entity", "entity", "entity_id"),
-        # the payments console's "money moved per day" (schema step 5)
+        # the payments console's "money moved per day" (schema step 6)
         Index("ix_ledger_events_entity_status_at", "entity", "new_status", "at", "entity_id"),
     )
 
@@ -285,7 +297,7 @@ class AppliedObjectEventRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class HyperwalletPaymentRow(_Timestamps, Base):
+class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
 
     __tablename__ = "hyperwallet_payments"
@@ -356,6 +368,36 @@ DATA_TABLES = (
     applied_object_events,
     hyperwallet_payments,
 )
+
+
+#: Range of each integer column type on PostgreSQL (SQLite's INTEGER is 64-bit everywhere).
+_INTEGER_RANGES = ((BigInteger, 63), (Integer, 31))
+
+
+def value_problems(table: Any, values: dict[str, Any]) -> list[str]:
+    """What in ``values`` the database would refuse for ``table``, one text per column.
+
+    The ledger checks a row with this before writing it: a value the database cannot hold (an
+    amount beyond ``bigint``, a shop id ≥ 2^63, an id longer than its column, a NUL character)
+    would otherwise fail the whole batch's statement, on one backend and not the other (SQLite
+    does not enforce string lengths), instead of that one item with a reason.
+    """
+    problems = []
+    for name, value in values.items():
+        column = table.c.get(name)
+        if column is None or value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            bits = next((b for kind, b in _INTEGER_RANGES if isinstance(column.type, kind)), 63)
+            if not -(2**bits) <= value < 2**bits:
+                problems.append(f"{name} {value} is out of range")
+        elif isinstance(value, str):
+            length = getattr(column.type, "length", None)
+            if length is not None and len(value) > length:
+                problems.append(f"{name} is longer than {length} characters")
+            if "\x00" in value:
+                problems.append(f"{name} contains a NUL character")
+    return problems
 
 
 def truncate_reason(reason: str | None) -> str | None:

@@ -171,7 +171,20 @@ _HW_PAYMENT = _Entity(
     frozenset({HyperwalletPaymentStatus.FAILED.value}),
 )
 
+_ENTITIES: dict[type, _Entity[Any]] = {
+    e.record: e for e in (_TRANSFER, _REFUND, _PAYOUT, _PAYMENT_MAPPING, _HW_PAYMENT)
+}
+
 _ATTEMPT_FIELDS = ("idempotency_key", "attempted_at", "attempts")
+#: Columns saying where an imported row came from (see ``Ledger.save_imported``).
+_IMPORT_MARKERS = ("imported_from", "imported_id")
+
+_IMPORTABLE: dict[str, _Entity[Any]] = {
+    e.name: e for e in (_TRANSFER, _REFUND, _PAYOUT, _PAYMENT_MAPPING, _HW_PAYMENT)
+}
+
+#: Longest item id quoted in an error (an absurd key would otherwise flood the summary).
+_ITEM_ID_MAX = 80
 
 
 class Ledger:
@@ -230,6 +243,22 @@ class Ledger:
         """URL of the default SQLite ledger file in ``directory`` (the Airflow home)."""
         path = Path(directory).expanduser().resolve() / SQLITE_FILE_NAME
         return f"sqlite:///{path}"
+
+    # -- checking a row before it is written ------------------------------------------------
+
+    @staticmethod
+    def unrecordable_reason(record: Any) -> str | None:
+        """Why ``record`` cannot be written (a value its column cannot hold), else ``None``.
+
+        Workflows ask this per item while deciding, so one absurd value fails that item with a
+        reason instead of the whole chunk's write (see :func:`schema.value_problems`).
+        """
+        entity = _ENTITIES[type(record)]
+        try:
+            _prepare(entity, record)
+        except InvalidItemError as exc:
+            return exc.reason
+        return None
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -1125,11 +1154,102 @@ class Ledger:
             if len(rows) < batch_size:
                 return
 
-    def _save(self, entity: _Entity[R], records: Sequence[R], run_id: str | None) -> list[R]:
+    # -- cutover import (rows an incumbent connector made) -----------------------------------
+
+    def save_imported(
+        self,
+        kind: str,
+        records: Sequence[Any],
+        *,
+        source: str,
+        old_ids: Sequence[str | None],
+        run_id: str | None = None,
+    ) -> list[Any]:
+        """Insert or update rows imported from an incumbent connector, marked as imported.
+
+        ``kind`` is ``transfer``, ``refund``, ``payout``, ``payment_mapping`` or
+        ``hyperwallet_payment``; ``old_ids[i]`` is the incumbent's id of ``records[i]``, stored
+        in ``imported_id`` with ``imported_from=source``. The same guards as ``save_*`` apply
+        (a saved provider id is never replaced) and the audit trail gets the rows with
+        ``run_id``, but no failure notification is queued: the incumbent already reported its
+        failures, and importing one is not a new failure.
+        """
+        try:
+            entity = _IMPORTABLE[kind]
+        except KeyError:
+            raise ValueError(
+                f"cannot import {kind!r} rows (known: {sorted(_IMPORTABLE)})"
+            ) from None
+        if len(old_ids) != len(records):
+            raise ValueError("one old id per imported record is required")
+        return self._save(entity, records, run_id, imported=(source, old_ids))
+
+    def mark_account_mapping_imported(self, shop_id: int, *, source: str, old_id: str) -> None:
+        """Mark the mapping of ``shop_id`` as imported from ``source`` (incumbent id ``old_id``)."""
+        table = schema.account_mappings
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.mirakl_shop_id == shop_id)
+                .values(imported_from=source, imported_id=old_id)
+            )
+
+    def imported_ids(self, kind: str, keys: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """``{key: (imported_from, imported_id)}`` of the imported rows among ``keys``.
+
+        The key is the row's natural key as text (``<type>/<mirakl id>`` for transfers); rows
+        this connector made itself are left out. Lets another workflow recognise a Mirakl
+        document the incumbent already moved.
+        """
+        entity = _IMPORTABLE[kind]
+        wanted = list(dict.fromkeys(keys))
+        key_columns = [entity.table.c[k] for k in entity.key]
+        found: dict[str, tuple[str, str | None]] = {}
+        table = entity.table
+        with self._engine.connect() as conn:
+            for chunk in chunked(wanted, _IN_CHUNK):
+                chunk_keys = set(chunk)
+                last = key_columns[-1]
+                last_parts = [k.split("/", len(key_columns) - 1)[-1] for k in chunk]
+                stmt = select(*key_columns, table.c.imported_from, table.c.imported_id).where(
+                    table.c.imported_from.is_not(None), last.in_(last_parts)
+                )
+                for row in conn.execute(stmt):
+                    key = "/".join(str(part) for part in row[: len(key_columns)])
+                    if key in chunk_keys:
+                        found[key] = (row[-2], row[-1])
+        return found
+
+    def iter_moved(self, kind: str, *, batch_size: int = 500) -> Iterator[Any]:
+        """Every row of ``kind`` whose money moved (it has a provider id), whoever moved it.
+
+        What an incumbent must be told before it runs again (a rollback after a cutover).
+        """
+        entity = _IMPORTABLE[kind]
+        if entity.provider_id is None:
+            raise ValueError(f"{kind} rows have no provider id")
+        table = entity.table
+        where = [table.c[entity.provider_id].is_not(None)]
+        for batch in self._iter(table, where, batch_size, _record_reader(entity)):
+            yield from batch
+
+    def _save(
+        self,
+        entity: _Entity[R],
+        records: Sequence[R],
+        run_id: str | None,
+        *,
+        imported: tuple[str, Sequence[str | None]] | None = None,
+    ) -> list[R]:
         if not records:
             return []
         prepared = [_prepare(entity, record) for record in records]
         _refuse_duplicate_keys(entity, prepared)
+        if imported is not None:
+            source, old_ids = imported
+            for (_, values), old_id in zip(prepared, old_ids, strict=True):
+                values["imported_from"] = source
+                values["imported_id"] = old_id
         table = entity.table
         now = _now()
         try:
@@ -1147,7 +1267,8 @@ class Ledger:
                         values["created_at"] = values["updated_at"] = now
                         inserts.append(values)
                         continue
-                    _guard_provider_id(entity, key, values, old)
+                    if entity.provider_id is not None:
+                        _guard_provider_id(entity, key, values, old)
                     _merge_attempt(values, old)
                     values["id"] = old["id"]
                     values["created_at"] = old["created_at"]
@@ -1171,14 +1292,17 @@ class Ledger:
                         events.append(_event(entity.name, values["id"], None, values, run_id, now))
                 if updates:
                     columns = [c for c in entity.field_names if c not in ("id", "created_at")]
+                    if imported is not None:
+                        columns += list(_IMPORT_MARKERS)
                     conn.execute(
                         update(table).where(table.c.id == bindparam("_row_id")),
                         [{"_row_id": v["id"], **{c: v[c] for c in columns}} for v in updates],
                     )
                 _insert_events(conn, events)
-                _queue_failure_notifications(
-                    conn, entity, events, {v["id"]: v for _, v in prepared}, now
-                )
+                if imported is None:  # the incumbent already reported its own failures
+                    _queue_failure_notifications(
+                        conn, entity, events, {v["id"]: v for _, v in prepared}, now
+                    )
         except IntegrityError as exc:
             raise LedgerConflictError(
                 f"saving {len(records)} {entity.name}(s) clashed with rows written meanwhile "
@@ -1296,6 +1420,11 @@ def _prepare(entity: _Entity[R], record: R) -> tuple[tuple[Any, ...], dict[str, 
         values[name] = stamp.astimezone(UTC)
     values["status_reason"] = schema.truncate_reason(values["status_reason"])
     values["attempts"] = values["attempts"] or 0
+    problems = schema.value_problems(entity.table, values)
+    if problems:
+        raise InvalidItemError(
+            f"cannot be recorded: {'; '.join(problems)}", item_id=_key_text(key)[:_ITEM_ID_MAX]
+        )
     return key, values
 
 
@@ -1517,6 +1646,9 @@ def _select_by_keys(
     last_col = table.c[entity.key[-1]]
     by_prefix: dict[tuple[Any, ...], set[Any]] = {}
     for key in keys:
+        if any(isinstance(part, str) and "\x00" in part for part in key):
+            continue  # no row can hold it (the check before every write refuses NUL), and
+            # PostgreSQL refuses the query itself: one absurd id must not fail a whole chunk
         by_prefix.setdefault(tuple(key[:-1]), set()).add(key[-1])
     found: dict[tuple[Any, ...], RowMapping] = {}
     for prefix, lasts in by_prefix.items():

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.ids import parse_int_id
 from mirakl_connector.money import normalize_currency, parse_amount, to_minor
 
 PRODUCT_NOT_VALIDATED = frozenset(
@@ -37,6 +38,12 @@ TAX_EXCLUDED = "TAX_EXCLUDED"
 _TAX_MODES = (TAX_INCLUDED, TAX_EXCLUDED)
 _INACTIVE_LINE_STATES = PRODUCT_ABORTED  # lines Mirakl already left out of total_price
 _ZERO = Decimal(0)
+
+#: The instants a Mirakl date may name (see :func:`parse_mirakl_datetime`).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+#: How far after our clock a Mirakl date may be (clock skew) before it counts as bad data.
+MAX_CLOCK_SKEW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,9 @@ def parse_product_order(raw: Mapping) -> MiraklOrder:
         amount_due = _amount(raw, "total_price")
         if taxes_due:
             amount_due += extra_taxes
+        commission = _amount(raw, "total_commission")
+        _check_minor(currency, total_price=amount_due, total_commission=commission,
+                     taxes=tax_total, **{"refused and cancelled lines": aborted})  # fmt: skip
         return MiraklOrder(
             order_id=order_id,
             commercial_id=_text(raw, "commercial_id"),
@@ -201,13 +211,13 @@ def parse_product_order(raw: Mapping) -> MiraklOrder:
             created_at=parse_mirakl_datetime(created_date, field="created_date"),
             tax_mode=tax_mode,
             amount_due=amount_due,
-            commission=_amount(raw, "total_commission"),
+            commission=commission,
             tax_total=tax_total,
             aborted_amount=aborted,
             is_validated=state not in PRODUCT_NOT_VALIDATED,
             is_aborted=state in PRODUCT_ABORTED,
             is_paid=bool(raw.get("customer_debited_date")),
-            payment_id=raw.get("transaction_number") or None,
+            payment_id=_optional_text(raw, "transaction_number"),
             kind="product",
             refunds=refunds,
         )
@@ -251,6 +261,8 @@ def parse_service_order(raw: Mapping, debit: Mapping | None) -> MiraklOrder:
         shop = raw.get("shop")
         if shop is not None and not isinstance(shop, Mapping):
             raise InvalidItemError("shop is malformed")
+        commission = _optional_commission(raw.get("commission"), "commission")
+        _check_minor(currency, **{"price.amount": amount_due, "commission": commission})
         payment_id, is_paid = _service_payment(order_id, debit)
         refunds = {
             str(r["id"]): r
@@ -267,7 +279,7 @@ def parse_service_order(raw: Mapping, debit: Mapping | None) -> MiraklOrder:
             created_at=parse_mirakl_datetime(created_date, field="date_created"),
             tax_mode=tax_mode,
             amount_due=amount_due,
-            commission=_optional_commission(raw.get("commission"), "commission"),
+            commission=commission,
             tax_total=taxes if taxes_due else _ZERO,
             aborted_amount=amount_due if is_aborted else _ZERO,
             is_validated=state not in SERVICE_NOT_VALIDATED,
@@ -284,6 +296,8 @@ def parse_mirakl_datetime(value: str, *, field: str = "date") -> datetime:
 
     Lenient on the forms Mirakl and its SDKs emit: ``Z``, ``+01:00``, ``+0100``, with or without
     milliseconds. A value without an offset is refused: ordering checkpoints needs an instant.
+    So is one outside :data:`EARLIEST`…:data:`LATEST`: no marketplace date is there, and year
+    9999 (or 0001) overflows the date arithmetic done with it (time windows around an order).
     """
     if not isinstance(value, str) or not value.strip():
         raise InvalidItemError(f"{field} is missing")
@@ -293,7 +307,27 @@ def parse_mirakl_datetime(value: str, *, field: str = "date") -> datetime:
         raise InvalidItemError(f"{field} is not an ISO-8601 date-time: {value!r}") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidItemError(f"{field} has no timezone offset: {value!r}")
+    if not in_date_range(parsed):
+        raise InvalidItemError(f"{field} is out of range: {value!r}")
     return parsed
+
+
+def in_date_range(when: datetime) -> bool:
+    """``when`` (aware) is between :data:`EARLIEST` and :data:`LATEST`, without overflowing."""
+    try:
+        return EARLIEST <= when.astimezone(UTC) < LATEST
+    except OverflowError:  # year 9999 with a negative offset, year 1 with a positive one
+        return False
+
+
+def check_not_future(when: datetime, raw: str, *, now: datetime, field: str) -> None:
+    """Refuse a Mirakl date more than :data:`MAX_CLOCK_SKEW` after ``now``.
+
+    Checkpoints are the newest date seen: one order dated 2999 would move the checkpoint there
+    and no later order would ever be read again. Such a date is bad data for its item.
+    """
+    if when > now + MAX_CLOCK_SKEW:
+        raise InvalidItemError(f"{field} is in the future: {raw!r}")
 
 
 # ---------------------------------------------------------------------- field readers
@@ -316,7 +350,14 @@ def _order_id(raw: Mapping, key: str) -> str:
     value = raw.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidItemError(f"order {key} is missing")
-    return str(value)
+    return _no_nul(str(value), key)
+
+
+def _no_nul(value: str, name: str) -> str:
+    """A NUL character is never real data, and PostgreSQL refuses any query that holds one."""
+    if "\x00" in value:
+        raise InvalidItemError(f"{name} contains a NUL character: {value!r}")
+    return value
 
 
 def _path(where: str | None, key: str) -> str:
@@ -334,7 +375,7 @@ def _text(raw: Mapping, key: str, where: str | None = None) -> str:
     value = _required(raw, key, where)
     if not isinstance(value, str):
         raise InvalidItemError(f"{_path(where, key)} is not a string: {value!r}")
-    return value.strip()
+    return _no_nul(value.strip(), _path(where, key))
 
 
 def _amount(raw: Mapping, key: str, where: str | None = None) -> Decimal:
@@ -342,6 +383,24 @@ def _amount(raw: Mapping, key: str, where: str | None = None) -> Decimal:
     if raw.get(key) is None:
         raise InvalidItemError(f"{name} is missing")
     return parse_amount(raw[key], field=name)
+
+
+def _check_minor(currency: str, **amounts: Decimal) -> None:
+    """Each amount converts to minor units the ledger can hold (else the item fails, naming
+    the field, instead of the database refusing the whole chunk)."""
+    for name, amount in amounts.items():
+        to_minor(amount, currency, field=name)
+
+
+def _optional_text(raw: Mapping, key: str, where: str | None = None) -> str | None:
+    """An optional string field (a payment id): absent or blank is ``None``; a JSON number or
+    anything else is an error, never turned into text that looks like an id."""
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise InvalidItemError(f"{_path(where, key)} is not a string: {value!r}")
+    return _no_nul(value.strip(), _path(where, key))
 
 
 def _list(raw: Mapping, key: str, where: str | None = None) -> list:
@@ -403,15 +462,7 @@ def _tax_mode(raw: Mapping) -> str:
 
 def _shop_id(value: Any, name: str) -> int | None:
     """Shop ids are int64; PA11 sends them as strings. Missing is allowed (the split holds it)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise InvalidItemError(f"{name} is not numeric: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise InvalidItemError(f"{name} is not numeric: {value!r}")
+    return parse_int_id(value, field=name)
 
 
 def _service_payment(order_id: str, debit: Mapping | None) -> tuple[str | None, bool]:
@@ -422,4 +473,4 @@ def _service_payment(order_id: str, debit: Mapping | None) -> tuple[str | None, 
     debit_order = debit.get("order_id")
     if debit_order is not None and str(debit_order) != order_id:
         raise InvalidItemError(f"debit belongs to order {debit_order}, not to this order")
-    return debit.get("transaction_number") or None, debit.get("state") == "OK"
+    return _optional_text(debit, "transaction_number", "debit"), debit.get("state") == "OK"

@@ -31,6 +31,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from mirakl_connector.errors import InvalidItemError, MiraklConnectorError
+from mirakl_connector.ids import is_ascii_digits
 from mirakl_connector.ledger import InboxEvent, Ledger
 from mirakl_connector.webhooks.inbox import hyperwallet_inbox_event, stripe_inbox_event
 from mirakl_connector.webhooks.refresh import IncorrectToken, OnboardingRefresh
@@ -116,7 +117,7 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
             if not isinstance(body, dict):
                 raise ValueError
             row = hyperwallet_inbox_event(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             return _error(400, "payload is not a JSON object")
         except InvalidItemError as exc:
             return _error(400, exc.reason)
@@ -144,10 +145,28 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
 
 
 async def _body(request: Request) -> bytes | Response:
-    payload = await request.body()  # the exact bytes: the signature covers them
-    if len(payload) > MAX_BODY_BYTES:
-        return _error(413, "payload too large")
-    return payload
+    """The exact bytes (the signature covers them), read at most :data:`MAX_BODY_BYTES` far.
+
+    These routes are open to anyone: a body is refused by its ``Content-Length`` before a byte
+    of it is read, and a chunked one (no length) is streamed and dropped as soon as it passes
+    the cap, so a 400 MB request never costs the API server (which also serves the Airflow UI
+    and the task API) more than the cap.
+    """
+    declared = (request.headers.get("content-length") or "").strip()
+    if declared:
+        if not is_ascii_digits(declared):
+            return _error(400, "invalid Content-Length")
+        # (a length of thousands of digits is too large, and int() would refuse to read it)
+        if len(declared) > 12 or int(declared) > MAX_BODY_BYTES:
+            return _error(413, "payload too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return _error(413, "payload too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _store(config: WebhookAppConfig, row: InboxEvent) -> Response:

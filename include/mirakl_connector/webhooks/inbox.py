@@ -13,6 +13,7 @@ from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
 from mirakl_connector.ledger.records import InboxEvent, InboxStatus
+from mirakl_connector.mirakl.orders import in_date_range
 
 STRIPE = "stripe"
 HYPERWALLET = "hyperwallet"
@@ -69,13 +70,21 @@ def hyperwallet_inbox_event(notification: Mapping[str, Any]) -> InboxEvent:
 
 
 def _hyperwallet_time(value: Any) -> datetime | None:
+    """``createdOn`` as an aware instant (Hyperwallet sends UTC without an offset).
+
+    :raises InvalidItemError: a date outside 1970-2999 (year 9999 overflows the arithmetic the
+        ordering and retry code does with it): the endpoint answers 400.
+    """
     if not isinstance(value, str) or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not in_date_range(parsed):
+        raise InvalidItemError(f"createdOn is out of range: {value!r}")
+    return parsed
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -18,7 +18,7 @@ from mirakl_connector.errors import MiraklApiError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.stripe_gateway import StripeGateway
-from mirakl_connector.workflows.onboarding import OnboardingSettings
+from mirakl_connector.workflows.onboarding import OnboardingSettings, usable_token
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,11 @@ class OnboardingRefresh:
     def new_link(self, token: str | None) -> str:
         """The URL to redirect the seller to (written to Mirakl first, best effort).
 
-        :raises IncorrectToken: the token is missing or belongs to no shop.
+        :raises IncorrectToken: the token is missing, belongs to no shop, or is older than
+            :data:`~mirakl_connector.workflows.onboarding.REFRESH_TOKEN_TTL`.
         """
         mapping = self.ledger.account_mapping_by_onboarding_token(token or "")
-        if mapping is None:
+        if mapping is None or usable_token(token) is None:  # unknown or expired: same answer
             raise IncorrectToken("Incorrect token")
         account = self.stripe.retrieve_account(mapping.stripe_account_id)
         if account.get("details_submitted"):

@@ -25,6 +25,12 @@ from typing import Any
 
 import stripe
 
+from mirakl_connector.mirakl.orders import LATEST
+
+#: Stripe ``created`` values at or after this (year 3000, as for Mirakl dates) are refused as
+#: impossible: a huge one cannot be turned into a date, and no real event has one.
+LATEST_CREATED = int(LATEST.timestamp())
+
 #: Seconds a Stripe signature stays valid (Stripe's own default).
 DEFAULT_TOLERANCE = 300
 
@@ -76,8 +82,8 @@ def verify_stripe_event(
 def _parse_stripe_event(text: str) -> dict[str, Any]:
     try:
         event = json.loads(text)
-    except ValueError:
-        raise WebhookRejected("payload is not JSON") from None
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise WebhookRejected("payload is not JSON (or is nested too deep)") from None
     if not isinstance(event, dict):
         raise WebhookRejected("payload is not a JSON object")
     event_id = event.get("id")
@@ -85,8 +91,11 @@ def _parse_stripe_event(text: str) -> dict[str, Any]:
         raise WebhookRejected("payload has no Stripe event id (evt_...)")
     if not isinstance(event.get("type"), str) or not event["type"]:
         raise WebhookRejected(f"event {event_id} has no type")
-    if not isinstance(event.get("created"), int):
+    created = event.get("created")
+    if isinstance(created, bool) or not isinstance(created, int):
         raise WebhookRejected(f"event {event_id} has no creation time")
+    if not 0 <= created < LATEST_CREATED:
+        raise WebhookRejected(f"event {event_id} has an impossible creation time: {created}")
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise WebhookRejected(f"event {event_id} has no data.object")
@@ -123,6 +132,10 @@ def ip_allowed(client_ip: str | None, allow_list: Sequence[str]) -> bool:
         address = ipaddress.ip_address(client_ip)
     except ValueError:
         return False
+    # A dual-stack server reports an IPv4 client as ::ffff:1.2.3.4; compare it as the IPv4
+    # address it is, or it never matches an IPv4 allow list.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return any(address in ipaddress.ip_network(net, strict=False) for net in allow_list)
 
 

@@ -47,6 +47,7 @@ from mirakl_connector.ledger import (
 )
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     INVOICE_SOURCES,
     IV01,
@@ -111,21 +112,13 @@ class HyperwalletPaymentSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> HyperwalletPaymentSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown {SETTINGS_SECTION} setting(s): {', '.join(sorted(unknown))}"
-            )
+        values = checked_values(cls, values, SETTINGS_SECTION)
         source = values.get("invoice_source", IV01)
         if not isinstance(source, str) or source.upper() not in INVOICE_SOURCES:
             raise ConfigurationError(
                 f"{SETTINGS_SECTION}.invoice_source must be IV01 or SBC11, got {source!r}"
             )
         values["invoice_source"] = source.upper()
-        for name in ("operator_commissions", "confirm_linked_manual_documents"):
-            if name in values and not isinstance(values[name], bool):
-                raise ConfigurationError(f"{SETTINGS_SECTION}.{name} must be true or false")
         days = values.get("invoice_search_days", cls.invoice_search_days)
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise ConfigurationError(

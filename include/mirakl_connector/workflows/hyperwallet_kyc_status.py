@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError, MiraklApiError, MiraklConnectorError
+from mirakl_connector.ids import MAX_INT64, is_ascii_digits
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
 from mirakl_connector.workflows.hyperwallet_invoices import alert_recipients, lazy_mailer
 from mirakl_connector.workflows.hyperwallet_kyc_rules import (
@@ -209,7 +210,7 @@ class HyperwalletKycStatusJob(NotificationJob):
 
 def _shop_id(user: Mapping[str, Any]) -> int:
     value = str(user.get("clientUserId") or "").strip()
-    if not value.isdigit():
+    if not is_ascii_digits(value) or int(value) > MAX_INT64:
         raise InvalidItemError(
             f"clientUserId {value!r} is not a Mirakl shop id", item_id=str(user.get("token"))
         )

@@ -28,6 +28,7 @@ from typing import Any
 from mirakl_connector.batch import BatchSummary, ItemOutcome, run_batch
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
+from mirakl_connector.settings import checked_values
 from mirakl_connector.webhooks.inbox import HYPERWALLET
 
 log = logging.getLogger(__name__)
@@ -62,20 +63,13 @@ class NotificationSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> NotificationSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown {SETTINGS_SECTION} setting(s): {', '.join(sorted(unknown))}"
-            )
+        values = checked_values(cls, values, SETTINGS_SECTION)
         for name in ("max_attempts", "first_retry_minutes", "batch_size"):
             value = values.get(name, getattr(cls, name))
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(
                     f"{SETTINGS_SECTION}.{name} must be a positive integer, got {value!r}"
                 )
-        if not isinstance(values.get("kyc_automated", False), bool):
-            raise ConfigurationError(f"{SETTINGS_SECTION}.kyc_automated must be true or false")
         return cls(**values)
 
 

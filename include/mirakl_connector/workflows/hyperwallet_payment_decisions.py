@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.ids import is_ascii_digits, parse_int_id
 from mirakl_connector.ledger.records import (
     OPERATOR_FEE_SUFFIX,
     HyperwalletPayment,
@@ -228,10 +229,10 @@ def _invoice(
     created: Any,
     names: tuple[str, str],
 ) -> HwInvoice:
-    try:
-        shop = int(str(shop_id).strip())
-    except (TypeError, ValueError):
-        raise InvalidItemError(f"shop id {shop_id!r} is not a number", item_id=invoice_id) from None
+    try:  # ASCII digits only: int("１") is 1, and would pay shop 1
+        shop = parse_int_id(shop_id, field="shop id", optional=False)
+    except InvalidItemError as exc:
+        raise exc.for_item(invoice_id) from None
     if not isinstance(currency, str) or not currency.strip():
         raise InvalidItemError("no currency_iso_code", item_id=invoice_id)
     code = normalize_currency(currency)
@@ -269,7 +270,7 @@ def shop_tokens(shop: Mapping[str, Any]) -> ShopTokens:
         if isinstance(entry, Mapping) and entry.get("code"):
             fields[str(entry["code"])] = entry.get("value")
     return ShopTokens(
-        shop_id=int(shop["shop_id"]),
+        shop_id=parse_int_id(shop.get("shop_id"), field="shop_id", optional=False),
         program=_text(fields.get(PROGRAM_FIELD)),
         user_token=_text(fields.get(USER_TOKEN_FIELD)),
         bank_account_token=_text(fields.get(BANK_ACCOUNT_TOKEN_FIELD)),
@@ -548,7 +549,7 @@ def iv07_document(
     amount when manual credits were rolled into the invoice).
     """
     cpid = notice.client_payment_id
-    if not cpid.isdigit():
+    if not is_ascii_digits(cpid):
         raise InvalidItemError(
             f"clientPaymentId {cpid!r} is not a Mirakl invoice id (IV07 needs a number)",
             item_id=notice.token,

@@ -36,6 +36,7 @@ from mirakl_connector.hyperwallet.sellers import (
     text_field,
     user_body,
 )
+from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
 from mirakl_connector.workflows.registry import Resources
 
@@ -64,12 +65,7 @@ class SellerExtractSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SellerExtractSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(f"unknown {WORKFLOW} setting(s): {', '.join(sorted(unknown))}")
-        if "new_user_mapping" in values and not isinstance(values["new_user_mapping"], bool):
-            raise ConfigurationError(f"{WORKFLOW}.new_user_mapping must be true or false")
+        values = checked_values(cls, values, WORKFLOW)
         zone = values.get("mirakl_time_zone", "UTC")
         try:
             ZoneInfo(str(zone))

@@ -37,6 +37,7 @@ from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mail import Mailer
 from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.settings import checked_values
 from mirakl_connector.stripe_gateway import StripeGateway
 from mirakl_connector.workflows.kyc_rules import (
     APPROVED,
@@ -44,7 +45,12 @@ from mirakl_connector.workflows.kyc_rules import (
     kyc_reason,
     kyc_status,
 )
-from mirakl_connector.workflows.onboarding import OnboardingSettings, new_token, shop_errors
+from mirakl_connector.workflows.onboarding import (
+    OnboardingSettings,
+    new_token,
+    shop_errors,
+    usable_token,
+)
 from mirakl_connector.workflows.registry import Resources
 
 log = logging.getLogger(__name__)
@@ -65,14 +71,7 @@ class KycMonitorSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> KycMonitorSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown kyc_monitor setting(s): {names}")
-        for name, value in values.items():
-            if not isinstance(value, bool):
-                raise ConfigurationError(f"kyc_monitor.{name} must be true or false")
+        values = checked_values(cls, values, "kyc_monitor")
         return cls(**values)
 
 
@@ -254,7 +253,9 @@ class KycMonitor:
                     continue
                 if update.token:
                     current = self.ledger.account_mappings_by_shop([shop_id]).get(shop_id)
-                    if current is not None and not current.onboarding_token:
+                    if current is not None and not usable_token(
+                        current.onboarding_token, accept_legacy=False
+                    ):
                         self.ledger.upsert_account_mapping(
                             replace(current, onboarding_token=update.token)
                         )
@@ -273,8 +274,8 @@ class KycMonitor:
         if update.status == APPROVED:
             update.link = self.stripe.create_login_link(mapping.stripe_account_id)
             return
-        token = mapping.onboarding_token or new_token()
-        update.token = None if mapping.onboarding_token else token
+        token = usable_token(mapping.onboarding_token, accept_legacy=False) or new_token()
+        update.token = None if token == mapping.onboarding_token else token
         update.link = self.stripe.create_account_link(
             mapping.stripe_account_id,
             refresh_url=self.links.refresh_url(token),

@@ -21,6 +21,8 @@ Deliberate changes from the Stripe connector:
   failed retries are counted as ``RETRY_PENDING`` so a stuck shop does not e-mail every minute.
 * The checkpoint (newest ``last_updated_date``, compared as instants) is saved only after the
   whole batch is recorded; shops that failed are safe in the retry queue, so it may move on.
+  A manual run (``since``, ``shop_ids``) never moves it: it did not read every shop updated
+  after the checkpoint, and moving past them would leave them never onboarded.
 
 A dry run decides and reports: no account, no link, no S07, no ledger write.
 """
@@ -31,7 +33,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked
@@ -42,10 +44,12 @@ from mirakl_connector.errors import (
     MiraklConnectorError,
     PaymentProviderError,
 )
+from mirakl_connector.ids import is_ascii_digits, parse_int_id
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.settings import checked_values
 from mirakl_connector.stripe_gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.workflows.registry import Resources
 
@@ -87,14 +91,7 @@ class OnboardingSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> OnboardingSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown seller_onboarding setting(s): {names}")
-        for name in ("enabled", "prefill"):
-            if name in values and not isinstance(values[name], bool):
-                raise ConfigurationError(f"seller_onboarding.{name} must be true or false")
+        values = checked_values(cls, values, "seller_onboarding")
         for name in ("ignored_field", "link_field", "refresh_base_url"):
             if name in values and (not isinstance(values[name], str) or not values[name]):
                 raise ConfigurationError(f"seller_onboarding.{name} must be a non-empty string")
@@ -113,12 +110,9 @@ class OnboardingSettings:
 def shop_id_of(shop: object) -> int:
     """The shop's integer id; :class:`InvalidItemError` when it has none we can use."""
     raw = shop.get("shop_id") if isinstance(shop, Mapping) else None
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        return int(str(raw).strip())
-    except (TypeError, ValueError):
-        raise InvalidItemError(f"shop_id is missing or not a number: {raw!r}") from None
+    number = parse_int_id(raw, field="shop_id", optional=False)
+    assert number is not None
+    return number
 
 
 def additional_field(shop: Mapping[str, Any], code: str) -> Any:
@@ -194,9 +188,38 @@ def newest_date(dates: Iterable[str | None]) -> str | None:
     return newest[1] if newest else None
 
 
-def new_token() -> str:
-    """A 32-hex-character random token naming a shop in the refresh URL."""
-    return secrets.token_hex(16)
+#: How long a refresh token (the ``token`` of the refresh URL) may be used after it was issued.
+#: The URL sits in the shop's link field and in Stripe's account links: a leaked one must not
+#: hand out links to the seller's account for ever. A seller coming back later gets a new
+#: link (and token) from the next onboarding or KYC monitor run that writes one.
+REFRESH_TOKEN_TTL = timedelta(days=30)
+
+
+def new_token(now: datetime | None = None) -> str:
+    """A random token naming a shop in the refresh URL: 32 hex characters, ``.``, and the
+    Unix time it was issued (so it can expire without a column of its own)."""
+    issued = int((now or datetime.now(UTC)).timestamp())
+    return f"{secrets.token_hex(16)}.{issued}"
+
+
+def usable_token(
+    token: str | None, now: datetime | None = None, *, accept_legacy: bool = True
+) -> str | None:
+    """``token`` while it is younger than :data:`REFRESH_TOKEN_TTL`, else ``None``.
+
+    A token without its time was issued before tokens expired: the refresh URL still accepts
+    it (``accept_legacy``), so no seller is cut off mid-onboarding by the upgrade, but a
+    workflow writing a new link replaces it (``accept_legacy=False``), so it does not live on.
+    """
+    if not token:
+        return None
+    _, dot, issued = token.rpartition(".")
+    if not dot:
+        return token if accept_legacy else None
+    if not is_ascii_digits(issued) or len(issued) > 12:
+        return None
+    age = (now or datetime.now(UTC)) - datetime.fromtimestamp(int(issued), UTC)
+    return token if timedelta(0) <= age <= REFRESH_TOKEN_TTL else None
 
 
 # -- the job -------------------------------------------------------------------------------
@@ -251,6 +274,7 @@ class SellerOnboarding:
     ) -> BatchSummary:
         """Onboard the shops updated since the checkpoint (or ``since``) and the retry queue.
 
+        :param since: read the shops updated since then instead (the checkpoint does not move).
         :param shop_ids: only these shops (the checkpoint does not move).
         """
         summary = BatchSummary(WORKFLOW, "sync", dry_run=dry_run)
@@ -289,7 +313,8 @@ class SellerOnboarding:
         if queued:
             summary.notes.append(f"{len(queued)} shop(s) were in the retry queue at the start")
 
-        if newest is not None and not dry_run and not wanted:
+        if newest is not None and not dry_run and not wanted and since is None:
+            # a manual run (since, shop_ids) did not read every shop after the checkpoint
             current = self.ledger.get_checkpoint(CHECKPOINT_KEY)
             if current is None or parse_mirakl_datetime(newest) > _instant(current):
                 self.ledger.set_checkpoint(CHECKPOINT_KEY, newest)
@@ -387,8 +412,9 @@ class SellerOnboarding:
             item.link = "(dry run)"
             item.notes.append(f"would write an onboarding link to {self.settings.link_field}")
             return
-        item.token = mapping.onboarding_token or new_token()
-        item.token_is_new = mapping.onboarding_token is None
+        current = usable_token(mapping.onboarding_token, self._now(), accept_legacy=False)
+        item.token = current or new_token(self._now())
+        item.token_is_new = item.token != mapping.onboarding_token
         if dry_run:
             item.link = "(dry run)"
             item.notes.append(f"would write an onboarding link to {self.settings.link_field}")

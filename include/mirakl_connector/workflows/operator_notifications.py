@@ -41,6 +41,7 @@ from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import Notification, NotificationStatus
 from mirakl_connector.mail import Mailer
+from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.failed_operations import recipients_from
 from mirakl_connector.workflows.registry import Resources
 
@@ -138,11 +139,7 @@ class NotificationSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> NotificationSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown operator_notifications setting(s): {names}")
+        values = checked_values(cls, values, "operator_notifications")
         if "retry_delays_seconds" in values:
             delays = values["retry_delays_seconds"]
             if not isinstance(delays, list | tuple) or not all(
@@ -155,8 +152,6 @@ class NotificationSettings:
         for name in ("max_run_seconds", "email_cooldown_minutes"):
             if name in values and not (_number(values[name]) and values[name] >= 0):
                 raise ConfigurationError(f"operator_notifications.{name} must be a number ≥ 0")
-        if "email_on_failure" in values and not isinstance(values["email_on_failure"], bool):
-            raise ConfigurationError("operator_notifications.email_on_failure must be a boolean")
         return cls(**values)
 
 

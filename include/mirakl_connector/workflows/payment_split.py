@@ -7,8 +7,10 @@ Two steps, each one Airflow task:
     first the *backlog* (rows ON_HOLD or FAILED, re-evaluated against a fresh copy of their order),
     then the *new* orders created since the checkpoint (or since the ``since`` override, or just
     ``order_ids``). Every order is decided (see :mod:`.transfer_decisions`) and recorded in the
-    ledger; the checkpoint (newest creation date seen) only moves forward, and only after the
-    whole batch is recorded.
+    ledger; the checkpoint (newest creation date seen) only moves forward, only after the whole
+    batch is recorded, and only in a run without ``since`` or ``order_ids``: a manual run did not
+    read everything after the checkpoint (a ``since`` later than it skips the orders in between),
+    so it must never move it past them.
 ``execute``
     Sends every PENDING row to Stripe with an idempotency key derived from its Mirakl id. A row
     whose previous attempt may have reached Stripe (``attempted_at`` set, no transfer id) is
@@ -22,9 +24,9 @@ A dry run decides and reports, and writes nothing: no ledger row, no checkpoint,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -49,10 +51,12 @@ from mirakl_connector.ledger.records import (
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import (
     MiraklOrder,
+    check_not_future,
     parse_mirakl_datetime,
     parse_product_order,
     parse_service_order,
 )
+from mirakl_connector.settings import checked_values
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import (
     CreatedObject,
@@ -97,11 +101,7 @@ class PaymentSplitSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentSplitSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown payment_split setting(s): {names}")
+        values = checked_values(cls, values, "payment_split")
         shards = values.get("execute_shards", cls.execute_shards)
         shard_count(shards, "payment_split.execute_shards")
         return cls(**values)
@@ -127,12 +127,14 @@ class PaymentSplit:
         ledger: Ledger,
         settings: PaymentSplitSettings,
         run_id: str | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
         self.ledger = ledger
         self.settings = settings
         self.run_id = run_id
+        self._now = now or (lambda: datetime.now(UTC))
         self._charges = ChargePrefetch(stripe)
 
     def _enabled_types(self) -> list[TransferType]:
@@ -249,7 +251,7 @@ class PaymentSplit:
                         candidates.append(_Candidate(row, order))
             self._decide_and_record(candidates, summary, dry_run=dry_run)
 
-        if newest is not None and not dry_run and not order_ids:
+        if newest is not None and not dry_run and not order_ids and since is None:
             current = self.ledger.get_checkpoint(checkpoint_key)
             if current is None or newest[0] > parse_mirakl_datetime(current):
                 self.ledger.set_checkpoint(checkpoint_key, newest[1])
@@ -268,6 +270,22 @@ class PaymentSplit:
         order_ids: Sequence[str] | None = None,
     ) -> Iterator[tuple[str, MiraklOrder | InvalidItemError]]:
         """Stream ``(order id, parsed order or the reason it is unusable)`` from Mirakl."""
+        now = self._now()
+        field = "created_date" if transfer_type is TransferType.PRODUCT_ORDER else "date_created"
+        for order_id, order in self._fetch_raw_orders(transfer_type, start, order_ids):
+            if isinstance(order, MiraklOrder):
+                try:
+                    check_not_future(order.created_at, order.created_date, now=now, field=field)
+                except InvalidItemError as exc:
+                    order = exc.for_item(order_id)
+            yield order_id, order
+
+    def _fetch_raw_orders(
+        self,
+        transfer_type: TransferType,
+        start: datetime | str | None,
+        order_ids: Sequence[str] | None,
+    ) -> Iterator[tuple[str, MiraklOrder | InvalidItemError]]:
         if transfer_type is TransferType.PRODUCT_ORDER:
             raw_orders = self.mirakl.iter_orders(start_date=start, order_ids=order_ids or None)
             for raw in raw_orders:
@@ -331,8 +349,14 @@ class PaymentSplit:
                         status=TransferStatus.FAILED,
                         status_reason=decision_failure_reason(exc, item=row.mirakl_id),
                     )
-            decided.append(row)
-            return _outcome(row)
+            checked = _recordable(row, candidate.row, self.ledger.unrecordable_reason)
+            if checked is None:
+                why = [row.status_reason] if row.status is TransferStatus.FAILED else []
+                why.append(str(self.ledger.unrecordable_reason(candidate.row)))
+                item = candidate.row.mirakl_id[:80]
+                return ItemOutcome(item, "FAILED", "; ".join(filter(None, why)), failed=True)
+            decided.append(checked)
+            return _outcome(checked)
 
         run_batch(candidates, handle, item_id=lambda c: c.row.mirakl_id, summary=summary)
         if not dry_run:
@@ -470,6 +494,23 @@ def _new_key(row: TransferRecord) -> str:
     if row.attempts:
         parts.append(f"retry{row.attempts}")
     return idempotency_key(*parts)
+
+
+def _recordable(
+    row: TransferRecord,
+    original: TransferRecord,
+    unrecordable_reason: Any,
+) -> TransferRecord | None:
+    """``row`` if the ledger can hold it; else ``original`` (the row as it was before this run
+    decided it) FAILED with the reason; ``None`` when not even that can be written (an absurd
+    order id), and the item is only reported."""
+    problem = unrecordable_reason(row)
+    if problem is None:
+        return row
+    failed = replace(
+        original, status=TransferStatus.FAILED, status_reason=f"invalid data: {problem}"
+    )
+    return failed if unrecordable_reason(failed) is None else None
 
 
 def _outcome(row: TransferRecord) -> ItemOutcome:

@@ -31,7 +31,6 @@ from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
 from mirakl_connector.errors import (
-    ConfigurationError,
     InvalidItemError,
     MiraklClientError,
     PaymentProviderError,
@@ -41,6 +40,7 @@ from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import MiraklOrder, parse_product_order
 from mirakl_connector.money import to_minor
+from mirakl_connector.settings import checked_values
 from mirakl_connector.stripe_gateway import (
     KEY_SPENT,
     REPLAY_WINDOW,
@@ -79,11 +79,7 @@ class PaymentValidationSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentValidationSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown payment_validation setting(s): {names}")
+        values = checked_values(cls, values, "payment_validation")
         return cls(**values)
 
 

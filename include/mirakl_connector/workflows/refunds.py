@@ -61,6 +61,7 @@ from mirakl_connector.mirakl.orders import (
     parse_service_order,
 )
 from mirakl_connector.money import from_minor
+from mirakl_connector.settings import checked_values
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import (
     CreatedObject,
@@ -106,16 +107,13 @@ class PaymentRefundSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentRefundSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
+        misplaced = {"tax_split_enabled", "tax_account"} & set(values or ())
+        if misplaced:
             raise ConfigurationError(
-                f"unknown payment_refund setting(s): {names} (the tax split is configured in "
-                "payment_split)"
-                if "tax_split_enabled" in unknown or "tax_account" in unknown
-                else f"unknown payment_refund setting(s): {names}"
+                f"unknown payment_refund setting(s): {', '.join(sorted(misplaced))} (the tax "
+                "split is configured in payment_split)"
             )
+        values = checked_values(cls, values, "payment_refund")
         shards = values.get("execute_shards", cls.execute_shards)
         shard_count(shards, "payment_refund.execute_shards")
         return cls(**values)
@@ -234,6 +232,9 @@ class PaymentRefund:
                 mapping_payment_id=mapping.stripe_charge_id if mapping else None,
                 lookup_payment=lookup,
             )
+            problem = self.ledger.unrecordable_reason(verdict.row)
+            if problem is not None:  # fail this refund alone (Mirakl lists it again), not the chunk
+                raise InvalidItemError(problem, item_id=row.mirakl_refund_id[:80])
             if verdict.cancel_intent and not dry_run:
                 self._cancel_intent(verdict.cancel_intent)
             decided.append(verdict.row)
@@ -545,6 +546,10 @@ class PaymentRefund:
                 is_tax_row=is_tax_row,
                 tax_split=self.tax_split,
             )
+            problem = self.ledger.unrecordable_reason(result)
+            if problem is not None:  # the row as it was, FAILED: it is decided again next run
+                reason = f"invalid data: {problem}"
+                result = replace(row, status=TransferStatus.FAILED, status_reason=reason)
             decided.append(result)
             if result.status is TransferStatus.PENDING and not dry_run:
                 return []

@@ -30,9 +30,9 @@ A dry run decides and reports, and writes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -44,6 +44,7 @@ from mirakl_connector.batch import (
     run_batch,
 )
 from mirakl_connector.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.ids import parse_int_id
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
@@ -56,7 +57,8 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.mirakl.orders import check_not_future, parse_mirakl_datetime
+from mirakl_connector.settings import checked_values
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import CreatedObject, StripeGateway, idempotency_key
 from mirakl_connector.webhooks.handlers import payout_failure_reason
@@ -104,18 +106,10 @@ class SettlementSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SettlementSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            names = ", ".join(sorted(unknown))
-            raise ConfigurationError(f"unknown seller_settlement setting(s): {names}")
-        for name, value in values.items():
-            if name == "execute_shards":
-                shard_count(value, "seller_settlement.execute_shards")
-            elif not isinstance(value, bool):
-                raise ConfigurationError(
-                    f"seller_settlement.{name} must be true or false, got {value!r}"
-                )
+        values = checked_values(cls, values, "seller_settlement")
+        shard_count(
+            values.get("execute_shards", cls.execute_shards), "seller_settlement.execute_shards"
+        )
         return cls(**values)
 
 
@@ -140,12 +134,14 @@ class SellerSettlement:
         ledger: Ledger,
         settings: SettlementSettings,
         run_id: str | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
         self.ledger = ledger
         self.settings = settings
         self.run_id = run_id
+        self._now = now or (lambda: datetime.now(UTC))
 
     # -- plan -------------------------------------------------------------------------------
 
@@ -176,7 +172,8 @@ class SellerSettlement:
             start = self.ledger.get_checkpoint(CHECKPOINT_KEY)
         newest: MiraklInvoice | None = None
         invoices = self.mirakl.iter_invoices(start_date=start, end_date=until, shop_id=shop)
-        for chunk in chunked((_parse(raw) for raw in invoices), CHUNK_SIZE):
+        now = self._now()
+        for chunk in chunked((_parse(raw, now) for raw in invoices), CHUNK_SIZE):
             ids = [invoice_id for invoice_id, _ in chunk if invoice_id]
             existing = self._existing_rows(ids)
             candidates = []
@@ -218,7 +215,7 @@ class SellerSettlement:
         for chunk in chunked(self.mirakl.iter_invoices(start_date=start), CHUNK_SIZE):
             candidates = []
             for raw in chunk:
-                invoice_id, invoice = _parse(raw)
+                invoice_id, invoice = _parse(raw, self._now())
                 rows = backlog.get(invoice_id) if invoice_id else None
                 if not rows or invoice_id in found:
                     continue
@@ -312,7 +309,11 @@ class SellerSettlement:
         unsaved, a new invoice was lost for good, since the checkpoint moves past it.
         """
         try:
-            return self._decide(row, candidate, mappings, dry_run=dry_run)
+            decided = self._decide(row, candidate, mappings, dry_run=dry_run)
+            problem = self.ledger.unrecordable_reason(decided)
+            if problem is not None:
+                raise InvalidItemError(problem)
+            return decided
         except ConfigurationError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded on the row: nothing is lost
@@ -583,16 +584,11 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
 
 
 def parse_shop_id(value: Any) -> int | None:
-    """The ``shop_id`` run param: an integer, a string of digits, or empty for every shop."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ConfigurationError(f"param 'shop_id': expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise ConfigurationError(f"param 'shop_id': expected an integer, got {value!r}")
+    """The ``shop_id`` run param: an integer, a string of ASCII digits, or empty for every shop."""
+    try:
+        return parse_int_id(value, field="param 'shop_id'")
+    except InvalidItemError as exc:
+        raise ConfigurationError(f"{exc.reason}: expected a Mirakl shop id") from None
 
 
 def _new_transfer_key(row: TransferRecord) -> str:
@@ -611,11 +607,13 @@ def _new_payout_key(row: PayoutRecord) -> str:
     return idempotency_key(*parts)
 
 
-def _parse(raw: Any) -> tuple[str, MiraklInvoice | InvalidItemError]:
+def _parse(raw: Any, now: datetime) -> tuple[str, MiraklInvoice | InvalidItemError]:
     invoice_id = raw.get("invoice_id") if isinstance(raw, Mapping) else None
     item = "" if invoice_id in (None, "") else str(invoice_id)
     try:
-        return item, parse_invoice(raw)
+        invoice = parse_invoice(raw)
+        check_not_future(invoice.created_at, invoice.created_date, now=now, field="date_created")
+        return item, invoice
     except InvalidItemError as exc:
         return item, exc.for_item(item or "<invoice without id>")
 

@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.ids import parse_int_id
 from mirakl_connector.ledger.records import (
     AccountMapping,
     PayoutRecord,
@@ -101,6 +102,7 @@ def parse_invoice(raw: Any) -> MiraklInvoice:
         amounts: dict[str, Decimal] = {}
         for name in (*SUMMARY_FIELDS.values(), "amount_transferred"):
             amounts[name] = parse_amount(summary.get(name, 0), field=f"summary.{name}")
+            to_minor(amounts[name], currency, field=f"summary.{name}")  # fits the ledger
         return MiraklInvoice(
             invoice_id=item,
             shop_id=_shop_id(raw.get("shop_id")),
@@ -225,15 +227,7 @@ def _shop_blocker(shop_id: int, mapping: AccountMapping | None) -> str | None:
 
 
 def _shop_id(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidItemError(f"shop_id is not numeric: {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise InvalidItemError(f"shop_id is not numeric: {value!r}")
+    return parse_int_id(value, field="shop_id")
 
 
 def _transfer(row: TransferRecord, status: TransferStatus, reason: str | None) -> TransferRecord:

@@ -48,6 +48,7 @@ from mirakl_connector.errors import (
 )
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
 from mirakl_connector.ledger.notifications import ACCOUNT_UPDATED, account_updated_payload
+from mirakl_connector.settings import checked_values
 from mirakl_connector.webhooks import event_types, handlers
 from mirakl_connector.webhooks.inbox import (
     STRIPE,
@@ -85,12 +86,7 @@ class StripeEventsSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> StripeEventsSettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown stripe_events setting(s): {', '.join(sorted(unknown))}"
-            )
+        values = checked_values(cls, values, "stripe_events")
         key = values.get("commercial_order_metadata_key", cls.commercial_order_metadata_key)
         if not isinstance(key, str) or not key:
             raise ConfigurationError("stripe_events.commercial_order_metadata_key must be a string")

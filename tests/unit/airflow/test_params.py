@@ -38,6 +38,10 @@ def test_since_is_parsed_as_an_aware_datetime(raw: str, expected: datetime) -> N
         ({"order_ids": [1, 2]}, "param 'order_ids'.*1 is not a string"),
         ({"order_ids": {"a": 1}}, "param 'order_ids'"),
         ({"dry_run": "yes"}, "param 'dry_run'.*'yes'"),
+        # issue 11 point 8: one entry "A,B" would ask Mirakl for orders A and B
+        ({"order_ids": ["ORD-1,ORD-2"]}, "param 'order_ids': 'ORD-1,ORD-2' contains a separator"),
+        ({"order_ids": "ORD-1;ORD-2"}, "param 'order_ids': 'ORD-1;ORD-2' contains a separator"),
+        ({"shop_ids": ["１"]}, "param 'shop_ids': '１' is not a Mirakl shop id"),
     ],
 )
 def test_bad_values_name_the_param(params: dict, message: str) -> None:

@@ -1,13 +1,13 @@
-"""Schema step 5 adds the console's indexes to a ledger made before it, and the queries use them."""
+"""Schema step 6 adds the console's indexes to a ledger made before it, and the queries use them."""
 
 from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
 from mirakl_connector.ledger.engine import create_ledger_engine
-from mirakl_connector.ledger.migrations import _V5_INDEXES, STEPS, migrate
+from mirakl_connector.ledger.migrations import _V6_INDEXES, STEPS, migrate
 
-V5_NAMES = {name for _, name in _V5_INDEXES}
+V6_NAMES = {name for _, name in _V6_INDEXES}
 
 
 def _index_names(engine) -> set[str]:
@@ -18,17 +18,17 @@ def _index_names(engine) -> set[str]:
     return names
 
 
-def test_step_5_adds_the_console_indexes_to_an_older_ledger(ledger_url):
+def test_step_6_adds_the_console_indexes_to_an_older_ledger(ledger_url):
     engine = create_ledger_engine(ledger_url)
     try:
-        assert migrate(engine, steps=STEPS[:4]) == 4
-        # step 1 builds today's tables: drop the indexes to stand for a ledger made at version 4
+        assert migrate(engine, steps=STEPS[:5]) == 5
+        # step 1 builds today's tables: drop the indexes to stand for a ledger made at version 5
         with engine.begin() as conn:
-            for name in V5_NAMES:
+            for name in V6_NAMES:
                 conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
-        assert not V5_NAMES & _index_names(engine)
+        assert not V6_NAMES & _index_names(engine)
         assert migrate(engine) == STEPS[-1].version
-        assert V5_NAMES <= _index_names(engine)
+        assert V6_NAMES <= _index_names(engine)
     finally:
         engine.dispose()
 

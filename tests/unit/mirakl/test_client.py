@@ -262,6 +262,18 @@ def test_commercial_ids_filter(client, mocked):
     assert query(mocked.calls[0])["commercial_ids"] == ["C1,C2"]
 
 
+def test_an_id_with_a_comma_never_widens_the_query(client, mocked):
+    """Issue 11 point 8: ``order_ids=["A,B"]`` asked Mirakl for orders A and B."""
+    mocked.get(f"{BASE}/api/orders", json={"orders": [], "total_count": 0})
+
+    list(client.iter_orders(order_ids=["A,B", "C"]))
+    assert [query(c)["order_ids"] for c in mocked.calls] == [["C"]]
+
+    mocked.calls.reset()
+    assert list(client.iter_orders(order_ids=["A,B"])) == []
+    assert len(mocked.calls) == 0  # not an unfiltered query (= every order) either
+
+
 def test_empty_id_list_makes_no_call(client, mocked):
     assert list(client.iter_orders(order_ids=[])) == []
     assert list(client.iter_service_debits(order_ids=[])) == []

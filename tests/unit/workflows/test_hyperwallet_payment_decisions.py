@@ -143,7 +143,8 @@ def test_iv01_paid_documents_with_include_paid():
     ("changes", "message"),
     [
         ({"summary": None}, "no summary"),
-        ({"shop_id": None}, "shop id None is not a number"),
+        ({"shop_id": None}, "shop id is missing"),
+        ({"shop_id": "１"}, "shop id is not numeric: '１'"),  # int("１") is 1: shop 1 was paid
         ({"currency_iso_code": ""}, "no currency_iso_code"),
         ({"summary": {"amount_transferred": "12,5"}}, "amount_transferred"),
         ({"date_created": None}, "no date_created"),

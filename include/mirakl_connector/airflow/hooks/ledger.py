@@ -46,16 +46,7 @@ def ledger_url_from_connection(conn: Connection | None, *, airflow_home: str | P
         return str(explicit)
     conn_type = (conn.conn_type or "").lower()
     if conn_type in _POSTGRES_TYPES:
-        if not conn.host:
-            raise ConfigurationError(f"connection {conn.conn_id!r}: host is empty")
-        auth = ""
-        if conn.login:
-            auth = quote(conn.login, safe="")
-            if conn.password:
-                auth += ":" + quote(conn.password, safe="")
-            auth += "@"
-        port = f":{conn.port}" if conn.port else ""
-        return f"postgresql+psycopg2://{auth}{conn.host}{port}/{conn.schema or ''}"
+        return server_url("postgresql+psycopg2", conn)
     if conn_type == "sqlite":
         path = conn.host or conn.schema
         if not path:
@@ -65,6 +56,21 @@ def ledger_url_from_connection(conn: Connection | None, *, airflow_home: str | P
         f"connection {conn.conn_id!r}: conn type {conn.conn_type!r} is not supported for the "
         "ledger (use postgres, sqlite, or set extra 'sqlalchemy_url')"
     )
+
+
+def server_url(driver: str, conn: Connection) -> str:
+    """``<driver>://login:password@host:port/schema`` of a database server connection (pure;
+    the result holds the password: never log it)."""
+    if not conn.host:
+        raise ConfigurationError(f"connection {conn.conn_id!r}: host is empty")
+    auth = ""
+    if conn.login:
+        auth = quote(conn.login, safe="")
+        if conn.password:
+            auth += ":" + quote(conn.password, safe="")
+        auth += "@"
+    port = f":{conn.port}" if conn.port else ""
+    return f"{driver}://{auth}{conn.host}{port}/{conn.schema or ''}"
 
 
 class LedgerHook(BaseHook):

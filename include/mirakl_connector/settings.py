@@ -1,0 +1,68 @@
+"""One check of the connector's settings sections against their dataclass, by type.
+
+Each workflow's settings are a frozen dataclass filled from a section of the JSON Variable
+``mirakl_connector_config``. JSON has real booleans and numbers, but an operator typing in the
+Airflow UI easily writes ``"false"``, and ``bool("false")`` is true: the split went on planning
+transfers with ``product_enabled: "false"``. So every value is checked against its field's
+annotation before the dataclass is built, and a wrong one fails the task with a
+:class:`ConfigurationError` that names the key, never coerced. Range and format rules (a
+positive count, a token prefix) stay with each section.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from mirakl_connector.errors import ConfigurationError
+
+
+def checked_values(cls: type, values: Mapping[str, Any] | None, section: str) -> dict[str, Any]:
+    """``values`` as keyword arguments for ``cls``, after checking each key and value type.
+
+    :raises ConfigurationError: for a section that is not an object, an unknown key, or a value
+        of the wrong type, naming ``<section>.<key>``.
+    """
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ConfigurationError(f"{section} must be an object, got {values!r}")
+    hints = _field_types(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise ConfigurationError(f"unknown {section} setting(s): {', '.join(unknown)}")
+    return {
+        name: _checked(value, hints[name], f"{section}.{name}") for name, value in values.items()
+    }
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {name: hints[name] for name in cls.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+def _checked(value: Any, expected: Any, key: str) -> Any:
+    """``value`` if it is of type ``expected`` (a tuple type gets a list as a tuple)."""
+    args = typing.get_args(expected)
+    if typing.get_origin(expected) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (expected,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(expected)
+    if typing.get_origin(expected) is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigurationError(f"{key} must be a list, got {value!r}")
+        return tuple(_checked(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigurationError(f"{key} must be true or false (a JSON boolean), got {value!r}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigurationError(f"{key} must be an integer, got {value!r}")
+    if expected is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ConfigurationError(f"{key} must be a number, got {value!r}")
+    if expected is str and not isinstance(value, str):
+        raise ConfigurationError(f"{key} must be a string, got {value!r}")
+    return value
