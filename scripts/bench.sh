@@ -7,6 +7,7 @@
 #   parse_time          the DAG files as the DAG processor parses them              (~1 min)
 #   faults              10% injected faults and a killed task per workflow          (~5 min)
 #   memory              100,000 orders through the split: peak RSS                  (~12 min)
+#   console             payments console on 1,000,000 movements, SQLite + PostgreSQL (~15 min)
 #
 # Each prints a table with its targets. Not part of the tests: figures depend on the machine.
 # The environment is the tests' (scripts/bootstrap.sh); extra sizes: run bench/<name>.py --help.
@@ -19,7 +20,7 @@ export PYTHONPATH="$REPO_ROOT/include${PYTHONPATH:+:$PYTHONPATH}"
 
 names=("$@")
 if [ "${#names[@]}" -eq 0 ]; then
-    names=(payment_split refunds_settlement rerun parse_time faults memory)
+    names=(payment_split refunds_settlement rerun parse_time faults memory console)
 fi
 for name in "${names[@]}"; do
     script="$REPO_ROOT/bench/$name.py"

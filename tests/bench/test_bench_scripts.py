@@ -63,3 +63,16 @@ def test_rerun_bench_writes_nothing():
 def test_memory_bench_runs():
     out = run_bench("memory", "--orders", "200", "--shards", "2")
     assert row(out, "transfers CREATED") == "200"
+
+
+def test_console_bench_times_every_page_query_and_export():
+    out = run_bench("console", "--movements", "400", "--backend", "sqlite")
+    assert row(out, "movements / status events").startswith("400 / ")
+    for label in (
+        "moved, last 30 days, s",
+        "waiting by reason, s",
+        "in doubt, page 1 (50), s",
+        "page GET / (everything above it shows), s",
+        "export items.csv?category=failed, s",
+    ):
+        assert float(row(out, label)) >= 0

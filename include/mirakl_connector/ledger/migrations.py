@@ -99,6 +99,21 @@ def _add_v6_payment_claims(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.payment_claims], checkfirst=True)
 
 
+#: Indexes added by step 7 (the payments console's reads; see ``schema``).
+_V7_INDEXES = (
+    (schema.ledger_events, "ix_ledger_events_entity_status_at"),
+    (schema.transfers, "ix_transfers_status_created"),
+    (schema.transfers, "ix_transfers_destination_account"),
+    (schema.payouts, "ix_payouts_stripe_account_id"),
+)
+
+
+def _add_v7_console_indexes(conn: Connection) -> None:
+    for table, name in _V7_INDEXES:
+        index = next(i for i in table.indexes if i.name == name)
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -123,6 +138,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(4, "Hyperwallet payments", _add_v4_hyperwallet_payments),
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
+    MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
 )
 
 #: The schema version this code writes and reads.

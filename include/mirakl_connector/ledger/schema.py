@@ -134,6 +134,9 @@ class TransferRow(_Timestamps, _Imported, Base):
     __table_args__ = (
         UniqueConstraint("type", "mirakl_id", name="uq_transfers_type_mirakl_id"),
         Index("ix_transfers_type_status", "type", "status"),
+        # the payments console (schema step 7): lists by status, search by account
+        Index("ix_transfers_status_created", "status", "created_at"),
+        Index("ix_transfers_destination_account", "destination_account"),
     )
 
     id: Mapped[int] = _pk()
@@ -177,6 +180,8 @@ class RefundRow(_Timestamps, _Imported, Base):
 
 class PayoutRow(_Timestamps, _Imported, Base):
     __tablename__ = "payouts"
+    # the payments console (schema step 7): search by account
+    __table_args__ = (Index("ix_payouts_stripe_account_id", "stripe_account_id"),)
 
     id: Mapped[int] = _pk()
     mirakl_invoice_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
@@ -204,7 +209,11 @@ class CheckpointRow(Base):
 
 class LedgerEventRow(Base):
     __tablename__ = "ledger_events"
-    __table_args__ = (Index("ix_ledger_events_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_ledger_events_entity", "entity", "entity_id"),
+        # the payments console's "money moved per day" (schema step 7)
+        Index("ix_ledger_events_entity_status_at", "entity", "new_status", "at", "entity_id"),
+    )
 
     id: Mapped[int] = _pk()
     entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)

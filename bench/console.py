@@ -1,0 +1,312 @@
+"""Speed of the payments console on a large ledger: every page query and export, timed.
+
+Fills a fresh ledger with ``--movements`` rows (bulk inserts, not the workflows: 60 % transfers,
+10 % refunds, 15 % payouts, 15 % Hyperwallet payments over ``--days`` days; 90 % moved, 4 % on
+hold, 3 % failed, 1 % in doubt, 2 % pending) and their status events as the ledger writes them
+(one on creation, one more for each row that moved), then times each query of the page, the
+whole page and each CSV export through the console app (the auth dependency is a no-op here:
+Airflow's own check costs the same on every route). Target: under 1 s each.
+
+SQLite always; PostgreSQL too when ``MIRAKL_CONNECTOR_TEST_PG_URL`` (default: the local server)
+answers, in a schema of its own dropped after.
+
+    PYTHONPATH=include python bench/console.py                  # 1,000,000 movements
+    PYTHONPATH=include python bench/console.py --movements 2000 --backend sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import print_table  # noqa: E402
+from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from mirakl_connector.console.app import ConsoleAppConfig, create_app  # noqa: E402
+from mirakl_connector.console.queries import (  # noqa: E402
+    ConsoleQueries,
+    DateRange,
+    ItemFilters,
+)
+from mirakl_connector.ledger import Ledger, schema  # noqa: E402
+from mirakl_connector.ledger.engine import create_ledger_engine, writer  # noqa: E402
+
+DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+TARGET_S = 1.0
+BATCH = 20_000
+CURRENCIES = ("EUR", "EUR", "EUR", "USD", "GBP", "JPY", "KWD")
+HOLD_REASONS = ("KYC pending", "payouts disabled", "no bank account", "invoice not paid yet")
+FAIL_REASONS = ("insufficient funds", "account closed", "negative operator commission")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--movements", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=365, help="spread of the movements")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        with _database(backend) as url:
+            if url is None:
+                print(f"\n{backend}: not reachable, skipped")
+                continue
+            run(url, backend, args.movements, args.days, args.seed)
+    return 0
+
+
+@contextmanager
+def _database(backend: str) -> Iterator[str | None]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="console-bench-") as tmp:
+            yield Ledger.default_sqlite_url(tmp)
+        return
+    base = os.environ.get("MIRAKL_CONNECTOR_TEST_PG_URL") or DEFAULT_PG_URL
+    admin = create_engine(base, connect_args={"connect_timeout": 3})
+    name = f"console_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: say so and go on
+        print(f"PostgreSQL at {make_url(base).render_as_string()}: {type(exc).__name__}")
+        admin.dispose()
+        yield None
+        return
+    try:
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={name}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        admin.dispose()
+
+
+def run(url: str, backend: str, movements: int, days: int, seed: int) -> None:
+    Ledger(url).dispose()  # the schema, every migration step
+    engine = create_ledger_engine(url)
+    started = time.perf_counter()
+    counts = fill(engine, movements, days, seed)
+    fill_s = time.perf_counter() - started
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    else:
+        with writer(engine).begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    rows: list[tuple[str, object, str]] = [
+        ("movements / status events", f"{counts['rows']:,} / {counts['events']:,}", ""),
+        ("fill (bulk insert), s", fill_s, ""),
+    ]
+    rows += time_queries(engine, days)
+    print_table(f"Payments console on {backend} ({movements:,} movements)", rows)
+    engine.dispose()
+
+
+def fill(engine: Engine, movements: int, days: int, seed: int) -> dict[str, int]:
+    """Bulk-insert the movements and their events; return how many of each."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    shares = (("transfer", 0.60), ("refund", 0.10), ("payout", 0.15), ("hw", 0.15))
+    total_rows = total_events = 0
+    for kind, share in shares:
+        n = int(movements * share)
+        next_id = 1
+        for start in range(0, n, BATCH):
+            size = min(BATCH, n - start)
+            records, events = [], []
+            for i in range(start, start + size):
+                record, moved_at = _row(kind, i, rng, now, days)
+                record["id"] = next_id
+                records.append(record)
+                entity = "hyperwallet_payment" if kind == "hw" else kind
+                first = record["status"] if moved_at is None else _pending(kind)
+                events.append(_event(entity, next_id, None, first, record, record["created_at"]))
+                if moved_at is not None:
+                    events.append(
+                        _event(entity, next_id, first, record["status"], record, moved_at)
+                    )
+                next_id += 1
+            with writer(engine).begin() as conn:
+                conn.execute(insert(_TABLES[kind]), records)
+                conn.execute(insert(schema.ledger_events), events)
+            total_rows += len(records)
+            total_events += len(events)
+    if engine.dialect.name == "postgresql":  # ids were given: move the sequences past them
+        with engine.begin() as conn:
+            for table in [*_TABLES.values(), schema.ledger_events]:
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                        f"(SELECT COALESCE(MAX(id), 1) FROM {table.name}))"
+                    )
+                )
+    return {"rows": total_rows, "events": total_events}
+
+
+_TABLES = {
+    "transfer": schema.transfers,
+    "refund": schema.refunds,
+    "payout": schema.payouts,
+    "hw": schema.hyperwallet_payments,
+}
+_STATUS = {
+    "transfer": "TRANSFER_",
+    "refund": "REFUND_",
+    "payout": "PAYOUT_",
+    "hw": "HW_PAYMENT_",
+}
+_TRANSFER_TYPES = (
+    ["TRANSFER_PRODUCT_ORDER"] * 7 + ["TRANSFER_SERVICE_ORDER", "TRANSFER_REFUND"]
+    + ["TRANSFER_SUBSCRIPTION"]
+)  # fmt: skip
+
+
+def _pending(kind: str) -> str:
+    return _STATUS[kind] + "PENDING"
+
+
+def _row(kind: str, i: int, rng: random.Random, now: datetime, days: int) -> tuple[dict, Any]:
+    created = now - timedelta(seconds=rng.randrange(days * 86400))
+    roll = rng.random()
+    moved_at = None
+    attempted = None
+    reason = None
+    provider_id = None
+    prefix = _STATUS[kind]
+    if roll < 0.90:
+        status = prefix + ("COMPLETED" if kind == "hw" and rng.random() < 0.5 else "CREATED")
+        moved_at = min(now, created + timedelta(seconds=rng.randrange(3600)))
+        attempted = moved_at
+        provider_id = {"transfer": "tr_", "refund": "re_", "payout": "po_", "hw": "pmt-"}[kind]
+        provider_id += f"{i:09d}"
+    elif roll < 0.94:
+        status, reason = prefix + "ON_HOLD", rng.choice(HOLD_REASONS)
+    elif roll < 0.97:
+        status, reason = prefix + "FAILED", rng.choice(FAIL_REASONS)
+    elif roll < 0.98:
+        status, attempted = prefix + "PENDING", created + timedelta(minutes=5)
+    else:
+        status = prefix + "PENDING"
+    common = {
+        "status": status,
+        "status_reason": reason,
+        "amount": rng.randrange(100, 500_000),
+        "currency": rng.choice(CURRENCIES),
+        "attempted_at": attempted,
+        "attempts": 1 if attempted else 0,
+        "idempotency_key": f"key-{kind}-{i}" if attempted else None,
+        "created_at": created,
+        "updated_at": moved_at or created,
+    }
+    shop = rng.randrange(1, 5000)
+    if kind == "transfer":
+        row = {
+            "type": rng.choice(_TRANSFER_TYPES), "mirakl_id": f"ORD-{i:08d}-A",
+            "mirakl_shop_id": shop, "destination_account": f"acct_{shop:08d}",
+            "transfer_id": provider_id,
+        }  # fmt: skip
+    elif kind == "refund":
+        row = {
+            "mirakl_refund_id": f"R-{i:08d}", "type": "REFUND_PRODUCT_ORDER",
+            "transaction_id": f"ch_{i:09d}", "stripe_refund_id": provider_id,
+        }  # fmt: skip
+    elif kind == "payout":
+        row = {
+            "mirakl_invoice_id": f"{i + 100000}", "mirakl_shop_id": shop,
+            "stripe_account_id": f"acct_{shop:08d}", "payout_id": provider_id,
+        }  # fmt: skip
+    else:
+        fee = rng.random() < 0.2
+        invoice = f"{i + 500000}"
+        row = {
+            "client_payment_id": invoice + ("-operatorFee" if fee else ""),
+            "invoice_id": invoice, "kind": "OPERATOR_FEE" if fee else "SELLER",
+            "payment_token": provider_id, "shop_id": shop,
+            "destination_token": f"trm-{shop:08d}",
+        }  # fmt: skip
+    return {**common, **row}, moved_at
+
+
+def _event(entity: str, entity_id: int, old: str | None, new: str, row: dict, at: datetime) -> dict:
+    return {
+        "entity": entity,
+        "entity_id": entity_id,
+        "old_status": old,
+        "new_status": new,
+        "reason": row["status_reason"] if new == row["status"] else None,
+        "run_id": "bench",
+        "at": at,
+    }
+
+
+def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
+    q = ConsoleQueries(engine)
+    last30 = DateRange.last_days(30)
+    whole = DateRange.last_days(min(days, 366))
+    first_failed = q.items("failed", size=1).items
+    some = first_failed[0] if first_failed else None
+    checks: list[tuple[str, Callable[[], Any]]] = [
+        ("moved, last 30 days", lambda: q.moved(last30)),
+        (f"moved, last {whole.days().__len__()} days", lambda: q.moved(whole)),
+        ("moved, 30 days, one currency", lambda: q.moved(last30, currency="EUR")),
+        ("waiting by reason", lambda: q.summary("waiting")),
+        ("failed by reason", lambda: q.summary("failed")),
+        ("in doubt by reason", lambda: q.summary("in_doubt")),
+        ("waiting, page 1 (50)", lambda: q.items("waiting")),
+        ("failed, page 1 (50)", lambda: q.items("failed")),
+        ("in doubt, page 1 (50)", lambda: q.items("in_doubt")),
+        ("failed, page 100 (50)", lambda: q.items("failed", page=100)),
+        ("waiting, one shop", lambda: q.items("waiting", ItemFilters(shop_id=42))),
+        ("waiting, workflow payout", lambda: q.items("waiting", ItemFilters(workflow="payout"))),
+        ("any item by text id", lambda: q.items(None, ItemFilters(text_id="ORD-00000042-A"))),
+        ("any item by account", lambda: q.items(None, ItemFilters(text_id="acct_00000042"))),
+    ]
+    if some is not None:
+        checks.append(("one item + history", lambda: (q.get_item(some.entity, some.id),
+                                                     q.history(some.entity, some.id))))  # fmt: skip
+    from fastapi.testclient import TestClient
+
+    app = create_app(ConsoleAppConfig(queries=lambda: q, auth=lambda: None))
+    client = TestClient(app)
+
+    def get(path: str) -> int:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+        return len(response.content)
+
+    checks += [
+        ("page GET / (everything above it shows)", lambda: get("/")),
+        ("page GET /?category=failed&page=20", lambda: get("/?category=failed&page=20")),
+        (f"export moved.csv ({len(whole.days())} days)", lambda: get(
+            f"/export/moved.csv?start={whole.start.isoformat()}&end={whole.end.isoformat()}")),
+        ("export items.csv?category=failed", lambda: get("/export/items.csv?category=failed")),
+        ("export items.csv?category=waiting", lambda: get("/export/items.csv?category=waiting")),
+    ]  # fmt: skip
+    out: list[tuple[str, object, str]] = []
+    for name, call in checks:
+        call()  # warm: the first query of a connection pays for its setup
+        started = time.perf_counter()
+        call()
+        elapsed = time.perf_counter() - started
+        verdict = "ok" if elapsed < TARGET_S else "SLOW"
+        out.append((f"{name}, s", elapsed, f"< {TARGET_S:g} s {verdict}"))
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,351 @@
+"""Server-rendered HTML of the payments console: tables and inline SVG bar charts.
+
+Self-contained: no script, no stylesheet or font fetched from anywhere (the page is shown inside
+the Airflow UI, possibly without internet access). Every value from the ledger is escaped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from mirakl_connector.console.queries import (
+    CATEGORIES,
+    PROVIDERS,
+    WORKFLOWS,
+    Category,
+    DateRange,
+    HistoryEvent,
+    Item,
+    ItemFilters,
+    MovedRow,
+    Page,
+    ReasonGroup,
+    totals,
+)
+from mirakl_connector.money import from_minor
+
+STRIPE_DASHBOARD = "https://dashboard.stripe.com"
+
+CATEGORY_TITLES = {
+    "waiting": "What waits (on hold)",
+    "failed": "What failed",
+    "in_doubt": "What is in doubt (sent, answer unknown)",
+}
+
+#: Charts drawn at most (one per currency, the largest first); the table always has them all.
+MAX_CHARTS = 6
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;color:#1a202c}
+h1{font-size:1.4em;margin:0 0 8px}h2{font-size:1.15em;margin:24px 0 8px}
+table{border-collapse:collapse;margin:4px 0 12px;font-size:.9em}
+th,td{border:1px solid #cbd5e0;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#edf2f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
+form{margin:6px 0}label{margin-right:10px}input,select{font-size:.9em}
+.charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #e2e8f0;padding:6px}
+.muted{color:#718096}.tabs a{margin-right:12px}.tabs a.on{font-weight:bold}
+svg text{font-size:10px;fill:#4a5568}
+"""
+
+
+@dataclass(frozen=True)
+class PageData:
+    period: DateRange
+    moved: list[MovedRow]
+    summaries: dict[Category, list[ReasonGroup]]
+    category: Category
+    filters: ItemFilters
+    items: Page
+    now: datetime
+
+
+def money(amount: int | None, currency: str | None) -> str:
+    """``12.34 EUR`` from minor units (the currency's own exponent; Decimal, never float)."""
+    if amount is None:
+        return ""
+    if not currency:
+        return str(amount)
+    try:
+        return f"{from_minor(amount, currency)} {currency}"
+    except Exception:  # noqa: BLE001 - unknown code: the raw minor units
+        return f"{amount} (minor units) {currency}"
+
+
+def provider_links(item: Item) -> dict[str, str]:
+    """Stripe dashboard links of an item's objects, where their ids are known."""
+    links: dict[str, str] = {}
+    if item.provider != "stripe":
+        return links
+    if item.account and item.account.startswith("acct_"):
+        links["account"] = f"{STRIPE_DASHBOARD}/connect/accounts/{quote(item.account)}"
+    obj = item.provider_object_id or ""
+    for prefix, path in (("tr_", "transfers"), ("po_", "payouts"), ("re_", "refunds")):
+        if obj.startswith(prefix):
+            links["object"] = f"{STRIPE_DASHBOARD}/{path}/{quote(obj)}"
+    return links
+
+
+def age(since: datetime, now: datetime) -> str:
+    seconds = max(0, int((now - since).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {rest // 60} min"
+    return f"{rest // 60} min"
+
+
+# -- the page -------------------------------------------------------------------------------
+
+
+def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
+    parts = [
+        "<h1>Payments</h1>",
+        '<p class="muted">From the connector\'s ledger; times in UTC. Read-only.</p>',
+        _filter_form(data, base),
+        f"<h2>Money moved {data.period.start.isoformat()} to {data.period.end.isoformat()}</h2>",
+        _moved_section(data, base, query),
+        "<h2>Overview</h2>",
+        _summaries(data),
+        _items_section(data, base, query),
+    ]
+    return _document("Payments", "".join(parts))
+
+
+def _filter_form(data: PageData, base: str) -> str:
+    f = data.filters
+
+    def select_of(name: str, values: tuple[str, ...], current: str | None) -> str:
+        options = ['<option value="">any</option>'] + [
+            f'<option value="{escape(v)}"{" selected" if v == current else ""}>{escape(v)}</option>'
+            for v in values
+        ]
+        return f'<select name="{name}">{"".join(options)}</select>'
+
+    def field(name: str, value: Any, size: int = 10, kind: str = "text") -> str:
+        shown = "" if value is None else escape(str(value))
+        return f'<input type="{kind}" name="{name}" value="{shown}" size="{size}">'
+
+    return (
+        f'<form method="get" action="{escape(base)}/">'
+        f"<label>From {field('start', data.period.start.isoformat(), kind='date')}</label>"
+        f"<label>to {field('end', data.period.end.isoformat(), kind='date')}</label>"
+        f"<label>Currency {field('currency', f.currency, 4)}</label>"
+        f"<label>Provider {select_of('provider', PROVIDERS, f.provider)}</label>"
+        f"<label>Workflow {select_of('workflow', WORKFLOWS, f.workflow)}</label>"
+        f"<br><label>List {select_of('category', CATEGORIES, data.category)}</label>"
+        f"<label>Status {field('status', f.status, 18)}</label>"
+        f"<label>Shop {field('shop', f.shop_id, 6)}</label>"
+        f"<label>Id {field('id', f.text_id, 18)}</label>"
+        '<button type="submit">Show</button></form>'
+    )
+
+
+def _moved_section(data: PageData, base: str, query: dict[str, str]) -> str:
+    if not data.moved:
+        return '<p class="muted">Nothing moved in this range.</p>'
+    total = totals(data.moved)
+    summary = ", ".join(money(a, c) for c, a in total.by_currency.items())
+    charts = _charts(data.moved, data.period)
+    rows = "".join(
+        f"<tr><td>{r.day.isoformat()}</td><td>{escape(r.currency)}</td>"
+        f"<td>{escape(r.provider)}</td><td>{escape(r.workflow)}</td>"
+        f'<td class="num">{r.count}</td><td class="num">{escape(money(r.amount, r.currency))}</td>'
+        "</tr>"
+        for r in data.moved
+    )
+    export = _url(base, "/export/moved.csv", _keep(query, ("start", "end", "currency",
+                                                           "provider", "workflow")))  # fmt: skip
+    return (
+        f"<p>{total.count} movements: {escape(summary)}. "
+        f'<a href="{escape(export)}">Export CSV</a></p>'
+        f'<div class="charts">{charts}</div>'
+        "<table><tr><th>Day</th><th>Currency</th><th>Provider</th><th>Workflow</th>"
+        f"<th>Movements</th><th>Amount</th></tr>{rows}</table>"
+    )
+
+
+def _charts(rows: list[MovedRow], period: DateRange) -> str:
+    per_currency: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        per_currency[r.currency][r.day] += r.amount
+    biggest = sorted(per_currency, key=lambda c: -len(per_currency[c]))[:MAX_CHARTS]
+    return "".join(_bar_chart(c, per_currency[c], period) for c in sorted(biggest))
+
+
+def _bar_chart(currency: str, by_day: dict[date, int], period: DateRange) -> str:
+    """Daily totals of one currency as an inline SVG bar chart (a <title> per bar)."""
+    days = period.days()
+    width, height, pad = 420, 120, 18
+    bar = max(1.0, (width - 2 * pad) / len(days))
+    top = max(by_day.values()) or 1
+    bars = []
+    for i, day in enumerate(days):
+        amount = by_day.get(day, 0)
+        if amount <= 0:
+            continue
+        h = max(1.0, (height - 2 * pad) * amount / top)
+        x = pad + i * bar
+        y = height - pad - h
+        label = escape(f"{day.isoformat()}: {money(amount, currency)}")
+        bars.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(1.0, bar - 1):.1f}" height="{h:.1f}" '
+            f'fill="#3182ce"><title>{label}</title></rect>'
+        )
+    return (
+        f'<div class="chart"><b>{escape(currency)}</b> per day (max '
+        f"{escape(money(top, currency))})<br>"
+        f'<svg width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(currency)} moved per day">'
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        'stroke="#a0aec0"/>'
+        f'<text x="{pad}" y="{height - 4}">{days[0].isoformat()}</text>'
+        f'<text x="{width - pad}" y="{height - 4}" text-anchor="end">{days[-1].isoformat()}</text>'
+        f"{''.join(bars)}</svg></div>"
+    )
+
+
+def _summaries(data: PageData) -> str:
+    out = []
+    for category in CATEGORIES:
+        groups = data.summaries.get(category, [])
+        count = sum(g.count for g in groups)
+        title = f"{CATEGORY_TITLES[category]}: {count}"
+        if not groups:
+            out.append(f"<p><b>{escape(title)}</b> <span class='muted'>nothing</span></p>")
+            continue
+        rows = "".join(
+            f"<tr><td>{escape(g.workflow)}</td><td>{escape(g.reason or '')}</td>"
+            f'<td class="num">{g.count}</td><td>{escape(age(g.oldest, data.now))}</td>'
+            f"<td>{g.latest.strftime('%Y-%m-%d %H:%M')}</td></tr>"
+            for g in groups
+        )
+        out.append(
+            f"<p><b>{escape(title)}</b></p><table><tr><th>Workflow</th><th>Reason</th>"
+            f"<th>Items</th><th>Oldest (age)</th><th>Last change</th></tr>{rows}</table>"
+        )
+    return "".join(out)
+
+
+def _items_section(data: PageData, base: str, query: dict[str, str]) -> str:
+    tabs = "".join(
+        f'<a class="{"on" if c == data.category else ""}" '
+        f'href="{escape(_url(base, "/", {**query, "category": c, "page": "1"}))}">'
+        f"{escape(CATEGORY_TITLES[c])}</a>"
+        for c in CATEGORIES
+    )
+    page = data.items
+    export = _url(base, "/export/items.csv", {k: v for k, v in query.items() if k not in
+                                              ("page", "size", "start", "end")})  # fmt: skip
+    head = (
+        f"<h2>{escape(CATEGORY_TITLES[data.category])}</h2><p class='tabs'>{tabs}</p>"
+        f"<p>{page.total} items, page {page.page} of {page.pages}. "
+        f'<a href="{escape(export)}">Export CSV</a></p>'
+    )
+    if not page.items:
+        return head + "<p class='muted'>No item matches.</p>"
+    rows = "".join(_item_row(i, base, data.now) for i in page.items)
+    nav = []
+    if page.page > 1:
+        prev = _url(base, "/", {**query, "page": str(page.page - 1)})
+        nav.append(f'<a href="{escape(prev)}">← previous</a>')
+    if page.page < page.pages:
+        nxt = _url(base, "/", {**query, "page": str(page.page + 1)})
+        nav.append(f'<a href="{escape(nxt)}">next →</a>')
+    return (
+        head + "<table><tr><th>Item</th><th>Workflow</th><th>Mirakl id</th><th>Shop</th>"
+        "<th>Amount</th><th>Status</th><th>Reason</th><th>Attempts</th><th>Last attempt</th>"
+        f"<th>Age</th><th>Provider</th></tr>{rows}</table><p>{' '.join(nav)}</p>"
+    )
+
+
+def _item_row(item: Item, base: str, now: datetime) -> str:
+    links = provider_links(item)
+    provider = []
+    if item.account:
+        provider.append(_maybe_link(item.account, links.get("account")))
+    if item.provider_object_id:
+        provider.append(_maybe_link(item.provider_object_id, links.get("object")))
+    detail = f"{base}/items/{item.entity}/{item.id}"
+    attempted = item.attempted_at.strftime("%Y-%m-%d %H:%M") if item.attempted_at else ""
+    return (
+        f'<tr><td><a href="{escape(detail)}">{escape(item.key)}</a></td>'
+        f"<td>{escape(item.workflow)}</td><td>{escape(item.mirakl_id)}</td>"
+        f"<td>{'' if item.shop_id is None else item.shop_id}</td>"
+        f'<td class="num">{escape(money(item.amount, item.currency))}</td>'
+        f"<td>{escape(item.status)}</td><td>{escape(item.reason or '')}</td>"
+        f'<td class="num">{item.attempts}</td><td>{attempted}</td>'
+        f"<td>{escape(age(item.created_at, now))}</td><td>{' '.join(provider)}</td></tr>"
+    )
+
+
+def _maybe_link(text: str, href: str | None) -> str:
+    if not href:
+        return escape(text)
+    return f'<a href="{escape(href)}" target="_blank" rel="noopener">{escape(text)}</a>'
+
+
+# -- one item -------------------------------------------------------------------------------
+
+
+def render_item(item: Item, history: list[HistoryEvent], base: str) -> str:
+    links = provider_links(item)
+    fields = [
+        ("Item", item.key),
+        ("Provider", item.provider),
+        ("Workflow", item.workflow),
+        ("Mirakl id", item.mirakl_id),
+        ("Shop", "" if item.shop_id is None else str(item.shop_id)),
+        ("Amount", money(item.amount, item.currency)),
+        ("Status", item.status),
+        ("Reason", item.reason or ""),
+        ("Attempts", str(item.attempts)),
+        ("Last attempt", item.attempted_at.isoformat() if item.attempted_at else ""),
+        ("Created", item.created_at.isoformat()),
+        ("Updated", item.updated_at.isoformat()),
+    ]
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in fields)
+    rows += (
+        f"<tr><th>Account</th><td>{_maybe_link(item.account or '', links.get('account'))}</td></tr>"
+        f"<tr><th>Provider object</th><td>"
+        f"{_maybe_link(item.provider_object_id or '', links.get('object'))}</td></tr>"
+    )
+    events = "".join(
+        f"<tr><td>{e.at.isoformat()}</td><td>{escape(e.old_status or '')}</td>"
+        f"<td>{escape(e.new_status)}</td><td>{escape(e.reason or '')}</td>"
+        f"<td>{escape(e.run_id or '')}</td></tr>"
+        for e in history
+    )
+    body = (
+        f'<p><a href="{escape(base)}/">← Payments</a></p>'
+        f"<h1>{escape(item.workflow)} {escape(item.mirakl_id)}</h1><table>{rows}</table>"
+        "<h2>History</h2><table><tr><th>At (UTC)</th><th>From</th><th>To</th><th>Reason</th>"
+        f"<th>Run</th></tr>{events}</table>"
+    )
+    return _document(f"Payments: {item.key}", body)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _document(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+def _keep(query: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    return {k: v for k, v in query.items() if k in names and v}
+
+
+def _url(base: str, path: str, query: dict[str, str]) -> str:
+    clean = {k: v for k, v in query.items() if v not in (None, "")}
+    return f"{base}{path}" + (f"?{urlencode(clean)}" if clean else "")

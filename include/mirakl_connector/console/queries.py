@@ -1,0 +1,675 @@
+"""Read-only queries of the payments console: what moved, what waits, what failed, what is in doubt.
+
+Every query is aggregate SQL or one page of rows (SQLAlchemy Core, SQLite and PostgreSQL): the
+database does the counting, never Python over a million rows. The four money tables (transfers,
+refunds, payouts, Hyperwallet payments) are read through one shape, :class:`Item`, built by a
+``UNION ALL`` of one ``SELECT`` per table.
+
+Definitions, the same the workflows use:
+
+* **moved**: the row entered its "the provider holds the money movement" status (a Stripe
+  transfer, reversal, refund or payout created; a Hyperwallet payment created or completed). The
+  day is the one of that status change in ``ledger_events`` (UTC), so a row decided on Monday and
+  sent on Tuesday counts on Tuesday.
+* **waits**: status ON_HOLD (re-evaluated by every run); its age counts from the row's creation.
+* **failed**: status FAILED.
+* **in doubt**: a call was sent (``attempted_at`` set) and the provider's id is not recorded, while
+  the row is not in a terminal status: :attr:`~mirakl_connector.ledger.TransferRecord.in_doubt`
+  (and its twins on the other records), which :mod:`mirakl_connector.workflows.exactly_once`
+  resolves by replaying the key or looking the object up.
+
+Amounts are integer minor units with their currency; :func:`mirakl_connector.money.from_minor`
+turns them into a ``Decimal`` for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Date,
+    Engine,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from mirakl_connector.ledger import schema
+from mirakl_connector.ledger.records import (
+    HyperwalletPaymentKind,
+    HyperwalletPaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+    TransferStatus,
+    TransferType,
+)
+
+#: Largest page a caller may ask for.
+MAX_PAGE_SIZE = 500
+#: Default page size of the item lists.
+DEFAULT_PAGE_SIZE = 50
+#: Default width of the "moved" date range, in days (today included).
+DEFAULT_DAYS = 30
+#: Widest date range accepted (a year and a day): a wider one is refused, not silently cut.
+MAX_DAYS = 366
+
+Category = Literal["waiting", "failed", "in_doubt"]
+CATEGORIES: tuple[Category, ...] = ("waiting", "failed", "in_doubt")
+
+# Workflow names shown on the page (one per kind of money movement).
+SPLIT = "split"
+REVERSAL = "reversal"
+SETTLEMENT_TRANSFER = "settlement transfer"
+REFUND = "refund"
+PAYOUT = "payout"
+HW_PAYMENT = "hyperwallet payment"
+HW_OPERATOR_FEE = "hyperwallet operator fee"
+WORKFLOWS = (
+    SPLIT,
+    REVERSAL,
+    SETTLEMENT_TRANSFER,
+    REFUND,
+    PAYOUT,
+    HW_PAYMENT,
+    HW_OPERATOR_FEE,
+)
+PROVIDERS = ("stripe", "hyperwallet")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One money table seen through the console's common shape."""
+
+    entity: str  # the name used in ledger_events.entity
+    provider: str
+    table: Any
+    mirakl_id: Any  # column: the Mirakl document id
+    provider_id: Any  # column: the provider object id once the money moved
+    shop: Any  # column or None
+    account: Any  # column or None: the connected account / Hyperwallet destination
+    workflows: tuple[str, ...]
+    on_hold: str
+    failed: str
+    terminal: frozenset[str]
+    #: statuses meaning "moved" and the statuses a row moves *from* to count as a movement
+    moved: frozenset[str]
+
+    @property
+    def open_statuses(self) -> frozenset[str]:
+        """Every status but the terminal ones (in doubt is only possible there)."""
+        return frozenset(s.value for s in _STATUS_ENUMS[self.entity]) - self.terminal
+
+    def workflow(self) -> ColumnElement[str]:
+        c = self.table.c
+        if self.entity == "transfer":
+            return case(
+                (c.type.in_([t.value for t in _SPLIT_TYPES]), SPLIT),
+                (c.type == TransferType.REFUND.value, REVERSAL),
+                else_=SETTLEMENT_TRANSFER,
+            )
+        if self.entity == "hyperwallet_payment":
+            return case(
+                (c.kind == HyperwalletPaymentKind.OPERATOR_FEE.value, HW_OPERATOR_FEE),
+                else_=HW_PAYMENT,
+            )
+        return literal(self.workflows[0], String)
+
+    def workflow_filter(self, workflows: Sequence[str]) -> ColumnElement[bool] | None:
+        """``None``: no row of this table can match (skip the table)."""
+        wanted = [w for w in workflows if w in self.workflows]
+        if not wanted:
+            return None
+        if len(wanted) == len(self.workflows):
+            return true()
+        return self.workflow().in_(wanted)
+
+
+_SPLIT_TYPES = (TransferType.PRODUCT_ORDER, TransferType.SERVICE_ORDER)
+_STATUS_ENUMS: dict[str, Any] = {
+    "transfer": TransferStatus,
+    "refund": RefundStatus,
+    "payout": PayoutStatus,
+    "hyperwallet_payment": HyperwalletPaymentStatus,
+}
+
+_T, _R, _P, _H = schema.transfers, schema.refunds, schema.payouts, schema.hyperwallet_payments
+
+SOURCES: tuple[_Source, ...] = (
+    _Source(
+        "transfer",
+        "stripe",
+        _T,
+        _T.c.mirakl_id,
+        _T.c.transfer_id,
+        _T.c.mirakl_shop_id,
+        # the account the money goes to, or comes from for a reversal
+        func.coalesce(_T.c.destination_account, _T.c.source_account),
+        (SPLIT, REVERSAL, SETTLEMENT_TRANSFER),
+        TransferStatus.ON_HOLD.value,
+        TransferStatus.FAILED.value,
+        frozenset(
+            s.value
+            for s in (TransferStatus.CREATED, TransferStatus.ABORTED, TransferStatus.IGNORED)
+        ),
+        frozenset({TransferStatus.CREATED.value}),
+    ),
+    _Source(
+        "refund",
+        "stripe",
+        _R,
+        _R.c.mirakl_refund_id,
+        _R.c.stripe_refund_id,
+        None,
+        None,
+        (REFUND,),
+        RefundStatus.ON_HOLD.value,
+        RefundStatus.FAILED.value,
+        frozenset({RefundStatus.CREATED.value, RefundStatus.ABORTED.value}),
+        frozenset({RefundStatus.CREATED.value}),
+    ),
+    _Source(
+        "payout",
+        "stripe",
+        _P,
+        _P.c.mirakl_invoice_id,
+        _P.c.payout_id,
+        _P.c.mirakl_shop_id,
+        _P.c.stripe_account_id,
+        (PAYOUT,),
+        PayoutStatus.ON_HOLD.value,
+        PayoutStatus.FAILED.value,
+        frozenset({PayoutStatus.CREATED.value, PayoutStatus.ABORTED.value}),
+        frozenset({PayoutStatus.CREATED.value}),
+    ),
+    _Source(
+        "hyperwallet_payment",
+        "hyperwallet",
+        _H,
+        _H.c.client_payment_id,
+        _H.c.payment_token,
+        _H.c.shop_id,
+        _H.c.destination_token,
+        (HW_PAYMENT, HW_OPERATOR_FEE),
+        HyperwalletPaymentStatus.ON_HOLD.value,
+        HyperwalletPaymentStatus.FAILED.value,
+        frozenset(
+            {HyperwalletPaymentStatus.COMPLETED.value, HyperwalletPaymentStatus.ABORTED.value}
+        ),
+        frozenset(
+            {HyperwalletPaymentStatus.CREATED.value, HyperwalletPaymentStatus.COMPLETED.value}
+        ),
+    ),
+)
+SOURCE_BY_ENTITY = {s.entity: s for s in SOURCES}
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MovedRow:
+    """Money moved on one UTC day, in one currency, by one provider and workflow."""
+
+    day: date
+    currency: str
+    provider: str
+    workflow: str
+    count: int
+    amount: int  # minor units of ``currency``
+
+
+@dataclass(frozen=True)
+class Item:
+    """One money movement row, whatever its table."""
+
+    entity: str
+    id: int
+    provider: str
+    workflow: str
+    mirakl_id: str
+    shop_id: int | None
+    account: str | None
+    status: str
+    reason: str | None
+    amount: int | None
+    currency: str | None
+    provider_object_id: str | None
+    attempts: int
+    attempted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        """``entity:id``, how the page and the API name an item."""
+        return f"{self.entity}:{self.id}"
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    """Items of one category sharing a workflow and a reason."""
+
+    workflow: str
+    reason: str | None
+    count: int
+    oldest: datetime  # creation of the oldest row of the group
+    #: newest ``updated_at`` of the group (for FAILED: the last time one was decided)
+    latest: datetime
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    total: int
+    page: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    old_status: str | None
+    new_status: str
+    reason: str | None
+    run_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    """Filters of the item lists; empty values mean "any"."""
+
+    status: str | None = None
+    workflow: str | None = None
+    currency: str | None = None
+    shop_id: int | None = None
+    text_id: str | None = None  # exact Mirakl id, provider object id or account id
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole UTC days, both ends included."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def last_days(cls, days: int = DEFAULT_DAYS, *, today: date | None = None) -> DateRange:
+        today = today or datetime.now(UTC).date()
+        return cls(today - timedelta(days=days - 1), today)
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"the range ends ({self.end}) before it starts ({self.start})")
+        if (self.end - self.start).days + 1 > MAX_DAYS:
+            raise ValueError(f"a range covers at most {MAX_DAYS} days")
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        """``[start 00:00 UTC, day after end 00:00 UTC)``."""
+        return (
+            datetime.combine(self.start, time(), UTC),
+            datetime.combine(self.end + timedelta(days=1), time(), UTC),
+        )
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sum of a moved table per currency (amounts of different currencies never added)."""
+
+    by_currency: dict[str, int] = field(default_factory=dict)
+    count: int = 0
+
+
+# -- the queries ----------------------------------------------------------------------------
+
+
+class ConsoleQueries:
+    """The console's reads over a ledger database (an engine of it; nothing is written)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # moved ----------------------------------------------------------------------------------
+
+    def moved(
+        self,
+        period: DateRange,
+        *,
+        currency: str | None = None,
+        provider: str | None = None,
+        workflow: str | None = None,
+    ) -> list[MovedRow]:
+        """Money moved per day, currency, provider and workflow in ``period``, by day."""
+        start, end = period.bounds
+        events = schema.ledger_events
+        parts: list[Select[Any]] = []
+        for source in SOURCES:
+            if provider and source.provider != provider:
+                continue
+            wf_filter = source.workflow_filter([workflow] if workflow else source.workflows)
+            if wf_filter is None:
+                continue
+            t = source.table
+            moved = sorted(source.moved)
+            day = self._day(events.c.at).label("day")
+            wf = source.workflow().label("workflow")
+            where = [
+                events.c.new_status.in_(moved),
+                events.c.at >= start,
+                events.c.at < end,
+                events.c.entity == source.entity,
+                # a payment going from CREATED to COMPLETED moved once, not twice
+                or_(events.c.old_status.is_(None), events.c.old_status.not_in(moved)),
+                wf_filter,
+            ]
+            if currency:
+                where.append(t.c.currency == currency)
+            parts.append(
+                select(
+                    day,
+                    t.c.currency.label("currency"),
+                    literal(source.provider, String).label("provider"),
+                    wf,
+                    func.count().label("count"),
+                    func.coalesce(func.sum(t.c.amount), 0).label("amount"),
+                )
+                .select_from(events.join(t, t.c.id == events.c.entity_id))
+                .where(*where)
+                # a constant workflow is not grouped on (PostgreSQL refuses constants there)
+                .group_by(day, t.c.currency, *([wf] if len(source.workflows) > 1 else []))
+            )
+        if not parts:
+            return []
+        query = union_all(*parts).subquery()
+        stmt = select(query).order_by(
+            query.c.day, query.c.currency, query.c.provider, query.c.workflow
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            MovedRow(
+                day=_as_date(r.day),
+                currency=r.currency or "",
+                provider=r.provider,
+                workflow=r.workflow,
+                count=int(r.count),
+                amount=int(r.amount),
+            )
+            for r in rows
+        ]
+
+    def _day(self, column: Any) -> ColumnElement[Any]:
+        if self._engine.dialect.name == "postgresql":
+            return cast(func.timezone("UTC", column), Date)
+        return func.date(column)  # SQLite keeps naive UTC text
+
+    # item lists -------------------------------------------------------------------------------
+
+    def summary(self, category: Category) -> list[ReasonGroup]:
+        """``category``'s items grouped by workflow and reason, the largest groups first."""
+        query = self._items_query(category, ItemFilters()).subquery()
+        stmt = (
+            select(
+                query.c.workflow,
+                query.c.reason,
+                func.count().label("count"),
+                func.min(query.c.created_at).label("oldest"),
+                func.max(query.c.updated_at).label("latest"),
+            )
+            .group_by(query.c.workflow, query.c.reason)
+            .order_by(func.count().desc(), query.c.workflow, query.c.reason)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            ReasonGroup(
+                workflow=r.workflow,
+                reason=r.reason,
+                count=int(r.count),
+                oldest=_aware(r.oldest),
+                latest=_aware(r.latest),
+            )
+            for r in rows
+        ]
+
+    def items(
+        self,
+        category: Category | None,
+        filters: ItemFilters | None = None,
+        *,
+        page: int = 1,
+        size: int = DEFAULT_PAGE_SIZE,
+    ) -> Page:
+        """One page of items (oldest first) of ``category`` (``None``: every item)."""
+        if page < 1:
+            raise ValueError("page numbers start at 1")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValueError(f"a page holds 1 to {MAX_PAGE_SIZE} items")
+        query = self._items_query(category, filters or ItemFilters()).subquery()
+        count_stmt = select(func.count()).select_from(query)
+        stmt = (
+            select(query)
+            .order_by(query.c.created_at, query.c.entity, query.c.id)
+            .limit(size)
+            .offset((page - 1) * size)
+        )
+        with self._engine.connect() as conn:
+            total = int(conn.execute(count_stmt).scalar_one())
+            rows = conn.execute(stmt).mappings().all()
+        return Page([_item(r) for r in rows], total, page, size)
+
+    def iter_items(
+        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 5000
+    ) -> Iterator[Item]:
+        """Every item of ``category`` (for the CSV export), streamed."""
+        query = self._items_query(category, filters or ItemFilters()).subquery()
+        stmt = select(query).order_by(query.c.created_at, query.c.entity, query.c.id)
+        with self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+            for row in result.mappings():
+                yield _item(row)
+
+    def get_item(self, entity: str, row_id: int) -> Item | None:
+        source = SOURCE_BY_ENTITY.get(entity)
+        if source is None:
+            return None
+        stmt = self._select_items(source).where(source.table.c.id == row_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).mappings().first()
+        return _item(row) if row is not None else None
+
+    def history(self, entity: str, row_id: int) -> list[HistoryEvent]:
+        """Every status change of one row, oldest first (``ledger_events``)."""
+        events = schema.ledger_events
+        stmt = (
+            select(
+                events.c.old_status,
+                events.c.new_status,
+                events.c.reason,
+                events.c.run_id,
+                events.c.at,
+            )
+            .where(events.c.entity == entity, events.c.entity_id == row_id)
+            .order_by(events.c.id)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [HistoryEvent(r[0], r[1], r[2], r[3], _aware(r[4])) for r in rows]
+
+    # building blocks --------------------------------------------------------------------------
+
+    def _items_query(self, category: Category | None, filters: ItemFilters) -> Any:
+        parts = []
+        for source in SOURCES:
+            if filters.provider and source.provider != filters.provider:
+                continue
+            where = self._where(source, category, filters)
+            if where is None:
+                continue
+            parts.append(self._select_items(source).where(*where))
+        if not parts:  # nothing can match: an empty select of the same shape
+            return self._select_items(SOURCES[0]).where(false())
+        return union_all(*parts) if len(parts) > 1 else parts[0]
+
+    @staticmethod
+    def _select_items(source: _Source) -> Select[Any]:
+        c = source.table.c
+        return select(
+            literal(source.entity, String).label("entity"),
+            c.id.label("id"),
+            literal(source.provider, String).label("provider"),
+            source.workflow().label("workflow"),
+            source.mirakl_id.label("mirakl_id"),
+            (source.shop if source.shop is not None else null()).label("shop_id"),
+            (source.account if source.account is not None else null()).label("account"),
+            c.status.label("status"),
+            c.status_reason.label("reason"),
+            c.amount.label("amount"),
+            c.currency.label("currency"),
+            source.provider_id.label("provider_object_id"),
+            c.attempts.label("attempts"),
+            c.attempted_at.label("attempted_at"),
+            c.created_at.label("created_at"),
+            c.updated_at.label("updated_at"),
+        )
+
+    @staticmethod
+    def _where(
+        source: _Source, category: Category | None, filters: ItemFilters
+    ) -> list[ColumnElement[bool]] | None:
+        c = source.table.c
+        where: list[ColumnElement[bool]] = []
+        if category == "waiting":
+            where.append(c.status == source.on_hold)
+        elif category == "failed":
+            where.append(c.status == source.failed)
+        elif category == "in_doubt":
+            where += [
+                # the open statuses listed (not "not terminal"): the status index answers it
+                c.status.in_(sorted(source.open_statuses)),
+                c.attempted_at.is_not(None),
+                source.provider_id.is_(None),
+            ]
+        elif category is not None:
+            raise ValueError(f"unknown category {category!r}")
+        if filters.status:
+            where.append(c.status == filters.status)
+        if filters.workflow:
+            wf = source.workflow_filter([filters.workflow])
+            if wf is None:
+                return None
+            where.append(wf)
+        if filters.currency:
+            where.append(c.currency == filters.currency.upper())
+        if filters.shop_id is not None:
+            if source.shop is None:
+                return None
+            where.append(source.shop == filters.shop_id)
+        if filters.text_id:
+            match = _text_id_match(source, filters.text_id.strip())
+            if match is None:
+                return None
+            where.append(match)
+        return [and_(*where)] if where else []
+
+
+#: Provider id prefixes: an id that starts so is only looked for where such ids live.
+_ACCOUNT_PREFIXES = ("acct_", "trm-")
+_OBJECT_PREFIXES = ("tr_", "trr_", "po_", "re_", "pyr_", "pmt-")
+_PAYMENT_PREFIXES = ("ch_", "py_", "pi_")
+#: The account column searched (indexed); a reversal's seller account is found by its shop.
+_ACCOUNT_COLUMNS = {
+    "transfer": "destination_account",
+    "payout": "stripe_account_id",
+    "hyperwallet_payment": "destination_token",
+}
+
+
+def _text_id_match(source: _Source, text_id: str) -> ColumnElement[bool] | None:
+    """Rows of ``source`` that ``text_id`` names exactly; ``None`` when none can.
+
+    The id's shape says which column holds it, so each search is one indexed lookup per table,
+    never a scan of every id column of a million rows.
+    """
+    c = source.table.c
+    if text_id.startswith(_ACCOUNT_PREFIXES):
+        name = _ACCOUNT_COLUMNS.get(source.entity)
+        return None if name is None else c[name] == text_id
+    if text_id.startswith(_OBJECT_PREFIXES):
+        return source.provider_id == text_id
+    if text_id.startswith(_PAYMENT_PREFIXES):
+        return c.transaction_id == text_id if "transaction_id" in c else None
+    if source.entity == "transfer":  # the unique (type, mirakl_id) index, every type
+        return and_(c.type.in_([t.value for t in TransferType]), c.mirakl_id == text_id)
+    if source.entity == "hyperwallet_payment":
+        return or_(c.client_payment_id == text_id, c.invoice_id == text_id)
+    return source.mirakl_id == text_id
+
+
+def totals(rows: Sequence[MovedRow]) -> Totals:
+    by_currency: dict[str, int] = {}
+    for row in rows:
+        by_currency[row.currency] = by_currency.get(row.currency, 0) + row.amount
+    return Totals(dict(sorted(by_currency.items())), sum(r.count for r in rows))
+
+
+def _item(row: Any) -> Item:
+    return Item(
+        entity=row["entity"],
+        id=int(row["id"]),
+        provider=row["provider"],
+        workflow=row["workflow"],
+        mirakl_id=row["mirakl_id"],
+        shop_id=int(row["shop_id"]) if row["shop_id"] is not None else None,
+        account=row["account"],
+        status=row["status"],
+        reason=row["reason"],
+        amount=int(row["amount"]) if row["amount"] is not None else None,
+        currency=row["currency"],
+        provider_object_id=row["provider_object_id"],
+        attempts=int(row["attempts"] or 0),
+        attempted_at=_aware(row["attempted_at"]),
+        created_at=_aware(row["created_at"]),
+        updated_at=_aware(row["updated_at"]),
+    )
+
+
+def _aware(value: Any) -> Any:
+    """Datetimes from a UNION come back raw on SQLite (text or naive): make them aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))

@@ -1,0 +1,37 @@
+"""Airflow plugin: the payments console, a "Payments" entry in the Airflow UI's navigation.
+
+Served by the API server at ``{[api] base_url}/mirakl-connector-console/`` and shown inside the
+UI (``/plugin/payments``): money moved per day, currency, provider and workflow; what waits, what
+failed and what is in doubt; each item's history; JSON under ``/api/...``, CSV under
+``/export/...``. Read-only.
+
+Every route answers only to users logged into Airflow who may read DAG runs, checked by
+Airflow's own auth manager (see :mod:`mirakl_connector.airflow.console`); the UI's session cookie
+is enough inside the UI, a Bearer token from ``POST /auth/token`` for scripts. The ledger is the
+one of connection ``mirakl_connector_db``.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from mirakl_connector.airflow.console import LedgerReader, console_read_access
+from mirakl_connector.console.app import ConsoleAppConfig, create_app
+
+URL_PREFIX = "/mirakl-connector-console"
+
+reader = LedgerReader()
+app = create_app(ConsoleAppConfig(queries=reader, auth=console_read_access()))
+
+
+class MiraklConnectorConsolePlugin(AirflowPlugin):
+    name = "mirakl_connector_console"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "mirakl-connector-console"}]
+    external_views = [
+        {
+            "name": "Payments",
+            "href": f"{URL_PREFIX}/",
+            "destination": "nav",
+            "url_route": "payments",  # shown inside the UI, at /plugin/payments
+        }
+    ]
