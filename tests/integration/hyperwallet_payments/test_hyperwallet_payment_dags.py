@@ -117,3 +117,43 @@ def test_retries_dag_pays_a_held_invoice_once_its_bank_account_exists(
     assert report["steps"]["retry_invoice_payments"]["PAID"] == 2
     assert len(hw_admin.payments()) == 2
     assert dag_env.pending_items("hyperwallet_invoice_payments") == []
+
+
+def test_forged_completed_notification_confirms_nothing_and_fails_the_run(
+    hw, sandbox, hw_admin, dag_env
+):
+    """Issue 19 pt 3 through the DAGs: the endpoint secret is not enough to get an invoice PAID."""
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+    run_dag("hyperwallet_invoice_payments.py", "hyperwallet_invoice_payments")
+    seller = next(p for p in hw_admin.payments() if p["clientPaymentId"] == "230201")
+    forged = {
+        "token": "wbh-forged-0001",
+        "type": "PAYMENTS.UPDATED.STATUS.COMPLETED",
+        "createdOn": "2030-01-01T09:00:00.000",
+        "object": {**seller, "status": "COMPLETED"},
+    }
+    hw.store(dag_env, forged)
+
+    run, report = run_dag("hyperwallet_notifications.py", "hyperwallet_payment_status")
+
+    assert run.state == "failed"  # the report task names it (and the failure e-mail)
+    summary = run.get_task_instance("process_notifications").xcom_pull(
+        task_ids="process_notifications"
+    )
+    assert summary["counts"] == {"REJECTED": 1}
+    assert "Hyperwallet does not know notification wbh-forged-0001" in (
+        summary["failed"][0]["reason"]
+    )
+    assert sandbox.mirakl_calls("IV07") == []
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PENDING"
+    row = dag_env.get_hyperwallet_payment("230201")
+    assert (row.status, row.confirmed_at) == (HyperwalletPaymentStatus.CREATED, None)
+    assert dag_env.get_inbox_event(HYPERWALLET, "wbh-forged-0001").status == InboxStatus.FAILED
+
+    # The genuine COMPLETED, when Hyperwallet sends it, confirms the invoice.
+    genuine = hw_admin.set_payment_status(seller["token"], "COMPLETED")["notification"]
+    hw.store(dag_env, genuine)
+    run, report = run_dag("hyperwallet_notifications.py", "hyperwallet_payment_status")
+    assert report["steps"]["process_notifications"] == {"PROCESSED": 1}
+    assert len(sandbox.mirakl_calls("IV07")) == 1
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PAID"
