@@ -35,6 +35,7 @@ from mirakl_connector.errors import (
     MiraklServerError,
     MiraklTransportError,
 )
+from mirakl_connector.mirakl.instance_url import mirakl_instance_url
 from mirakl_connector.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,9 @@ class _TransientFailure(Exception):
 class MiraklClient:
     """Talks to one Mirakl instance with an operator API key or access token.
 
-    :param base_url: instance root, e.g. ``https://marketplace.mirakl.net`` (paths add ``/api``).
+    :param base_url: the instance, ``https://marketplace.mirakl.net`` or, as the Hyperwallet
+        connector is configured, ``https://marketplace.mirakl.net/api`` (paths add ``/api``;
+        anything else raises :class:`~mirakl_connector.errors.ConfigurationError`).
     :param api_key: raw operator key, or ``"Bearer <token>"`` for an OAuth access token. Never
         logged nor shown in ``repr()`` or error messages.
     :param timeout: (connect, read) seconds for every request.
@@ -101,7 +104,7 @@ class MiraklClient:
             raise ValueError("api_key is required")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100, got {page_size}")
-        self.base_url = base_url.strip().rstrip("/")
+        self.base_url = mirakl_instance_url(base_url)
         self.timeout = timeout
         self.page_size = page_size
         self.call_counts: Counter[str] = Counter()

@@ -157,3 +157,25 @@ def test_forged_completed_notification_confirms_nothing_and_fails_the_run(
     assert report["steps"]["process_notifications"] == {"PROCESSED": 1}
     assert len(sandbox.mirakl_calls("IV07")) == 1
     assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PAID"
+
+
+def test_mirakl_host_with_api_suffix_works_through_the_dag(
+    hw, sandbox, hw_admin, sandbox_server, dag_env, monkeypatch
+):
+    """Issue 19 pt 2: the Hyperwallet connector's Mirakl setting (``https://x.mirakl.net/api``)
+    copied as is: the sensor's V01 and every call reach ``/api/...``, never ``/api/api/...``."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MIRAKL_DEFAULT",
+        json.dumps(
+            {"conn_type": "mirakl", "host": sandbox_server.url + "/api/",
+             "password": "sandbox-mirakl-key"}
+        ),
+    )  # fmt: skip
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+
+    run, report = run_dag("hyperwallet_invoice_payments.py", "hyperwallet_invoice_payments")
+
+    assert run.state == "success"
+    assert report["steps"]["pay_invoices"]["PAID"] == 2
+    paths = {c["path"] for c in sandbox.mirakl_calls()}
+    assert "/api/invoices" in paths and not any(p.startswith("/api/api") for p in paths)

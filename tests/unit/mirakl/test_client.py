@@ -13,6 +13,7 @@ import requests
 import responses
 
 from mirakl_connector.errors import (
+    ConfigurationError,
     MiraklClientError,
     MiraklRateLimitError,
     MiraklServerError,
@@ -629,3 +630,24 @@ def test_validate_service_refunds_sends_bare_array_and_returns_body(client, mock
     assert sent == refunds
     assert result == answer
     assert client.call_counts["SPA02"] == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://x.mirakl.net/api", "https://x.mirakl.net/api/", "https://x.mirakl.net/"],
+)
+def test_base_url_with_or_without_api_calls_api_version_once(url) -> None:
+    """Issue 19 pt 2: the Hyperwallet connector's setting ends with /api; never /api/api/..."""
+    with responses.RequestsMock() as mocked:
+        mocked.get("https://x.mirakl.net/api/version", json={"version": "3.210"})
+        client = MiraklClient(url, "key")
+        assert client.base_url == "https://x.mirakl.net"
+        assert client.version() == {"version": "3.210"}
+
+
+@pytest.mark.parametrize(
+    "url", ["https://x.mirakl.net/api/api", "https://x.mirakl.net/shop", "https://x.mirakl.net?a=1"]
+)
+def test_base_url_other_paths_are_refused_at_construction(url) -> None:
+    with pytest.raises(ConfigurationError, match="expected https://<instance>.mirakl.net or"):
+        MiraklClient(url, "key")
