@@ -21,7 +21,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -211,14 +211,28 @@ class MiraklClient:
         *,
         updated_since: DateFilter = None,
         shop_ids: Iterable[int | str] | None = None,
+        paginate: bool = True,
     ) -> Iterator[dict]:
-        """Yield shops (S20) of both domains, optionally updated since a date or by id."""
-        params: dict[str, Any] = {"domains": "PRODUCT,SERVICE"}
-        params.update(_date_params(updated_since=updated_since))
+        """Yield shops (S20), optionally updated since a date or by id.
+
+        ``paginate=True`` (the Stripe connector's call): ``domains=PRODUCT,SERVICE``, offset
+        pages. ``paginate=False`` (the Hyperwallet connector's call, ``updated_since=<instant>&
+        paginate=false`` or ``shop_ids=<≤100>&paginate=false``, reference
+        ``hyperwallet-mirakl-connector.md`` §1.6 and its ``MiraklShopsEndpointMock``): every
+        shop in one answer per id chunk, no ``domains``, ``max`` or ``offset``.
+        """
+        if paginate:
+            params: dict[str, Any] = {"domains": "PRODUCT,SERVICE"}
+            params.update(_date_params(updated_since=updated_since))
+            for id_params in _csv_id_filters(shop_ids=shop_ids):
+                yield from self._paginate_offset(
+                    S20, "/api/shops", {**params, **id_params}, _items_at("shops")
+                )
+            return
+        params = {**_date_params(updated_since=updated_since), "paginate": "false"}
         for id_params in _csv_id_filters(shop_ids=shop_ids):
-            yield from self._paginate_offset(
-                S20, "/api/shops", {**params, **id_params}, _items_at("shops")
-            )
+            reply = self._request(S20, "GET", "/api/shops", params={**params, **id_params})
+            yield from _items_at("shops")(reply.json_body)
 
     def update_shops(self, shops: Sequence[Mapping]) -> list[dict]:
         """Patch shops (S07), 100 per call; returns every ``shop_returns`` entry in order.
@@ -495,14 +509,38 @@ def _encode(value: Any) -> Iterator[str]:
 
 
 def format_date(value: str | datetime) -> str:
-    """A query date: strings (checkpoints from Mirakl) verbatim, aware datetimes as ISO-8601."""
+    """A date for Mirakl: the instant in UTC with ``Z`` (``2023-04-18T12:41:42Z``).
+
+    As the Mirakl Java SDK sends it (``Instant.toString()``, e.g. the Hyperwallet connector's
+    ``updated_since=2023-04-18T12:41:42Z``, reference ``hyperwallet-mirakl-connector.md`` §1.2):
+    no ``+00:00`` offset, whose ``+`` a careless proxy or client turns into a space.
+    Milliseconds are kept when present (microseconds when finer). A string with an offset (a
+    checkpoint Mirakl returned) is converted the same way; one without an offset, or that is not
+    a date-time, is sent verbatim (its zone is not ours to guess).
+    """
     if isinstance(value, str):
-        return value
+        parsed = _aware_instant(value)
+        if parsed is None:
+            return value
+        value = parsed
     if not isinstance(value, datetime):
         raise TypeError(f"expected str or datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"datetime {value.isoformat()} has no timezone; Mirakl needs an offset")
-    return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        micros = f"{utc.microsecond:06d}"
+        text += "." + (micros[:3] if utc.microsecond % 1000 == 0 else micros)
+    return text + "Z"
+
+
+def _aware_instant(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None and parsed.utcoffset() is not None else None
 
 
 def _date_params(**dates: DateFilter) -> dict[str, Any]:

@@ -390,7 +390,14 @@ def validate_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
 
 # -- shops --------------------------------------------------------------------------------------
 def list_shops(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
-    """S20 (``domains`` is accepted and ignored)."""
+    """S20: ``updated_since``, ``shop_ids``, offset pages or ``paginate=false`` (everything).
+
+    References: Mirakl's ``S20_Response_200`` (``shops``, ``total_count``); the Stripe connector
+    sends ``domains=PRODUCT,SERVICE`` with ``max``/``offset``, the Hyperwallet connector
+    ``updated_since=<instant>&paginate=false`` (its ``MiraklShopsEndpointMock``). ``domains``
+    is accepted and not filtered on: the demo's shops all sell in both domains, and no reference
+    says which domain a shop without the parameter is listed in.
+    """
     since = _date(req, "updated_since")
     shop_ids = set(_csv(req, "shop_ids"))
     with state.lock:
@@ -464,6 +471,9 @@ def _patch_shop(shop: dict[str, Any], patch: dict[str, Any]) -> None:
         if key == "shop_additional_fields":
             fields = {f["code"]: f for f in shop.get("shop_additional_fields") or []}
             for incoming in value or []:
+                # Mirakl's S07_Request_Shops_ShopAdditionalFields: "if the 'value' field ... is
+                # absent, the corresponding additional field value will be removed"; the
+                # Hyperwallet connector clears with an explicit null. Both remove it here.
                 if incoming.get("value") is None:
                     fields.pop(incoming.get("code"), None)
                 else:
