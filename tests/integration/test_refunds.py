@@ -7,8 +7,8 @@ Each test checks the money that moved (Stripe refunds and reversals), what Mirak
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import UTC as _UTC
 from datetime import datetime as _dt

@@ -40,7 +40,9 @@ def mirakl_instance_url(value: str) -> str:
         raise ConfigurationError(f"Mirakl URL is malformed ({exc}); expected {_FORMS}") from None
     shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme else text
     if parts.scheme not in ("http", "https"):
-        raise ConfigurationError(f"Mirakl URL {shown!r} must start with https://; expected {_FORMS}")
+        raise ConfigurationError(
+            f"Mirakl URL {shown!r} must start with https://; expected {_FORMS}"
+        )
     if not parts.hostname:
         raise ConfigurationError(f"Mirakl URL {shown!r} has no host; expected {_FORMS}")
     if parts.username is not None or parts.password is not None:

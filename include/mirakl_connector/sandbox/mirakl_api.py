@@ -732,7 +732,9 @@ def validate_service_refunds(state: SandboxState, req: MiraklRequest) -> MiraklR
     return MiraklResponse(200, body)
 
 
-def _same_refund_amount(refund: dict[str, Any], order: dict[str, Any], item: dict[str, Any]) -> bool:
+def _same_refund_amount(
+    refund: dict[str, Any], order: dict[str, Any], item: dict[str, Any]
+) -> bool:
     """The SPA02 item's ``amount``/``currency_code`` are the refund's (SPA02_Request fields)."""
     try:
         same_amount = Decimal(str(item.get("amount"))) == Decimal(str(refund.get("amount")))

@@ -108,8 +108,7 @@ def payment_mismatch(row: HyperwalletPayment | None, payment: Mapping[str, Any])
     destination = _text(payment.get("destinationToken"))
     if row.destination_token and destination and destination != row.destination_token:
         return (
-            f"payment {token} went to {destination}, the ledger sent it to "
-            f"{row.destination_token}"
+            f"payment {token} went to {destination}, the ledger sent it to {row.destination_token}"
         )
     return None
 

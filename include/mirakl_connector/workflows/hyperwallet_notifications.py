@@ -233,14 +233,11 @@ class NotificationJob:
                 "(GET /webhook-notifications/{token} answered 404)"
             ) from None
         if not isinstance(known, Mapping) or not known:
-            raise NotificationRejected(
-                f"Hyperwallet returned no notification {event.event_id}"
-            )
+            raise NotificationRejected(f"Hyperwallet returned no notification {event.event_id}")
         differences = posted_differences(event.payload, known)
         if differences:
             raise NotificationRejected(
-                "the notification posted differs from Hyperwallet's copy: "
-                + "; ".join(differences)
+                "the notification posted differs from Hyperwallet's copy: " + "; ".join(differences)
             )
         return replace(event, payload=dict(known))
 

@@ -56,6 +56,11 @@ from mirakl_connector.workflows.hyperwallet_invoices import (
     alert_recipients,
     lazy_mailer,
 )
+from mirakl_connector.workflows.hyperwallet_notification_checks import (
+    NotificationRejected,
+    payment_mismatch,
+    verified_payload,
+)
 from mirakl_connector.workflows.hyperwallet_notifications import (
     PAYMENT,
     SETTINGS_SECTION,
@@ -75,11 +80,6 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     ledger_status,
     parse_payment_notice,
     sbc07_cycle,
-)
-from mirakl_connector.workflows.hyperwallet_notification_checks import (
-    NotificationRejected,
-    payment_mismatch,
-    verified_payload,
 )
 from mirakl_connector.workflows.registry import Resources
 

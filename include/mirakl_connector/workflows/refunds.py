@@ -55,9 +55,6 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.mirakl.spa02 import REFUSED as SPA02_REFUSED
-from mirakl_connector.mirakl.spa02 import VALIDATED as SPA02_VALIDATED
-from mirakl_connector.mirakl.spa02 import spa02_results
 from mirakl_connector.mirakl.orders import (
     MiraklOrder,
     RefundPart,
@@ -65,6 +62,9 @@ from mirakl_connector.mirakl.orders import (
     parse_product_order,
     parse_service_order,
 )
+from mirakl_connector.mirakl.spa02 import REFUSED as SPA02_REFUSED
+from mirakl_connector.mirakl.spa02 import VALIDATED as SPA02_VALIDATED
+from mirakl_connector.mirakl.spa02 import spa02_results
 from mirakl_connector.money import from_minor
 from mirakl_connector.payout_provider import STRIPE, ShopProviders
 from mirakl_connector.settings import checked_values
@@ -537,17 +537,23 @@ class PaymentRefund:
                 outcomes.append(self._validated(row))
             elif result.outcome == SPA02_REFUSED and "already validated" in result.message:
                 # A validation whose answer was lost reached Mirakl (as PA02's 400 below).
-                outcomes.append(self._validated(row, f"Mirakl already had it validated: {result.message}"))
+                outcomes.append(
+                    self._validated(row, f"Mirakl already had it validated: {result.message}")
+                )
             elif result.outcome == SPA02_REFUSED:
                 outcomes.append(
                     self._failed_validation(row, f"Mirakl SPA02 refused: {result.message}")
                 )
             else:
                 saved = self._save_refund(
-                    row, RefundStatus.PENDING, f"Refunded in Stripe ({row.stripe_refund_id}); "
+                    row,
+                    RefundStatus.PENDING,
+                    f"Refunded in Stripe ({row.stripe_refund_id}); "
                     f"Mirakl validation unknown: {result.message}; validated again next run",
                 )
-                outcomes.append(replace(_refund_outcome(saved), status="MIRAKL_UNCONFIRMED", failed=True))
+                outcomes.append(
+                    replace(_refund_outcome(saved), status="MIRAKL_UNCONFIRMED", failed=True)
+                )
         return outcomes
 
     def _mirakl_refused(self, row: RefundRecord, exc: MiraklApiError) -> ItemOutcome:

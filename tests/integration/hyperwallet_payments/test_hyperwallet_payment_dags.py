@@ -141,8 +141,8 @@ def test_forged_completed_notification_confirms_nothing_and_fails_the_run(
         task_ids="process_notifications"
     )
     assert summary["counts"] == {"REJECTED": 1}
-    assert "Hyperwallet does not know notification wbh-forged-0001" in (
-        summary["failed"][0]["reason"]
+    assert (
+        "Hyperwallet does not know notification wbh-forged-0001" in (summary["failed"][0]["reason"])
     )
     assert sandbox.mirakl_calls("IV07") == []
     assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PENDING"

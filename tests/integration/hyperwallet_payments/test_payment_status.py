@@ -295,7 +295,7 @@ def test_transfer_method_notifications_are_ignored_and_kyc_ones_left_alone(
 
 
 def _forged(payment_token, client_payment_id, status="COMPLETED", **changes):
-    """A notification as Hyperwallet would shape it (reference §7.6), which Hyperwallet never sent."""
+    """A notification shaped as Hyperwallet's (reference §7.6) that Hyperwallet never sent."""
     return {
         "token": "wbh-00000000-dead-beef-0000-000000000001",
         "type": f"PAYMENTS.UPDATED.STATUS.{status}",
@@ -382,7 +382,9 @@ def test_notification_of_a_payment_that_does_not_exist_marks_nothing_and_the_inv
     """Issue 11 pt 4: Hyperwallet knows the notification, not the payment; nothing in the ledger
     says paid, and the next invoice run pays the invoice (not ALREADY_PAID)."""
     sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(777)]))
-    sent = hw_admin.emit("PAYMENTS.UPDATED.STATUS.COMPLETED", _forged("pmt-elsewhere", "777")["object"])
+    sent = hw_admin.emit(
+        "PAYMENTS.UPDATED.STATUS.COMPLETED", _forged("pmt-elsewhere", "777")["object"]
+    )
     hw.store(workflow_ledger, sent["notification"])
 
     summary = _job(hw, mirakl, workflow_ledger).process().to_dict()

@@ -2,7 +2,8 @@
 
 Connection fields: ``host`` is the marketplace base URL (``https://x.mirakl.net``, or
 ``https://x.mirakl.net/api`` as the Hyperwallet connector documents it; a bare host gets
-``https://``; any other path, a query or a fragment is refused, naming the forms accepted), ``password`` the operator API key or ``Bearer <token>``. Extras, each with a default:
+``https://``; any other path, a query or a fragment is refused, naming the forms accepted),
+``password`` the operator API key or ``Bearer <token>``. Extras, each with a default:
 ``timeout_connect`` (5 s), ``timeout_read`` (30 s), ``max_retries`` (4) and ``page_size`` (100).
 """
 
