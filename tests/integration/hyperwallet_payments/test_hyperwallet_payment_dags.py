@@ -179,3 +179,37 @@ def test_mirakl_host_with_api_suffix_works_through_the_dag(
     assert report["steps"]["pay_invoices"]["PAID"] == 2
     paths = {c["path"] for c in sandbox.mirakl_calls()}
     assert "/api/invoices" in paths and not any(p.startswith("/api/api") for p in paths)
+
+
+def test_notification_of_a_payment_we_never_made_leaves_the_invoice_payable(
+    hw, sandbox, hw_admin, dag_env
+):
+    """Issue 11 pt 4 through the DAGs: Hyperwallet sent a COMPLETED about a payment that does not
+    exist, for our invoice's id; nothing is marked paid and a manual run pays the invoice."""
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+    ghost = {
+        "token": "pmt-does-not-exist", "status": "COMPLETED", "createdOn": "2030-01-01T09:00:00",
+        "amount": "4545.20", "currency": "EUR", "clientPaymentId": "230201",
+        "destinationToken": "trm-seller", "programToken": "prg-pay", "purpose": "OTHER",
+    }  # fmt: skip
+    hw.store(dag_env, hw_admin.emit("PAYMENTS.UPDATED.STATUS.COMPLETED", ghost)["notification"])
+
+    run, _ = run_dag("hyperwallet_notifications.py", "hyperwallet_payment_status")
+
+    assert run.state == "failed"
+    summary = run.get_task_instance("process_notifications").xcom_pull(
+        task_ids="process_notifications"
+    )
+    assert summary["counts"] == {"REJECTED": 1}
+    assert dag_env.get_hyperwallet_payment("230201") is None
+    assert sandbox.mirakl_calls("IV07") == []
+
+    run, report = run_dag(
+        "hyperwallet_invoice_payments.py", "hyperwallet_invoice_payments", invoice_ids=["230201"]
+    )
+    assert run.state == "success"
+    assert report["steps"]["pay_invoices"]["PAID"] == 2  # not ALREADY_PAID
+    assert sorted(p["clientPaymentId"] for p in hw_admin.payments()) == [
+        "230201",
+        "230201-operatorFee",
+    ]
