@@ -146,6 +146,14 @@ class HyperwalletPaymentStatusJob(NotificationJob):
                 f"about {notice.payment_token}, but invoice payment {row.client_payment_id} is "
                 f"{row.payment_token} ({row.hw_status or row.status})"
             )
+        # The payment's current status is applied, so an earlier notification (a COMPLETED
+        # processed after the payment was RETURNED) may already have reported this failure.
+        reported = (
+            row.status == S.FAILED
+            and row.hw_status == notice.status
+            and row.payment_token == notice.payment_token
+            and row.last_notification_token not in (None, notice.token)
+        )
         recorded = self.ledger.record_hyperwallet_notification(
             self._updated(row, notice),
             notification_token=notice.token,
@@ -160,6 +168,8 @@ class HyperwalletPaymentStatusJob(NotificationJob):
         outcome = classify_status(notice.status)
         if outcome == ACCEPTED:
             return self._completed(recorded, notice)
+        if outcome == FAILURE and reported:
+            return InboxStatus.PROCESSED, f"payment {notice.status}: already reported"
         if outcome == FAILURE:
             return self._failed_payment(recorded, notice)
         return InboxStatus.PROCESSED, f"{notice.status}: in progress, nothing to do"

@@ -430,3 +430,26 @@ def test_payment_we_did_not_make_or_of_another_amount_is_rejected(
     row = workflow_ledger.get_hyperwallet_payment("230201")
     assert (row.status, row.payment_token, row.confirmed_at) == (S.FAILED, ours, None)
     assert sandbox.mirakl_calls("IV07") == []
+
+
+def test_current_status_is_applied_and_a_failure_is_emailed_once(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger, mailer, smtp_server
+):
+    """A genuine COMPLETED processed after the payment was RETURNED: Hyperwallet's current status
+    wins (no IV07 for a returned payment), and the RETURNED notification does not e-mail again."""
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+    _pay(hw, mirakl, hyperwallet, workflow_ledger, operator_commissions=False)
+    _notify(hw, hw_admin, workflow_ledger, "230201", "COMPLETED", "2030-01-01T10:00:00.000")
+    _notify(hw, hw_admin, workflow_ledger, "230201", "RETURNED", "2030-01-01T11:00:00.000")
+
+    summary = _job(hw, mirakl, workflow_ledger, mailer=mailer).process().to_dict()
+
+    assert summary["counts"] == {"PROCESSED": 2}
+    assert {r["reason"] for r in summary["reasons"]} == {
+        "payment RETURNED: e-mailed",
+        "payment RETURNED: already reported",
+    }
+    assert sandbox.mirakl_calls("IV07") == []
+    assert len(smtp_server[2].messages) == 1
+    row = workflow_ledger.get_hyperwallet_payment("230201")
+    assert (row.status, row.hw_status, row.confirmed_at) == (S.FAILED, "RETURNED", None)
