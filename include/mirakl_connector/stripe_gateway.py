@@ -34,8 +34,9 @@ from typing import Any
 
 import stripe
 
-from mirakl_connector.errors import ConfigurationError, PaymentProviderError
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
 from mirakl_connector.retry import RetryPolicy
+from mirakl_connector.stripe_currency import Operation, from_api, to_api
 from mirakl_connector.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -161,9 +162,9 @@ class StripeGateway:
                 id=intent["id"],
                 kind="payment_intent",
                 status=intent.get("status") or "unknown",
-                amount=intent.get("amount"),
+                amount=from_api(intent.get("amount"), intent.get("currency")),
                 currency=intent.get("currency"),
-                amount_captured=intent.get("amount_received"),
+                amount_captured=from_api(intent.get("amount_received"), intent.get("currency")),
                 charge=charge,
                 metadata=dict(intent.get("metadata") or {}),
             )
@@ -288,9 +289,10 @@ class StripeGateway:
         on_account: str | None = None,
     ) -> CreatedObject:
         """Create a transfer to ``destination``; ``on_account`` creates it on a connected account
-        (seller → platform transfers)."""
+        (seller → platform transfers). ``amount`` is in ISO minor units, already rounded to what
+        Stripe takes (:func:`~mirakl_connector.stripe_currency.for_stripe`)."""
         params: dict[str, Any] = {
-            "amount": amount,
+            "amount": to_api(amount, currency, Operation.TRANSFER),
             "currency": currency.lower(),
             "destination": destination,
             "metadata": _metadata(metadata),
@@ -300,22 +302,26 @@ class StripeGateway:
         obj = self._call(
             "transfers.create", params=params, key=idempotency_key, on_account=on_account
         )
-        return _created(obj)
+        return _created(obj, Operation.TRANSFER)
 
     def create_reversal(
         self,
         transfer_id: str,
         *,
         amount: int,
+        currency: str,
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> CreatedObject:
-        """Reverse ``amount`` of a transfer (the seller's share of a refund)."""
-        params = {"amount": amount, "metadata": _metadata(metadata)}
+        """Reverse ``amount`` (ISO minor units of the transfer's ``currency``) of a transfer."""
+        params = {
+            "amount": to_api(amount, currency, Operation.REVERSAL),
+            "metadata": _metadata(metadata),
+        }
         obj = self._call(
             "transfers.reversals.create", transfer_id, params=params, key=idempotency_key
         )
-        return _created(obj)
+        return _created(obj, Operation.REVERSAL)
 
     def create_payout(
         self,
@@ -326,10 +332,15 @@ class StripeGateway:
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> CreatedObject:
-        """Pay out from a connected account's balance to its bank account."""
-        params = {"amount": amount, "currency": currency.lower(), "metadata": _metadata(metadata)}
+        """Pay out from a connected account's balance to its bank account (``amount`` in ISO
+        minor units, already rounded to what Stripe pays out: HUF/TWD whole units)."""
+        params = {
+            "amount": to_api(amount, currency, Operation.PAYOUT),
+            "currency": currency.lower(),
+            "metadata": _metadata(metadata),
+        }
         obj = self._call("payouts.create", params=params, key=idempotency_key, on_account=account)
-        return _created(obj)
+        return _created(obj, Operation.PAYOUT)
 
     def retrieve_payout(self, *, account: str, payout_id: str) -> Mapping[str, Any]:
         """A payout of a connected account as it is now (``status``, ``failure_code``, ...)."""
@@ -340,22 +351,31 @@ class StripeGateway:
         *,
         payment_id: str,
         amount: int | None,
+        currency: str | None,
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> CreatedObject:
-        """Refund ``amount`` (``None`` = what remains) of a charge or payment intent."""
+        """Refund ``amount`` (ISO minor units of ``currency``; ``None`` = what remains) of a
+        charge or payment intent."""
         key = "payment_intent" if payment_id.startswith("pi_") else "charge"
         params: dict[str, Any] = {key: payment_id, "metadata": _metadata(metadata)}
         if amount is not None:
-            params["amount"] = amount
-        return _created(self._call("refunds.create", params=params, key=idempotency_key))
+            if not currency:
+                raise InvalidItemError("a partial refund needs its currency")
+            params["amount"] = to_api(amount, currency, Operation.REFUND)
+        obj = self._call("refunds.create", params=params, key=idempotency_key)
+        return _created(obj, Operation.REFUND)
 
-    def capture_payment(self, payment_id: str, *, amount: int, idempotency_key: str) -> str:
-        """Capture ``amount`` of an authorised payment; return the captured object's id.
+    def capture_payment(
+        self, payment_id: str, *, amount: int, currency: str, idempotency_key: str
+    ) -> str:
+        """Capture ``amount`` (ISO minor units of ``currency``) of an authorised payment; return
+        the captured object's id.
 
         A charge that belongs to a payment intent is captured through the intent (capturing the
         charge itself is refused by Stripe for intents).
         """
+        amount = to_api(amount, currency, Operation.CHARGE)
         target = self._capture_target(payment_id)
         if target.startswith("pi_"):
             params = {"amount_to_capture": amount}
@@ -452,9 +472,9 @@ class StripeGateway:
             status=charge.get("status") or "unknown",
             captured=bool(charge.get("captured")),
             refunded=bool(charge.get("refunded")),
-            amount=charge.get("amount"),
+            amount=from_api(charge.get("amount"), charge.get("currency")),
             currency=charge.get("currency"),
-            amount_captured=charge.get("amount_captured"),
+            amount_captured=from_api(charge.get("amount_captured"), charge.get("currency")),
             payment_intent=intent,
             metadata=dict(charge.get("metadata") or {}),
         )
@@ -483,7 +503,7 @@ class StripeGateway:
             if all(found.get(k) == v for k, v in metadata.items()) and (
                 accept is None or accept(obj)
             ):
-                return _created(obj)
+                return _created(obj, _OPERATION_OF.get(resource, Operation.CHARGE))
         return None
 
     def _list(
@@ -707,10 +727,20 @@ def _plain(result: Any) -> Any:
     return data
 
 
-def _created(obj: Mapping[str, Any]) -> CreatedObject:
+#: The operation whose unit a listed object's amount is in (UGX payouts differ).
+_OPERATION_OF = {
+    "transfers": Operation.TRANSFER,
+    "transfers.reversals": Operation.REVERSAL,
+    "payouts": Operation.PAYOUT,
+    "refunds": Operation.REFUND,
+}
+
+
+def _created(obj: Mapping[str, Any], operation: Operation = Operation.CHARGE) -> CreatedObject:
+    """The object as created; its amount back in ISO minor units (the ledger's unit)."""
     return CreatedObject(
         id=obj["id"],
-        amount=obj.get("amount"),
+        amount=from_api(obj.get("amount"), obj.get("currency"), operation),
         currency=(obj.get("currency") or "").upper(),
         replayed=bool(obj.get(_REPLAYED)),
         metadata=dict(obj.get("metadata") or {}),

@@ -170,7 +170,8 @@ class TransferRecord:
     source_account: str | None = None  # acct_ the transfer is created on (seller → platform)
     transaction_id: str | None = None  # source charge (orders) or transfer to reverse (refunds)
     transfer_id: str | None = None  # tr_ / trr_ once created
-    amount: int | None = None  # minor units
+    amount: int | None = None  # ISO minor units moved (after Stripe's rounding)
+    amount_residue: int | None = None  # ISO minor units owed but not moved (Stripe's rounding)
     currency: str | None = None  # upper-case ISO 4217
     mirakl_created_date: str | None = None  # raw Mirakl string, as received
     idempotency_key: str | None = None
@@ -195,6 +196,7 @@ class RefundRecord:
     status: RefundStatus = RefundStatus.ON_HOLD
     status_reason: str | None = None
     amount: int | None = None
+    amount_residue: int | None = None  # see TransferRecord
     currency: str | None = None
     mirakl_commercial_order_id: str | None = None
     mirakl_order_id: str | None = None
@@ -220,6 +222,7 @@ class PayoutRecord:
     mirakl_shop_id: int | None = None
     stripe_account_id: str | None = None
     amount: int | None = None
+    amount_residue: int | None = None  # see TransferRecord
     currency: str | None = None
     payout_id: str | None = None
     mirakl_created_date: str | None = None

@@ -608,6 +608,7 @@ def _outcome(row: TransferRecord) -> ItemOutcome:
         amount=row.amount,
         currency=row.currency,
         failed=row.status is TransferStatus.FAILED,
+        residue=row.amount_residue,
     )
 
 

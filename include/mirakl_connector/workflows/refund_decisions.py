@@ -32,6 +32,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.orders import RefundPart
 from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
+from mirakl_connector.stripe_currency import Operation, for_stripe, unsupported_reason
 from mirakl_connector.stripe_gateway import PaymentState
 
 PaymentLookup = Callable[[str], PaymentState]
@@ -129,6 +130,16 @@ def decide_refund(
         amount = format_minor(row.amount or 0, row.currency or "EUR")
         return RefundVerdict(
             _set(row, RefundStatus.ABORTED, f"Amount must be positive, input was: {amount}")
+        )
+    unsupported = unsupported_reason(row.currency)
+    if unsupported is not None:  # before any Stripe call
+        return RefundVerdict(_set(row, RefundStatus.FAILED, unsupported))
+    # Never refund more than Mirakl's refund: round down, keep what is owed (amount + residue).
+    rounded = for_stripe(row.amount + (row.amount_residue or 0), row.currency, Operation.REFUND)
+    row = replace(row, amount=rounded.amount, amount_residue=rounded.residue or None)
+    if rounded.amount <= 0:
+        return RefundVerdict(
+            _set(row, RefundStatus.ABORTED, "Amount is below Stripe's unit for this currency")
         )
     payment_id = row.transaction_id or transfer_payment_id or mapping_payment_id
     if not payment_id:
@@ -271,13 +282,21 @@ def decide_reversal(
         if is_tax_row
         else refund_part.seller_amount_minor(tax_split=tax_split)
     )
-    row = replace(row, amount=amount, currency=refund_part.currency)
+    row = replace(row, amount=amount, amount_residue=None, currency=refund_part.currency)
     if amount <= 0:
         return _tset(
             row,
             TransferStatus.ABORTED,
             f"Amount must be positive, input was: {format_minor(amount, refund_part.currency)}",
         )
+    unsupported = unsupported_reason(refund_part.currency)
+    if unsupported is not None:
+        return _tset(row, TransferStatus.FAILED, unsupported)
+    # Take back no more than the refund's seller share: round down (README "Currencies").
+    rounded = for_stripe(amount, refund_part.currency, Operation.REVERSAL)
+    row = replace(row, amount=rounded.amount, amount_residue=rounded.residue or None)
+    if rounded.amount <= 0:
+        return _tset(row, TransferStatus.ABORTED, "Amount is below Stripe's unit for this currency")
     return _tset(row, TransferStatus.PENDING, None)
 
 

@@ -478,6 +478,7 @@ class PaymentRefund:
         return self.stripe.create_refund(
             payment_id=row.transaction_id,
             amount=row.amount,
+            currency=row.currency,
             idempotency_key=key,
             metadata={"miraklRefundId": row.mirakl_refund_id},
         )
@@ -740,6 +741,7 @@ class PaymentRefund:
         return self.stripe.create_reversal(
             row.transaction_id,
             amount=row.amount,
+            currency=row.currency,
             idempotency_key=key,
             metadata={"miraklId": row.mirakl_id},
         )
@@ -848,6 +850,7 @@ def _refund_outcome(row: RefundRecord) -> ItemOutcome:
         amount=row.amount,
         currency=row.currency,
         failed=row.status is RefundStatus.FAILED,
+        residue=row.amount_residue,
     )
 
 
@@ -859,6 +862,7 @@ def _transfer_outcome(row: TransferRecord) -> ItemOutcome:
         amount=row.amount,
         currency=row.currency,
         failed=row.status is TransferStatus.FAILED,
+        residue=row.amount_residue,
     )
 
 
