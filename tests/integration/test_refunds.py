@@ -341,7 +341,11 @@ def test_refund_key_reused_with_other_params_is_looked_up_not_made_again(
     # The first attempt reached Stripe with other parameters (here: another amount), then the
     # process died before the refund id was stored.
     first = stripe_gateway.create_refund(
-        payment_id="ch_paid", amount=2900, idempotency_key=key, metadata={"miraklRefundId": "R1"}
+        payment_id="ch_paid",
+        amount=2900,
+        currency="EUR",
+        idempotency_key=key,
+        metadata={"miraklRefundId": "R1"},
     )
 
     assert job.refund().counts == {"REFUND_CREATED": 1}

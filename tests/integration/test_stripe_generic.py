@@ -278,7 +278,13 @@ def test_new_refund_sensor_sees_refunds_not_charges(stripe_conn, variables):
     made = (
         StripeHook()
         .get_gateway()
-        .create_refund(payment_id=charge["id"], amount=200, idempotency_key="r1", metadata={})
+        .create_refund(
+            payment_id=charge["id"],
+            amount=200,
+            currency=charge["currency"],
+            idempotency_key="r1",
+            metadata={},
+        )
     )
     found = StripeNewRefundSensor(task_id="new_refund", since=since).execute(CONTEXT)
     assert [(r["id"], r["amount"], r["charge"]) for r in found] == [(made.id, 200, charge["id"])]

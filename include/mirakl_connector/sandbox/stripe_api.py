@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mirakl_connector.sandbox import stripe_contract
+from mirakl_connector.sandbox import stripe_amounts, stripe_contract
 from mirakl_connector.sandbox.state import Collection, SandboxState
 
 REQUIRES_STATES = {
@@ -89,6 +89,15 @@ def _int_param(
     if value < low:
         raise StripeError(400, f"This value must be greater than or equal to {low}.", param=name)
     return value
+
+
+def _check_amount(
+    amount: int | None, currency: str, *, payout: bool = False, param: str = "amount"
+) -> None:
+    """Stripe's currency rules (docs.stripe.com/currencies; see :mod:`.stripe_amounts`)."""
+    refused = stripe_amounts.refusal(amount, currency, payout=payout, param=param)
+    if refused is not None:
+        raise StripeError(400, refused.message, code=refused.code, param=refused.param)
 
 
 def _str_param(ctx: StripeContext, name: str, *, required: bool = False) -> str | None:
@@ -374,6 +383,7 @@ def _capture_charge_object(ctx: StripeContext, charge: dict[str, Any], amount: i
             400, f"Charge {charge['id']} has already been captured.", code="charge_already_captured"
         )
     amount = charge["amount"] if amount is None else amount
+    _check_amount(amount, charge["currency"])  # docs.stripe.com/currencies
     if amount > charge["amount"]:
         raise StripeError(400, "Amount to capture exceeds the authorized amount.", param="amount")
     charge["captured"] = True
@@ -407,6 +417,7 @@ def capture_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
         )
     amount = _int_param(ctx, "amount_to_capture")
     amount = intent["amount"] if amount is None else amount
+    _check_amount(amount, intent["currency"], param="amount_to_capture")
     if amount > intent["amount"]:
         raise StripeError(
             400,
@@ -462,6 +473,7 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
     state = ctx.state
     amount = _int_param(ctx, "amount", required=True)
     currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    _check_amount(amount, currency)  # docs.stripe.com/currencies (stricter: see stripe_amounts)
     destination = _str_param(ctx, "destination", required=True)
     source = _str_param(ctx, "source_transaction")
     dest_account = state.find_account(destination)
@@ -581,6 +593,7 @@ def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
         raise StripeError(400, "Transfer already reversed.", code="transfer_already_reversed")
     amount = _int_param(ctx, "amount")
     amount = remaining if amount is None else amount
+    _check_amount(amount, transfer["currency"])  # docs.stripe.com/currencies
     if amount > remaining:
         raise StripeError(
             400,
@@ -642,6 +655,8 @@ def create_payout(ctx: StripeContext) -> dict[str, Any]:
     state = ctx.state
     amount = _int_param(ctx, "amount", required=True)
     currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    # docs.stripe.com/currencies "Special cases": HUF/TWD/UGX payouts in hundreds only
+    _check_amount(amount, currency, payout=True)
     if ctx.stripe_account is not None:
         account = state.find_account(ctx.stripe_account)
         if account is None:
@@ -729,6 +744,7 @@ def create_refund(ctx: StripeContext) -> dict[str, Any]:
     remaining = charge["amount"] - charge.get("amount_refunded", 0)
     amount = _int_param(ctx, "amount")
     amount = remaining if amount is None else amount
+    _check_amount(amount, charge["currency"])  # docs.stripe.com/currencies (Refunds)
     if remaining <= 0 or charge.get("refunded"):
         raise StripeError(
             400, f"Charge {charge_id} has already been refunded.", code="charge_already_refunded"
@@ -817,6 +833,7 @@ def create_charge(ctx: StripeContext) -> dict[str, Any]:
     state = ctx.state
     amount = _int_param(ctx, "amount", required=True)
     currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    _check_amount(amount, currency)  # docs.stripe.com/currencies
     customer = _str_param(ctx, "customer")
     source = _str_param(ctx, "source")
     if customer is None and source is None:
