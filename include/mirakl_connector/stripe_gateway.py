@@ -148,8 +148,25 @@ class StripeGateway:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def retrieve_payment(self, payment_id: str) -> PaymentState:
-        """Retrieve a charge (``ch_``/``py_``) or payment intent (``pi_``) with its charge."""
+    def retrieve_payment(
+        self, payment_id: str, *, seller_account: str | None = None
+    ) -> PaymentState:
+        """Retrieve a charge (``ch_``/``py_``) or payment intent (``pi_``) with its charge.
+
+        A ``py_`` payment is usually the seller-side payment a destination charge or transfer
+        creates on the connected account (``Transfer.destination_payment``): it lives on that
+        account and the platform gets ``resource_missing`` for it without ``Stripe-Account``
+        (docs.stripe.com/connect/authentication). With ``seller_account`` known it is read there
+        first; a ``py_`` that is not there (a platform's own non-card payment also has that
+        prefix) is then read on the platform.
+        """
+        if payment_id.startswith("py_") and seller_account:
+            try:
+                charge = self._call("charges.retrieve", payment_id, on_account=seller_account)
+                return self._charge_state(charge)
+            except PaymentProviderError as exc:
+                if exc.code != "resource_missing":
+                    raise
         if payment_id.startswith("pi_"):
             intent = self._call("payment_intents.retrieve", payment_id)
             charge = None

@@ -354,8 +354,13 @@ def create_login_link(ctx: StripeContext, account_id: str) -> dict[str, Any]:
 
 # -- charges and payment intents ----------------------------------------------------------------
 def retrieve_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
+    """A charge as the calling account sees it: a connected account's charge (the ``py_``
+    payment of a transfer, ``Transfer.destination_payment``) only with its ``Stripe-Account``
+    header, a platform charge only without one (docs.stripe.com/connect/authentication: the
+    header makes the request as that account; other accounts' objects are ``resource_missing``).
+    """
     obj = ctx.state.stripe.charges.get(charge_id)
-    if obj is None:
+    if obj is None or ctx.state.stripe.owners.get(charge_id) != ctx.stripe_account:
         raise _missing("charge", charge_id, "charge")
     return obj
 
