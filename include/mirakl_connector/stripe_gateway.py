@@ -67,6 +67,15 @@ KEY_SPENT = "idempotency_key_spent"
 UNCLEAR_ANSWER = "unclear_answer"
 
 
+#: An Express account in ``controller`` properties (``type=express`` is deprecated).
+EXPRESS_CONTROLLER: dict[str, Any] = {
+    "stripe_dashboard": {"type": "express"},
+    "fees": {"payer": "application"},
+    "losses": {"payments": "application"},
+    "requirement_collection": "stripe",
+}
+
+
 @dataclass(frozen=True)
 class PaymentState:
     """What the split needs to know about a payment (charge ``ch_``/``py_`` or intent ``pi_``)."""
@@ -418,9 +427,18 @@ class StripeGateway:
         idempotency_key: str,
         prefill: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Create the Express account of a Mirakl shop (manual payouts, no negative debits)."""
+        """Create the seller account of a Mirakl shop (manual payouts, no negative debits).
+
+        ``type=express`` is deprecated in the pinned API version (SDK
+        ``AccountCreateParams.type``: "Use controller instead"); the same account is described
+        with ``controller`` properties (docs.stripe.com/connect/migrate-to-controller-properties:
+        Express = Express dashboard, the platform pays fees and bears losses, Stripe collects
+        requirements). The seller only receives the marketplace's transfers and pays them out,
+        so only the ``transfers`` capability is requested (the platform makes the charges).
+        """
         params: dict[str, Any] = {
-            "type": "express",
+            "controller": EXPRESS_CONTROLLER,
+            "capabilities": {"transfers": {"requested": True}},
             "settings": {
                 "payouts": {"debit_negative_balances": False, "schedule": {"interval": "manual"}}
             },

@@ -266,11 +266,30 @@ def create_account(ctx: StripeContext) -> dict[str, Any]:
         if isinstance(ctx.params.get(name), dict):
             account[name] = _typed(ctx, name)
     account["capabilities"] = _capabilities(ctx, {})
+    if isinstance(ctx.params.get("controller"), dict):
+        account.update(_controller(ctx))
     account["metadata"] = _metadata(ctx)
     account["requirements"] = {"currently_due": ["external_account", "tos_acceptance.date"]}
     obj = state.put_account(stripe_contract.drop_write_only(account | {"object": "account"}))
     emit_event(ctx, state, "account.created", obj, account=obj["id"])
     return obj
+
+
+def _controller(ctx: StripeContext) -> dict[str, Any]:
+    """``controller`` properties as the Account object shows them (``Account.controller``, SDK
+    ``_account.py``): the platform controls the account (``type: application``). The legacy
+    ``type`` of an account created this way is ``express`` for the Express combination
+    (docs.stripe.com/connect/migrate-to-controller-properties) and ``none`` otherwise (the
+    value the SDK's ``Account.type`` has for accounts matching no legacy type)."""
+    controller = _typed(ctx, "controller")
+    express = (
+        (controller.get("stripe_dashboard") or {}).get("type") == "express"
+        and (controller.get("fees") or {}).get("payer") == "application"
+        and (controller.get("losses") or {}).get("payments") == "application"
+        and controller.get("requirement_collection", "stripe") == "stripe"
+    )
+    shown = {"type": "application", "is_controller": True, **controller}
+    return {"controller": shown, "type": "express" if express else "none"}
 
 
 def _capabilities(ctx: StripeContext, current: dict[str, Any]) -> dict[str, Any]:
