@@ -480,8 +480,21 @@ class StripeGateway:
         return self._list(resource, params)
 
     def create_charge(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
-        """Create a charge from already validated ``params`` (see the generic operator)."""
+        """Create a charge from already validated ``params``: only for a one-time token source,
+        which PaymentIntents cannot take (see the generic operator)."""
         return self._call("charges.create", params=dict(params), key=idempotency_key)
+
+    def create_payment(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create and confirm a PaymentIntent from validated ``params``; return its charge (what
+        the Charges API returned), or the intent itself when no charge was made (e.g. it
+        requires an action from the customer)."""
+        intent = self._call("payment_intents.create", params=dict(params), key=idempotency_key)
+        latest = intent.get("latest_charge")
+        if isinstance(latest, Mapping):
+            return dict(latest)
+        if isinstance(latest, str) and latest:
+            return self._call("charges.retrieve", latest)
+        return intent
 
     def create_customer(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Create a customer from already validated ``params``."""

@@ -398,6 +398,13 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
         idempotency_key=next(key),
     )
     assert charge["captured"] is False
+    paid = gateway.create_payment(
+        charge_params(amount=1250, currency="EUR", source="pm_card_visa", capture=False,
+                      shipping={"name": "Ada", "address": {"line1": "1 Main St"}},
+                      metadata={"k": "v"}),
+        idempotency_key=next(key),
+    )  # fmt: skip
+    assert (paid["object"], paid["captured"]) == ("charge", False)
     customer = gateway.create_customer(
         customer_params(
             email="ada@example.com",
@@ -438,7 +445,16 @@ def test_the_gateway_sends_only_what_the_sdk_types_allow(gateway, admin) -> None
 @pytest.mark.parametrize(
     ("builder", "fields", "operation"),
     [
-        (charge_params, {"amount": 1, "currency": "eur", "customer": "cus_1"}, "charges.create"),
+        (
+            charge_params,
+            {"amount": 1, "currency": "eur", "customer": "cus_1"},
+            "payment_intents.create",
+        ),
+        (
+            charge_params,
+            {"amount": 1, "currency": "eur", "source": "pm_card_visa", "capture": False},
+            "payment_intents.create",
+        ),
         (
             charge_params,
             {

@@ -430,6 +430,87 @@ def retrieve_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
     return obj
 
 
+#: What ``payment_method`` may name (PaymentIntentCreateParams.payment_method: "The ID of a
+#: PaymentMethod"; Card and Source ids are accepted for migration, docs.stripe.com/payments/
+#: payment-intents/migration). The sandbox has no PaymentMethod objects: ids are taken on trust.
+_PAYMENT_METHOD_PREFIXES = ("pm_", "card_", "src_")
+
+
+def create_payment_intent(ctx: StripeContext) -> dict[str, Any]:
+    """``POST /v1/payment_intents`` with ``confirm=true`` (the generic "Create charge" action).
+
+    Without ``payment_method``, Stripe uses the customer's ``default_source`` (SDK docstring of
+    ``PaymentIntentCreateParams.payment_method``); the sandbox's customers have none, so such a
+    confirmation is refused as Stripe refuses a PaymentIntent missing a payment method. Only a
+    card outcome is simulated: the intent succeeds (``capture_method=automatic``) or waits for
+    capture (``manual``) with its charge.
+    """
+    state = ctx.state
+    amount = _int_param(ctx, "amount", required=True)
+    currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    _check_amount(amount, currency)  # docs.stripe.com/currencies
+    customer = _str_param(ctx, "customer")
+    if customer is not None and customer not in state.stripe.customers:
+        raise _missing("customer", customer, "customer")
+    method = _str_param(ctx, "payment_method")
+    if method is not None and not method.startswith(_PAYMENT_METHOD_PREFIXES):
+        raise _missing("payment_method", method, "payment_method")
+    confirm = ctx.params.get("confirm") in ("true", True)
+    manual = ctx.params.get("capture_method") == "manual"
+    intent_id = state.new_id("pi")
+    intent: dict[str, Any] = {
+        "id": intent_id,
+        "amount": amount,
+        "currency": currency,
+        "customer": customer,
+        "payment_method": method,
+        "capture_method": "manual" if manual else "automatic",
+        "description": _str_param(ctx, "description"),
+        "receipt_email": _str_param(ctx, "receipt_email"),
+        "shipping": _typed(ctx, "shipping") if "shipping" in ctx.params else None,
+        "metadata": _metadata(ctx),
+        "status": "requires_payment_method" if method is None else "requires_confirmation",
+    }
+    if confirm:
+        if method is None:
+            raise StripeError(
+                400,
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+                param="payment_method",
+            )
+        charge = state.put_charge(
+            {
+                "id": state.new_id("ch"),
+                "amount": amount,
+                "currency": currency,
+                "captured": not manual,
+                "amount_captured": 0 if manual else amount,
+                "customer": customer,
+                "payment_intent": intent_id,
+                "payment_method": method,
+                "description": intent["description"],
+                "receipt_email": intent["receipt_email"],
+                "shipping": intent["shipping"],
+                "metadata": dict(intent["metadata"]),
+            }
+        )
+        intent.update(
+            status="requires_capture" if manual else "succeeded",
+            latest_charge=charge["id"],
+            amount_capturable=amount if manual else 0,
+            amount_received=0 if manual else amount,
+        )
+        emit_event(ctx, state, "charge.succeeded", charge)
+    obj = state.put_payment_intent(intent)
+    emit_event(ctx, state, "payment_intent.created", obj)
+    if obj["status"] == "succeeded":
+        emit_event(ctx, state, "payment_intent.succeeded", obj)
+    elif obj["status"] == "requires_capture":
+        emit_event(ctx, state, "payment_intent.amount_capturable_updated", obj)
+    return obj
+
+
 def capture_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
     intent = retrieve_payment_intent(ctx, pi_id)
     if intent["status"] != "requires_capture":
@@ -944,6 +1025,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", "/v1/products", create_product),
         ("GET", f"/v1/charges/{_ID}", retrieve_charge),
         ("POST", f"/v1/charges/{_ID}/capture", capture_charge),
+        ("POST", "/v1/payment_intents", create_payment_intent),
         ("GET", f"/v1/payment_intents/{_ID}", retrieve_payment_intent),
         ("POST", f"/v1/payment_intents/{_ID}/capture", capture_payment_intent),
         ("POST", f"/v1/payment_intents/{_ID}/cancel", cancel_payment_intent),
