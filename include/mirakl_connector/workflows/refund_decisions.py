@@ -32,7 +32,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.orders import RefundPart
 from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
-from mirakl_connector.stripe_currency import Operation, for_stripe, unsupported_reason
+from mirakl_connector.stripe_currency import Operation, sendable
 from mirakl_connector.stripe_gateway import PaymentState
 
 PaymentLookup = Callable[[str], PaymentState]
@@ -131,16 +131,14 @@ def decide_refund(
         return RefundVerdict(
             _set(row, RefundStatus.ABORTED, f"Amount must be positive, input was: {amount}")
         )
-    unsupported = unsupported_reason(row.currency)
-    if unsupported is not None:  # before any Stripe call
-        return RefundVerdict(_set(row, RefundStatus.FAILED, unsupported))
     # Never refund more than Mirakl's refund: round down, keep what is owed (amount + residue).
-    rounded = for_stripe(row.amount + (row.amount_residue or 0), row.currency, Operation.REFUND)
-    row = replace(row, amount=rounded.amount, amount_residue=rounded.residue or None)
-    if rounded.amount <= 0:
-        return RefundVerdict(
-            _set(row, RefundStatus.ABORTED, "Amount is below Stripe's unit for this currency")
-        )
+    owed = row.amount + (row.amount_residue or 0)
+    send = sendable(owed, row.currency or "", Operation.REFUND)
+    if send.unsupported:  # before any Stripe call
+        return RefundVerdict(_set(row, RefundStatus.FAILED, send.unsupported))
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return RefundVerdict(_set(row, RefundStatus.ABORTED, send.too_small))
     payment_id = row.transaction_id or transfer_payment_id or mapping_payment_id
     if not payment_id:
         return RefundVerdict(
@@ -289,14 +287,13 @@ def decide_reversal(
             TransferStatus.ABORTED,
             f"Amount must be positive, input was: {format_minor(amount, refund_part.currency)}",
         )
-    unsupported = unsupported_reason(refund_part.currency)
-    if unsupported is not None:
-        return _tset(row, TransferStatus.FAILED, unsupported)
     # Take back no more than the refund's seller share: round down (README "Currencies").
-    rounded = for_stripe(amount, refund_part.currency, Operation.REVERSAL)
-    row = replace(row, amount=rounded.amount, amount_residue=rounded.residue or None)
-    if rounded.amount <= 0:
-        return _tset(row, TransferStatus.ABORTED, "Amount is below Stripe's unit for this currency")
+    send = sendable(amount, refund_part.currency, Operation.REVERSAL)
+    if send.unsupported:
+        return _tset(row, TransferStatus.FAILED, send.unsupported)
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _tset(row, TransferStatus.ABORTED, send.too_small)
     return _tset(row, TransferStatus.PENDING, None)
 
 

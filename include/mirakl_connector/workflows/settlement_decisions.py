@@ -45,7 +45,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
-from mirakl_connector.stripe_currency import Operation, for_stripe, unsupported_reason
+from mirakl_connector.stripe_currency import Operation, sendable
 from mirakl_connector.workflows.kyc_rules import unknown_status_reason
 
 #: Which ``summary`` field each invoice transfer takes its amount from.
@@ -144,14 +144,12 @@ def decide_invoice_transfer(
         return _transfer(
             row, TransferStatus.ABORTED, f"Amount must be positive, input was: {shown}"
         )
-    refusal = unsupported_reason(invoice.currency)  # before any Stripe call
-    if refusal:
-        return _transfer(row, TransferStatus.FAILED, refusal)
-    rounded = for_stripe(amount, invoice.currency, Operation.TRANSFER)
-    row = replace(row, amount=rounded.amount, amount_residue=rounded.residue or None)
-    if rounded.amount <= 0:
-        shown = format_minor(amount, invoice.currency)
-        return _transfer(row, TransferStatus.ABORTED, f"Amount {shown} is below Stripe's unit")
+    send = sendable(amount, invoice.currency, Operation.TRANSFER)
+    if send.unsupported:  # before any Stripe call
+        return _transfer(row, TransferStatus.FAILED, send.unsupported)
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _transfer(row, TransferStatus.ABORTED, send.too_small)
     blocker = _shop_blocker(invoice.shop_id, shop_mapping)
     if blocker or shop_mapping is None:
         return _transfer(row, TransferStatus.ON_HOLD, blocker)
@@ -201,19 +199,13 @@ def decide_payout(
     if amount <= 0:
         shown = format_minor(amount, invoice.currency)
         return _payout(row, PayoutStatus.ABORTED, f"Amount must be positive, input was: {shown}")
-    refusal = unsupported_reason(invoice.currency)  # before any Stripe call
-    if refusal:
-        return _payout(row, PayoutStatus.FAILED, refusal)
     # HUF/TWD pay out whole units only: round down, the rest stays on the seller's balance.
-    rounded = for_stripe(amount, invoice.currency, Operation.PAYOUT)
-    row = replace(row, amount=rounded.amount, amount_residue=rounded.residue or None)
-    if rounded.amount <= 0:
-        return _payout(
-            row,
-            PayoutStatus.ABORTED,
-            f"Amount {format_minor(amount, invoice.currency)} is below the smallest payout "
-            "Stripe allows in this currency",
-        )
+    send = sendable(amount, invoice.currency, Operation.PAYOUT)
+    if send.unsupported:  # before any Stripe call
+        return _payout(row, PayoutStatus.FAILED, send.unsupported)
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _payout(row, PayoutStatus.ABORTED, send.too_small)
     blocker = _shop_blocker(invoice.shop_id, shop_mapping)
     if blocker or shop_mapping is None:
         return _payout(row, PayoutStatus.ON_HOLD, blocker)

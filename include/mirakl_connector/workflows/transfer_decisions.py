@@ -30,7 +30,7 @@ from mirakl_connector.errors import PaymentProviderError
 from mirakl_connector.ledger.records import AccountMapping, TransferRecord, TransferStatus
 from mirakl_connector.mirakl.orders import MiraklOrder
 from mirakl_connector.money import format_minor
-from mirakl_connector.stripe_currency import Operation, for_stripe, unsupported_reason
+from mirakl_connector.stripe_currency import Operation, sendable, unsupported_reason
 from mirakl_connector.stripe_gateway import PaymentState
 from mirakl_connector.workflows.kyc_rules import holds_transfers, unknown_status_reason
 
@@ -122,15 +122,10 @@ def decide_order_transfer(
             TransferStatus.ABORTED,
             f"Amount must be positive, input was: {format_minor(amount, order.currency)}",
         )
-    rounded = for_stripe(amount, order.currency, Operation.TRANSFER)
-    row = replace(row, amount=rounded.amount, amount_residue=rounded.residue or None)
-    if rounded.amount <= 0:
-        return _set(
-            row,
-            TransferStatus.ABORTED,
-            f"Amount {format_minor(amount, order.currency)} is below the smallest amount "
-            "Stripe can transfer in this currency",
-        )
+    send = sendable(amount, order.currency, Operation.TRANSFER)  # supported: checked above
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _set(row, TransferStatus.ABORTED, send.too_small)
     return _set(row, TransferStatus.PENDING, None)
 
 
