@@ -167,6 +167,54 @@ def test_refund_pa02_and_reversal_net_of_commission(sandbox, make_job, ledger, s
     assert len(sandbox.refunds()) == 1 and len(sandbox.reversals()) == 1
 
 
+def test_kwd_refund_and_reversal_round_down_to_stripes_tens(
+    sandbox, make_job, ledger, stripe_gateway
+):
+    """KWD: Stripe takes three decimals with a last digit of 0 (docs.stripe.com/currencies).
+    30.005 KWD is refunded as 30.000, the seller's 27.005 reversed as 27.000; each residue is
+    on its row, and Mirakl is told its own refund amount."""
+    order = product_order(refunds=[{"id": "R1", "amount": "30.005",
+                                    "commission_total_amount": "3.000", "shipping_taxes": [],
+                                    "taxes": []}])  # fmt: skip
+    order.update(currency_iso_code="KWD", total_price="100.000", total_commission="10.000")
+    order["order_lines"][0]["taxes"] = []
+    load(sandbox, [order])
+    sandbox.put_charges(
+        [
+            {
+                "id": "ch_paid",
+                "amount": 100000,
+                "currency": "kwd",
+                "status": "succeeded",
+                "captured": True,
+                "refunded": False,
+            }
+        ]
+    )
+    made = stripe_gateway.create_transfer(
+        amount=90000, currency="KWD", destination="acct_s1", source_transaction="ch_paid",
+        idempotency_key="test:A-1", metadata={"miraklId": "A-1"},
+    )  # fmt: skip
+    ledger.save_transfers([TransferRecord(
+        type=TransferType.PRODUCT_ORDER, mirakl_id="A-1", status=TransferStatus.CREATED,
+        mirakl_shop_id=1, destination_account="acct_s1", transaction_id="ch_paid",
+        transfer_id=made.id, amount=90000, currency="KWD",
+    )])  # fmt: skip
+
+    run_all(make_job())
+
+    [re] = sandbox.refunds()
+    assert (re["amount"], re["currency"]) == (30000, "kwd")
+    [trr] = sandbox.reversals()
+    assert trr["amount"] == 27000
+    refund = ledger.get_refunds(["R1"])["R1"]
+    assert (refund.status, refund.amount, refund.amount_residue) == (RefundStatus.CREATED, 30000, 5)
+    reversal = ledger.get_transfer(TransferType.REFUND, "R1")
+    assert (reversal.amount, reversal.amount_residue) == (27000, 5)
+    [pa02] = sandbox.mirakl_calls("PA02")
+    assert body_of(pa02)["refunds"][0]["amount"] == 30.005
+
+
 def test_tax_split_reverses_seller_and_tax_separately(sandbox, make_job, ledger, stripe_gateway):
     load(sandbox, [product_order()])
     tr = split_done(ledger, stripe_gateway, amount=8200)

@@ -812,11 +812,18 @@ def _reversal_key(row: TransferRecord) -> str:
     return idempotency_key(*parts)
 
 
+def _mirakl_amount(row: RefundRecord) -> Any:
+    """Mirakl's own refund amount: what Stripe refunded plus the residue its rounding left
+    (README "Currencies"), as PA01 confirms PA11's own amount. The residue stays on the row."""
+    assert row.amount is not None and row.currency
+    return from_minor(row.amount + (row.amount_residue or 0), row.currency)
+
+
 def _pa02_entry(row: RefundRecord) -> dict[str, Any]:
     assert row.amount is not None and row.currency
     return {
         "refund_id": row.mirakl_refund_id,
-        "amount": from_minor(row.amount, row.currency),
+        "amount": _mirakl_amount(row),
         "currency_iso_code": row.currency,
         "payment_status": "OK",
         "transaction_number": row.stripe_refund_id,
@@ -828,7 +835,7 @@ def _spa02_entry(row: RefundRecord) -> dict[str, Any]:
     return {
         "id": row.mirakl_refund_id,
         "order_id": row.mirakl_order_id,
-        "amount": from_minor(row.amount, row.currency),
+        "amount": _mirakl_amount(row),
         "currency_code": row.currency,
         "state": "OK",
         "transaction_number": row.stripe_refund_id,
