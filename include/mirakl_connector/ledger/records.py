@@ -137,9 +137,11 @@ class PaymentMapping:
     stripe_charge_id: str
     mirakl_commercial_order_id: str | None = None
     status: PaymentMappingStatus = PaymentMappingStatus.TO_CAPTURE
+    # the charge's amount, in ISO 4217 minor units like every ledger amount (converted from
+    # Stripe's unit, README "Currencies"); the name is the incumbent's column
     stripe_amount: int | None = None
     status_reason: str | None = None
-    captured_amount: int | None = None  # minor units actually captured
+    captured_amount: int | None = None  # ISO minor units actually captured
     mirakl_validated_at: datetime | None = None  # PA01 sent for this order
     idempotency_key: str | None = None
     attempted_at: datetime | None = None
