@@ -385,12 +385,14 @@ def retrieve_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
 
 
 def list_charges(ctx: StripeContext) -> dict[str, Any]:
+    """The calling account's charges only (as :func:`retrieve_charge`)."""
     pi = _str_param(ctx, "payment_intent")
+    owned = _owned_by(ctx)
     return _list(
         ctx,
         ctx.state.stripe.charges,
         "/v1/charges",
-        (lambda o: o.get("payment_intent") == pi) if pi else None,
+        lambda o: owned(o) and (pi is None or o.get("payment_intent") == pi),
     )
 
 
