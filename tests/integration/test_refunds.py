@@ -113,12 +113,13 @@ def split_done(
     transfer_type=None,
     destination="acct_s1",
     source="ch_paid",
+    currency="EUR",
 ):
     """Record the order transfer as the payment split would have made it (a real transfer)."""
     transfer_type = transfer_type or TransferType.PRODUCT_ORDER
     made = stripe_gateway.create_transfer(
         amount=amount,
-        currency="EUR",
+        currency=currency,
         destination=destination,
         source_transaction=source,
         idempotency_key=f"test:{order_id}",
@@ -127,7 +128,7 @@ def split_done(
     ledger.save_transfers([TransferRecord(
         type=transfer_type, mirakl_id=order_id, status=TransferStatus.CREATED,
         mirakl_shop_id=1, destination_account=destination, transaction_id=source,
-        transfer_id=made.id, amount=amount, currency="EUR",
+        transfer_id=made.id, amount=amount, currency=currency,
     )])  # fmt: skip
     return made.id
 
@@ -191,15 +192,7 @@ def test_kwd_refund_and_reversal_round_down_to_stripes_tens(
             }
         ]
     )
-    made = stripe_gateway.create_transfer(
-        amount=90000, currency="KWD", destination="acct_s1", source_transaction="ch_paid",
-        idempotency_key="test:A-1", metadata={"miraklId": "A-1"},
-    )  # fmt: skip
-    ledger.save_transfers([TransferRecord(
-        type=TransferType.PRODUCT_ORDER, mirakl_id="A-1", status=TransferStatus.CREATED,
-        mirakl_shop_id=1, destination_account="acct_s1", transaction_id="ch_paid",
-        transfer_id=made.id, amount=90000, currency="KWD",
-    )])  # fmt: skip
+    split_done(ledger, stripe_gateway, amount=90000, currency="KWD")
 
     run_all(make_job())
 
