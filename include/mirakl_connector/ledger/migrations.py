@@ -114,6 +114,15 @@ def _add_v7_console_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
+#: Tables that gain ``amount_residue`` in step 8 (Stripe's currency rounding, README "Currencies").
+_V8_RESIDUE_TABLES = (schema.transfers, schema.refunds, schema.payouts)
+
+
+def _add_v8_amount_residue(conn: Connection) -> None:
+    for table in _V8_RESIDUE_TABLES:
+        add_missing_columns(conn, table, ("amount_residue",))
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -139,6 +148,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
+    MigrationStep(8, "amount residue left by Stripe's currency rounding", _add_v8_amount_residue),
 )
 
 #: The schema version this code writes and reads.
