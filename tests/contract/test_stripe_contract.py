@@ -222,7 +222,7 @@ def test_wrong_types_enums_and_shapes_are_refused(
 
 @refusals
 def test_a_url_the_simulator_lacks_is_404(sandbox) -> None:
-    for method, path in (("GET", "/v1/balance_transactions"), ("POST", "/v1/transfers/tr_1")):
+    for method, path in (("GET", "/v1/payouts/po_1/cancel"), ("POST", "/v1/transfers/tr_1")):
         reply = raw(sandbox, method, path)
         assert reply.status_code == 404
         assert reply.json()["error"]["message"].startswith(

@@ -838,9 +838,7 @@ def create_refund(ctx: StripeContext) -> dict[str, Any]:
     }
     state.stripe.refunds.put(refund)
     # Taken from the platform's balance, never refused for funds (see sandbox/balances.py).
-    balances.credit(
-        state, None, charge["currency"], -amount, type_="refund", source=refund["id"]
-    )
+    balances.credit(state, None, charge["currency"], -amount, type_="refund", source=refund["id"])
     charge["amount_refunded"] = charge.get("amount_refunded", 0) + amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
     emit_event(ctx, state, "refund.created", refund)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -43,7 +43,7 @@ from mirakl_connector.batch import (
     decision_failure_reason,
     run_batch,
 )
-from mirakl_connector.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
 from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ids import parse_int_id
 from mirakl_connector.ledger import Ledger
@@ -83,6 +83,7 @@ from mirakl_connector.workflows.settlement_decisions import (
     MiraklInvoice,
     decide_invoice_transfer,
     decide_payout,
+    funds_hold_reason,
     parse_invoice,
     payout_blocker,
     payout_failed_at_bank,
@@ -93,6 +94,9 @@ log = logging.getLogger(__name__)
 WORKFLOW = "seller_settlement"
 CHECKPOINT_KEY = "seller_settlement_checkpoint"
 CHUNK_SIZE = 100
+#: how far back the pending balance transactions of a payout waiting for funds are read (the
+#: longest standard settlement delays are about a month, docs.stripe.com/payouts)
+FUNDS_LOOKBACK = timedelta(days=35)
 
 Row = TransferRecord | PayoutRecord
 
@@ -607,6 +611,8 @@ class SellerSettlement:
                         # come before the id was known): the next plan re-creates the payout.
                         return self._record_payout(row, PayoutStatus.FAILED, failure)
                 return self._record_payout(row, PayoutStatus.CREATED, None)
+            case Refused(code="balance_insufficient"):
+                return self._record_payout(row, PayoutStatus.ON_HOLD, self._funds_reason(row))
             case Refused(message=message):
                 return self._record_payout(row, PayoutStatus.FAILED, message)
             case Unknown(reason=reason):
@@ -614,6 +620,31 @@ class SellerSettlement:
                 return ItemOutcome(
                     _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
                 )
+
+    def _funds_reason(self, row: PayoutRecord) -> str:
+        """The hold reason of a payout the balance cannot cover yet, with the date the pending
+        funds should (balance and the pending balance transactions of the last
+        :data:`FUNDS_LOOKBACK`); without the date when those reads fail."""
+        account, currency = row.stripe_account_id or "", (row.currency or "").lower()
+        try:
+            balance = self.stripe.retrieve_balance(account)
+            available = sum(
+                b.get("amount", 0)
+                for b in balance.get("available") or []
+                if b.get("currency") == currency
+            )
+            now = self._now()
+            pending = [
+                (t["amount"], t["available_on"])
+                for t in self.stripe.iter_balance_transactions(
+                    account=account, currency=currency, created_since=now - FUNDS_LOOKBACK
+                )
+                if t.get("available_on", 0) > now.timestamp()
+            ]
+        except PaymentProviderError as exc:
+            log.warning("Balance of %s unreadable: %s", account, exc)
+            return funds_hold_reason(row, 0, [])
+        return funds_hold_reason(row, available, pending)
 
     def _failed_since(self, row: PayoutRecord) -> str | None:
         """Why a recovered payout is dead (failed at the bank, cancelled), or ``None``.
