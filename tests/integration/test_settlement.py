@@ -56,6 +56,10 @@ def scenario(invoices):
                 {"id": "acct_s3", "charges_enabled": True, "payouts_enabled": False},
             ],
             "platform_balance": {"eur": 10_000_000, "jpy": 10_000_000},
+            # the sellers' available funds (fee transfers and payouts take from them)
+            "balances": {
+                a: {"eur": 10_000_000, "jpy": 10_000_000} for a in ("acct_s1", "acct_s2", "acct_s3")
+            },
         },
     }
 
@@ -296,7 +300,8 @@ def test_backlog_invoice_missing_from_mirakl_is_reported_not_a_crash(sandbox, jo
 
 def test_backlog_row_is_settled_once_the_shop_has_an_account(sandbox, job, ledger):
     sandbox.reset(scenario([inv(1, shop=4)]))
-    sandbox.load({"stripe": {"accounts": [{"id": "acct_s4", "payouts_enabled": True}]}})
+    sandbox.load({"stripe": {"accounts": [{"id": "acct_s4", "payouts_enabled": True}],
+                  "balances": {"acct_s4": {"eur": 100_000}}}})  # fmt: skip
     run(job)
     assert moved(sandbox) == {}
     ledger.upsert_account_mapping(AccountMapping(4, "acct_s4", True, True, kyc_status="APPROVED"))
