@@ -53,7 +53,9 @@ def env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
 
 @pytest.fixture
 def gateway(sandbox_server):
-    return StripeGateway("sk_test_sandbox", base_url=sandbox_server.url, retry=RetryPolicy.no_wait())
+    return StripeGateway(
+        "sk_test_sandbox", base_url=sandbox_server.url, retry=RetryPolicy.no_wait()
+    )
 
 
 def run_dag(file, dag_id, **kwargs):
@@ -94,15 +96,15 @@ def test_lost_connected_account_webhooks_are_healed_by_the_scheduled_dags(env, s
     assert sorted(e["type"] for e in seller_events) == ["account.updated", "payout.failed"]
 
     sandbox.clear_stripe_requests()
-    run = run_dag("stripe_webhook_events", "stripe_event_healing", mark_success_pattern="heal_events")
+    run = run_dag(
+        "stripe_webhook_events", "stripe_event_healing", mark_success_pattern="heal_events"
+    )
     assert run.state == "success"
     healed = run.get_task_instance("heal_connected_accounts").xcom_pull(
         task_ids="heal_connected_accounts"
     )
     assert healed["counts"] == {"HEALED": 2}
-    calls = sorted(
-        (r["method"], r["path"], r["stripe_account"]) for r in sandbox.stripe_requests()
-    )
+    calls = sorted((r["method"], r["path"], r["stripe_account"]) for r in sandbox.stripe_requests())
     assert calls == [("GET", "/v1/accounts", None), ("GET", "/v1/payouts", "acct_s1")]
 
     run = run_dag("stripe_webhook_events", "stripe_webhook_events")
@@ -119,7 +121,9 @@ def test_lost_connected_account_webhooks_are_healed_by_the_scheduled_dags(env, s
     assert env.get_inbox_event("stripe", inbox.pop()).status == InboxStatus.PROCESSED
 
     # Rerun: nothing new to heal, nothing applied twice.
-    run = run_dag("stripe_webhook_events", "stripe_event_healing", mark_success_pattern="heal_events")
+    run = run_dag(
+        "stripe_webhook_events", "stripe_event_healing", mark_success_pattern="heal_events"
+    )
     again = run.get_task_instance("heal_connected_accounts").xcom_pull(
         task_ids="heal_connected_accounts"
     )
