@@ -22,8 +22,8 @@ from mirakl_connector.ledger.records import (
     PayoutRecord,
     PayoutStatus,
 )
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.stripe_gateway import StripeGateway
+
+from .conftest import sandbox_connections  # noqa: TID252
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -34,14 +34,7 @@ DAY = 86400
 @pytest.fixture
 def env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
     ledger_url = Ledger.default_sqlite_url(tmp_path)
-    conns = {
-        "MIRAKL_DEFAULT": {"conn_type": "mirakl", "host": sandbox_server.url,
-                           "password": "sandbox-mirakl-key"},
-        "STRIPE_DEFAULT": {"conn_type": "stripe", "host": sandbox_server.url,
-                           "password": "sk_test_sandbox"},
-        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
-    }  # fmt: skip
-    for name, conn in conns.items():
+    for name, conn in sandbox_connections(sandbox_server.url, ledger_url).items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
     monkeypatch.setenv(
         "AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps({"go_live": "2000-01-01T00:00:00Z"})
@@ -52,10 +45,8 @@ def env(sandbox, sandbox_server, tmp_path, monkeypatch, airflow_db):
 
 
 @pytest.fixture
-def gateway(sandbox_server):
-    return StripeGateway(
-        "sk_test_sandbox", base_url=sandbox_server.url, retry=RetryPolicy.no_wait()
-    )
+def gateway(stripe_gateway):
+    return stripe_gateway
 
 
 def run_dag(file, dag_id, **kwargs):
