@@ -476,6 +476,12 @@ class SellerSettlement:
                 return self._record_transfer(
                     replace(row, transfer_id=transfer_id), TransferStatus.CREATED, None
                 )
+            case Refused(code="balance_insufficient"):
+                # Funds not there yet (the seller's, for its fees): wait, tried again next run.
+                reason = self._funds_reason(
+                    "transfer", row.source_account, row.amount, row.currency
+                )
+                return self._record_transfer(row, TransferStatus.ON_HOLD, reason)
             case Refused(message=message):
                 return self._record_transfer(row, TransferStatus.FAILED, message)
             case Unknown(reason=reason):
@@ -612,7 +618,10 @@ class SellerSettlement:
                         return self._record_payout(row, PayoutStatus.FAILED, failure)
                 return self._record_payout(row, PayoutStatus.CREATED, None)
             case Refused(code="balance_insufficient"):
-                return self._record_payout(row, PayoutStatus.ON_HOLD, self._funds_reason(row))
+                reason = self._funds_reason(
+                    "pay out", row.stripe_account_id, row.amount, row.currency
+                )
+                return self._record_payout(row, PayoutStatus.ON_HOLD, reason)
             case Refused(message=message):
                 return self._record_payout(row, PayoutStatus.FAILED, message)
             case Unknown(reason=reason):
@@ -621,30 +630,32 @@ class SellerSettlement:
                     _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
                 )
 
-    def _funds_reason(self, row: PayoutRecord) -> str:
-        """The hold reason of a payout the balance cannot cover yet, with the date the pending
-        funds should (balance and the pending balance transactions of the last
-        :data:`FUNDS_LOOKBACK`); without the date when those reads fail."""
-        account, currency = row.stripe_account_id or "", (row.currency or "").lower()
+    def _funds_reason(self, action: str, account: str | None, amount: int, currency: str) -> str:
+        """The hold reason of a payout or transfer the balance of ``account`` (``None``: the
+        platform) cannot cover yet, with the date the pending funds should (its balance and
+        pending balance transactions of the last :data:`FUNDS_LOOKBACK`); without the date when
+        those reads fail."""
+        lower = currency.lower()
+        shown = account or "the platform"
         try:
             balance = self.stripe.retrieve_balance(account)
             available = sum(
                 b.get("amount", 0)
                 for b in balance.get("available") or []
-                if b.get("currency") == currency
+                if b.get("currency") == lower
             )
             now = self._now()
             pending = [
                 (t["amount"], t["available_on"])
                 for t in self.stripe.iter_balance_transactions(
-                    account=account, currency=currency, created_since=now - FUNDS_LOOKBACK
+                    account=account, currency=lower, created_since=now - FUNDS_LOOKBACK
                 )
                 if t.get("available_on", 0) > now.timestamp()
             ]
         except PaymentProviderError as exc:
-            log.warning("Balance of %s unreadable: %s", account, exc)
-            return funds_hold_reason(row, 0, [])
-        return funds_hold_reason(row, available, pending)
+            log.warning("Balance of %s unreadable: %s", shown, exc)
+            return funds_hold_reason(action, amount, currency, shown, 0, [])
+        return funds_hold_reason(action, amount, currency, shown, available, pending)
 
     def _failed_since(self, row: PayoutRecord) -> str | None:
         """Why a recovered payout is dead (failed at the bank, cancelled), or ``None``.

@@ -23,11 +23,12 @@ The rules follow the Stripe connector's, with deliberate changes (each says why)
   while the account's verification status is not known yet (no ``kyc_status``);
 * the payout waits (ON_HOLD) until every invoice transfer of the same invoice is settled, see
   :func:`payout_blocker`;
-* a payout Stripe refuses with ``balance_insufficient`` (the seller's *available* balance does
-  not cover it, docs.stripe.com/error-codes) waits ON_HOLD with the reason and the date the
-  pending funds should cover it (:func:`funds_hold_reason`), instead of FAILED: it is not an
-  error to alert on every day, only money not there yet. The next run tries again (same ledger
-  row, a new key ``…:retry<n>`` since Stripe saved the refusal for the old one).
+* a payout or an invoice transfer Stripe refuses with ``balance_insufficient`` (the *available*
+  balance it takes from does not cover it, docs.stripe.com/error-codes) waits ON_HOLD with the
+  reason and the date the pending funds should cover it (:func:`funds_hold_reason`), instead of
+  FAILED: it is not an error to alert on every day, only money not there yet. The next run tries
+  again (same ledger row, a new key ``…:retry<n>`` since Stripe saved the refusal for the old
+  one).
 """
 
 from __future__ import annotations
@@ -225,11 +226,16 @@ def funds_expected_at(
     return None
 
 
-def funds_hold_reason(row: PayoutRecord, available: int, pending: Iterable[tuple[int, int]]) -> str:
-    """Why a payout waits for funds, with the date they are expected when the pending
-    balance transactions say (``available_on``)."""
-    currency = row.currency or ""
-    needed = row.amount or 0
+def funds_hold_reason(
+    action: str,
+    needed: int,
+    currency: str,
+    account: str,
+    available: int,
+    pending: Iterable[tuple[int, int]],
+) -> str:
+    """Why a payout or transfer waits for funds (``action``: "pay out", "transfer"), with the
+    date they are expected when the pending balance transactions say (``available_on``)."""
     when = funds_expected_at(needed, available, pending)
     expected = (
         f"expected available on {datetime.fromtimestamp(when, UTC):%Y-%m-%d %H:%M} UTC"
@@ -237,8 +243,8 @@ def funds_hold_reason(row: PayoutRecord, available: int, pending: Iterable[tuple
         else "no pending funds cover it yet"
     )
     return (
-        f"Waiting for funds: {format_minor(needed, currency)} to pay out, "
-        f"{format_minor(max(available, 0), currency)} available on {row.stripe_account_id} "
+        f"Waiting for funds: {format_minor(needed, currency)} to {action}, "
+        f"{format_minor(max(available, 0), currency)} available on {account} "
         f"(balance_insufficient); {expected}"
     )
 

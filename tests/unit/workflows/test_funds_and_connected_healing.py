@@ -30,13 +30,12 @@ def test_funds_expected_at(needed, available, pending, expected):
 
 
 def test_funds_hold_reason_names_amounts_and_date():
-    row = PayoutRecord("9", PayoutStatus.PENDING, None, 1, "acct_1", 1234, "EUR")
     when = int(datetime(2026, 12, 11, 0, 20, tzinfo=UTC).timestamp())
-    assert funds_hold_reason(row, 200, [(2000, when)]) == (
+    assert funds_hold_reason("pay out", 1234, "EUR", "acct_1", 200, [(2000, when)]) == (
         "Waiting for funds: 12.34 EUR to pay out, 2.00 EUR available on acct_1 "
         "(balance_insufficient); expected available on 2026-12-11 00:20 UTC"
     )
-    held = funds_hold_reason(row, -5, [])
+    held = funds_hold_reason("pay out", 1234, "EUR", "acct_1", -5, [])
     assert held.endswith(
         "0.00 EUR available on acct_1 (balance_insufficient); no pending funds cover it yet"
     )
