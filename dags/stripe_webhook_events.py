@@ -112,4 +112,6 @@ with DAG(
         timeout=timedelta(minutes=29).total_seconds(),
         soft_fail=True,  # nothing new before the next run: skipped, not failed
         retries=0,
+        # the platform's events are healed even when re-reading the connected accounts failed
+        trigger_rule="all_done",
     )

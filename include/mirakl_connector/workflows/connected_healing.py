@@ -25,11 +25,12 @@ last ``payout_days`` (list calls; each is one page unless it holds more than 100
     calls = ceil(A / 100) + P
 
 For 10,000 sellers: 100 account pages, plus at most 10,000 payout lists when every seller was paid
-in the window (a monthly billing cycle paying everyone on the same day: 10,100 calls, about
-100 s at Stripe's live read limit of 100 requests per second, on each run for ``payout_days``
-after the cycle; ~100 calls on the other days). Listing each account's events instead would cost
-10,000 calls on every run, every day. The payout part runs at most once per
-``payout_interval`` (6 hours by default), so the worst day costs 4 × 10,000 + 48 × 100 calls.
+in the window (a monthly billing cycle paying everyone on the same day): 10,100 calls, about 400 s,
+since one endpoint takes 25 requests per second (docs.stripe.com/rate-limits, see
+:mod:`mirakl_connector.stripe_limits`); ~100 calls, 4 s, on the other runs. Listing each
+account's events instead would cost 10,000 calls on every run, every day. The payout part runs at
+most once per ``payout_interval_hours`` (6 by default), so the worst day costs
+4 × 10,000 + 48 × 100 calls.
 """
 
 from __future__ import annotations
