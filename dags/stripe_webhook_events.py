@@ -50,6 +50,14 @@ had arrived; `stripe_webhook_events` then applies it. First a full catch-up, the
 triggerer for newer events until the next run. Cursor: ledger checkpoint
 `stripe_events_healing_cursor`. Schedule: Variable `stripe_event_healing__schedule` (default every
 30 minutes).
+
+That list holds the platform's own events only: `account.updated` and `payout.failed` of the
+connected accounts live on those accounts (Stripe's "Connect webhooks"). So the first task,
+`heal_connected_accounts`, re-reads the accounts list (100 a page) and, at most every 6 hours, the
+failed payouts of each account paid in the last 10 days, and stores an event for every state the
+ledger missed; `stripe_webhook_events` applies it like the webhook. Cost per run:
+`ceil(accounts / 100) + accounts paid in the window` list calls (10,000 sellers: 100, or 10,100
+on a payout re-read right after a billing cycle paid every seller).
 """
 
 default_args = {
@@ -95,10 +103,15 @@ with DAG(
     default_args=default_args,
     tags=["mirakl", "stripe", "webhooks"],
 ) as healing_dag:
-    StripeEventsHealingSensor(
+    heal_connected = MiraklWorkflowOperator(
+        task_id="heal_connected_accounts", workflow="stripe_events", step="heal_connected"
+    )
+    heal_connected >> StripeEventsHealingSensor(
         task_id="heal_events",
         poll_interval=60,
         timeout=timedelta(minutes=29).total_seconds(),
         soft_fail=True,  # nothing new before the next run: skipped, not failed
         retries=0,
+        # the platform's events are healed even when re-reading the connected accounts failed
+        trigger_rule="all_done",
     )

@@ -301,6 +301,33 @@ class StripeGateway:
         params = {"types": types, "created": {"gte": int(created_since.timestamp())}, "limit": 100}
         return self._list("events", params)
 
+    def iter_payouts(
+        self, *, account: str, created_since: datetime, status: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        """The payouts of connected account ``account`` created since ``created_since`` (newest
+        first; ``status`` filters, docs.stripe.com/api/payouts/list)."""
+        params: dict[str, Any] = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
+        if status:
+            params["status"] = status
+        return self._list("payouts", params, on_account=account)
+
+    def retrieve_balance(self, account: str | None = None) -> dict[str, Any]:
+        """The balance (``available`` and ``pending`` per currency) of ``account``, or of the
+        platform (docs.stripe.com/api/balance/balance_retrieve)."""
+        return self._call("balance.retrieve", on_account=account)
+
+    def iter_balance_transactions(
+        self, *, account: str | None, currency: str, created_since: datetime
+    ) -> Iterator[Mapping[str, Any]]:
+        """The balance transactions of ``account`` in ``currency`` since ``created_since``,
+        newest first (``available_on`` says when pending funds become available)."""
+        params = {
+            "currency": currency.lower(),
+            "created": {"gte": int(created_since.timestamp())},
+            "limit": 100,
+        }
+        return self._list("balance_transactions", params, on_account=account)
+
     # -- writes (all idempotent) ---------------------------------------------------------
 
     def create_transfer(

@@ -222,7 +222,7 @@ def test_wrong_types_enums_and_shapes_are_refused(
 
 @refusals
 def test_a_url_the_simulator_lacks_is_404(sandbox) -> None:
-    for method, path in (("GET", "/v1/balance_transactions"), ("POST", "/v1/transfers/tr_1")):
+    for method, path in (("GET", "/v1/payouts/po_1/cancel"), ("POST", "/v1/transfers/tr_1")):
         reply = raw(sandbox, method, path)
         assert reply.status_code == 404
         assert reply.json()["error"]["message"].startswith(
@@ -356,6 +356,11 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
     )
     gateway.retrieve_payout(account="acct_seller", payout_id=payout.id)
     gateway.find_payout(account="acct_seller", invoice_id="9", created_since=since)
+    list(gateway.iter_payouts(account="acct_seller", created_since=since, status="failed"))
+    gateway.retrieve_balance("acct_seller")
+    gateway.retrieve_balance()
+    list(gateway.iter_balance_transactions(account="acct_seller", currency="EUR",
+                                           created_since=since))  # fmt: skip
     gateway.create_refund(
         payment_id="ch_paid",
         amount=500,
@@ -520,6 +525,8 @@ def test_every_object_the_simulator_returns_has_only_sdk_fields(sandbox, gateway
         "/v1/payouts",
         "/v1/refunds",
         "/v1/events?limit=100",
+        "/v1/balance",
+        "/v1/balance_transactions?limit=100",
     ]
     bodies = [raw(sandbox, "GET", path).json() for path in paths]
     transfer = bodies[7]["data"][-1]

@@ -89,3 +89,12 @@ def smtp_server() -> Iterator[tuple[str, int, _Inbox]]:
     controller.start()
     yield "127.0.0.1", port, inbox
     controller.stop()
+
+
+def sandbox_connections(sandbox_url: str, ledger_url: str) -> dict[str, dict]:
+    """The Airflow connections (``AIRFLOW_CONN_<name>`` values) of a DAG run on the sandbox."""
+    return {
+        "MIRAKL_DEFAULT": {"conn_type": "mirakl", "host": sandbox_url, "password": MIRAKL_KEY},
+        "STRIPE_DEFAULT": {"conn_type": "stripe", "host": sandbox_url, "password": STRIPE_KEY},
+        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
+    }

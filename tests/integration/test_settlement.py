@@ -22,6 +22,7 @@ from mirakl_connector.workflows.settlement import (
     SellerSettlement,
     SettlementSettings,
 )
+from mirakl_connector.workflows.settlement_decisions import SELLER_TO_PLATFORM
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
@@ -56,6 +57,10 @@ def scenario(invoices):
                 {"id": "acct_s3", "charges_enabled": True, "payouts_enabled": False},
             ],
             "platform_balance": {"eur": 10_000_000, "jpy": 10_000_000},
+            # the sellers' available funds (fee transfers and payouts take from them)
+            "balances": {
+                a: {"eur": 10_000_000, "jpy": 10_000_000} for a in ("acct_s1", "acct_s2", "acct_s3")
+            },
         },
     }
 
@@ -297,7 +302,8 @@ def test_backlog_invoice_missing_from_mirakl_is_reported_not_a_crash(sandbox, jo
 
 def test_backlog_row_is_settled_once_the_shop_has_an_account(sandbox, job, ledger):
     sandbox.reset(scenario([inv(1, shop=4)]))
-    sandbox.load({"stripe": {"accounts": [{"id": "acct_s4", "payouts_enabled": True}]}})
+    sandbox.load({"stripe": {"accounts": [{"id": "acct_s4", "payouts_enabled": True}],
+                  "balances": {"acct_s4": {"eur": 100_000}}}})  # fmt: skip
     run(job)
     assert moved(sandbox) == {}
     ledger.upsert_account_mapping(AccountMapping(4, "acct_s4", True, True, kyc_status="APPROVED"))
@@ -535,3 +541,36 @@ def test_bad_invoices_fail_alone_and_the_others_settle(sandbox, job, ledger):
     for invoice_id, (_, reason) in bad.items():
         assert reason in failed[f"{invoice_id}/PAYOUT"], invoice_id
     assert ledger.get_checkpoint(CHECKPOINT_KEY) == "2026-11-04T00:00:00+0100"
+
+
+def test_fee_transfers_the_seller_cannot_cover_wait_for_funds_then_go_once(sandbox, job, ledger):
+    """Seller → platform fees need the seller's *available* funds (Stripe: 400
+    balance_insufficient): held with the reason, not FAILED, and sent once funds arrive."""
+    short = scenario([inv(1, credits="0")])
+    short["stripe"]["balances"] = {"acct_s1": {"eur": 500}}
+    sandbox.reset(short)
+    planned, transferred, paid = run(job)
+    assert transferred.counts == {"TRANSFER_ON_HOLD": 2} and transferred.failed == []
+    rows = {t: ledger.get_transfers(t, ["1"])["1"] for t in SELLER_TO_PLATFORM}
+    assert rows[TransferType.SUBSCRIPTION].status_reason == (
+        "Waiting for funds: 9.99 EUR to transfer, 5.00 EUR available on acct_s1 "
+        "(balance_insufficient); no pending funds cover it yet"
+    )
+    assert paid.counts == {"PAYOUT_ON_HOLD": 1}
+    assert moved(sandbox) == {}
+
+    sandbox.load({"stripe": {"balances": {"acct_s1": {"eur": 20_000}}}})
+    for _ in range(2):  # paid once; the rerun moves nothing more
+        run(job)
+    assert moved(sandbox) == {
+        ("1", "TRANSFER_SUBSCRIPTION"): (999, "eur", "acct_s1", "acct_platform"),
+        ("1", "TRANSFER_EXTRA_INVOICES"): (9876, "eur", "acct_s1", "acct_platform"),
+        ("1", "PAYOUT"): (1234, "eur", "acct_s1", None),
+    }
+    keys = sorted(r["idempotency_key"] for r in sandbox.stripe_requests("/v1/transfers", "POST"))
+    assert keys == [
+        "mirakl-connector:transfer:TRANSFER_EXTRA_INVOICES:1",
+        "mirakl-connector:transfer:TRANSFER_EXTRA_INVOICES:1:retry1",
+        "mirakl-connector:transfer:TRANSFER_SUBSCRIPTION:1",
+        "mirakl-connector:transfer:TRANSFER_SUBSCRIPTION:1:retry1",
+    ]

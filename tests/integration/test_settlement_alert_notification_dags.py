@@ -57,7 +57,8 @@ def test_settlement_dag_pays_out_then_moves_nothing_on_rerun(env, sandbox):
                          "total_other_credits_incl_tax": 0, "total_other_invoices_incl_tax": 0}},
         ]},
         "stripe": {"api_key": "sk_test_sandbox", "platform_account": {"id": "acct_platform"},
-                   "accounts": [{"id": "acct_s1", "payouts_enabled": True}]},
+                   "accounts": [{"id": "acct_s1", "payouts_enabled": True}],
+                   "balances": {"acct_s1": {"eur": 100_000}}},
     })  # fmt: skip
     env.upsert_account_mapping(AccountMapping(1, "acct_s1", True, True, kyc_status="APPROVED"))
 

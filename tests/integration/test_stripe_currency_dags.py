@@ -113,6 +113,9 @@ def _scenario() -> dict:
                                            "disabled_reason": None},
                           "metadata": {"miraklShopId": str(SHOP)}}],
             "charges": charges,
+            # What the seller holds, in Stripe's unit (the sandbox's balances follow
+            # docs.stripe.com/api/balance): enough for every payout of the settlement test.
+            "balances": {ACCOUNT: {"huf": 200000, "isk": 600000, "mga": 2000}},
         },
     }  # fmt: skip
 
@@ -205,3 +208,20 @@ def test_settlement_pays_out_huf_in_whole_forints_and_isk_with_two_decimals(env,
 
     run_dag("stripe_seller_settlement")
     assert len(sandbox.payouts()) == 3  # never paid twice
+
+
+def test_a_payout_short_of_funds_is_explained_in_the_ledgers_unit(env, sandbox):
+    """The balance Stripe returns is in Stripe's unit (ISK with two decimals); the hold reason
+    compares it with the ledger's amount in ISO minor units, so it must convert it first."""
+    scenario = _scenario()
+    scenario["stripe"]["balances"][ACCOUNT]["isk"] = 300000  # 3000 ISK, Stripe's unit
+    sandbox.reset(scenario)
+
+    run_dag("stripe_seller_settlement")
+
+    isk = env.get_payouts(["9602"])["9602"]
+    assert isk.status is PayoutStatus.ON_HOLD
+    assert isk.status_reason.startswith(
+        "Waiting for funds: 5000 ISK to pay out, 3000 ISK available on acct_multi_currency"
+    ), isk.status_reason
+    assert "isk" not in {p["currency"] for p in sandbox.payouts()}

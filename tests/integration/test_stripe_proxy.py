@@ -23,7 +23,8 @@ MODES = ("408", "html_502", "html_400", "non_json_200", "truncated_json", "empty
 def proxy(sandbox_server, sandbox) -> Iterator[FaultyProxy]:
     sandbox.load({
         "stripe": {"platform_balance": {"eur": 10_000_000},
-                   "accounts": [{"id": "acct_seller", "payouts_enabled": True}]},
+                   "accounts": [{"id": "acct_seller", "payouts_enabled": True}],
+                   "balances": {"acct_seller": {"eur": 10_000_000}}},
     })  # fmt: skip
     with FaultyProxy(sandbox_server.url) as proxy:
         yield proxy

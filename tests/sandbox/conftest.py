@@ -75,6 +75,8 @@ def base_scenario() -> dict[str, Any]:
                 },
             ],
             "platform_balance": {"eur": 50000},
+            # the seller's available funds: its payouts and transfers to the platform need them
+            "balances": {"acct_seller": {"eur": 10000}},
         },
     }
 

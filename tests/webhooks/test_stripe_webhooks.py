@@ -244,7 +244,10 @@ def test_failed_attempt_is_retried_with_back_off(client, wh_ledger, admin, gatew
 
 
 def test_dropped_webhook_is_healed_from_the_events_api(client, wh_ledger, admin, gateway, server):
-    """The sandbox drops the first webhook; the healing pass finds the event and stores it."""
+    """The sandbox drops the first webhook of a platform event; the healing pass finds it in the
+    platform's Events list and stores it. A connected account's event is not in that list (as
+    on Stripe): ``test_connected_account_events_are_not_in_the_platform_list`` and the DAG test
+    in ``tests/integration/test_connected_events_and_funds_dags.py`` cover those."""
     import threading
 
     import uvicorn
@@ -268,19 +271,13 @@ def test_dropped_webhook_is_healed_from_the_events_api(client, wh_ledger, admin,
             {
                 "url": f"http://127.0.0.1:{port}/webhooks/stripe",
                 "secret": SECRET,
-                "types": ["payout.failed"],
+                "types": ["charge.succeeded"],
                 "drop": 1,
             }
         )
-        admin.put_accounts([{"id": "acct_1", "payouts_enabled": True}])
-        first = gateway.create_payout(
-            account="acct_1", amount=100, currency="eur", idempotency_key="k1", metadata={}
-        )
-        second = gateway.create_payout(
-            account="acct_1", amount=200, currency="eur", idempotency_key="k2", metadata={}
-        )
-        admin.set_payout_status(first.id, "failed", failure_code="x")  # dropped
-        admin.set_payout_status(second.id, "failed", failure_code="y")  # delivered
+        charge = {"object": "charge", "amount": 100, "currency": "eur", "metadata": {}}
+        admin.emit_event("charge.succeeded", {**charge, "id": "ch_h1"})  # dropped
+        admin.emit_event("charge.succeeded", {**charge, "id": "ch_h2"})  # delivered
         deadline = time.monotonic() + 5
         while len(wh_ledger.inbox_event_ids("stripe", [e["id"] for e in admin.events()])) < 1:
             assert time.monotonic() < deadline, admin.webhooks()
@@ -311,3 +308,21 @@ def test_charge_amount_is_stored_in_iso_minor_units_not_stripes_unit(client, wh_
     _job(wh_ledger).process()
     assert wh_ledger.get_payment_mapping("ch_mga").stripe_amount == 120000  # 1200.00 MGA
     assert wh_ledger.get_payment_mapping("ch_isk").stripe_amount == 5  # 5 ISK
+
+
+def test_connected_account_events_are_not_in_the_platform_list(admin, gateway):
+    """``GET /v1/events`` without ``Stripe-Account`` lists the platform's events only; the
+    connected account's ``payout.failed`` is on that account's list (docs: Connect webhooks)."""
+    admin.reset({"stripe": {"accounts": [{"id": "acct_1", "payouts_enabled": True}],
+                            "balances": {"acct_1": {"eur": 1000}}}})  # fmt: skip
+    payout = gateway.create_payout(
+        account="acct_1", amount=100, currency="eur", idempotency_key="k1", metadata={}
+    )
+    admin.set_payout_status(payout.id, "failed", failure_code="x")
+    admin.emit_event("charge.succeeded", {"id": "ch_1", "object": "charge"})
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    platform = list(gateway.iter_events(types=["payout.failed", "charge.succeeded"],
+                                        created_since=since))  # fmt: skip
+    assert [e["type"] for e in platform] == ["charge.succeeded"]
+    seller = list(gateway._list("events", {"type": "payout.failed"}, on_account="acct_1"))
+    assert [(e["type"], e["account"]) for e in seller] == [("payout.failed", "acct_1")]

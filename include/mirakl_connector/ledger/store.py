@@ -952,6 +952,25 @@ class Ledger:
             row = _one(conn, select(table).where(table.c.onboarding_token == token))
         return _account_mapping(row) if row is not None else None
 
+    def accounts_with_payouts_since(self, since: datetime) -> list[str]:
+        """The Stripe accounts with a created payout (``PAYOUT_CREATED``, payout id known) whose
+        row changed since ``since``: the accounts whose payouts may still fail at the bank, which
+        the healing of connected-account events re-reads (see ``workflows/stripe_events.py``)."""
+        table = schema.payouts
+        query = (
+            select(table.c.stripe_account_id)
+            .where(
+                table.c.status == _plain(PayoutStatus.CREATED),
+                table.c.payout_id.is_not(None),
+                table.c.stripe_account_id.is_not(None),
+                table.c.updated_at >= since,
+            )
+            .distinct()
+            .order_by(table.c.stripe_account_id)
+        )
+        with self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
     def payout_by_payout_id(self, payout_id: str) -> PayoutRecord | None:
         """The payout row of the Stripe payout ``payout_id`` (``po_...``), if any."""
         table = schema.payouts

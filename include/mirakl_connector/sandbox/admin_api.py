@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mirakl_connector.sandbox import stripe_api
+from mirakl_connector.sandbox import balances, stripe_api
 from mirakl_connector.sandbox.dates import format_iso
 from mirakl_connector.sandbox.faults import FaultConfigError
 from mirakl_connector.sandbox.generate import generate_scenario
@@ -261,8 +261,7 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
 
     @router.get("/stripe/balance")
     async def stripe_balance() -> dict[str, int]:
-        with state.lock:
-            return dict(state.stripe.platform_balance)
+        return state.platform_available()
 
     @router.post("/stripe/charges")
     async def put_charges(request: Request) -> Any:
@@ -324,7 +323,19 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
                 payout = state.stripe.payouts.get(payout_id)
                 if payout is None:
                     return _error(404, f"no payout {payout_id!r}")
+                was = payout.get("status")
                 payout.update(fields)
+                if status in ("failed", "canceled") and was not in ("failed", "canceled"):
+                    # A failed or cancelled payout returns its funds to the balance
+                    # (docs.stripe.com/api/payouts/object, failure_code).
+                    balances.credit(
+                        state,
+                        state.stripe.owners.get(payout_id),
+                        payout["currency"],
+                        payout["amount"],
+                        type_="payout_failure",
+                        source=payout_id,
+                    )
                 stripe_api.emit_event(
                     None,
                     state,

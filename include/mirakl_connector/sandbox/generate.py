@@ -195,6 +195,8 @@ def generate_scenario(
             "charges": charges,
             "payment_intents": [],
             "platform_balance": {lower: 1_000_000 * scale},
+            # the sellers' available funds: their fee transfers and payouts take from them
+            "balances": {a["id"]: {lower: 1_000_000 * scale} for a in accounts},
         },
     }
 

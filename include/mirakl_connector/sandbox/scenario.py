@@ -83,6 +83,17 @@ def validate_scenario(data: Any) -> dict[str, Any]:
         raise ScenarioError("stripe.platform_balance must be an object {currency: minor units}")
     for currency, amount in balance.items():
         _check_int(amount, f"stripe.platform_balance.{currency}")
+    seeded = stripe.get("balances", {})
+    if not isinstance(seeded, dict):
+        raise ScenarioError("stripe.balances must be an object {account id: {currency: amount}}")
+    for account_id, funds in seeded.items():
+        if not isinstance(funds, dict):
+            raise ScenarioError(f"stripe.balances.{account_id} must be {{currency: minor units}}")
+        for currency, amount in funds.items():
+            _check_int(amount, f"stripe.balances.{account_id}.{currency}")
+    delay = stripe.get("funds_available_after_days", 0)
+    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
+        raise ScenarioError("stripe.funds_available_after_days must be a whole number of days")
     platform = stripe.get("platform_account")
     if platform is not None and (not isinstance(platform, dict) or "id" not in platform):
         raise ScenarioError("stripe.platform_account must be an object with an 'id'")

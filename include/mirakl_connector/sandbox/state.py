@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mirakl_connector.sandbox import balances
 from mirakl_connector.sandbox.clock import SandboxClock
 from mirakl_connector.sandbox.dates import to_timestamp
 from mirakl_connector.sandbox.scenario import (
@@ -113,7 +114,12 @@ class StripeData:
     owners: dict[str, str | None] = field(default_factory=dict)
     # charge id -> minor units already transferred with it as source_transaction
     transferred_from_charge: dict[str, int] = field(default_factory=dict)
-    platform_balance: dict[str, int] = field(default_factory=dict)
+    # every balance movement of every account (see sandbox/balances.py); owner in ``owners``
+    balance_transactions: Collection = field(default_factory=Collection)
+    # charge id -> when its funds become available, for charges captured through the API
+    charge_funds: dict[str, int] = field(default_factory=dict)
+    # scenario ``stripe.funds_available_after_days`` (see sandbox/balances.py)
+    funds_available_after_days: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     # (api key, stripe account, idempotency key) -> record
     idempotency: dict[tuple[str, str | None, str], dict[str, Any]] = field(default_factory=dict)
@@ -299,8 +305,14 @@ class SandboxState:
             self.put_charge(charge)
         for intent in stripe.get("payment_intents") or []:
             self.put_payment_intent(intent)
-        for currency, amount in (stripe.get("platform_balance") or {}).items():
-            self.stripe.platform_balance[currency.lower()] = amount
+        if stripe.get("funds_available_after_days") is not None:
+            self.stripe.funds_available_after_days = int(stripe["funds_available_after_days"])
+        seeded = {None: stripe.get("platform_balance") or {}, **(stripe.get("balances") or {})}
+        for account_id, funds in seeded.items():
+            for currency, amount in funds.items():
+                balances.credit(
+                    self, account_id, currency, int(amount), type_="adjustment", source=None
+                )
         for key, value in scenario.items():
             if key not in ("mirakl", "stripe", "hyperwallet"):
                 self.extra[key] = value
@@ -338,6 +350,14 @@ class SandboxState:
             return self.stripe.platform_account
         return self.stripe.accounts.get(account_id)
 
+    def platform_available(self) -> dict[str, int]:
+        """The platform's available balance per currency (the admin API's ``/stripe/balance``)."""
+        with self.lock:
+            out: dict[str, int] = {}
+            for entry in balances.balance_object(self, None)["available"]:
+                out[entry["currency"]] = entry["amount"]
+            return out
+
     # -- snapshots ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Everything, JSON-ready (for ``GET /_sandbox/state``)."""
@@ -357,7 +377,7 @@ class SandboxState:
                 },
                 "stripe": {
                     "platform_account": s.platform_account,
-                    "platform_balance": dict(s.platform_balance),
+                    "platform_balance": self.platform_available(),
                     "accounts": s.accounts.values(),
                     "charges": s.charges.values(),
                     "payment_intents": s.payment_intents.values(),

@@ -2,9 +2,12 @@
 
 Objects carry the fields the connector reads (and the SDK expects: ``id``, ``object``, ``created``,
 ``livemode``, ``metadata``). Business rules that matter to the money flow are enforced: transfers
-funded by a ``source_transaction`` cannot exceed what the charge can fund, balance-funded transfers
-need platform balance, reversals and refunds cannot exceed what remains, payouts need
-``payouts_enabled``. Idempotency, rate limits and faults are applied around these handlers by
+funded by a ``source_transaction`` cannot exceed what the charge can fund, transfers made from a
+balance, reversals and payouts need *available* funds on the account they take them from
+(balances: :mod:`mirakl_connector.sandbox.balances`), reversals and refunds cannot exceed what
+remains, payouts need ``payouts_enabled``. Events of a connected account live on that account:
+the platform's Events list never shows them (:func:`list_events`). Idempotency, rate limits
+and faults are applied around these handlers by
 :mod:`mirakl_connector.sandbox.app`.
 """
 
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mirakl_connector.sandbox import stripe_amounts, stripe_contract
+from mirakl_connector.sandbox import balances, stripe_amounts, stripe_contract
 from mirakl_connector.sandbox.state import Collection, SandboxState
 
 REQUIRES_STATES = {
@@ -416,7 +419,54 @@ def _capture_charge_object(ctx: StripeContext, charge: dict[str, Any], amount: i
     charge["amount_captured"] = amount
     if amount < charge["amount"]:
         charge["amount_refunded"] = charge["amount"] - amount
+    _credit_charge(ctx.state, charge, amount)
     emit_event(ctx, ctx.state, "charge.captured", charge)
+
+
+def _credit_charge(state: SandboxState, charge: dict[str, Any], amount: int) -> None:
+    """A captured charge's funds reach the platform's balance, pending until its availability
+    date (docs.stripe.com/api/balance_transactions/object, ``available_on``; the delay is the
+    scenario's, see :mod:`mirakl_connector.sandbox.balances`). Charges loaded from a scenario
+    are history: their funds are whatever the scenario's ``platform_balance`` says."""
+    available_on = balances.charge_available_on(state, charge)
+    state.stripe.charge_funds[charge["id"]] = available_on
+    balances.credit(
+        state,
+        None,
+        charge["currency"],
+        amount,
+        type_="charge",
+        source=charge["id"],
+        available_on=available_on,
+    )
+
+
+def _insufficient(account: str | None) -> StripeError:
+    """Stripe's refusal of a transfer or payout the balance cannot cover: 400,
+    ``invalid_request_error``, ``balance_insufficient`` (docs.stripe.com/error-codes)."""
+    whose = "your Stripe account" if account is None else f"account {account}"
+    return StripeError(
+        400,
+        f"You have insufficient available funds in {whose} to cover this request. "
+        "Try adding funds directly to your available balance.",
+        code=balances.BALANCE_INSUFFICIENT,
+    )
+
+
+def _debit_available(
+    state: SandboxState,
+    account: str | None,
+    currency: str,
+    amount: int,
+    *,
+    type_: str,
+    source: str | None,
+) -> None:
+    """Take ``amount`` from the account's *available* funds, or refuse (balance_insufficient)."""
+    available, _pending = balances.amounts(state, account, currency)
+    if amount > available:
+        raise _insufficient(balances.owner_key(state, account))
+    balances.credit(state, account, currency, -amount, type_=type_, source=source)
 
 
 def capture_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
@@ -630,18 +680,8 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
         state.stripe.transferred_from_charge[source] = (
             state.stripe.transferred_from_charge.get(source, 0) + amount
         )
-    elif ctx.stripe_account is None:
-        balance = state.stripe.platform_balance.get(currency, 0)
-        if amount > balance:
-            raise StripeError(
-                400, "Insufficient funds in Stripe account", code="balance_insufficient"
-            )
-        state.stripe.platform_balance[currency] = balance - amount
-    elif destination == state.stripe.platform_account.get("id"):
-        state.stripe.platform_balance[currency] = (
-            state.stripe.platform_balance.get(currency, 0) + amount
-        )
     transfer_id = state.new_id("tr")
+    _move_transfer_funds(ctx, transfer_id, source, destination, currency, amount)
     transfer = {
         "id": transfer_id,
         "object": "transfer",
@@ -670,6 +710,43 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
     state.stripe.owners[transfer_id] = ctx.stripe_account
     emit_event(ctx, state, "transfer.created", transfer, account=ctx.stripe_account)
     return transfer
+
+
+def _move_transfer_funds(
+    ctx: StripeContext,
+    transfer_id: str,
+    source: str | None,
+    destination: str,
+    currency: str,
+    amount: int,
+) -> None:
+    """Move a transfer's funds between the two balances (see sandbox/balances.py).
+
+    With ``source_transaction`` the transfer is allowed while the charge's funds are pending;
+    the destination receives them when the charge's funds become available
+    (docs.stripe.com/connect/separate-charges-and-transfers#transfer-availability). Without
+    it the funds come from the sender's *available* balance and arrive available.
+    """
+    state = ctx.state
+    if source is not None:
+        charge = state.stripe.charges.get(source) or {}
+        available_on = state.stripe.charge_funds.get(source)
+        if available_on is not None:  # the platform holds this charge's funds: they leave it
+            balances.credit(
+                state, None, currency, -amount, type_="transfer", source=transfer_id,
+                available_on=available_on,
+            )  # fmt: skip
+        else:
+            available_on = balances.charge_available_on(state, charge)
+        balances.credit(
+            state, destination, currency, amount, type_="payment", source=transfer_id,
+            available_on=max(available_on, state.now()),
+        )  # fmt: skip
+        return
+    _debit_available(
+        state, ctx.stripe_account, currency, amount, type_="transfer", source=transfer_id
+    )
+    balances.credit(state, destination, currency, amount, type_="payment", source=transfer_id)
 
 
 def retrieve_transfer(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
@@ -708,8 +785,23 @@ def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
             f"transfer ({remaining}).",
             param="amount",
         )
+    reversal_id = state.new_id("trr")
+    # Only when the destination account's balance covers it (docs.stripe.com/api/
+    # transfer_reversals); "balance" is read as available funds, the stricter reading.
+    _debit_available(
+        state,
+        transfer["destination"],
+        transfer["currency"],
+        amount,
+        type_="payment_refund",
+        source=reversal_id,
+    )
+    balances.credit(
+        state, ctx.stripe_account, transfer["currency"], amount,
+        type_="transfer_refund", source=reversal_id,
+    )  # fmt: skip
     reversal = {
-        "id": state.new_id("trr"),
+        "id": reversal_id,
         "object": "transfer_reversal",
         "amount": amount,
         "balance_transaction": state.new_id("txn"),
@@ -730,11 +822,6 @@ def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
     data = [reversal, *reversals["data"]]
     reversals["data"] = data[:10]
     reversals["has_more"] = reversals["has_more"] or len(data) > 10
-    if ctx.stripe_account is None and not transfer.get("source_transaction"):
-        currency = transfer["currency"]
-        state.stripe.platform_balance[currency] = (
-            state.stripe.platform_balance.get(currency, 0) + amount
-        )
     emit_event(ctx, state, "transfer.reversed", transfer, account=ctx.stripe_account)
     return reversal
 
@@ -776,16 +863,12 @@ def create_payout(ctx: StripeContext) -> dict[str, Any]:
             )
         if not account.get("payouts_enabled"):
             raise StripeError(400, "Payouts disabled", code="payouts_not_allowed")
-    else:
-        balance = state.stripe.platform_balance.get(currency, 0)
-        if amount > balance:
-            raise StripeError(
-                400, "Insufficient funds in Stripe account", code="balance_insufficient"
-            )
-        state.stripe.platform_balance[currency] = balance - amount
+    payout_id = state.new_id("po")
+    # A payout needs available funds (docs.stripe.com/error-codes#balance-insufficient).
+    _debit_available(state, ctx.stripe_account, currency, amount, type_="payout", source=payout_id)
     now = state.now()
     payout = {
-        "id": state.new_id("po"),
+        "id": payout_id,
         "object": "payout",
         "amount": amount,
         "arrival_date": now + 2 * 86400,
@@ -877,6 +960,8 @@ def create_refund(ctx: StripeContext) -> dict[str, Any]:
         "transfer_reversal": None,
     }
     state.stripe.refunds.put(refund)
+    # Taken from the platform's balance, never refused for funds (see sandbox/balances.py).
+    balances.credit(state, None, charge["currency"], -amount, type_="refund", source=refund["id"])
     charge["amount_refunded"] = charge.get("amount_refunded", 0) + amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
     emit_event(ctx, state, "refund.created", refund)
@@ -921,7 +1006,12 @@ def list_events(ctx: StripeContext) -> dict[str, Any]:
     account = ctx.stripe_account
 
     def match(event: dict[str, Any]) -> bool:
-        if account is not None and event.get("account") != account:
+        # An event of a connected account lives on that account: the platform's list (no
+        # Stripe-Account) never returns it, only that account's list does. Docs: "Connect
+        # webhooks" (docs.stripe.com/connect/webhooks: events on connected accounts go to Connect
+        # endpoints and carry ``account``) and docs.stripe.com/connect/authentication (requests
+        # with Stripe-Account act as the connected account).
+        if event.get("account") != account:
             return False
         return not patterns or any(fnmatch.fnmatchcase(event["type"], p) for p in patterns)
 
@@ -930,9 +1020,39 @@ def list_events(ctx: StripeContext) -> dict[str, Any]:
 
 def retrieve_event(ctx: StripeContext, event_id: str) -> dict[str, Any]:
     obj = ctx.state.stripe.events.get(event_id)
-    if obj is None:
+    if obj is None or obj.get("account") != ctx.stripe_account:
         raise _missing("event", event_id, "id")
     return obj
+
+
+# -- balance ------------------------------------------------------------------------------------
+def retrieve_balance(ctx: StripeContext) -> dict[str, Any]:
+    """The calling account's balance (docs.stripe.com/api/balance/balance_retrieve)."""
+    if ctx.stripe_account is not None and ctx.state.find_account(ctx.stripe_account) is None:
+        raise _missing("account", ctx.stripe_account)
+    return balances.balance_object(ctx.state, ctx.stripe_account)
+
+
+def list_balance_transactions(ctx: StripeContext) -> dict[str, Any]:
+    """The calling account's balance transactions, newest first
+    (docs.stripe.com/api/balance_transactions/list: filters ``currency``, ``type``, ``source``)."""
+    balances.refresh_statuses(ctx.state)
+    currency = (_str_param(ctx, "currency") or "").lower() or None
+    kind = _str_param(ctx, "type")
+    source = _str_param(ctx, "source")
+    owner = balances.owner_key(ctx.state, ctx.stripe_account)
+    owners = ctx.state.stripe.owners
+    return _list(
+        ctx,
+        ctx.state.stripe.balance_transactions,
+        "/v1/balance_transactions",
+        lambda o: (
+            owners.get(o["id"]) == owner
+            and (currency is None or o["currency"] == currency)
+            and (kind is None or o["type"] == kind)
+            and (source is None or o["source"] == source)
+        ),
+    )
 
 
 # -- generic objects (charges, customers, products) --------------------------------------------
@@ -962,6 +1082,8 @@ def create_charge(ctx: StripeContext) -> dict[str, Any]:
             "metadata": _metadata(ctx),
         }
     )
+    if capture:
+        _credit_charge(state, charge, amount)
     emit_event(ctx, state, "charge.succeeded", charge)
     return charge
 
@@ -1044,6 +1166,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", "/v1/refunds", list_refunds),
         ("GET", f"/v1/refunds/{_ID}", retrieve_refund),
         ("GET", "/v1/events", list_events),
+        ("GET", "/v1/balance", retrieve_balance),
+        ("GET", "/v1/balance_transactions", list_balance_transactions),
         ("GET", f"/v1/events/{_ID}", retrieve_event),
     ]
 ]

@@ -98,6 +98,13 @@ ROUTES: tuple[tuple[str, str, str, str], ...] = (
     ("GET", "/v1/refunds/{id}", "refunds.retrieve", "refunds/retrieve"),
     ("GET", "/v1/events", "events.list", "events/list"),
     ("GET", "/v1/events/{id}", "events.retrieve", "events/retrieve"),
+    ("GET", "/v1/balance", "balance.retrieve", "balance/balance_retrieve"),
+    (
+        "GET",
+        "/v1/balance_transactions",
+        "balance_transactions.list",
+        "balance_transactions/list",
+    ),
 )
 
 _SEGMENT = r"[A-Za-z0-9_\-]+"

@@ -82,6 +82,7 @@ class Refused:
     """Stripe refused the request for good: nothing was created."""
 
     message: str
+    code: str | None = None  # Stripe's error code (``balance_insufficient`` ...)
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class _Attempt(Generic[R]):
             if exc.code == KEY_SPENT:
                 return self.after_spent_key(row, key, exc, fresh=fresh)
             if exc.permanent:
-                return Refused(exc.message), replace(row, attempted_at=None)
+                return Refused(exc.message, exc.code), replace(row, attempted_at=None)
             reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
             return Unknown(reason), row
         return Written(created.id, replayed=created.replayed), row

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -43,7 +43,7 @@ from mirakl_connector.batch import (
     decision_failure_reason,
     run_batch,
 )
-from mirakl_connector.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
 from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ids import parse_int_id
 from mirakl_connector.ledger import Ledger
@@ -63,6 +63,7 @@ from mirakl_connector.mirakl.orders import check_not_future, parse_mirakl_dateti
 from mirakl_connector.payout_provider import STRIPE, ShopProviders
 from mirakl_connector.settings import checked_values
 from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
+from mirakl_connector.stripe_currency import from_api
 from mirakl_connector.stripe_gateway import CreatedObject, StripeGateway, idempotency_key
 from mirakl_connector.webhooks.handlers import payout_failure_reason
 from mirakl_connector.workflows.exactly_once import (
@@ -83,6 +84,7 @@ from mirakl_connector.workflows.settlement_decisions import (
     MiraklInvoice,
     decide_invoice_transfer,
     decide_payout,
+    funds_hold_reason,
     parse_invoice,
     payout_blocker,
     payout_failed_at_bank,
@@ -93,6 +95,9 @@ log = logging.getLogger(__name__)
 WORKFLOW = "seller_settlement"
 CHECKPOINT_KEY = "seller_settlement_checkpoint"
 CHUNK_SIZE = 100
+#: how far back the pending balance transactions of a payout waiting for funds are read (the
+#: longest standard settlement delays are about a month, docs.stripe.com/payouts)
+FUNDS_LOOKBACK = timedelta(days=35)
 
 Row = TransferRecord | PayoutRecord
 
@@ -472,6 +477,12 @@ class SellerSettlement:
                 return self._record_transfer(
                     replace(row, transfer_id=transfer_id), TransferStatus.CREATED, None
                 )
+            case Refused(code="balance_insufficient"):
+                # Funds not there yet (the seller's, for its fees): wait, tried again next run.
+                reason = self._funds_reason(
+                    "transfer", row.source_account, row.amount, row.currency
+                )
+                return self._record_transfer(row, TransferStatus.ON_HOLD, reason)
             case Refused(message=message):
                 return self._record_transfer(row, TransferStatus.FAILED, message)
             case Unknown(reason=reason):
@@ -607,6 +618,11 @@ class SellerSettlement:
                         # come before the id was known): the next plan re-creates the payout.
                         return self._record_payout(row, PayoutStatus.FAILED, failure)
                 return self._record_payout(row, PayoutStatus.CREATED, None)
+            case Refused(code="balance_insufficient"):
+                reason = self._funds_reason(
+                    "pay out", row.stripe_account_id, row.amount, row.currency
+                )
+                return self._record_payout(row, PayoutStatus.ON_HOLD, reason)
             case Refused(message=message):
                 return self._record_payout(row, PayoutStatus.FAILED, message)
             case Unknown(reason=reason):
@@ -614,6 +630,34 @@ class SellerSettlement:
                 return ItemOutcome(
                     _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
                 )
+
+    def _funds_reason(self, action: str, account: str | None, amount: int, currency: str) -> str:
+        """The hold reason of a payout or transfer the balance of ``account`` (``None``: the
+        platform) cannot cover yet, with the date the pending funds should (its balance and
+        pending balance transactions of the last :data:`FUNDS_LOOKBACK`); without the date when
+        those reads fail."""
+        lower = currency.lower()
+        shown = account or "the platform"
+        try:
+            balance = self.stripe.retrieve_balance(account)
+            # Balances are in Stripe's unit; ``amount`` is in the ledger's (ISO minor units).
+            available = sum(
+                from_api(b.get("amount", 0), lower) or 0
+                for b in balance.get("available") or []
+                if b.get("currency") == lower
+            )
+            now = self._now()
+            pending = [
+                (from_api(t["amount"], lower) or 0, t["available_on"])
+                for t in self.stripe.iter_balance_transactions(
+                    account=account, currency=lower, created_since=now - FUNDS_LOOKBACK
+                )
+                if t.get("available_on", 0) > now.timestamp()
+            ]
+        except PaymentProviderError as exc:
+            log.warning("Balance of %s unreadable: %s", shown, exc)
+            return funds_hold_reason(action, amount, currency, shown, 0, [])
+        return funds_hold_reason(action, amount, currency, shown, available, pending)
 
     def _failed_since(self, row: PayoutRecord) -> str | None:
         """Why a recovered payout is dead (failed at the bank, cancelled), or ``None``.

@@ -22,14 +22,20 @@ The rules follow the Stripe connector's, with deliberate changes (each says why)
 * the extra-credit transfer and the payout (money *to* the seller's account) wait (ON_HOLD)
   while the account's verification status is not known yet (no ``kyc_status``);
 * the payout waits (ON_HOLD) until every invoice transfer of the same invoice is settled, see
-  :func:`payout_blocker`.
+  :func:`payout_blocker`;
+* a payout or an invoice transfer Stripe refuses with ``balance_insufficient`` (the *available*
+  balance it takes from does not cover it, docs.stripe.com/error-codes) waits ON_HOLD with the
+  reason and the date the pending funds should cover it (:func:`funds_hold_reason`), instead of
+  FAILED: it is not an error to alert on every day, only money not there yet. The next run tries
+  again (same ledger row, a new key ``…:retry<n>`` since Stripe saved the refusal for the old
+  one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -219,6 +225,42 @@ def decide_payout(
             row, PayoutStatus.ON_HOLD, unknown_status_reason(shop_mapping.stripe_account_id)
         )
     return _payout(row, PayoutStatus.PENDING, None)
+
+
+def funds_expected_at(
+    needed: int, available: int, pending: Iterable[tuple[int, int]]
+) -> int | None:
+    """When (Unix time) ``available`` plus the pending ``(amount, available_on)`` movements
+    first reach ``needed``, or ``None`` when they never do."""
+    total = available
+    for amount, available_on in sorted(pending, key=lambda p: p[1]):
+        total += amount
+        if total >= needed:
+            return available_on
+    return None
+
+
+def funds_hold_reason(
+    action: str,
+    needed: int,
+    currency: str,
+    account: str,
+    available: int,
+    pending: Iterable[tuple[int, int]],
+) -> str:
+    """Why a payout or transfer waits for funds (``action``: "pay out", "transfer"), with the
+    date they are expected when the pending balance transactions say (``available_on``)."""
+    when = funds_expected_at(needed, available, pending)
+    expected = (
+        f"expected available on {datetime.fromtimestamp(when, UTC):%Y-%m-%d %H:%M} UTC"
+        if when is not None
+        else "no pending funds cover it yet"
+    )
+    return (
+        f"Waiting for funds: {format_minor(needed, currency)} to {action}, "
+        f"{format_minor(max(available, 0), currency)} available on {account} "
+        f"(balance_insufficient); {expected}"
+    )
 
 
 def payout_failed_at_bank(row: PayoutRecord) -> bool:

@@ -28,7 +28,14 @@ Steps (each one Airflow task, see ``dags/stripe_webhook_events.py``):
     List Stripe's Events API for the handled types since the healing cursor (at most the 30 days
     Stripe keeps), page by page, and store every event the inbox lacks, marked ``healing``; the
     next ``process`` applies them like any webhook. The cursor (newest ``created`` seen) moves
-    only after the whole listing is stored.
+    only after the whole listing is stored. That list holds the *platform's* events only: the
+    events of connected accounts live on those accounts (docs.stripe.com/connect/webhooks).
+
+``heal_connected``
+    The connected accounts' ``account.updated`` and ``payout.failed`` whose webhook never
+    arrived, re-read from the accounts list and each recently paid account's failed payouts, and
+    stored in the inbox like healed events (see :mod:`.connected_healing`, which states the
+    cost per run: ``ceil(accounts / 100) + accounts paid in the last payout_days``).
 """
 
 from __future__ import annotations
@@ -57,6 +64,12 @@ from mirakl_connector.webhooks.inbox import (
     settled,
     stripe_inbox_event,
 )
+from mirakl_connector.workflows.connected_healing import (
+    account_drift,
+    account_event,
+    payout_event,
+    payout_to_heal,
+)
 from mirakl_connector.workflows.kyc_rules import kyc_reason
 from mirakl_connector.workflows.onboarding import OnboardingSettings, shop_errors
 from mirakl_connector.workflows.registry import Resources
@@ -65,6 +78,7 @@ log = logging.getLogger(__name__)
 
 WORKFLOW = "stripe_events"
 HEALING_CURSOR_KEY = "stripe_events_healing_cursor"
+PAYOUT_HEALING_KEY = "stripe_payouts_healing_at"
 #: Stripe keeps events for 30 days; list a little less so the oldest page never vanishes mid-walk.
 EVENTS_RETENTION = timedelta(days=30)
 _RETENTION_MARGIN = timedelta(minutes=5)
@@ -83,6 +97,11 @@ class StripeEventsSettings:
 
     commercial_order_metadata_key: str = "mirakl_commercial_order_id"
     batch_size: int = 100
+    #: how far back ``heal_connected`` re-reads the failed payouts of recently paid accounts
+    #: (a payout can fail days after it was created; docs.stripe.com/payouts#payout-failures)
+    payout_days: int = 10
+    #: at most one payout re-read per this many hours (the accounts are re-read every run)
+    payout_interval_hours: int = 6
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> StripeEventsSettings:
@@ -90,9 +109,10 @@ class StripeEventsSettings:
         key = values.get("commercial_order_metadata_key", cls.commercial_order_metadata_key)
         if not isinstance(key, str) or not key:
             raise ConfigurationError("stripe_events.commercial_order_metadata_key must be a string")
-        size = values.get("batch_size", cls.batch_size)
-        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise ConfigurationError("stripe_events.batch_size must be a positive integer")
+        for name in ("batch_size", "payout_days", "payout_interval_hours"):
+            size = values.get(name, getattr(cls, name))
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                raise ConfigurationError(f"stripe_events.{name} must be a positive integer")
         return cls(**values)
 
 
@@ -338,6 +358,37 @@ class StripeEvents:
             return ItemOutcome(event_id, HEALED if new else ALREADY_STORED, event.get("type"))
 
         return run_batch(events, store, item_id=lambda e: str(e.get("id")), summary=summary)
+
+    def heal_connected(self) -> BatchSummary:
+        """Store the connected accounts' events whose webhook never arrived (module docstring)."""
+        now = self._clock()
+        events: list[dict[str, Any]] = []
+        accounts = 0
+        for account in self.stripe.iter_accounts():
+            accounts += 1
+            mapping = self.ledger.account_mapping_by_stripe_account(str(account["id"]))
+            if mapping is not None and account_drift(mapping, account):
+                events.append(account_event(account, now))
+        notes = [f"read {accounts} account(s)"]
+        last = self.ledger.get_checkpoint(PAYOUT_HEALING_KEY)
+        interval = timedelta(hours=self.settings.payout_interval_hours)
+        if last and now - datetime.fromisoformat(last) < interval:
+            notes.append(f"payouts re-read at {last}: next after {interval}")
+        else:
+            since = now - timedelta(days=self.settings.payout_days)
+            paid = self.ledger.accounts_with_payouts_since(since)
+            for account_id in paid:
+                for payout in self.stripe.iter_payouts(
+                    account=account_id, created_since=since, status="failed"
+                ):
+                    row = self.ledger.payout_by_payout_id(str(payout["id"]))
+                    if payout_to_heal(row, payout):
+                        events.append(payout_event(payout, account_id, now))
+            self.ledger.set_checkpoint(PAYOUT_HEALING_KEY, now.isoformat())
+            notes.append(f"re-read the failed payouts of {len(paid)} account(s) since {since:%F}")
+        summary = self.store_missing(events)
+        summary.notes.extend(notes)
+        return summary
 
     def healing_cursor(self) -> int | None:
         """Newest ``created`` (Unix seconds) the last healing pass saw, if any."""

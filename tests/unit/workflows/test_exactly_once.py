@@ -193,7 +193,7 @@ def test_a_refusal_clears_attempted_at_so_the_next_attempt_gets_a_new_key():
 
     result, row = stripe.write(pending(), new_key=OLD_KEY)
 
-    assert result == Refused("Insufficient funds in Stripe account")
+    assert result == Refused("Insufficient funds in Stripe account", "balance_insufficient")
     assert stripe.calls == [("mark", OLD_KEY, None), ("create", OLD_KEY, MARKED_AT)]  # no lookup
     assert (row.attempted_at, row.idempotency_key, row.attempts) == (None, OLD_KEY, 1)
     assert not row.in_doubt
