@@ -10,7 +10,9 @@ Definitions, the same the workflows use:
 * **moved**: the row entered its "the provider holds the money movement" status (a Stripe
   transfer, reversal, refund or payout created; a Hyperwallet payment created or completed). The
   day is the one of that status change in ``ledger_events`` (UTC), so a row decided on Monday and
-  sent on Tuesday counts on Tuesday.
+  sent on Tuesday counts on Tuesday. Summed per day in ``moved_daily`` as the events are written
+  (:mod:`mirakl_connector.ledger.moved_daily`). Rows imported at cutover moved at the incumbent:
+  never "moved" here, shown apart (``moved(..., imported=True)``).
 * **waits**: status ON_HOLD (re-evaluated by every run); its age counts from the row's creation.
 * **failed**: status FAILED.
 * **in doubt**: a call was sent (``attempted_at`` set) and the provider's id is not recorded, while
@@ -30,13 +32,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
-    Date,
     Engine,
     Select,
     String,
     and_,
     case,
-    cast,
     false,
     func,
     literal,
@@ -105,8 +105,6 @@ class _Source:
     on_hold: str
     failed: str
     terminal: frozenset[str]
-    #: statuses meaning "moved" and the statuses a row moves *from* to count as a movement
-    moved: frozenset[str]
 
     @property
     def open_statuses(self) -> frozenset[str]:
@@ -127,6 +125,16 @@ class _Source:
                 else_=HW_PAYMENT,
             )
         return literal(self.workflows[0], String)
+
+    def workflow_of(self, subtype: str) -> str:
+        """The workflow of an aggregate row (``moved_daily.subtype``: transfer type, HW kind)."""
+        if self.entity == "transfer":
+            if subtype in {t.value for t in _SPLIT_TYPES}:
+                return SPLIT
+            return REVERSAL if subtype == TransferType.REFUND.value else SETTLEMENT_TRANSFER
+        if self.entity == "hyperwallet_payment":
+            return HW_OPERATOR_FEE if subtype == HyperwalletPaymentKind.OPERATOR_FEE else HW_PAYMENT
+        return self.workflows[0]
 
     def workflow_filter(self, workflows: Sequence[str]) -> ColumnElement[bool] | None:
         """``None``: no row of this table can match (skip the table)."""
@@ -165,7 +173,6 @@ SOURCES: tuple[_Source, ...] = (
             s.value
             for s in (TransferStatus.CREATED, TransferStatus.ABORTED, TransferStatus.IGNORED)
         ),
-        frozenset({TransferStatus.CREATED.value}),
     ),
     _Source(
         "refund",
@@ -179,7 +186,6 @@ SOURCES: tuple[_Source, ...] = (
         RefundStatus.ON_HOLD.value,
         RefundStatus.FAILED.value,
         frozenset({RefundStatus.CREATED.value, RefundStatus.ABORTED.value}),
-        frozenset({RefundStatus.CREATED.value}),
     ),
     _Source(
         "payout",
@@ -193,7 +199,6 @@ SOURCES: tuple[_Source, ...] = (
         PayoutStatus.ON_HOLD.value,
         PayoutStatus.FAILED.value,
         frozenset({PayoutStatus.CREATED.value, PayoutStatus.ABORTED.value}),
-        frozenset({PayoutStatus.CREATED.value}),
     ),
     _Source(
         "hyperwallet_payment",
@@ -208,9 +213,6 @@ SOURCES: tuple[_Source, ...] = (
         HyperwalletPaymentStatus.FAILED.value,
         frozenset(
             {HyperwalletPaymentStatus.COMPLETED.value, HyperwalletPaymentStatus.ABORTED.value}
-        ),
-        frozenset(
-            {HyperwalletPaymentStatus.CREATED.value, HyperwalletPaymentStatus.COMPLETED.value}
         ),
     ),
 )
@@ -360,70 +362,48 @@ class ConsoleQueries:
         currency: str | None = None,
         provider: str | None = None,
         workflow: str | None = None,
+        imported: bool = False,
     ) -> list[MovedRow]:
-        """Money moved per day, currency, provider and workflow in ``period``, by day."""
-        start, end = period.bounds
-        events = schema.ledger_events
-        parts: list[Select[Any]] = []
-        for source in SOURCES:
-            if provider and source.provider != provider:
-                continue
-            wf_filter = source.workflow_filter([workflow] if workflow else source.workflows)
-            if wf_filter is None:
-                continue
-            t = source.table
-            moved = sorted(source.moved)
-            day = self._day(events.c.at).label("day")
-            wf = source.workflow().label("workflow")
-            where = [
-                events.c.new_status.in_(moved),
-                events.c.at >= start,
-                events.c.at < end,
-                events.c.entity == source.entity,
-                # a payment going from CREATED to COMPLETED moved once, not twice
-                or_(events.c.old_status.is_(None), events.c.old_status.not_in(moved)),
-                wf_filter,
-            ]
-            if currency:
-                where.append(t.c.currency == currency)
-            parts.append(
-                select(
-                    day,
-                    t.c.currency.label("currency"),
-                    literal(source.provider, String).label("provider"),
-                    wf,
-                    func.count().label("count"),
-                    func.coalesce(func.sum(t.c.amount), 0).label("amount"),
-                )
-                .select_from(events.join(t, t.c.id == events.c.entity_id))
-                .where(*where)
-                # a constant workflow is not grouped on (PostgreSQL refuses constants there)
-                .group_by(day, t.c.currency, *([wf] if len(source.workflows) > 1 else []))
-            )
-        if not parts:
-            return []
-        query = union_all(*parts).subquery()
-        stmt = select(query).order_by(
-            query.c.day, query.c.currency, query.c.provider, query.c.workflow
+        """Money moved per day, currency, provider and workflow in ``period``, by day.
+
+        Read from ``moved_daily`` (:mod:`mirakl_connector.ledger.moved_daily`): a year is a few
+        thousand rows, never a join over every status event. Rows imported at cutover moved at
+        the incumbent: left out, unless ``imported`` asks for them alone (by import day).
+        """
+        table = schema.moved_daily
+        start, end = period.start.isoformat(), period.end.isoformat()
+        stmt = select(
+            table.c.day,
+            table.c.entity,
+            table.c.subtype,
+            table.c.currency,
+            func.sum(table.c.count),
+            func.sum(table.c.amount),
+        ).where(
+            table.c.day >= start,
+            table.c.day <= end,
+            table.c.origin != "" if imported else table.c.origin == "",
         )
+        if currency:
+            stmt = stmt.where(table.c.currency == currency)
+        stmt = stmt.group_by(table.c.day, table.c.entity, table.c.subtype, table.c.currency)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
+        sums: dict[tuple[str, str, str, str], list[int]] = {}
+        for day, entity, subtype, cur, count, amount in rows:
+            source = SOURCE_BY_ENTITY.get(entity)
+            if source is None or (provider and source.provider != provider):
+                continue
+            wf = source.workflow_of(subtype)
+            if workflow and wf != workflow:
+                continue
+            bucket = sums.setdefault((day, cur, source.provider, wf), [0, 0])
+            bucket[0] += int(count)
+            bucket[1] += int(amount)
         return [
-            MovedRow(
-                day=_as_date(r.day),
-                currency=r.currency or "",
-                provider=r.provider,
-                workflow=r.workflow,
-                count=int(r.count),
-                amount=int(r.amount),
-            )
-            for r in rows
+            MovedRow(_as_date(day), cur, prov, wf, count, amount)
+            for (day, cur, prov, wf), (count, amount) in sorted(sums.items())
         ]
-
-    def _day(self, column: Any) -> ColumnElement[Any]:
-        if self._engine.dialect.name == "postgresql":
-            return cast(func.timezone("UTC", column), Date)
-        return func.date(column)  # SQLite keeps naive UTC text
 
     # item lists -------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.ledger import schema
+from mirakl_connector.ledger import moved_daily, schema
 from mirakl_connector.ledger.engine import writer
 
 #: Key of the PostgreSQL advisory lock serialising migrations ("MCLD" in ASCII).
@@ -114,6 +114,11 @@ def _add_v7_console_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
+def _add_moved_daily(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.moved_daily], checkfirst=True)
+    moved_daily.rebuild(conn)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -139,6 +144,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
+    MigrationStep(8, "money moved per day (moved_daily), filled from the events", _add_moved_daily),
 )
 
 #: The schema version this code writes and reads.

@@ -49,7 +49,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mirakl_connector.batch import chunked
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
-from mirakl_connector.ledger import migrations, notifications, schema
+from mirakl_connector.ledger import migrations, moved_daily, notifications, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
 from mirakl_connector.ledger.records import (
     AccountMapping,
@@ -1684,6 +1684,7 @@ def _event(
 def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     if events:
         conn.execute(insert(schema.ledger_events), events)
+        moved_daily.count_moved(conn, events)  # the console's per-day sums, same transaction
 
 
 def _dialect_insert(conn: Connection, table: Table) -> Any:
