@@ -77,16 +77,18 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         currency: str | None = None,
         provider: str | None = None,
         workflow: str | None = None,
-        category: str = "waiting",
+        category: str | None = None,
         status: str | None = None,
         shop: str | None = None,
         id: str | None = None,  # noqa: A002 - the text id filter, as the page names it
+        run: str | None = None,
         page: int = Query(1, ge=1),
         size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> HTMLResponse:
         period = _period(start, end)
-        cat = _category(category)
-        filters = _filters(status, workflow, currency, shop, id, provider)
+        # a run summary links here with ?run=: every item that run touched, whatever its state
+        cat = _category(category or ("all" if run else "waiting"))
+        filters = _filters(status, workflow, currency, shop, id, provider, run)
 
         def load() -> pages.PageData:
             q = _queries()
@@ -98,6 +100,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
                     provider=filters.provider,
                     workflow=filters.workflow,
                 ),
+                imported=q.moved(period, currency=filters.currency, imported=True),
                 summaries={c: q.summary(c) for c in CATEGORIES},
                 category=cat,
                 filters=filters,
@@ -122,11 +125,16 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         workflow: str | None = None,
     ) -> JSONResponse:
         period, rows = await _moved(start, end, currency, provider, workflow)
+        imported = await run_in_threadpool(
+            lambda: _queries().moved(period, currency=currency, imported=True)
+        )
         return JSONResponse(
             {
                 "start": period.start.isoformat(),
                 "end": period.end.isoformat(),
                 "rows": [_moved_json(r) for r in rows],
+                # rows imported at cutover (they moved at the incumbent), by import day
+                "imported": [_moved_json(r) for r in imported],
             }
         )
 
@@ -146,11 +154,12 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         provider: str | None = None,
         shop: str | None = None,
         id: str | None = None,  # noqa: A002
+        run: str | None = None,
         page: int = Query(1, ge=1),
         size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> JSONResponse:
         cat = _category(category) if category else None
-        filters = _filters(status, workflow, currency, shop, id, provider)
+        filters = _filters(status, workflow, currency, shop, id, provider, run)
         result = await run_in_threadpool(
             lambda: _queries().items(cat, filters, page=page, size=size)
         )
@@ -198,9 +207,10 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         provider: str | None = None,
         shop: str | None = None,
         id: str | None = None,  # noqa: A002
+        run: str | None = None,
     ) -> StreamingResponse:
         cat = _category(category) if category else None
-        filters = _filters(status, workflow, currency, shop, id, provider)
+        filters = _filters(status, workflow, currency, shop, id, provider, run)
 
         # Streamed: Starlette runs this generator in its thread pool, row batch by row batch.
         def items() -> Iterator[Item]:
@@ -223,7 +233,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         workflow: str | None,
     ) -> tuple[DateRange, list[MovedRow]]:
         period = _period(start, end)
-        filters = _filters(None, workflow, currency, None, None, provider)
+        filters = _filters(None, workflow, currency, None, None, provider, None)
         rows = await run_in_threadpool(
             lambda: _queries().moved(
                 period,
@@ -265,9 +275,12 @@ def _period(start: str | None, end: str | None) -> DateRange:
         raise HTTPException(400, f"bad date range: {exc}") from exc
 
 
-def _category(value: str) -> Category:
+def _category(value: str) -> Category | None:
+    """One of :data:`CATEGORIES`, or ``all`` (``None``: every item, whatever its state)."""
+    if value == "all":
+        return None
     if value not in CATEGORIES:
-        raise HTTPException(400, f"category must be one of {', '.join(CATEGORIES)}")
+        raise HTTPException(400, f"category must be all or one of {', '.join(CATEGORIES)}")
     return value  # type: ignore[return-value]
 
 
@@ -278,6 +291,7 @@ def _filters(
     shop: str | None,
     text_id: str | None,
     provider: str | None,
+    run_id: str | None,
 ) -> ItemFilters:
     if workflow and workflow not in WORKFLOWS:
         raise HTTPException(400, f"workflow must be one of {', '.join(WORKFLOWS)}")
@@ -296,6 +310,7 @@ def _filters(
         shop_id=shop_id,
         text_id=text_id.strip() if text_id and text_id.strip() else None,
         provider=provider or None,
+        run_id=run_id.strip() if run_id and run_id.strip() else None,
     )
 
 

@@ -304,6 +304,8 @@ class ItemFilters:
     shop_id: int | None = None
     text_id: str | None = None  # exact Mirakl id, provider object id or account id
     provider: str | None = None
+    #: the Airflow run id that wrote a status event of the item (what a run summary links to)
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -572,6 +574,15 @@ class ConsoleQueries:
             if match is None:
                 return None
             where.append(match)
+        if filters.run_id:
+            events = schema.ledger_events  # ix_ledger_events_run (schema step 8)
+            where.append(
+                c.id.in_(
+                    select(events.c.entity_id).where(
+                        events.c.run_id == filters.run_id, events.c.entity == source.entity
+                    )
+                )
+            )
         return [and_(*where)] if where else []
 
 

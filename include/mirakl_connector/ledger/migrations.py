@@ -117,6 +117,8 @@ def _add_v7_console_indexes(conn: Connection) -> None:
 def _add_moved_daily(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.moved_daily], checkfirst=True)
     moved_daily.rebuild(conn)
+    run_index = next(i for i in schema.ledger_events.indexes if i.name == "ix_ledger_events_run")
+    run_index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
@@ -144,7 +146,9 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
-    MigrationStep(8, "money moved per day (moved_daily), filled from the events", _add_moved_daily),
+    MigrationStep(
+        8, "console: money moved per day (moved_daily), events by run", _add_moved_daily
+    ),
 )
 
 #: The schema version this code writes and reads.

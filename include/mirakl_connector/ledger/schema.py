@@ -213,6 +213,8 @@ class LedgerEventRow(Base):
         Index("ix_ledger_events_entity", "entity", "entity_id"),
         # the payments console's "money moved per day" (schema step 7)
         Index("ix_ledger_events_entity_status_at", "entity", "new_status", "at", "entity_id"),
+        # the payments console's items of one run, linked from run summaries (schema step 8)
+        Index("ix_ledger_events_run", "run_id", "entity", "entity_id"),
     )
 
     id: Mapped[int] = _pk()

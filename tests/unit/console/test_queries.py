@@ -136,3 +136,17 @@ def test_history_of_one_item(scenario):
     assert [(h.new_status, h.reason) for h in held] == [("TRANSFER_ON_HOLD", "KYC pending")]
     assert queries.get_item("nope", 1) is None
     assert queries.get_item("transfer", 999_999) is None
+
+
+def test_items_of_one_run_whatever_their_state(scenario):
+    """What a run summary links to: every row the run wrote a status event for."""
+    queries, ids = scenario
+    page = queries.items(None, ItemFilters(run_id="run_split"))
+    assert sorted(i.mirakl_id for i in page.items) == ["ORD-1-A", "ORD-2-A", "R-1"]
+    hw = queries.items(None, ItemFilters(run_id="run_hw"))
+    assert sorted(i.mirakl_id for i in hw.items) == ["9101", "9103-operatorFee", "9104"]
+    assert queries.items("failed", ItemFilters(run_id="run_hw")).total == 1
+    assert queries.items(None, ItemFilters(run_id="no such run")).total == 0
+    assert [i.mirakl_id for i in queries.iter_items(None, ItemFilters(run_id="run_refund"))] == [
+        "RF-1"
+    ]
