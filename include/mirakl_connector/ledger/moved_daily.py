@@ -127,7 +127,13 @@ def rebuild(conn: Connection) -> int:
             )
         )
         values = [
-            dict(zip((*_KEY, "count", "amount"), (str(r[0]), *r[1:5], int(r[5]), int(r[6])), strict=True))
+            dict(
+                zip(
+                    (*_KEY, "count", "amount"),
+                    (str(r[0]), *r[1:5], int(r[5]), int(r[6])),
+                    strict=True,
+                )
+            )
             for r in conn.execute(stmt)
         ]
         if values:
