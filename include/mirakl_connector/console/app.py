@@ -44,6 +44,7 @@ from mirakl_connector.console.queries import (
     ItemFilters,
     MovedRow,
     ReasonGroup,
+    aware_utc,
 )
 from mirakl_connector.money import from_minor
 
@@ -212,17 +213,9 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         cat = _category(category) if category else None
         filters = _filters(status, workflow, currency, shop, id, provider, run)
 
-        # Streamed: Starlette runs this generator in its thread pool, row batch by row batch.
-        def items() -> Iterator[Item]:
-            yield from _queries().iter_items(cat, filters)
-
-        lines = (
-            [i.entity, i.id, i.provider, i.workflow, i.mirakl_id, i.shop_id, i.account, i.status,
-             i.reason, i.amount, i.currency, _decimal(i.amount, i.currency),
-             i.provider_object_id, i.attempts, _iso(i.attempted_at), _iso(i.created_at),
-             _iso(i.updated_at)]
-            for i in items()
-        )  # fmt: skip
+        # Streamed: Starlette runs this generator in its thread pool, one keyset batch at a
+        # time; raw rows (no Item per row): the export is the console's largest answer.
+        lines = (_item_csv_line(row) for row in _queries().iter_rows(cat, filters))
         return _csv(f"items_{cat or 'all'}.csv", list(ITEM_CSV_HEADER), lines)
 
     async def _moved(
@@ -252,6 +245,17 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         return item, q.history(entity, row_id)
 
     return app
+
+
+def _item_csv_line(row: Any) -> list[Any]:
+    """One CSV line of an item row (columns of ``ConsoleQueries._select_items``)."""
+    (entity, row_id, provider, workflow, mirakl_id, shop_id, account, status, reason, amount,
+     currency, object_id, attempts, attempted_at, created_at, updated_at) = row  # fmt: skip
+    return [
+        entity, row_id, provider, workflow, mirakl_id, shop_id, account, status, reason, amount,
+        currency, _decimal(amount, currency), object_id, attempts or 0,
+        _iso(aware_utc(attempted_at)), _iso(aware_utc(created_at)), _iso(aware_utc(updated_at)),
+    ]  # fmt: skip
 
 
 ITEM_CSV_HEADER = (

@@ -32,11 +32,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     Engine,
     Select,
     String,
     and_,
     case,
+    cast,
     false,
     func,
     literal,
@@ -44,6 +46,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -430,8 +433,8 @@ class ConsoleQueries:
                 workflow=r.workflow,
                 reason=r.reason,
                 count=int(r.count),
-                oldest=_aware(r.oldest),
-                latest=_aware(r.latest),
+                oldest=aware_utc(r.oldest),
+                latest=aware_utc(r.latest),
             )
             for r in rows
         ]
@@ -463,15 +466,38 @@ class ConsoleQueries:
         return Page([_item(r) for r in rows], total, page, size)
 
     def iter_items(
-        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 5000
+        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 20_000
     ) -> Iterator[Item]:
-        """Every item of ``category`` (for the CSV export), streamed."""
-        query = self._items_query(category, filters or ItemFilters()).subquery()
-        stmt = select(query).order_by(query.c.created_at, query.c.entity, query.c.id)
-        with self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
-            for row in result.mappings():
-                yield _item(row)
+        """Every item of ``category`` (oldest first), streamed: see :meth:`iter_rows`."""
+        for row in self.iter_rows(category, filters, batch=batch):
+            yield _item(row._mapping)
+
+    def iter_rows(
+        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 20_000
+    ) -> Iterator[Any]:
+        """Every item of ``category`` as raw rows (the CSV export), oldest first.
+
+        Keyset pagination: each batch is one short query *after* the last row of the previous
+        one (``(created_at, entity, id) > last``), never an ``OFFSET`` that re-reads what came
+        before, and no read transaction held open while the client downloads (on SQLite that
+        would block the WAL checkpoint of the writers; on PostgreSQL, hold back vacuum).
+        """
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        filters = filters or ItemFilters()
+        last: tuple[Any, str, int] | None = None
+        while True:
+            query = self._items_query(category, filters, after=last, limit=batch).subquery()
+            stmt = (
+                select(query).order_by(query.c.created_at, query.c.entity, query.c.id).limit(batch)
+            )
+            with self._engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+            yield from rows
+            if len(rows) < batch:
+                return
+            tail = rows[-1]._mapping
+            last = (tail["created_at"], tail["entity"], tail["id"])
 
     def get_item(self, entity: str, row_id: int) -> Item | None:
         source = SOURCE_BY_ENTITY.get(entity)
@@ -498,11 +524,24 @@ class ConsoleQueries:
         )
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return [HistoryEvent(r[0], r[1], r[2], r[3], _aware(r[4])) for r in rows]
+        return [HistoryEvent(r[0], r[1], r[2], r[3], aware_utc(r[4])) for r in rows]
 
     # building blocks --------------------------------------------------------------------------
 
-    def _items_query(self, category: Category | None, filters: ItemFilters) -> Any:
+    def _items_query(
+        self,
+        category: Category | None,
+        filters: ItemFilters,
+        *,
+        after: tuple[Any, str, int] | None = None,
+        limit: int | None = None,
+    ) -> Any:
+        """The items of every table as one ``UNION ALL``.
+
+        With ``limit`` (a keyset batch), each table gives only its first ``limit`` rows after
+        ``after`` = (created_at, entity, id), in index order (``ix_*_status_created``): a batch
+        reads at most ``limit`` rows per table, whatever the size of the ledger.
+        """
         parts = []
         for source in SOURCES:
             if filters.provider and source.provider != filters.provider:
@@ -510,7 +549,13 @@ class ConsoleQueries:
             where = self._where(source, category, filters)
             if where is None:
                 continue
-            parts.append(self._select_items(source).where(*where))
+            part = self._select_items(source).where(*where)
+            if limit is not None:
+                c = source.table.c
+                if after is not None:
+                    part = part.where(_after(source.entity, c.created_at, c.id, after))
+                part = select(part.order_by(c.created_at, c.id).limit(limit).subquery())
+            parts.append(part)
         if not parts:  # nothing can match: an empty select of the same shape
             return self._select_items(SOURCES[0]).where(false())
         return union_all(*parts) if len(parts) > 1 else parts[0]
@@ -524,8 +569,11 @@ class ConsoleQueries:
             literal(source.provider, String).label("provider"),
             source.workflow().label("workflow"),
             source.mirakl_id.label("mirakl_id"),
-            (source.shop if source.shop is not None else null()).label("shop_id"),
-            (source.account if source.account is not None else null()).label("account"),
+            # typed NULLs: PostgreSQL types an untyped NULL of a subquery as text
+            (source.shop if source.shop is not None else cast(null(), BigInteger)).label("shop_id"),
+            (source.account if source.account is not None else cast(null(), String)).label(
+                "account"
+            ),
             c.status.label("status"),
             c.status_reason.label("reason"),
             c.amount.label("amount"),
@@ -586,6 +634,22 @@ class ConsoleQueries:
         return [and_(*where)] if where else []
 
 
+def _after(
+    entity: str, created_at: Any, row_id: Any, last: tuple[Any, str, int]
+) -> ColumnElement[bool]:
+    """Rows of one table after ``last`` in the order (created_at, entity, id) (keyset).
+
+    The entity is constant within a table, so the three-part comparison becomes one the
+    table's (status, created_at) index answers.
+    """
+    last_at, last_entity, last_id = last
+    if entity > last_entity:
+        return created_at >= last_at
+    if entity < last_entity:
+        return created_at > last_at
+    return tuple_(created_at, row_id) > tuple_(last_at, last_id)
+
+
 #: Provider id prefixes: an id that starts so is only looked for where such ids live.
 _ACCOUNT_PREFIXES = ("acct_", "trm-")
 _OBJECT_PREFIXES = ("tr_", "trr_", "po_", "re_", "pyr_", "pmt-")
@@ -641,13 +705,13 @@ def _item(row: Any) -> Item:
         currency=row["currency"],
         provider_object_id=row["provider_object_id"],
         attempts=int(row["attempts"] or 0),
-        attempted_at=_aware(row["attempted_at"]),
-        created_at=_aware(row["created_at"]),
-        updated_at=_aware(row["updated_at"]),
+        attempted_at=aware_utc(row["attempted_at"]),
+        created_at=aware_utc(row["created_at"]),
+        updated_at=aware_utc(row["updated_at"]),
     )
 
 
-def _aware(value: Any) -> Any:
+def aware_utc(value: Any) -> Any:
     """Datetimes from a UNION come back raw on SQLite (text or naive): make them aware UTC."""
     if value is None:
         return None

@@ -114,11 +114,21 @@ def _add_v7_console_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
+#: Indexes added by step 8 (the console's run filter and its lists / exports in index order).
+_V8_INDEXES = (
+    (schema.ledger_events, "ix_ledger_events_run"),
+    (schema.refunds, "ix_refunds_status_created"),
+    (schema.payouts, "ix_payouts_status_created"),
+    (schema.hyperwallet_payments, "ix_hyperwallet_payments_status_created"),
+)
+
+
 def _add_moved_daily(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.moved_daily], checkfirst=True)
     moved_daily.rebuild(conn)
-    run_index = next(i for i in schema.ledger_events.indexes if i.name == "ix_ledger_events_run")
-    run_index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+    for table, name in _V8_INDEXES:
+        index = next(i for i in table.indexes if i.name == name)
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:

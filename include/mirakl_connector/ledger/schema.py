@@ -159,6 +159,8 @@ class TransferRow(_Timestamps, _Imported, Base):
 
 class RefundRow(_Timestamps, _Imported, Base):
     __tablename__ = "refunds"
+    # the payments console's lists and exports, oldest first (schema step 8)
+    __table_args__ = (Index("ix_refunds_status_created", "status", "created_at"),)
 
     id: Mapped[int] = _pk()
     mirakl_refund_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
@@ -181,7 +183,10 @@ class RefundRow(_Timestamps, _Imported, Base):
 class PayoutRow(_Timestamps, _Imported, Base):
     __tablename__ = "payouts"
     # the payments console (schema step 7): search by account
-    __table_args__ = (Index("ix_payouts_stripe_account_id", "stripe_account_id"),)
+    __table_args__ = (
+        Index("ix_payouts_stripe_account_id", "stripe_account_id"),
+        Index("ix_payouts_status_created", "status", "created_at"),  # schema step 8
+    )
 
     id: Mapped[int] = _pk()
     mirakl_invoice_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
@@ -303,6 +308,8 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
 
     __tablename__ = "hyperwallet_payments"
+    # the payments console's lists and exports, oldest first (schema step 8)
+    __table_args__ = (Index("ix_hyperwallet_payments_status_created", "status", "created_at"),)
 
     id: Mapped[int] = _pk()
     client_payment_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)

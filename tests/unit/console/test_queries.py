@@ -150,3 +150,16 @@ def test_items_of_one_run_whatever_their_state(scenario):
     assert [i.mirakl_id for i in queries.iter_items(None, ItemFilters(run_id="run_refund"))] == [
         "RF-1"
     ]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 20_000])
+def test_export_batches_follow_the_keyset_without_loss_or_repeat(scenario, batch):
+    """The CSV export reads in keyset batches (created_at, entity, id): any batch size gives
+    every item once, in the page's order (rows of one save share created_at across tables)."""
+    queries, _ = scenario
+    expected = [(i.entity, i.id) for i in queries.items(None, size=500).items]
+    assert len(expected) == 13  # 7 transfers, 1 refund, 2 payouts, 3 Hyperwallet payments
+    got = [(i.entity, i.id) for i in queries.iter_items(None, batch=batch)]
+    assert got == expected
+    waiting = [(i.entity, i.id) for i in queries.iter_items("waiting", batch=batch)]
+    assert waiting == [(i.entity, i.id) for i in queries.items("waiting").items]
