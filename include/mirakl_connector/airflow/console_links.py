@@ -46,7 +46,7 @@ def _api_base_url() -> str:
 
 
 class ConsoleRunLink(BaseOperatorLink):
-    """"Payments console (this run)": the console filtered on the task's DAG run."""
+    """ "Payments console (this run)": the console filtered on the task's DAG run."""
 
     name = "Payments console (this run)"
 

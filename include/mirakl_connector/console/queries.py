@@ -298,6 +298,18 @@ class HistoryEvent:
 
 
 @dataclass(frozen=True)
+class RetryEntry:
+    """One item of a workflow's retry queue (``pending_items``)."""
+
+    workflow: str
+    item_id: str
+    reason: str | None
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+
+@dataclass(frozen=True)
 class ItemFilters:
     """Filters of the item lists; empty values mean "any"."""
 
@@ -309,6 +321,10 @@ class ItemFilters:
     provider: str | None = None
     #: the Airflow run id that wrote a status event of the item (what a run summary links to)
     run_id: str | None = None
+    #: only rows created before this instant (e.g. on hold for longer than N days)
+    created_before: datetime | None = None
+    #: only rows last changed at or after this instant
+    updated_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -499,6 +515,27 @@ class ConsoleQueries:
             tail = rows[-1]._mapping
             last = (tail["created_at"], tail["entity"], tail["id"])
 
+    def retry_queue(self, *, limit: int = MAX_PAGE_SIZE) -> tuple[list[RetryEntry], int]:
+        """Items a workflow retries on its next runs (``pending_items``: shops, bank accounts,
+        invoices that failed), oldest failure first, and how many there are in all."""
+        table = schema.pending_items
+        stmt = select(table).order_by(table.c.first_failed_at, table.c.id).limit(limit)
+        with self._engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            rows = conn.execute(stmt).mappings().all()
+        entries = [
+            RetryEntry(
+                workflow=r["workflow"],
+                item_id=r["item_id"],
+                reason=r["reason"],
+                attempts=int(r["attempts"] or 0),
+                first_failed_at=aware_utc(r["first_failed_at"]),
+                last_failed_at=aware_utc(r["last_failed_at"]),
+            )
+            for r in rows
+        ]
+        return entries, total
+
     def get_item(self, entity: str, row_id: int) -> Item | None:
         source = SOURCE_BY_ENTITY.get(entity)
         if source is None:
@@ -622,6 +659,10 @@ class ConsoleQueries:
             if match is None:
                 return None
             where.append(match)
+        if filters.created_before is not None:
+            where.append(c.created_at < filters.created_before)
+        if filters.updated_since is not None:
+            where.append(c.updated_at >= filters.updated_since)
         if filters.run_id:
             events = schema.ledger_events  # ix_ledger_events_run (schema step 8)
             where.append(

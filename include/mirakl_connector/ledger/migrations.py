@@ -156,9 +156,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
-    MigrationStep(
-        8, "console: money moved per day (moved_daily), events by run", _add_moved_daily
-    ),
+    MigrationStep(8, "console: money moved per day (moved_daily), events by run", _add_moved_daily),
 )
 
 #: The schema version this code writes and reads.

@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     RowMapping,
     Table,
     and_,
@@ -218,6 +219,11 @@ class Ledger:
     def url(self) -> str:
         """The database URL with any password masked (safe for logs)."""
         return self._url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The read engine (reports: the console's queries, the failed-operations alert)."""
+        return self._engine
 
     @property
     def schema_version(self) -> int:

@@ -132,6 +132,11 @@ def test_page_and_exports_filtered_on_one_run(client):
     assert f"transfer:{ids['ORD-1-A']}" not in page
     listed = c.get("/api/items", params={"run": "run_split"}).json()
     assert sorted(i["mirakl_id"] for i in listed["items"]) == ["ORD-1-A", "ORD-2-A", "R-1"]
-    rows = list(csv.DictReader(io.StringIO(
-        c.get("/export/items.csv", params={"run": "run_refund", "category": "all"}).text)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                c.get("/export/items.csv", params={"run": "run_refund", "category": "all"}).text
+            )
+        )
+    )
     assert [r["mirakl_id"] for r in rows] == ["RF-1"]  # fmt: skip
