@@ -3,7 +3,8 @@
 Fills a fresh ledger with ``--movements`` rows (bulk inserts, not the workflows: 60 % transfers,
 10 % refunds, 15 % payouts, 15 % Hyperwallet payments over ``--days`` days; 90 % moved, 4 % on
 hold, 3 % failed, 1 % in doubt, 2 % pending) and their status events as the ledger writes them
-(one on creation, one more for each row that moved), then times each query of the page, the
+(one on creation, one more for each row that moved; one scheduled run per day), then fills the
+per-day sums (``moved_daily``) as schema step 8 does, and times each query of the page, the
 whole page and each CSV export through the console app (the auth dependency is a no-op here:
 Airflow's own check costs the same on every route). Target: under 1 s each.
 
@@ -256,7 +257,8 @@ def _event(entity: str, entity_id: int, old: str | None, new: str, row: dict, at
         "old_status": old,
         "new_status": new,
         "reason": row["status_reason"] if new == row["status"] else None,
-        "run_id": "bench",
+        # one scheduled run per day, as the workflows write them (the console's run filter)
+        "run_id": f"scheduled__{at.date().isoformat()}",
         "at": at,
     }
 
@@ -267,6 +269,7 @@ def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
     whole = DateRange.last_days(min(days, 366))
     first_failed = q.items("failed", size=1).items
     some = first_failed[0] if first_failed else None
+    one_run = f"scheduled__{(datetime.now(UTC) - timedelta(days=2)).date().isoformat()}"
     checks: list[tuple[str, Callable[[], Any]]] = [
         ("moved, last 30 days", lambda: q.moved(last30)),
         (f"moved, last {whole.days().__len__()} days", lambda: q.moved(whole)),
@@ -280,6 +283,7 @@ def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
         ("failed, page 100 (50)", lambda: q.items("failed", page=100)),
         ("waiting, one shop", lambda: q.items("waiting", ItemFilters(shop_id=42))),
         ("waiting, workflow payout", lambda: q.items("waiting", ItemFilters(workflow="payout"))),
+        ("items of one run (a day's)", lambda: q.items(None, ItemFilters(run_id=one_run))),
         ("any item by text id", lambda: q.items(None, ItemFilters(text_id="ORD-00000042-A"))),
         ("any item by account", lambda: q.items(None, ItemFilters(text_id="acct_00000042"))),
     ]
@@ -303,6 +307,9 @@ def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
             f"/export/moved.csv?start={whole.start.isoformat()}&end={whole.end.isoformat()}")),
         ("export items.csv?category=failed", lambda: get("/export/items.csv?category=failed")),
         ("export items.csv?category=waiting", lambda: get("/export/items.csv?category=waiting")),
+        ("page GET /?run=<a day's run>", lambda: get(f"/?run={one_run}")),
+        ("export items.csv of one run",
+         lambda: get(f"/export/items.csv?category=all&run={one_run}")),
     ]  # fmt: skip
     out: list[tuple[str, object, str]] = []
     for name, call in checks:
