@@ -8,7 +8,6 @@ Run through the DAG (``dag.test``) with the SMTP connection on the test's loopba
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,30 +25,11 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 
-from .test_settlement_alert_notification_dags import run_dag
+from .test_settlement_alert_notification_dags import env, run_dag  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 K, H = HyperwalletPaymentKind, HyperwalletPaymentStatus
-
-
-@pytest.fixture
-def env(smtp_server, tmp_path, monkeypatch, airflow_db):
-    ledger_url = Ledger.default_sqlite_url(tmp_path)
-    conns = {
-        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
-        "SMTP_DEFAULT": {"conn_type": "smtp", "host": smtp_server[0], "port": smtp_server[1],
-                         "extra": {"disable_tls": True, "disable_ssl": True,
-                                   "from_email": "airflow@example.com"}},
-    }  # fmt: skip
-    for name, conn in conns.items():
-        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(
-        {"alerts": {"email_to": ["ops@example.com"]},
-         "failed_operations": {"on_hold_max_age_days": 3}}))  # fmt: skip
-    ledger = Ledger(ledger_url)
-    yield ledger
-    ledger.dispose()
 
 
 def _age(ledger: Ledger, table, column, key, days: int) -> None:
@@ -62,7 +42,10 @@ def _age(ledger: Ledger, table, column, key, days: int) -> None:
         )
 
 
-def test_the_email_lists_returned_payments_retries_refused_fees_and_long_holds(env, smtp_server):
+def test_the_email_lists_returned_payments_retries_refused_fees_and_long_holds(
+    env,  # noqa: F811 - the fixture (alerts to ops@example.com; on_hold_max_age_days default 3)
+    smtp_server,
+):
     env.save_hyperwallet_payments([
         HyperwalletPayment("5001", "5001", K.SELLER, H.FAILED, "Hyperwallet status RETURNED",
                            hw_status="RETURNED", payment_token="pmt-5001", amount=12345,

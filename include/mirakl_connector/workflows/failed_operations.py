@@ -302,7 +302,7 @@ def _other_sections(others: _Others, max_age_days: int) -> str:
                     i.mirakl_id,
                     i.workflow,
                     _s(i.shop_id),
-                    _item_amount(i),
+                    _amount(i),
                     i.status,
                     i.reason or "",
                     _s(i.attempts),
@@ -315,7 +315,7 @@ def _other_sections(others: _Others, max_age_days: int) -> str:
             "Operator commissions refused (last 24 hours)",
             ("Internal ID", "Client payment ID", "Amount", "Status", "Reason"),
             [
-                (_s(i.id), i.mirakl_id, _item_amount(i), i.status, i.reason or "")
+                (_s(i.id), i.mirakl_id, _amount(i), i.status, i.reason or "")
                 for i in others.refused_fees
             ],
             len(others.refused_fees),
@@ -345,7 +345,7 @@ def _other_sections(others: _Others, max_age_days: int) -> str:
                     i.workflow,
                     i.mirakl_id,
                     _s(i.shop_id),
-                    _item_amount(i),
+                    _amount(i),
                     i.status,
                     i.reason or "",
                     _when(i.created_at),
@@ -356,15 +356,6 @@ def _other_sections(others: _Others, max_age_days: int) -> str:
         ),  # fmt: skip
     ]
     return "\n".join(_table(section) for section in sections if section.total)
-
-
-def _item_amount(item: Item) -> str:
-    if item.amount is None or not item.currency:
-        return ""
-    try:
-        return format_minor(item.amount, item.currency)
-    except Exception:  # noqa: BLE001 - a bad currency must not hide the rest of the alert
-        return f"{item.amount} (minor units) {item.currency}"
 
 
 def _when(value: datetime | None) -> str:
@@ -392,7 +383,7 @@ def _table(section: _Section) -> str:
     )
 
 
-def _amount(row: FailedRow) -> str:
+def _amount(row: FailedRow | Item) -> str:
     if row.amount is None or not row.currency:
         return ""
     try:
