@@ -81,3 +81,13 @@ def test_report_task_merges_a_mapped_step_as_one_step():
     assert report["steps"]["create_transfers"] == {"TRANSFER_CREATED": 5}
     assert report["amounts"]["create_transfers"] == {"TRANSFER_CREATED": {"EUR": "11.00"}}
     assert report["has_failures"] is False
+
+
+def test_ids_of_the_shards_add_up_to_the_first_twenty_per_outcome():
+    def with_ids(prefix, n):
+        return {**shard(n, "1.00"), "ids": {"TRANSFER_CREATED": [f"{prefix}{i}" for i in range(n)]}}
+
+    combined = combine_mapped([with_ids("a", 15), with_ids("b", 15)])
+    listed = combined["ids"]["TRANSFER_CREATED"]
+    assert listed == [f"a{i}" for i in range(15)] + [f"b{i}" for i in range(5)]
+    assert combined["counts"]["TRANSFER_CREATED"] == 30  # the report says "and 10 more"
