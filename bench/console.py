@@ -4,7 +4,7 @@ Fills a fresh ledger with ``--movements`` rows (bulk inserts, not the workflows:
 10 % refunds, 15 % payouts, 15 % Hyperwallet payments over ``--days`` days; 90 % moved, 4 % on
 hold, 3 % failed, 1 % in doubt, 2 % pending) and their status events as the ledger writes them
 (one on creation, one more for each row that moved; one scheduled run per day), then fills the
-per-day sums (``moved_daily``) as schema step 8 does, and times each query of the page, the
+per-day sums (``moved_daily``) as schema step 9 does, and times each query of the page, the
 whole page and each CSV export through the console app (the auth dependency is a no-op here:
 Airflow's own check costs the same on every route). Target: under 1 s each.
 
@@ -103,7 +103,7 @@ def run(url: str, backend: str, movements: int, days: int, seed: int) -> None:
     counts = fill(engine, movements, days, seed)
     fill_s = time.perf_counter() - started
     # The bulk insert bypassed the store, which keeps moved_daily with the events: fill it as
-    # schema step 8 does on an existing ledger.
+    # schema step 9 does on an existing ledger.
     started = time.perf_counter()
     with writer(engine).begin() as conn:
         moved_daily.rebuild(conn)
@@ -118,7 +118,7 @@ def run(url: str, backend: str, movements: int, days: int, seed: int) -> None:
     rows: list[tuple[str, object, str]] = [
         ("movements / status events", f"{counts['rows']:,} / {counts['events']:,}", ""),
         ("fill (bulk insert), s", fill_s, ""),
-        ("moved_daily rebuild (schema step 8), s", rebuild_s, ""),
+        ("moved_daily rebuild (schema step 9), s", rebuild_s, ""),
     ]
     rows += time_queries(engine, days)
     print_table(f"Payments console on {backend} ({movements:,} movements)", rows)

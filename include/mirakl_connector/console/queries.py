@@ -664,7 +664,7 @@ class ConsoleQueries:
         if filters.updated_since is not None:
             where.append(c.updated_at >= filters.updated_since)
         if filters.run_id:
-            events = schema.ledger_events  # ix_ledger_events_run (schema step 8)
+            events = schema.ledger_events  # ix_ledger_events_run (schema step 9)
             where.append(
                 c.id.in_(
                     select(events.c.entity_id).where(

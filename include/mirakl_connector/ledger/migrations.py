@@ -114,8 +114,17 @@ def _add_v7_console_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
-#: Indexes added by step 8 (the console's run filter and its lists / exports in index order).
-_V8_INDEXES = (
+#: Tables that gain ``amount_residue`` in step 8 (Stripe's currency rounding, README "Currencies").
+_V8_RESIDUE_TABLES = (schema.transfers, schema.refunds, schema.payouts)
+
+
+def _add_v8_amount_residue(conn: Connection) -> None:
+    for table in _V8_RESIDUE_TABLES:
+        add_missing_columns(conn, table, ("amount_residue",))
+
+
+#: Indexes added by step 9 (the console's run filter and its lists / exports in index order).
+_V9_INDEXES = (
     (schema.ledger_events, "ix_ledger_events_run"),
     (schema.refunds, "ix_refunds_status_created"),
     (schema.payouts, "ix_payouts_status_created"),
@@ -126,7 +135,7 @@ _V8_INDEXES = (
 def _add_moved_daily(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.moved_daily], checkfirst=True)
     moved_daily.rebuild(conn)
-    for table, name in _V8_INDEXES:
+    for table, name in _V9_INDEXES:
         index = next(i for i in table.indexes if i.name == name)
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
@@ -156,7 +165,8 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
-    MigrationStep(8, "console: money moved per day (moved_daily), events by run", _add_moved_daily),
+    MigrationStep(8, "amount residue left by Stripe's currency rounding", _add_v8_amount_residue),
+    MigrationStep(9, "console: money moved per day (moved_daily), events by run", _add_moved_daily),
 )
 
 #: The schema version this code writes and reads.

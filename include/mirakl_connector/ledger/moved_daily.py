@@ -5,7 +5,7 @@ joined to their rows: about a million lookups on a large ledger, seconds on SQLi
 keeps the answer ready instead: every time the ledger writes status events, :func:`count_moved`
 adds the rows that just *moved* to table ``moved_daily`` in the same transaction (so the table
 and the events never disagree, whatever crashes), and :func:`rebuild` recomputes it from the
-events (schema step 8 on an existing ledger; a bulk load that bypassed the store).
+events (schema step 9 on an existing ledger; a bulk load that bypassed the store).
 
 A row *moved* when it entered one of :data:`MOVED_STATUSES` of its entity from a status outside
 them (a Hyperwallet payment going from CREATED to COMPLETED moved once, not twice). The day is

@@ -150,6 +150,8 @@ class TransferRow(_Timestamps, _Imported, Base):
     transaction_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     transfer_id: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
     amount: Mapped[int | None] = mapped_column(BigInteger)
+    # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
+    amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
     idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
@@ -159,7 +161,7 @@ class TransferRow(_Timestamps, _Imported, Base):
 
 class RefundRow(_Timestamps, _Imported, Base):
     __tablename__ = "refunds"
-    # the payments console's lists and exports, oldest first (schema step 8)
+    # the payments console's lists and exports, oldest first (schema step 9)
     __table_args__ = (Index("ix_refunds_status_created", "status", "created_at"),)
 
     id: Mapped[int] = _pk()
@@ -168,6 +170,8 @@ class RefundRow(_Timestamps, _Imported, Base):
     status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     amount: Mapped[int | None] = mapped_column(BigInteger)
+    # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
+    amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     mirakl_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
@@ -185,7 +189,7 @@ class PayoutRow(_Timestamps, _Imported, Base):
     # the payments console (schema step 7): search by account
     __table_args__ = (
         Index("ix_payouts_stripe_account_id", "stripe_account_id"),
-        Index("ix_payouts_status_created", "status", "created_at"),  # schema step 8
+        Index("ix_payouts_status_created", "status", "created_at"),  # schema step 9
     )
 
     id: Mapped[int] = _pk()
@@ -195,6 +199,8 @@ class PayoutRow(_Timestamps, _Imported, Base):
     mirakl_shop_id: Mapped[int | None] = mapped_column(BigInteger)
     stripe_account_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     amount: Mapped[int | None] = mapped_column(BigInteger)
+    # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
+    amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     payout_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
@@ -218,7 +224,7 @@ class LedgerEventRow(Base):
         Index("ix_ledger_events_entity", "entity", "entity_id"),
         # the payments console's "money moved per day" (schema step 7)
         Index("ix_ledger_events_entity_status_at", "entity", "new_status", "at", "entity_id"),
-        # the payments console's items of one run, linked from run summaries (schema step 8)
+        # the payments console's items of one run, linked from run summaries (schema step 9)
         Index("ix_ledger_events_run", "run_id", "entity", "entity_id"),
     )
 
@@ -308,7 +314,7 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
 
     __tablename__ = "hyperwallet_payments"
-    # the payments console's lists and exports, oldest first (schema step 8)
+    # the payments console's lists and exports, oldest first (schema step 9)
     __table_args__ = (Index("ix_hyperwallet_payments_status_created", "status", "created_at"),)
 
     id: Mapped[int] = _pk()
@@ -357,7 +363,7 @@ class PaymentClaimRow(Base):
 
 
 class MovedDailyRow(Base):
-    """Money moved per UTC day, kept up to date with ``ledger_events`` (schema step 8).
+    """Money moved per UTC day, kept up to date with ``ledger_events`` (schema step 9).
 
     One row per (day, entity, subtype, currency, origin): ``subtype`` is a transfer's ``type`` or
     a Hyperwallet payment's ``kind`` ('' for refunds and payouts), ``origin`` '' for rows this

@@ -91,3 +91,11 @@ def test_ids_of_the_shards_add_up_to_the_first_twenty_per_outcome():
     listed = combined["ids"]["TRANSFER_CREATED"]
     assert listed == [f"a{i}" for i in range(15)] + [f"b{i}" for i in range(5)]
     assert combined["counts"]["TRANSFER_CREATED"] == 30  # the report says "and 10 more"
+
+
+def test_residues_of_the_shards_add_up():
+    first = {**shard(1, "91.20"), "residues": {"TRANSFER_CREATED": {"KWD": "0.005"}}}
+    second = {**shard(1, "10.00"), "residues": {"TRANSFER_CREATED": {"KWD": "0.003"}}}
+    combined = combine_mapped([first, second, shard(1, "1.00")])
+    assert combined["residues"] == {"TRANSFER_CREATED": {"KWD": "0.008"}}
+    assert "residues" not in combine_mapped([shard(1, "1.00")])

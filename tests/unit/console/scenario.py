@@ -121,7 +121,7 @@ def move_events(ledger_engine, entity: str, entity_id: int, day: date) -> None:
     """Put every event of one row on ``day`` (noon UTC).
 
     Rewriting events by hand bypasses the store, which keeps ``moved_daily`` with them: the
-    per-day sums are recomputed as schema step 8 does.
+    per-day sums are recomputed as schema step 9 does.
     """
     events = schema.ledger_events
     with ledger_engine.begin() as conn:

@@ -84,17 +84,17 @@ def test_imported_rows_are_not_moved_on_their_import_day(ledger, ledger_url):
         engine.dispose()
 
 
-def test_schema_step_8_fills_the_sums_of_an_older_ledger(ledger, ledger_url):
+def test_schema_step_9_fills_the_sums_of_an_older_ledger(ledger, ledger_url):
     fill(ledger)
     engine = create_ledger_engine(ledger_url)
     try:
         expected = _sums(engine)
         assert expected
-        # stand for a ledger made at version 7: no moved_daily table yet
+        # stand for a ledger made at version 8: no moved_daily table yet
         with writer(engine).begin() as conn:
             conn.execute(text("DROP TABLE moved_daily"))
-            conn.execute(text("UPDATE schema_version SET version = 7"))
-        assert STEPS[7].version == 8
+            conn.execute(text("UPDATE schema_version SET version = 8"))
+        assert STEPS[8].version == 9
         assert migrate(engine) == STEPS[-1].version
         assert _sums(engine) == expected
     finally:
