@@ -1,4 +1,5 @@
-"""Failed operations alert: one daily e-mail listing the FAILED transfers, refunds and payouts."""
+"""Failed operations alert: one daily e-mail of what failed (both providers), what is retried and
+what waits too long."""
 
 from __future__ import annotations
 
@@ -18,16 +19,22 @@ DAG_ID = "stripe_failed_operations_alert"
 DEFAULT_SCHEDULE = "0 8 * * *"
 
 DOC_MD = """
-### Failed operations alert
+### Failed operations alert (Stripe and Hyperwallet)
 
-Reads the connector's ledger and, when any transfer, refund or payout is `*_FAILED`, sends ONE
-e-mail `[Mirakl connector] Failed operations` to `alerts.email_to` with a table per kind: internal
-id, Mirakl ids (order / refund / invoice), amount in major units with its currency, status and
-reason. ON_HOLD (waiting for something expected) and ABORTED (final) rows are not listed. Nothing
-failed → no e-mail. Writes nothing.
+Reads the connector's ledger and sends ONE e-mail `[Mirakl connector] Failed operations` to
+`alerts.email_to` with a table per kind, ids an operator searches by, amount in major units with
+its currency, status and reason:
+
+- FAILED Stripe transfers, refunds and payouts;
+- FAILED Hyperwallet payments (refused, or returned / recalled by the bank later) and operator
+  commissions; operator commissions refused (ABORTED) in the last 24 hours;
+- the retry queues (shops, bank accounts, invoices a Hyperwallet workflow retries);
+- ON_HOLD rows of every kind older than `failed_operations.on_hold_max_age_days` (default 3).
+
+Nothing in any of them → no e-mail. Writes nothing.
 
 **Task**: `send_failed_operations_email`; its XCom is the summary (counts per status, notes).
-Failures but no recipient configured → the task fails.
+Something to report but no recipient configured → the task fails.
 
 **Params**: `dry_run` (build the e-mail, do not send it).
 
@@ -36,7 +43,7 @@ Failures but no recipient configured → the task fails.
 
 with DAG(
     dag_id=DAG_ID,
-    description="Daily e-mail of FAILED transfers, refunds and payouts",
+    description="Daily e-mail: failed operations (Stripe, Hyperwallet), retries, long holds",
     doc_md=DOC_MD,
     schedule=schedule_from_variable(DAG_ID, default=DEFAULT_SCHEDULE),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

@@ -3,7 +3,8 @@
 Served by the API server at ``{[api] base_url}/mirakl-connector-console/`` and shown inside the
 UI (``/plugin/payments``): money moved per day, currency, provider and workflow; what waits, what
 failed and what is in doubt; each item's history; JSON under ``/api/...``, CSV under
-``/export/...``. Read-only.
+``/export/...``. Read-only. ``?run=<run id>`` lists what one DAG run touched: the run summaries
+and the tasks' "Payments console (this run)" extra link open it.
 
 Every route answers only to users logged into Airflow who may read DAG runs, checked by
 Airflow's own auth manager (see :mod:`mirakl_connector.airflow.console`); the UI's session cookie
@@ -16,9 +17,10 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from mirakl_connector.airflow.console import LedgerReader, console_read_access
+from mirakl_connector.airflow.console_links import CONSOLE_URL_PREFIX, ConsoleRunLink
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
 
-URL_PREFIX = "/mirakl-connector-console"
+URL_PREFIX = CONSOLE_URL_PREFIX
 
 reader = LedgerReader()
 app = create_app(ConsoleAppConfig(queries=reader, auth=console_read_access()))
@@ -26,6 +28,9 @@ app = create_app(ConsoleAppConfig(queries=reader, auth=console_read_access()))
 
 class MiraklConnectorConsolePlugin(AirflowPlugin):
     name = "mirakl_connector_console"
+    # "Payments console (this run)" on the workflow and report tasks (their operators list it;
+    # registered here as Airflow's extra-link docs ask)
+    operator_extra_links = [ConsoleRunLink()]
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "mirakl-connector-console"}]
     external_views = [
         {

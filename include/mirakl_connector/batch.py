@@ -39,6 +39,10 @@ MAX_LISTED_FAILURES = 100
 #: How many distinct (status, reason) pairs a summary counts, e.g. why orders are ON_HOLD.
 MAX_LISTED_REASONS = 30
 
+#: How many item ids a summary names per outcome (the counts stay exact; the run's report says
+#: "and N more" and links to the console filtered on the run for the whole list).
+MAX_LISTED_IDS = 20
+
 
 @dataclass(frozen=True)
 class ItemOutcome:
@@ -67,6 +71,8 @@ class BatchSummary:
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     items: list[dict[str, Any]] = field(default_factory=list)  # per-item lines (dry runs only)
     notes: list[str] = field(default_factory=list)
+    #: the first :data:`MAX_LISTED_IDS` item ids of each outcome (status)
+    ids: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     #: per status and currency, minor units owed but not moved because of Stripe's rounding
     residues: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
@@ -80,6 +86,8 @@ class BatchSummary:
 
     def add(self, outcome: ItemOutcome) -> None:
         self.counts[outcome.status] += 1
+        if len(self.ids[outcome.status]) < MAX_LISTED_IDS:
+            self.ids[outcome.status].append(outcome.item_id)
         if outcome.amount is not None and outcome.currency:
             self.amounts[outcome.status][outcome.currency.upper()] += outcome.amount
         if outcome.residue and outcome.currency:
@@ -118,6 +126,9 @@ class BatchSummary:
                 self.reasons[pair] += n
         self.items.extend(other.items)
         self.notes.extend(other.notes)
+        for status, ids in other.ids.items():
+            mine = self.ids[status]
+            mine.extend(ids[: max(MAX_LISTED_IDS - len(mine), 0)])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe view: amounts as decimal strings in major units (``"12.34"``)."""
@@ -131,6 +142,7 @@ class BatchSummary:
             "amounts": amounts,
             "failed_total": self.failed_total,
             "failed": list(self.failed),
+            "ids": {status: list(ids) for status, ids in sorted(self.ids.items()) if ids},
             "reasons": [
                 {"status": status, "reason": reason, "count": n}
                 for (status, reason), n in self.reasons.most_common()

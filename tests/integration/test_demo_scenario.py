@@ -300,9 +300,15 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
         "SKIPPED": 5,  # 9001-9004: Stripe shops (no hw-program); 9108: ignored program
     }
 
-    # Nothing failed: no alert e-mail, nothing queued for the operator.
-    assert first["failed_operations.alert"]["counts"] == {}
-    assert [m["Subject"] for m in inbox.messages] == ["[Mirakl connector] KYC required"]
+    # Nothing failed; the daily alert names what needs a human on either provider: the refused
+    # operator commission and the item in a Hyperwallet retry queue.
+    assert first["failed_operations.alert"]["counts"] == {
+        "OPERATOR_FEE_REFUSED": 1, "RETRY_QUEUED": 1,
+    }  # fmt: skip
+    subjects = [m["Subject"] for m in inbox.messages]
+    assert subjects == ["[Mirakl connector] KYC required", "[Mirakl connector] Failed operations"]
+    alert_body = inbox.messages[1].get_body().get_content()
+    assert "9103-operatorFee" in alert_body and "Retry queues" in alert_body
 
     after_first = moved(sandbox)
     assert after_first == {
@@ -316,7 +322,8 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
     assert moved(sandbox) == after_first
     assert len(sandbox.stripe_requests(method="POST")) == stripe_writes  # not even a replay
     assert {e: len(sandbox.mirakl_calls(e)) for e in mirakl_writes} == mirakl_writes
-    assert len(inbox.messages) == 1  # the same KYC problems are not e-mailed again
+    kyc = [m for m in inbox.messages if m["Subject"] == "[Mirakl connector] KYC required"]
+    assert len(kyc) == 1  # the same KYC problems are not e-mailed again
     assert {k: s["failed_total"] for k, s in second.items() if s["failed_total"]} == {}
     assert second["payment_split.plan"]["counts"] == {"TRANSFER_ON_HOLD": 4}
     assert second["seller_settlement.plan"]["counts"] == {"PAYOUT_ON_HOLD": 1}

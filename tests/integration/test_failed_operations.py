@@ -90,7 +90,9 @@ def test_no_email_when_nothing_failed(ledger, alert, smtp_server):
     summary = alert.alert()
     assert smtp_server[2].messages == []
     assert summary.total == 0
-    assert summary.notes == ["nothing failed: no e-mail sent"]
+    assert summary.notes == [
+        "nothing failed, nothing to retry, nothing on hold too long: no e-mail sent"
+    ]
 
 
 def test_failures_without_recipients_fail_the_step(ledger, smtp_server):
@@ -107,3 +109,22 @@ def test_dry_run_sends_nothing(ledger, alert, smtp_server):
     summary = alert.alert(dry_run=True)
     assert smtp_server[2].messages == []
     assert summary.total == 4
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"on_hold_max_age_days": "3"}, "must be an integer"),
+        ({"on_hold_max_age_days": 0}, "at least 1"),
+        ({"on_hold_max_age": 3}, "unknown failed_operations setting"),
+    ],
+)
+def test_the_on_hold_age_setting_is_typed_and_checked(values, message):
+    from mirakl_connector.workflows.failed_operations import FailedOperationsSettings
+
+    assert FailedOperationsSettings.from_mapping(None).on_hold_max_age_days == 3
+    assert (
+        FailedOperationsSettings.from_mapping({"on_hold_max_age_days": 7}).on_hold_max_age_days == 7
+    )
+    with pytest.raises(ConfigurationError, match=message):
+        FailedOperationsSettings.from_mapping(values)

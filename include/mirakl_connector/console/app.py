@@ -44,6 +44,7 @@ from mirakl_connector.console.queries import (
     ItemFilters,
     MovedRow,
     ReasonGroup,
+    aware_utc,
 )
 from mirakl_connector.money import from_minor
 
@@ -77,16 +78,18 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         currency: str | None = None,
         provider: str | None = None,
         workflow: str | None = None,
-        category: str = "waiting",
+        category: str | None = None,
         status: str | None = None,
         shop: str | None = None,
         id: str | None = None,  # noqa: A002 - the text id filter, as the page names it
+        run: str | None = None,
         page: int = Query(1, ge=1),
         size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> HTMLResponse:
         period = _period(start, end)
-        cat = _category(category)
-        filters = _filters(status, workflow, currency, shop, id, provider)
+        # a run summary links here with ?run=: every item that run touched, whatever its state
+        cat = _category(category or ("all" if run else "waiting"))
+        filters = _filters(status, workflow, currency, shop, id, provider, run)
 
         def load() -> pages.PageData:
             q = _queries()
@@ -98,6 +101,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
                     provider=filters.provider,
                     workflow=filters.workflow,
                 ),
+                imported=q.moved(period, currency=filters.currency, imported=True),
                 summaries={c: q.summary(c) for c in CATEGORIES},
                 category=cat,
                 filters=filters,
@@ -122,11 +126,16 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         workflow: str | None = None,
     ) -> JSONResponse:
         period, rows = await _moved(start, end, currency, provider, workflow)
+        imported = await run_in_threadpool(
+            lambda: _queries().moved(period, currency=currency, imported=True)
+        )
         return JSONResponse(
             {
                 "start": period.start.isoformat(),
                 "end": period.end.isoformat(),
                 "rows": [_moved_json(r) for r in rows],
+                # rows imported at cutover (they moved at the incumbent), by import day
+                "imported": [_moved_json(r) for r in imported],
             }
         )
 
@@ -146,11 +155,12 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         provider: str | None = None,
         shop: str | None = None,
         id: str | None = None,  # noqa: A002
+        run: str | None = None,
         page: int = Query(1, ge=1),
         size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> JSONResponse:
         cat = _category(category) if category else None
-        filters = _filters(status, workflow, currency, shop, id, provider)
+        filters = _filters(status, workflow, currency, shop, id, provider, run)
         result = await run_in_threadpool(
             lambda: _queries().items(cat, filters, page=page, size=size)
         )
@@ -198,21 +208,14 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         provider: str | None = None,
         shop: str | None = None,
         id: str | None = None,  # noqa: A002
+        run: str | None = None,
     ) -> StreamingResponse:
         cat = _category(category) if category else None
-        filters = _filters(status, workflow, currency, shop, id, provider)
+        filters = _filters(status, workflow, currency, shop, id, provider, run)
 
-        # Streamed: Starlette runs this generator in its thread pool, row batch by row batch.
-        def items() -> Iterator[Item]:
-            yield from _queries().iter_items(cat, filters)
-
-        lines = (
-            [i.entity, i.id, i.provider, i.workflow, i.mirakl_id, i.shop_id, i.account, i.status,
-             i.reason, i.amount, i.currency, _decimal(i.amount, i.currency),
-             i.provider_object_id, i.attempts, _iso(i.attempted_at), _iso(i.created_at),
-             _iso(i.updated_at)]
-            for i in items()
-        )  # fmt: skip
+        # Streamed: Starlette runs this generator in its thread pool, one keyset batch at a
+        # time; raw rows (no Item per row): the export is the console's largest answer.
+        lines = (_item_csv_line(row) for row in _queries().iter_rows(cat, filters))
         return _csv(f"items_{cat or 'all'}.csv", list(ITEM_CSV_HEADER), lines)
 
     async def _moved(
@@ -223,7 +226,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         workflow: str | None,
     ) -> tuple[DateRange, list[MovedRow]]:
         period = _period(start, end)
-        filters = _filters(None, workflow, currency, None, None, provider)
+        filters = _filters(None, workflow, currency, None, None, provider, None)
         rows = await run_in_threadpool(
             lambda: _queries().moved(
                 period,
@@ -242,6 +245,17 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         return item, q.history(entity, row_id)
 
     return app
+
+
+def _item_csv_line(row: Any) -> list[Any]:
+    """One CSV line of an item row (columns of ``ConsoleQueries._select_items``)."""
+    (entity, row_id, provider, workflow, mirakl_id, shop_id, account, status, reason, amount,
+     currency, object_id, attempts, attempted_at, created_at, updated_at) = row  # fmt: skip
+    return [
+        entity, row_id, provider, workflow, mirakl_id, shop_id, account, status, reason, amount,
+        currency, _decimal(amount, currency), object_id, attempts or 0,
+        _iso(aware_utc(attempted_at)), _iso(aware_utc(created_at)), _iso(aware_utc(updated_at)),
+    ]  # fmt: skip
 
 
 ITEM_CSV_HEADER = (
@@ -265,9 +279,12 @@ def _period(start: str | None, end: str | None) -> DateRange:
         raise HTTPException(400, f"bad date range: {exc}") from exc
 
 
-def _category(value: str) -> Category:
+def _category(value: str) -> Category | None:
+    """One of :data:`CATEGORIES`, or ``all`` (``None``: every item, whatever its state)."""
+    if value == "all":
+        return None
     if value not in CATEGORIES:
-        raise HTTPException(400, f"category must be one of {', '.join(CATEGORIES)}")
+        raise HTTPException(400, f"category must be all or one of {', '.join(CATEGORIES)}")
     return value  # type: ignore[return-value]
 
 
@@ -278,6 +295,7 @@ def _filters(
     shop: str | None,
     text_id: str | None,
     provider: str | None,
+    run_id: str | None,
 ) -> ItemFilters:
     if workflow and workflow not in WORKFLOWS:
         raise HTTPException(400, f"workflow must be one of {', '.join(WORKFLOWS)}")
@@ -296,6 +314,7 @@ def _filters(
         shop_id=shop_id,
         text_id=text_id.strip() if text_id and text_id.strip() else None,
         provider=provider or None,
+        run_id=run_id.strip() if run_id and run_id.strip() else None,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime
 from html import escape
 from typing import Any
@@ -58,10 +59,12 @@ class PageData:
     period: DateRange
     moved: list[MovedRow]
     summaries: dict[Category, list[ReasonGroup]]
-    category: Category
+    category: Category | None  # None: every item (e.g. those of one run)
     filters: ItemFilters
     items: Page
     now: datetime
+    #: rows imported at cutover in the range (they moved at the incumbent), by import day
+    imported: list[MovedRow] = dataclass_field(default_factory=list)
 
 
 def money(amount: int | None, currency: str | None) -> str:
@@ -139,15 +142,33 @@ def _filter_form(data: PageData, base: str) -> str:
         f"<label>Currency {field('currency', f.currency, 4)}</label>"
         f"<label>Provider {select_of('provider', PROVIDERS, f.provider)}</label>"
         f"<label>Workflow {select_of('workflow', WORKFLOWS, f.workflow)}</label>"
-        f"<br><label>List {select_of('category', CATEGORIES, data.category)}</label>"
+        f"<br><label>List {select_of('category', (*CATEGORIES, 'all'), data.category or 'all')}"
+        "</label>"
         f"<label>Status {field('status', f.status, 18)}</label>"
         f"<label>Shop {field('shop', f.shop_id, 6)}</label>"
         f"<label>Id {field('id', f.text_id, 18)}</label>"
+        f"<label>Run {field('run', f.run_id, 24)}</label>"
         '<button type="submit">Show</button></form>'
     )
 
 
 def _moved_section(data: PageData, base: str, query: dict[str, str]) -> str:
+    return _moved_table(data, base, query) + _imported_note(data.imported)
+
+
+def _imported_note(rows: list[MovedRow]) -> str:
+    """Rows imported at cutover: they moved at the incumbent, so never in the figures above."""
+    if not rows:
+        return ""
+    total = totals(rows)
+    summary = ", ".join(money(a, c) for c, a in total.by_currency.items())
+    return (
+        f'<p class="muted">Imported at cutover in this range (moved at the old connector, not '
+        f"counted above): {total.count} rows, {escape(summary)}.</p>"
+    )
+
+
+def _moved_table(data: PageData, base: str, query: dict[str, str]) -> str:
     if not data.moved:
         return '<p class="muted">Nothing moved in this range.</p>'
     total = totals(data.moved)
@@ -243,8 +264,15 @@ def _items_section(data: PageData, base: str, query: dict[str, str]) -> str:
     page = data.items
     export = _url(base, "/export/items.csv", {k: v for k, v in query.items() if k not in
                                               ("page", "size", "start", "end")})  # fmt: skip
+    if data.category is None:  # every item (a run's): the export says so too
+        export = _url(base, "/export/items.csv", {
+            **{k: v for k, v in query.items() if k not in ("page", "size", "start", "end")},
+            "category": "all"})  # fmt: skip
+    title = CATEGORY_TITLES[data.category] if data.category else "Every item"
+    if data.filters.run_id:
+        title += f" of run {data.filters.run_id}"
     head = (
-        f"<h2>{escape(CATEGORY_TITLES[data.category])}</h2><p class='tabs'>{tabs}</p>"
+        f"<h2>{escape(title)}</h2><p class='tabs'>{tabs}</p>"
         f"<p>{page.total} items, page {page.page} of {page.pages}. "
         f'<a href="{escape(export)}">Export CSV</a></p>'
     )

@@ -10,7 +10,9 @@ Definitions, the same the workflows use:
 * **moved**: the row entered its "the provider holds the money movement" status (a Stripe
   transfer, reversal, refund or payout created; a Hyperwallet payment created or completed). The
   day is the one of that status change in ``ledger_events`` (UTC), so a row decided on Monday and
-  sent on Tuesday counts on Tuesday.
+  sent on Tuesday counts on Tuesday. Summed per day in ``moved_daily`` as the events are written
+  (:mod:`mirakl_connector.ledger.moved_daily`). Rows imported at cutover moved at the incumbent:
+  never "moved" here, shown apart (``moved(..., imported=True)``).
 * **waits**: status ON_HOLD (re-evaluated by every run); its age counts from the row's creation.
 * **failed**: status FAILED.
 * **in doubt**: a call was sent (``attempted_at`` set) and the provider's id is not recorded, while
@@ -30,7 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
-    Date,
+    BigInteger,
     Engine,
     Select,
     String,
@@ -44,6 +46,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -105,8 +108,6 @@ class _Source:
     on_hold: str
     failed: str
     terminal: frozenset[str]
-    #: statuses meaning "moved" and the statuses a row moves *from* to count as a movement
-    moved: frozenset[str]
 
     @property
     def open_statuses(self) -> frozenset[str]:
@@ -127,6 +128,16 @@ class _Source:
                 else_=HW_PAYMENT,
             )
         return literal(self.workflows[0], String)
+
+    def workflow_of(self, subtype: str) -> str:
+        """The workflow of an aggregate row (``moved_daily.subtype``: transfer type, HW kind)."""
+        if self.entity == "transfer":
+            if subtype in {t.value for t in _SPLIT_TYPES}:
+                return SPLIT
+            return REVERSAL if subtype == TransferType.REFUND.value else SETTLEMENT_TRANSFER
+        if self.entity == "hyperwallet_payment":
+            return HW_OPERATOR_FEE if subtype == HyperwalletPaymentKind.OPERATOR_FEE else HW_PAYMENT
+        return self.workflows[0]
 
     def workflow_filter(self, workflows: Sequence[str]) -> ColumnElement[bool] | None:
         """``None``: no row of this table can match (skip the table)."""
@@ -165,7 +176,6 @@ SOURCES: tuple[_Source, ...] = (
             s.value
             for s in (TransferStatus.CREATED, TransferStatus.ABORTED, TransferStatus.IGNORED)
         ),
-        frozenset({TransferStatus.CREATED.value}),
     ),
     _Source(
         "refund",
@@ -179,7 +189,6 @@ SOURCES: tuple[_Source, ...] = (
         RefundStatus.ON_HOLD.value,
         RefundStatus.FAILED.value,
         frozenset({RefundStatus.CREATED.value, RefundStatus.ABORTED.value}),
-        frozenset({RefundStatus.CREATED.value}),
     ),
     _Source(
         "payout",
@@ -193,7 +202,6 @@ SOURCES: tuple[_Source, ...] = (
         PayoutStatus.ON_HOLD.value,
         PayoutStatus.FAILED.value,
         frozenset({PayoutStatus.CREATED.value, PayoutStatus.ABORTED.value}),
-        frozenset({PayoutStatus.CREATED.value}),
     ),
     _Source(
         "hyperwallet_payment",
@@ -208,9 +216,6 @@ SOURCES: tuple[_Source, ...] = (
         HyperwalletPaymentStatus.FAILED.value,
         frozenset(
             {HyperwalletPaymentStatus.COMPLETED.value, HyperwalletPaymentStatus.ABORTED.value}
-        ),
-        frozenset(
-            {HyperwalletPaymentStatus.CREATED.value, HyperwalletPaymentStatus.COMPLETED.value}
         ),
     ),
 )
@@ -293,6 +298,18 @@ class HistoryEvent:
 
 
 @dataclass(frozen=True)
+class RetryEntry:
+    """One item of a workflow's retry queue (``pending_items``)."""
+
+    workflow: str
+    item_id: str
+    reason: str | None
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+
+@dataclass(frozen=True)
 class ItemFilters:
     """Filters of the item lists; empty values mean "any"."""
 
@@ -302,6 +319,12 @@ class ItemFilters:
     shop_id: int | None = None
     text_id: str | None = None  # exact Mirakl id, provider object id or account id
     provider: str | None = None
+    #: the Airflow run id that wrote a status event of the item (what a run summary links to)
+    run_id: str | None = None
+    #: only rows created before this instant (e.g. on hold for longer than N days)
+    created_before: datetime | None = None
+    #: only rows last changed at or after this instant
+    updated_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -360,70 +383,48 @@ class ConsoleQueries:
         currency: str | None = None,
         provider: str | None = None,
         workflow: str | None = None,
+        imported: bool = False,
     ) -> list[MovedRow]:
-        """Money moved per day, currency, provider and workflow in ``period``, by day."""
-        start, end = period.bounds
-        events = schema.ledger_events
-        parts: list[Select[Any]] = []
-        for source in SOURCES:
-            if provider and source.provider != provider:
-                continue
-            wf_filter = source.workflow_filter([workflow] if workflow else source.workflows)
-            if wf_filter is None:
-                continue
-            t = source.table
-            moved = sorted(source.moved)
-            day = self._day(events.c.at).label("day")
-            wf = source.workflow().label("workflow")
-            where = [
-                events.c.new_status.in_(moved),
-                events.c.at >= start,
-                events.c.at < end,
-                events.c.entity == source.entity,
-                # a payment going from CREATED to COMPLETED moved once, not twice
-                or_(events.c.old_status.is_(None), events.c.old_status.not_in(moved)),
-                wf_filter,
-            ]
-            if currency:
-                where.append(t.c.currency == currency)
-            parts.append(
-                select(
-                    day,
-                    t.c.currency.label("currency"),
-                    literal(source.provider, String).label("provider"),
-                    wf,
-                    func.count().label("count"),
-                    func.coalesce(func.sum(t.c.amount), 0).label("amount"),
-                )
-                .select_from(events.join(t, t.c.id == events.c.entity_id))
-                .where(*where)
-                # a constant workflow is not grouped on (PostgreSQL refuses constants there)
-                .group_by(day, t.c.currency, *([wf] if len(source.workflows) > 1 else []))
-            )
-        if not parts:
-            return []
-        query = union_all(*parts).subquery()
-        stmt = select(query).order_by(
-            query.c.day, query.c.currency, query.c.provider, query.c.workflow
+        """Money moved per day, currency, provider and workflow in ``period``, by day.
+
+        Read from ``moved_daily`` (:mod:`mirakl_connector.ledger.moved_daily`): a year is a few
+        thousand rows, never a join over every status event. Rows imported at cutover moved at
+        the incumbent: left out, unless ``imported`` asks for them alone (by import day).
+        """
+        table = schema.moved_daily
+        start, end = period.start.isoformat(), period.end.isoformat()
+        stmt = select(
+            table.c.day,
+            table.c.entity,
+            table.c.subtype,
+            table.c.currency,
+            func.sum(table.c.count),
+            func.sum(table.c.amount),
+        ).where(
+            table.c.day >= start,
+            table.c.day <= end,
+            table.c.origin != "" if imported else table.c.origin == "",
         )
+        if currency:
+            stmt = stmt.where(table.c.currency == currency)
+        stmt = stmt.group_by(table.c.day, table.c.entity, table.c.subtype, table.c.currency)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
+        sums: dict[tuple[str, str, str, str], list[int]] = {}
+        for day, entity, subtype, cur, count, amount in rows:
+            source = SOURCE_BY_ENTITY.get(entity)
+            if source is None or (provider and source.provider != provider):
+                continue
+            wf = source.workflow_of(subtype)
+            if workflow and wf != workflow:
+                continue
+            bucket = sums.setdefault((day, cur, source.provider, wf), [0, 0])
+            bucket[0] += int(count)
+            bucket[1] += int(amount)
         return [
-            MovedRow(
-                day=_as_date(r.day),
-                currency=r.currency or "",
-                provider=r.provider,
-                workflow=r.workflow,
-                count=int(r.count),
-                amount=int(r.amount),
-            )
-            for r in rows
+            MovedRow(_as_date(day), cur, prov, wf, count, amount)
+            for (day, cur, prov, wf), (count, amount) in sorted(sums.items())
         ]
-
-    def _day(self, column: Any) -> ColumnElement[Any]:
-        if self._engine.dialect.name == "postgresql":
-            return cast(func.timezone("UTC", column), Date)
-        return func.date(column)  # SQLite keeps naive UTC text
 
     # item lists -------------------------------------------------------------------------------
 
@@ -448,8 +449,8 @@ class ConsoleQueries:
                 workflow=r.workflow,
                 reason=r.reason,
                 count=int(r.count),
-                oldest=_aware(r.oldest),
-                latest=_aware(r.latest),
+                oldest=aware_utc(r.oldest),
+                latest=aware_utc(r.latest),
             )
             for r in rows
         ]
@@ -481,15 +482,59 @@ class ConsoleQueries:
         return Page([_item(r) for r in rows], total, page, size)
 
     def iter_items(
-        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 5000
+        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 20_000
     ) -> Iterator[Item]:
-        """Every item of ``category`` (for the CSV export), streamed."""
-        query = self._items_query(category, filters or ItemFilters()).subquery()
-        stmt = select(query).order_by(query.c.created_at, query.c.entity, query.c.id)
+        """Every item of ``category`` (oldest first), streamed: see :meth:`iter_rows`."""
+        for row in self.iter_rows(category, filters, batch=batch):
+            yield _item(row._mapping)
+
+    def iter_rows(
+        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 20_000
+    ) -> Iterator[Any]:
+        """Every item of ``category`` as raw rows (the CSV export), oldest first.
+
+        Keyset pagination: each batch is one short query *after* the last row of the previous
+        one (``(created_at, entity, id) > last``), never an ``OFFSET`` that re-reads what came
+        before, and no read transaction held open while the client downloads (on SQLite that
+        would block the WAL checkpoint of the writers; on PostgreSQL, hold back vacuum).
+        """
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        filters = filters or ItemFilters()
+        last: tuple[Any, str, int] | None = None
+        while True:
+            query = self._items_query(category, filters, after=last, limit=batch).subquery()
+            stmt = (
+                select(query).order_by(query.c.created_at, query.c.entity, query.c.id).limit(batch)
+            )
+            with self._engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+            yield from rows
+            if len(rows) < batch:
+                return
+            tail = rows[-1]._mapping
+            last = (tail["created_at"], tail["entity"], tail["id"])
+
+    def retry_queue(self, *, limit: int = MAX_PAGE_SIZE) -> tuple[list[RetryEntry], int]:
+        """Items a workflow retries on its next runs (``pending_items``: shops, bank accounts,
+        invoices that failed), oldest failure first, and how many there are in all."""
+        table = schema.pending_items
+        stmt = select(table).order_by(table.c.first_failed_at, table.c.id).limit(limit)
         with self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
-            for row in result.mappings():
-                yield _item(row)
+            total = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            rows = conn.execute(stmt).mappings().all()
+        entries = [
+            RetryEntry(
+                workflow=r["workflow"],
+                item_id=r["item_id"],
+                reason=r["reason"],
+                attempts=int(r["attempts"] or 0),
+                first_failed_at=aware_utc(r["first_failed_at"]),
+                last_failed_at=aware_utc(r["last_failed_at"]),
+            )
+            for r in rows
+        ]
+        return entries, total
 
     def get_item(self, entity: str, row_id: int) -> Item | None:
         source = SOURCE_BY_ENTITY.get(entity)
@@ -516,11 +561,24 @@ class ConsoleQueries:
         )
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return [HistoryEvent(r[0], r[1], r[2], r[3], _aware(r[4])) for r in rows]
+        return [HistoryEvent(r[0], r[1], r[2], r[3], aware_utc(r[4])) for r in rows]
 
     # building blocks --------------------------------------------------------------------------
 
-    def _items_query(self, category: Category | None, filters: ItemFilters) -> Any:
+    def _items_query(
+        self,
+        category: Category | None,
+        filters: ItemFilters,
+        *,
+        after: tuple[Any, str, int] | None = None,
+        limit: int | None = None,
+    ) -> Any:
+        """The items of every table as one ``UNION ALL``.
+
+        With ``limit`` (a keyset batch), each table gives only its first ``limit`` rows after
+        ``after`` = (created_at, entity, id), in index order (``ix_*_status_created``): a batch
+        reads at most ``limit`` rows per table, whatever the size of the ledger.
+        """
         parts = []
         for source in SOURCES:
             if filters.provider and source.provider != filters.provider:
@@ -528,7 +586,13 @@ class ConsoleQueries:
             where = self._where(source, category, filters)
             if where is None:
                 continue
-            parts.append(self._select_items(source).where(*where))
+            part = self._select_items(source).where(*where)
+            if limit is not None:
+                c = source.table.c
+                if after is not None:
+                    part = part.where(_after(source.entity, c.created_at, c.id, after))
+                part = select(part.order_by(c.created_at, c.id).limit(limit).subquery())
+            parts.append(part)
         if not parts:  # nothing can match: an empty select of the same shape
             return self._select_items(SOURCES[0]).where(false())
         return union_all(*parts) if len(parts) > 1 else parts[0]
@@ -542,8 +606,11 @@ class ConsoleQueries:
             literal(source.provider, String).label("provider"),
             source.workflow().label("workflow"),
             source.mirakl_id.label("mirakl_id"),
-            (source.shop if source.shop is not None else null()).label("shop_id"),
-            (source.account if source.account is not None else null()).label("account"),
+            # typed NULLs: PostgreSQL types an untyped NULL of a subquery as text
+            (source.shop if source.shop is not None else cast(null(), BigInteger)).label("shop_id"),
+            (source.account if source.account is not None else cast(null(), String)).label(
+                "account"
+            ),
             c.status.label("status"),
             c.status_reason.label("reason"),
             c.amount.label("amount"),
@@ -592,7 +659,36 @@ class ConsoleQueries:
             if match is None:
                 return None
             where.append(match)
+        if filters.created_before is not None:
+            where.append(c.created_at < filters.created_before)
+        if filters.updated_since is not None:
+            where.append(c.updated_at >= filters.updated_since)
+        if filters.run_id:
+            events = schema.ledger_events  # ix_ledger_events_run (schema step 9)
+            where.append(
+                c.id.in_(
+                    select(events.c.entity_id).where(
+                        events.c.run_id == filters.run_id, events.c.entity == source.entity
+                    )
+                )
+            )
         return [and_(*where)] if where else []
+
+
+def _after(
+    entity: str, created_at: Any, row_id: Any, last: tuple[Any, str, int]
+) -> ColumnElement[bool]:
+    """Rows of one table after ``last`` in the order (created_at, entity, id) (keyset).
+
+    The entity is constant within a table, so the three-part comparison becomes one the
+    table's (status, created_at) index answers.
+    """
+    last_at, last_entity, last_id = last
+    if entity > last_entity:
+        return created_at >= last_at
+    if entity < last_entity:
+        return created_at > last_at
+    return tuple_(created_at, row_id) > tuple_(last_at, last_id)
 
 
 #: Provider id prefixes: an id that starts so is only looked for where such ids live.
@@ -650,13 +746,13 @@ def _item(row: Any) -> Item:
         currency=row["currency"],
         provider_object_id=row["provider_object_id"],
         attempts=int(row["attempts"] or 0),
-        attempted_at=_aware(row["attempted_at"]),
-        created_at=_aware(row["created_at"]),
-        updated_at=_aware(row["updated_at"]),
+        attempted_at=aware_utc(row["attempted_at"]),
+        created_at=aware_utc(row["created_at"]),
+        updated_at=aware_utc(row["updated_at"]),
     )
 
 
-def _aware(value: Any) -> Any:
+def aware_utc(value: Any) -> Any:
     """Datetimes from a UNION come back raw on SQLite (text or naive): make them aware UTC."""
     if value is None:
         return None

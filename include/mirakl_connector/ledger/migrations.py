@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
 from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.ledger import schema
+from mirakl_connector.ledger import moved_daily, schema
 from mirakl_connector.ledger.engine import writer
 
 #: Key of the PostgreSQL advisory lock serialising migrations ("MCLD" in ASCII).
@@ -123,6 +123,23 @@ def _add_v8_amount_residue(conn: Connection) -> None:
         add_missing_columns(conn, table, ("amount_residue",))
 
 
+#: Indexes added by step 9 (the console's run filter and its lists / exports in index order).
+_V9_INDEXES = (
+    (schema.ledger_events, "ix_ledger_events_run"),
+    (schema.refunds, "ix_refunds_status_created"),
+    (schema.payouts, "ix_payouts_status_created"),
+    (schema.hyperwallet_payments, "ix_hyperwallet_payments_status_created"),
+)
+
+
+def _add_moved_daily(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.moved_daily], checkfirst=True)
+    moved_daily.rebuild(conn)
+    for table, name in _V9_INDEXES:
+        index = next(i for i in table.indexes if i.name == name)
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -149,6 +166,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
     MigrationStep(8, "amount residue left by Stripe's currency rounding", _add_v8_amount_residue),
+    MigrationStep(9, "console: money moved per day (moved_daily), events by run", _add_moved_daily),
 )
 
 #: The schema version this code writes and reads.

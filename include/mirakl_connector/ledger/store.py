@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     RowMapping,
     Table,
     and_,
@@ -49,7 +50,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mirakl_connector.batch import chunked
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
-from mirakl_connector.ledger import migrations, notifications, schema
+from mirakl_connector.ledger import migrations, moved_daily, notifications, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
 from mirakl_connector.ledger.records import (
     AccountMapping,
@@ -218,6 +219,11 @@ class Ledger:
     def url(self) -> str:
         """The database URL with any password masked (safe for logs)."""
         return self._url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The read engine (reports: the console's queries, the failed-operations alert)."""
+        return self._engine
 
     @property
     def schema_version(self) -> int:
@@ -1703,6 +1709,7 @@ def _event(
 def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     if events:
         conn.execute(insert(schema.ledger_events), events)
+        moved_daily.count_moved(conn, events)  # the console's per-day sums, same transaction
 
 
 def _dialect_insert(conn: Connection, table: Table) -> Any:

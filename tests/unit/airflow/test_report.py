@@ -85,3 +85,38 @@ def test_failed_total_counts_items_the_step_did_not_list() -> None:
 def test_report_needs_steps() -> None:
     with pytest.raises(ValueError, match="summary_task_ids"):
         BatchReportOperator(task_id="report", summary_task_ids=[])
+
+
+def test_summary_lists_ids_per_outcome_capped_with_a_link_to_the_run() -> None:
+    """Item ids per outcome (first 20, "and N more"), a console link filtered on the run."""
+    from mirakl_connector.batch import BatchSummary, ItemOutcome
+
+    summary = BatchSummary("payment_split", "create_transfers")
+    for i in range(25):
+        summary.add(ItemOutcome(f"ORD-{i}-A", "TRANSFER_CREATED", amount=100, currency="EUR"))
+    summary.add(ItemOutcome("ORD-99-A", "TRANSFER_ON_HOLD", "KYC pending"))
+    op = BatchReportOperator(task_id="report", summary_task_ids=["create_transfers"])
+    result = op.execute({"ti": FakeTI({"create_transfers": summary.to_dict()}),
+                         "run_id": "manual__2026-12-04T00:00:00+00:00"})  # fmt: skip
+    md = result["summary_md"]
+    assert op.run_summary == md
+    assert "DRY RUN" not in md and result["dry_run"] is False
+    created = next(line for line in md.splitlines() if "**TRANSFER_CREATED**: 25" in line)
+    assert "(25.00 EUR)" in created
+    assert "`ORD-0-A`" in created and "`ORD-19-A`" in created and "ORD-20-A" not in created
+    assert "and 5 more ([all](" in created
+    assert "**TRANSFER_ON_HOLD**: 1 — `ORD-99-A`" in md
+    url = "/mirakl-connector-console/?run=manual__2026-12-04T00%3A00%3A00%2B00%3A00"
+    assert result["console_url"].endswith(url) and url in md
+    assert result["ids"]["create_transfers"]["TRANSFER_CREATED"][-1] == "ORD-19-A"
+
+
+def test_a_dry_run_says_so_first() -> None:
+    summary = {"dry_run": True, "counts": {"PAYOUT_CREATED": 1}, "failed": [],
+               "ids": {"PAYOUT_CREATED": ["1001"]}}  # fmt: skip
+    op, ti = _report({"plan": PLAN, "execute": summary})
+    result = op.execute({"ti": ti, "run_id": "r1"})
+    assert result["dry_run"] is True
+    lines = result["summary_md"].splitlines()
+    assert lines[2].startswith("**DRY RUN — nothing moved**")
+    assert "**PAYOUT_CREATED**: 1 — `1001`" in result["summary_md"]

@@ -83,6 +83,16 @@ def test_report_task_merges_a_mapped_step_as_one_step():
     assert report["has_failures"] is False
 
 
+def test_ids_of_the_shards_add_up_to_the_first_twenty_per_outcome():
+    def with_ids(prefix, n):
+        return {**shard(n, "1.00"), "ids": {"TRANSFER_CREATED": [f"{prefix}{i}" for i in range(n)]}}
+
+    combined = combine_mapped([with_ids("a", 15), with_ids("b", 15)])
+    listed = combined["ids"]["TRANSFER_CREATED"]
+    assert listed == [f"a{i}" for i in range(15)] + [f"b{i}" for i in range(5)]
+    assert combined["counts"]["TRANSFER_CREATED"] == 30  # the report says "and 10 more"
+
+
 def test_residues_of_the_shards_add_up():
     first = {**shard(1, "91.20"), "residues": {"TRANSFER_CREATED": {"KWD": "0.005"}}}
     second = {**shard(1, "10.00"), "residues": {"TRANSFER_CREATED": {"KWD": "0.003"}}}

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import update
 
-from mirakl_connector.ledger import Ledger, schema
+from mirakl_connector.ledger import Ledger, moved_daily, schema
 from mirakl_connector.ledger.records import (
     HyperwalletPayment,
     HyperwalletPaymentKind,
@@ -118,7 +118,11 @@ def _created(row: TransferRecord, transfer_id: str) -> TransferRecord:
 
 
 def move_events(ledger_engine, entity: str, entity_id: int, day: date) -> None:
-    """Put every event of one row on ``day`` (noon UTC)."""
+    """Put every event of one row on ``day`` (noon UTC).
+
+    Rewriting events by hand bypasses the store, which keeps ``moved_daily`` with them: the
+    per-day sums are recomputed as schema step 9 does.
+    """
     events = schema.ledger_events
     with ledger_engine.begin() as conn:
         conn.execute(
@@ -126,3 +130,4 @@ def move_events(ledger_engine, entity: str, entity_id: int, day: date) -> None:
             .where(events.c.entity == entity, events.c.entity_id == entity_id)
             .values(at=_at(day))
         )
+        moved_daily.rebuild(conn)

@@ -120,3 +120,23 @@ def test_every_route_refuses_without_credentials(client):
         r = anonymous.get(path)
         assert r.status_code == 401, path
         assert "EUR" not in r.text and "ORD-" not in r.text
+
+
+def test_page_and_exports_filtered_on_one_run(client):
+    """The link of a run summary / extra link: ?run=<run id> lists what that run touched."""
+    c, ids = client
+    page = c.get("/", params={"run": "run_hw"}).text
+    assert "Every item of run run_hw" in page
+    for key in (f"hyperwallet_payment:{ids['9101']}", f"hyperwallet_payment:{ids['9104']}"):
+        assert key in page
+    assert f"transfer:{ids['ORD-1-A']}" not in page
+    listed = c.get("/api/items", params={"run": "run_split"}).json()
+    assert sorted(i["mirakl_id"] for i in listed["items"]) == ["ORD-1-A", "ORD-2-A", "R-1"]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                c.get("/export/items.csv", params={"run": "run_refund", "category": "all"}).text
+            )
+        )
+    )
+    assert [r["mirakl_id"] for r in rows] == ["RF-1"]  # fmt: skip

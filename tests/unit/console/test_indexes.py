@@ -33,7 +33,7 @@ def test_step_7_adds_the_console_indexes_to_an_older_ledger(ledger_url):
         engine.dispose()
 
 
-def test_moved_per_day_reads_the_events_through_the_index(tmp_path):
+def test_moved_per_day_reads_the_daily_sums_through_their_index(tmp_path):
     from mirakl_connector.console.queries import ConsoleQueries, DateRange
     from mirakl_connector.ledger import Ledger
 
@@ -56,5 +56,6 @@ def test_moved_per_day_reads_the_events_through_the_index(tmp_path):
             for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         )
     engine.dispose()
-    assert "ix_ledger_events_entity_status_at" in plan
-    assert "SCAN ledger_events" not in plan
+    # a range of days of moved_daily, never the million events
+    assert "SEARCH moved_daily USING INDEX" in plan and "(day>? AND day<?)" in plan
+    assert "ledger_events" not in plan

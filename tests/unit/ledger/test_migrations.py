@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "applied_object_events",
     "hyperwallet_payments",
     "payment_claims",
+    "moved_daily",
     "schema_version",
 }
 

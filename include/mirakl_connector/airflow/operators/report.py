@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from mirakl_connector.airflow.console_links import ConsoleRunLink, console_run_url
 from mirakl_connector.airflow.operators._summary import (
     MAX_LISTED_FAILURES,
     counts_of,
@@ -23,6 +24,7 @@ from mirakl_connector.airflow.operators._summary import (
     format_failures,
     format_table,
 )
+from mirakl_connector.batch import MAX_LISTED_IDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -76,6 +78,9 @@ def combine_mapped(summaries: Sequence[Mapping[str, Any] | None]) -> dict[str, A
             reasons[(entry["status"], entry["reason"])] += int(entry.get("count") or 0)
         if "items" in summary:
             combined.setdefault("items", []).extend(summary["items"])
+        for status, ids in (summary.get("ids") or {}).items():
+            listed = combined.setdefault("ids", {}).setdefault(status, [])
+            listed.extend(ids[: max(MAX_LISTED_IDS - len(listed), 0)])
     combined["counts"] = dict(sorted(counts.items()))
     combined["amounts"] = _decimal_strings(amounts)
     if residues:  # Stripe's currency rounding left something (README "Currencies")
@@ -116,11 +121,16 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
     failed_count = 0
     missing: list[str] = []
     reasons: list[dict[str, Any]] = []
+    ids: dict[str, dict[str, list[str]]] = {}
+    dry_run = False
     for task_id, summary in summaries.items():
         if summary is None:
             missing.append(task_id)
             continue
         steps[task_id] = counts_of(summary)
+        dry_run = dry_run or bool(summary.get("dry_run"))
+        if summary.get("ids"):
+            ids[task_id] = {status: list(listed) for status, listed in summary["ids"].items()}
         if summary.get("amounts"):
             amounts[task_id] = summary["amounts"]
         if summary.get("residues"):
@@ -133,7 +143,9 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
         total = summary.get("failed_total")
         failed_count += total if isinstance(total, int) and total >= len(items) else len(items)
     merged = {
+        "dry_run": dry_run,
         "steps": steps,
+        "ids": ids,
         "amounts": amounts,
         "reasons": reasons,
         "missing_steps": missing,
@@ -173,6 +185,53 @@ def render_report(report: Mapping[str, Any]) -> str:
     return text
 
 
+DRY_RUN_BANNER = "DRY RUN — nothing moved"
+
+
+def render_markdown(report: Mapping[str, Any], *, run_id: str, console_url: str) -> str:
+    """The run summary people read (pure): outcomes with their item ids, money, failures.
+
+    Per step and outcome: the count and the first :data:`~mirakl_connector.batch.MAX_LISTED_IDS`
+    ids, then "and N more" with a link to the console filtered on the run, which lists them all.
+    A dry run says so first: its counts are what *would* have happened.
+    """
+    lines = [f"### Run `{run_id}`", ""]
+    if report.get("dry_run"):
+        lines += [f"**{DRY_RUN_BANNER}** (the outcomes below are what a real run would do)", ""]
+    if report.get("has_failures"):
+        lines.append(f"**{report['failed_count']} item(s) failed.**")
+    else:
+        lines.append("No item failed.")
+    lines += ["", f"[Every item of this run in the Payments console]({console_url})", ""]
+    for step, counts in report.get("steps", {}).items():
+        lines.append(f"#### {step}")
+        if not counts:
+            lines.append("- nothing to do")
+        per_status_ids = report.get("ids", {}).get(step, {})
+        money = report.get("amounts", {}).get(step, {})
+        for outcome, count in sorted(counts.items()):
+            amounts = ", ".join(f"{a} {c}" for c, a in sorted((money.get(outcome) or {}).items()))
+            head = f"- **{outcome}**: {count}" + (f" ({amounts})" if amounts else "")
+            ids = per_status_ids.get(outcome) or []
+            if ids:
+                head += " — " + ", ".join(f"`{i}`" for i in ids)
+                if count > len(ids):
+                    head += f" and {count - len(ids)} more ([all]({console_url}))"
+            lines.append(head)
+        lines.append("")
+    failed = report.get("failed") or []
+    if failed:
+        lines.append("#### Failed")
+        lines += [f"- `{f['step']}`: `{f['id']}`: {f['reason']}" for f in failed]
+        more = int(report.get("failed_count") or 0) - len(failed)
+        if more > 0:
+            lines.append(f"- and {more} more ([all]({console_url}))")
+        lines.append("")
+    if report.get("missing_steps"):
+        lines.append("No summary from: " + ", ".join(report["missing_steps"]))
+    return "\n".join(lines).rstrip() + "\n"
+
+
 class BatchReportOperator(BaseOperator):
     """Merge the summaries returned by ``summary_task_ids`` and fail when items failed.
 
@@ -180,7 +239,13 @@ class BatchReportOperator(BaseOperator):
         ``upstream_task_ids``: BaseOperator uses that name for its own dependency set.)
     """
 
-    template_fields: Sequence[str] = ()
+    #: The readable summary (Markdown), written by ``execute`` and re-sent after it (Airflow
+    #: 3.3 lets no task set its DAG run's note: see the README, "Run summaries"), so the task's
+    #: "Rendered Templates" tab shows it; also in the log and in the XCom (``summary_md``).
+    template_fields: Sequence[str] = ("run_summary",)
+    template_fields_renderers = {"run_summary": "md"}
+    overwrite_rtif_after_execution = True
+    operator_extra_links = (ConsoleRunLink(),)
     ui_color = "#fef7e0"
 
     def __init__(self, *, summary_task_ids: Sequence[str], **kwargs: Any) -> None:
@@ -188,6 +253,7 @@ class BatchReportOperator(BaseOperator):
         if not summary_task_ids:
             raise ValueError(f"{self.task_id}: summary_task_ids must not be empty")
         self.summary_task_ids = list(summary_task_ids)
+        self.run_summary = ""
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
@@ -198,7 +264,15 @@ class BatchReportOperator(BaseOperator):
             mapped = isinstance(value, Sequence) and not isinstance(value, str | bytes)
             summaries[tid] = combine_mapped(list(value)) if mapped else value
         report = merge_summaries(summaries)
+        run_id = str(context.get("run_id") or getattr(ti, "run_id", "") or "")
+        report["console_url"] = console_url = console_run_url(run_id)
+        report["summary_md"] = self.run_summary = render_markdown(
+            report, run_id=run_id, console_url=console_url
+        )
+        if report["dry_run"]:
+            self.log.info("%s", DRY_RUN_BANNER)
         self.log.info("Run summary:\n%s", render_report(report))
+        self.log.info("Run summary (Markdown):\n%s", self.run_summary)
         if report["has_failures"]:
             failures = [
                 {"id": f"{item['step']}: {item['id']}", "reason": item["reason"]}

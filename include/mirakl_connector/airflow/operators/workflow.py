@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from mirakl_connector.airflow.config import load_connector_config
+from mirakl_connector.airflow.console_links import ConsoleRunLink
 from mirakl_connector.airflow.hooks.ledger import LedgerHook
 from mirakl_connector.airflow.hooks.mirakl import MiraklHook
 from mirakl_connector.airflow.hooks.stripe import StripeHook
@@ -64,6 +65,8 @@ class MiraklWorkflowOperator(BaseOperator):
         "hyperwallet_conn_id",
     )
     ui_color = "#e8f0fe"
+    #: every step writes the ledger rows it decided: the console filtered on this run lists them
+    operator_extra_links = (ConsoleRunLink(),)
 
     def __init__(
         self,
