@@ -211,7 +211,7 @@ def test_iv07_confirms_an_invoice_and_checks_amount_and_linked_documents(admin, 
     mirakl.confirm_invoice_payments([linked])
     with pytest.raises(MiraklClientError, match="check the field datatype"):
         mirakl.confirm_invoice_payments([{**doc, "invoice_id": "230201"}])
-    statuses = {i["invoice_id"]: i["payment_status"] for i in admin.invoices()}
+    statuses = {i["invoice_id"]: i["payment"]["state"] for i in admin.invoices()}
     assert statuses == {230201: "PAID", 230202: "PAID"}
     assert [i["invoice_id"] for i in mirakl.iter_invoices()] == [230201, 230202]
 

@@ -114,6 +114,14 @@ def _add_v7_console_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
+#: Columns added by step 8 (one sender per Hyperwallet payment; see ``schema``).
+_V8_HW_SEND_CLAIM = ("send_claimed_until", "send_claimed_by")
+
+
+def _add_v8_hyperwallet_send_claims(conn: Connection) -> None:
+    add_missing_columns(conn, schema.hyperwallet_payments, _V8_HW_SEND_CLAIM)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -139,6 +147,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
+    MigrationStep(8, "Hyperwallet payments: one sender at a time", _add_v8_hyperwallet_send_claims),
 )
 
 #: The schema version this code writes and reads.

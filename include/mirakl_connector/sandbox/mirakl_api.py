@@ -476,20 +476,57 @@ def _patch_shop(shop: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 # -- invoices -----------------------------------------------------------------------------------
+# IV01 as the published operator OpenAPI describes it (api-evangelist/mirakl
+# ``openapi/_original/mirakl-mmp-operator-openapi.json``, operation IV01, schemas
+# ``IV01_Response_200_Invoices*``): the payment state is ``payment.state`` (PENDING, PAID,
+# FAILED), filtered by ``payment_status``; ``states`` defaults to GENERATED,COMPLETE and ``type``
+# to AUTO_INVOICE (ALL: every type). The schema gives enums for all three: a value outside them
+# is refused with 400 (the spec is silent on the answer: the stricter choice).
+IV01_PAYMENT_STATES = ("PENDING", "PAID", "FAILED")
+IV01_DOCUMENT_STATES = ("DRAFT", "GENERATED", "COMPLETE")
+IV01_DEFAULT_STATES = ("GENERATED", "COMPLETE")
+IV01_TYPES = ("ALL", "AUTO_INVOICE", "MANUAL_INVOICE", "MANUAL_CREDIT")
+
+
+def invoice_payment_state(invoice: dict[str, Any]) -> str:
+    """``payment.state`` of a stored document (PENDING when it has none yet)."""
+    payment = invoice.get("payment")
+    return str((payment or {}).get("state") or "PENDING")
+
+
+def _enum(req: MiraklRequest, name: str, allowed: tuple[str, ...]) -> list[str]:
+    values = _csv(req, name, limit=None)
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise MiraklError(400, f"Invalid value for parameter {name}: {', '.join(bad)}")
+    return values
+
+
 def list_invoices(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
-    """IV01."""
+    """IV01: ``start_date``, ``end_date``, ``shop``, ``payment_status``, ``states``, ``type``,
+    ``invoice_id`` and ``seller_billing_cycle_id`` (comma lists of at most 100)."""
     start, end = _date(req, "start_date"), _date(req, "end_date")
     shop = req.first("shop")
-    # Optional filters (the Hyperwallet invoice extract sends them); absent = all documents.
-    payment_status, doc_type = req.first("payment_status"), req.first("type")
+    payment = _enum(req, "payment_status", IV01_PAYMENT_STATES)
+    if len(payment) > 1:
+        raise MiraklError(400, "Invalid value for parameter payment_status: one value only")
+    states = set(_enum(req, "states", IV01_DOCUMENT_STATES) or IV01_DEFAULT_STATES)
+    types = _enum(req, "type", IV01_TYPES) or ["AUTO_INVOICE"]
+    if len(types) > 1:
+        raise MiraklError(400, "Invalid value for parameter type: one value only")
+    ids = set(_csv(req, "invoice_id"))
+    cycles = set(_csv(req, "seller_billing_cycle_id"))
     with state.lock:
         invoices = [
             i
             for i in state.mirakl.invoices
             if _in_range(to_timestamp(i["date_created"]), start, end)
             and (not shop or str(i.get("shop_id")) == shop)
-            and (not payment_status or i.get("payment_status", "PENDING") == payment_status)
-            and (not doc_type or i.get("type", "AUTO_INVOICE") == doc_type)
+            and (not payment or invoice_payment_state(i) == payment[0])
+            and i.get("state", "COMPLETE") in states
+            and (types[0] == "ALL" or i.get("type", "AUTO_INVOICE") == types[0])
+            and (not ids or str(i.get("invoice_id")) in ids)
+            and (not cycles or str(i.get("seller_billing_cycle_id")) in cycles)
         ]
     page, total, headers = offset_page(req, invoices)
     return MiraklResponse(200, {"invoices": page, "total_count": total}, headers)
@@ -544,13 +581,22 @@ def confirm_invoice_payments(state: SandboxState, req: MiraklRequest) -> MiraklR
             targets.append((invoice, item, linked if all_linked else []))
         for invoice, item, linked in targets:
             failed = bool(item.get("failure_reason"))
-            if invoice.get("payment_status") == "PAID" and not failed:
+            if invoice_payment_state(invoice) == "PAID" and not failed:
                 continue
-            invoice["payment_status"] = "FAILED" if failed else "PAID"
-            invoice["payment_confirmation"] = dict(item)
+            invoice["payment"] = _iv07_payment(item, failed)
             for document in linked:
-                document["payment_status"] = "PAID"
+                document["payment"] = _iv07_payment(item, False)
     return MiraklResponse(204, None)
+
+
+def _iv07_payment(item: dict[str, Any], failed: bool) -> dict[str, Any]:
+    """The document's ``payment`` after IV07 (``IV01_Response_200_Invoices_Payment``: state,
+    reference, transaction_date, failure_reason)."""
+    payment: dict[str, Any] = {"state": "FAILED" if failed else "PAID"}
+    for key in ("reference", "transaction_date", "failure_reason"):
+        if item.get(key):
+            payment[key] = item[key]
+    return payment
 
 
 # -- seller billing cycles (SBC11 / SBC07, seek pagination) -------------------------------------

@@ -82,7 +82,7 @@ def test_payment_status_and_kyc_dags_apply_their_notifications(hw, sandbox, hw_a
     run, report = run_dag("hyperwallet_notifications.py", "hyperwallet_payment_status")
     assert run.state == "success"
     assert report["steps"]["process_notifications"] == {"PROCESSED": 1}
-    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PAID"
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment"]["state"] == "PAID"
     row = dag_env.get_hyperwallet_payment("230201")
     assert row.status == HyperwalletPaymentStatus.COMPLETED and row.confirmed_at
     kyc_event = dag_env.get_inbox_event(HYPERWALLET, verified["notification"]["token"])

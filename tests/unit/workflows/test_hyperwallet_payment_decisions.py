@@ -21,6 +21,7 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     ProgramTokens,
     ShopTokens,
     classify_status,
+    confirmation_endpoint,
     is_live,
     iv07_document,
     live_payment,
@@ -126,7 +127,8 @@ def test_iv01_kwd_and_jpy_exponents():
     [
         ({"state": "DRAFT"}, "state is DRAFT, not COMPLETE"),
         ({"type": "MANUAL_CREDIT"}, "type is MANUAL_CREDIT, not AUTO_INVOICE"),
-        ({"payment_status": "PAID"}, "already PAID in Mirakl"),
+        ({"payment_status": "PAID"}, "already PAID in Mirakl (payment_status PAID)"),
+        ({"payment": {"state": "PAID"}}, "already PAID in Mirakl (payment.state PAID)"),
     ],
 )
 def test_iv01_documents_not_to_pay_say_why(changes, reason):
@@ -169,7 +171,10 @@ def test_sbc11_cycle():
     cycle = parse_sbc11_cycle(raw)
     assert (cycle.invoice_id, cycle.source, cycle.shop_id) == (raw["id"], "SBC11", 7)
     assert (cycle.seller_amount, cycle.operator_amount) == (1050, 0)
-    assert parse_sbc11_cycle({**raw, "pay_out": {"state": "PAID"}}) == "already PAID in Mirakl"
+    assert (
+        parse_sbc11_cycle({**raw, "pay_out": {"state": "PAID"}})
+        == "already PAID in Mirakl (pay_out.state PAID)"
+    )
 
 
 def test_shop_tokens_from_additional_fields():
@@ -336,13 +341,37 @@ def test_iv07_document_follows_the_seed_mapping():
         "transaction_date": "2021-11-12T09:55:53Z",
         "confirm_all_linked_manual_documents": True,
     }
-    assert sbc07_cycle(notice) == {
-        "id": "232122",
+    cycle = "98665be1-ce69-4ab6-8d93-b8dfd3e67404"
+    assert sbc07_cycle(notice, cycle) == {
+        "id": cycle,
         "state": "PAID",
         "amount_transferred_to_seller": Decimal("83767.50"),
         "currency_iso_code": "EUR",
         "transaction_date": "2021-11-12T09:55:53Z",
     }
+
+
+def test_sbc07_needs_a_billing_cycle_uuid():
+    notice = parse_payment_notice(NOTIFICATION, NOW)
+    with pytest.raises(InvalidItemError, match="SBC07 needs a UUID"):
+        sbc07_cycle(notice)
+
+
+@pytest.mark.parametrize(
+    ("cpid", "row_source", "default", "endpoint"),
+    [
+        ("98665be1-ce69-4ab6-8d93-b8dfd3e67404", None, "IV01", "SBC07"),
+        ("98665be1-ce69-4ab6-8d93-b8dfd3e67404-operatorFee", None, "IV01", "SBC07"),
+        ("232122", None, "SBC11", "IV07"),
+        ("98665be1-ce69-4ab6-8d93-b8dfd3e67404", "IV01", "IV01", "IV07"),
+        ("232122", "SBC11", "IV01", "SBC07"),
+        ("odd", None, "SBC11", "SBC07"),
+    ],
+)
+def test_confirmation_endpoint_follows_the_ledger_then_the_id_shape(
+    cpid, row_source, default, endpoint
+):
+    assert confirmation_endpoint(cpid, row_source, default) == endpoint
 
 
 def test_iv07_needs_a_numeric_invoice_id_and_the_fields():
