@@ -649,10 +649,11 @@ class HyperwalletInvoicePayments:
         program = self.programs.get(row.program or "")
         if program is None or not program.payment_token:
             raise ConfigurationError(f"program {row.program!r} has no payment program token")
-        if dry_run:
+        if dry_run or paid_elsewhere:
+            # Nothing will be created: a payment Hyperwallet holds is recorded, that is all.
             found = self._lookup(row)
             if found is not None:
-                return self._adopt(row, found, dry_run=True)
+                return self._adopt(row, found, dry_run=dry_run)
             if paid_elsewhere:
                 return _outcome(row, SKIPPED, paid_elsewhere)
             return _outcome(row, WOULD_PAY, f"would pay to {row.destination_token}")
@@ -670,7 +671,7 @@ class HyperwalletInvoicePayments:
                 return _outcome(row, ALREADY_PAID, held)
             return _outcome(row, SENDING_ELSEWHERE, held)
         try:
-            return self._send(row, program.payment_token, paid_elsewhere)
+            return self._send(row, program.payment_token)
         finally:
             self.ledger.release_hyperwallet_payment_send(row.client_payment_id, owner=self._sender)
 
@@ -683,15 +684,11 @@ class HyperwalletInvoicePayments:
                 return found
         return None
 
-    def _send(
-        self, row: HyperwalletPayment, program_token: str, paid_elsewhere: str | None
-    ) -> ItemOutcome:
-        """Under the claim: look the payment up, then create it (or say why not)."""
+    def _send(self, row: HyperwalletPayment, program_token: str) -> ItemOutcome:
+        """Under the claim: look the payment up, then create it."""
         found = self._lookup(row)
         if found is not None:
             return self._adopt(row, found, dry_run=False)
-        if paid_elsewhere:
-            return _outcome(row, SKIPPED, paid_elsewhere)
         # A payment Hyperwallet reported failed (RETURNED...) is replaced by a new one.
         replaced = f"replaces failed {row.payment_token}" if row.payment_token else None
         body = payment_body(row, program_token)
