@@ -492,6 +492,9 @@ IV01_PAYMENT_STATES = ("PENDING", "PAID", "FAILED")
 IV01_DOCUMENT_STATES = ("DRAFT", "GENERATED", "COMPLETE")
 IV01_DEFAULT_STATES = ("GENERATED", "COMPLETE")
 IV01_TYPES = ("ALL", "AUTO_INVOICE", "MANUAL_INVOICE", "MANUAL_CREDIT")
+#: What the simulator keeps on a document for its own checks (IV07's amount with manual
+#: documents rolled into the invoice): not a field of the published schema, never answered.
+IV01_INTERNAL_KEYS = frozenset({"linked_manual_documents"})
 
 
 def invoice_payment_state(invoice: dict[str, Any]) -> str:
@@ -535,6 +538,7 @@ def list_invoices(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
             and (not cycles or str(i.get("seller_billing_cycle_id")) in cycles)
         ]
     page, total, headers = offset_page(req, invoices)
+    page = [{k: v for k, v in i.items() if k not in IV01_INTERNAL_KEYS} for i in page]
     return MiraklResponse(200, {"invoices": page, "total_count": total}, headers)
 
 

@@ -445,6 +445,10 @@ def _iv01_document(invoice: dict[str, Any]) -> dict[str, Any]:
     ``payment.state`` (``IV01_Response_200_Invoices_Payment``). A scenario written like the
     Hyperwallet connector's mocks (a top-level ``payment_status``) is moved there; the schema has
     no top-level ``payment_status``, so the simulator never answers one."""
+    if invoice.get("id") is not None:
+        # ``IV01_Response_200_Invoices.id`` is a string (the Stripe connector's mocks use a
+        # number: the published schema wins).
+        invoice["id"] = str(invoice["id"])
     legacy = invoice.pop("payment_status", None)
     payment = invoice.get("payment")
     if not isinstance(payment, dict):
