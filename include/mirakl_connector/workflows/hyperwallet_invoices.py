@@ -13,8 +13,11 @@ Steps (Airflow tasks of ``dags/hyperwallet_invoice_payments.py``):
     Only the failed invoices whose retry is due (the frequent ``hyperwallet_retries`` DAG).
 
 Never paying twice, whatever is re-run or cleared: Hyperwallet has no idempotency key, so before
-any creation the payment is looked up by ``clientPaymentId`` (the invoice id, ``-operatorFee``
-for the commission); a payment found in any non-failure status is recorded and not created again.
+any creation the payment is looked up by ``clientPaymentId`` (the invoice or billing cycle id as
+``client_payment_id`` says, ``-operatorFee`` for the commission, and the document's other id);
+a payment found in any non-failure status is recorded and not created again. Copies of the step
+running at once do not both create it: each payment is claimed in the ledger before the lookup
+(:data:`SEND_LEASE`). A document Mirakl marks paid is never paid (``paid_in_mirakl``).
 The attempt is committed to the ledger before the call: if the process dies after Hyperwallet
 answered, the next run finds the payment by that lookup. A lookup that fails stops the item and
 queues it for a retry (the incumbent went on and created, which could pay twice).
