@@ -743,11 +743,12 @@ class HyperwalletInvoicePayments:
             return _outcome(row, ALREADY_PAID, reason)
         note = f"replaces failed {row.payment_token}" if row.payment_token else None
         if under:
-            # Recorded under the id it carries, so that its notifications find it.
-            self.ledger.save_hyperwallet_payments(
-                [replace(row, status=S.ABORTED, status_reason=f"paid{under} ({token})")],
-                run_id=self.run_id,
-            )
+            # Recorded under the id it carries, so that its notifications find it; the row
+            # under our id stays unsent with why (sent only if that payment ever fails).
+            if self.ledger.get_hyperwallet_payment(row.client_payment_id) is not None:
+                self.ledger.save_hyperwallet_payments(
+                    [replace(row, status_reason=f"paid{under} ({token})")], run_id=self.run_id
+                )
             row = replace(row, client_payment_id=found_id, id=None, attempted_at=None, attempts=0)
         return self._record_created(row, found, ALREADY_PAID, reason, note=note)
 

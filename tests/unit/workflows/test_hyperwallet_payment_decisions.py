@@ -21,10 +21,13 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     ProgramTokens,
     ShopTokens,
     classify_status,
+    client_payment_base,
     confirmation_endpoint,
     is_live,
     iv07_document,
+    known_payment_ids,
     live_payment,
+    mirakl_paid,
     parse_iv01_invoice,
     parse_payment_notice,
     parse_sbc11_cycle,
@@ -58,6 +61,9 @@ def _invoice(seller: int = 454520, operator: int = 95569, **changes) -> HwInvoic
     }
     values.update(changes)
     return HwInvoice(**values)
+
+
+CYCLE = "98665be1-ce69-4ab6-8d93-b8dfd3e67404"
 
 
 def _iv01(**changes):
@@ -156,6 +162,38 @@ def test_iv01_bad_data_names_the_invoice(changes, message):
     with pytest.raises(InvalidItemError, match=message) as caught:
         parse_iv01_invoice(_iv01(**changes))
     assert caught.value.item_id == "230201"
+
+
+@pytest.mark.parametrize(
+    ("changes", "paid"),
+    [
+        ({}, None),
+        ({"payment": {"state": "PAID"}}, "payment.state PAID"),
+        ({"payment": {"state": "PENDING"}, "payment_status": "PAID"}, "payment_status PAID"),
+        ({"payment": {"state": "FAILED"}}, None),
+        ({"payment": "PAID"}, None),  # not the schema's object: nothing read from it
+    ],
+)
+def test_any_known_field_marking_an_iv01_document_paid_counts(changes, paid):
+    assert mirakl_paid(_iv01(**changes), "IV01") == paid
+
+
+def test_a_paid_document_read_with_include_paid_says_so():
+    invoice = parse_iv01_invoice(
+        _iv01(payment={"state": "PAID"}, seller_billing_cycle_id=CYCLE), include_paid=True
+    )
+    assert invoice.paid_in_mirakl == "payment.state PAID"
+    assert (invoice.billing_cycle_id, invoice.accounting_invoice_id) == (CYCLE, "230201")
+
+
+@pytest.mark.parametrize(
+    ("convention", "expected"), [("invoice_id", "230201"), ("billing_cycle_id", CYCLE)]
+)
+def test_client_payment_id_follows_the_convention(convention, expected):
+    invoice = parse_iv01_invoice(_iv01(seller_billing_cycle_id=CYCLE))
+    assert client_payment_base(invoice, convention) == expected
+    assert known_payment_ids(invoice) == ("230201", CYCLE)
+    assert client_payment_base(parse_iv01_invoice(_iv01()), "billing_cycle_id") is None
 
 
 def test_sbc11_cycle():
