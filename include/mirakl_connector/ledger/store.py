@@ -1015,7 +1015,12 @@ class Ledger:
         return self._mark_attempt(_HW_PAYMENT, record, record.client_payment_id, run_id)
 
     def claim_hyperwallet_payment_send(
-        self, client_payment_id: str, *, owner: str, lease: timedelta
+        self,
+        client_payment_id: str,
+        *,
+        owner: str,
+        lease: timedelta,
+        gone: Callable[[str], bool] | None = None,
     ) -> str | None:
         """Take the right to look the payment up and create it; ``None`` when taken.
 
@@ -1024,7 +1029,8 @@ class Ledger:
         would both create it. One transaction locks the row, checks it and sets
         ``send_claimed_until`` = now + ``lease``: the other runs get the reason why not (sent
         already, or being sent by another run until when) and send nothing. A run that dies
-        holding the claim only delays the payment by ``lease``; the next one looks it up first.
+        holding the claim only delays the payment by ``lease``, or not at all when ``gone``
+        says its holder is known dead; the next one looks it up first.
         Release it with :meth:`release_hyperwallet_payment_send`.
 
         :raises LedgerConflictError: the row is not in the ledger (save it first).
@@ -1043,7 +1049,13 @@ class Ledger:
             until = old["send_claimed_until"]
             if until is not None and until.tzinfo is None:
                 until = until.replace(tzinfo=UTC)
-            if until is not None and until > now and old["send_claimed_by"] != owner:
+            holder = old["send_claimed_by"]
+            if (
+                until is not None
+                and until > now
+                and holder != owner
+                and not (holder and gone is not None and gone(holder))
+            ):
                 return (
                     f"being sent by another run ({old['send_claimed_by']}) until "
                     f"{until.isoformat()}"

@@ -32,6 +32,8 @@ invoice is confirmed paid when Hyperwallet notifies the payment COMPLETED
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -216,7 +218,7 @@ class HyperwalletInvoicePayments:
         #: other ids under which an earlier connector may have paid a payment's document
         self._aliases: dict[str, tuple[str, ...]] = {}
         #: who holds a send claim (one per job object: copies of the step never share it)
-        self._sender = f"{run_id or 'run'}/{uuid.uuid4().hex[:12]}"
+        self._sender = sender_id(run_id)
         self.programs = {
             p.name: ProgramTokens(p.name, p.payment_token, p.bank_account_token, p.ignored)
             for p in settings.programs
@@ -667,7 +669,7 @@ class HyperwalletInvoicePayments:
             except LedgerConflictError:
                 pass  # saved meanwhile by another copy of this step: the claim decides
         held = self.ledger.claim_hyperwallet_payment_send(
-            row.client_payment_id, owner=self._sender, lease=SEND_LEASE
+            row.client_payment_id, owner=self._sender, lease=SEND_LEASE, gone=sender_gone
         )
         if held is not None:
             if held.startswith("already sent"):
@@ -880,6 +882,31 @@ class _LazyMailer:
 def lazy_mailer(resources: Resources) -> Any:
     """The run's mailer, built when first used; ``None`` when the deployment has none."""
     return None if resources.mailer is None else _LazyMailer(resources)
+
+
+def sender_id(run_id: str | None) -> str:
+    """``<host>/<pid>/<random>/<run>``: unique per job object, and telling where it runs."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}/{run_id or 'run'}"[:190]
+
+
+def sender_gone(holder: str) -> bool:
+    """The holder of a send claim is a process of this host that no longer exists (killed
+    mid-send): its claim need not wait out the lease. Anything else (another host, a live
+    process, an unreadable id) counts as alive: the lease decides."""
+    host, _, rest = holder.partition("/")
+    pid_text = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # another job object of this process: alive (a thread of ours)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, owned by someone else
+    return False
 
 
 def _aliases(invoice: HwInvoice, row: HyperwalletPayment) -> tuple[str, ...]:

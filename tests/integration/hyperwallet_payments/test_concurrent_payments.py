@@ -7,6 +7,10 @@ here: only the ledger's send claim may keep two copies from creating the same pa
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -16,7 +20,7 @@ from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger, schema
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.workflows.hyperwallet_invoices import SEND_LEASE
+from mirakl_connector.workflows.hyperwallet_invoices import SEND_LEASE, sender_gone
 
 from .conftest import HW_PASSWORD, HW_USER
 from .test_invoice_payments import _job
@@ -128,3 +132,36 @@ def test_a_sender_that_died_holding_its_claim_delays_the_payment_by_the_lease(
     assert after["counts"] == {"ALREADY_PAID": 2}
     assert [c["method"] for c in hw_admin.calls(path="/rest/v4/payments")] == ["GET"]
     assert len(hw_admin.payments()) == 2
+
+
+def test_a_claim_of_a_killed_process_on_this_host_is_taken_over_at_once(
+    hw, sandbox, sandbox_server, hw_admin, open_ledger: Callable[[], Ledger]
+):
+    """The pay step killed mid-send (SIGKILL, OOM) on this worker: its process is gone, so the
+    next run need not wait out the lease; it looks the payment up before creating anything."""
+    sandbox.reset(_scenario(hw))
+    ledger = open_ledger()
+    assert _copy(sandbox_server.url, ledger).pay(invoice_ids=["500000"]).to_dict()["counts"] == {
+        "PAID": 2
+    }
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    gone = f"{socket.gethostname()}/{child.pid}/dead/run"
+    assert sender_gone(gone) and not sender_gone(f"{socket.gethostname()}/{os.getpid()}/x/run")
+    table = schema.hyperwallet_payments
+    with ledger._writer.begin() as conn:
+        conn.execute(
+            table.update()
+            .where(table.c.client_payment_id == "500000")
+            .values(
+                status="HW_PAYMENT_FAILED",
+                send_claimed_by=gone,
+                send_claimed_until=datetime.now(UTC) + SEND_LEASE,
+            )
+        )
+    hw_admin.clear_calls()
+
+    summary = _copy(sandbox_server.url, open_ledger()).pay(invoice_ids=["500000"]).to_dict()
+
+    assert summary["counts"] == {"ALREADY_PAID": 2}  # found by the lookup, not created again
+    assert hw_admin.calls(path="/rest/v4/payments", method="POST") == []
