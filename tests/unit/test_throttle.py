@@ -149,7 +149,8 @@ def test_per_endpoint_pacing_keeps_a_live_account_under_stripes_endpoint_limit()
             )
             assert read_40(paced) == 0
             unpaced = StripeGateway("sk_live_pace", base_url=server.url, retry=retry)
-            assert read_40(unpaced) > 0, (
+            # On a loaded machine 40 unpaced reads may not reach 25/s: up to three bursts.
+            assert any(read_40(unpaced) > 0 for _ in range(3)), (
                 "the endpoint limit never bit: the paced run proves nothing"
             )
         finally:

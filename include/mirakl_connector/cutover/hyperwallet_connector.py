@@ -54,6 +54,7 @@ from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome
 from mirakl_connector.cutover import HYPERWALLET_CONNECTOR, text_or_none
+from mirakl_connector.cutover.claims import claim_imported
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import (
@@ -64,6 +65,7 @@ from mirakl_connector.ledger import (
     LedgerConflictError,
 )
 from mirakl_connector.money import normalize_currency, parse_amount, to_minor
+from mirakl_connector.payout_provider import HYPERWALLET
 from mirakl_connector.workflows.hyperwallet_invoices import (
     SETTINGS_SECTION,
     HyperwalletPaymentSettings,
@@ -447,6 +449,8 @@ class HyperwalletCutover:
             except LedgerConflictError as exc:
                 summary.add(ItemOutcome(item, "PAYMENT_CONFLICT", str(exc), failed=True))
                 return
+            # Paid through Hyperwallet by the incumbent: never payable through Stripe.
+            claim_imported(self.ledger, HYPERWALLET, [record], source=HYPERWALLET_CONNECTOR)
         summary.add(ItemOutcome(item, status, f"{record.hw_status}", amount, currency))
 
     def _record(

@@ -73,6 +73,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked
 from mirakl_connector.cutover import STRIPE_CONNECTOR, text_or_none
+from mirakl_connector.cutover.claims import claim_imported
 from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.ledger import Ledger, LedgerConflictError
 from mirakl_connector.ledger.records import (
@@ -90,6 +91,7 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.payout_provider import STRIPE
 
 log = logging.getLogger(__name__)
 
@@ -753,16 +755,18 @@ class StripeConnectorImport:
         summary.notes.append(f"{kind.table.name}: {read} row(s) read")
 
     def _save(self, kind: _Kind, to_save: list[tuple[str, Any]], summary: BatchSummary) -> None:
+        saved = [r for _, r in to_save]
         try:
             self.ledger.save_imported(
                 kind.ledger_kind,
-                [r for _, r in to_save],
+                saved,
                 source=STRIPE_CONNECTOR,
                 old_ids=[i for i, _ in to_save],
                 run_id=self.run_id,
             )
         except LedgerConflictError:
             # Someone wrote meanwhile: one by one, so only the clashing rows are reported.
+            saved = []
             for old_id, record in to_save:
                 try:
                     self.ledger.save_imported(
@@ -775,6 +779,10 @@ class StripeConnectorImport:
                 except LedgerConflictError as exc:
                     item = f"{kind.item_id(record)} (old #{old_id})"
                     summary.add(ItemOutcome(item, f"{kind.label}_CONFLICT", str(exc), failed=True))
+                else:
+                    saved.append(record)
+        # What the incumbent paid is Stripe's for good: no rule can pay it through Hyperwallet.
+        claim_imported(self.ledger, STRIPE, saved, source=STRIPE_CONNECTOR)
 
     # -- checkpoints ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from mirakl_connector.cutover.hyperwallet_connector import HyperwalletCutover, l
 from mirakl_connector.first_run import GoLive
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
+from mirakl_connector.ledger.claims import ClaimKind, find_claims
 from mirakl_connector.workflows.hyperwallet_invoices import (
     HyperwalletInvoicePayments,
     HyperwalletPaymentSettings,
@@ -153,6 +154,10 @@ def test_hyperwallet_cutover_imports_payments_sets_windows_and_lists_paid_but_un
     assert second["counts"]["PAYMENT_UNCHANGED"] == 8
     assert "PAYMENT_IMPORTED" not in second["counts"]
     assert second["counts"]["CHECKPOINT_UNCHANGED"] == 2
+    # What the incumbent paid (or tried to) is Hyperwallet's for good: no Stripe rule can pay it.
+    claims = find_claims(ledger, ClaimKind.INVOICE, ["7001", "7002", "7003", "7004", "7005"])
+    assert sorted(claims) == ["7001", "7002", "7004", "7005"]
+    assert {(c.provider, c.origin) for c in claims.values()} == {("hyperwallet", "import")}
 
     # Our invoice payments, first run after the cutover (the window covers every invoice).
     job = HyperwalletInvoicePayments(

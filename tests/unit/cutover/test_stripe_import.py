@@ -286,3 +286,44 @@ def test_a_held_refund_holds_its_reversal_until_the_incumbent_settles_it(tmp_pat
     assert ledger.get_refunds(["R-9"])["R-9"].stripe_refund_id == "re_9"
     released = ledger.get_transfer(TransferType.REFUND, "R-9")
     assert released.status is TransferStatus.ON_HOLD  # our refund step reverses it from here
+
+
+def test_what_the_incumbent_paid_is_claimed_for_stripe_and_refused_to_hyperwallet(tmp_path, ledger):
+    from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_claims
+
+    url = _old_db(
+        tmp_path,
+        OLDER,
+        [
+            "INSERT INTO mirakl_stripe_mapping VALUES (1, 11, 'acct_old', 1, 1, NULL)",
+            "INSERT INTO stripe_transfer VALUES (1, 1, 'O-1-A', 'TRANSFER_ORDER', 'tr_1', 1000, "
+            "'TRANSFER_CREATED', NULL, 'eur', '2020-06-01 10:00:00', 'ch_1')",
+            "INSERT INTO stripe_transfer VALUES (2, 1, 'O-1-A_TAX', 'TRANSFER_ORDER', 'tr_1t', "
+            "200, 'TRANSFER_CREATED', NULL, 'eur', '2020-06-01 10:00:00', 'ch_1')",
+            "INSERT INTO stripe_transfer VALUES (3, 1, 'O-2-A', 'TRANSFER_ORDER', NULL, 0, "
+            "'TRANSFER_INVALID_AMOUNT', 'Amount must be positive, input was: 0', 'eur', "
+            "'2020-06-02 10:00:00', NULL)",
+            "INSERT INTO stripe_payout VALUES (1, 1, 5000, 'eur', '2020-06-03 00:00:00', 77, "
+            "'po_1', 'PAYOUT_CREATED', NULL)",
+            "INSERT INTO stripe_payout VALUES (2, 1, 900, 'eur', '2020-06-03 00:00:00', 78, "
+            "NULL, 'PAYOUT_PENDING', NULL)",
+            "INSERT INTO mirakl_refund VALUES (1, 300, 'eur', 'R-1', 'O-1-A', 're_1', 'trr_1', "
+            "'REFUND_CREATED', NULL, '2020-06-04 00:00:00')",
+        ],
+    )
+
+    import_stripe_connector(url, ledger, dry_run=False)
+    import_stripe_connector(url, ledger, dry_run=False)  # a rerun claims nothing twice
+
+    orders = find_claims(ledger, ClaimKind.ORDER, ["O-1-A", "O-1-A_TAX", "O-2-A"])
+    assert set(orders) == {"O-1-A"}  # the tax transfer binds the same order; O-2-A moved nothing
+    claim = orders["O-1-A"]
+    assert (claim.provider, claim.origin, claim.shop_id) == ("stripe", "import", 11)
+    assert claim.workflow == "stripe-mirakl-connector" and "tr_1" in claim.note
+    assert set(find_claims(ledger, ClaimKind.INVOICE, ["77", "78"])) == {"77"}  # 78 is held
+    assert find_claims(ledger, ClaimKind.REFUND, ["R-1"])["R-1"].provider == "stripe"
+
+    # A Hyperwallet workflow that wants invoice 77 (a rule moved shop 11) finds it taken.
+    held_by = claim_documents(ledger, "hyperwallet", ClaimKind.INVOICE, {"77": 11}, workflow="t")
+    refusal = held_by["77"].refusal("hyperwallet")
+    assert refusal is not None and "imported from the previous connector" in refusal
