@@ -186,11 +186,10 @@ def merged(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    server = SandboxServer(seed=11).start()
-    yield server
-    server.stop()
+@pytest.fixture
+def server(sandbox: SandboxServer) -> SandboxServer:
+    """The contract suite's simulator (``conftest.sandbox``), emptied by ``admin``."""
+    return sandbox
 
 
 @pytest.fixture

@@ -47,6 +47,18 @@ def _copy(url: str, ledger: Ledger):
     return _job(mirakl, hyperwallet, ledger)
 
 
+def _hold_claim(ledger: Ledger, holder: str, until: datetime) -> None:
+    """Seller payment 500000 as a run that died mid-send leaves it: a claim held by ``holder``
+    (and a ledger that lost track of the payment: FAILED, so only the lookup can find it)."""
+    table = schema.hyperwallet_payments
+    with ledger._writer.begin() as conn:
+        conn.execute(
+            table.update()
+            .where(table.c.client_payment_id == "500000")
+            .values(status="HW_PAYMENT_FAILED", send_claimed_by=holder, send_claimed_until=until)
+        )
+
+
 def test_three_copies_of_the_pay_step_create_each_payment_once(
     hw, sandbox, sandbox_server, hw_admin, open_ledger: Callable[[], Ledger]
 ):
@@ -100,18 +112,8 @@ def test_a_sender_that_died_holding_its_claim_delays_the_payment_by_the_lease(
     hw_admin.clear_calls()
     # The ledger lost track of the seller payment (FAILED without reason to believe so) and a
     # run that died holding the claim to send it again.
-    table = schema.hyperwallet_payments
     dead = "dead-run/0"
-    with ledger._writer.begin() as conn:
-        conn.execute(
-            table.update()
-            .where(table.c.client_payment_id == "500000")
-            .values(
-                status="HW_PAYMENT_FAILED",
-                send_claimed_by=dead,
-                send_claimed_until=datetime.now(UTC) + SEND_LEASE,
-            )
-        )
+    _hold_claim(ledger, dead, datetime.now(UTC) + SEND_LEASE)
 
     held = _copy(sandbox_server.url, open_ledger()).pay(invoice_ids=["500000"]).to_dict()
 
@@ -120,12 +122,7 @@ def test_a_sender_that_died_holding_its_claim_delays_the_payment_by_the_lease(
     assert dead in waiting["reason"]
     assert hw_admin.calls(path="/rest/v4/payments") == []  # not even looked up
 
-    with ledger._writer.begin() as conn:
-        conn.execute(
-            table.update()
-            .where(table.c.client_payment_id == "500000")
-            .values(send_claimed_until=datetime.now(UTC) - timedelta(seconds=1))
-        )
+    _hold_claim(ledger, dead, datetime.now(UTC) - timedelta(seconds=1))  # the lease has passed
     after = _copy(sandbox_server.url, open_ledger()).pay(invoice_ids=["500000"]).to_dict()
 
     # The lease has passed: looked up first, and the payment Hyperwallet holds is adopted.
@@ -148,17 +145,7 @@ def test_a_claim_of_a_killed_process_on_this_host_is_taken_over_at_once(
     child.wait()
     gone = f"{socket.gethostname()}/{child.pid}/dead/run"
     assert sender_gone(gone) and not sender_gone(f"{socket.gethostname()}/{os.getpid()}/x/run")
-    table = schema.hyperwallet_payments
-    with ledger._writer.begin() as conn:
-        conn.execute(
-            table.update()
-            .where(table.c.client_payment_id == "500000")
-            .values(
-                status="HW_PAYMENT_FAILED",
-                send_claimed_by=gone,
-                send_claimed_until=datetime.now(UTC) + SEND_LEASE,
-            )
-        )
+    _hold_claim(ledger, gone, datetime.now(UTC) + SEND_LEASE)
     hw_admin.clear_calls()
 
     summary = _copy(sandbox_server.url, open_ledger()).pay(invoice_ids=["500000"]).to_dict()

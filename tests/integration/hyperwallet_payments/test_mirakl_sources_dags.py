@@ -54,6 +54,20 @@ def _cycle(hw, cycle_id: str = CYCLE, state: str = "TO_PAY") -> dict:
     }
 
 
+def _previous_connector_pays(hyperwallet, cpid: str, amount: str, destination: str) -> dict:
+    """A payment the Hyperwallet connector made before the switch (its body, HMC §7.5)."""
+    return hyperwallet.create_payment(
+        {
+            "clientPaymentId": cpid,
+            "amount": amount,
+            "currency": "EUR",
+            "destinationToken": destination,
+            "programToken": "prg-pay",
+            "purpose": "OTHER",
+        }
+    )
+
+
 def _created(hw_admin) -> list[dict]:
     return hw_admin.calls(path="/rest/v4/payments", method="POST")
 
@@ -162,16 +176,7 @@ def test_a_completed_uuid_payment_unknown_to_the_ledger_is_confirmed_with_sbc07(
 ):
     """Paid by the Hyperwallet connector 5.3+ before the switch; our setting is IV01."""
     sandbox.reset(hw.scenario(shops=[hw.shop()], billing_cycles=[_cycle(hw)]))
-    created = hyperwallet.create_payment(
-        {
-            "clientPaymentId": CYCLE,
-            "amount": "4545.20",
-            "currency": "EUR",
-            "destinationToken": "trm-seller",
-            "programToken": "prg-pay",
-            "purpose": "OTHER",
-        }
-    )
+    created = _previous_connector_pays(hyperwallet, CYCLE, "4545.20", "trm-seller")
     completed = hw_admin.set_payment_status(created["token"], "COMPLETED")["notification"]
     hw.store(dag_env, completed)
 
@@ -192,20 +197,8 @@ def test_payments_made_under_the_billing_cycle_id_are_found_from_iv01(
     is found under it: adopted, not made again."""
     invoice = hw.invoice(230201, seller_billing_cycle_id=CYCLE)
     sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[invoice]))
-    for cpid, amount, destination in (
-        (CYCLE, "4545.20", "trm-seller"),
-        (f"{CYCLE}-operatorFee", "955.69", "trm-operator"),
-    ):
-        hyperwallet.create_payment(
-            {
-                "clientPaymentId": cpid,
-                "amount": amount,
-                "currency": "EUR",
-                "destinationToken": destination,
-                "programToken": "prg-pay",
-                "purpose": "OTHER",
-            }
-        )
+    _previous_connector_pays(hyperwallet, CYCLE, "4545.20", "trm-seller")
+    _previous_connector_pays(hyperwallet, f"{CYCLE}-operatorFee", "955.69", "trm-operator")
     hw_admin.clear_calls()
 
     run, report = run_dag(*INVOICES)
