@@ -51,8 +51,15 @@ Applies the `PAYMENTS.UPDATED.STATUS.*` notifications (`pmt-` objects), oldest f
 **Order**: each payment's ledger row keeps the `createdOn` of the newest notification applied;
 an older one arriving late is IGNORED (a late IN_PROGRESS never hides a COMPLETED).
 
-**Reads/writes**: the ledger inbox and `hyperwallet_payments`; Mirakl IV07/SBC07 (and S20 for the
-shop name of a failure e-mail).
+**Trust**: nothing is applied as posted. Each notification is re-read from Hyperwallet by its
+token (`GET /webhook-notifications/{token}`) and the payment with `GET /payments/{token}`; its
+current status is applied, and only to a payment of the ledger (same `clientPaymentId`, amount,
+currency, destination). A notification Hyperwallet does not know, a posted body that differs
+from Hyperwallet's copy, or a payment we did not make is **REJECTED**: nothing written to
+Mirakl, no ledger row marked paid, the run fails naming it and an e-mail says so.
+
+**Reads/writes**: the ledger inbox and `hyperwallet_payments`; Hyperwallet (GET notification and
+payment); Mirakl IV07/SBC07 (and S20 for the shop name of a failure e-mail).
 """ + _WHY.format(dag_id=PAYMENT_DAG_ID)
 
 KYC_DOC_MD = """
@@ -74,7 +81,11 @@ with one S07:
 **Order**: a notification older than one already applied to the same user or stakeholder is
 IGNORED (stale letter-of-authorisation statuses, incumbent issue #134).
 
-**Reads/writes**: the ledger inbox; Hyperwallet users and stakeholders (GET); Mirakl S20/S07.
+**Trust**: each notification is re-read from Hyperwallet by its token before any S07; one
+Hyperwallet does not know (or posted with other content) is REJECTED and reported.
+
+**Reads/writes**: the ledger inbox; Hyperwallet notifications, users and stakeholders (GET);
+Mirakl S20/S07.
 """ + _WHY.format(dag_id=KYC_DAG_ID)
 
 default_args = {

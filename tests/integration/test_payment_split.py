@@ -376,9 +376,9 @@ def test_since_overrides_the_checkpoint_for_one_run(sandbox, make_split, ledger)
 
     assert executed.counts == {"TRANSFER_CREATED": 1}
     assert set(transfers_by_order(sandbox)) == {"NEW-A", "OLD-A"}
-    assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == (
-        (NOW - timedelta(days=6)).isoformat()
-    )
+    sent = sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"]
+    assert sent.endswith("Z")  # UTC with Z, as the Mirakl SDK sends instants
+    assert datetime.fromisoformat(sent.replace("Z", "+00:00")) == NOW - timedelta(days=6)
     assert ledger.get_checkpoint("product_payment_split_checkpoint") == checkpoint
 
 

@@ -125,7 +125,7 @@ def test_order_ids_and_since_override(demo_env, sandbox):
     assert {t["metadata"]["miraklId"] for t in sandbox.transfers()} <= {"ORD-1001-A"}
     run, _ = run_dag(since="2026-11-01T00:00:00+00:00")
     assert run.state == "success"
-    assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == "2026-11-01T00:00:00+00:00"
+    assert sandbox.mirakl_calls("OR11")[-1]["query"]["start_date"] == "2026-11-01T00:00:00Z"
 
 
 def test_first_run_without_checkpoint_or_go_live_moves_nothing_and_says_why(

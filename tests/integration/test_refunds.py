@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import UTC as _UTC
 from datetime import datetime as _dt
@@ -493,3 +494,40 @@ def test_first_run_needs_a_go_live_instant_and_skips_refunds_of_older_orders(
     assert "R-OLD" not in {r["metadata"]["miraklRefundId"] for r in sandbox.refunds()}
     assert ledger.get_checkpoint(FIRST_RUN_KEY) is not None
     job().plan()  # no longer a first run
+
+
+def test_spa02_refusal_in_the_published_shape_is_never_recorded_validated(
+    sandbox, make_job, ledger, stripe_gateway, mirakl, monkeypatch
+):
+    """Issue 19 pt 5: Mirakl's ``SPA02_Response_200`` requires only ``errors`` and each error's
+    ``refund_errors``; ``refund_id`` and ``success`` are optional. A refusal without a
+    ``refund_id`` must not read as "not refused"; an answer naming the refund nowhere is unknown."""
+    load(sandbox, service_orders=[service_order()])
+    split_done(ledger, stripe_gateway, "S-1", 4500, transfer_type=TransferType.SERVICE_ORDER)
+    answers = [
+        {"errors": [{"refund_errors": [{"code": "INVALID_AMOUNT", "message": "amount refused"}]}]},
+        {"errors": []},
+    ]
+    sent = []
+
+    def spa02(refunds):
+        sent.append(list(refunds))
+        return answers.pop(0)
+
+    monkeypatch.setattr(mirakl, "validate_service_refunds", spa02)
+    job = make_job(product_enabled=False, service_enabled=True)
+    job.plan()
+
+    refused = job.refund()
+    row = ledger.get_refunds(["SR1"])["SR1"]
+    assert refused.counts == {"REFUND_FAILED": 1}
+    assert (row.status, row.mirakl_validated_at) == (RefundStatus.FAILED, None)
+    assert "amount refused" in row.status_reason
+
+    # Once more with an answer that names the refund nowhere (another refund run).
+    ledger.save_refunds([replace(row, status=RefundStatus.PENDING)], run_id="again")
+    unknown = job.refund()
+    row = ledger.get_refunds(["SR1"])["SR1"]
+    assert unknown.counts == {"MIRAKL_UNCONFIRMED": 1}
+    assert (row.status, row.mirakl_validated_at) == (RefundStatus.PENDING, None)
+    assert len(sent) == 2 and len(sandbox.refunds()) == 1  # Stripe refunded once

@@ -157,7 +157,8 @@ def test_checkpoint_is_the_newest_date_not_the_last_in_the_response(sandbox, job
     sandbox.clear_mirakl_calls()
     run(job)
     (call,) = sandbox.mirakl_calls("IV01")
-    assert call["query"]["start_date"] in ("2026-11-03T00:00:00+0100", ["2026-11-03T00:00:00+0100"])
+    # the same instant, sent in UTC with Z (as the Mirakl SDK sends dates)
+    assert call["query"]["start_date"] in ("2026-11-02T23:00:00Z", ["2026-11-02T23:00:00Z"])
     assert ("3", "PAYOUT") in moved(sandbox)
 
 

@@ -21,7 +21,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,7 @@ from mirakl_connector.errors import (
     MiraklServerError,
     MiraklTransportError,
 )
+from mirakl_connector.mirakl.instance_url import mirakl_instance_url
 from mirakl_connector.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,9 @@ class _TransientFailure(Exception):
 class MiraklClient:
     """Talks to one Mirakl instance with an operator API key or access token.
 
-    :param base_url: instance root, e.g. ``https://marketplace.mirakl.net`` (paths add ``/api``).
+    :param base_url: the instance, ``https://marketplace.mirakl.net`` or, as the Hyperwallet
+        connector is configured, ``https://marketplace.mirakl.net/api`` (paths add ``/api``;
+        anything else raises :class:`~mirakl_connector.errors.ConfigurationError`).
     :param api_key: raw operator key, or ``"Bearer <token>"`` for an OAuth access token. Never
         logged nor shown in ``repr()`` or error messages.
     :param timeout: (connect, read) seconds for every request.
@@ -101,7 +104,7 @@ class MiraklClient:
             raise ValueError("api_key is required")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100, got {page_size}")
-        self.base_url = base_url.strip().rstrip("/")
+        self.base_url = mirakl_instance_url(base_url)
         self.timeout = timeout
         self.page_size = page_size
         self.call_counts: Counter[str] = Counter()
@@ -208,14 +211,28 @@ class MiraklClient:
         *,
         updated_since: DateFilter = None,
         shop_ids: Iterable[int | str] | None = None,
+        paginate: bool = True,
     ) -> Iterator[dict]:
-        """Yield shops (S20) of both domains, optionally updated since a date or by id."""
-        params: dict[str, Any] = {"domains": "PRODUCT,SERVICE"}
-        params.update(_date_params(updated_since=updated_since))
+        """Yield shops (S20), optionally updated since a date or by id.
+
+        ``paginate=True`` (the Stripe connector's call): ``domains=PRODUCT,SERVICE``, offset
+        pages. ``paginate=False`` (the Hyperwallet connector's call, ``updated_since=<instant>&
+        paginate=false`` or ``shop_ids=<≤100>&paginate=false``, reference
+        ``hyperwallet-mirakl-connector.md`` §1.6 and its ``MiraklShopsEndpointMock``): every
+        shop in one answer per id chunk, no ``domains``, ``max`` or ``offset``.
+        """
+        if paginate:
+            params: dict[str, Any] = {"domains": "PRODUCT,SERVICE"}
+            params.update(_date_params(updated_since=updated_since))
+            for id_params in _csv_id_filters(shop_ids=shop_ids):
+                yield from self._paginate_offset(
+                    S20, "/api/shops", {**params, **id_params}, _items_at("shops")
+                )
+            return
+        params = {**_date_params(updated_since=updated_since), "paginate": "false"}
         for id_params in _csv_id_filters(shop_ids=shop_ids):
-            yield from self._paginate_offset(
-                S20, "/api/shops", {**params, **id_params}, _items_at("shops")
-            )
+            reply = self._request(S20, "GET", "/api/shops", params={**params, **id_params})
+            yield from _items_at("shops")(reply.json_body)
 
     def update_shops(self, shops: Sequence[Mapping]) -> list[dict]:
         """Patch shops (S07), 100 per call; returns every ``shop_returns`` entry in order.
@@ -512,14 +529,38 @@ def _encode(value: Any) -> Iterator[str]:
 
 
 def format_date(value: str | datetime) -> str:
-    """A query date: strings (checkpoints from Mirakl) verbatim, aware datetimes as ISO-8601."""
+    """A date for Mirakl: the instant in UTC with ``Z`` (``2023-04-18T12:41:42Z``).
+
+    As the Mirakl Java SDK sends it (``Instant.toString()``, e.g. the Hyperwallet connector's
+    ``updated_since=2023-04-18T12:41:42Z``, reference ``hyperwallet-mirakl-connector.md`` §1.2):
+    no ``+00:00`` offset, whose ``+`` a careless proxy or client turns into a space.
+    Milliseconds are kept when present (microseconds when finer). A string with an offset (a
+    checkpoint Mirakl returned) is converted the same way; one without an offset, or that is not
+    a date-time, is sent verbatim (its zone is not ours to guess).
+    """
     if isinstance(value, str):
-        return value
+        parsed = _aware_instant(value)
+        if parsed is None:
+            return value
+        value = parsed
     if not isinstance(value, datetime):
         raise TypeError(f"expected str or datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"datetime {value.isoformat()} has no timezone; Mirakl needs an offset")
-    return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        micros = f"{utc.microsecond:06d}"
+        text += "." + (micros[:3] if utc.microsecond % 1000 == 0 else micros)
+    return text + "Z"
+
+
+def _aware_instant(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None and parsed.utcoffset() is not None else None
 
 
 def _date_params(**dates: DateFilter) -> dict[str, Any]:

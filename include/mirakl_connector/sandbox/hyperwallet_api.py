@@ -422,6 +422,7 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
         if method == "POST":
             return 201, _create_payment(data, now, call, body)
     if parts[:1] == ["payments"] and len(parts) == 2 and method == "GET":
+        # GET /payments/{token} (REST v4, Java model HyperwalletPayment): the current status.
         payment = data.payments.get(parts[1])
         if payment is None:
             raise HyperwalletError(404, "NOT_FOUND", f"Payment {parts[1]} was not found")
@@ -436,6 +437,8 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
         ]
         return _page(call, found, "/webhook-notifications")
     if parts[:1] == ["webhook-notifications"] and len(parts) == 2 and method == "GET":
+        # GET /webhook-notifications/{token} (Hyperwallet REST v4; SDKs getWebhookNotification):
+        # only what Hyperwallet itself sent is known; anything else is a 404.
         notification = data.notifications.get(parts[1])
         if notification is None:
             raise HyperwalletError(404, "NOT_FOUND", f"Notification {parts[1]} was not found")
@@ -595,13 +598,26 @@ def make_notification(
     obj: dict[str, Any],
     created_on: str | None = None,
 ) -> dict[str, Any]:
-    """Store a notification (``GET /webhook-notifications/{token}`` finds it) and return it."""
+    """Store a notification (``GET /webhook-notifications/{token}`` finds it) and return it.
+
+    Hyperwallet keeps the notifications it sends and answers ``GET /webhook-notifications/
+    {token}`` with the same object (Hyperwallet SDKs ``getWebhookNotification``; the incumbent
+    re-reads every notification that way, reference ``hyperwallet-mirakl-connector.md`` §3.4;
+    its test mock answers 404 for one it does not know, as here). Shape as the documented sample
+    (§7.6, Java model ``HyperwalletWebhookNotification``): ``token``, ``type``, ``createdOn``
+    with milliseconds and no zone, ``object`` = the resource without its own ``links``, and
+    ``links`` to the notification. A notification made up by anyone else is not stored, so it
+    cannot be re-read: that is how the connector tells it from Hyperwallet's.
+    """
     token = data.new_token("wbh")
+    hidden = ("links",)
     notification = {
         "token": token,
         "type": type_,
         "createdOn": created_on or _hw_time(now, millis=True),
-        "object": copy.deepcopy({k: v for k, v in obj.items() if not k.startswith("_")}),
+        "object": copy.deepcopy(
+            {k: v for k, v in obj.items() if not k.startswith("_") and k not in hidden}
+        ),
         "links": _link(base, f"/webhook-notifications/{token}"),
     }
     data.notifications[token] = notification

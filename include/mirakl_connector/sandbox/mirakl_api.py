@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -396,7 +396,14 @@ def validate_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
 
 # -- shops --------------------------------------------------------------------------------------
 def list_shops(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
-    """S20 (``domains`` is accepted and ignored)."""
+    """S20: ``updated_since``, ``shop_ids``, offset pages or ``paginate=false`` (everything).
+
+    References: Mirakl's ``S20_Response_200`` (``shops``, ``total_count``); the Stripe connector
+    sends ``domains=PRODUCT,SERVICE`` with ``max``/``offset``, the Hyperwallet connector
+    ``updated_since=<instant>&paginate=false`` (its ``MiraklShopsEndpointMock``). ``domains``
+    is accepted and not filtered on: the demo's shops all sell in both domains, and no reference
+    says which domain a shop without the parameter is listed in.
+    """
     since = _date(req, "updated_since")
     shop_ids = set(_csv(req, "shop_ids"))
     with state.lock:
@@ -470,6 +477,9 @@ def _patch_shop(shop: dict[str, Any], patch: dict[str, Any]) -> None:
         if key == "shop_additional_fields":
             fields = {f["code"]: f for f in shop.get("shop_additional_fields") or []}
             for incoming in value or []:
+                # Mirakl's S07_Request_Shops_ShopAdditionalFields: "if the 'value' field ... is
+                # absent, the corresponding additional field value will be removed"; the
+                # Hyperwallet connector clears with an explicit null. Both remove it here.
                 if incoming.get("value") is None:
                     fields.pop(incoming.get("code"), None)
                 else:
@@ -785,21 +795,34 @@ def list_service_refunds(state: SandboxState, req: MiraklRequest) -> MiraklRespo
 
 
 def validate_service_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
-    """SPA02: per-item result; a validated refund is an entry in ``errors``, not a 400."""
+    """SPA02: per-item result; a validated refund is an entry in ``errors``, not a 400.
+
+    Shape: Mirakl's ``SPA02_Response_200`` (MMS operator OpenAPI): ``errors`` (required) of
+    ``{refund_id, refund_errors: [{code, field, message}]}`` and ``success.refunds[{id}]``
+    ("Confirmed refunds, either REFUSED or OK"), which is optional and left out here when no
+    refund was confirmed (the stricter reading: clients must not expect it). The error codes
+    are not published (the references are silent): ``REFUND_NOT_FOUND``,
+    ``REFUND_ALREADY_VALIDATED`` (message as PA02's "<id> already validated"),
+    ``INVALID_STATE`` and, stricter than any reference says, ``INVALID_AMOUNT`` when the amount
+    or currency is not the refund's.
+    """
     items = _json_body(req, None)
     errors, success = [], []
     with state.lock:
-        index = {str(r.get("id")): r for _o, r in _service_refunds(state)}
+        index = {str(r.get("id")): (o, r) for o, r in _service_refunds(state)}
         now = format_iso(state.clock.now())
         for item in items:
             refund_id = str(item.get("id") or "")
-            refund = index.get(refund_id)
+            order, refund = index.get(refund_id) or ({}, None)
             if refund is None:
                 message, code = f"Refund {refund_id} not found", "REFUND_NOT_FOUND"
             elif refund.get("state", "WAITING") != "WAITING":
                 message, code = f"{refund_id} already validated", "REFUND_ALREADY_VALIDATED"
             elif item.get("state") not in ("OK", "REFUSED"):
                 message, code = f"Invalid state {item.get('state')!r}", "INVALID_STATE"
+            elif not _same_refund_amount(refund, order, item):
+                message = f"Refund {refund_id}: amount or currency is not the refund's"
+                code = "INVALID_AMOUNT"
             else:
                 refund["state"] = item["state"]
                 refund["transaction_number"] = item.get("transaction_number")
@@ -812,7 +835,22 @@ def validate_service_refunds(state: SandboxState, req: MiraklRequest) -> MiraklR
                     "refund_errors": [{"code": code, "field": "id", "message": message}],
                 }
             )
-    return MiraklResponse(200, {"errors": errors, "success": {"refunds": success}})
+    body: dict[str, Any] = {"errors": errors}
+    if success:
+        body["success"] = {"refunds": success}
+    return MiraklResponse(200, body)
+
+
+def _same_refund_amount(
+    refund: dict[str, Any], order: dict[str, Any], item: dict[str, Any]
+) -> bool:
+    """The SPA02 item's ``amount``/``currency_code`` are the refund's (SPA02_Request fields)."""
+    try:
+        same_amount = Decimal(str(item.get("amount"))) == Decimal(str(refund.get("amount")))
+    except (InvalidOperation, ValueError):
+        return False
+    currency = order.get("currency_code") or order.get("currency_iso_code")
+    return same_amount and (not currency or item.get("currency_code") == currency)
 
 
 def version(state: SandboxState, req: MiraklRequest) -> MiraklResponse:

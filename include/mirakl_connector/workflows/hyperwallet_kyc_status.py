@@ -17,6 +17,9 @@ notification of the inbox (picking and retries: :mod:`.hyperwallet_notifications
   ``hw-stakeholder-req-proof-identity-<n>`` (REQUIRED or not). The shop comes from the owning
   user (``GET /users/{userToken}``: a stakeholder notification carries no program).
 
+Trust: each notification is re-read from Hyperwallet by its token before anything is written
+(:mod:`.hyperwallet_notifications`); one Hyperwallet does not know is rejected and reported.
+
 Order: before acting, a notification claims its object (``usr-``/``stk-`` token) in the ledger's
 out-of-order guard; one created before a notification already applied to the same object is
 IGNORED (stale letter-of-authorisation statuses, issue #134).
@@ -69,6 +72,7 @@ class HyperwalletKycStatusJob(NotificationJob):
 
     WORKFLOW = WORKFLOW
     KINDS = frozenset({USER, STAKEHOLDER})
+    VERIFIED_KINDS = KINDS  # re-read from Hyperwallet before any S07
 
     def __init__(
         self,
@@ -85,21 +89,17 @@ class HyperwalletKycStatusJob(NotificationJob):
         super().__init__(
             ledger=ledger,
             settings=settings,
+            hyperwallet=hyperwallet,
             mailer=mailer,
             email_to=email_to,
             run_id=run_id,
             now=now,
         )
         self._mirakl_factory = mirakl
-        self._hyperwallet_factory = hyperwallet
 
     @property
     def mirakl(self) -> Any:
         return self._mirakl_factory()
-
-    @property
-    def hyperwallet(self) -> Any:
-        return self._hyperwallet_factory()
 
     def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
         obj = event.payload.get("object")

@@ -14,6 +14,12 @@ Retries, as the incumbent's notification queue: a failed attempt is retried afte
 minutes (``hyperwallet_notifications.first_retry_minutes`` × 2ⁿ); the fifth failure leaves the
 notification FAILED, without a next attempt, and sends one e-mail naming it. A manual run with
 ``event_ids`` retries exactly those notifications.
+
+Trust: a notification is never acted on as posted. Before a job applies one of the kinds it acts
+on, it re-reads it from Hyperwallet by its token (``GET /webhook-notifications/{token}``, as the
+incumbent's queue does) and works on Hyperwallet's copy; one Hyperwallet does not know, or whose
+posted body differs from Hyperwallet's copy, is REJECTED: not applied, not retried by itself,
+named in the run summary (the run fails) and e-mailed (see :mod:`.hyperwallet_notification_checks`).
 """
 
 from __future__ import annotations
@@ -27,9 +33,14 @@ from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, run_batch
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.hyperwallet.errors import HyperwalletNotFoundError
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
 from mirakl_connector.settings import checked_values
 from mirakl_connector.webhooks.inbox import HYPERWALLET
+from mirakl_connector.workflows.hyperwallet_notification_checks import (
+    NotificationRejected,
+    posted_differences,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,7 @@ UNKNOWN = "UNK"
 
 RETRY_SCHEDULED = "RETRY_SCHEDULED"
 GAVE_UP = "GAVE_UP"
+REJECTED = "REJECTED"
 
 
 @dataclass(frozen=True)
@@ -139,27 +151,48 @@ def gave_up_email(event: InboxEvent, error: str, attempts: int) -> tuple[str, st
     return subject, body
 
 
+def rejected_email(event: InboxEvent, reason: str) -> tuple[str, str]:
+    """(subject, html) of the e-mail sent when a notification is rejected as untrue."""
+    token = html.escape(event.event_id)
+    subject = f"Hyperwallet notification {event.event_id} rejected: not confirmed by Hyperwallet"
+    body = (
+        f"<p>The notification <b>{token}</b> ({html.escape(event.type)}, object "
+        f"{html.escape(event.object_id or 'unknown')}) posted to the connector was not applied: "
+        f"{html.escape(reason)}</p>"
+        "<p>Nothing was written to Mirakl and no payment was marked paid. If it was not sent by "
+        "Hyperwallet, the notification secret may be known to someone else: rotate it. If "
+        "Hyperwallet confirms it later, retry it by triggering the DAG with "
+        f'<code>event_ids</code> = ["{token}"].</p>'
+    )
+    return subject, body
+
+
 class NotificationJob:
     """Base of the two notification jobs: picking, retrying, giving up, e-mailing.
 
     Subclasses set ``WORKFLOW`` and ``KINDS`` and implement :meth:`apply`, which returns the
     final status (PROCESSED or IGNORED) with a note, or raises: :class:`InvalidItemError` gives
-    up at once (bad data does not improve by waiting), any other error is retried.
+    up at once (bad data does not improve by waiting), :class:`NotificationRejected` rejects it
+    (reported, never retried by itself), any other error is retried. Notifications of
+    ``VERIFIED_KINDS`` reach :meth:`apply` as Hyperwallet's copy, re-read by token.
     """
 
     WORKFLOW = ""
     KINDS: frozenset[str] = frozenset()
+    VERIFIED_KINDS: frozenset[str] = frozenset()
 
     def __init__(
         self,
         *,
         ledger: Ledger,
         settings: NotificationSettings,
+        hyperwallet: Callable[[], Any] | None = None,
         mailer: Any = None,
         email_to: Sequence[str] = (),
         run_id: str | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        self._hyperwallet_factory = hyperwallet
         self.ledger = ledger
         self.settings = settings
         self.mailer = mailer
@@ -176,6 +209,37 @@ class NotificationJob:
 
     def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
         raise NotImplementedError
+
+    @property
+    def hyperwallet(self) -> Any:
+        if self._hyperwallet_factory is None:
+            raise ConfigurationError(
+                f"{self.WORKFLOW} needs the Hyperwallet connection: every notification is "
+                "re-read from Hyperwallet before it is applied"
+            )
+        return self._hyperwallet_factory()
+
+    def verified(self, event: InboxEvent) -> InboxEvent:
+        """``event`` with Hyperwallet's copy of the notification as its payload.
+
+        :raises NotificationRejected: Hyperwallet does not know the token (404), or the posted
+            body differs from its copy.
+        """
+        try:
+            known = self.hyperwallet.get_webhook_notification(event.event_id)
+        except HyperwalletNotFoundError:
+            raise NotificationRejected(
+                f"Hyperwallet does not know notification {event.event_id} "
+                "(GET /webhook-notifications/{token} answered 404)"
+            ) from None
+        if not isinstance(known, Mapping) or not known:
+            raise NotificationRejected(f"Hyperwallet returned no notification {event.event_id}")
+        differences = posted_differences(event.payload, known)
+        if differences:
+            raise NotificationRejected(
+                "the notification posted differs from Hyperwallet's copy: " + "; ".join(differences)
+            )
+        return replace(event, payload=dict(known))
 
     # -- picking ----------------------------------------------------------------------------
 
@@ -215,9 +279,12 @@ class NotificationJob:
     def _handle(self, event: InboxEvent) -> ItemOutcome:
         kind = notification_kind(event.payload)
         try:
-            status, note = self.apply(event, kind)
+            checked = self.verified(event) if kind in self.VERIFIED_KINDS else event
+            status, note = self.apply(checked, kind)
         except ConfigurationError:
             raise
+        except NotificationRejected as exc:
+            return self._rejected(event, exc.reason)
         except InvalidItemError as exc:
             return self._failed(event, f"invalid data: {exc.reason}", permanent=True)
         except MiraklConnectorError as exc:
@@ -227,6 +294,24 @@ class NotificationJob:
             return self._failed(event, f"unexpected error: {exc!r}")
         self.ledger.save_inbox_event(settled(event, status, note, now=self._now()))
         return ItemOutcome(event.event_id, status.value, note)
+
+    def _rejected(self, event: InboxEvent, reason: str) -> ItemOutcome:
+        """Left FAILED without a next attempt, named in the run summary and e-mailed."""
+        updated = after_failure(
+            event,
+            f"rejected: {reason}",
+            now=self._now(),
+            max_attempts=self.settings.max_attempts,
+            first_delay=timedelta(minutes=self.settings.first_retry_minutes),
+            permanent=True,
+        )
+        self.ledger.save_inbox_event(updated)
+        log.error("Notification %s rejected: %s", event.event_id, reason)
+        try:
+            self.send_email(*rejected_email(event, reason))
+        except Exception:  # noqa: BLE001 - the inbox row and the run summary still name it
+            log.exception("Could not e-mail that notification %s was rejected", event.event_id)
+        return ItemOutcome(event.event_id, REJECTED, f"{event.type}: {reason}", failed=True)
 
     def _failed(self, event: InboxEvent, error: str, *, permanent: bool = False) -> ItemOutcome:
         updated = after_failure(

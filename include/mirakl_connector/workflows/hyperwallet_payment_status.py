@@ -16,6 +16,15 @@ the inbox (see :mod:`.hyperwallet_notifications` for picking and retries):
 * **in progress** (anything else: ``CREATED``, ``SCHEDULED``, ``PENDING_*``...): the status is
   recorded, nothing else happens.
 
+Trust (issue 19 point 3, issue 11 point 4): nothing is acted on as posted. The notification is
+re-read from Hyperwallet by its token (``GET /webhook-notifications/{token}``), then the payment
+itself (``GET /payments/{token}``): its *current* status, amount and ``clientPaymentId`` are what
+is applied, and only to a payment this connector made (its ledger row, same amount, currency and
+destination). Anything else — a token Hyperwallet does not know, a body that differs from
+Hyperwallet's copy, a payment that does not exist or that we did not make — is REJECTED: no
+Mirakl write, no ledger row marked paid (so a later invoice run still pays the invoice), the run
+fails naming it and an e-mail says so (:mod:`.hyperwallet_notification_checks`).
+
 Order: the ledger row keeps the ``createdOn`` of the newest notification applied; an older one
 arriving late is IGNORED and never overrides it (a late ``IN_PROGRESS`` cannot hide a
 ``COMPLETED``). A Mirakl error is retried (1, 2, 4, 8 minutes) and given up with an e-mail.
@@ -31,16 +40,14 @@ from datetime import datetime
 from typing import Any
 
 from mirakl_connector.errors import MiraklApiError, MiraklConnectorError
-from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.hyperwallet.errors import HyperwalletNotFoundError
 from mirakl_connector.ledger import (
     HyperwalletPayment,
-    HyperwalletPaymentKind,
     HyperwalletPaymentStatus,
     InboxEvent,
     InboxStatus,
     Ledger,
 )
-from mirakl_connector.money import to_minor
 from mirakl_connector.workflows.hyperwallet_invoices import (
     SETTINGS_SECTION as PAYMENTS_SECTION,
 )
@@ -48,6 +55,11 @@ from mirakl_connector.workflows.hyperwallet_invoices import (
     HyperwalletPaymentSettings,
     alert_recipients,
     lazy_mailer,
+)
+from mirakl_connector.workflows.hyperwallet_notification_checks import (
+    NotificationRejected,
+    payment_mismatch,
+    verified_payload,
 )
 from mirakl_connector.workflows.hyperwallet_notifications import (
     PAYMENT,
@@ -64,7 +76,6 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     classify_status,
     confirmation_endpoint,
     confirmed_document_id,
-    invoice_id_of,
     is_operator_fee,
     iv07_document,
     ledger_status,
@@ -84,15 +95,16 @@ class HyperwalletPaymentStatusJob(NotificationJob):
 
     WORKFLOW = WORKFLOW
     KINDS = frozenset({PAYMENT, TRANSFER_METHOD, UNKNOWN})
+    VERIFIED_KINDS = frozenset({PAYMENT})
 
     def __init__(
         self,
         *,
         mirakl: Callable[[], Any],
+        hyperwallet: Callable[[], Any],
         ledger: Ledger,
         settings: NotificationSettings,
         payments: HyperwalletPaymentSettings,
-        programs: HyperwalletSettings | None = None,
         mailer: Any = None,
         email_to: Sequence[str] = (),
         run_id: str | None = None,
@@ -101,6 +113,7 @@ class HyperwalletPaymentStatusJob(NotificationJob):
         super().__init__(
             ledger=ledger,
             settings=settings,
+            hyperwallet=hyperwallet,
             mailer=mailer,
             email_to=email_to,
             run_id=run_id,
@@ -108,11 +121,6 @@ class HyperwalletPaymentStatusJob(NotificationJob):
         )
         self._mirakl_factory = mirakl
         self.payments = payments
-        self.program_by_token = {
-            p.payment_token: p.name
-            for p in (programs.programs if programs else ())
-            if p.payment_token
-        }
 
     @property
     def mirakl(self) -> Any:
@@ -123,11 +131,15 @@ class HyperwalletPaymentStatusJob(NotificationJob):
             what = "transfer method" if kind == TRANSFER_METHOD else "unrecognised object"
             return InboxStatus.IGNORED, f"{event.type}: {what} notifications need no action"
         created = event.event_created or event.created_at or self._now()
-        notice = parse_payment_notice(event.payload, created)
-        row = self.ledger.get_hyperwallet_payment(notice.client_payment_id)
+        payment = self._payment_now(event)
+        row = self.ledger.get_hyperwallet_payment(str(payment.get("clientPaymentId") or ""))
+        mismatch = payment_mismatch(row, payment)
+        if mismatch is not None:
+            raise NotificationRejected(mismatch)
+        assert row is not None
+        notice = parse_payment_notice(verified_payload(event.payload, payment), created)
         if (
-            row is not None
-            and row.payment_token
+            row.payment_token
             and row.payment_token != notice.payment_token
             and row.status != S.FAILED
         ):
@@ -135,6 +147,14 @@ class HyperwalletPaymentStatusJob(NotificationJob):
                 f"about {notice.payment_token}, but invoice payment {row.client_payment_id} is "
                 f"{row.payment_token} ({row.hw_status or row.status})"
             )
+        # The payment's current status is applied, so an earlier notification (a COMPLETED
+        # processed after the payment was RETURNED) may already have reported this failure.
+        reported = (
+            row.status == S.FAILED
+            and row.hw_status == notice.status
+            and row.payment_token == notice.payment_token
+            and row.last_notification_token not in (None, notice.token)
+        )
         recorded = self.ledger.record_hyperwallet_notification(
             self._updated(row, notice),
             notification_token=notice.token,
@@ -149,9 +169,28 @@ class HyperwalletPaymentStatusJob(NotificationJob):
         outcome = classify_status(notice.status)
         if outcome == ACCEPTED:
             return self._completed(recorded, notice)
+        if outcome == FAILURE and reported:
+            return InboxStatus.PROCESSED, f"payment {notice.status}: already reported"
         if outcome == FAILURE:
             return self._failed_payment(recorded, notice)
         return InboxStatus.PROCESSED, f"{notice.status}: in progress, nothing to do"
+
+    def _payment_now(self, event: InboxEvent) -> Mapping[str, Any]:
+        """The payment as Hyperwallet has it now (``GET /payments/{token}``).
+
+        :raises NotificationRejected: Hyperwallet has no such payment.
+        """
+        obj = event.payload.get("object")
+        token = obj.get("token") if isinstance(obj, Mapping) else None
+        try:
+            payment = self.hyperwallet.get_payment(str(token))
+        except HyperwalletNotFoundError:
+            raise NotificationRejected(
+                f"Hyperwallet has no payment {token} (GET /payments/{{token}} answered 404)"
+            ) from None
+        if not isinstance(payment, Mapping) or payment.get("token") != token:
+            raise NotificationRejected(f"Hyperwallet did not return payment {token}")
+        return payment
 
     # -- effects ----------------------------------------------------------------------------
 
@@ -219,34 +258,9 @@ class HyperwalletPaymentStatusJob(NotificationJob):
             log.warning("Shop %s not read for the payment failure e-mail: %s", shop_id, exc)
         return None
 
-    def _updated(self, row: HyperwalletPayment | None, notice: PaymentNotice) -> HyperwalletPayment:
-        """The ledger row as this notification leaves it (a new row for an unknown payment)."""
+    def _updated(self, row: HyperwalletPayment, notice: PaymentNotice) -> HyperwalletPayment:
+        """The ledger row as the verified payment leaves it."""
         status = ledger_status(notice.status)
-        if row is None:
-            amount = (
-                to_minor(notice.amount, notice.currency)
-                if notice.amount is not None and notice.currency
-                else None
-            )
-            kind = (
-                HyperwalletPaymentKind.OPERATOR_FEE
-                if is_operator_fee(notice.client_payment_id)
-                else HyperwalletPaymentKind.SELLER
-            )
-            return HyperwalletPayment(
-                client_payment_id=notice.client_payment_id,
-                invoice_id=invoice_id_of(notice.client_payment_id),
-                kind=kind,
-                status=status,
-                hw_status=notice.status,
-                payment_token=notice.payment_token,
-                amount=amount,
-                currency=notice.currency,
-                program=self.program_by_token.get(notice.program_token or ""),
-                destination_token=notice.destination_token,
-                hw_created_on=notice.payment_created_on,
-                status_reason="known from its notification only",
-            )
         reason = None if status != S.FAILED else f"Hyperwallet status {notice.status}"
         return replace(
             row,
@@ -289,13 +303,12 @@ def build(
     resources: Resources, config: Mapping[str, Any], run_id: str | None
 ) -> HyperwalletPaymentStatusJob:
     """Registry entry: the job wired to the ledger, Mirakl (on first use) and the mailer."""
-    programs = HyperwalletSettings.from_config(config) if config.get("hyperwallet") else None
     return HyperwalletPaymentStatusJob(
         mirakl=lambda: resources.get("mirakl"),
+        hyperwallet=lambda: resources.get("hyperwallet"),
         ledger=resources.get("ledger"),
         settings=NotificationSettings.from_mapping(config.get(SETTINGS_SECTION)),
         payments=HyperwalletPaymentSettings.from_mapping(config.get(PAYMENTS_SECTION)),
-        programs=programs,
         mailer=lazy_mailer(resources),
         email_to=alert_recipients(config),
         run_id=run_id,

@@ -295,7 +295,10 @@ class ShopExtract:
     def _read(
         self, *, updated_since: datetime | None = None, shop_ids: Sequence[str] | None = None
     ) -> list[Mapping[str, Any]]:
-        return list(self.mirakl.iter_shops(updated_since=updated_since, shop_ids=shop_ids))
+        # As the incumbent reads them: ``updated_since``/``shop_ids`` with ``paginate=false``.
+        return list(
+            self.mirakl.iter_shops(updated_since=updated_since, shop_ids=shop_ids, paginate=False)
+        )
 
     def _log_retrieved(self, blog: BatchLog, shops: Sequence[Mapping[str, Any]]) -> None:
         """Individuals then professionals, as the incumbent's two S20 reads logged them."""
@@ -303,13 +306,19 @@ class ShopExtract:
         blog.shops_retrieved(_raw_id(s) for s in shops if is_professional(s))
 
     def write_fields(self, shop_id: str, values: Mapping[str, str | None]) -> None:
-        """S07 the shop's additional fields (``None`` removes the value); raises on refusal."""
+        """S07 the shop's additional fields (``None`` removes the value); raises on refusal.
+
+        A removal is sent as the field with a ``null`` value, as the Hyperwallet connector does
+        (its S07 of ``hw-bankaccount-token`` on a bank-account change); Mirakl's published
+        ``S07_Request_Shops_ShopAdditionalFields`` removes the value when ``value`` is absent and
+        declares the structure nullable, so both forms clear it.
+        """
         try:
             numeric_id = int(shop_id)
         except ValueError:
             raise InvalidItemError(f"shop id {shop_id!r} is not a number") from None
         fields = [
-            {"code": code} if value in (None, "") else {"code": code, "value": value}
+            {"code": code, "value": None if value in (None, "") else value}
             for code, value in values.items()
         ]
         returns = self.mirakl.update_shops(

@@ -62,6 +62,9 @@ from mirakl_connector.mirakl.orders import (
     parse_product_order,
     parse_service_order,
 )
+from mirakl_connector.mirakl.spa02 import REFUSED as SPA02_REFUSED
+from mirakl_connector.mirakl.spa02 import VALIDATED as SPA02_VALIDATED
+from mirakl_connector.mirakl.spa02 import spa02_results
 from mirakl_connector.money import from_minor
 from mirakl_connector.payout_provider import STRIPE, ShopProviders
 from mirakl_connector.settings import checked_values
@@ -519,27 +522,38 @@ class PaymentRefund:
         return outcomes
 
     def _validate_services(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
+        """SPA02, read as Mirakl publishes it (:mod:`mirakl_connector.mirakl.spa02`): only a
+        refund Mirakl confirms is validated; one it refuses is FAILED with its message; one its
+        answer does not name stays PENDING (validated again next run) and is reported."""
         try:
             answer = self.mirakl.validate_service_refunds([_spa02_entry(r) for r in rows])
         except MiraklApiError as exc:
             return [self._mirakl_refused(r, exc) for r in rows]
-        errors: dict[str, tuple[str, str]] = {}
-        for error in answer.get("errors") or []:
-            details = (error.get("refund_errors") or [{}])[0]
-            errors[str(error.get("refund_id"))] = (
-                str(details.get("code") or ""),
-                str(details.get("message") or "refused by Mirakl"),
-            )
+        results = spa02_results([r.mirakl_refund_id for r in rows], answer)
         outcomes = []
         for row in rows:
-            if row.mirakl_refund_id not in errors:
+            result = results[row.mirakl_refund_id]
+            if result.outcome == SPA02_VALIDATED:
                 outcomes.append(self._validated(row))
-                continue
-            code, message = errors[row.mirakl_refund_id]
-            if code == "REFUND_ALREADY_VALIDATED":
-                outcomes.append(self._validated(row, f"Mirakl already had it validated: {message}"))
+            elif result.outcome == SPA02_REFUSED and "already validated" in result.message:
+                # A validation whose answer was lost reached Mirakl (as PA02's 400 below).
+                outcomes.append(
+                    self._validated(row, f"Mirakl already had it validated: {result.message}")
+                )
+            elif result.outcome == SPA02_REFUSED:
+                outcomes.append(
+                    self._failed_validation(row, f"Mirakl SPA02 refused: {result.message}")
+                )
             else:
-                outcomes.append(self._failed_validation(row, f"Mirakl SPA02 refused: {message}"))
+                saved = self._save_refund(
+                    row,
+                    RefundStatus.PENDING,
+                    f"Refunded in Stripe ({row.stripe_refund_id}); "
+                    f"Mirakl validation unknown: {result.message}; validated again next run",
+                )
+                outcomes.append(
+                    replace(_refund_outcome(saved), status="MIRAKL_UNCONFIRMED", failed=True)
+                )
         return outcomes
 
     def _mirakl_refused(self, row: RefundRecord, exc: MiraklApiError) -> ItemOutcome:

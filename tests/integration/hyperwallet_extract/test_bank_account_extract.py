@@ -169,6 +169,15 @@ def test_country_or_type_change_creates_a_new_account_else_update_in_place(
         [created] = [a for a in accounts if a["token"] == new_token]
         assert (created["transferMethodCountry"], created["bankAccountId"]) == ("ES", "****6726")
         assert any("is not compatible: cleared" in reason for _s, reason in summary.reasons)
+        # Cleared as the incumbent does (S07 with the field and a null value), not {"code"} alone.
+        writes = [
+            field
+            for call in sandbox.mirakl_calls("S07")
+            for shop in call["body"]["shops"]
+            for field in shop["shop_additional_fields"]
+            if field["code"] == "hw-bankaccount-token"
+        ]
+        assert {"code": "hw-bankaccount-token", "value": None} in writes
 
 
 def test_lost_token_is_synchronised_and_no_second_account_is_created(
@@ -262,3 +271,19 @@ def test_seed_batch_log_lines(
         "[BATCHJOBITEM] 3 items processed successfully. 0 items failed. 0 items remaining",
         "[BATCHJOB] Finished processing of job",
     ]
+
+
+def test_s20_is_read_as_the_hyperwallet_connector_reads_it(
+    sandbox, mirakl, hyperwallet, ledger, connector_config, shop_factory, user_token
+):
+    """Issue 19 pt 5: ``updated_since=<UTC instant>Z&paginate=false``, never ``domains``."""
+    user = user_token(1)
+    sandbox.put_shops([shop_factory(1, payment_info=IBAN, fields={"hw-user-token": user})])
+    sandbox.clear_mirakl_calls()
+
+    assert job(mirakl, hyperwallet, ledger, connector_config).sync(since=SINCE).counts == {
+        "CREATED": 1
+    }
+
+    (read,) = sandbox.mirakl_calls("S20")
+    assert read["query"] == {"updated_since": "2026-01-01T00:00:00Z", "paginate": "false"}

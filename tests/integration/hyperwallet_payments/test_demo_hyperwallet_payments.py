@@ -72,10 +72,10 @@ def test_demo_invoices_are_paid_confirmed_and_kyc_applied(
 
         status = HyperwalletPaymentStatusJob(
             mirakl=lambda: mirakl,
+            hyperwallet=lambda: hyperwallet,
             ledger=ledger,
             settings=NotificationSettings(),
             payments=HyperwalletPaymentSettings(),
-            programs=settings,
         ).process()
         kyc = HyperwalletKycStatusJob(
             mirakl=lambda: mirakl,

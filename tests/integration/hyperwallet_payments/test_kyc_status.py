@@ -170,3 +170,27 @@ def test_mirakl_refusal_is_retried(hw, sandbox, hw_admin, mirakl, hyperwallet, w
     event = workflow_ledger.get_inbox_event(HYPERWALLET, sent["token"])
     assert event.status == InboxStatus.FAILED and event.next_attempt_at is not None
     assert "999" in event.last_error
+
+
+def test_forged_kyc_notification_writes_nothing_to_mirakl(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger
+):
+    """Issue 19 pt 3 for KYC: a VERIFIED user posted with the secret, unknown to Hyperwallet."""
+    sandbox.reset(_scenario(hw))
+    user = next(u for u in hw_admin.users() if u["token"] == "usr-seller")
+    forged = {
+        "token": "wbh-forged-kyc",
+        "type": "USERS.UPDATED.VERIFICATION_STATUS.VERIFIED",
+        "createdOn": "2030-01-01T09:00:00.000",
+        "object": {**user, "verificationStatus": "VERIFIED"},
+    }
+    hw.store(workflow_ledger, forged)
+    sandbox.clear_mirakl_calls()
+
+    summary = _job(mirakl, hyperwallet, workflow_ledger).process().to_dict()
+
+    assert summary["counts"] == {"REJECTED": 1}
+    assert "Hyperwallet does not know notification wbh-forged-kyc" in summary["failed"][0]["reason"]
+    assert sandbox.mirakl_calls("S07") == []
+    event = workflow_ledger.get_inbox_event(HYPERWALLET, "wbh-forged-kyc")
+    assert (event.status, event.next_attempt_at) == (InboxStatus.FAILED, None)

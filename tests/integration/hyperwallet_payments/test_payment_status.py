@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from mirakl_connector.first_run import GoLive
+from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import HyperwalletPaymentStatus, InboxStatus
 from mirakl_connector.webhooks.inbox import HYPERWALLET
@@ -36,12 +37,14 @@ def _pay(hw, mirakl, hyperwallet, ledger, **settings):
 
 
 def _job(hw, mirakl, ledger, *, mailer=None, clock=None, **payments):
+    # The sandbox serves Hyperwallet next to Mirakl: every notification is re-read there.
+    hyperwallet = HyperwalletClient(mirakl.base_url, "sandbox-hw-user", "sandbox-hw-password")
     return HyperwalletPaymentStatusJob(
         mirakl=lambda: mirakl,
+        hyperwallet=lambda: hyperwallet,
         ledger=ledger,
         settings=NotificationSettings.from_mapping({}),
         payments=HyperwalletPaymentSettings.from_mapping(payments),
-        programs=HyperwalletSettings.from_config(hw.config),
         mailer=mailer,
         email_to=["payments-ops@example.com"],
         now=clock,
@@ -291,31 +294,162 @@ def test_transfer_method_notifications_are_ignored_and_kyc_ones_left_alone(
     assert kyc_event.status == InboxStatus.RECEIVED
 
 
-def test_unknown_payment_is_recorded_from_its_notification(
-    hw, sandbox, hw_admin, mirakl, workflow_ledger
-):
-    sandbox.reset(hw.scenario(invoices=[hw.invoice(777)]))
-    obj = {
-        "token": "pmt-elsewhere",
-        "status": "COMPLETED",
-        "createdOn": "2030-01-01T09:00:00",
-        "amount": "4545.20",
-        "currency": "EUR",
-        "clientPaymentId": "777",
-        "programToken": "prg-pay",
-        "destinationToken": "trm-seller",
+def _forged(payment_token, client_payment_id, status="COMPLETED", **changes):
+    """A notification shaped as Hyperwallet's (reference §7.6) that Hyperwallet never sent."""
+    return {
+        "token": "wbh-00000000-dead-beef-0000-000000000001",
+        "type": f"PAYMENTS.UPDATED.STATUS.{status}",
+        "createdOn": "2030-01-01T09:00:00.000",
+        "object": {
+            "token": payment_token,
+            "status": status,
+            "createdOn": "2030-01-01T08:59:00",
+            "amount": "4545.20",
+            "currency": "EUR",
+            "clientPaymentId": client_payment_id,
+            "purpose": "OTHER",
+            "destinationToken": "trm-seller",
+            "programToken": "prg-pay",
+            **changes,
+        },
     }
-    sent = hw_admin.emit("PAYMENTS.UPDATED.STATUS.COMPLETED", obj)
+
+
+def test_forged_completed_confirms_nothing_and_is_rejected_and_emailed(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger, mailer, smtp_server
+):
+    """Issue 19 pt 3: a COMPLETED posted with the endpoint secret but unknown to Hyperwallet."""
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+    _pay(hw, mirakl, hyperwallet, workflow_ledger, operator_commissions=False)
+    token = _token(hw_admin, "230201")  # our real payment, still CREATED at Hyperwallet
+    forged = _forged(token, "230201")
+    hw.store(workflow_ledger, forged)
+
+    summary = _job(hw, mirakl, workflow_ledger, mailer=mailer).process().to_dict()
+
+    assert summary["counts"] == {"REJECTED": 1}
+    assert summary["failed"] == [
+        {
+            "id": forged["token"],
+            "reason": "PAYMENTS.UPDATED.STATUS.COMPLETED: Hyperwallet does not know notification "
+            f"{forged['token']} (GET /webhook-notifications/{{token}} answered 404)",
+        }
+    ]
+    assert sandbox.mirakl_calls("IV07") == []
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PENDING"
+    row = workflow_ledger.get_hyperwallet_payment("230201")
+    assert (row.status, row.hw_status, row.confirmed_at) == (S.CREATED, "CREATED", None)
+    event = workflow_ledger.get_inbox_event(HYPERWALLET, forged["token"])
+    assert (event.status, event.next_attempt_at) == (InboxStatus.FAILED, None)
+    (message,) = smtp_server[2].messages
+    assert message["Subject"] == (
+        f"Hyperwallet notification {forged['token']} rejected: not confirmed by Hyperwallet"
+    )
+    # Hyperwallet was asked, by token: the notification, never the posted body.
+    reads = [c["path"] for c in hw_admin.calls("/rest/v4/webhook-notifications", "GET")]
+    assert reads == [f"/rest/v4/webhook-notifications/{forged['token']}"]
+    # Not retried by itself.
+    assert _job(hw, mirakl, workflow_ledger).process().to_dict()["total"] == 0
+
+
+def test_real_notification_posted_with_another_status_is_rejected(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger
+):
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+    _pay(hw, mirakl, hyperwallet, workflow_ledger, operator_commissions=False)
+    token = _token(hw_admin, "230201")
+    genuine = hw_admin.set_payment_status(token, "IN_PROGRESS")["notification"]
+    tampered = {
+        **genuine,
+        "type": "PAYMENTS.UPDATED.STATUS.COMPLETED",
+        "object": {**genuine["object"], "status": "COMPLETED"},
+    }
+    hw.store(workflow_ledger, tampered)
+
+    summary = _job(hw, mirakl, workflow_ledger).process().to_dict()
+
+    assert summary["counts"] == {"REJECTED": 1}
+    reason = summary["failed"][0]["reason"]
+    assert "differs from Hyperwallet's copy" in reason
+    assert "object.status 'COMPLETED' ≠ 'IN_PROGRESS'" in reason
+    assert sandbox.mirakl_calls("IV07") == []
+    assert workflow_ledger.get_hyperwallet_payment("230201").confirmed_at is None
+
+
+def test_notification_of_a_payment_that_does_not_exist_marks_nothing_and_the_invoice_is_paid(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger
+):
+    """Issue 11 pt 4: Hyperwallet knows the notification, not the payment; nothing in the ledger
+    says paid, and the next invoice run pays the invoice (not ALREADY_PAID)."""
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(777)]))
+    sent = hw_admin.emit(
+        "PAYMENTS.UPDATED.STATUS.COMPLETED", _forged("pmt-elsewhere", "777")["object"]
+    )
     hw.store(workflow_ledger, sent["notification"])
 
     summary = _job(hw, mirakl, workflow_ledger).process().to_dict()
 
-    assert summary["counts"] == {"PROCESSED": 1}
-    row = workflow_ledger.get_hyperwallet_payment("777")
-    assert (row.status, row.amount, row.program, row.payment_token) == (
-        S.COMPLETED,
-        454520,
-        "EUROPE",
-        "pmt-elsewhere",
-    )
-    assert row.confirmed_at is not None
+    assert summary["counts"] == {"REJECTED": 1}
+    assert "Hyperwallet has no payment pmt-elsewhere" in summary["failed"][0]["reason"]
+    assert workflow_ledger.get_hyperwallet_payment("777") is None
+    assert sandbox.mirakl_calls("IV07") == []
+
+    _pay(hw, mirakl, hyperwallet, workflow_ledger, operator_commissions=False)
+    (payment,) = hw_admin.payments()
+    assert (payment["clientPaymentId"], payment["amount"]) == ("777", "4545.20")
+    assert workflow_ledger.get_hyperwallet_payment("777").payment_token == payment["token"]
+
+
+def test_payment_we_did_not_make_or_of_another_amount_is_rejected(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger
+):
+    """A real, COMPLETED Hyperwallet payment that is not ours: unknown clientPaymentId, or our
+    invoice id but not our amount (our own payment of it was RETURNED)."""
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+    _pay(hw, mirakl, hyperwallet, workflow_ledger, operator_commissions=False)
+    ours = _token(hw_admin, "230201")
+    _notify(hw, hw_admin, workflow_ledger, "230201", "RETURNED")
+    assert _job(hw, mirakl, workflow_ledger).process().to_dict()["counts"] == {"PROCESSED": 1}
+    for cpid, amount in (("555", "10.00"), ("230201", "1.00")):
+        other = hyperwallet.create_payment(
+            {"clientPaymentId": cpid, "amount": amount, "currency": "EUR",
+             "destinationToken": "trm-seller", "programToken": "prg-pay", "purpose": "OTHER"}
+        )  # fmt: skip
+        hw.store(
+            workflow_ledger,
+            hw_admin.set_payment_status(other["token"], "COMPLETED")["notification"],
+        )
+
+    summary = _job(hw, mirakl, workflow_ledger).process().to_dict()
+
+    assert summary["counts"] == {"REJECTED": 2}
+    reasons = " | ".join(f["reason"] for f in summary["failed"])
+    assert "clientPaymentId '555') was not made by this connector" in reasons
+    assert "is of 1.00 EUR, the ledger sent 454520 minor units" in reasons
+    assert workflow_ledger.get_hyperwallet_payment("555") is None
+    row = workflow_ledger.get_hyperwallet_payment("230201")
+    assert (row.status, row.payment_token, row.confirmed_at) == (S.FAILED, ours, None)
+    assert sandbox.mirakl_calls("IV07") == []
+
+
+def test_current_status_is_applied_and_a_failure_is_emailed_once(
+    hw, sandbox, hw_admin, mirakl, hyperwallet, workflow_ledger, mailer, smtp_server
+):
+    """A genuine COMPLETED processed after the payment was RETURNED: Hyperwallet's current status
+    wins (no IV07 for a returned payment), and the RETURNED notification does not e-mail again."""
+    sandbox.reset(hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)]))
+    _pay(hw, mirakl, hyperwallet, workflow_ledger, operator_commissions=False)
+    _notify(hw, hw_admin, workflow_ledger, "230201", "COMPLETED", "2030-01-01T10:00:00.000")
+    _notify(hw, hw_admin, workflow_ledger, "230201", "RETURNED", "2030-01-01T11:00:00.000")
+
+    summary = _job(hw, mirakl, workflow_ledger, mailer=mailer).process().to_dict()
+
+    assert summary["counts"] == {"PROCESSED": 2}
+    assert {r["reason"] for r in summary["reasons"]} == {
+        "payment RETURNED: e-mailed",
+        "payment RETURNED: already reported",
+    }
+    assert sandbox.mirakl_calls("IV07") == []
+    assert len(smtp_server[2].messages) == 1
+    row = workflow_ledger.get_hyperwallet_payment("230201")
+    assert (row.status, row.hw_status, row.confirmed_at) == (S.FAILED, "RETURNED", None)

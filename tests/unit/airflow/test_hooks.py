@@ -176,3 +176,40 @@ def test_ledger_hook_defaults_to_sqlite_in_airflow_home(fake_library, monkeypatc
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     LedgerHook().get_ledger()
     assert fake_library.ledgers == [f"sqlite:///{tmp_path}/mirakl_connector_ledger.db"]
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("https://x.mirakl.net/api", None, "https://x.mirakl.net"),  # the Hyperwallet form
+        ("https://x.mirakl.net/api/", None, "https://x.mirakl.net"),
+        ("x.mirakl.net/api", 8443, "https://x.mirakl.net:8443"),
+        ("https://x.mirakl.net", None, "https://x.mirakl.net"),  # the Stripe connector's form
+    ],
+)
+def test_mirakl_url_with_or_without_api(fake_library, connection, host, port, expected) -> None:
+    connection("mirakl_default", conn_type="mirakl", host=host, port=port, password="k")
+    MiraklHook().get_client()
+    (client,) = fake_library.mirakl_clients
+    assert client["base_url"] == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("https://x.mirakl.net/api/v1", "path '/api/v1'"),
+        ("https://x.mirakl.net/mirakl", "path '/mirakl'"),
+        ("https://x.mirakl.net/api?key=secret-key", "query or fragment"),
+        ("ftp://x.mirakl.net", "must start with https://"),
+    ],
+)
+def test_mirakl_test_connection_refuses_other_urls_naming_the_forms(
+    fake_library, connection, host, why
+) -> None:
+    connection("mirakl_default", conn_type="mirakl", host=host, password="k")
+    ok, message = MiraklHook().test_connection()
+    assert ok is False
+    assert why in message
+    assert "https://<instance>.mirakl.net or https://<instance>.mirakl.net/api" in message
+    assert "secret-key" not in message
+    assert fake_library.mirakl_clients == []

@@ -13,6 +13,7 @@ import requests
 import responses
 
 from mirakl_connector.errors import (
+    ConfigurationError,
     MiraklClientError,
     MiraklRateLimitError,
     MiraklServerError,
@@ -115,18 +116,21 @@ def test_first_offset_request_carries_max_offset_and_dates(client, mocked):
     assert query(mocked.calls[0]) == {
         "max": ["100"],
         "offset": ["0"],
-        "start_date": ["2026-11-20T10:00:00+00:00"],
-        "end_date": ["2026-11-21T11:30:00+01:00"],
+        # UTC with Z, as the Mirakl Java SDK sends instants (issue 19 pt 5): no '+' to lose
+        "start_date": ["2026-11-20T10:00:00Z"],
+        "end_date": ["2026-11-21T10:30:00Z"],
     }
-    assert "%2B00%3A00" in mocked.calls[0].request.url  # '+' must not arrive as a space
+    assert "+" not in mocked.calls[0].request.url and "%2B" not in mocked.calls[0].request.url
 
 
-def test_string_date_sent_verbatim(client, mocked):
+def test_string_date_with_offset_is_sent_in_utc_with_z(client, mocked):
     mocked.get(f"{BASE}/api/orders", json={"orders": [], "total_count": 0})
 
-    list(client.iter_orders(start_date="2019-01-02T00:00:00+0100"))
+    list(client.iter_orders(start_date="2019-01-02T00:00:00.250+0100"))
+    list(client.iter_orders(start_date="2019-01-02"))  # no zone: not ours to guess, verbatim
 
-    assert query(mocked.calls[0])["start_date"] == ["2019-01-02T00:00:00+0100"]
+    assert query(mocked.calls[0])["start_date"] == ["2019-01-01T23:00:00.250Z"]
+    assert query(mocked.calls[1])["start_date"] == ["2019-01-02"]
 
 
 def test_naive_datetime_is_refused(client):
@@ -224,7 +228,7 @@ def test_seek_pagination_sends_only_page_token_after_first_page(client, mocked):
     assert [o["id"] for o in got] == ["SRV-1-A", "SRV-2-A", "SRV-3-A"]
     assert query(mocked.calls[0]) == {
         "limit": ["100"],
-        "date_created_start": ["2019-01-02T00:00:00.000+01:00"],
+        "date_created_start": ["2019-01-01T23:00:00Z"],
     }
     assert query(mocked.calls[1]) == {"page_token": ["tok-2"]}
     assert query(mocked.calls[2]) == {"page_token": ["tok-3"]}
@@ -629,3 +633,42 @@ def test_validate_service_refunds_sends_bare_array_and_returns_body(client, mock
     assert sent == refunds
     assert result == answer
     assert client.call_counts["SPA02"] == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://x.mirakl.net/api", "https://x.mirakl.net/api/", "https://x.mirakl.net/"],
+)
+def test_base_url_with_or_without_api_calls_api_version_once(url) -> None:
+    """Issue 19 pt 2: the Hyperwallet connector's setting ends with /api; never /api/api/..."""
+    with responses.RequestsMock() as mocked:
+        mocked.get("https://x.mirakl.net/api/version", json={"version": "3.210"})
+        client = MiraklClient(url, "key")
+        assert client.base_url == "https://x.mirakl.net"
+        assert client.version() == {"version": "3.210"}
+
+
+@pytest.mark.parametrize(
+    "url", ["https://x.mirakl.net/api/api", "https://x.mirakl.net/shop", "https://x.mirakl.net?a=1"]
+)
+def test_base_url_other_paths_are_refused_at_construction(url) -> None:
+    with pytest.raises(ConfigurationError, match="expected https://<instance>.mirakl.net or"):
+        MiraklClient(url, "key")
+
+
+def test_hyperwallet_shop_read_sends_paginate_false_and_updated_since_not_domains(client, mocked):
+    """Issue 19 pt 5: S20 as the Hyperwallet connector calls it (``updated_since=<instant>&
+    paginate=false``; by ids ``shop_ids=…&paginate=false``): one answer, no domains/max/offset."""
+    mocked.get(f"{BASE}/api/shops", json={"shops": [{"shop_id": 1}, {"shop_id": 2}],
+                                          "total_count": 2})  # fmt: skip
+    since = datetime(2023, 4, 18, 14, 41, 42, tzinfo=timezone(timedelta(hours=2)))
+
+    got = list(client.iter_shops(updated_since=since, paginate=False))
+    list(client.iter_shops(shop_ids=[7, 8], paginate=False))
+
+    assert [s["shop_id"] for s in got] == [1, 2]
+    assert query(mocked.calls[0]) == {
+        "updated_since": ["2023-04-18T12:41:42Z"],
+        "paginate": ["false"],
+    }
+    assert query(mocked.calls[1]) == {"shop_ids": ["7,8"], "paginate": ["false"]}

@@ -46,7 +46,10 @@ def base_url_from(host: str | None, port: int | None, *, default_scheme: str = "
     if "://" not in host:
         host = f"{default_scheme}://{host}"
     if port and not _has_port(host):
-        host = f"{host}:{port}"
+        # after the host, before any path (``https://x.mirakl.net/api`` + 443)
+        scheme, rest = host.split("://", 1)
+        netloc, slash, path = rest.partition("/")
+        host = f"{scheme}://{netloc}:{port}{slash}{path}"
     return host
 
 

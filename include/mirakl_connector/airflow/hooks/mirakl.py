@@ -1,7 +1,9 @@
 """Mirakl hook: an Airflow connection of type ``mirakl`` → :class:`MiraklClient`.
 
-Connection fields: ``host`` is the marketplace base URL (``https://x.mirakl.net``; a bare host gets
-``https://``), ``password`` the operator API key or ``Bearer <token>``. Extras, each with a default:
+Connection fields: ``host`` is the marketplace base URL (``https://x.mirakl.net``, or
+``https://x.mirakl.net/api`` as the Hyperwallet connector documents it; a bare host gets
+``https://``; any other path, a query or a fragment is refused, naming the forms accepted),
+``password`` the operator API key or ``Bearer <token>``. Extras, each with a default:
 ``timeout_connect`` (5 s), ``timeout_read`` (30 s), ``max_retries`` (4) and ``page_size`` (100).
 """
 
@@ -14,6 +16,7 @@ from airflow.sdk import BaseHook
 
 from mirakl_connector.airflow.hooks._extras import base_url_from, extra_value
 from mirakl_connector.errors import ConfigurationError, MiraklApiError
+from mirakl_connector.mirakl.instance_url import mirakl_instance_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -60,7 +63,10 @@ class MiraklHook(BaseHook):
             raise ConfigurationError(
                 f"connection {self.mirakl_conn_id!r}: host (the Mirakl base URL) is empty"
             )
-        return url
+        try:
+            return mirakl_instance_url(url)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"connection {self.mirakl_conn_id!r}: {exc}") from None
 
     @property
     def timeout_connect(self) -> float:
