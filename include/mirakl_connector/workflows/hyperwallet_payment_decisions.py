@@ -654,10 +654,11 @@ def confirmation_endpoint(
 ) -> str:
     """Which Mirakl write confirms a COMPLETED payment: ``IV07`` or ``SBC07``.
 
-    The source the ledger recorded for the payment decides; a payment the ledger does not know
-    (made by the connector we replaced) is routed by the shape of its ``clientPaymentId``: a UUID
-    is a seller billing cycle (SBC07, as the Hyperwallet connector 5.3+ confirms it), a number an
-    invoice (IV07, as up to 5.2); anything else follows ``invoice_source``.
+    The source the ledger recorded for the payment decides; a row without one (written from a
+    notification of a payment made by the connector we replaced) is routed by the shape of its
+    ``clientPaymentId``: a UUID is a seller billing cycle (SBC07, as the Hyperwallet connector
+    5.3+ confirms it), a number an invoice (IV07, as up to 5.2); anything else follows
+    ``invoice_source``.
     """
     if row_source in INVOICE_SOURCES:
         return "SBC07" if row_source == SBC11 else "IV07"

@@ -204,8 +204,8 @@ class HyperwalletPaymentStatusJob(NotificationJob):
                 f"invoice {row.invoice_id} already confirmed at {row.confirmed_at.isoformat()}"
             )
         # The ledger's source and invoice id decide (a payment made under the other
-        # clientPaymentId convention confirms its own document); an unknown payment is routed
-        # by the shape of its clientPaymentId (a UUID is an SBC11 billing cycle).
+        # clientPaymentId convention confirms its own document); a row without a source is
+        # routed by the shape of its clientPaymentId (a UUID is an SBC11 billing cycle).
         endpoint = confirmation_endpoint(
             notice.client_payment_id, row.invoice_source, self.payments.invoice_source
         )

@@ -4,7 +4,7 @@
   schema carries it) is never paid: not by the window, not by a run naming it, not by a retry,
   including one whose Hyperwallet payment was returned and that was then settled by hand.
 * SBC11: a seller billing cycle (UUID id) is paid once and confirmed with SBC07; a COMPLETED
-  notification for a UUID ``clientPaymentId`` the ledger does not know goes to SBC07 too.
+  notification for a UUID ``clientPaymentId`` whose ledger row has no source goes to SBC07 too.
 * The ``clientPaymentId`` convention: what the previous connector paid under the other id is
   found before anything is created.
 """
@@ -17,7 +17,11 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.ledger import HyperwalletPaymentStatus
+from mirakl_connector.ledger import (
+    HyperwalletPayment,
+    HyperwalletPaymentKind,
+    HyperwalletPaymentStatus,
+)
 
 from . import test_hyperwallet_payment_dags as _dags
 from .test_hyperwallet_payment_dags import run_dag
@@ -171,12 +175,31 @@ def test_an_sbc11_billing_cycle_is_paid_once_and_confirmed_with_sbc07(
     assert len(_created(hw_admin)) == 2
 
 
-def test_a_completed_uuid_payment_unknown_to_the_ledger_is_confirmed_with_sbc07(
+def test_a_completed_uuid_payment_the_ledger_knows_without_its_source_goes_to_sbc07(
     hw, sandbox, hw_admin, hyperwallet, dag_env
 ):
-    """Paid by the Hyperwallet connector 5.3+ before the switch; our setting is IV01."""
+    """A payment of the Hyperwallet connector 5.3+ that the ledger knows without its source (a
+    row the notification path wrote before verified notifications, "known from its notification
+    only"); our setting is IV01. Its COMPLETED notification used to be dropped as "IV07 needs a
+    number": the UUID routes it to SBC07."""
     sandbox.reset(hw.scenario(shops=[hw.shop()], billing_cycles=[_cycle(hw)]))
     created = _previous_connector_pays(hyperwallet, CYCLE, "4545.20", "trm-seller")
+    dag_env.save_hyperwallet_payments(
+        [
+            HyperwalletPayment(
+                client_payment_id=CYCLE,
+                invoice_id=CYCLE,
+                kind=HyperwalletPaymentKind.SELLER,
+                status=S.CREATED,
+                hw_status="CREATED",
+                payment_token=created["token"],
+                amount=454520,
+                currency="EUR",
+                destination_token="trm-seller",
+                status_reason="known from its notification only",
+            )
+        ]
+    )
     completed = hw_admin.set_payment_status(created["token"], "COMPLETED")["notification"]
     hw.store(dag_env, completed)
 
@@ -186,6 +209,7 @@ def test_a_completed_uuid_payment_unknown_to_the_ledger_is_confirmed_with_sbc07(
     assert report["steps"]["process_notifications"] == {"PROCESSED": 1}
     (call,) = sandbox.mirakl_calls("SBC07")
     assert call["body"]["seller_billing_cycles"][0]["id"] == CYCLE
+    assert sandbox.mirakl_calls("IV07") == []
     assert sandbox.state()["mirakl"]["billing_cycles"][0]["pay_out"]["state"] == "PAID"
 
 

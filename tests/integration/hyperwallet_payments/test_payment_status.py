@@ -336,7 +336,7 @@ def test_forged_completed_confirms_nothing_and_is_rejected_and_emailed(
         }
     ]
     assert sandbox.mirakl_calls("IV07") == []
-    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PENDING"
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment"]["state"] == "PENDING"
     row = workflow_ledger.get_hyperwallet_payment("230201")
     assert (row.status, row.hw_status, row.confirmed_at) == (S.CREATED, "CREATED", None)
     event = workflow_ledger.get_inbox_event(HYPERWALLET, forged["token"])
