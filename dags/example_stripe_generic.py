@@ -31,10 +31,13 @@ key, because this DAG creates a customer, a product, a charge and a refund.
 **Tasks**
 1. `check_test_mode`: the key's mode (test, live, restricted) from its prefix, never the key.
 2. `create_customer` → `find_customer` (by id, `cus_...`); `create_product` (name required).
-3. `charge_fields` builds the charge from the params (an integer amount in minor units: 12.50 EUR
-   is `1250`); `create_charge` validates it before calling Stripe (source or customer required,
-   shipping all-or-none) and sends it with an idempotency key from the run and task, so a retry
-   returns the first charge instead of charging twice.
+3. `charge_fields` builds the charge from the params (an integer amount in Stripe's unit of the
+   currency: 12.50 EUR is `1250`, see README "Currencies"); `create_charge` (the MuleSoft
+   "Create charge" action) validates it before calling Stripe (source or customer required,
+   shipping all-or-none), then creates and confirms a **PaymentIntent** with Stripe's test card
+   `pm_card_visa` (``charges.create`` is deprecated in the pinned API version; only a `tok_`
+   token source still uses it) and returns the intent's charge. It is sent with an idempotency
+   key from the run and task, so a retry returns the first charge instead of charging twice.
 4. `refund_part` refunds `refund_amount` of that charge.
 5. `wait_for_new_charges` / `wait_for_new_refunds`: deferrable sensors (poll every 15 s in the
    triggerer) returning the charges / refunds created since the last one they saw; the cursor
@@ -111,6 +114,7 @@ with DAG(
             "amount": params["amount"],
             "currency": params["currency"],
             "customer": customer["id"],
+            "source": "pm_card_visa",  # Stripe's test card PaymentMethod
             "description": f"1 x {product['name']}",
             "metadata": {"product_id": product["id"]},
         }
@@ -122,6 +126,7 @@ with DAG(
     @task
     def refund_part(charge: dict[str, Any], params: Any = None, run_id: Any = None) -> str:
         from mirakl_connector.airflow.hooks.stripe import StripeHook
+        from mirakl_connector.stripe_currency import Operation, from_api
         from mirakl_connector.stripe_gateway import idempotency_key
 
         refund = (
@@ -129,7 +134,9 @@ with DAG(
             .get_gateway()
             .create_refund(
                 payment_id=charge["id"],
-                amount=params["refund_amount"],
+                # the params are in Stripe's unit; the gateway takes ISO minor units
+                amount=from_api(params["refund_amount"], charge["currency"], Operation.REFUND),
+                currency=charge["currency"],
                 idempotency_key=idempotency_key("example", DAG_ID, run_id, "refund"),
                 metadata={},
             )

@@ -50,6 +50,7 @@ class ItemOutcome:
     amount: int | None = None  # minor units
     currency: str | None = None
     failed: bool = False  # True when the status is a failure the operator must look at
+    residue: int | None = None  # minor units owed but not moved (Stripe's currency rounding)
 
 
 @dataclass
@@ -66,6 +67,8 @@ class BatchSummary:
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     items: list[dict[str, Any]] = field(default_factory=list)  # per-item lines (dry runs only)
     notes: list[str] = field(default_factory=list)
+    #: per status and currency, minor units owed but not moved because of Stripe's rounding
+    residues: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     @property
     def has_failures(self) -> bool:
@@ -79,6 +82,8 @@ class BatchSummary:
         self.counts[outcome.status] += 1
         if outcome.amount is not None and outcome.currency:
             self.amounts[outcome.status][outcome.currency.upper()] += outcome.amount
+        if outcome.residue and outcome.currency:
+            self.residues[outcome.status][outcome.currency.upper()] += outcome.residue
         if outcome.reason and (
             (outcome.status, outcome.reason) in self.reasons
             or len(self.reasons) < MAX_LISTED_REASONS
@@ -94,6 +99,8 @@ class BatchSummary:
                 line["reason"] = outcome.reason
             if outcome.amount is not None and outcome.currency:
                 line["amount"] = format_minor(outcome.amount, outcome.currency)
+            if outcome.residue and outcome.currency:
+                line["residue"] = format_minor(outcome.residue, outcome.currency)
             self.items.append(line)
 
     def merge(self, other: BatchSummary) -> None:
@@ -101,6 +108,8 @@ class BatchSummary:
         self.counts.update(other.counts)
         for status, per_currency in other.amounts.items():
             self.amounts[status].update(per_currency)
+        for status, per_currency in other.residues.items():
+            self.residues[status].update(per_currency)
         room = MAX_LISTED_FAILURES - len(self.failed)
         self.failed.extend(other.failed[: max(room, 0)])
         self.failed_total += other.failed_total
@@ -112,11 +121,7 @@ class BatchSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe view: amounts as decimal strings in major units (``"12.34"``)."""
-        amounts = {
-            status: {cur: str(from_minor(minor, cur)) for cur, minor in sorted(per.items())}
-            for status, per in sorted(self.amounts.items())
-            if per
-        }
+        amounts = _decimal_amounts(self.amounts)
         result: dict[str, Any] = {
             "workflow": self.workflow,
             "step": self.step,
@@ -135,6 +140,9 @@ class BatchSummary:
             result["items"] = list(self.items)
         if self.notes:
             result["notes"] = list(self.notes)
+        residues = _decimal_amounts(self.residues, skip_zero=True)
+        if residues:  # only when Stripe's rounding left something (README "Currencies")
+            result["residues"] = residues
         return result
 
     def describe(self) -> str:
@@ -148,10 +156,30 @@ class BatchSummary:
                 format_minor(v, c) for c, v in sorted(self.amounts.get(status, {}).items())
             )
             parts.append(f"  {status}: {n}" + (f" ({money})" if money else ""))
+            left = ", ".join(
+                format_minor(v, c) for c, v in sorted(self.residues.get(status, {}).items()) if v
+            )
+            if left:
+                parts.append(f"    residue not moved (Stripe rounding): {left}")
         for item in self.failed:
             parts.append(f"  failed {item['id']}: {item['reason']}")
         parts.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(parts)
+
+
+def _decimal_amounts(
+    per_status: dict[str, Counter[str]], *, skip_zero: bool = False
+) -> dict[str, dict[str, str]]:
+    """``{status: {currency: "12.34"}}`` in major units (JSON-safe)."""
+    return {
+        status: {
+            cur: str(from_minor(minor, cur))
+            for cur, minor in sorted(per.items())
+            if minor or not skip_zero
+        }
+        for status, per in sorted(per_status.items())
+        if per and (any(per.values()) or not skip_zero)
+    }
 
 
 def run_batch(

@@ -34,8 +34,9 @@ from typing import Any
 
 import stripe
 
-from mirakl_connector.errors import ConfigurationError, PaymentProviderError
+from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
 from mirakl_connector.retry import RetryPolicy
+from mirakl_connector.stripe_currency import Operation, from_api, to_api
 from mirakl_connector.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,15 @@ REFUSAL_STATUSES = frozenset({400, 401, 402, 403, 404})
 KEY_SPENT = "idempotency_key_spent"
 #: Code of the error raised for an answer that did not come from Stripe's API (unknown outcome).
 UNCLEAR_ANSWER = "unclear_answer"
+
+
+#: An Express account in ``controller`` properties (``type=express`` is deprecated).
+EXPRESS_CONTROLLER: dict[str, Any] = {
+    "stripe_dashboard": {"type": "express"},
+    "fees": {"payer": "application"},
+    "losses": {"payments": "application"},
+    "requirement_collection": "stripe",
+}
 
 
 @dataclass(frozen=True)
@@ -147,8 +157,25 @@ class StripeGateway:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def retrieve_payment(self, payment_id: str) -> PaymentState:
-        """Retrieve a charge (``ch_``/``py_``) or payment intent (``pi_``) with its charge."""
+    def retrieve_payment(
+        self, payment_id: str, *, seller_account: str | None = None
+    ) -> PaymentState:
+        """Retrieve a charge (``ch_``/``py_``) or payment intent (``pi_``) with its charge.
+
+        A ``py_`` payment is usually the seller-side payment a destination charge or transfer
+        creates on the connected account (``Transfer.destination_payment``): it lives on that
+        account and the platform gets ``resource_missing`` for it without ``Stripe-Account``
+        (docs.stripe.com/connect/authentication). With ``seller_account`` known it is read there
+        first; a ``py_`` that is not there (a platform's own non-card payment also has that
+        prefix) is then read on the platform.
+        """
+        if payment_id.startswith("py_") and seller_account:
+            try:
+                charge = self._call("charges.retrieve", payment_id, on_account=seller_account)
+                return self._charge_state(charge)
+            except PaymentProviderError as exc:
+                if exc.code != "resource_missing":
+                    raise
         if payment_id.startswith("pi_"):
             intent = self._call("payment_intents.retrieve", payment_id)
             charge = None
@@ -161,9 +188,9 @@ class StripeGateway:
                 id=intent["id"],
                 kind="payment_intent",
                 status=intent.get("status") or "unknown",
-                amount=intent.get("amount"),
+                amount=from_api(intent.get("amount"), intent.get("currency")),
                 currency=intent.get("currency"),
-                amount_captured=intent.get("amount_received"),
+                amount_captured=from_api(intent.get("amount_received"), intent.get("currency")),
                 charge=charge,
                 metadata=dict(intent.get("metadata") or {}),
             )
@@ -288,9 +315,10 @@ class StripeGateway:
         on_account: str | None = None,
     ) -> CreatedObject:
         """Create a transfer to ``destination``; ``on_account`` creates it on a connected account
-        (seller → platform transfers)."""
+        (seller → platform transfers). ``amount`` is in ISO minor units, already rounded to what
+        Stripe takes (:func:`~mirakl_connector.stripe_currency.for_stripe`)."""
         params: dict[str, Any] = {
-            "amount": amount,
+            "amount": to_api(amount, currency, Operation.TRANSFER),
             "currency": currency.lower(),
             "destination": destination,
             "metadata": _metadata(metadata),
@@ -300,22 +328,26 @@ class StripeGateway:
         obj = self._call(
             "transfers.create", params=params, key=idempotency_key, on_account=on_account
         )
-        return _created(obj)
+        return _created(obj, Operation.TRANSFER)
 
     def create_reversal(
         self,
         transfer_id: str,
         *,
         amount: int,
+        currency: str,
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> CreatedObject:
-        """Reverse ``amount`` of a transfer (the seller's share of a refund)."""
-        params = {"amount": amount, "metadata": _metadata(metadata)}
+        """Reverse ``amount`` (ISO minor units of the transfer's ``currency``) of a transfer."""
+        params = {
+            "amount": to_api(amount, currency, Operation.REVERSAL),
+            "metadata": _metadata(metadata),
+        }
         obj = self._call(
             "transfers.reversals.create", transfer_id, params=params, key=idempotency_key
         )
-        return _created(obj)
+        return _created(obj, Operation.REVERSAL)
 
     def create_payout(
         self,
@@ -326,10 +358,15 @@ class StripeGateway:
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> CreatedObject:
-        """Pay out from a connected account's balance to its bank account."""
-        params = {"amount": amount, "currency": currency.lower(), "metadata": _metadata(metadata)}
+        """Pay out from a connected account's balance to its bank account (``amount`` in ISO
+        minor units, already rounded to what Stripe pays out: HUF/TWD whole units)."""
+        params = {
+            "amount": to_api(amount, currency, Operation.PAYOUT),
+            "currency": currency.lower(),
+            "metadata": _metadata(metadata),
+        }
         obj = self._call("payouts.create", params=params, key=idempotency_key, on_account=account)
-        return _created(obj)
+        return _created(obj, Operation.PAYOUT)
 
     def retrieve_payout(self, *, account: str, payout_id: str) -> Mapping[str, Any]:
         """A payout of a connected account as it is now (``status``, ``failure_code``, ...)."""
@@ -340,22 +377,31 @@ class StripeGateway:
         *,
         payment_id: str,
         amount: int | None,
+        currency: str | None,
         idempotency_key: str,
         metadata: Mapping[str, str],
     ) -> CreatedObject:
-        """Refund ``amount`` (``None`` = what remains) of a charge or payment intent."""
+        """Refund ``amount`` (ISO minor units of ``currency``; ``None`` = what remains) of a
+        charge or payment intent."""
         key = "payment_intent" if payment_id.startswith("pi_") else "charge"
         params: dict[str, Any] = {key: payment_id, "metadata": _metadata(metadata)}
         if amount is not None:
-            params["amount"] = amount
-        return _created(self._call("refunds.create", params=params, key=idempotency_key))
+            if not currency:
+                raise InvalidItemError("a partial refund needs its currency")
+            params["amount"] = to_api(amount, currency, Operation.REFUND)
+        obj = self._call("refunds.create", params=params, key=idempotency_key)
+        return _created(obj, Operation.REFUND)
 
-    def capture_payment(self, payment_id: str, *, amount: int, idempotency_key: str) -> str:
-        """Capture ``amount`` of an authorised payment; return the captured object's id.
+    def capture_payment(
+        self, payment_id: str, *, amount: int, currency: str, idempotency_key: str
+    ) -> str:
+        """Capture ``amount`` (ISO minor units of ``currency``) of an authorised payment; return
+        the captured object's id.
 
         A charge that belongs to a payment intent is captured through the intent (capturing the
         charge itself is refused by Stripe for intents).
         """
+        amount = to_api(amount, currency, Operation.CHARGE)
         target = self._capture_target(payment_id)
         if target.startswith("pi_"):
             params = {"amount_to_capture": amount}
@@ -381,9 +427,18 @@ class StripeGateway:
         idempotency_key: str,
         prefill: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Create the Express account of a Mirakl shop (manual payouts, no negative debits)."""
+        """Create the seller account of a Mirakl shop (manual payouts, no negative debits).
+
+        ``type=express`` is deprecated in the pinned API version (SDK
+        ``AccountCreateParams.type``: "Use controller instead"); the same account is described
+        with ``controller`` properties (docs.stripe.com/connect/migrate-to-controller-properties:
+        Express = Express dashboard, the platform pays fees and bears losses, Stripe collects
+        requirements). The seller only receives the marketplace's transfers and pays them out,
+        so only the ``transfers`` capability is requested (the platform makes the charges).
+        """
         params: dict[str, Any] = {
-            "type": "express",
+            "controller": EXPRESS_CONTROLLER,
+            "capabilities": {"transfers": {"requested": True}},
             "settings": {
                 "payouts": {"debit_negative_balances": False, "schedule": {"interval": "manual"}}
             },
@@ -425,8 +480,21 @@ class StripeGateway:
         return self._list(resource, params)
 
     def create_charge(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
-        """Create a charge from already validated ``params`` (see the generic operator)."""
+        """Create a charge from already validated ``params``: only for a one-time token source,
+        which PaymentIntents cannot take (see the generic operator)."""
         return self._call("charges.create", params=dict(params), key=idempotency_key)
+
+    def create_payment(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        """Create and confirm a PaymentIntent from validated ``params``; return its charge (what
+        the Charges API returned), or the intent itself when no charge was made (e.g. it
+        requires an action from the customer)."""
+        intent = self._call("payment_intents.create", params=dict(params), key=idempotency_key)
+        latest = intent.get("latest_charge")
+        if isinstance(latest, Mapping):
+            return dict(latest)
+        if isinstance(latest, str) and latest:
+            return self._call("charges.retrieve", latest)
+        return intent
 
     def create_customer(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Create a customer from already validated ``params``."""
@@ -452,9 +520,9 @@ class StripeGateway:
             status=charge.get("status") or "unknown",
             captured=bool(charge.get("captured")),
             refunded=bool(charge.get("refunded")),
-            amount=charge.get("amount"),
+            amount=from_api(charge.get("amount"), charge.get("currency")),
             currency=charge.get("currency"),
-            amount_captured=charge.get("amount_captured"),
+            amount_captured=from_api(charge.get("amount_captured"), charge.get("currency")),
             payment_intent=intent,
             metadata=dict(charge.get("metadata") or {}),
         )
@@ -483,7 +551,7 @@ class StripeGateway:
             if all(found.get(k) == v for k, v in metadata.items()) and (
                 accept is None or accept(obj)
             ):
-                return _created(obj)
+                return _created(obj, _OPERATION_OF.get(resource, Operation.CHARGE))
         return None
 
     def _list(
@@ -707,10 +775,20 @@ def _plain(result: Any) -> Any:
     return data
 
 
-def _created(obj: Mapping[str, Any]) -> CreatedObject:
+#: The operation whose unit a listed object's amount is in (UGX payouts differ).
+_OPERATION_OF = {
+    "transfers": Operation.TRANSFER,
+    "transfers.reversals": Operation.REVERSAL,
+    "payouts": Operation.PAYOUT,
+    "refunds": Operation.REFUND,
+}
+
+
+def _created(obj: Mapping[str, Any], operation: Operation = Operation.CHARGE) -> CreatedObject:
+    """The object as created; its amount back in ISO minor units (the ledger's unit)."""
     return CreatedObject(
         id=obj["id"],
-        amount=obj.get("amount"),
+        amount=from_api(obj.get("amount"), obj.get("currency"), operation),
         currency=(obj.get("currency") or "").upper(),
         replayed=bool(obj.get(_REPLAYED)),
         metadata=dict(obj.get("metadata") or {}),

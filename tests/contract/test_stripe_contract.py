@@ -340,7 +340,11 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
         on_account="acct_seller",
     )
     gateway.create_reversal(
-        transfer.id, amount=100, idempotency_key=next(key), metadata={"miraklId": "r1"}
+        transfer.id,
+        amount=100,
+        currency="EUR",
+        idempotency_key=next(key),
+        metadata={"miraklId": "r1"},
     )
     gateway.find_reversal(transfer.id, mirakl_id="r1")
     payout = gateway.create_payout(
@@ -353,12 +357,16 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
     gateway.retrieve_payout(account="acct_seller", payout_id=payout.id)
     gateway.find_payout(account="acct_seller", invoice_id="9", created_since=since)
     gateway.create_refund(
-        payment_id="ch_paid", amount=500, idempotency_key=next(key), metadata={"r": "1"}
+        payment_id="ch_paid",
+        amount=500,
+        currency="EUR",
+        idempotency_key=next(key),
+        metadata={"r": "1"},
     )
     gateway.find_refund(payment_id="ch_paid", mirakl_refund_id="1")
     gateway.find_refund(payment_id="pi_capture", mirakl_refund_id="1")
-    gateway.capture_payment("pi_capture", amount=3000, idempotency_key=next(key))
-    gateway.capture_payment("ch_auth", amount=4000, idempotency_key=next(key))
+    gateway.capture_payment("pi_capture", amount=3000, currency="EUR", idempotency_key=next(key))
+    gateway.capture_payment("ch_auth", amount=4000, currency="EUR", idempotency_key=next(key))
     gateway.cancel_payment("pi_cancel", idempotency_key=next(key))
     gateway.retrieve_account("acct_seller")
     list(gateway.iter_accounts())
@@ -390,6 +398,13 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
         idempotency_key=next(key),
     )
     assert charge["captured"] is False
+    paid = gateway.create_payment(
+        charge_params(amount=1250, currency="EUR", source="pm_card_visa", capture=False,
+                      shipping={"name": "Ada", "address": {"line1": "1 Main St"}},
+                      metadata={"k": "v"}),
+        idempotency_key=next(key),
+    )  # fmt: skip
+    assert (paid["object"], paid["captured"]) == ("charge", False)
     customer = gateway.create_customer(
         customer_params(
             email="ada@example.com",
@@ -430,7 +445,16 @@ def test_the_gateway_sends_only_what_the_sdk_types_allow(gateway, admin) -> None
 @pytest.mark.parametrize(
     ("builder", "fields", "operation"),
     [
-        (charge_params, {"amount": 1, "currency": "eur", "customer": "cus_1"}, "charges.create"),
+        (
+            charge_params,
+            {"amount": 1, "currency": "eur", "customer": "cus_1"},
+            "payment_intents.create",
+        ),
+        (
+            charge_params,
+            {"amount": 1, "currency": "eur", "source": "pm_card_visa", "capture": False},
+            "payment_intents.create",
+        ),
         (
             charge_params,
             {

@@ -353,7 +353,7 @@ def test_partial_capture_leaves_the_captured_amount_transferable(sandbox, stripe
             }
         }
     )  # fmt: skip
-    stripe_gateway.capture_payment("ch_auth", amount=6000, idempotency_key="cap")
+    stripe_gateway.capture_payment("ch_auth", amount=6000, currency="EUR", idempotency_key="cap")
     charge = next(c for c in sandbox.charges() if c["id"] == "ch_auth")
     assert (charge["amount_captured"], charge["amount_refunded"]) == (6000, 4000)
 
@@ -369,7 +369,11 @@ def test_partial_capture_leaves_the_captured_amount_transferable(sandbox, stripe
 
     transfer(5000, "t1")
     stripe_gateway.create_refund(
-        payment_id="ch_auth", amount=500, idempotency_key="r1", metadata={"miraklRefundId": "r1"}
+        payment_id="ch_auth",
+        amount=500,
+        currency="EUR",
+        idempotency_key="r1",
+        metadata={"miraklRefundId": "r1"},
     )
     with pytest.raises(PaymentProviderError, match="exceeds the available amount"):
         transfer(1001, "t2")  # 6000 captured - 5000 transferred = 1000 left

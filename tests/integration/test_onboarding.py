@@ -101,6 +101,17 @@ def test_new_shops_get_an_account_a_mapping_and_a_link(sandbox, mirakl, job, wor
     assert set(accounts) == {"1", "2", "3", "4"}
     assert accounts["1"]["type"] == "express"
     assert accounts["1"]["settings"]["payouts"]["schedule"]["interval"] == "manual"
+    # created with controller properties, not the deprecated type=express, and only the
+    # transfers capability (the platform charges; the seller receives and pays out)
+    [create] = [r for r in sandbox.stripe_requests(path="/v1/accounts", method="POST")
+                if r["params"]["metadata"]["miraklShopId"] == "1"]  # fmt: skip
+    assert "type" not in create["params"]
+    assert create["params"]["controller"] == {
+        "stripe_dashboard": {"type": "express"}, "fees": {"payer": "application"},
+        "losses": {"payments": "application"}, "requirement_collection": "stripe",
+    }  # fmt: skip
+    assert create["params"]["capabilities"] == {"transfers": {"requested": "true"}}
+    assert accounts["1"]["controller"]["stripe_dashboard"] == {"type": "express"}
     assert "business_profile" not in accounts["1"]  # prefill is off by default
     mappings = workflow_ledger.account_mappings_by_shop([1, 2, 3, 4])
     assert {i: m.stripe_account_id for i, m in mappings.items()} == {

@@ -146,3 +146,30 @@ def test_manual_since_run_leaves_the_gap_to_the_next_scheduled_run(airflow_env, 
     assert run.state == "success"
     assert onboarded() == ["1", "2", "3"]  # one account each
     assert xcoms["onboard_sellers"]["counts"]["ACCOUNT_CREATED"] == 1
+
+
+def test_a_transfers_only_seller_is_approved_once_onboarded(airflow_env, sandbox, sandbox_server):
+    """The seller account has only the ``transfers`` capability: ``charges_enabled`` stays
+    false after onboarding, and the KYC monitor still approves it (payouts enabled and
+    transfers active), so its transfers are not held forever."""
+    import httpx
+
+    sandbox.put_shops(
+        [{"shop_id": 1, "shop_name": "Shop 1", "last_updated_date": "2026-11-20T10:00:00Z"}]
+    )
+    run, _ = run_dag("stripe_seller_onboarding", ["onboard_sellers"])
+    assert run.state == "success"
+    [account] = sandbox.accounts()
+    assert account["capabilities"] == {"transfers": "inactive"}
+
+    # the seller completes the onboarding link
+    httpx.get(f"{sandbox_server.url}/_sandbox/onboarding/{account['id']}").raise_for_status()
+    [account] = sandbox.accounts()
+    assert account["capabilities"] == {"transfers": "active"}
+    assert (account["charges_enabled"], account["payouts_enabled"]) == (False, True)
+
+    run, xcoms = run_dag("stripe_kyc_monitor", ["monitor_kyc"])
+    assert run.state == "success"
+    assert xcoms["monitor_kyc"]["counts"].get("APPROVED") == 1
+    with Ledger(airflow_env) as ledger:
+        assert ledger.account_mappings_by_shop([1])[1].kyc_status == "APPROVED"

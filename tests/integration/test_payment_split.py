@@ -581,3 +581,21 @@ def test_bad_orders_fail_alone_and_the_rest_is_paid(sandbox, make_split, ledger,
     planned, executed = run(split)
     assert set(transfers_by_order(sandbox)) == {"GOOD-1", "GOOD-2", "GOOD-3"}
     assert planned.failed_total == len(BAD_ORDERS)
+
+
+def test_a_py_payment_is_read_on_the_sellers_account(sandbox, make_split, ledger):
+    """A ``py_`` payment (``Transfer.destination_payment``) lives on the connected account:
+    the platform gets ``resource_missing`` for it without ``Stripe-Account``."""
+    sandbox.reset(
+        scenario(
+            [order("P-1", payment="py_seller_1")],
+            charges=[charge("py_seller_1", sandbox_account="acct_s1")],
+        )
+    )
+
+    make_split().plan()
+
+    row = ledger.get_transfer(TransferType.PRODUCT_ORDER, "P-1")
+    assert (row.status, row.transaction_id) == (TransferStatus.PENDING, "py_seller_1")
+    reads = sandbox.stripe_requests(path="/v1/charges/py_seller_1", method="GET")
+    assert [(r["stripe_account"], r["status"]) for r in reads] == [("acct_s1", 200)]

@@ -114,12 +114,13 @@ def split_done(
     transfer_type=None,
     destination="acct_s1",
     source="ch_paid",
+    currency="EUR",
 ):
     """Record the order transfer as the payment split would have made it (a real transfer)."""
     transfer_type = transfer_type or TransferType.PRODUCT_ORDER
     made = stripe_gateway.create_transfer(
         amount=amount,
-        currency="EUR",
+        currency=currency,
         destination=destination,
         source_transaction=source,
         idempotency_key=f"test:{order_id}",
@@ -128,7 +129,7 @@ def split_done(
     ledger.save_transfers([TransferRecord(
         type=transfer_type, mirakl_id=order_id, status=TransferStatus.CREATED,
         mirakl_shop_id=1, destination_account=destination, transaction_id=source,
-        transfer_id=made.id, amount=amount, currency="EUR",
+        transfer_id=made.id, amount=amount, currency=currency,
     )])  # fmt: skip
     return made.id
 
@@ -166,6 +167,46 @@ def test_refund_pa02_and_reversal_net_of_commission(sandbox, make_job, ledger, s
     again = run_all(make_job())
     assert [s.counts.get("REFUND_CREATED", 0) for s in again[:2]] == [0, 0]
     assert len(sandbox.refunds()) == 1 and len(sandbox.reversals()) == 1
+
+
+def test_kwd_refund_and_reversal_round_down_to_stripes_tens(
+    sandbox, make_job, ledger, stripe_gateway
+):
+    """KWD: Stripe takes three decimals with a last digit of 0 (docs.stripe.com/currencies).
+    30.005 KWD is refunded as 30.000, the seller's 27.005 reversed as 27.000; each residue is
+    on its row, and Mirakl is told its own refund amount."""
+    order = product_order(refunds=[{"id": "R1", "amount": "30.005",
+                                    "commission_total_amount": "3.000", "shipping_taxes": [],
+                                    "taxes": []}])  # fmt: skip
+    order.update(currency_iso_code="KWD", total_price="100.000", total_commission="10.000")
+    order["order_lines"][0]["taxes"] = []
+    load(sandbox, [order])
+    sandbox.put_charges(
+        [
+            {
+                "id": "ch_paid",
+                "amount": 100000,
+                "currency": "kwd",
+                "status": "succeeded",
+                "captured": True,
+                "refunded": False,
+            }
+        ]
+    )
+    split_done(ledger, stripe_gateway, amount=90000, currency="KWD")
+
+    run_all(make_job())
+
+    [re] = sandbox.refunds()
+    assert (re["amount"], re["currency"]) == (30000, "kwd")
+    [trr] = sandbox.reversals()
+    assert trr["amount"] == 27000
+    refund = ledger.get_refunds(["R1"])["R1"]
+    assert (refund.status, refund.amount, refund.amount_residue) == (RefundStatus.CREATED, 30000, 5)
+    reversal = ledger.get_transfer(TransferType.REFUND, "R1")
+    assert (reversal.amount, reversal.amount_residue) == (27000, 5)
+    [pa02] = sandbox.mirakl_calls("PA02")
+    assert body_of(pa02)["refunds"][0]["amount"] == 30.005
 
 
 def test_tax_split_reverses_seller_and_tax_separately(sandbox, make_job, ledger, stripe_gateway):
@@ -342,7 +383,11 @@ def test_refund_key_reused_with_other_params_is_looked_up_not_made_again(
     # The first attempt reached Stripe with other parameters (here: another amount), then the
     # process died before the refund id was stored.
     first = stripe_gateway.create_refund(
-        payment_id="ch_paid", amount=2900, idempotency_key=key, metadata={"miraklRefundId": "R1"}
+        payment_id="ch_paid",
+        amount=2900,
+        currency="EUR",
+        idempotency_key=key,
+        metadata={"miraklRefundId": "R1"},
     )
 
     assert job.refund().counts == {"REFUND_CREATED": 1}

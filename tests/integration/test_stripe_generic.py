@@ -141,7 +141,8 @@ def test_create_charge_with_source_and_full_shipping(stripe_conn):
 
 def test_create_charge_for_a_customer_is_idempotent_per_run_and_task(stripe_conn):
     customer = _run(StripeCreateCustomerOperator, {"email": "ada@example.com"}, "customer")
-    fields = {"amount": 300, "currency": "jpy", "customer": customer["id"]}
+    fields = {"amount": 300, "currency": "jpy", "customer": customer["id"],
+              "source": "pm_card_visa"}  # fmt: skip
     first = _run(StripeCreateChargeOperator, fields, "charge")
     retried = _run(StripeCreateChargeOperator, fields, "charge")  # a task retry
     assert retried["id"] == first["id"]
@@ -151,6 +152,31 @@ def test_create_charge_for_a_customer_is_idempotent_per_run_and_task(stripe_conn
         {"run_id": "manual__other"}
     )
     assert other_run["id"] != first["id"]
+
+
+def test_create_charge_is_a_confirmed_payment_intent_and_returns_its_charge(stripe_conn):
+    """``charges.create`` is deprecated in the pinned API version: the action creates and
+    confirms a PaymentIntent (``source`` is its payment method, ``capture=False`` a manual
+    capture) and returns the intent's charge, as the MuleSoft action returned a charge."""
+    charge = _run(
+        StripeCreateChargeOperator,
+        {"amount": 1250, "currency": "EUR", "source": "pm_card_visa", "capture": False,
+         "metadata": {"order": "O-1"}},
+    )  # fmt: skip
+    assert charge["object"] == "charge" and charge["id"].startswith("ch_")
+    assert (charge["amount"], charge["currency"], charge["captured"]) == (1250, "eur", False)
+    assert stripe_conn.stripe_requests(path="/v1/charges", method="POST") == []
+    (request,) = stripe_conn.stripe_requests(path="/v1/payment_intents", method="POST")
+    params = request["params"]
+    assert (params["payment_method"], params["capture_method"], params["confirm"]) == (
+        "pm_card_visa",
+        "manual",
+        "true",
+    )
+    assert "capture" not in params and "source" not in params
+    [intent] = stripe_conn.payment_intents()
+    assert (intent["id"], intent["status"]) == (charge["payment_intent"], "requires_capture")
+    assert intent["metadata"] == {"order": "O-1"}
 
 
 def test_create_charge_for_an_unknown_customer_is_stripes_refusal(stripe_conn):
@@ -240,7 +266,7 @@ def test_create_product(stripe_conn):
 def _charge(_admin: Any, amount: int) -> dict[str, Any]:
     return _run(
         StripeCreateChargeOperator,
-        {"amount": amount, "currency": "eur", "source": "tok"},
+        {"amount": amount, "currency": "eur", "source": "pm_card_visa"},
         f"charge_{amount}",
     )
 
@@ -278,7 +304,13 @@ def test_new_refund_sensor_sees_refunds_not_charges(stripe_conn, variables):
     made = (
         StripeHook()
         .get_gateway()
-        .create_refund(payment_id=charge["id"], amount=200, idempotency_key="r1", metadata={})
+        .create_refund(
+            payment_id=charge["id"],
+            amount=200,
+            currency=charge["currency"],
+            idempotency_key="r1",
+            metadata={},
+        )
     )
     found = StripeNewRefundSensor(task_id="new_refund", since=since).execute(CONTEXT)
     assert [(r["id"], r["amount"], r["charge"]) for r in found] == [(made.id, 200, charge["id"])]

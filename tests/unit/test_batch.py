@@ -134,3 +134,21 @@ def test_a_caller_that_stops_early_stops_the_reader():
         if item == 3:
             break
     assert finished.wait(5), "the reader thread kept reading after the caller stopped"
+
+
+def test_residues_of_stripe_rounding_are_summed_shown_and_reported():
+    summary = BatchSummary("payment_split", "execute")
+    summary.add(ItemOutcome("A", "TRANSFER_CREATED", amount=9120, currency="KWD", residue=5))
+    summary.add(ItemOutcome("B", "TRANSFER_CREATED", amount=9120, currency="KWD", residue=3))
+    summary.add(ItemOutcome("C", "TRANSFER_CREATED", amount=1000, currency="EUR"))
+    data = summary.to_dict()
+    assert data["amounts"]["TRANSFER_CREATED"] == {"EUR": "10.00", "KWD": "18.240"}
+    assert data["residues"] == {"TRANSFER_CREATED": {"KWD": "0.008"}}
+    assert "residue not moved (Stripe rounding): 0.008 KWD" in summary.describe()
+    report = merge_summaries({"create_transfers": data})
+    assert report["residues"] == {"create_transfers": {"TRANSFER_CREATED": {"KWD": "0.008"}}}
+    assert "residue not moved (Stripe rounding): 0.008 KWD" in render_report(report)
+    # no residue, no key: existing summaries are unchanged
+    plain = BatchSummary("payment_split", "execute")
+    plain.add(ItemOutcome("C", "TRANSFER_CREATED", amount=1000, currency="EUR"))
+    assert "residues" not in plain.to_dict()

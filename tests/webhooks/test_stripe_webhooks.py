@@ -295,3 +295,19 @@ def test_dropped_webhook_is_healed_from_the_events_api(client, wh_ledger, admin,
     finally:
         web.should_exit = True
         thread.join(5)
+
+
+def test_charge_amount_is_stored_in_iso_minor_units_not_stripes_unit(client, wh_ledger):
+    """MGA is zero-decimal for Stripe (docs.stripe.com/currencies) but has two decimals in ISO
+    4217, the ledger's unit; ISK the other way round. The capture compares this amount with
+    Mirakl's, so it must be in the ledger's unit."""
+    for charge_id, amount, currency, order in (
+        ("ch_mga", 1200, "mga", "CO-MGA"), ("ch_isk", 500, "isk", "CO-ISK"),
+    ):  # fmt: skip
+        charge = {"id": charge_id, "amount": amount, "currency": currency,
+                  "status": "succeeded", "captured": False,
+                  "metadata": {"mirakl_commercial_order_id": order}}  # fmt: skip
+        _post(client, _event(f"evt_{charge_id}", "charge.succeeded", charge))
+    _job(wh_ledger).process()
+    assert wh_ledger.get_payment_mapping("ch_mga").stripe_amount == 120000  # 1200.00 MGA
+    assert wh_ledger.get_payment_mapping("ch_isk").stripe_amount == 5  # 5 ISK

@@ -92,6 +92,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.payout_provider import STRIPE
+from mirakl_connector.stripe_currency import Operation, from_api
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +414,11 @@ def map_transfer(
         source_account=seller if seller_to_platform else None,
         transaction_id=_text(row["transaction_id"]),
         transfer_id=transfer_id,
-        amount=_amount(row["amount"]),
+        amount=_amount(
+            row["amount"],
+            row["currency"],
+            Operation.REVERSAL if transfer_type is TransferType.REFUND else Operation.TRANSFER,
+        ),
         currency=_currency(row["currency"]),
         mirakl_created_date=_date_text(aware(row["mirakl_created_date"])),
     )
@@ -447,7 +452,7 @@ def map_refund(row: Mapping[str, Any], aware: Callable[[Any], datetime | None]) 
         type=refund_type,
         status=status,
         status_reason=reason,
-        amount=_amount(row["amount"]),
+        amount=_amount(row["amount"], row["currency"], Operation.REFUND),
         currency=_currency(row["currency"]),
         mirakl_commercial_order_id=_text(row["mirakl_commercial_order_id"]),
         mirakl_order_id=_text(row["mirakl_order_id"]),
@@ -486,7 +491,7 @@ def map_payout(
         status_reason=reason,
         mirakl_shop_id=account.mirakl_shop_id if account else None,
         stripe_account_id=account.stripe_account_id if account else None,
-        amount=_amount(row["amount"]),
+        amount=_amount(row["amount"], row["currency"], Operation.PAYOUT),
         currency=_currency(row["currency"]),
         payout_id=payout_id,
         mirakl_created_date=_date_text(aware(row["mirakl_created_date"])),
@@ -505,6 +510,8 @@ def map_payment_mapping(row: Mapping[str, Any]) -> PaymentMapping:
         stripe_charge_id=charge,
         mirakl_commercial_order_id=_text(row["mirakl_commercial_order_id"]),
         status=status,
+        # The incumbent's payment_mapping has no currency: its amount is kept as stored (in
+        # Stripe's unit, the same as ISO minor units but for MGA, ISK and the like).
         stripe_amount=_amount(row["stripe_amount"]),
         captured_amount=_amount(row["stripe_amount"])
         if status is PaymentMappingStatus.CAPTURED
@@ -911,13 +918,24 @@ def _int(value: Any, name: str) -> int:
         raise NotMapped(f"{name} is not a number: {value!r}") from None
 
 
-def _amount(value: Any) -> int | None:
+def _amount(
+    value: Any, currency: Any = None, operation: Operation = Operation.CHARGE
+) -> int | None:
+    """The incumbent's amount in our ledger's unit (ISO 4217 minor units).
+
+    The incumbent stored what it sent to Stripe (Mirakl's amount × 100 for every currency): an
+    amount in *Stripe's* unit. Read back like any Stripe amount (:func:`from_api`), the row says
+    what really moved: the same for EUR or JPY, a hundredth for ISK (two decimals at Stripe,
+    none in ISO 4217), a hundred times for MGA (zero-decimal at Stripe, two in ISO 4217).
+    """
     if value is None:
         return None
     try:
-        return int(value)
+        amount = int(value)
     except (TypeError, ValueError):
         raise NotMapped(f"amount is not a whole number of minor units: {value!r}") from None
+    code = _currency(currency)
+    return from_api(amount, code, operation) if code else amount
 
 
 def _currency(value: Any) -> str | None:

@@ -114,12 +114,21 @@ def _add_v7_console_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
-#: Columns added by step 8 (one sender per Hyperwallet payment; see ``schema``).
-_V8_HW_SEND_CLAIM = ("send_claimed_until", "send_claimed_by")
+#: Tables that gain ``amount_residue`` in step 8 (Stripe's currency rounding, README "Currencies").
+_V8_RESIDUE_TABLES = (schema.transfers, schema.refunds, schema.payouts)
 
 
-def _add_v8_hyperwallet_send_claims(conn: Connection) -> None:
-    add_missing_columns(conn, schema.hyperwallet_payments, _V8_HW_SEND_CLAIM)
+def _add_v8_amount_residue(conn: Connection) -> None:
+    for table in _V8_RESIDUE_TABLES:
+        add_missing_columns(conn, table, ("amount_residue",))
+
+
+#: Columns added by step 9 (one sender per Hyperwallet payment; see ``schema``).
+_V9_HW_SEND_CLAIM = ("send_claimed_until", "send_claimed_by")
+
+
+def _add_v9_hyperwallet_send_claims(conn: Connection) -> None:
+    add_missing_columns(conn, schema.hyperwallet_payments, _V9_HW_SEND_CLAIM)
 
 
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
@@ -147,7 +156,8 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(5, "cutover import markers (imported_from, imported_id)", _add_v5_import_markers),
     MigrationStep(6, "payment claims: one provider per Mirakl document", _add_v6_payment_claims),
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
-    MigrationStep(8, "Hyperwallet payments: one sender at a time", _add_v8_hyperwallet_send_claims),
+    MigrationStep(8, "amount residue left by Stripe's currency rounding", _add_v8_amount_residue),
+    MigrationStep(9, "Hyperwallet payments: one sender at a time", _add_v9_hyperwallet_send_claims),
 )
 
 #: The schema version this code writes and reads.

@@ -137,9 +137,11 @@ class PaymentMapping:
     stripe_charge_id: str
     mirakl_commercial_order_id: str | None = None
     status: PaymentMappingStatus = PaymentMappingStatus.TO_CAPTURE
+    # the charge's amount, in ISO 4217 minor units like every ledger amount (converted from
+    # Stripe's unit, README "Currencies"); the name is the incumbent's column
     stripe_amount: int | None = None
     status_reason: str | None = None
-    captured_amount: int | None = None  # minor units actually captured
+    captured_amount: int | None = None  # ISO minor units actually captured
     mirakl_validated_at: datetime | None = None  # PA01 sent for this order
     idempotency_key: str | None = None
     attempted_at: datetime | None = None
@@ -170,7 +172,8 @@ class TransferRecord:
     source_account: str | None = None  # acct_ the transfer is created on (seller → platform)
     transaction_id: str | None = None  # source charge (orders) or transfer to reverse (refunds)
     transfer_id: str | None = None  # tr_ / trr_ once created
-    amount: int | None = None  # minor units
+    amount: int | None = None  # ISO minor units moved (after Stripe's rounding)
+    amount_residue: int | None = None  # ISO minor units owed but not moved (Stripe's rounding)
     currency: str | None = None  # upper-case ISO 4217
     mirakl_created_date: str | None = None  # raw Mirakl string, as received
     idempotency_key: str | None = None
@@ -195,6 +198,7 @@ class RefundRecord:
     status: RefundStatus = RefundStatus.ON_HOLD
     status_reason: str | None = None
     amount: int | None = None
+    amount_residue: int | None = None  # see TransferRecord
     currency: str | None = None
     mirakl_commercial_order_id: str | None = None
     mirakl_order_id: str | None = None
@@ -220,6 +224,7 @@ class PayoutRecord:
     mirakl_shop_id: int | None = None
     stripe_account_id: str | None = None
     amount: int | None = None
+    amount_residue: int | None = None  # see TransferRecord
     currency: str | None = None
     payout_id: str | None = None
     mirakl_created_date: str | None = None

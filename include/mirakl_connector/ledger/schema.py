@@ -150,6 +150,8 @@ class TransferRow(_Timestamps, _Imported, Base):
     transaction_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     transfer_id: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
     amount: Mapped[int | None] = mapped_column(BigInteger)
+    # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
+    amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
     idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
@@ -166,6 +168,8 @@ class RefundRow(_Timestamps, _Imported, Base):
     status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     amount: Mapped[int | None] = mapped_column(BigInteger)
+    # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
+    amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     mirakl_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
@@ -190,6 +194,8 @@ class PayoutRow(_Timestamps, _Imported, Base):
     mirakl_shop_id: Mapped[int | None] = mapped_column(BigInteger)
     stripe_account_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     amount: Mapped[int | None] = mapped_column(BigInteger)
+    # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
+    amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
     payout_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
     mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
@@ -324,7 +330,7 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    #: schema step 8: one sender at a time. Set (to now + the lease) by the run about to look
+    #: schema step 9: one sender at a time. Set (to now + the lease) by the run about to look
     #: the payment up and create it, cleared when it is done; another run finding it in the
     #: future sends nothing (Hyperwallet has no idempotency key to fall back on).
     send_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -35,7 +35,7 @@ from mirakl_connector.errors import (
     MiraklServerError,
     MiraklTransportError,
 )
-from mirakl_connector.mirakl.instance_url import mirakl_instance_url
+from mirakl_connector.instance_url import mirakl_instance_url
 from mirakl_connector.retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)

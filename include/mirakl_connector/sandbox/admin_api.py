@@ -377,9 +377,20 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
                 return HTMLResponse("<h1>Unknown account</h1>", status_code=404)
             previous = {
                 k: account.get(k)
-                for k in ("details_submitted", "charges_enabled", "payouts_enabled")
+                for k in ("details_submitted", "charges_enabled", "payouts_enabled", "capabilities")
             }
-            account.update(details_submitted=True, charges_enabled=True, payouts_enabled=True)
+            # Requirements met: every requested capability becomes active
+            # (docs.stripe.com/connect/account-capabilities). ``charges_enabled`` follows
+            # card_payments: a transfers-only seller never gets it; an account without any
+            # capability (older scenarios) keeps the old behaviour.
+            capabilities = {name: "active" for name in account.get("capabilities") or {}}
+            charges = "card_payments" in capabilities or not capabilities
+            account.update(
+                details_submitted=True,
+                charges_enabled=charges,
+                payouts_enabled=True,
+                capabilities=capabilities,
+            )
             account["requirements"] = {
                 **account["requirements"],
                 "currently_due": [],
@@ -396,7 +407,7 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
         link = f'<p><a href="{html.escape(return_url)}">Return</a></p>' if return_url else ""
         return HTMLResponse(
             f"<h1>Sandbox onboarding</h1><p>Account {html.escape(account_id)} is now fully "
-            f"onboarded (charges and payouts enabled).</p>{link}"
+            f"onboarded (capabilities active, payouts enabled).</p>{link}"
         )
 
     @router.get("/dashboard/{account_id}", response_class=HTMLResponse)

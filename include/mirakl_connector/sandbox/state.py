@@ -306,9 +306,16 @@ class SandboxState:
                 self.extra[key] = value
 
     def put_charge(self, charge: dict[str, Any]) -> dict[str, Any]:
-        """Add or replace a charge, filling the Stripe fields a scenario may omit."""
+        """Add or replace a charge, filling the Stripe fields a scenario may omit.
+
+        A scenario charge with ``sandbox_account`` lives on that connected account (e.g. the
+        ``py_`` payment a transfer creates there): only that account sees it.
+        """
         with self.lock:
+            owner = charge.pop("sandbox_account", None)
             obj = _charge_defaults(charge, created=self.now())
+            if owner is not None:
+                self.stripe.owners[obj["id"]] = owner
             self.stripe.owners.setdefault(obj["id"], None)
             return self.stripe.charges.put(obj)
 

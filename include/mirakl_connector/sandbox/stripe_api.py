@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mirakl_connector.sandbox import stripe_contract
+from mirakl_connector.sandbox import stripe_amounts, stripe_contract
 from mirakl_connector.sandbox.state import Collection, SandboxState
 
 REQUIRES_STATES = {
@@ -89,6 +89,15 @@ def _int_param(
     if value < low:
         raise StripeError(400, f"This value must be greater than or equal to {low}.", param=name)
     return value
+
+
+def _check_amount(
+    amount: int | None, currency: str, *, payout: bool = False, param: str = "amount"
+) -> None:
+    """Stripe's currency rules (docs.stripe.com/currencies; see :mod:`.stripe_amounts`)."""
+    refused = stripe_amounts.refusal(amount, currency, payout=payout, param=param)
+    if refused is not None:
+        raise StripeError(400, refused.message, code=refused.code, param=refused.param)
 
 
 def _str_param(ctx: StripeContext, name: str, *, required: bool = False) -> str | None:
@@ -257,11 +266,30 @@ def create_account(ctx: StripeContext) -> dict[str, Any]:
         if isinstance(ctx.params.get(name), dict):
             account[name] = _typed(ctx, name)
     account["capabilities"] = _capabilities(ctx, {})
+    if isinstance(ctx.params.get("controller"), dict):
+        account.update(_controller(ctx))
     account["metadata"] = _metadata(ctx)
     account["requirements"] = {"currently_due": ["external_account", "tos_acceptance.date"]}
     obj = state.put_account(stripe_contract.drop_write_only(account | {"object": "account"}))
     emit_event(ctx, state, "account.created", obj, account=obj["id"])
     return obj
+
+
+def _controller(ctx: StripeContext) -> dict[str, Any]:
+    """``controller`` properties as the Account object shows them (``Account.controller``, SDK
+    ``_account.py``): the platform controls the account (``type: application``). The legacy
+    ``type`` of an account created this way is ``express`` for the Express combination
+    (docs.stripe.com/connect/migrate-to-controller-properties) and ``none`` otherwise (the
+    value the SDK's ``Account.type`` has for accounts matching no legacy type)."""
+    controller = _typed(ctx, "controller")
+    express = (
+        (controller.get("stripe_dashboard") or {}).get("type") == "express"
+        and (controller.get("fees") or {}).get("payer") == "application"
+        and (controller.get("losses") or {}).get("payments") == "application"
+        and controller.get("requirement_collection", "stripe") == "stripe"
+    )
+    shown = {"type": "application", "is_controller": True, **controller}
+    return {"controller": shown, "type": "express" if express else "none"}
 
 
 def _capabilities(ctx: StripeContext, current: dict[str, Any]) -> dict[str, Any]:
@@ -345,19 +373,26 @@ def create_login_link(ctx: StripeContext, account_id: str) -> dict[str, Any]:
 
 # -- charges and payment intents ----------------------------------------------------------------
 def retrieve_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
+    """A charge as the calling account sees it: a connected account's charge (the ``py_``
+    payment of a transfer, ``Transfer.destination_payment``) only with its ``Stripe-Account``
+    header, a platform charge only without one (docs.stripe.com/connect/authentication: the
+    header makes the request as that account; other accounts' objects are ``resource_missing``).
+    """
     obj = ctx.state.stripe.charges.get(charge_id)
-    if obj is None:
+    if obj is None or ctx.state.stripe.owners.get(charge_id) != ctx.stripe_account:
         raise _missing("charge", charge_id, "charge")
     return obj
 
 
 def list_charges(ctx: StripeContext) -> dict[str, Any]:
+    """The calling account's charges only (as :func:`retrieve_charge`)."""
     pi = _str_param(ctx, "payment_intent")
+    owned = _owned_by(ctx)
     return _list(
         ctx,
         ctx.state.stripe.charges,
         "/v1/charges",
-        (lambda o: o.get("payment_intent") == pi) if pi else None,
+        lambda o: owned(o) and (pi is None or o.get("payment_intent") == pi),
     )
 
 
@@ -374,6 +409,7 @@ def _capture_charge_object(ctx: StripeContext, charge: dict[str, Any], amount: i
             400, f"Charge {charge['id']} has already been captured.", code="charge_already_captured"
         )
     amount = charge["amount"] if amount is None else amount
+    _check_amount(amount, charge["currency"])  # docs.stripe.com/currencies
     if amount > charge["amount"]:
         raise StripeError(400, "Amount to capture exceeds the authorized amount.", param="amount")
     charge["captured"] = True
@@ -396,6 +432,87 @@ def retrieve_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
     return obj
 
 
+#: What ``payment_method`` may name (PaymentIntentCreateParams.payment_method: "The ID of a
+#: PaymentMethod"; Card and Source ids are accepted for migration, docs.stripe.com/payments/
+#: payment-intents/migration). The sandbox has no PaymentMethod objects: ids are taken on trust.
+_PAYMENT_METHOD_PREFIXES = ("pm_", "card_", "src_")
+
+
+def create_payment_intent(ctx: StripeContext) -> dict[str, Any]:
+    """``POST /v1/payment_intents`` with ``confirm=true`` (the generic "Create charge" action).
+
+    Without ``payment_method``, Stripe uses the customer's ``default_source`` (SDK docstring of
+    ``PaymentIntentCreateParams.payment_method``); the sandbox's customers have none, so such a
+    confirmation is refused as Stripe refuses a PaymentIntent missing a payment method. Only a
+    card outcome is simulated: the intent succeeds (``capture_method=automatic``) or waits for
+    capture (``manual``) with its charge.
+    """
+    state = ctx.state
+    amount = _int_param(ctx, "amount", required=True)
+    currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    _check_amount(amount, currency)  # docs.stripe.com/currencies
+    customer = _str_param(ctx, "customer")
+    if customer is not None and customer not in state.stripe.customers:
+        raise _missing("customer", customer, "customer")
+    method = _str_param(ctx, "payment_method")
+    if method is not None and not method.startswith(_PAYMENT_METHOD_PREFIXES):
+        raise _missing("payment_method", method, "payment_method")
+    confirm = ctx.params.get("confirm") in ("true", True)
+    manual = ctx.params.get("capture_method") == "manual"
+    intent_id = state.new_id("pi")
+    intent: dict[str, Any] = {
+        "id": intent_id,
+        "amount": amount,
+        "currency": currency,
+        "customer": customer,
+        "payment_method": method,
+        "capture_method": "manual" if manual else "automatic",
+        "description": _str_param(ctx, "description"),
+        "receipt_email": _str_param(ctx, "receipt_email"),
+        "shipping": _typed(ctx, "shipping") if "shipping" in ctx.params else None,
+        "metadata": _metadata(ctx),
+        "status": "requires_payment_method" if method is None else "requires_confirmation",
+    }
+    if confirm:
+        if method is None:
+            raise StripeError(
+                400,
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+                param="payment_method",
+            )
+        charge = state.put_charge(
+            {
+                "id": state.new_id("ch"),
+                "amount": amount,
+                "currency": currency,
+                "captured": not manual,
+                "amount_captured": 0 if manual else amount,
+                "customer": customer,
+                "payment_intent": intent_id,
+                "payment_method": method,
+                "description": intent["description"],
+                "receipt_email": intent["receipt_email"],
+                "shipping": intent["shipping"],
+                "metadata": dict(intent["metadata"]),
+            }
+        )
+        intent.update(
+            status="requires_capture" if manual else "succeeded",
+            latest_charge=charge["id"],
+            amount_capturable=amount if manual else 0,
+            amount_received=0 if manual else amount,
+        )
+        emit_event(ctx, state, "charge.succeeded", charge)
+    obj = state.put_payment_intent(intent)
+    emit_event(ctx, state, "payment_intent.created", obj)
+    if obj["status"] == "succeeded":
+        emit_event(ctx, state, "payment_intent.succeeded", obj)
+    elif obj["status"] == "requires_capture":
+        emit_event(ctx, state, "payment_intent.amount_capturable_updated", obj)
+    return obj
+
+
 def capture_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
     intent = retrieve_payment_intent(ctx, pi_id)
     if intent["status"] != "requires_capture":
@@ -407,6 +524,7 @@ def capture_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
         )
     amount = _int_param(ctx, "amount_to_capture")
     amount = intent["amount"] if amount is None else amount
+    _check_amount(amount, intent["currency"], param="amount_to_capture")
     if amount > intent["amount"]:
         raise StripeError(
             400,
@@ -462,6 +580,7 @@ def create_transfer(ctx: StripeContext) -> dict[str, Any]:
     state = ctx.state
     amount = _int_param(ctx, "amount", required=True)
     currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    _check_amount(amount, currency)  # docs.stripe.com/currencies (stricter: see stripe_amounts)
     destination = _str_param(ctx, "destination", required=True)
     source = _str_param(ctx, "source_transaction")
     dest_account = state.find_account(destination)
@@ -581,6 +700,7 @@ def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
         raise StripeError(400, "Transfer already reversed.", code="transfer_already_reversed")
     amount = _int_param(ctx, "amount")
     amount = remaining if amount is None else amount
+    _check_amount(amount, transfer["currency"])  # docs.stripe.com/currencies
     if amount > remaining:
         raise StripeError(
             400,
@@ -642,6 +762,8 @@ def create_payout(ctx: StripeContext) -> dict[str, Any]:
     state = ctx.state
     amount = _int_param(ctx, "amount", required=True)
     currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    # docs.stripe.com/currencies "Special cases": HUF/TWD/UGX payouts in hundreds only
+    _check_amount(amount, currency, payout=True)
     if ctx.stripe_account is not None:
         account = state.find_account(ctx.stripe_account)
         if account is None:
@@ -729,6 +851,7 @@ def create_refund(ctx: StripeContext) -> dict[str, Any]:
     remaining = charge["amount"] - charge.get("amount_refunded", 0)
     amount = _int_param(ctx, "amount")
     amount = remaining if amount is None else amount
+    _check_amount(amount, charge["currency"])  # docs.stripe.com/currencies (Refunds)
     if remaining <= 0 or charge.get("refunded"):
         raise StripeError(
             400, f"Charge {charge_id} has already been refunded.", code="charge_already_refunded"
@@ -817,6 +940,7 @@ def create_charge(ctx: StripeContext) -> dict[str, Any]:
     state = ctx.state
     amount = _int_param(ctx, "amount", required=True)
     currency = (_str_param(ctx, "currency", required=True) or "").lower()
+    _check_amount(amount, currency)  # docs.stripe.com/currencies
     customer = _str_param(ctx, "customer")
     source = _str_param(ctx, "source")
     if customer is None and source is None:
@@ -903,6 +1027,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", "/v1/products", create_product),
         ("GET", f"/v1/charges/{_ID}", retrieve_charge),
         ("POST", f"/v1/charges/{_ID}/capture", capture_charge),
+        ("POST", "/v1/payment_intents", create_payment_intent),
         ("GET", f"/v1/payment_intents/{_ID}", retrieve_payment_intent),
         ("POST", f"/v1/payment_intents/{_ID}/capture", capture_payment_intent),
         ("POST", f"/v1/payment_intents/{_ID}/cancel", cancel_payment_intent),

@@ -65,6 +65,7 @@ ROUTES: tuple[tuple[str, str, str, str], ...] = (
     ("POST", "/v1/customers", "customers.create", "customers/create"),
     ("GET", "/v1/customers/{id}", "customers.retrieve", "customers/retrieve"),
     ("POST", "/v1/products", "products.create", "products/create"),
+    ("POST", "/v1/payment_intents", "payment_intents.create", "payment_intents/create"),
     ("GET", "/v1/payment_intents/{id}", "payment_intents.retrieve", "payment_intents/retrieve"),
     (
         "POST",

@@ -21,6 +21,7 @@ from mirakl_connector.ledger.records import (
     PayoutRecord,
     PayoutStatus,
 )
+from mirakl_connector.stripe_currency import from_api
 from mirakl_connector.webhooks.event_types import (
     DEPRECATED_STRIPE_TYPES,
     HANDLED_STRIPE_TYPES,
@@ -157,7 +158,9 @@ def payment_mapping_for(
             stripe_charge_id=str(charge["id"]),
             mirakl_commercial_order_id=commercial_id,
             status=status,
-            stripe_amount=charge.get("amount"),
+            # the ledger keeps ISO minor units: Stripe's unit differs for MGA, ISK (README
+            # "Currencies")
+            stripe_amount=from_api(charge.get("amount"), charge.get("currency")),
         )
     if existing.status in _SETTLED_PAYMENT and status == PaymentMappingStatus.TO_CAPTURE:
         status = existing.status

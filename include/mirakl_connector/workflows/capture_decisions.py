@@ -30,6 +30,7 @@ from mirakl_connector.errors import InvalidItemError
 from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
 from mirakl_connector.mirakl.orders import PRODUCT_NOT_VALIDATED, MiraklOrder
 from mirakl_connector.money import format_minor, normalize_currency, parse_amount
+from mirakl_connector.stripe_currency import Operation, for_stripe
 from mirakl_connector.stripe_gateway import PaymentState
 
 #: Mappings whose debits may be confirmed in Mirakl (PA01).
@@ -167,6 +168,8 @@ def decide_capture(mapping: PaymentMapping, orders: Sequence[MiraklOrder]) -> Ca
             amount=0,
             currency=currency,
         )
+    # Stripe's unit may be coarser (KWD tens of fils, MGA whole ariary): capture no more than due.
+    amount = for_stripe(amount, currency, Operation.CHARGE).amount
     return CaptureDecision(CaptureAction.CAPTURE, None, amount=amount, currency=currency)
 
 

@@ -34,7 +34,14 @@ def kyc_status(account: Mapping[str, Any]) -> str | None:
     2. information being verified → PENDING_APPROVAL;
     3. disabled with a ``rejected.*`` reason → REFUSED;
     4. disabled for any other reason → PENDING_APPROVAL;
-    5. payouts and charges both enabled → APPROVED.
+    5. payouts enabled and the ``transfers`` capability ``active`` → APPROVED.
+
+    Rule 5 used to ask for ``charges_enabled`` (as the incumbent did), which a transfers-only
+    seller (``capabilities[transfers]`` alone, the recipient service agreement of a marketplace
+    where the platform charges) never gets: such sellers stayed unapproved forever. What the
+    marketplace needs from a seller account is to receive transfers and pay out
+    (docs.stripe.com/connect/account-capabilities#transfers). An account object without any
+    capabilities (the pre-capabilities shape, or a test double) falls back to ``charges_enabled``.
     """
     requirements = account.get("requirements") or {}
     if requirements.get("currently_due"):
@@ -44,9 +51,17 @@ def kyc_status(account: Mapping[str, Any]) -> str | None:
     disabled_reason = requirements.get("disabled_reason")
     if disabled_reason:
         return REFUSED if str(disabled_reason).startswith("rejected") else PENDING_APPROVAL
-    if account.get("payouts_enabled") and account.get("charges_enabled"):
+    if account.get("payouts_enabled") and can_receive_transfers(account):
         return APPROVED
     return None
+
+
+def can_receive_transfers(account: Mapping[str, Any]) -> bool:
+    """The ``transfers`` capability is ``active`` (``Account.capabilities.transfers``)."""
+    capabilities = account.get("capabilities") or {}
+    if not capabilities:
+        return bool(account.get("charges_enabled"))
+    return capabilities.get("transfers") == "active"
 
 
 def kyc_reason(account: Mapping[str, Any], status: str) -> str:

@@ -349,10 +349,17 @@ class PaymentSplit:
         payment_mappings = self.ledger.payment_mappings_by_commercial_id(commercial_ids)
         payments = self._prefetch_charges(candidates, payment_mappings)
 
-        def lookup(payment_id: str) -> PaymentState:
-            if payment_id not in payments:
-                payments[payment_id] = self.stripe.retrieve_payment(payment_id)
-            return payments[payment_id]
+        def lookup_for(seller: str | None) -> Callable[[str], PaymentState]:
+            """Payments as the order's seller sees them: a ``py_`` lives on its account."""
+
+            def lookup(payment_id: str) -> PaymentState:
+                if payment_id not in payments:
+                    payments[payment_id] = self.stripe.retrieve_payment(
+                        payment_id, seller_account=seller
+                    )
+                return payments[payment_id]
+
+            return lookup
 
         self.providers.prefetch(shop_ids)
         decided: list[TransferRecord] = []
@@ -380,15 +387,18 @@ class PaymentSplit:
                             status_reason=refusal,
                         )
                     else:
+                        shop_mapping = mappings.get(order.shop_id) if order.shop_id else None
                         row = decide_order_transfer(
                             row,
                             order,
-                            shop_mapping=mappings.get(order.shop_id) if order.shop_id else None,
+                            shop_mapping=shop_mapping,
                             is_tax_row=row.mirakl_id.endswith(TAX_SUFFIX),
                             tax_split=self.settings.tax_split_enabled,
                             tax_account=self.settings.tax_account,
                             fallback_payment_id=mapping.stripe_charge_id if mapping else None,
-                            lookup_payment=lookup,
+                            lookup_payment=lookup_for(
+                                shop_mapping.stripe_account_id if shop_mapping else None
+                            ),
                         )
                 except ConfigurationError:
                     raise
@@ -608,6 +618,7 @@ def _outcome(row: TransferRecord) -> ItemOutcome:
         amount=row.amount,
         currency=row.currency,
         failed=row.status is TransferStatus.FAILED,
+        residue=row.amount_residue,
     )
 
 

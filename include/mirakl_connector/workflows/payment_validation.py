@@ -269,7 +269,10 @@ class PaymentValidation:
                 if decision.action is CaptureAction.CAPTURE:
                     assert decision.amount is not None
                     self.stripe.capture_payment(
-                        payment_id, amount=decision.amount, idempotency_key=key
+                        payment_id,
+                        amount=decision.amount,
+                        currency=decision.currency,
+                        idempotency_key=key,
                     )
                 else:
                     self.stripe.cancel_payment(payment_id, idempotency_key=key)

@@ -32,6 +32,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.orders import RefundPart
 from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
+from mirakl_connector.stripe_currency import Operation, sendable
 from mirakl_connector.stripe_gateway import PaymentState
 
 PaymentLookup = Callable[[str], PaymentState]
@@ -130,6 +131,14 @@ def decide_refund(
         return RefundVerdict(
             _set(row, RefundStatus.ABORTED, f"Amount must be positive, input was: {amount}")
         )
+    # Never refund more than Mirakl's refund: round down, keep what is owed (amount + residue).
+    owed = row.amount + (row.amount_residue or 0)
+    send = sendable(owed, row.currency or "", Operation.REFUND)
+    if send.unsupported:  # before any Stripe call
+        return RefundVerdict(_set(row, RefundStatus.FAILED, send.unsupported))
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return RefundVerdict(_set(row, RefundStatus.ABORTED, send.too_small))
     payment_id = row.transaction_id or transfer_payment_id or mapping_payment_id
     if not payment_id:
         return RefundVerdict(
@@ -271,13 +280,20 @@ def decide_reversal(
         if is_tax_row
         else refund_part.seller_amount_minor(tax_split=tax_split)
     )
-    row = replace(row, amount=amount, currency=refund_part.currency)
+    row = replace(row, amount=amount, amount_residue=None, currency=refund_part.currency)
     if amount <= 0:
         return _tset(
             row,
             TransferStatus.ABORTED,
             f"Amount must be positive, input was: {format_minor(amount, refund_part.currency)}",
         )
+    # Take back no more than the refund's seller share: round down (README "Currencies").
+    send = sendable(amount, refund_part.currency, Operation.REVERSAL)
+    if send.unsupported:
+        return _tset(row, TransferStatus.FAILED, send.unsupported)
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _tset(row, TransferStatus.ABORTED, send.too_small)
     return _tset(row, TransferStatus.PENDING, None)
 
 

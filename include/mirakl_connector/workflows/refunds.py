@@ -481,6 +481,7 @@ class PaymentRefund:
         return self.stripe.create_refund(
             payment_id=row.transaction_id,
             amount=row.amount,
+            currency=row.currency,
             idempotency_key=key,
             metadata={"miraklRefundId": row.mirakl_refund_id},
         )
@@ -754,6 +755,7 @@ class PaymentRefund:
         return self.stripe.create_reversal(
             row.transaction_id,
             amount=row.amount,
+            currency=row.currency,
             idempotency_key=key,
             metadata={"miraklId": row.mirakl_id},
         )
@@ -824,11 +826,18 @@ def _reversal_key(row: TransferRecord) -> str:
     return idempotency_key(*parts)
 
 
+def _mirakl_amount(row: RefundRecord) -> Any:
+    """Mirakl's own refund amount: what Stripe refunded plus the residue its rounding left
+    (README "Currencies"), as PA01 confirms PA11's own amount. The residue stays on the row."""
+    assert row.amount is not None and row.currency
+    return from_minor(row.amount + (row.amount_residue or 0), row.currency)
+
+
 def _pa02_entry(row: RefundRecord) -> dict[str, Any]:
     assert row.amount is not None and row.currency
     return {
         "refund_id": row.mirakl_refund_id,
-        "amount": from_minor(row.amount, row.currency),
+        "amount": _mirakl_amount(row),
         "currency_iso_code": row.currency,
         "payment_status": "OK",
         "transaction_number": row.stripe_refund_id,
@@ -840,7 +849,7 @@ def _spa02_entry(row: RefundRecord) -> dict[str, Any]:
     return {
         "id": row.mirakl_refund_id,
         "order_id": row.mirakl_order_id,
-        "amount": from_minor(row.amount, row.currency),
+        "amount": _mirakl_amount(row),
         "currency_code": row.currency,
         "state": "OK",
         "transaction_number": row.stripe_refund_id,
@@ -862,6 +871,7 @@ def _refund_outcome(row: RefundRecord) -> ItemOutcome:
         amount=row.amount,
         currency=row.currency,
         failed=row.status is RefundStatus.FAILED,
+        residue=row.amount_residue,
     )
 
 
@@ -873,6 +883,7 @@ def _transfer_outcome(row: TransferRecord) -> ItemOutcome:
         amount=row.amount,
         currency=row.currency,
         failed=row.status is TransferStatus.FAILED,
+        residue=row.amount_residue,
     )
 
 

@@ -767,6 +767,7 @@ def _outcome(row: Row, *, failed: bool | None = None) -> ItemOutcome:
         amount=row.amount,
         currency=row.currency,
         failed=is_failed if failed is None else failed,
+        residue=row.amount_residue,
     )
 
 

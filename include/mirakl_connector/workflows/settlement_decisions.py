@@ -45,6 +45,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
+from mirakl_connector.stripe_currency import Operation, sendable
 from mirakl_connector.workflows.kyc_rules import unknown_status_reason
 
 #: Which ``summary`` field each invoice transfer takes its amount from.
@@ -137,12 +138,18 @@ def decide_invoice_transfer(
     if not invoice.shop_id:
         return _transfer(row, TransferStatus.ABORTED, "No shop ID provided")
     amount = invoice.transfer_amount_minor(transfer_type)
-    row = replace(row, amount=amount, currency=invoice.currency)
+    row = replace(row, amount=amount, amount_residue=None, currency=invoice.currency)
     if amount <= 0:
         shown = format_minor(amount, invoice.currency)
         return _transfer(
             row, TransferStatus.ABORTED, f"Amount must be positive, input was: {shown}"
         )
+    send = sendable(amount, invoice.currency, Operation.TRANSFER)
+    if send.unsupported:  # before any Stripe call
+        return _transfer(row, TransferStatus.FAILED, send.unsupported)
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _transfer(row, TransferStatus.ABORTED, send.too_small)
     blocker = _shop_blocker(invoice.shop_id, shop_mapping)
     if blocker or shop_mapping is None:
         return _transfer(row, TransferStatus.ON_HOLD, blocker)
@@ -188,10 +195,17 @@ def decide_payout(
     if not invoice.shop_id:
         return _payout(row, PayoutStatus.ABORTED, "No shop ID provided")
     amount = invoice.payout_amount_minor()
-    row = replace(row, amount=amount)
+    row = replace(row, amount=amount, amount_residue=None)
     if amount <= 0:
         shown = format_minor(amount, invoice.currency)
         return _payout(row, PayoutStatus.ABORTED, f"Amount must be positive, input was: {shown}")
+    # HUF/TWD pay out whole units only: round down, the rest stays on the seller's balance.
+    send = sendable(amount, invoice.currency, Operation.PAYOUT)
+    if send.unsupported:  # before any Stripe call
+        return _payout(row, PayoutStatus.FAILED, send.unsupported)
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _payout(row, PayoutStatus.ABORTED, send.too_small)
     blocker = _shop_blocker(invoice.shop_id, shop_mapping)
     if blocker or shop_mapping is None:
         return _payout(row, PayoutStatus.ON_HOLD, blocker)

@@ -15,6 +15,10 @@ payment split (first match wins), with four deliberate changes:
   not looked at by onboarding, the KYC monitor or an ``account.updated`` event) waits the same
   way: unknown is not verified. The tax twin of an order is not held (it goes to the tax
   account, whose verification is not the seller's).
+
+Amounts follow Stripe's currency rules (:mod:`mirakl_connector.stripe_currency`): a currency
+Stripe does not support FAILs the row with that reason before any call, and an amount Stripe
+cannot express is rounded down, the rest recorded as ``amount_residue``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mirakl_connector.errors import PaymentProviderError
 from mirakl_connector.ledger.records import AccountMapping, TransferRecord, TransferStatus
 from mirakl_connector.mirakl.orders import MiraklOrder
 from mirakl_connector.money import format_minor
+from mirakl_connector.stripe_currency import Operation, sendable, unsupported_reason
 from mirakl_connector.stripe_gateway import PaymentState
 from mirakl_connector.workflows.kyc_rules import holds_transfers, unknown_status_reason
 
@@ -54,6 +59,9 @@ def decide_order_transfer(
 
     if row.transfer_id:
         return _set(row, TransferStatus.CREATED, None)
+    unsupported = unsupported_reason(order.currency)
+    if unsupported is not None:  # before any Stripe call: nothing Stripe could do with it
+        return _set(replace(row, currency=order.currency), TransferStatus.FAILED, unsupported)
 
     if not order.shop_id:
         return _set(row, TransferStatus.ON_HOLD, "No shop ID provided")
@@ -107,13 +115,17 @@ def decide_order_transfer(
     amount = (
         order.tax_amount_minor() if is_tax_row else order.seller_amount_minor(tax_split=tax_split)
     )
-    row = replace(row, amount=amount, currency=order.currency)
+    row = replace(row, amount=amount, amount_residue=None, currency=order.currency)
     if amount <= 0:
         return _set(
             row,
             TransferStatus.ABORTED,
             f"Amount must be positive, input was: {format_minor(amount, order.currency)}",
         )
+    send = sendable(amount, order.currency, Operation.TRANSFER)  # supported: checked above
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    if send.too_small:
+        return _set(row, TransferStatus.ABORTED, send.too_small)
     return _set(row, TransferStatus.PENDING, None)
 
 

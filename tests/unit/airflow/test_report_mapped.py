@@ -81,3 +81,11 @@ def test_report_task_merges_a_mapped_step_as_one_step():
     assert report["steps"]["create_transfers"] == {"TRANSFER_CREATED": 5}
     assert report["amounts"]["create_transfers"] == {"TRANSFER_CREATED": {"EUR": "11.00"}}
     assert report["has_failures"] is False
+
+
+def test_residues_of_the_shards_add_up():
+    first = {**shard(1, "91.20"), "residues": {"TRANSFER_CREATED": {"KWD": "0.005"}}}
+    second = {**shard(1, "10.00"), "residues": {"TRANSFER_CREATED": {"KWD": "0.003"}}}
+    combined = combine_mapped([first, second, shard(1, "1.00")])
+    assert combined["residues"] == {"TRANSFER_CREATED": {"KWD": "0.008"}}
+    assert "residues" not in combine_mapped([shard(1, "1.00")])

@@ -327,3 +327,38 @@ def test_what_the_incumbent_paid_is_claimed_for_stripe_and_refused_to_hyperwalle
     held_by = claim_documents(ledger, "hyperwallet", ClaimKind.INVOICE, {"77": 11}, workflow="t")
     refusal = held_by["77"].refusal("hyperwallet")
     assert refusal is not None and "imported from the previous connector" in refusal
+
+
+def test_amounts_are_read_in_stripes_unit_and_stored_in_iso_minor_units(tmp_path, ledger):
+    """The incumbent stored Mirakl's amount x 100 whatever the currency, i.e. what it sent to
+    Stripe: the ledger keeps what that moved at Stripe, in ISO 4217 minor units."""
+    url = _old_db(
+        tmp_path,
+        OLDER,
+        [
+            "INSERT INTO mirakl_stripe_mapping VALUES (1, 11, 'acct_old', 1, 1, NULL)",
+            # 5 ISK sent as 500 (Stripe takes ISK with two decimals): 5 ISK, ISO exponent 0.
+            "INSERT INTO stripe_transfer VALUES (1, 1, 'O-ISK', 'TRANSFER_ORDER', 'tr_isk', 500, "
+            "'TRANSFER_CREATED', NULL, 'isk', '2020-06-01 10:00:00', 'ch_1')",
+            # 12 MGA sent as 1200: zero-decimal at Stripe, so 1200 MGA moved (ISO 120000).
+            "INSERT INTO stripe_transfer VALUES (2, 1, 'O-MGA', 'TRANSFER_ORDER', 'tr_mga', 1200, "
+            "'TRANSFER_CREATED', NULL, 'mga', '2020-06-01 10:00:00', 'ch_2')",
+            "INSERT INTO stripe_transfer VALUES (3, 1, 'O-EUR', 'TRANSFER_ORDER', 'tr_eur', 1234, "
+            "'TRANSFER_CREATED', NULL, 'eur', '2020-06-01 10:00:00', 'ch_3')",
+            "INSERT INTO stripe_payout VALUES (1, 1, 700, 'isk', '2020-06-03 00:00:00', 77, "
+            "'po_1', 'PAYOUT_CREATED', NULL)",
+            "INSERT INTO mirakl_refund VALUES (1, 300, 'isk', 'R-1', 'O-ISK', 're_1', NULL, "
+            "'REFUND_CREATED', NULL, '2020-06-04 00:00:00')",
+        ],
+    )
+
+    import_stripe_connector(url, ledger, dry_run=False)
+
+    amounts = {
+        m: (t.amount, t.currency)
+        for m in ("O-ISK", "O-MGA", "O-EUR")
+        if (t := ledger.get_transfer(TransferType.PRODUCT_ORDER, m))
+    }
+    assert amounts == {"O-ISK": (5, "ISK"), "O-MGA": (120000, "MGA"), "O-EUR": (1234, "EUR")}
+    assert ledger.get_payouts(["77"])["77"].amount == 7
+    assert ledger.get_refunds(["R-1"])["R-1"].amount == 3

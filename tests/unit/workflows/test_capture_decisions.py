@@ -70,6 +70,18 @@ def test_zero_decimal_currency_is_not_multiplied_by_100():
     assert decision.amount == 1000
 
 
+def test_capture_is_rounded_down_to_what_stripe_takes():
+    # KWD: the authorised 15.000 minus a refused 1.005 is 13.995, captured as 13.990 (Stripe's
+    # three-decimal currencies end in 0); MGA: 120.50 ariary is captured as 120 whole ariary.
+    kwd = PaymentMapping("pi_1", "C", stripe_amount=15000)
+    decision = decide_capture(kwd, [order("C-A", total="15.000", currency="KWD",
+                                          refused_line="1.005")])  # fmt: skip
+    assert (decision.action, decision.amount) == (CaptureAction.CAPTURE, 13990)
+    mga = PaymentMapping("pi_1", "C", stripe_amount=12050)
+    decision = decide_capture(mga, [order("C-A", total="120.50", currency="MGA")])
+    assert decision.amount == 12000
+
+
 @pytest.mark.parametrize("state", ["STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT",
                                    "WAITING_DEBIT_PAYMENT"])  # fmt: skip
 def test_any_undecided_order_waits(state):

@@ -47,6 +47,26 @@ def test_kyc_status_rules(acct, expected):
     assert kyc_status(acct) == expected
 
 
+@pytest.mark.parametrize(
+    ("capabilities", "charges", "expected"),
+    [
+        # a transfers-only seller (recipient): never charges_enabled, yet fully usable
+        ({"transfers": "active"}, False, "APPROVED"),
+        ({"transfers": "active", "card_payments": "inactive"}, False, "APPROVED"),
+        # charges alone do not make an account able to receive the marketplace's transfers
+        ({"transfers": "inactive", "card_payments": "active"}, True, None),
+        ({"transfers": "pending"}, True, None),
+    ],
+)
+def test_approved_follows_the_transfers_capability_not_charges_enabled(
+    capabilities, charges, expected
+):
+    acct = account(payouts=True, charges=charges) | {"capabilities": capabilities}
+    assert kyc_status(acct) == expected
+    # payouts still matter: a seller whose payouts are disabled is not approved
+    assert kyc_status(acct | {"payouts_enabled": False}) is None
+
+
 def test_holds_only_problem_statuses():
     assert [s for s in ("PENDING_SUBMISSION", "PENDING_APPROVAL", "REFUSED") if holds_transfers(s)]
     assert not holds_transfers("APPROVED")

@@ -155,7 +155,26 @@ def test_zero_decimal_and_three_decimal_currencies():
     assert payout(jpy).amount == 1500
     assert transfer(SUB, jpy).amount == 300
     kwd = invoice(currency="KWD", total_other_credits_incl_tax=Decimal("1.234"))
-    assert transfer(CREDITS, kwd).amount == 1234
+    # Stripe takes KWD with a last digit of 0 (docs.stripe.com/currencies "Three-decimal"):
+    # 1.230 goes, the 0.004 left over is recorded, never sent
+    row = transfer(CREDITS, kwd)
+    assert (row.amount, row.amount_residue, row.status) == (1230, 4, TransferStatus.PENDING)
+
+
+def test_huf_payout_goes_in_whole_forints_the_rest_stays_as_residue():
+    huf = invoice(currency="HUF", amount_transferred=Decimal("1234.56"))
+    row = payout(huf)
+    assert (row.amount, row.amount_residue, row.status) == (123400, 56, PayoutStatus.PENDING)
+    # a transfer in HUF is not a payout: cents go
+    huf = invoice(currency="HUF", total_other_credits_incl_tax=Decimal("12.34"))
+    assert (transfer(CREDITS, huf).amount, transfer(CREDITS, huf).amount_residue) == (1234, None)
+
+
+def test_currency_stripe_does_not_support_fails_the_invoice_with_the_reason():
+    irr = invoice(currency="IRR", amount_transferred=Decimal("50.00"))
+    row = payout(irr)
+    assert row.status is PayoutStatus.FAILED
+    assert row.status_reason.startswith("Currency IRR is not supported by Stripe")
 
 
 def test_platform_account_is_asked_only_for_pending_seller_to_platform_rows():

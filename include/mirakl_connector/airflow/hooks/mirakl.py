@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook
 
 from mirakl_connector.airflow.hooks._extras import base_url_from, extra_value
 from mirakl_connector.errors import ConfigurationError, MiraklApiError
-from mirakl_connector.mirakl.instance_url import mirakl_instance_url
+from mirakl_connector.instance_url import mirakl_instance_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

@@ -52,6 +52,7 @@ def combine_mapped(summaries: Sequence[Mapping[str, Any] | None]) -> dict[str, A
         return None
     counts: Counter[str] = Counter()
     amounts: dict[str, dict[str, Decimal]] = {}
+    residues: dict[str, dict[str, Decimal]] = {}
     reasons: Counter[tuple[str, str]] = Counter()
     combined: dict[str, Any] = {
         "workflow": present[0].get("workflow"),
@@ -69,24 +70,37 @@ def combine_mapped(summaries: Sequence[Mapping[str, Any] | None]) -> dict[str, A
         combined["failed"].extend(summary.get("failed") or [])
         combined["notes"].extend(summary.get("notes") or [])
         counts.update(counts_of(summary))
-        for status, per_currency in (summary.get("amounts") or {}).items():
-            for currency, amount in per_currency.items():
-                bucket = amounts.setdefault(status, {})
-                bucket[currency] = bucket.get(currency, Decimal(0)) + Decimal(str(amount))
+        _add_amounts(amounts, summary.get("amounts"))
+        _add_amounts(residues, summary.get("residues"))
         for entry in summary.get("reasons") or ():
             reasons[(entry["status"], entry["reason"])] += int(entry.get("count") or 0)
         if "items" in summary:
             combined.setdefault("items", []).extend(summary["items"])
     combined["counts"] = dict(sorted(counts.items()))
-    combined["amounts"] = {
-        status: {cur: str(v) for cur, v in sorted(per.items())}
-        for status, per in sorted(amounts.items())
-    }
+    combined["amounts"] = _decimal_strings(amounts)
+    if residues:  # Stripe's currency rounding left something (README "Currencies")
+        combined["residues"] = _decimal_strings(residues)
     combined["reasons"] = [
         {"status": status, "reason": reason, "count": n}
         for (status, reason), n in reasons.most_common()
     ]
     return combined
+
+
+def _add_amounts(
+    into: dict[str, dict[str, Decimal]], per_status: Mapping[str, Mapping[str, Any]] | None
+) -> None:
+    for status, per_currency in (per_status or {}).items():
+        for currency, amount in per_currency.items():
+            bucket = into.setdefault(status, {})
+            bucket[currency] = bucket.get(currency, Decimal(0)) + Decimal(str(amount))
+
+
+def _decimal_strings(per_status: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, str]]:
+    return {
+        status: {cur: str(v) for cur, v in sorted(per.items())}
+        for status, per in sorted(per_status.items())
+    }
 
 
 def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -97,6 +111,7 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
     """
     steps: dict[str, Any] = {}
     amounts: dict[str, Any] = {}
+    residues: dict[str, Any] = {}
     failed: list[dict[str, str]] = []
     failed_count = 0
     missing: list[str] = []
@@ -108,6 +123,8 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
         steps[task_id] = counts_of(summary)
         if summary.get("amounts"):
             amounts[task_id] = summary["amounts"]
+        if summary.get("residues"):
+            residues[task_id] = summary["residues"]
         for entry in summary.get("reasons") or ():
             reasons.append({**entry, "step": task_id})
         items = failed_items(summary)
@@ -115,7 +132,7 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
         # Summaries list at most 20 failed items by name; ``failed_total`` is the true count.
         total = summary.get("failed_total")
         failed_count += total if isinstance(total, int) and total >= len(items) else len(items)
-    return {
+    merged = {
         "steps": steps,
         "amounts": amounts,
         "reasons": reasons,
@@ -124,6 +141,9 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
         "failed": failed,
         "has_failures": failed_count > 0,
     }
+    if residues:
+        merged["residues"] = residues
+    return merged
 
 
 def render_report(report: Mapping[str, Any]) -> str:
@@ -138,6 +158,10 @@ def render_report(report: Mapping[str, Any]) -> str:
         for status, per_currency in sorted(per_status.items()):
             money = ", ".join(f"{amount} {cur}" for cur, amount in sorted(per_currency.items()))
             text += f"\n{step} {status}: {money}"
+    for step, per_status in report.get("residues", {}).items():
+        for status, per_currency in sorted(per_status.items()):
+            money = ", ".join(f"{amount} {cur}" for cur, amount in sorted(per_currency.items()))
+            text += f"\n{step} {status}: residue not moved (Stripe rounding): {money}"
     reasons = report.get("reasons") or []
     if reasons:
         rows = [(r["step"], r["status"], r["count"], r["reason"]) for r in reasons]

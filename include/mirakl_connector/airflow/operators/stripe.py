@@ -1,5 +1,13 @@
 """Generic Stripe actions (create charge, create customer, find customer, create product).
 
+"Create charge" keeps the MuleSoft Stripe connector's fields (``amount``, ``currency``,
+``source``, ``customer``, ``capture``, ...) and result (a Charge object), but makes the payment
+the current way: ``charges.create`` is deprecated in the pinned API version, so it creates and
+confirms a **PaymentIntent** (``source`` becomes its ``payment_method``; ``capture=False``
+becomes ``capture_method=manual``) and returns the intent's charge. Only a one-time card token
+(``tok_...``) still goes through ``POST /v1/charges``: the pinned PaymentIntent parameters have
+no way to pay with a token (no ``payment_method_data[card][token]``).
+
 Every input is checked *before* Stripe is called, with an error naming the field and the rule
 (:class:`~mirakl_connector.errors.InvalidItemError`): a typo costs no API call and no half-made
 object. Writes carry an idempotency key derived from the DAG run and task, so a retried task
@@ -37,7 +45,8 @@ def charge_params(
     capture: bool = True,
     metadata: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Validated ``POST /v1/charges`` params (pure).
+    """Validated params of the "Create charge" action (pure), for ``POST /v1/payment_intents``
+    (see the module docstring; :func:`uses_payment_intent` tells which endpoint they are for).
 
     Rules: ``amount`` is a positive integer in minor units (1.00 EUR is 100; a float or a
     decimal string is refused rather than guessed); a 3-letter currency; a ``source`` or a
@@ -62,9 +71,19 @@ def charge_params(
             f"customer must be a Stripe customer id (cus_...), got {customer!r}",
             item_id="customer",
         )
-    params: dict[str, Any] = {"amount": amount, "currency": currency.lower(), "capture": capture}
+    params: dict[str, Any] = {"amount": amount, "currency": currency.lower()}
+    if source and not uses_payment_intent(source):
+        params.update(source=source, capture=capture)  # a token: the Charges API (see above)
+    else:
+        params.update(
+            confirm=True,
+            capture_method="automatic" if capture else "manual",
+            # card-like methods only: no redirect, so no return_url is needed to confirm
+            automatic_payment_methods={"enabled": True, "allow_redirects": "never"},
+        )
+        if source:
+            params["payment_method"] = source
     for name, value in (
-        ("source", source),
         ("customer", customer),
         ("description", description),
         ("receipt_email", receipt_email),
@@ -76,6 +95,11 @@ def charge_params(
     if metadata:
         params["metadata"] = dict(metadata)
     return params
+
+
+def uses_payment_intent(source: str | None) -> bool:
+    """True unless ``source`` is a one-time token (``tok_``), which only the Charges API takes."""
+    return not (source or "").startswith("tok_")
 
 
 def shipping_params(shipping: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,11 +226,16 @@ class _StripeOperator(BaseOperator):
 
 
 class StripeCreateChargeOperator(_StripeOperator):
-    """Create a charge; ``fields`` as :func:`charge_params` takes them (templated)."""
+    """The MuleSoft "Create charge" action: ``fields`` as :func:`charge_params` takes them
+    (templated). It creates and confirms a PaymentIntent and returns its Charge (a ``tok_``
+    source still uses the Charges API: see the module docstring)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
         params = call_with_fields(charge_params, self.params_in)
-        return self.gateway().create_charge(params, idempotency_key=self.key(context))
+        gateway = self.gateway()
+        if "confirm" in params:
+            return gateway.create_payment(params, idempotency_key=self.key(context))
+        return gateway.create_charge(params, idempotency_key=self.key(context))
 
 
 class StripeCreateCustomerOperator(_StripeOperator):
