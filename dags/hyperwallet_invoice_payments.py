@@ -29,19 +29,23 @@ Pays each Mirakl invoice through Hyperwallet: the seller's amount to the shop's 
 (`hw-bankaccount-token`) and, when enabled, the operator's commission to the operator's bank
 account of the shop's program (`hyperwallet.programs[].bank_account_token`).
 
-**Reads**: IV01 accounting documents (default; COMPLETE automatic invoices whose payment is
-PENDING) or SBC11 seller billing cycles (`hyperwallet_payments.invoice_source = "SBC11"`) created
+**Reads**: IV01 accounting documents (default; `payment_status=PENDING&states=COMPLETE&
+type=AUTO_INVOICE`) or SBC11 seller billing cycles (`hyperwallet_payments.invoice_source =
+"SBC11"`, `pay_out_state=TO_PAY`) created
 since the start of the last run that read one (at most `hyperwallet.extraction_max_days`, 30,
 back); S20 for each invoice's shop (program, bank account token, read fresh every time); the
 ledger's Hyperwallet payments and retry queue. **Writes**: Hyperwallet `POST /payments` with
-`clientPaymentId` = invoice id (`<id>-operatorFee` for the commission), amount as a decimal
+`clientPaymentId` = invoice id or billing cycle id (`hyperwallet_payments.client_payment_id`;
+`<id>-operatorFee` for the commission), amount as a decimal
 string, `purpose` OTHER; the ledger (`hyperwallet_payments`, retry queue, window checkpoint).
 Mirakl is not written to: the invoice is confirmed paid by `hyperwallet_payment_status` when
 Hyperwallet reports the payment COMPLETED.
 
-**Never twice**: before any creation the payment is looked up at Hyperwallet by
-`clientPaymentId`; one found in any status but a failure one is recorded, not created again.
-Rerunning, clearing a task or re-reading old invoices with `since` is safe.
+**Never twice**: each payment is claimed in the ledger (one sender at a time), then looked up at
+Hyperwallet by `clientPaymentId` (and the document's other id); one found in any status but a
+failure one is recorded, not created again. A document Mirakl marks paid (`payment.state`,
+`payment_status`, `pay_out.state`) is never paid. Rerunning, clearing a task, copies running at
+once or re-reading old invoices with `since` is safe.
 
 **Tasks**: `wait_for_mirakl`, `check_hyperwallet` (credentials and every program token; a wrong
 configuration fails here with the key named), `pay_invoices`, `report` (fails and e-mails

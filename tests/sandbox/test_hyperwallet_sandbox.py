@@ -211,30 +211,71 @@ def test_iv07_confirms_an_invoice_and_checks_amount_and_linked_documents(admin, 
     mirakl.confirm_invoice_payments([linked])
     with pytest.raises(MiraklClientError, match="check the field datatype"):
         mirakl.confirm_invoice_payments([{**doc, "invoice_id": "230201"}])
-    statuses = {i["invoice_id"]: i["payment_status"] for i in admin.invoices()}
+    statuses = {i["invoice_id"]: i["payment"]["state"] for i in admin.invoices()}
     assert statuses == {230201: "PAID", 230202: "PAID"}
     assert [i["invoice_id"] for i in mirakl.iter_invoices()] == [230201, 230202]
+
+
+def _cycle_id(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
 
 
 def test_sbc11_lists_cycles_to_pay_with_seek_paging_and_sbc07_marks_them_paid(sandbox, admin):
     mirakl = MiraklClient(sandbox.url, MIRAKL_KEY, retry=RetryPolicy.no_wait(2), page_size=2)
     cycles = [
-        {"id": f"cycle-{n}", "date_created": f"2026-11-0{n}T00:00:00Z", "currency_iso_code": "EUR",
+        {"id": _cycle_id(n), "date_created": f"2026-11-0{n}T00:00:00Z", "currency_iso_code": "EUR",
          "amount_transferred_to_seller": 10 + n, "amount_transferred_to_operator": 1,
          "pay_out": {"state": "PAID" if n == 5 else "TO_PAY"}, "shop": {"shop_id": 2000 + n}}
         for n in range(1, 6)
     ]  # fmt: skip
     HyperwalletSandboxAdmin(sandbox.url).put_billing_cycles(cycles)
-    assert [c["id"] for c in mirakl.iter_billing_cycles()] == [f"cycle-{n}" for n in range(1, 5)]
+    assert [c["id"] for c in mirakl.iter_billing_cycles()] == [_cycle_id(n) for n in range(1, 5)]
     since = [c["id"] for c in mirakl.iter_billing_cycles(start_date="2026-11-03T00:00:00Z")]
-    assert since == ["cycle-3", "cycle-4"]
+    assert since == [_cycle_id(3), _cycle_id(4)]
     assert len(list(mirakl.iter_billing_cycles(pay_out_states=None))) == 5
-    mirakl.confirm_billing_cycles(
-        [{"id": "cycle-1", "amount_transferred_to_seller": Decimal("11"),
-          "currency_iso_code": "EUR", "transaction_date": "2026-11-12T00:00:00Z", "state": "PAID"}]
-    )  # fmt: skip
+    paid = {"id": _cycle_id(1), "amount_transferred_to_seller": Decimal("11"),
+            "currency_iso_code": "EUR", "transaction_date": "2026-11-12T00:00:00Z",
+            "state": "PAID"}  # fmt: skip
+    mirakl.confirm_billing_cycles([paid])
     with pytest.raises(MiraklClientError, match="amount is incorrect"):
         mirakl.confirm_billing_cycles(
-            [{"id": "cycle-2", "amount_transferred_to_seller": Decimal("1"), "state": "PAID"}]
+            [{**paid, "id": _cycle_id(2), "amount_transferred_to_seller": Decimal("1")}]
         )
-    assert [c["id"] for c in mirakl.iter_billing_cycles()] == ["cycle-2", "cycle-3", "cycle-4"]
+    assert [c["id"] for c in mirakl.iter_billing_cycles()] == [_cycle_id(n) for n in (2, 3, 4)]
+    (first,) = [c for c in admin.state()["mirakl"]["billing_cycles"] if c["id"] == _cycle_id(1)]
+    assert first["pay_out"] == {"state": "PAID", "transaction_date": "2026-11-12T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"id": "cycle-1"}, "Invalid seller billing cycle id"),
+        ({"state": "TO_PAY"}, "Invalid state"),
+        ({"transaction_date": None}, "transaction_date is required"),
+        ({"amount_transferred_to_seller": None}, "amount_transferred_to_seller is required"),
+        ({"failure_reason": "INCOMPLETE_KYC"}, "Invalid failure_reason"),
+        ({"reference": "r" * 101}, "reference longer than 100"),
+    ],
+)
+def test_sbc07_refuses_what_its_published_schema_does_not_allow(sandbox, admin, change, message):
+    """SBC07_Request_SellerBillingCycles: required fields, the UUID id, state enum,
+    transaction_date when PAID, failure_reason only when FAILED, reference ≤ 100."""
+    mirakl = MiraklClient(sandbox.url, MIRAKL_KEY, retry=RetryPolicy.no_wait(2))
+    HyperwalletSandboxAdmin(sandbox.url).put_billing_cycles(
+        [{"id": _cycle_id(1), "date_created": "2026-11-01T00:00:00Z", "currency_iso_code": "EUR",
+          "amount_transferred_to_seller": 11, "pay_out": {"state": "TO_PAY"},
+          "shop": {"shop_id": 2001}}]
+    )  # fmt: skip
+    good = {"id": _cycle_id(1), "amount_transferred_to_seller": Decimal("11"), "state": "PAID",
+            "transaction_date": "2026-11-12T00:00:00Z"}  # fmt: skip
+    bad = {k: v for k, v in {**good, **change}.items() if v is not None}
+    with pytest.raises(MiraklClientError, match=message):
+        mirakl.confirm_billing_cycles([bad])
+
+
+def test_sbc11_refuses_unknown_pay_out_states_and_bad_ids(sandbox, admin):
+    mirakl = MiraklClient(sandbox.url, MIRAKL_KEY, retry=RetryPolicy.no_wait(2))
+    with pytest.raises(MiraklClientError, match="pay_out_state"):
+        list(mirakl.iter_billing_cycles(pay_out_states=["UNPAID"]))
+    with pytest.raises(MiraklClientError, match="36 characters"):
+        list(mirakl.iter_billing_cycles(ids=["cycle-1"]))

@@ -37,7 +37,7 @@ whose program is not configured here (they could not be paid) and those missing 
 extracts look the user and bank account up before creating any).
 
 **Paid at Hyperwallet, unpaid in Mirakl.** Every invoice or billing cycle whose seller payment is
-COMPLETED at Hyperwallet while Mirakl still shows it unpaid (IV01 ``payment_status`` not PAID,
+COMPLETED at Hyperwallet while Mirakl still shows it unpaid (IV01 ``payment.state`` not PAID,
 SBC11 pay-out state not PAID) is listed as a failure to settle by hand: confirm it in Mirakl
 (IV07 / SBC07); it must never be paid again. Payments still in flight are reported too.
 
@@ -80,6 +80,7 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     is_operator_fee,
     ledger_status,
     live_payment,
+    mirakl_paid,
     operator_fee_id,
     parse_invoice,
     raw_invoice_id,
@@ -525,12 +526,9 @@ class HyperwalletCutover:
 
 
 def _paid_in_mirakl(raw: Mapping[str, Any], source: str) -> bool:
-    if source == SBC11:
-        pay_out = raw.get("pay_out") if isinstance(raw.get("pay_out"), Mapping) else {}
-        state = pay_out.get("state") or raw.get("pay_out_state")
-    else:
-        state = raw.get("payment_status")
-    return str(state or "").strip().upper() == "PAID"
+    """Any known field marks it PAID: IV01 ``payment.state`` (published schema) or a top-level
+    ``payment_status`` (the incumbent's mocks); SBC11 ``pay_out.state``."""
+    return mirakl_paid(raw, source) is not None
 
 
 def _window(value: str | None) -> datetime | None:

@@ -140,6 +140,14 @@ def _add_moved_daily(conn: Connection) -> None:
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
+#: Columns added by step 10 (one sender per Hyperwallet payment; see ``schema``).
+_V10_HW_SEND_CLAIM = ("send_claimed_until", "send_claimed_by")
+
+
+def _add_v10_hyperwallet_send_claims(conn: Connection) -> None:
+    add_missing_columns(conn, schema.hyperwallet_payments, _V10_HW_SEND_CLAIM)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -167,6 +175,9 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(7, "payments console indexes", _add_v7_console_indexes),
     MigrationStep(8, "amount residue left by Stripe's currency rounding", _add_v8_amount_residue),
     MigrationStep(9, "console: money moved per day (moved_daily), events by run", _add_moved_daily),
+    MigrationStep(
+        10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
+    ),
 )
 
 #: The schema version this code writes and reads.

@@ -339,6 +339,11 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: schema step 10: one sender at a time. Set (to now + the lease) by the run about to look
+    #: the payment up and create it, cleared when it is done; another run finding it in the
+    #: future sends nothing (Hyperwallet has no idempotency key to fall back on).
+    send_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    send_claimed_by: Mapped[str | None] = mapped_column(String(_ID_LEN))
 
 
 class PaymentClaimRow(Base):

@@ -1039,6 +1039,76 @@ class Ledger:
         """
         return self._mark_attempt(_HW_PAYMENT, record, record.client_payment_id, run_id)
 
+    def claim_hyperwallet_payment_send(
+        self,
+        client_payment_id: str,
+        *,
+        owner: str,
+        lease: timedelta,
+        gone: Callable[[str], bool] | None = None,
+    ) -> str | None:
+        """Take the right to look the payment up and create it; ``None`` when taken.
+
+        Hyperwallet has no idempotency key and nothing documents that it refuses a reused
+        ``clientPaymentId``, so two runs that both looked the payment up (and found nothing)
+        would both create it. One transaction locks the row, checks it and sets
+        ``send_claimed_until`` = now + ``lease``: the other runs get the reason why not (sent
+        already, or being sent by another run until when) and send nothing. A run that dies
+        holding the claim only delays the payment by ``lease``, or not at all when ``gone``
+        says its holder is known dead; the next one looks it up first.
+        Release it with :meth:`release_hyperwallet_payment_send`.
+
+        :raises LedgerConflictError: the row is not in the ledger (save it first).
+        """
+        table = _HW_PAYMENT.table
+        now = _now()
+        with self._writer.begin() as conn:
+            old = _select_by_keys(conn, _HW_PAYMENT, [(client_payment_id,)], for_update=True).get(
+                (client_payment_id,)
+            )
+            if old is None:
+                raise LedgerConflictError(
+                    f"hyperwallet_payment {client_payment_id} is not in the ledger; save it "
+                    "before claiming it"
+                )
+            until = old["send_claimed_until"]
+            if until is not None and until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            holder = old["send_claimed_by"]
+            if (
+                until is not None
+                and until > now
+                and holder != owner
+                and not (holder and gone is not None and gone(holder))
+            ):
+                return (
+                    f"being sent by another run ({old['send_claimed_by']}) until "
+                    f"{until.isoformat()}"
+                )
+            if old["status"] in _HW_PAYMENT.done_statuses or (
+                old["payment_token"] is not None
+                and old["status"] not in _HW_PAYMENT.replaceable_statuses
+            ):
+                token = old["payment_token"] or "no payment"
+                return f"already sent ({token}, {old['hw_status'] or old['status']})"
+            conn.execute(
+                update(table)
+                .where(table.c.id == old["id"])
+                .values(send_claimed_until=now + lease, send_claimed_by=owner)
+            )
+        return None
+
+    def release_hyperwallet_payment_send(self, client_payment_id: str, *, owner: str) -> None:
+        """Give the claim of :meth:`claim_hyperwallet_payment_send` back (only the owner's)."""
+        table = _HW_PAYMENT.table
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.client_payment_id == client_payment_id)
+                .where(table.c.send_claimed_by == owner)
+                .values(send_claimed_until=None, send_claimed_by=None)
+            )
+
     def record_hyperwallet_notification(
         self,
         record: HyperwalletPayment,

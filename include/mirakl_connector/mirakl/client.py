@@ -253,12 +253,32 @@ class MiraklClient:
         start_date: DateFilter = None,
         end_date: DateFilter = None,
         shop_id: int | str | None = None,
+        payment_status: str | None = None,
+        states: Iterable[str] | None = None,
+        doc_type: str | None = None,
+        seller_billing_cycle_ids: Iterable[str] | None = None,
     ) -> Iterator[dict]:
-        """Yield accounting documents (IV01) created in a window and/or of one shop."""
+        """Yield accounting documents (IV01) created in a window and/or of one shop.
+
+        The optional filters are IV01's own (published operator OpenAPI, operation IV01):
+        ``payment_status`` (PENDING, PAID, FAILED), ``states`` (comma-separated; Mirakl's default
+        is GENERATED,COMPLETE), ``type`` (ALL, AUTO_INVOICE, MANUAL_INVOICE, MANUAL_CREDIT; Mirakl's
+        default is AUTO_INVOICE) and ``seller_billing_cycle_id`` (comma-separated, 100 at most).
+        Left out, Mirakl applies its defaults: the Stripe settlement relies on them.
+        """
         params = _date_params(start_date=start_date, end_date=end_date)
         if shop_id is not None:
             params["shop"] = str(shop_id)
-        return self._paginate_offset(IV01, "/api/invoices", params, _items_at("invoices"))
+        if payment_status is not None:
+            params["payment_status"] = payment_status
+        if states is not None:
+            params["states"] = ",".join(_unique(states))
+        if doc_type is not None:
+            params["type"] = doc_type
+        for id_params in _csv_id_filters(seller_billing_cycle_id=seller_billing_cycle_ids):
+            yield from self._paginate_offset(
+                IV01, "/api/invoices", {**params, **id_params}, _items_at("invoices")
+            )
 
     def confirm_invoice_payments(self, documents: Sequence[Mapping]) -> None:
         """Confirm the payment of accounting documents (IV07), 100 documents per call.

@@ -274,7 +274,7 @@ def generate_invoices(
                 "date_created": _iso(end_ts - (count - i) * 60),
                 "type": "AUTO_INVOICE",
                 "state": "COMPLETE",
-                "payment_status": "PENDING",
+                "payment": {"state": "PENDING"},
                 "summary": {
                     "amount_transferred": amount(10, 900),
                     "amount_transferred_to_operator": amount(1, 90),

@@ -9,8 +9,12 @@ What is simulated (the calls the connector makes):
   ``EXTERNAL_ACCOUNT_TYPE_NOT_SUPPORTED``; ``transferMethodCountry`` and ``type`` cannot change
   on update; the same account twice is ``DUPLICATE_EXTERNAL_ACCOUNT_CREATION``.
 * ``/users/{u}/business-stakeholders``: create, update, list.
-* ``/payments``: create (``clientPaymentId`` unique among payments that did not fail, the
-  destination must be a known ``trm-``/``usr-`` token), get, list by ``clientPaymentId``.
+* ``/payments``: create (the destination must be a known ``trm-``/``usr-`` token), get, list
+  by ``clientPaymentId``. Whether Hyperwallet refuses a reused ``clientPaymentId`` is not
+  documented (api-reference.md C.5: UNCONFIRMED); by default the simulator refuses one among the
+  payments that did not fail (the stricter choice), and a scenario's
+  ``hyperwallet.refuse_duplicate_client_payment_ids: false`` turns that off, so that tests prove
+  the connector itself never sends a payment twice.
 * ``/webhook-notifications``: get by token, list; ``/programs/{token}``.
 * Lists use v4 cursor paging (``limit``, ``after``; ``links`` with ``rel=next``); an empty list
   is ``204``. Errors are ``{"errors": [{"code", "fieldName", "message"}]}``. Auth is HTTP Basic
@@ -101,6 +105,8 @@ class HyperwalletData:
         self.notifications: dict[str, dict[str, Any]] = {}
         self.calls: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {}
+        #: refuse a reused clientPaymentId (undocumented at Hyperwallet: see the module doc)
+        self.refuse_duplicate_client_payment_ids = True
         self.held: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
         self.delivery_lock = threading.Lock()
@@ -133,6 +139,11 @@ class HyperwalletData:
         for key in ("username", "password"):
             if key in section:
                 setattr(self, key, str(section[key]))
+        refuse = section.get("refuse_duplicate_client_payment_ids")
+        if refuse is not None:
+            if not isinstance(refuse, bool):
+                raise ScenarioError("hyperwallet.refuse_duplicate_client_payment_ids: a boolean")
+            self.refuse_duplicate_client_payment_ids = refuse
         stamp = _hw_time(now)
         for program in section.get("programs") or []:
             self.programs[program["token"]] = dict(program)
@@ -552,7 +563,7 @@ def _create_payment(
             "destinationToken",
         )
     client_id = str(body["clientPaymentId"])
-    for other in data.payments.values():
+    for other in data.payments.values() if data.refuse_duplicate_client_payment_ids else ():
         if other.get("clientPaymentId") == client_id and other.get("status") not in (
             PAYMENT_FAILURE_STATUSES
         ):

@@ -282,7 +282,7 @@ class SandboxState:
         for order in mirakl.get("service_orders") or []:
             self.mirakl.service_orders[str(order["id"])] = order
         self.mirakl.service_debits.extend(mirakl.get("service_debits") or [])
-        self.mirakl.invoices.extend(mirakl.get("invoices") or [])
+        self.mirakl.invoices.extend(_iv01_document(i) for i in mirakl.get("invoices") or [])
         self.mirakl.invoices.sort(key=lambda i: (to_timestamp(i["date_created"]), i["invoice_id"]))
         if mirakl.get("billing_cycles"):
             cycles = {str(c["id"]): c for c in self.mirakl.billing_cycles}
@@ -465,3 +465,21 @@ def _payment_intent_defaults(intent: dict[str, Any], *, created: int) -> dict[st
     obj.setdefault("amount_received", obj["amount"] if status == "succeeded" else 0)
     obj.setdefault("amount_capturable", obj["amount"] if status == "requires_capture" else 0)
     return obj
+
+
+def _iv01_document(invoice: dict[str, Any]) -> dict[str, Any]:
+    """A seeded IV01 document in the published schema's shape: its payment state as
+    ``payment.state`` (``IV01_Response_200_Invoices_Payment``). A scenario written like the
+    Hyperwallet connector's mocks (a top-level ``payment_status``) is moved there; the schema has
+    no top-level ``payment_status``, so the simulator never answers one."""
+    if invoice.get("id") is not None:
+        # ``IV01_Response_200_Invoices.id`` is a string (the Stripe connector's mocks use a
+        # number: the published schema wins).
+        invoice["id"] = str(invoice["id"])
+    legacy = invoice.pop("payment_status", None)
+    payment = invoice.get("payment")
+    if not isinstance(payment, dict):
+        invoice["payment"] = {"state": str(legacy or "PENDING")}
+    elif legacy:
+        payment["state"] = str(legacy)
+    return invoice

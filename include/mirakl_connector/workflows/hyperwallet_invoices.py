@@ -13,8 +13,11 @@ Steps (Airflow tasks of ``dags/hyperwallet_invoice_payments.py``):
     Only the failed invoices whose retry is due (the frequent ``hyperwallet_retries`` DAG).
 
 Never paying twice, whatever is re-run or cleared: Hyperwallet has no idempotency key, so before
-any creation the payment is looked up by ``clientPaymentId`` (the invoice id, ``-operatorFee``
-for the commission); a payment found in any non-failure status is recorded and not created again.
+any creation the payment is looked up by ``clientPaymentId`` (the invoice or billing cycle id as
+``client_payment_id`` says, ``-operatorFee`` for the commission, and the document's other id);
+a payment found in any non-failure status is recorded and not created again. Copies of the step
+running at once do not both create it: each payment is claimed in the ledger before the lookup
+(:data:`SEND_LEASE`). A document Mirakl marks paid is never paid (``paid_in_mirakl``).
 The attempt is committed to the ledger before the call: if the process dies after Hyperwallet
 answered, the next run finds the payment by that lookup. A lookup that fails stops the item and
 queues it for a retry (the incumbent went on and created, which could pay twice).
@@ -29,6 +32,9 @@ invoice is confirmed paid when Hyperwallet notifies the payment COMPLETED
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -47,18 +53,24 @@ from mirakl_connector.ledger import (
     Ledger,
 )
 from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_claims
+from mirakl_connector.ledger.store import LedgerConflictError
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.payout_provider import HYPERWALLET, PayoutProviderRule
 from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.hyperwallet_payment_decisions import (
+    BILLING_CYCLE_ID,
+    CLIENT_PAYMENT_ID_CONVENTIONS,
+    INVOICE_ID,
     INVOICE_SOURCES,
     IV01,
     SBC11,
     HwInvoice,
     ProgramTokens,
     ShopTokens,
+    client_payment_base,
     is_live,
+    known_payment_ids,
     ledger_status,
     live_payment,
     operator_fee_id,
@@ -95,8 +107,14 @@ SKIPPED = "SKIPPED"
 NOT_HYPERWALLET = "NOT_HYPERWALLET"
 RETRY_PENDING = "RETRY_PENDING"
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+#: Another copy of the step holds the payment's send claim (it is being sent): retried later.
+SENDING_ELSEWHERE = "SENDING_ELSEWHERE"
 #: Outcomes after which the invoice is queued for a retry.
-RETRIABLE_OUTCOMES = frozenset({FAILED, IN_DOUBT, ON_HOLD})
+RETRIABLE_OUTCOMES = frozenset({FAILED, IN_DOUBT, ON_HOLD, SENDING_ELSEWHERE})
+#: How long one run's claim to send a payment keeps the others away: the lookup and the
+#: creation (each at most a few HTTP timeouts and retries) fit well inside it. A run that dies
+#: holding it delays that payment by this much; the next run looks it up before creating.
+SEND_LEASE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -109,12 +127,27 @@ class HyperwalletPaymentSettings:
         operator's bank account of the shop's program.
     :param confirm_linked_manual_documents: IV07 ``confirm_all_linked_manual_documents``.
     :param invoice_search_days: how far back a retry looks for a failed invoice in Mirakl.
+    :param client_payment_id: ``invoice_id`` or ``billing_cycle_id`` (see
+        :attr:`payment_id_convention`); unset, the id of the source's document.
     """
 
     invoice_source: str = IV01
     operator_commissions: bool = True
     confirm_linked_manual_documents: bool = True
     invoice_search_days: int = 15
+    client_payment_id: str | None = None
+
+    @property
+    def payment_id_convention(self) -> str:
+        """``invoice_id`` or ``billing_cycle_id``: the ``clientPaymentId`` of new payments.
+
+        By default the id of the document read (IV01 → invoice id, SBC11 → billing cycle id),
+        as each version of the Hyperwallet connector did; an operator moving from one version
+        to the other source keeps the one its payments at Hyperwallet already carry.
+        """
+        if self.client_payment_id:
+            return self.client_payment_id
+        return BILLING_CYCLE_ID if self.invoice_source == SBC11 else INVOICE_ID
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> HyperwalletPaymentSettings:
@@ -125,6 +158,12 @@ class HyperwalletPaymentSettings:
                 f"{SETTINGS_SECTION}.invoice_source must be IV01 or SBC11, got {source!r}"
             )
         values["invoice_source"] = source.upper()
+        convention = values.get("client_payment_id")
+        if convention is not None and convention not in CLIENT_PAYMENT_ID_CONVENTIONS:
+            raise ConfigurationError(
+                f"{SETTINGS_SECTION}.client_payment_id must be one of "
+                f"{', '.join(CLIENT_PAYMENT_ID_CONVENTIONS)}, got {convention!r}"
+            )
         days = values.get("invoice_search_days", cls.invoice_search_days)
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise ConfigurationError(
@@ -176,6 +215,10 @@ class HyperwalletInvoicePayments:
             default="none", hyperwallet_configured=True
         )
         self._raw_shops: dict[int, Mapping[str, Any]] = {}
+        #: other ids under which an earlier connector may have paid a payment's document
+        self._aliases: dict[str, tuple[str, ...]] = {}
+        #: who holds a send claim (one per job object: copies of the step never share it)
+        self._sender = sender_id(run_id)
         self.programs = {
             p.name: ProgramTokens(p.name, p.payment_token, p.bank_account_token, p.ignored)
             for p in settings.programs
@@ -275,13 +318,24 @@ class HyperwalletInvoicePayments:
             return max(value, floor)
         return floor
 
-    def _raw(
-        self, start: datetime | str | None, *, include_paid: bool, ids: Sequence[str] | None = None
-    ) -> Iterator[Any]:
+    def _raw(self, start: datetime | str | None, *, include_paid: bool) -> Iterator[Any]:
+        """The documents to pay, filtered by Mirakl as the Hyperwallet connector asks for them.
+
+        SBC11: ``start_date`` and ``pay_out_state=TO_PAY`` (no ``id`` filter: the connector
+        never sends one, a search by id filters the window's cycles here). IV01:
+        ``payment_status=PENDING&states=COMPLETE&type=AUTO_INVOICE`` (connector ≤ 5.2,
+        hyperwallet-mirakl-connector.md §1.9-legacy). ``include_paid`` drops the payment filter
+        only; a paid document read that way is still never paid (see ``_one``).
+        """
         if self._source == SBC11:
             states = None if include_paid else ("TO_PAY",)
-            return self.mirakl.iter_billing_cycles(start_date=start, pay_out_states=states, ids=ids)
-        return self.mirakl.iter_invoices(start_date=start)
+            return self.mirakl.iter_billing_cycles(start_date=start, pay_out_states=states)
+        return self.mirakl.iter_invoices(
+            start_date=start,
+            payment_status=None if include_paid else "PENDING",
+            states=("COMPLETE",),
+            doc_type="AUTO_INVOICE",
+        )
 
     def _read(
         self, start: datetime | str | None, *, include_paid: bool, changed: bool = True
@@ -305,8 +359,7 @@ class HyperwalletInvoicePayments:
         """The invoices ``ids`` as Mirakl returns them from ``start``; missing ones named."""
         wanted = set(ids)
         found: dict[str, _Item] = {}
-        filter_ids = list(ids) if self._source == SBC11 else None
-        for raw in self._raw(start, include_paid=include_paid, ids=filter_ids):
+        for raw in self._raw(start, include_paid=include_paid):
             invoice_id = raw_invoice_id(raw, self._source)
             if invoice_id in wanted and invoice_id not in found:
                 found[invoice_id] = self._parse(raw, include_paid=include_paid, changed=changed)
@@ -344,6 +397,7 @@ class HyperwalletInvoicePayments:
     # -- deciding and paying ----------------------------------------------------------------
 
     def _process(self, items: Sequence[_Item], summary: BatchSummary, *, dry_run: bool) -> None:
+        self._link_invoices(items)
         invoices = [item.invoice for item in items if item.invoice is not None]
         shops = self._shops({inv.shop_id for inv in invoices})
         saved = self.ledger.hyperwallet_payments_by_invoice(inv.invoice_id for inv in invoices)
@@ -352,6 +406,34 @@ class HyperwalletInvoicePayments:
             return self._one(item, shops, saved, dry_run=dry_run)
 
         run_batch(items, handle, item_id=lambda item: item.invoice_id, summary=summary)
+
+    def _link_invoices(self, items: Sequence[_Item]) -> None:
+        """SBC11 under the invoice-id convention: each cycle's automatic invoice id (IV01
+        ``seller_billing_cycle_id`` filter), the ``clientPaymentId`` its payments carry.
+
+        A cycle whose invoice Mirakl does not return keeps none and fails with the reason.
+        """
+        if self._source != SBC11 or self.payments.payment_id_convention != INVOICE_ID:
+            return
+        cycles = [item for item in items if item.invoice is not None]
+        if not cycles:
+            return
+        by_cycle: dict[str, str] = {}
+        try:
+            for raw in self.mirakl.iter_invoices(
+                seller_billing_cycle_ids=[item.invoice_id for item in cycles],
+                doc_type="AUTO_INVOICE",
+            ):
+                cycle = raw.get("seller_billing_cycle_id") if isinstance(raw, Mapping) else None
+                if cycle and raw.get("invoice_id") is not None:
+                    by_cycle[str(cycle)] = str(raw["invoice_id"])
+        except MiraklConnectorError as exc:
+            log.warning("IV01 by seller_billing_cycle_id failed: %s", exc)
+        for item in cycles:
+            assert item.invoice is not None
+            linked = by_cycle.get(item.invoice_id)
+            if linked:
+                item.invoice = replace(item.invoice, accounting_invoice_id=linked)
 
     def _shops(self, shop_ids: set[int]) -> dict[int, ShopTokens] | MiraklConnectorError:
         """The shops by id, read now (tokens may have been corrected in Mirakl since)."""
@@ -395,11 +477,23 @@ class HyperwalletInvoicePayments:
                 currency=invoice.currency,
             )
             return [before]
+        convention = self.payments.payment_id_convention
+        base = client_payment_base(invoice, convention)
+        if base is None:
+            return [
+                self._failure(
+                    item,
+                    f"no {convention} for this {invoice.source} document: it cannot be paid "
+                    f"under the clientPaymentId convention {convention!r}",
+                    dry_run=dry_run,
+                )
+            ]
         plan = plan_invoice_payments(
             invoice,
             shops.get(invoice.shop_id),
             self.programs,
             operator_commissions=self.payments.operator_commissions,
+            client_payment_id=base,
         )
         if plan.skip is not None:
             if not dry_run:
@@ -419,18 +513,49 @@ class HyperwalletInvoicePayments:
             held = ItemOutcome(invoice.invoice_id, ON_HOLD, plan.hold, failed=True)
             return self._queue([held], item, dry_run=dry_run)
 
-        by_id = {p.client_payment_id: p for p in saved.get(invoice.invoice_id, [])}
-        outcomes = [
-            self._payment_or_failure(
-                refresh_payment(by_id.get(p.client_payment_id), p), dry_run=dry_run
+        rows = saved.get(invoice.invoice_id, [])
+        by_id = {p.client_payment_id: p for p in rows}
+        # A live payment recorded under the other convention's id (adopted) is this one.
+        live = {p.kind: p for p in rows if is_live(p)}
+        outcomes = []
+        for planned in plan.payments:
+            row = refresh_payment(
+                live.get(planned.kind) or by_id.get(planned.client_payment_id), planned
             )
-            for p in plan.payments
-        ]
+            self._aliases[row.client_payment_id] = _aliases(invoice, row)
+            outcomes.append(
+                self._payment_or_failure(
+                    row, dry_run=dry_run, paid_elsewhere=self._paid_elsewhere(invoice, row, rows)
+                )
+            )
         for note in plan.notes:
             log.info("Invoice %s: %s", invoice.invoice_id, note)
         if not outcomes:
             outcomes = [ItemOutcome(invoice.invoice_id, SKIPPED, "; ".join(plan.notes) or None)]
         return self._queue(outcomes, item, dry_run=dry_run)
+
+    @staticmethod
+    def _paid_elsewhere(
+        invoice: HwInvoice, row: HyperwalletPayment, rows: Sequence[HyperwalletPayment]
+    ) -> str | None:
+        """Why ``row`` must not be created although no payment is found for it: the document is
+        PAID in Mirakl and the ledger does not show that this connector paid it.
+
+        The operator commission of an invoice whose seller payment we made and Hyperwallet
+        COMPLETED (so we confirmed the invoice) is still paid: it is independent of the seller's.
+        """
+        if invoice.paid_in_mirakl is None:
+            return None
+        ours = any(
+            r.kind == HyperwalletPaymentKind.SELLER and r.status == S.COMPLETED and r.payment_token
+            for r in rows
+        )
+        if row.kind == HyperwalletPaymentKind.OPERATOR_FEE and ours:
+            return None
+        return (
+            f"the invoice is PAID in Mirakl ({invoice.paid_in_mirakl}) without a payment of "
+            "this connector: settled outside Hyperwallet, never paid again"
+        )
 
     def _refusal(
         self,
@@ -494,7 +619,9 @@ class HyperwalletInvoicePayments:
                 rows.append(replace(row, status=S.ON_HOLD, status_reason=reason))
         self.ledger.save_hyperwallet_payments(rows, run_id=self.run_id)
 
-    def _payment_or_failure(self, row: HyperwalletPayment, *, dry_run: bool) -> ItemOutcome:
+    def _payment_or_failure(
+        self, row: HyperwalletPayment, *, dry_run: bool, paid_elsewhere: str | None = None
+    ) -> ItemOutcome:
         """:meth:`_payment`, a Hyperwallet error it raises (the lookup by ``clientPaymentId``
         failing) turned into a FAILED outcome, so that the invoice goes to the retry queue.
 
@@ -502,13 +629,19 @@ class HyperwalletInvoicePayments:
         no later run read it again, and it was never paid.
         """
         try:
-            return self._payment(row, dry_run=dry_run)
+            return self._payment(row, dry_run=dry_run, paid_elsewhere=paid_elsewhere)
         except HyperwalletApiError as exc:
             log.error("Payment %s not sent: %s", row.client_payment_id, exc)
             return _outcome(row, FAILED, f"not sent: {exc}", failed=True)
 
-    def _payment(self, row: HyperwalletPayment, *, dry_run: bool) -> ItemOutcome:
-        """Make sure ``row`` exists at Hyperwallet exactly once."""
+    def _payment(
+        self, row: HyperwalletPayment, *, dry_run: bool, paid_elsewhere: str | None = None
+    ) -> ItemOutcome:
+        """Make sure ``row`` exists at Hyperwallet exactly once.
+
+        One sender per payment: the row is claimed in the ledger (:data:`SEND_LEASE`) before it
+        is looked up and created, so copies of this step running at once never both create it.
+        """
         if is_live(row):
             reason = f"already sent ({row.payment_token}, {row.hw_status or row.status})"
             return _outcome(row, ALREADY_PAID, reason)
@@ -521,15 +654,49 @@ class HyperwalletInvoicePayments:
         program = self.programs.get(row.program or "")
         if program is None or not program.payment_token:
             raise ConfigurationError(f"program {row.program!r} has no payment program token")
-        found = live_payment(self.hyperwallet.find_payments(row.client_payment_id))
-        if found is not None:
-            return self._adopt(row, found, dry_run=dry_run)
-        # A payment Hyperwallet reported failed (RETURNED...) is replaced by a new one.
-        replaced = f"replaces failed {row.payment_token}" if row.payment_token else None
-        if dry_run:
+        if dry_run or paid_elsewhere:
+            # Nothing will be created: a payment Hyperwallet holds is recorded, that is all.
+            found = self._lookup(row)
+            if found is not None:
+                return self._adopt(row, found, dry_run=dry_run)
+            if paid_elsewhere:
+                return _outcome(row, SKIPPED, paid_elsewhere)
             return _outcome(row, WOULD_PAY, f"would pay to {row.destination_token}")
 
-        body = payment_body(row, program.payment_token)
+        if self.ledger.get_hyperwallet_payment(row.client_payment_id) is None:
+            try:
+                self.ledger.save_hyperwallet_payments([row], run_id=self.run_id)
+            except LedgerConflictError:
+                pass  # saved meanwhile by another copy of this step: the claim decides
+        held = self.ledger.claim_hyperwallet_payment_send(
+            row.client_payment_id, owner=self._sender, lease=SEND_LEASE, gone=sender_gone
+        )
+        if held is not None:
+            if held.startswith("already sent"):
+                return _outcome(row, ALREADY_PAID, held)
+            return _outcome(row, SENDING_ELSEWHERE, held)
+        try:
+            return self._send(row, program.payment_token)
+        finally:
+            self.ledger.release_hyperwallet_payment_send(row.client_payment_id, owner=self._sender)
+
+    def _lookup(self, row: HyperwalletPayment) -> Mapping[str, Any] | None:
+        """The live payment Hyperwallet holds under the row's ``clientPaymentId`` or under the
+        id an earlier connector used for the same document (the other convention)."""
+        for cpid in (row.client_payment_id, *self._aliases.get(row.client_payment_id, ())):
+            found = live_payment(self.hyperwallet.find_payments(cpid))
+            if found is not None:
+                return found
+        return None
+
+    def _send(self, row: HyperwalletPayment, program_token: str) -> ItemOutcome:
+        """Under the claim: look the payment up, then create it."""
+        found = self._lookup(row)
+        if found is not None:
+            return self._adopt(row, found, dry_run=False)
+        # A payment Hyperwallet reported failed (RETURNED...) is replaced by a new one.
+        replaced = f"replaces failed {row.payment_token}" if row.payment_token else None
+        body = payment_body(row, program_token)
         row = replace(
             row, status=S.PENDING, status_reason=replaced, payment_token=None, hw_status=None
         )
@@ -567,11 +734,24 @@ class HyperwalletInvoicePayments:
     ) -> ItemOutcome:
         """Hyperwallet already has a live payment for this id: record it, create nothing."""
         token = found.get("token")
-        reason = f"already sent to Hyperwallet ({token}, {found.get('status')}): not created again"
-        log.info("Invoice %s already sent to Hyperwallet", row.client_payment_id)
+        found_id = str(found.get("clientPaymentId") or row.client_payment_id)
+        under = "" if found_id == row.client_payment_id else f" as {found_id}"
+        reason = (
+            f"already sent to Hyperwallet{under} ({token}, {found.get('status')}): "
+            "not created again"
+        )
+        log.info("Invoice %s already sent to Hyperwallet%s", row.client_payment_id, under)
         if dry_run:
             return _outcome(row, ALREADY_PAID, reason)
         note = f"replaces failed {row.payment_token}" if row.payment_token else None
+        if under:
+            # Recorded under the id it carries, so that its notifications find it; the row
+            # under our id stays unsent with why (sent only if that payment ever fails).
+            if self.ledger.get_hyperwallet_payment(row.client_payment_id) is not None:
+                self.ledger.save_hyperwallet_payments(
+                    [replace(row, status_reason=f"paid{under} ({token})")], run_id=self.run_id
+                )
+            row = replace(row, client_payment_id=found_id, id=None, attempted_at=None, attempts=0)
         return self._record_created(row, found, ALREADY_PAID, reason, note=note)
 
     def _record_created(
@@ -702,6 +882,38 @@ class _LazyMailer:
 def lazy_mailer(resources: Resources) -> Any:
     """The run's mailer, built when first used; ``None`` when the deployment has none."""
     return None if resources.mailer is None else _LazyMailer(resources)
+
+
+def sender_id(run_id: str | None) -> str:
+    """``<host>/<pid>/<random>/<run>``: unique per job object, and telling where it runs."""
+    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}/{run_id or 'run'}"[:190]
+
+
+def sender_gone(holder: str) -> bool:
+    """The holder of a send claim is a process of this host that no longer exists (killed
+    mid-send): its claim need not wait out the lease. Anything else (another host, a live
+    process, an unreadable id) counts as alive: the lease decides."""
+    host, _, rest = holder.partition("/")
+    pid_text = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # another job object of this process: alive (a thread of ours)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, owned by someone else
+    return False
+
+
+def _aliases(invoice: HwInvoice, row: HyperwalletPayment) -> tuple[str, ...]:
+    """The ids other than ``row``'s under which the same payment may exist at Hyperwallet."""
+    fee = row.kind == HyperwalletPaymentKind.OPERATOR_FEE
+    ids = [operator_fee_id(i) if fee else i for i in known_payment_ids(invoice)]
+    return tuple(i for i in ids if i != row.client_payment_id)
 
 
 def _outcome(

@@ -22,8 +22,9 @@ Deliberate differences from the incumbent, each for a reason its users hit:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,6 +49,17 @@ from mirakl_connector.money import (
 IV01 = "IV01"
 SBC11 = "SBC11"
 INVOICE_SOURCES = (IV01, SBC11)
+
+#: ``clientPaymentId`` conventions (``hyperwallet_payments.client_payment_id``): the Hyperwallet
+#: connector up to 5.2 paid IV01 invoices under their ``invoice_id``, 5.3+ pays SBC11 billing
+#: cycles under their UUID (hyperwallet-mirakl-connector.md §1.9 / §1.9-legacy).
+INVOICE_ID = "invoice_id"
+BILLING_CYCLE_ID = "billing_cycle_id"
+CLIENT_PAYMENT_ID_CONVENTIONS = (INVOICE_ID, BILLING_CYCLE_ID)
+
+#: A seller billing cycle id: SBC07 ``id`` pattern of the published operator OpenAPI
+#: (``SBC07_Request_SellerBillingCycles.id``).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 #: Hyperwallet payment statuses, as the incumbent classifies them.
 ACCEPTED_STATUSES = frozenset({"COMPLETED"})
@@ -78,6 +90,14 @@ class HwInvoice:
     operator_amount: int
     created_date: str  # raw Mirakl date (sent back verbatim when searching it again)
     created_at: datetime
+    #: why Mirakl marks the document paid (``payment.state`` PAID...), ``None`` while unpaid: a
+    #: paid document is never paid again (it may have been settled outside Hyperwallet)
+    paid_in_mirakl: str | None = None
+    #: the seller billing cycle of the document (IV01 ``seller_billing_cycle_id``; SBC11 ``id``)
+    billing_cycle_id: str | None = None
+    #: the accounting document (IV01 ``invoice_id``; for SBC11 found through IV01's
+    #: ``seller_billing_cycle_id`` filter when the invoice-id convention needs it)
+    accounting_invoice_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,12 +163,42 @@ def invoice_id_of(client_payment_id: str) -> str:
 # -- invoices ---------------------------------------------------------------------------------
 
 
+def mirakl_paid(raw: Mapping[str, Any], source: str) -> str | None:
+    """Which field of a raw document marks it paid in Mirakl (``"payment.state PAID"``...),
+    ``None`` when none does.
+
+    IV01: the published accounting-document schema carries the state as ``payment.state``
+    (``IV01_Response_200_Invoices_Payment``: PENDING, PAID, FAILED); some of the Hyperwallet
+    connector's mocks show a top-level ``payment_status`` instead. SBC11: ``pay_out.state``
+    (``SBC11_Response_200_Data_PayOut``: TO_PAY, PAID, FAILED), or a flat ``pay_out_state``.
+    Any of them saying PAID is enough: a document settled outside Hyperwallet, or settled by
+    hand after its Hyperwallet payment was returned, must never be paid again.
+    """
+    if source == SBC11:
+        candidates = {
+            "pay_out.state": _nested(raw, "pay_out", "state"),
+            "pay_out_state": raw.get("pay_out_state"),
+        }
+    else:
+        candidates = {
+            "payment.state": _nested(raw, "payment", "state"),
+            "payment_status": raw.get("payment_status"),
+        }
+    for name, value in candidates.items():
+        if _upper(value) == "PAID":
+            return f"{name} PAID"
+    return None
+
+
 def parse_iv01_invoice(raw: Mapping[str, Any], *, include_paid: bool = False) -> HwInvoice | str:
     """An IV01 accounting document as an :class:`HwInvoice`, or why it is not to be paid.
 
     Only COMPLETE automatic invoices whose payment is PENDING are paid (the incumbent's IV01
-    filters ``state=COMPLETE``, ``type=AUTO_INVOICE``, ``payment_status=PENDING``); a field the
-    instance does not send is not held against the document.
+    filters ``states=COMPLETE``, ``type=AUTO_INVOICE``, ``payment_status=PENDING``, sent to
+    Mirakl by the workflow; checked here again); a field the instance does not send is not held
+    against the document. A paid one comes back (``paid_in_mirakl`` set) only with
+    ``include_paid``, so that the payments Hyperwallet already holds for it are recorded; it is
+    never paid.
 
     :raises InvalidItemError: no id, shop, currency, date or a malformed amount.
     """
@@ -159,13 +209,13 @@ def parse_iv01_invoice(raw: Mapping[str, Any], *, include_paid: bool = False) ->
     doc_type = _upper(raw.get("type"))
     if doc_type and doc_type != "AUTO_INVOICE":
         return f"type is {doc_type}, not AUTO_INVOICE"
-    payment_status = _upper(raw.get("payment_status"))
-    if payment_status == "PAID" and not include_paid:
-        return "already PAID in Mirakl"
+    paid = mirakl_paid(raw, IV01)
+    if paid and not include_paid:
+        return f"already PAID in Mirakl ({paid})"
     summary = raw.get("summary")
     if not isinstance(summary, Mapping):
         raise InvalidItemError("IV01 document has no summary", item_id=invoice_id)
-    return _invoice(
+    invoice = _invoice(
         invoice_id,
         IV01,
         raw.get("shop_id"),
@@ -175,6 +225,12 @@ def parse_iv01_invoice(raw: Mapping[str, Any], *, include_paid: bool = False) ->
         raw.get("date_created"),
         ("summary.amount_transferred", "summary.amount_transferred_to_operator"),
     )
+    return replace(
+        invoice,
+        paid_in_mirakl=paid,
+        billing_cycle_id=_text(raw.get("seller_billing_cycle_id")),
+        accounting_invoice_id=invoice_id,
+    )
 
 
 def parse_sbc11_cycle(raw: Mapping[str, Any], *, include_paid: bool = False) -> HwInvoice | str:
@@ -183,12 +239,11 @@ def parse_sbc11_cycle(raw: Mapping[str, Any], *, include_paid: bool = False) -> 
     :raises InvalidItemError: no id, shop, currency, date or a malformed amount.
     """
     cycle_id = _id(raw.get("id"), "id")
-    pay_out = raw.get("pay_out") if isinstance(raw.get("pay_out"), Mapping) else {}
-    state = _upper(pay_out.get("state") or raw.get("pay_out_state"))
-    if state == "PAID" and not include_paid:
-        return "already PAID in Mirakl"
+    paid = mirakl_paid(raw, SBC11)
+    if paid and not include_paid:
+        return f"already PAID in Mirakl ({paid})"
     shop = raw.get("shop") if isinstance(raw.get("shop"), Mapping) else {}
-    return _invoice(
+    invoice = _invoice(
         cycle_id,
         SBC11,
         shop.get("shop_id", raw.get("shop_id")),
@@ -198,6 +253,30 @@ def parse_sbc11_cycle(raw: Mapping[str, Any], *, include_paid: bool = False) -> 
         raw.get("date_created"),
         ("amount_transferred_to_seller", "amount_transferred_to_operator"),
     )
+    return replace(invoice, paid_in_mirakl=paid, billing_cycle_id=cycle_id)
+
+
+def client_payment_base(invoice: HwInvoice, convention: str) -> str | None:
+    """The ``clientPaymentId`` of the invoice's seller payment under ``convention``.
+
+    ``None`` when the document does not carry the id the convention needs (an IV01 invoice
+    without ``seller_billing_cycle_id``, a billing cycle whose invoice Mirakl did not return).
+    """
+    if convention == BILLING_CYCLE_ID:
+        return invoice.billing_cycle_id
+    return invoice.accounting_invoice_id
+
+
+def known_payment_ids(invoice: HwInvoice) -> tuple[str, ...]:
+    """Every id an earlier connector may have paid this document under (looked up before any
+    creation, whatever the convention): its invoice id and its billing cycle id."""
+    ids = [invoice.accounting_invoice_id, invoice.billing_cycle_id, invoice.invoice_id]
+    return tuple(dict.fromkeys(i for i in ids if i))
+
+
+def looks_like_billing_cycle(client_payment_id: str) -> bool:
+    """A (seller-fee part of a) ``clientPaymentId`` shaped as an SBC11 id (a UUID)."""
+    return _UUID.fullmatch(invoice_id_of(client_payment_id)) is not None
 
 
 def parse_invoice(
@@ -297,12 +376,16 @@ def plan_invoice_payments(
     programs: Mapping[str, ProgramTokens],
     *,
     operator_commissions: bool,
+    client_payment_id: str | None = None,
 ) -> PaymentPlan:
     """Decide the seller payment and the operator commission of ``invoice``.
 
     :param shop: the invoice's shop as S20 returns it now (``None``: not returned).
     :param programs: the configured programs by name.
+    :param client_payment_id: the seller payment's ``clientPaymentId`` (the convention's id,
+        see :func:`client_payment_base`); the document id by default.
     """
+    base = client_payment_id or invoice.invoice_id
     plan = PaymentPlan(invoice.invoice_id)
     if shop is None:
         plan.hold = f"shop {invoice.shop_id} is not returned by Mirakl (S20)"
@@ -341,7 +424,7 @@ def plan_invoice_payments(
         "invoice_created_date": invoice.created_date,
     }
     seller = HyperwalletPayment(
-        client_payment_id=invoice.invoice_id,
+        client_payment_id=base,
         kind=HyperwalletPaymentKind.SELLER,
         amount=invoice.seller_amount,
         destination_token=shop.bank_account_token,
@@ -360,7 +443,7 @@ def plan_invoice_payments(
     if not operator_commissions:
         return plan
     fee = HyperwalletPayment(
-        client_payment_id=operator_fee_id(invoice.invoice_id),
+        client_payment_id=operator_fee_id(base),
         kind=HyperwalletPaymentKind.OPERATOR_FEE,
         amount=invoice.operator_amount,
         destination_token=program.bank_account_token,
@@ -539,7 +622,10 @@ def hw_date_to_mirakl(value: str | None, *, item_id: str) -> str:
 
 
 def iv07_document(
-    notice: PaymentNotice, *, confirm_linked_manual_documents: bool
+    notice: PaymentNotice,
+    *,
+    confirm_linked_manual_documents: bool,
+    invoice_id: str | None = None,
 ) -> dict[str, Any]:
     """The IV07 entry confirming the invoice paid: the seed's mapping.
 
@@ -548,7 +634,7 @@ def iv07_document(
     ``confirm_all_linked_manual_documents`` (issues #102/#125/#126: without it Mirakl refuses the
     amount when manual credits were rolled into the invoice).
     """
-    cpid = notice.client_payment_id
+    cpid = invoice_id or notice.client_payment_id
     if not is_ascii_digits(cpid):
         raise InvalidItemError(
             f"clientPaymentId {cpid!r} is not a Mirakl invoice id (IV07 needs a number)",
@@ -563,10 +649,46 @@ def iv07_document(
     }
 
 
-def sbc07_cycle(notice: PaymentNotice) -> dict[str, Any]:
-    """The SBC07 entry marking the seller billing cycle PAID."""
+def confirmation_endpoint(
+    client_payment_id: str, row_source: str | None, default_source: str
+) -> str:
+    """Which Mirakl write confirms a COMPLETED payment: ``IV07`` or ``SBC07``.
+
+    The source the ledger recorded for the payment decides; a row without one (written from a
+    notification of a payment made by the connector we replaced) is routed by the shape of its
+    ``clientPaymentId``: a UUID is a seller billing cycle (SBC07, as the Hyperwallet connector
+    5.3+ confirms it), a number an invoice (IV07, as up to 5.2); anything else follows
+    ``invoice_source``.
+    """
+    if row_source in INVOICE_SOURCES:
+        return "SBC07" if row_source == SBC11 else "IV07"
+    if looks_like_billing_cycle(client_payment_id):
+        return "SBC07"
+    if is_ascii_digits(invoice_id_of(client_payment_id)):
+        return "IV07"
+    return "SBC07" if default_source == SBC11 else "IV07"
+
+
+def confirmed_document_id(client_payment_id: str, row_invoice_id: str | None) -> str:
+    """The Mirakl document a COMPLETED payment confirms: the ledger's invoice id (which differs
+    from the ``clientPaymentId`` under the other convention), else the payment's own id."""
+    return row_invoice_id or invoice_id_of(client_payment_id)
+
+
+def sbc07_cycle(notice: PaymentNotice, cycle_id: str | None = None) -> dict[str, Any]:
+    """The SBC07 entry marking the seller billing cycle PAID.
+
+    ``id`` must be a UUID (SBC07 ``id`` pattern of the published schema): anything else is bad
+    data for this notification, refused here rather than by Mirakl.
+    """
+    cycle = cycle_id or notice.client_payment_id
+    if _UUID.fullmatch(cycle) is None:
+        raise InvalidItemError(
+            f"{cycle!r} is not a seller billing cycle id (SBC07 needs a UUID)",
+            item_id=notice.token,
+        )
     return {
-        "id": notice.client_payment_id,
+        "id": cycle,
         "state": "PAID",
         "amount_transferred_to_seller": _required_amount(notice),
         "currency_iso_code": _required_currency(notice),
@@ -604,6 +726,11 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _nested(raw: Mapping[str, Any], outer: str, inner: str) -> Any:
+    value = raw.get(outer)
+    return value.get(inner) if isinstance(value, Mapping) else None
 
 
 def _upper(value: Any) -> str | None:

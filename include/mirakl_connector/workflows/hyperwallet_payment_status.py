@@ -72,9 +72,10 @@ from mirakl_connector.workflows.hyperwallet_notifications import (
 from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     ACCEPTED,
     FAILURE,
-    SBC11,
     PaymentNotice,
     classify_status,
+    confirmation_endpoint,
+    confirmed_document_id,
     is_operator_fee,
     iv07_document,
     ledger_status,
@@ -202,18 +203,23 @@ class HyperwalletPaymentStatusJob(NotificationJob):
             return InboxStatus.PROCESSED, (
                 f"invoice {row.invoice_id} already confirmed at {row.confirmed_at.isoformat()}"
             )
-        source = row.invoice_source or self.payments.invoice_source
+        # The ledger's source and invoice id decide (a payment made under the other
+        # clientPaymentId convention confirms its own document); a row without a source is
+        # routed by the shape of its clientPaymentId (a UUID is an SBC11 billing cycle).
+        endpoint = confirmation_endpoint(
+            notice.client_payment_id, row.invoice_source, self.payments.invoice_source
+        )
+        document_id = confirmed_document_id(notice.client_payment_id, row.invoice_id)
         try:
-            if source == SBC11:
-                self.mirakl.confirm_billing_cycles([sbc07_cycle(notice)])
-                endpoint = "SBC07"
+            if endpoint == "SBC07":
+                self.mirakl.confirm_billing_cycles([sbc07_cycle(notice, document_id)])
             else:
                 document = iv07_document(
                     notice,
                     confirm_linked_manual_documents=self.payments.confirm_linked_manual_documents,
+                    invoice_id=document_id,
                 )
                 self.mirakl.confirm_invoice_payments([document])
-                endpoint = "IV07"
         except MiraklApiError as exc:
             raise MiraklConnectorError(
                 f"Mirakl refused to confirm invoice {row.invoice_id} paid: {exc}"

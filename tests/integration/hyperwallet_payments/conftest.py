@@ -56,7 +56,7 @@ def invoice(invoice_id: int, shop_id: int = 2001, **changes: Any) -> dict[str, A
         "currency_iso_code": "EUR",
         "type": "AUTO_INVOICE",
         "state": "COMPLETE",
-        "payment_status": "PENDING",
+        "payment": {"state": "PENDING"},
         "summary": {"amount_transferred": 4545.2, "amount_transferred_to_operator": 955.69},
     }
     raw.update(changes)

@@ -86,6 +86,6 @@ def test_demo_invoices_are_paid_confirmed_and_kyc_applied(
 
     assert status.counts == {"PROCESSED": 1} and kyc.counts == {"PROCESSED": 1}
     invoices = {i["invoice_id"]: i for i in sandbox.state()["mirakl"]["invoices"]}
-    assert invoices[9101]["payment_status"] == "PAID"
+    assert invoices[9101]["payment"]["state"] == "PAID"
     shop = next(s for s in sandbox.state()["mirakl"]["shops"] if s["shop_id"] == 101)
     assert shop["kyc"]["status"] == "APPROVED"

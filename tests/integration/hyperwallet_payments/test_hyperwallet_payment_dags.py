@@ -82,7 +82,7 @@ def test_payment_status_and_kyc_dags_apply_their_notifications(hw, sandbox, hw_a
     run, report = run_dag("hyperwallet_notifications.py", "hyperwallet_payment_status")
     assert run.state == "success"
     assert report["steps"]["process_notifications"] == {"PROCESSED": 1}
-    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PAID"
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment"]["state"] == "PAID"
     row = dag_env.get_hyperwallet_payment("230201")
     assert row.status == HyperwalletPaymentStatus.COMPLETED and row.confirmed_at
     kyc_event = dag_env.get_inbox_event(HYPERWALLET, verified["notification"]["token"])
@@ -145,7 +145,7 @@ def test_forged_completed_notification_confirms_nothing_and_fails_the_run(
         "Hyperwallet does not know notification wbh-forged-0001" in (summary["failed"][0]["reason"])
     )
     assert sandbox.mirakl_calls("IV07") == []
-    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PENDING"
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment"]["state"] == "PENDING"
     row = dag_env.get_hyperwallet_payment("230201")
     assert (row.status, row.confirmed_at) == (HyperwalletPaymentStatus.CREATED, None)
     assert dag_env.get_inbox_event(HYPERWALLET, "wbh-forged-0001").status == InboxStatus.FAILED
@@ -156,7 +156,7 @@ def test_forged_completed_notification_confirms_nothing_and_fails_the_run(
     run, report = run_dag("hyperwallet_notifications.py", "hyperwallet_payment_status")
     assert report["steps"]["process_notifications"] == {"PROCESSED": 1}
     assert len(sandbox.mirakl_calls("IV07")) == 1
-    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PAID"
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment"]["state"] == "PAID"
 
 
 def test_mirakl_host_with_api_suffix_works_through_the_dag(

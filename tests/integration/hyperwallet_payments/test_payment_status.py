@@ -91,7 +91,7 @@ def test_completed_confirms_the_invoice_with_the_seed_mapping_once(
         ]
     }
     (invoice,) = sandbox.state()["mirakl"]["invoices"]
-    assert invoice["payment_status"] == "PAID"
+    assert invoice["payment"]["state"] == "PAID"
     row = workflow_ledger.get_hyperwallet_payment("230201")
     assert (row.status, row.hw_status) == (S.COMPLETED, "COMPLETED")
     assert row.confirmed_at is not None
@@ -246,7 +246,7 @@ def test_mirakl_refusal_is_retried_1_2_4_8_minutes_then_failed_with_one_email(
     # Once fixed, a manual run naming it applies it.
     fixed = _job(hw, mirakl, workflow_ledger, clock=clock).process([notification["token"]])
     assert fixed.to_dict()["counts"] == {"PROCESSED": 1}
-    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PAID"
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment"]["state"] == "PAID"
 
 
 def test_sbc11_cycle_is_confirmed_with_sbc07(
@@ -336,7 +336,7 @@ def test_forged_completed_confirms_nothing_and_is_rejected_and_emailed(
         }
     ]
     assert sandbox.mirakl_calls("IV07") == []
-    assert sandbox.state()["mirakl"]["invoices"][0]["payment_status"] == "PENDING"
+    assert sandbox.state()["mirakl"]["invoices"][0]["payment"]["state"] == "PENDING"
     row = workflow_ledger.get_hyperwallet_payment("230201")
     assert (row.status, row.hw_status, row.confirmed_at) == (S.CREATED, "CREATED", None)
     event = workflow_ledger.get_inbox_event(HYPERWALLET, forged["token"])

@@ -21,9 +21,13 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     ProgramTokens,
     ShopTokens,
     classify_status,
+    client_payment_base,
+    confirmation_endpoint,
     is_live,
     iv07_document,
+    known_payment_ids,
     live_payment,
+    mirakl_paid,
     parse_iv01_invoice,
     parse_payment_notice,
     parse_sbc11_cycle,
@@ -57,6 +61,9 @@ def _invoice(seller: int = 454520, operator: int = 95569, **changes) -> HwInvoic
     }
     values.update(changes)
     return HwInvoice(**values)
+
+
+CYCLE = "98665be1-ce69-4ab6-8d93-b8dfd3e67404"
 
 
 def _iv01(**changes):
@@ -126,7 +133,8 @@ def test_iv01_kwd_and_jpy_exponents():
     [
         ({"state": "DRAFT"}, "state is DRAFT, not COMPLETE"),
         ({"type": "MANUAL_CREDIT"}, "type is MANUAL_CREDIT, not AUTO_INVOICE"),
-        ({"payment_status": "PAID"}, "already PAID in Mirakl"),
+        ({"payment_status": "PAID"}, "already PAID in Mirakl (payment_status PAID)"),
+        ({"payment": {"state": "PAID"}}, "already PAID in Mirakl (payment.state PAID)"),
     ],
 )
 def test_iv01_documents_not_to_pay_say_why(changes, reason):
@@ -156,6 +164,38 @@ def test_iv01_bad_data_names_the_invoice(changes, message):
     assert caught.value.item_id == "230201"
 
 
+@pytest.mark.parametrize(
+    ("changes", "paid"),
+    [
+        ({}, None),
+        ({"payment": {"state": "PAID"}}, "payment.state PAID"),
+        ({"payment": {"state": "PENDING"}, "payment_status": "PAID"}, "payment_status PAID"),
+        ({"payment": {"state": "FAILED"}}, None),
+        ({"payment": "PAID"}, None),  # not the schema's object: nothing read from it
+    ],
+)
+def test_any_known_field_marking_an_iv01_document_paid_counts(changes, paid):
+    assert mirakl_paid(_iv01(**changes), "IV01") == paid
+
+
+def test_a_paid_document_read_with_include_paid_says_so():
+    invoice = parse_iv01_invoice(
+        _iv01(payment={"state": "PAID"}, seller_billing_cycle_id=CYCLE), include_paid=True
+    )
+    assert invoice.paid_in_mirakl == "payment.state PAID"
+    assert (invoice.billing_cycle_id, invoice.accounting_invoice_id) == (CYCLE, "230201")
+
+
+@pytest.mark.parametrize(
+    ("convention", "expected"), [("invoice_id", "230201"), ("billing_cycle_id", CYCLE)]
+)
+def test_client_payment_id_follows_the_convention(convention, expected):
+    invoice = parse_iv01_invoice(_iv01(seller_billing_cycle_id=CYCLE))
+    assert client_payment_base(invoice, convention) == expected
+    assert known_payment_ids(invoice) == ("230201", CYCLE)
+    assert client_payment_base(parse_iv01_invoice(_iv01()), "billing_cycle_id") is None
+
+
 def test_sbc11_cycle():
     raw = {
         "id": "98665be1-ce69-4ab6-8d93-b8dfd3e67404",
@@ -169,7 +209,10 @@ def test_sbc11_cycle():
     cycle = parse_sbc11_cycle(raw)
     assert (cycle.invoice_id, cycle.source, cycle.shop_id) == (raw["id"], "SBC11", 7)
     assert (cycle.seller_amount, cycle.operator_amount) == (1050, 0)
-    assert parse_sbc11_cycle({**raw, "pay_out": {"state": "PAID"}}) == "already PAID in Mirakl"
+    assert (
+        parse_sbc11_cycle({**raw, "pay_out": {"state": "PAID"}})
+        == "already PAID in Mirakl (pay_out.state PAID)"
+    )
 
 
 def test_shop_tokens_from_additional_fields():
@@ -336,13 +379,37 @@ def test_iv07_document_follows_the_seed_mapping():
         "transaction_date": "2021-11-12T09:55:53Z",
         "confirm_all_linked_manual_documents": True,
     }
-    assert sbc07_cycle(notice) == {
-        "id": "232122",
+    cycle = "98665be1-ce69-4ab6-8d93-b8dfd3e67404"
+    assert sbc07_cycle(notice, cycle) == {
+        "id": cycle,
         "state": "PAID",
         "amount_transferred_to_seller": Decimal("83767.50"),
         "currency_iso_code": "EUR",
         "transaction_date": "2021-11-12T09:55:53Z",
     }
+
+
+def test_sbc07_needs_a_billing_cycle_uuid():
+    notice = parse_payment_notice(NOTIFICATION, NOW)
+    with pytest.raises(InvalidItemError, match="SBC07 needs a UUID"):
+        sbc07_cycle(notice)
+
+
+@pytest.mark.parametrize(
+    ("cpid", "row_source", "default", "endpoint"),
+    [
+        ("98665be1-ce69-4ab6-8d93-b8dfd3e67404", None, "IV01", "SBC07"),
+        ("98665be1-ce69-4ab6-8d93-b8dfd3e67404-operatorFee", None, "IV01", "SBC07"),
+        ("232122", None, "SBC11", "IV07"),
+        ("98665be1-ce69-4ab6-8d93-b8dfd3e67404", "IV01", "IV01", "IV07"),
+        ("232122", "SBC11", "IV01", "SBC07"),
+        ("odd", None, "SBC11", "SBC07"),
+    ],
+)
+def test_confirmation_endpoint_follows_the_ledger_then_the_id_shape(
+    cpid, row_source, default, endpoint
+):
+    assert confirmation_endpoint(cpid, row_source, default) == endpoint
 
 
 def test_iv07_needs_a_numeric_invoice_id_and_the_fields():
