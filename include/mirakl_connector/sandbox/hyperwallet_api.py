@@ -385,6 +385,7 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
             found = [s for s in data.stakeholders.values() if s.get("userToken") == parts[1]]
             return _page(call, found, path)
         if len(parts) == 3 and method == "POST":
+            _check_stakeholder(body)
             _required(body, "firstName", "lastName")
             token = data.new_token("stk")
             stakeholder = {
@@ -405,6 +406,7 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
             if method == "GET":
                 return 200, stakeholder
             if method == "PUT":
+                _check_stakeholder(body)
                 changes = {k: v for k, v in body.items() if k not in ("token", "userToken")}
                 stakeholder.update(changes)
                 return 200, stakeholder
@@ -445,6 +447,48 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
         return 200, notification
 
     raise HyperwalletError(404, "NOT_FOUND", f"No endpoint {method} {PREFIX}{call.path}")
+
+
+#: The business-stakeholder fields (reference hyperwallet-mirakl-connector.md §1.7, the body the
+#: connector sends, and api-reference.md's v4 note): anything else is refused, the stricter choice
+#: where the published pages we hold do not list the schema.
+STAKEHOLDER_FIELDS = frozenset(
+    "token profileType isBusinessContact isDirector isUltimateBeneficialOwner "
+    "isSeniorManagingOfficial firstName middleName lastName dateOfBirth countryOfBirth "
+    "countryOfNationality gender phoneNumber mobileNumber email governmentId governmentIdType "
+    "governmentIdCountry driversLicenseId driversLicenseCountry addressLine1 addressLine2 city "
+    "stateProvince country postalCode".split()
+)
+_STAKEHOLDER_ENUMS = {
+    # reference §1.7: gender MALE/FEMALE, governmentIdType PASSPORT/NATIONAL_ID_CARD; profileType
+    # as Hyperwallet's profiles (INDIVIDUAL/BUSINESS, api-reference.md users)
+    "gender": frozenset({"MALE", "FEMALE"}),
+    "governmentIdType": frozenset({"PASSPORT", "NATIONAL_ID_CARD"}),
+    "profileType": frozenset({"INDIVIDUAL", "BUSINESS"}),
+}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _check_stakeholder(body: dict[str, Any]) -> None:
+    """Refuse what the stakeholder schema does not allow (``CONSTRAINT_VIOLATIONS``)."""
+    for key, value in body.items():
+        if key not in STAKEHOLDER_FIELDS:
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{key} is not allowed", key)
+        if value is None:
+            continue
+        if key.startswith("is") and not isinstance(value, bool):
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{key} must be a boolean", key)
+        if key in _STAKEHOLDER_ENUMS and value not in _STAKEHOLDER_ENUMS[key]:
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{key} is invalid", key)
+        if key == "dateOfBirth" and not _DATE.match(str(value)):
+            raise HyperwalletError(
+                400, "CONSTRAINT_VIOLATIONS", "dateOfBirth must be yyyy-MM-dd", key
+            )
+        if key.startswith("country") or key.endswith("Country") or key == "country":
+            if not re.fullmatch(r"[A-Z]{2}", str(value)):
+                raise HyperwalletError(
+                    400, "CONSTRAINT_VIOLATIONS", f"{key} must be an ISO alpha-2 code", key
+                )
 
 
 def _create_bank_account(
