@@ -59,7 +59,9 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "drivers-license-cnt": ("driversLicenseCountry", "country"),
 }
 #: Documented stakeholder fields that are not part of the body (token, document selection).
-NOT_IN_BODY = frozenset({"token", "req-proof-identity", "proof-identity-type", "proof-identity-ctry"})
+NOT_IN_BODY = frozenset(
+    {"token", "req-proof-identity", "proof-identity-type", "proof-identity-ctry"}
+)
 #: Hyperwallet's enums as the connector sends them (reference §1.7: gender MALE/FEMALE,
 #: governmentIdType PASSPORT/NATIONAL_ID_CARD).
 GENDERS = frozenset({"MALE", "FEMALE"})

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -53,6 +54,8 @@ SPA11 = "SPA11"
 SPA12 = "SPA12"
 S07 = "S07"
 S20 = "S20"
+S30 = "S30"
+S33 = "S33"
 IV01 = "IV01"
 IV07 = "IV07"
 SBC07 = "SBC07"
@@ -246,6 +249,25 @@ class MiraklClient:
             body = self._request(S07, "PUT", "/api/shops", json={"shops": chunk}).json_body
             returns.extend((body or {}).get("shop_returns") or [])
         return returns
+
+    def iter_shop_documents(self, shop_ids: Iterable[int | str]) -> Iterator[dict]:
+        """The documents sellers uploaded (S30 ``GET /api/shops/documents?shop_ids=``).
+
+        Each: ``id``, ``shop_id``, ``type`` (the document type code, e.g.
+        ``hw-ind-proof-identity-front``), ``file_name``, ``date_uploaded`` (reference
+        ``hyperwallet-mirakl-connector.md`` §7.6).
+        """
+        for id_params in _csv_id_filters(shop_ids=shop_ids):
+            reply = self._request(S30, "GET", "/api/shops/documents", params=id_params)
+            yield from _items_at("shop_documents")(reply.json_body)
+
+    def delete_shop_document(self, document_id: int | str) -> None:
+        """Delete one shop document (S33 ``DELETE /api/shops/documents/{document_id}``).
+
+        Not idempotent at Mirakl (a second call is a 404): callers list the documents first.
+        """
+        path = f"/api/shops/documents/{quote(str(document_id), safe='')}"
+        self._request(S33, "DELETE", path)
 
     def iter_invoices(
         self,

@@ -167,9 +167,7 @@ class SellerExtract(ShopExtract):
                     self.write_fields(shop_id, {stakeholder.token_field: token})
                     notes.append(f"stakeholder {stakeholder.n} {token} found and written back")
             if token is None:
-                created = self.hyperwallet.create_business_stakeholder(
-                    user_token, stakeholder.body
-                )
+                created = self.hyperwallet.create_business_stakeholder(user_token, stakeholder.body)
                 token = str(created.get("token") or "")
                 if not token:
                     raise ConfigurationError("Hyperwallet created a stakeholder without a token")

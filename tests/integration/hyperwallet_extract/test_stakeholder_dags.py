@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.hyperwallet_extract.test_extract_dags import (  # noqa: F401 - fixture
-    airflow_env,
-    run_dag,
+from tests.integration.hyperwallet_extract.test_extract_dags import (
+    airflow_env as airflow_env,  # the fixture: connections and Variable of the DAG runs
 )
+from tests.integration.hyperwallet_extract.test_extract_dags import run_dag
 
-pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.usefixtures("airflow_env")]
 
 TASKS = ["extract_sellers", "report"]
 
@@ -42,7 +42,7 @@ def stakeholders(hw_admin):
 
 
 def test_professional_seller_gets_its_stakeholders_and_tokens_once(
-    airflow_env, sandbox, hw_admin, shop_factory, shop_fields
+    sandbox, hw_admin, shop_factory, shop_fields
 ):
     pro_fields = {
         **stakeholder_fields(1, "Angela", "angela@example.com"),
@@ -103,7 +103,7 @@ def test_professional_seller_gets_its_stakeholders_and_tokens_once(
 
 
 def test_a_crash_before_the_token_write_back_is_healed_without_a_second_stakeholder(
-    airflow_env, sandbox, hw_admin, shop_factory, shop_fields
+    sandbox, hw_admin, shop_factory, shop_fields
 ):
     fields = {**stakeholder_fields(1, "Angela", "angela@example.com"),
               **stakeholder_fields(2, "Bruno", None)}  # fmt: skip
@@ -113,7 +113,9 @@ def test_a_crash_before_the_token_write_back_is_healed_without_a_second_stakehol
     # As if the S07 of the tokens had been lost: Mirakl has the user token, no stakeholder token.
     shop = next(s for s in sandbox.shops() if s["shop_id"] == 2)
     shop["shop_additional_fields"] = [
-        f for f in shop["shop_additional_fields"] if not f["code"].startswith("hw-stakeholder-token")
+        f
+        for f in shop["shop_additional_fields"]
+        if not f["code"].startswith("hw-stakeholder-token")
     ]
     sandbox.put_shops([shop])
 
