@@ -179,6 +179,19 @@ class HyperwalletClient:
             self._request("PUT", f"/users/{_seg(user_token)}", json=payload, files=files).body or {}
         )
 
+    def upload_stakeholder_documents(
+        self,
+        user_token: str,
+        stakeholder_token: str,
+        documents: Sequence[Mapping[str, Any]],
+        files: Mapping[str, tuple[str, bytes]],
+    ) -> dict:
+        """Multipart ``PUT /users/{u}/business-stakeholders/{stk}`` (reference §1.10), shaped as
+        :meth:`upload_user_documents`."""
+        path = f"/users/{_seg(user_token)}/business-stakeholders/{_seg(stakeholder_token)}"
+        payload = {"documents": [dict(d) for d in documents]}
+        return self._request("PUT", path, json=payload, files=files).body or {}
+
     # ------------------------------------------------------------------ business stakeholders
 
     def iter_business_stakeholders(self, user_token: str) -> Iterator[dict]:

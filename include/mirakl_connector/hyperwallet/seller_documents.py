@@ -11,6 +11,12 @@ and uploads the files as Mirakl shop documents of fixed types:
 * professional: ``hw-prof-proof-business-type`` (INCORPORATION, BUSINESS_REGISTRATION,
   OPERATING_AGREEMENT) with the file ``hw-prof-proof-business-front``.
 
+Business stakeholders (the incumbent's ``BusinessStakeholdersDocumentsExtract``): stakeholder n
+whose ``hw-stakeholder-req-proof-identity-<n>`` is true sends ``hw-stakeholder-proof-identity-
+type-<n>`` (one of the identity types) with ``-ctry-<n>``, files ``hw-bsh<n>-proof-identity-front``
+(+ ``-back`` unless PASSPORT), to its ``hw-stakeholder-token-<n>``; the shop waits while any
+flagged stakeholder has no type chosen (the incumbent's rule).
+
 Each becomes a Hyperwallet verification document ``{category, type, country}`` whose files are
 the parts ``<type>_front`` / ``<type>_back``. A selection outside these values fails the shop
 with the reason (the incumbent skipped it silently); a selection not made yet, or a file not
@@ -25,7 +31,7 @@ from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
 from mirakl_connector.hyperwallet.countries import to_alpha2
-from mirakl_connector.hyperwallet.sellers import is_professional, text_field
+from mirakl_connector.hyperwallet.sellers import bool_field, is_professional, text_field
 
 REQUEST_FLAG = "hw-kyc-req-proof-identity-business"
 IDENTITY_TYPES = ("GOVERNMENT_ID", "DRIVERS_LICENSE", "PASSPORT")
@@ -73,6 +79,50 @@ def document_plan(shop: Mapping[str, Any]) -> list[PlannedDocument] | str:
         _doc("IDENTIFICATION", identity, country, front="hw-ind-proof-identity-front", back=back),
         _doc("ADDRESS", address, None, front="hw-ind-proof-address"),
     ]
+
+
+STAKEHOLDER_FLAG = "hw-stakeholder-req-proof-identity-{n}"
+
+
+@dataclass(frozen=True)
+class StakeholderDocument:
+    """The identity document of business stakeholder ``n`` (token ``token``)."""
+
+    n: int
+    token: str
+    document: PlannedDocument
+
+    @property
+    def flag(self) -> str:
+        return STAKEHOLDER_FLAG.format(n=self.n)
+
+
+def stakeholder_plan(
+    shop: Mapping[str, Any], max_stakeholders: int = 5
+) -> list[StakeholderDocument] | str:
+    """The flagged stakeholders' documents, or why the shop must wait (a type not chosen)."""
+    plans = []
+    for n in range(1, max_stakeholders + 1):
+        if not bool_field(shop, STAKEHOLDER_FLAG.format(n=n)):
+            continue
+        token = text_field(shop, f"hw-stakeholder-token-{n}")
+        kind = _choice(shop, f"hw-stakeholder-proof-identity-type-{n}", IDENTITY_TYPES)
+        if kind is None or token is None:
+            what = "no proof of identity type chosen" if kind is None else "no token yet"
+            return f"stakeholder {n}: {what}"
+        raw_country = text_field(shop, f"hw-stakeholder-proof-identity-ctry-{n}")
+        country = to_alpha2(raw_country) if raw_country else None
+        if country is None:
+            raise InvalidItemError(
+                f"hw-stakeholder-proof-identity-ctry-{n} {raw_country!r} is not a valid ISO "
+                "country code"
+            )
+        back = None if kind == "PASSPORT" else f"hw-bsh{n}-proof-identity-back"
+        document = _doc(
+            "IDENTIFICATION", kind, country, front=f"hw-bsh{n}-proof-identity-front", back=back
+        )
+        plans.append(StakeholderDocument(n, token, document))
+    return plans
 
 
 def latest_by_type(documents: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

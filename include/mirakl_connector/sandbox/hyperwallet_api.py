@@ -297,6 +297,12 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
     if call.files is not None:
         if parts[:1] == ["users"] and len(parts) == 2 and method == "PUT":
             return 200, _upload_documents(data, now, _user(data, parts[1]), body, call.files)
+        if parts[:1] == ["users"] and len(parts) == 4 and parts[2] == "business-stakeholders":
+            _user(data, parts[1])
+            stakeholder = data.stakeholders.get(parts[3])
+            if stakeholder is None or stakeholder.get("userToken") != parts[1] or method != "PUT":
+                raise HyperwalletError(404, "NOT_FOUND", f"Stakeholder {parts[3]} was not found")
+            return 200, _upload_documents(data, now, stakeholder, body, call.files)
         raise HyperwalletError(400, "INVALID_REQUEST", "multipart is only for document uploads")
     if method in ("POST", "PUT") and not isinstance(call.body, dict):
         raise HyperwalletError(400, "INVALID_REQUEST", "The request body must be a JSON object")
@@ -476,7 +482,7 @@ DOCUMENT_TYPES: dict[str, frozenset[str]] = {
 def _upload_documents(
     data: HyperwalletData,
     now: float,
-    user: dict[str, Any],
+    user: dict[str, Any],  # or a business stakeholder (reference §1.10: same multipart shape)
     form: dict[str, Any],
     files: dict[str, tuple[str, bytes]],
 ) -> dict[str, Any]:

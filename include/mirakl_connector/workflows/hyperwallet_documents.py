@@ -19,8 +19,12 @@ the same status; no money is involved). Bad input (a selection outside Hyperwall
 empty file) fails the shop with the reason; the batch goes on. Dry run: reads and reports
 ``WOULD_UPLOAD``.
 
-Not done yet: the business stakeholders' documents (``hw-bsh<n>-proof-identity-*``, the letter of
-authorisation), the incumbent's ``BusinessStakeholdersDocumentsExtract``.
+4. business stakeholders flagged ``hw-stakeholder-req-proof-identity-<n>``: their identity
+   document (``hw-bsh<n>-proof-identity-front``/``-back``) goes to multipart
+   ``PUT /users/{u}/business-stakeholders/{stk}``, then S07 clears the stakeholder's flag.
+
+Not done yet: the letter of authorisation (``hw-bsh-letter-authorization``,
+``hw-kyc-req-proof-authorization``): no reference we hold names its Hyperwallet category/type.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from mirakl_connector.errors import InvalidItemError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings, Program
 from mirakl_connector.hyperwallet.seller_documents import (
     REQUEST_FLAG,
+    PlannedDocument,
     document_plan,
     latest_by_type,
+    stakeholder_plan,
 )
 from mirakl_connector.hyperwallet.sellers import (
     USER_TOKEN_FIELD,
@@ -70,24 +76,52 @@ class DocumentsExtract(ShopExtract):
     def _handle(
         self, shop: Mapping[str, Any], shop_id: str, program: Program, *, dry_run: bool
     ) -> ItemOutcome:
-        if not bool_field(shop, REQUEST_FLAG):
-            return ItemOutcome(shop_id, SKIPPED_NOT_REQUESTED, f"{REQUEST_FLAG} is not true")
+        seller_asked = bool_field(shop, REQUEST_FLAG)
+        stakeholders = stakeholder_plan(shop) if is_professional(shop) else []
+        if not seller_asked and not stakeholders:
+            return ItemOutcome(shop_id, SKIPPED_NOT_REQUESTED, "no document requested")
         user_token = text_field(shop, USER_TOKEN_FIELD)
         if user_token is None:
             return ItemOutcome(shop_id, SKIPPED_NO_USER, f"no {USER_TOKEN_FIELD} yet")
-        plan = document_plan(shop)
-        if isinstance(plan, str):
-            return ItemOutcome(shop_id, SKIPPED_NO_SELECTION, plan)
+        plan = document_plan(shop) if seller_asked else []
+        if isinstance(plan, str) or isinstance(stakeholders, str):
+            reason = plan if isinstance(plan, str) else stakeholders
+            return ItemOutcome(shop_id, SKIPPED_NO_SELECTION, str(reason))
         uploaded = latest_by_type(self.mirakl.iter_shop_documents([shop_id]))
-        wanted = [mirakl_type for doc in plan for mirakl_type in doc.files.values()]
+        wanted = [t for d in [*plan, *(s.document for s in stakeholders)] for t in d.files.values()]
         missing = [t for t in wanted if t not in uploaded]
         if missing:
             return ItemOutcome(
                 shop_id, SKIPPED_MISSING_DOCUMENTS, f"not uploaded yet: {', '.join(missing)}"
             )
         if dry_run:
-            names = ", ".join(f"{d.category}/{d.type}" for d in plan)
-            return ItemOutcome(shop_id, WOULD_UPLOAD, names)
+            names = [f"{d.category}/{d.type}" for d in plan]
+            names += [f"stakeholder {s.n} {s.document.type}" for s in stakeholders]
+            return ItemOutcome(shop_id, WOULD_UPLOAD, ", ".join(names))
+        notes: list[str] = []
+        if plan:
+            files = self._files(plan, uploaded)
+            self.hyperwallet.upload_user_documents(user_token, [d.body for d in plan], files)
+            self.write_fields(shop_id, {REQUEST_FLAG: "false"})
+            notes.extend(f"{d.category}/{d.type}" for d in plan)
+        for stakeholder in stakeholders:
+            files = self._files([stakeholder.document], uploaded)
+            self.hyperwallet.upload_stakeholder_documents(
+                user_token, stakeholder.token, [stakeholder.document.body], files
+            )
+            self.write_fields(shop_id, {stakeholder.flag: "false"})
+            notes.append(f"stakeholder {stakeholder.n} {stakeholder.document.type}")
+        if is_professional(shop):
+            self.hyperwallet.update_user(
+                user_token, {"businessStakeholderVerificationStatus": READY_FOR_REVIEW}
+            )
+            notes.append("ready for review")
+        return ItemOutcome(shop_id, UPLOADED, f"user {user_token}: {', '.join(notes)}")
+
+    def _files(
+        self, plan: list[PlannedDocument], uploaded: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, tuple[str, bytes]]:
+        """Download (S31) the newest Mirakl file of each side; an empty file fails the shop."""
         files: dict[str, tuple[str, bytes]] = {}
         for doc in plan:
             for part, mirakl_type in doc.files.items():
@@ -96,15 +130,7 @@ class DocumentsExtract(ShopExtract):
                 if not content:
                     raise InvalidItemError(f"document {mirakl_type} #{document['id']} is empty")
                 files[part] = (str(document.get("file_name") or part), content)
-        self.hyperwallet.upload_user_documents(user_token, [d.body for d in plan], files)
-        self.write_fields(shop_id, {REQUEST_FLAG: "false"})
-        notes = [f"{d.category}/{d.type}" for d in plan]
-        if is_professional(shop):
-            self.hyperwallet.update_user(
-                user_token, {"businessStakeholderVerificationStatus": READY_FOR_REVIEW}
-            )
-            notes.append("ready for review")
-        return ItemOutcome(shop_id, UPLOADED, f"user {user_token}: {', '.join(notes)}")
+        return files
 
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> DocumentsExtract:

@@ -124,3 +124,46 @@ def test_dry_run_uploads_nothing(sandbox, hw_admin, shop_factory, shop_fields):
     assert xcoms["extract_documents"]["counts"] == {"WOULD_UPLOAD": 1}
     assert [c for c in hw_admin.calls(method="PUT")] == []
     assert shop_fields(sandbox.shops()[0])["hw-kyc-req-proof-identity-business"] == "true"
+
+
+def test_stakeholder_documents_go_to_their_stakeholder(sandbox, hw_admin, shop_factory,
+                                                        shop_fields):  # fmt: skip
+    stakeholder = {"hw-stakeholder-token-1": "stk-1", "hw-stakeholder-first-name-1": "Angela",
+                   "hw-stakeholder-req-proof-identity-1": "true",
+                   "hw-stakeholder-proof-identity-type-1": "GOVERNMENT_ID",
+                   "hw-stakeholder-proof-identity-ctry-1": "ESP"}  # fmt: skip
+    waiting = {**stakeholder, "hw-stakeholder-proof-identity-type-1": None}
+    sandbox.put_shops([
+        shop_factory(2, professional=True, fields={"hw-user-token": "usr-2", **stakeholder}),
+        shop_factory(3, professional=True, fields={"hw-user-token": "usr-3", **waiting}),
+    ])  # fmt: skip
+    hw_admin.load({
+        "users": [{"token": t, "clientUserId": t[-1], "programToken": "prg-users-eu",
+                   "profileType": "BUSINESS"} for t in ("usr-2", "usr-3")],
+        "stakeholders": [{"token": "stk-1", "userToken": "usr-2", "firstName": "Angela"}],
+    })  # fmt: skip
+    sandbox.load({"mirakl": {"shop_documents": [
+        doc(21, 2, "hw-bsh1-proof-identity-front", b"id front"),
+        doc(22, 2, "hw-bsh1-proof-identity-back", b"id back"),
+        doc(31, 3, "hw-bsh1-proof-identity-front"),
+    ]}})  # fmt: skip
+
+    run, xcoms = run_dag(DAG, TASKS)
+
+    assert run.state == "success"
+    summary = xcoms["extract_documents"]
+    assert summary["counts"] == {"UPLOADED": 1, "SKIPPED_NO_SELECTION": 1}
+    stk = hw_admin.state()["stakeholders"][0]
+    assert [(d["category"], d["type"], d["country"], d["status"]) for d in stk["documents"]] == [
+        ("IDENTIFICATION", "GOVERNMENT_ID", "ES", "NEW")]  # fmt: skip
+    uploads = [c for c in hw_admin.calls(method="PUT") if c.get("files")]
+    assert [(c["path"], c["files"]) for c in uploads] == [(
+        "/rest/v4/users/usr-2/business-stakeholders/stk-1",
+        {"government_id_front": len(b"id front"), "government_id_back": len(b"id back")},
+    )]  # fmt: skip
+    users = {u["token"]: u for u in hw_admin.users()}
+    assert users["usr-2"]["businessStakeholderVerificationStatus"] == "READY_FOR_REVIEW"
+    assert "businessStakeholderVerificationStatus" not in users["usr-3"]
+    fields = {s["shop_id"]: shop_fields(s) for s in sandbox.shops()}
+    assert fields[2]["hw-stakeholder-req-proof-identity-1"] == "false"
+    assert fields[3]["hw-stakeholder-req-proof-identity-1"] == "true"
