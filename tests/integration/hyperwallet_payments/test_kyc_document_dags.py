@@ -24,6 +24,16 @@ def document(doc_id: int, shop_id: int, doc_type: str, uploaded: str) -> dict:
             "date_uploaded": uploaded, "date_deleted": None}  # fmt: skip
 
 
+def notify_and_run(hw, sandbox, hw_admin, ledger, documents):
+    """Hyperwallet notifies verification REQUIRED with ``documents``; the KYC DAG runs."""
+    sent = hw_admin.set_user_status(
+        "usr-seller", verificationStatus="REQUIRED", documents=documents
+    )
+    hw.store(ledger, sent["notification"])
+    sandbox.clear_mirakl_calls()
+    return run_dag("hyperwallet_notifications.py", "hyperwallet_kyc_status")
+
+
 def test_invalid_document_is_removed_from_mirakl_once(hw, sandbox, hw_admin, dag_env):
     scenario = hw.scenario(shops=[hw.shop(), hw.shop(2002)])
     scenario["mirakl"]["shop_documents"] = [
@@ -40,13 +50,7 @@ def test_invalid_document_is_removed_from_mirakl_once(hw, sandbox, hw_admin, dag
         {"category": "ADDRESS", "type": "UTILITY_BILL", "status": "VALID",
          "createdOn": "2026-11-10T10:00:00"},
     ]  # fmt: skip
-    sent = hw_admin.set_user_status(
-        "usr-seller", verificationStatus="REQUIRED", documents=documents
-    )
-    hw.store(dag_env, sent["notification"])
-    sandbox.clear_mirakl_calls()
-
-    run, report = run_dag("hyperwallet_notifications.py", "hyperwallet_kyc_status")
+    run, report = notify_and_run(hw, sandbox, hw_admin, dag_env, documents)
 
     assert run.state == "success"
     assert report["steps"]["process_notifications"] == {"PROCESSED": 1}
@@ -58,12 +62,7 @@ def test_invalid_document_is_removed_from_mirakl_once(hw, sandbox, hw_admin, dag
     assert shop["kyc"]["status"] == "REFUSED"
 
     # The same notification sent again (a newer one, same documents): nothing left to delete.
-    again = hw_admin.set_user_status(
-        "usr-seller", verificationStatus="REQUIRED", documents=documents
-    )
-    hw.store(dag_env, again["notification"])
-    sandbox.clear_mirakl_calls()
-    run, report = run_dag("hyperwallet_notifications.py", "hyperwallet_kyc_status")
+    run, report = notify_and_run(hw, sandbox, hw_admin, dag_env, documents)
     assert run.state == "success"
     assert [c for c in sandbox.mirakl_calls() if c["endpoint"] == "S33"] == []
     assert {d["id"] for d in sandbox.state()["mirakl"]["shop_documents"]} == {12, 13, 14}
