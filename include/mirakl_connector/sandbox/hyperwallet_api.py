@@ -8,7 +8,11 @@ What is simulated (the calls the connector makes):
   (``****6726``); a country/currency/type Hyperwallet does not support is refused with
   ``EXTERNAL_ACCOUNT_TYPE_NOT_SUPPORTED``; ``transferMethodCountry`` and ``type`` cannot change
   on update; the same account twice is ``DUPLICATE_EXTERNAL_ACCOUNT_CREATION``.
-* ``/users/{u}/business-stakeholders``: create, update, list.
+* ``/users/{u}/business-stakeholders``: create, update, list; unknown fields, non-boolean roles,
+  genders / id types outside the enums, malformed dates and countries are refused.
+* Verification documents: multipart ``PUT /users/{u}`` and ``PUT /users/{u}/business-
+  stakeholders/{stk}`` (form field ``data`` + ``<type>_front``/``_back`` files); stored on the
+  user or stakeholder with status ``NEW`` (the admin's user status call sets VALID / INVALID).
 * ``/payments``: create (the destination must be a known ``trm-``/``usr-`` token), get, list
   by ``clientPaymentId``. Whether Hyperwallet refuses a reused ``clientPaymentId`` is not
   documented (api-reference.md C.5: UNCONFIRMED); by default the simulator refuses one among the

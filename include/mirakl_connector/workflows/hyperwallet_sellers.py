@@ -157,7 +157,13 @@ class SellerExtract(ShopExtract):
             token = stakeholder.token
             if token is None:
                 if existing is None:
-                    existing = list(self.hyperwallet.iter_business_stakeholders(user_token))
+                    # the tokens other blocks hold are theirs: never matched to this one
+                    held = {s.token for s in stakeholders if s.token}
+                    existing = [
+                        s
+                        for s in self.hyperwallet.iter_business_stakeholders(user_token)
+                        if s.get("token") not in held
+                    ]
                 found = find_existing(stakeholder, existing)
                 if found is not None and found.get("token"):
                     token = str(found["token"])
