@@ -42,6 +42,7 @@ FAST_SCHEDULES = {
     "stripe_failed_operations_alert": "9-59/15 * * * *",
     "hyperwallet_seller_extract": "*/10 * * * *",
     "hyperwallet_bank_account_extract": "2-59/10 * * * *",
+    "hyperwallet_documents_extract": "3-59/10 * * * *",
     "hyperwallet_invoice_payments": "4-59/10 * * * *",
 }
 

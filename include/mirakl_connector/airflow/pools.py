@@ -115,6 +115,7 @@ STEP_POOLS: dict[str, dict[str, str]] = {
     "operator_notifications": {"*": DEFAULT_POOL},  # the operator's own endpoint + e-mail
     "hyperwallet_seller_extract": {"*": HYPERWALLET_POOL},
     "hyperwallet_bank_account_extract": {"*": HYPERWALLET_POOL},
+    "hyperwallet_documents_extract": {"*": HYPERWALLET_POOL},
     "hyperwallet_invoice_payments": {"*": HYPERWALLET_POOL},
     "hyperwallet_kyc_status": {"*": HYPERWALLET_POOL},
     "hyperwallet_payment_status": {"*": MIRAKL_POOL},  # confirms billing cycles in Mirakl

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -161,6 +161,37 @@ class HyperwalletClient:
         path = f"/users/{_seg(user_token)}/bank-accounts/{_seg(bank_account_token)}"
         return self._send("PUT", path, body)
 
+    def upload_user_documents(
+        self,
+        user_token: str,
+        documents: Sequence[Mapping[str, Any]],
+        files: Mapping[str, tuple[str, bytes]],
+    ) -> dict:
+        """Upload verification documents: multipart ``PUT /users/{token}``.
+
+        As the Hyperwallet Java SDK's ``uploadUserDocuments`` (``MultipartUtility``): a form
+        field ``data`` = ``{"documents": [{"type", "country", "category"}]}`` and one file part
+        per side, named ``<type in lower case>_front`` / ``_back``. ``files`` maps part names to
+        ``(file name, bytes)``.
+        """
+        payload = {"documents": [dict(d) for d in documents]}
+        return (
+            self._request("PUT", f"/users/{_seg(user_token)}", json=payload, files=files).body or {}
+        )
+
+    def upload_stakeholder_documents(
+        self,
+        user_token: str,
+        stakeholder_token: str,
+        documents: Sequence[Mapping[str, Any]],
+        files: Mapping[str, tuple[str, bytes]],
+    ) -> dict:
+        """Multipart ``PUT /users/{u}/business-stakeholders/{stk}`` (reference §1.10), shaped as
+        :meth:`upload_user_documents`."""
+        path = f"/users/{_seg(user_token)}/business-stakeholders/{_seg(stakeholder_token)}"
+        payload = {"documents": [dict(d) for d in documents]}
+        return self._request("PUT", path, json=payload, files=files).body or {}
+
     # ------------------------------------------------------------------ business stakeholders
 
     def iter_business_stakeholders(self, user_token: str) -> Iterator[dict]:
@@ -257,14 +288,20 @@ class HyperwalletClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        files: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> _Reply:
-        """One logical request with the shared retry policy; map the final failure."""
+        """One logical request with the shared retry policy; map the final failure.
+
+        With ``files``, a multipart body: ``json`` goes in the form field ``data``.
+        """
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         operation = f"{method} {_operation_path(url, self.base_url)}"
         creates = method == "POST"
         headers = {"Accept": "application/json"}
-        data = None
-        if json is not None:
+        data: Any = None
+        if files is not None:
+            data = {"data": dumps(json) if json is not None else "{}"}
+        elif json is not None:
             data = dumps(json).encode("utf-8")
             headers["Content-Type"] = "application/json"
 
@@ -276,6 +313,7 @@ class HyperwalletClient:
                     url,
                     params=params,
                     data=data,
+                    files=files,
                     headers=headers,
                     auth=self._auth,
                     timeout=self.timeout,

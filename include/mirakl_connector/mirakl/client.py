@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -53,6 +54,9 @@ SPA11 = "SPA11"
 SPA12 = "SPA12"
 S07 = "S07"
 S20 = "S20"
+S30 = "S30"
+S31 = "S31"
+S33 = "S33"
 IV01 = "IV01"
 IV07 = "IV07"
 SBC07 = "SBC07"
@@ -247,6 +251,35 @@ class MiraklClient:
             returns.extend((body or {}).get("shop_returns") or [])
         return returns
 
+    def iter_shop_documents(self, shop_ids: Iterable[int | str]) -> Iterator[dict]:
+        """The documents sellers uploaded (S30 ``GET /api/shops/documents?shop_ids=``).
+
+        Each: ``id``, ``shop_id``, ``type`` (the document type code, e.g.
+        ``hw-ind-proof-identity-front``), ``file_name``, ``date_uploaded`` (reference
+        ``hyperwallet-mirakl-connector.md`` §7.6).
+        """
+        for id_params in _csv_id_filters(shop_ids=shop_ids):
+            reply = self._request(S30, "GET", "/api/shops/documents", params=id_params)
+            yield from _items_at("shop_documents")(reply.json_body)
+
+    def download_shop_document(self, document_id: int | str) -> bytes:
+        """The file of one shop document (S31 ``GET /api/shops/documents/download``).
+
+        One id per call: Mirakl answers one document as the file itself and several as a ZIP
+        archive (developer.mirakl.com S31).
+        """
+        params = {"document_ids": str(document_id)}
+        reply = self._request(S31, "GET", "/api/shops/documents/download", params=params, raw=True)
+        return reply.json_body or b""
+
+    def delete_shop_document(self, document_id: int | str) -> None:
+        """Delete one shop document (S33 ``DELETE /api/shops/documents/{document_id}``).
+
+        Not idempotent at Mirakl (a second call is a 404): callers list the documents first.
+        """
+        path = f"/api/shops/documents/{quote(str(document_id), safe='')}"
+        self._request(S33, "DELETE", path)
+
     def iter_invoices(
         self,
         *,
@@ -380,8 +413,12 @@ class MiraklClient:
         path: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        *,
+        raw: bool = False,
     ) -> _Reply:
         """Send one logical request with the shared retry policy; map the final failure.
+
+        ``raw``: the answer is a file; its bytes are the reply's body (no JSON parsing).
 
         ``path`` is relative to ``base_url`` or an absolute URL (a ``Link`` next page).
         """
@@ -411,6 +448,8 @@ class MiraklClient:
                 raise MiraklTransportError(
                     endpoint_code, self._redact(str(exc)), method=method, path=path
                 ) from None
+            if raw and response.status_code < 400:
+                return _Reply(response.content, None, response.url)
             return self._check(endpoint_code, method, path, response)
 
         def on_retry(exc: BaseException, attempt_number: int, wait: float) -> None:

@@ -41,6 +41,9 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     """Serialise with ``json.dumps`` (fast enough for 100-item pages; keeps bodies replayable)."""
     if status == 204 or body is None:
         return Response(status_code=status, headers=headers)
+    if isinstance(body, bytes):  # a file (Mirakl S31)
+        return Response(body, status_code=status, headers=headers,
+                        media_type="application/octet-stream")  # fmt: skip
     content = json.dumps(body, separators=(",", ":"), default=str)
     return Response(content, status_code=status, headers=headers, media_type="application/json")
 

@@ -8,7 +8,11 @@ What is simulated (the calls the connector makes):
   (``****6726``); a country/currency/type Hyperwallet does not support is refused with
   ``EXTERNAL_ACCOUNT_TYPE_NOT_SUPPORTED``; ``transferMethodCountry`` and ``type`` cannot change
   on update; the same account twice is ``DUPLICATE_EXTERNAL_ACCOUNT_CREATION``.
-* ``/users/{u}/business-stakeholders``: create, update, list.
+* ``/users/{u}/business-stakeholders``: create, update, list; unknown fields, non-boolean roles,
+  genders / id types outside the enums, malformed dates and countries are refused.
+* Verification documents: multipart ``PUT /users/{u}`` and ``PUT /users/{u}/business-
+  stakeholders/{stk}`` (form field ``data`` + ``<type>_front``/``_back`` files); stored on the
+  user or stakeholder with status ``NEW`` (the admin's user status call sets VALID / INVALID).
 * ``/payments``: create (the destination must be a known ``trm-``/``usr-`` token), get, list
   by ``clientPaymentId``. Whether Hyperwallet refuses a reused ``clientPaymentId`` is not
   documented (api-reference.md C.5: UNCONFIRMED); by default the simulator refuses one among the
@@ -37,6 +41,8 @@ import asyncio
 import base64
 import binascii
 import copy
+import email.parser
+import email.policy
 import hmac
 import json
 import re
@@ -201,13 +207,20 @@ def _link(base: str, path: str) -> list[dict[str, Any]]:
 # -- request handling -------------------------------------------------------------------------
 class _Call:
     def __init__(
-        self, method: str, path: str, query: list[tuple[str, str]], body: Any, base: str
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: Any,
+        base: str,
+        files: dict[str, tuple[str, bytes]] | None = None,
     ) -> None:
         self.method = method
         self.path = path  # relative to /rest/v4
         self.query = query
         self.body = body
         self.base = base  # scheme://host:port
+        self.files = files  # a multipart call's file parts (name → (file name, bytes))
 
     def first(self, name: str) -> str | None:
         for key, value in self.query:
@@ -285,6 +298,16 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
     parts = [p for p in call.path.split("/") if p]
     method = call.method
     body = call.body if isinstance(call.body, dict) else {}
+    if call.files is not None:
+        if parts[:1] == ["users"] and len(parts) == 2 and method == "PUT":
+            return 200, _upload_documents(data, now, _user(data, parts[1]), body, call.files)
+        if parts[:1] == ["users"] and len(parts) == 4 and parts[2] == "business-stakeholders":
+            _user(data, parts[1])
+            stakeholder = data.stakeholders.get(parts[3])
+            if stakeholder is None or stakeholder.get("userToken") != parts[1] or method != "PUT":
+                raise HyperwalletError(404, "NOT_FOUND", f"Stakeholder {parts[3]} was not found")
+            return 200, _upload_documents(data, now, stakeholder, body, call.files)
+        raise HyperwalletError(400, "INVALID_REQUEST", "multipart is only for document uploads")
     if method in ("POST", "PUT") and not isinstance(call.body, dict):
         raise HyperwalletError(400, "INVALID_REQUEST", "The request body must be a JSON object")
 
@@ -385,6 +408,7 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
             found = [s for s in data.stakeholders.values() if s.get("userToken") == parts[1]]
             return _page(call, found, path)
         if len(parts) == 3 and method == "POST":
+            _check_stakeholder(body)
             _required(body, "firstName", "lastName")
             token = data.new_token("stk")
             stakeholder = {
@@ -405,6 +429,7 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
             if method == "GET":
                 return 200, stakeholder
             if method == "PUT":
+                _check_stakeholder(body)
                 changes = {k: v for k, v in body.items() if k not in ("token", "userToken")}
                 stakeholder.update(changes)
                 return 200, stakeholder
@@ -445,6 +470,106 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
         return 200, notification
 
     raise HyperwalletError(404, "NOT_FOUND", f"No endpoint {method} {PREFIX}{call.path}")
+
+
+#: Verification document categories and types (Hyperwallet Java SDK ``HyperwalletDocument``
+#: enums as the connector uses them, reference hyperwallet-mirakl-connector.md §1.10).
+DOCUMENT_TYPES: dict[str, frozenset[str]] = {
+    "IDENTIFICATION": frozenset({"GOVERNMENT_ID", "DRIVERS_LICENSE", "PASSPORT"}),
+    "ADDRESS": frozenset({"PASSPORT", "BANK_STATEMENT", "CREDIT_CARD_STATEMENT",
+                          "OFFICIAL_GOVERNMENT_LETTER", "PROPERTY_TAX_ASSESSMENT", "TAX_RETURN",
+                          "UTILITY_BILL"}),
+    "BUSINESS": frozenset({"INCORPORATION", "BUSINESS_REGISTRATION", "OPERATING_AGREEMENT"}),
+}  # fmt: skip
+
+
+def _upload_documents(
+    data: HyperwalletData,
+    now: float,
+    user: dict[str, Any],  # or a business stakeholder (reference §1.10: same multipart shape)
+    form: dict[str, Any],
+    files: dict[str, tuple[str, bytes]],
+) -> dict[str, Any]:
+    """Multipart ``PUT /users/{token}``: form field ``data`` = ``{"documents": [...]}`` and one
+    file part ``<type>_front`` (and ``_back``) per document, as the Java SDK's
+    ``uploadUserDocuments`` sends them. Each document is stored with status ``NEW`` (the
+    statuses Hyperwallet reports later: VALID / INVALID, reference §3.5) and the user answered.
+    Where the references are silent the simulator is strict: an unknown category or type, an
+    IDENTIFICATION document without an alpha-2 ``country``, a document without its front file,
+    an empty file or a file part no document names is refused.
+    """
+    documents = form.get("documents")
+    if not isinstance(documents, list) or not documents:
+        raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", "documents is required", "documents")
+    used: set[str] = set()
+    stored = []
+    for doc in documents:
+        category = doc.get("category") if isinstance(doc, dict) else None
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        if category not in DOCUMENT_TYPES or kind not in DOCUMENT_TYPES[category]:
+            raise HyperwalletError(
+                400, "CONSTRAINT_VIOLATIONS", f"document {category}/{kind} is invalid", "type"
+            )
+        country = doc.get("country")
+        if category == "IDENTIFICATION" and not re.fullmatch(r"[A-Z]{2}", str(country or "")):
+            raise HyperwalletError(
+                400, "CONSTRAINT_VIOLATIONS", "country is required (alpha-2)", "country"
+            )
+        front, back = f"{kind.lower()}_front", f"{kind.lower()}_back"
+        if front not in files:
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{front} is required", front)
+        used.update(name for name in (front, back) if name in files)
+        stored.append({"category": category, "type": kind, "country": country,
+                       "status": "NEW", "createdOn": _hw_time(now)})  # fmt: skip
+    for name, (_filename, content) in files.items():
+        if name not in used:
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{name} is not expected", name)
+        if not content:
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{name} is empty", name)
+    user["documents"] = [*(user.get("documents") or []), *stored]
+    return user
+
+
+#: The business-stakeholder fields (reference hyperwallet-mirakl-connector.md §1.7, the body the
+#: connector sends, and api-reference.md's v4 note): anything else is refused, the stricter choice
+#: where the published pages we hold do not list the schema.
+STAKEHOLDER_FIELDS = frozenset(
+    "token profileType isBusinessContact isDirector isUltimateBeneficialOwner "
+    "isSeniorManagingOfficial firstName middleName lastName dateOfBirth countryOfBirth "
+    "countryOfNationality gender phoneNumber mobileNumber email governmentId governmentIdType "
+    "governmentIdCountry driversLicenseId driversLicenseCountry addressLine1 addressLine2 city "
+    "stateProvince country postalCode".split()
+)
+_STAKEHOLDER_ENUMS = {
+    # reference §1.7: gender MALE/FEMALE, governmentIdType PASSPORT/NATIONAL_ID_CARD; profileType
+    # as Hyperwallet's profiles (INDIVIDUAL/BUSINESS, api-reference.md users)
+    "gender": frozenset({"MALE", "FEMALE"}),
+    "governmentIdType": frozenset({"PASSPORT", "NATIONAL_ID_CARD"}),
+    "profileType": frozenset({"INDIVIDUAL", "BUSINESS"}),
+}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _check_stakeholder(body: dict[str, Any]) -> None:
+    """Refuse what the stakeholder schema does not allow (``CONSTRAINT_VIOLATIONS``)."""
+    for key, value in body.items():
+        if key not in STAKEHOLDER_FIELDS:
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{key} is not allowed", key)
+        if value is None:
+            continue
+        if key.startswith("is") and not isinstance(value, bool):
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{key} must be a boolean", key)
+        if key in _STAKEHOLDER_ENUMS and value not in _STAKEHOLDER_ENUMS[key]:
+            raise HyperwalletError(400, "CONSTRAINT_VIOLATIONS", f"{key} is invalid", key)
+        if key == "dateOfBirth" and not _DATE.match(str(value)):
+            raise HyperwalletError(
+                400, "CONSTRAINT_VIOLATIONS", "dateOfBirth must be yyyy-MM-dd", key
+            )
+        if key.startswith("country") or key.endswith("Country") or key == "country":
+            if not re.fullmatch(r"[A-Z]{2}", str(value)):
+                raise HyperwalletError(
+                    400, "CONSTRAINT_VIOLATIONS", f"{key} must be an ISO alpha-2 code", key
+                )
 
 
 def _create_bank_account(
@@ -658,6 +783,28 @@ def queue_or_send(data: HyperwalletData, notification: dict[str, Any]) -> list[d
     return [notification] * copies if data.webhook.get("url") else []
 
 
+def parse_multipart(content_type: str, raw: bytes) -> tuple[Any, dict[str, tuple[str, bytes]]]:
+    """A ``multipart/form-data`` body: the JSON of its ``data`` field, and its file parts."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart():
+        raise ValueError("invalid multipart body")
+    data: Any = None
+    files: dict[str, tuple[str, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if name == "data" and part.get_filename() is None:
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                raise ValueError("the data field is not JSON") from None
+        elif name and part.get_filename() is not None:
+            files[str(name)] = (str(part.get_filename()), payload)
+    return data, files
+
+
 # -- routers ----------------------------------------------------------------------------------
 def _authorized(data: HyperwalletData, header: str | None) -> bool:
     if not header or not header.lower().startswith("basic "):
@@ -696,8 +843,16 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
         hw = data()
         raw = await request.body()
         body: Any = None
+        files: dict[str, tuple[str, bytes]] | None = None
         status, payload, fault = 200, None, None
-        if raw:
+        content_type = request.headers.get("content-type") or ""
+        if raw and content_type.startswith("multipart/form-data"):
+            try:
+                body, files = parse_multipart(content_type, raw)
+            except ValueError as exc:
+                status = 400
+                payload = {"errors": [{"code": "INVALID_REQUEST", "message": str(exc)}]}
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -727,6 +882,7 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
                     list(request.query_params.multi_items()),
                     body,
                     f"{request.url.scheme}://{request.url.netloc}",
+                    files,
                 )
                 with state.lock:
                     try:
@@ -744,6 +900,7 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
                     "path": request.url.path,
                     "query": dict(request.query_params),
                     "body": body,
+                    "files": {k: len(v[1]) for k, v in (files or {}).items()} or None,
                     "status": status,
                     "fault": fault,
                 }

@@ -853,6 +853,72 @@ def _same_refund_amount(
     return same_amount and (not currency or item.get("currency_code") == currency)
 
 
+# -- shop documents (S30, S31, S33) -------------------------------------------------------------
+#: Internal keys of a stored document, never answered (the file itself).
+_DOCUMENT_INTERNAL = frozenset({"content"})
+
+
+def _public_document(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if k not in _DOCUMENT_INTERNAL}
+
+
+def list_shop_documents(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """S30 ``GET /api/shops/documents``: the documents of ``shop_ids`` (required here).
+
+    Shape from hyperwallet-mirakl-connector.md §7.6 (``{"shop_documents": [{"id", "shop_id",
+    "type", "file_name", "date_uploaded", "date_deleted"}]}``) and the Mirakl seller OpenAPI
+    (S30 "List shop's documents"). Whether an operator call without ``shop_ids`` lists every
+    shop is not said in the pages we hold: the simulator refuses it (the stricter choice).
+    """
+    shop_ids = set(_csv(req, "shop_ids"))
+    if not shop_ids:
+        raise MiraklError(400, "shop_ids is required")
+    with state.lock:
+        found = [
+            _public_document(d)
+            for d in sorted(state.mirakl.shop_documents.values(), key=lambda d: d["id"])
+            if str(d.get("shop_id")) in shop_ids
+        ]
+    return MiraklResponse(200, {"shop_documents": found, "total_count": len(found)})
+
+
+def download_shop_documents(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """S31 ``GET /api/shops/documents/download?document_ids=<one id>``: the file itself.
+
+    developer.mirakl.com S31: "either the shop_ids or the document_ids" is mandatory; several
+    ids come back "wrapped in a ZIP archive", one id as the document itself. The connector only
+    asks for one document per call, so the simulator answers that case and refuses the others.
+    """
+    ids = _csv(req, "document_ids")
+    if len(ids) != 1:
+        raise MiraklError(400, "The simulator serves S31 with exactly one document_ids value")
+    with state.lock:
+        document = state.mirakl.shop_documents.get(_int_or_404(ids[0]))
+    if document is None:
+        raise MiraklError(404, f"Document {ids[0]} not found")
+    content = base64.b64decode(document.get("content") or "")
+    headers = {"Content-Disposition": f'attachment; filename="{document.get("file_name")}"'}
+    return MiraklResponse(200, content, headers)
+
+
+def delete_shop_document(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
+    """S33 ``DELETE /api/shops/documents/{document_id}`` (developer.mirakl.com S33 "Delete a
+    shop document"): 204; an unknown document is a 404."""
+    raw = req.path.rstrip("/").rsplit("/", 1)[1]
+    with state.lock:
+        document = state.mirakl.shop_documents.pop(_int_or_404(raw), None)
+    if document is None:
+        raise MiraklError(404, f"Document {raw} not found")
+    return MiraklResponse(204, None)
+
+
+def _int_or_404(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise MiraklError(404, f"Document {raw} not found") from None
+
+
 def version(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
     """V01 health check."""
     return MiraklResponse(200, {"version": "3.210"})
@@ -868,6 +934,8 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("PUT", "/api/payment/refund", "PA02", validate_refunds),
     ("GET", "/api/shops", "S20", list_shops),
     ("PUT", "/api/shops", "S07", update_shops),
+    ("GET", "/api/shops/documents", "S30", list_shop_documents),
+    ("GET", "/api/shops/documents/download", "S31", download_shop_documents),
     ("GET", "/api/invoices", "IV01", list_invoices),
     ("PUT", "/api/invoices", "IV07", confirm_invoice_payments),
     ("GET", "/api/seller-billing-cycles", "SBC11", list_billing_cycles),
@@ -880,6 +948,7 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
 _BY_KEY = {(m, p.rstrip("/")): (code, h) for m, p, code, h in ROUTES}
 _PATHS = {p.rstrip("/") for _m, p, _c, _h in ROUTES}
 _TRAILING = re.compile(r"/+$")
+_DOCUMENT_PATH = re.compile(r"^/api/shops/documents/[^/]+$")
 
 
 def route(method: str, path: str) -> tuple[str, Handler | None]:
@@ -888,6 +957,8 @@ def route(method: str, path: str) -> tuple[str, Handler | None]:
     found = _BY_KEY.get((method.upper(), key))
     if found:
         return found
+    if method.upper() == "DELETE" and _DOCUMENT_PATH.match(key):
+        return ("S33", delete_shop_document)
     return ("UNKNOWN", None)
 
 

@@ -135,6 +135,9 @@ class MiraklData:
         self.service_debits: list[dict[str, Any]] = []
         self.invoices: list[dict[str, Any]] = []
         self.billing_cycles: list[dict[str, Any]] = []  # SBC11 seller billing cycles
+        #: S30 shop documents by id (``id``, ``shop_id``, ``type``, ``file_name``,
+        #: ``date_uploaded``; the file's bytes in the internal ``content`` key)
+        self.shop_documents: dict[int, dict[str, Any]] = {}
         self.calls: list[dict[str, Any]] = []
         self._orders: dict[str, dict[str, Any]] = {}
         self._sorted: list[dict[str, Any]] = []
@@ -282,6 +285,8 @@ class SandboxState:
         for order in mirakl.get("service_orders") or []:
             self.mirakl.service_orders[str(order["id"])] = order
         self.mirakl.service_debits.extend(mirakl.get("service_debits") or [])
+        for document in mirakl.get("shop_documents") or []:
+            self.mirakl.shop_documents[int(document["id"])] = document
         self.mirakl.invoices.extend(_iv01_document(i) for i in mirakl.get("invoices") or [])
         self.mirakl.invoices.sort(key=lambda i: (to_timestamp(i["date_created"]), i["invoice_id"]))
         if mirakl.get("billing_cycles"):
@@ -373,6 +378,7 @@ class SandboxState:
                     "service_debits": list(self.mirakl.service_debits),
                     "invoices": list(self.mirakl.invoices),
                     "billing_cycles": list(self.mirakl.billing_cycles),
+                    "shop_documents": list(self.mirakl.shop_documents.values()),
                     "calls": len(self.mirakl.calls),
                 },
                 "stripe": {

@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError, MiraklApiError, MiraklConnectorError
+from mirakl_connector.hyperwallet.kyc_documents import documents_to_delete, invalid_documents
 from mirakl_connector.ids import MAX_INT64, is_ascii_digits
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
 from mirakl_connector.workflows.hyperwallet_invoices import alert_recipients, lazy_mailer
@@ -133,7 +134,31 @@ class HyperwalletKycStatusJob(NotificationJob):
         self._write(shop_id, entry)
         what = f"KYC {status}" if status else "document flags"
         flags = f" ({', '.join(sorted(fields))})" if fields else ""
-        return InboxStatus.PROCESSED, f"shop {shop_id}: {what}{flags}"
+        deleted = self._delete_invalid_documents(shop_id, user)
+        return InboxStatus.PROCESSED, f"shop {shop_id}: {what}{flags}{deleted}"
+
+    def _delete_invalid_documents(self, shop_id: int, user: Mapping[str, Any]) -> str:
+        """S30 + S33 of the documents Hyperwallet marked INVALID (:mod:`...kyc_documents`).
+
+        Runs after the KYC write, as the incumbent does; a rerun lists the documents again, so
+        one already deleted is not deleted twice.
+        """
+        invalid = invalid_documents(user)
+        if not invalid:
+            return ""
+        try:
+            listed = list(self.mirakl.iter_shop_documents([shop_id]))
+            doomed = documents_to_delete(invalid, listed)
+            for document in doomed:
+                self.mirakl.delete_shop_document(document["id"])
+        except MiraklApiError as exc:
+            raise MiraklConnectorError(
+                f"Issue deleting the INVALID documents of shop {shop_id} in Mirakl: {exc}"
+            ) from exc
+        if not doomed:
+            return "; no Mirakl document to delete for the INVALID documents"
+        names = ", ".join(f"{d.get('type')} #{d.get('id')}" for d in doomed)
+        return f"; deleted INVALID documents from Mirakl: {names}"
 
     def _required_stakeholders(self, shop_id: int, user_token: str) -> dict[str, str]:
         stakeholders = list(self.hyperwallet.iter_business_stakeholders(user_token))

@@ -14,6 +14,14 @@ Idempotent: a rerun, or a cleared task, finds the user by ``clientUserId`` and n
 second one. A Mirakl failure writing the token back fails the shop (retry queue) instead of being
 e-mailed and forgotten as in the incumbent; its retry heals it through step 1.
 
+3. **Business stakeholders** (professional shops, reference §1.7): the blocks
+   ``hw-stakeholder-<attr>-<n>`` are read and checked *before* any write (bad data fails the shop
+   with its reason); a block with ``hw-stakeholder-token-<n>`` is ``PUT``; one without is first
+   looked up among the user's stakeholders (``GET /users/{u}/business-stakeholders``, by e-mail,
+   else by name and date of birth) and only then ``POST``-ed; the token is written back to
+   ``hw-stakeholder-token-<n>`` (S07) at once. A Hyperwallet refusal fails the shop (retry queue),
+   where the incumbent e-mailed it and counted the shop as done.
+
 A dry run reads Mirakl and Hyperwallet and reports ``WOULD_CREATE`` / ``WOULD_UPDATE``; it writes
 nothing anywhere.
 """
@@ -32,10 +40,12 @@ from mirakl_connector.hyperwallet.batchlog import BatchLog
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings, Program
 from mirakl_connector.hyperwallet.sellers import (
     USER_TOKEN_FIELD,
+    is_professional,
     item_type,
     text_field,
     user_body,
 )
+from mirakl_connector.hyperwallet.stakeholders import Stakeholder, find_existing, stakeholders_of
 from mirakl_connector.payout_provider import PayoutProviderRule
 from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
@@ -95,6 +105,11 @@ class SellerExtract(ShopExtract):
         self, shop: Mapping[str, Any], shop_id: str, program: Program, *, dry_run: bool
     ) -> ItemOutcome:
         notes: list[str] = []
+        stakeholders = (
+            stakeholders_of(shop, time_zone=self.seller_settings.mirakl_time_zone)
+            if is_professional(shop)
+            else []
+        )
         token = text_field(shop, USER_TOKEN_FIELD)
         if token is None:
             found = self.hyperwallet.find_user(shop_id, program.user_token)
@@ -122,12 +137,56 @@ class SellerExtract(ShopExtract):
             self._blog.item("Seller created for seller with clientUserId [%s]", shop_id)
             self.write_fields(shop_id, {USER_TOKEN_FIELD: token})
             notes.insert(0, f"user {token} created in program {program.name}")
+            notes.extend(self._stakeholders(shop_id, token, stakeholders))
             return ItemOutcome(shop_id, CREATED, "; ".join(notes))
         if dry_run:
+            notes.extend(f"stakeholder {s.n} would be sent" for s in stakeholders)
             return ItemOutcome(shop_id, WOULD_UPDATE, "; ".join([f"user {token}", *notes]))
         self.hyperwallet.update_user(token, body)
         self._blog.item("Seller updated for seller with clientUserId [%s]", shop_id)
+        notes.extend(self._stakeholders(shop_id, token, stakeholders))
         return ItemOutcome(shop_id, UPDATED, "; ".join([f"user {token} updated", *notes]))
+
+    def _stakeholders(
+        self, shop_id: str, user_token: str, stakeholders: list[Stakeholder]
+    ) -> list[str]:
+        """Create or update each stakeholder; write new tokens back at once (module doc, 3)."""
+        notes: list[str] = []
+        existing: list[dict[str, Any]] | None = None
+        for stakeholder in stakeholders:
+            token = stakeholder.token
+            if token is None:
+                if existing is None:
+                    # the tokens other blocks hold are theirs: never matched to this one
+                    held = {s.token for s in stakeholders if s.token}
+                    existing = [
+                        s
+                        for s in self.hyperwallet.iter_business_stakeholders(user_token)
+                        if s.get("token") not in held
+                    ]
+                found = find_existing(stakeholder, existing)
+                if found is not None and found.get("token"):
+                    token = str(found["token"])
+                    self._blog.item(
+                        "Storing business stakeholder tokens [%s] for shop [%s]", token, shop_id
+                    )
+                    self.write_fields(shop_id, {stakeholder.token_field: token})
+                    notes.append(f"stakeholder {stakeholder.n} {token} found and written back")
+            if token is None:
+                created = self.hyperwallet.create_business_stakeholder(user_token, stakeholder.body)
+                token = str(created.get("token") or "")
+                if not token:
+                    raise ConfigurationError("Hyperwallet created a stakeholder without a token")
+                existing = [*(existing or []), created]
+                self.write_fields(shop_id, {stakeholder.token_field: token})
+                notes.append(f"stakeholder {stakeholder.n} {token} created")
+                continue
+            self._blog.item("Updating stakeholder [%s] for user [%s]", token, user_token)
+            self.hyperwallet.update_business_stakeholder(
+                user_token, token, {**stakeholder.body, "token": token}
+            )
+            notes.append(f"stakeholder {stakeholder.n} {token} updated")
+        return notes
 
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> SellerExtract:

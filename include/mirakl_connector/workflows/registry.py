@@ -33,6 +33,7 @@ WORKFLOWS: dict[str, str | Callable[..., Any]] = {
     "hyperwallet_bank_account_extract": (
         "mirakl_connector.workflows.hyperwallet_bank_accounts:build"
     ),
+    "hyperwallet_documents_extract": "mirakl_connector.workflows.hyperwallet_documents:build",
     "hyperwallet_invoice_payments": "mirakl_connector.workflows.hyperwallet_invoices:build",
     "hyperwallet_payment_status": "mirakl_connector.workflows.hyperwallet_payment_status:build",
     "hyperwallet_kyc_status": "mirakl_connector.workflows.hyperwallet_kyc_status:build",
