@@ -1,4 +1,4 @@
-"""Hyperwallet payload encryption: JWS-signed, then JWE-encrypted bodies (``application/jose+json``).
+"""Hyperwallet payload encryption: JWS-signed then JWE-encrypted bodies (``jose+json``).
 
 A Hyperwallet program with payload encryption turned on takes and gives every body this way,
 requests, responses and webhook notifications alike. What is followed, from Hyperwallet's own SDKs
@@ -120,7 +120,9 @@ class PayloadEncryption:
     def _theirs(self) -> jwk.JWKSet:
         source = self.hyperwallet_keys
         value = source() if callable(source) else source
-        return value if isinstance(value, jwk.JWKSet) else load_key_set(value, what="Hyperwallet's JWK set")
+        if isinstance(value, jwk.JWKSet):
+            return value
+        return load_key_set(value, what="Hyperwallet's JWK set")
 
     def public_jwks(self) -> dict[str, Any]:
         return public_key_set(self.private_keys)

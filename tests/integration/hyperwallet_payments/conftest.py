@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.mime.text import MIMEText
 from typing import Any
@@ -192,19 +193,21 @@ def store(ledger: Ledger, notification: dict[str, Any]) -> bool:
     return ledger.store_webhook_event(hyperwallet_inbox_event(notification))
 
 
-@pytest.fixture
-def webhook_url(workflow_ledger: Ledger) -> Iterator[str]:
-    """The real webhook app (uvicorn on a free loopback port) storing into the test ledger."""
+@contextmanager
+def serve_webhooks(ledger: Ledger, encryption: Any = None) -> Iterator[str]:
+    """The real webhook app (uvicorn on a free loopback port) storing into ``ledger``; yields
+    the Hyperwallet notification URL. ``encryption``: the program's payload encryption."""
     import uvicorn
 
     from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
 
     app = create_app(
         WebhookAppConfig(
-            ledger=lambda: workflow_ledger,
+            ledger=lambda: ledger,
             stripe_secrets=lambda: ["whsec_unused"],
             hyperwallet_secrets=lambda: [NOTIFY_SECRET],
             hyperwallet_allow_list=lambda: ["127.0.0.0/8"],
+            hyperwallet_encryption=lambda: encryption,
         )
     )
     with socket.socket() as probe:
@@ -218,9 +221,18 @@ def webhook_url(workflow_ledger: Ledger) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/webhooks/hyperwallet/{NOTIFY_SECRET}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{port}/webhooks/hyperwallet/{NOTIFY_SECRET}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def webhook_url(workflow_ledger: Ledger) -> Iterator[str]:
+    """The real webhook app storing into the test ledger."""
+    with serve_webhooks(workflow_ledger) as url:
+        yield url
 
 
 class Builders:
@@ -232,6 +244,7 @@ class Builders:
     shop = staticmethod(shop)
     scenario = staticmethod(scenario)
     store = staticmethod(store)
+    serve_webhooks = staticmethod(serve_webhooks)
 
 
 @pytest.fixture
