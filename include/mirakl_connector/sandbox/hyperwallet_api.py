@@ -770,11 +770,15 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
         raw = await request.body()
         body: Any = None
         status, payload, fault = 200, None, None
+        answer_encrypted = hw.encryption is not None
         if raw:
             try:
                 body = _open_body(hw, raw, request.headers.get("content-type"))
             except HyperwalletError as exc:
                 status, payload = exc.status, exc.body
+                # a body we could not open: its sender may hold no keys, the refusal is plain
+                # (not documented by Hyperwallet; the readable choice)
+                answer_encrypted = False
         if payload is None and not _authorized(hw, request.headers.get("authorization")):
             status = 401
             payload = {"errors": [{"code": "UNAUTHORIZED", "message": "Authentication failed"}]}
@@ -821,7 +825,7 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
                     "encrypted": hw.encryption is not None,
                 }
             )
-        return _json(status, payload, hw.encryption)
+        return _json(status, payload, hw.encryption if answer_encrypted else None)
 
     @router.get("/jwkset", include_in_schema=False)
     async def hw_jwkset() -> dict[str, Any]:
