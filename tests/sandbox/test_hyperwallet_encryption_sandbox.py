@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import requests
-from jwcrypto import jwk
 
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.encryption import (
     PayloadEncryption,
     fetch_key_set,
+    generate_key_set,
     public_key_set,
 )
 from mirakl_connector.hyperwallet.errors import HyperwalletClientError
@@ -24,13 +24,7 @@ from mirakl_connector.sandbox.hyperwallet_admin import (
 
 @pytest.fixture(scope="module")
 def ours() -> dict:
-    private = jwk.JWK.generate(kty="RSA", size=2048).export_private(as_dict=True)
-    return {
-        "keys": [
-            {**private, "kid": "c-sig", "alg": "RS256", "use": "sig"},
-            {**private, "kid": "c-enc", "alg": "RSA-OAEP-256", "use": "enc"},
-        ]
-    }
+    return generate_key_set("c")
 
 
 @pytest.fixture

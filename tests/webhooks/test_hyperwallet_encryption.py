@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from jwcrypto import jwk
 
-from mirakl_connector.hyperwallet.encryption import PayloadEncryption, public_key_set
+from mirakl_connector.hyperwallet.encryption import (
+    PayloadEncryption,
+    generate_key_set,
+    public_key_set,
+)
 from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
 
 from .conftest import HW_SECRET  # noqa: TID252
@@ -31,19 +34,9 @@ NOTE = {
 JOSE = {"Content-Type": "application/jose+json"}
 
 
-def key_set(name: str) -> dict:
-    private = jwk.JWK.generate(kty="RSA", size=2048).export_private(as_dict=True)
-    return {
-        "keys": [
-            {**private, "kid": f"{name}-sig", "alg": "RS256", "use": "sig"},
-            {**private, "kid": f"{name}-enc", "alg": "RSA-OAEP-256", "use": "enc"},
-        ]
-    }
-
-
 @pytest.fixture(scope="module")
 def keys() -> tuple[dict, dict]:
-    return key_set("ours"), key_set("hw")
+    return generate_key_set("ours"), generate_key_set("hw")
 
 
 def _app(ledger, encryption):
@@ -67,7 +60,9 @@ def test_encrypted_notification_is_decrypted_verified_and_stored(keys, wh_ledger
 
     plain = client.post(url, json=NOTE)
     assert plain.status_code == 400 and "jose+json" in plain.json()["error"]
-    forged = PayloadEncryption(key_set("forger"), public_key_set(ours)).encrypt(json.dumps(NOTE))
+    forged = PayloadEncryption(generate_key_set("forger"), public_key_set(ours)).encrypt(
+        json.dumps(NOTE)
+    )
     refused = client.post(url, content=forged, headers=JOSE)
     assert refused.status_code == 400 and "does not verify" in refused.json()["error"]
     assert wh_ledger.get_inbox_event("hyperwallet", "wbh-enc-1") is None

@@ -69,6 +69,21 @@ def load_key_set(value: Any, *, what: str) -> jwk.JWKSet:
     return keys
 
 
+def generate_key_set(name: str, *, size: int = 2048) -> dict[str, Any]:
+    """A new RSA key pair as a private JWK set for the defaults: published once for signing
+    (``RS256``, kid ``<name>-sig``) and once for decrypting (``RSA-OAEP-256``, ``<name>-enc``).
+
+    For operators creating their keys (README) and for the simulator's own keys.
+    """
+    private = jwk.JWK.generate(kty="RSA", size=size).export_private(as_dict=True)
+    return {
+        "keys": [
+            {**private, "kid": f"{name}-sig", "alg": DEFAULT_SIGN_ALGORITHM, "use": "sig"},
+            {**private, "kid": f"{name}-enc", "alg": DEFAULT_ENCRYPTION_ALGORITHM, "use": "enc"},
+        ]
+    }
+
+
 def public_key_set(private_set: Any) -> dict[str, Any]:
     """The public parts only of a JWK set (what Hyperwallet is given to encrypt to us).
 

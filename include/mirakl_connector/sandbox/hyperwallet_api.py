@@ -71,6 +71,7 @@ from mirakl_connector.hyperwallet.encryption import (
     JoseError,
     PayloadEncryption,
     fetch_key_set,
+    generate_key_set,
     is_jose,
 )
 from mirakl_connector.sandbox.dates import DateParseError, parse_iso, to_timestamp
@@ -138,15 +139,7 @@ class HyperwalletData:
     def jose_keys(self) -> dict[str, Any]:
         """The simulator's own key pair (made once): RS256 to sign, RSA-OAEP-256 to decrypt."""
         if self._jose_keys is None:
-            from jwcrypto import jwk
-
-            private = jwk.JWK.generate(kty="RSA", size=2048).export_private(as_dict=True)
-            self._jose_keys = {
-                "keys": [
-                    {**private, "kid": "sandbox-hw-sig", "alg": "RS256", "use": "sig"},
-                    {**private, "kid": "sandbox-hw-enc", "alg": "RSA-OAEP-256", "use": "enc"},
-                ]
-            }
+            self._jose_keys = generate_key_set("sandbox-hw")
         return self._jose_keys
 
     def _load_encryption(self, section: Any) -> None:

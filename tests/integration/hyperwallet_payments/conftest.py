@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 import socket
 import threading
@@ -193,6 +194,36 @@ def store(ledger: Ledger, notification: dict[str, Any]) -> bool:
     return ledger.store_webhook_event(hyperwallet_inbox_event(notification))
 
 
+def dag_connections(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox_url: str,
+    ledger_url: str,
+    hyperwallet_extra: dict[str, Any] | None = None,
+) -> None:
+    """Airflow connections (Mirakl, Hyperwallet, ledger) and the configuration Variable for a
+    DAG run in-process against the sandbox; ``hyperwallet_extra``: the API connection's extra."""
+    hyperwallet: dict[str, Any] = {
+        "conn_type": "hyperwallet",
+        "host": sandbox_url,
+        "login": HW_USER,
+        "password": HW_PASSWORD,
+    }
+    if hyperwallet_extra:
+        hyperwallet["extra"] = hyperwallet_extra
+    conns = {
+        "MIRAKL_DEFAULT": {
+            "conn_type": "mirakl",
+            "host": sandbox_url,
+            "password": "sandbox-mirakl-key",
+        },
+        "HYPERWALLET_DEFAULT": hyperwallet,
+        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
+    }
+    for name, conn in conns.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(CONFIG))
+
+
 @contextmanager
 def serve_webhooks(ledger: Ledger, encryption: Any = None) -> Iterator[str]:
     """The real webhook app (uvicorn on a free loopback port) storing into ``ledger``; yields
@@ -245,6 +276,7 @@ class Builders:
     scenario = staticmethod(scenario)
     store = staticmethod(store)
     serve_webhooks = staticmethod(serve_webhooks)
+    dag_connections = staticmethod(dag_connections)
 
 
 @pytest.fixture

@@ -9,14 +9,16 @@ so the run can only succeed when the connector encrypts and decrypts everywhere.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jwcrypto import jwk
 
-from mirakl_connector.hyperwallet.encryption import encryption_from_extra, public_key_set
+from mirakl_connector.hyperwallet.encryption import (
+    encryption_from_extra,
+    generate_key_set,
+    public_key_set,
+)
 from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -27,13 +29,7 @@ DAGS = Path(__file__).resolve().parents[3] / "dags"
 @pytest.fixture(scope="module")
 def our_keys() -> dict[str, Any]:
     """Our JWK set: one RSA pair published for signing (RS256) and for decrypting."""
-    private = jwk.JWK.generate(kty="RSA", size=2048).export_private(as_dict=True)
-    return {
-        "keys": [
-            {**private, "kid": "connector-sig", "alg": "RS256", "use": "sig"},
-            {**private, "kid": "connector-enc", "alg": "RSA-OAEP-256", "use": "enc"},
-        ]
-    }
+    return generate_key_set("connector")
 
 
 def run_dag(file: str, dag_id: str) -> tuple[Any, dict]:
@@ -57,24 +53,7 @@ def test_invoice_paid_and_confirmed_by_notification(
             "hyperwallet_jwks_url": f"{sandbox_server.url}/jwkset",
         }
     ledger_url = Ledger.default_sqlite_url(tmp_path)
-    conns = {
-        "MIRAKL_DEFAULT": {
-            "conn_type": "mirakl",
-            "host": sandbox_server.url,
-            "password": "sandbox-mirakl-key",
-        },
-        "HYPERWALLET_DEFAULT": {
-            "conn_type": "hyperwallet",
-            "host": sandbox_server.url,
-            "login": "sandbox-hw-user",
-            "password": "sandbox-hw-password",
-            "extra": extra,
-        },
-        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
-    }
-    for name, conn in conns.items():
-        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(hw.config))
+    hw.dag_connections(monkeypatch, sandbox_server.url, ledger_url, extra)
     scenario = hw.scenario(shops=[hw.shop()], invoices=[hw.invoice(230201)])
     if encrypted:
         scenario["hyperwallet"]["encryption"] = {"client_jwks": public_key_set(our_keys)}

@@ -17,6 +17,7 @@ from mirakl_connector.hyperwallet.encryption import (
     JoseError,
     PayloadEncryption,
     encryption_from_extra,
+    generate_key_set,
     public_key_set,
 )
 from mirakl_connector.hyperwallet.errors import HyperwalletServerError
@@ -25,19 +26,9 @@ from mirakl_connector.retry import RetryPolicy
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 
 
-def key_set(name: str) -> dict:
-    private = jwk.JWK.generate(kty="RSA", size=2048).export_private(as_dict=True)
-    return {
-        "keys": [
-            {**private, "kid": f"{name}-sig", "alg": "RS256", "use": "sig"},
-            {**private, "kid": f"{name}-enc", "alg": "RSA-OAEP-256", "use": "enc"},
-        ]
-    }
-
-
 @pytest.fixture(scope="module")
 def keys() -> tuple[dict, dict]:
-    return key_set("ours"), key_set("hw")
+    return generate_key_set("ours"), generate_key_set("hw")
 
 
 @pytest.fixture
@@ -80,7 +71,7 @@ def test_round_trip_and_refusals(keys, pair):
     assert us.decrypt(them.encrypt("{}")) == b"{}"
     with pytest.raises(JoseError, match="decrypted"):
         us.decrypt(us.encrypt("{}"))  # encrypted to Hyperwallet, not to us
-    forger = PayloadEncryption(key_set("forger"), public_key_set(keys[0]))
+    forger = PayloadEncryption(generate_key_set("forger"), public_key_set(keys[0]))
     with pytest.raises(JoseError, match="does not verify"):
         us.decrypt(forger.encrypt("{}"))  # right recipient, wrong signer
     stale = PayloadEncryption(*[keys[1], public_key_set(keys[0])], clock=lambda: time.time() - 600)
