@@ -6,6 +6,9 @@ URLs (``{[api] base_url}/mirakl-connector/...``, no trailing slash: Stripe count
   extra ``secrets``: a list, for a second endpoint or a secret being rolled);
 * ``POST /webhooks/hyperwallet/<secret>``: secret from connection ``hyperwallet_webhook``
   (password), optional extra ``allowed_ips`` (list or comma-separated networks);
+* ``GET /hyperwallet/jwks.json``: our public JWK set for a Hyperwallet program with payload
+  encryption (keys from connection ``hyperwallet_default``'s extra; public parts only);
+  encrypted notifications are decrypted with the same keys;
 * ``GET /onboarding/refresh?token=...``: the account link refresh URL (uses ``stripe_default``,
   ``mirakl_default`` and the ledger connection ``mirakl_connector_db``).
 
@@ -52,6 +55,16 @@ def _allow_list() -> list[str]:
 
     conn = _connection("hyperwallet_webhook")
     return list(parse_allow_list(conn.extra_dejson.get("allowed_ips"))) if conn else []
+
+
+def _hyperwallet_encryption() -> Any:
+    """Payload encryption from the Hyperwallet API connection's extra (None when off)."""
+    from mirakl_connector.hyperwallet.encryption import encryption_from_extra
+
+    conn = _connection("hyperwallet_default")
+    if conn is None:
+        return None
+    return encryption_from_extra(conn.extra_dejson, where="connection 'hyperwallet_default'")
 
 
 def _ledger_instance() -> Any:
@@ -112,6 +125,7 @@ app = create_app(
         stripe_secrets=lambda: _secrets("stripe_webhook"),
         hyperwallet_secrets=lambda: _secrets("hyperwallet_webhook"),
         hyperwallet_allow_list=_allow_list,
+        hyperwallet_encryption=_hyperwallet_encryption,
         refresh=_refresh,
     )
 )

@@ -18,6 +18,12 @@ business-stakeholder calls. This client is one request method plus one descripti
   workflow looks the object up (by ``clientUserId``, the account, ``clientPaymentId``) before
   creating it again.
 * Bodies are parsed with ``parse_float=Decimal``; Hyperwallet sends amounts as strings anyway.
+* With payload encryption (a :class:`~mirakl_connector.hyperwallet.encryption.PayloadEncryption`,
+  for programs that have it turned on) every body is sent signed then encrypted as
+  ``application/jose+json`` and every answer must come back that way (Hyperwallet SDKs
+  ``HyperwalletApiClient``: the request and the expected response content type are both
+  ``application/jose+json``); a plain 2xx answer is refused as unverifiable (unknown outcome for
+  a create), a plain error answer is read as an error.
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ from urllib.parse import quote
 
 import requests
 
+from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.hyperwallet.encryption import (
+    CONTENT_TYPE as JOSE_CONTENT_TYPE,
+)
+from mirakl_connector.hyperwallet.encryption import (
+    JoseError,
+    PayloadEncryption,
+    is_jose,
+)
 from mirakl_connector.hyperwallet.errors import (
     HyperwalletApiError,
     HyperwalletClientError,
@@ -71,6 +86,7 @@ class HyperwalletClient:
     :param retry: the retry budget for 429, 5xx and transport errors.
     :param page_size: ``limit`` of list calls.
     :param session: a ``requests.Session`` to reuse (connection pooling, tests).
+    :param encryption: payload encryption, for a program that has it turned on.
     """
 
     def __init__(
@@ -83,6 +99,7 @@ class HyperwalletClient:
         retry: RetryPolicy | None = None,
         page_size: int = MAX_PAGE_SIZE,
         session: requests.Session | None = None,
+        encryption: PayloadEncryption | None = None,
     ) -> None:
         if not server or not server.strip():
             raise ValueError("server is required")
@@ -98,6 +115,7 @@ class HyperwalletClient:
         self._retry = retry or RetryPolicy()
         self._session = session or requests.Session()
         self._auth = (username, password)
+        self.encryption = encryption
 
     def __repr__(self) -> str:
         return f"HyperwalletClient(base_url={self.base_url!r})"
@@ -297,13 +315,16 @@ class HyperwalletClient:
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         operation = f"{method} {_operation_path(url, self.base_url)}"
         creates = method == "POST"
-        headers = {"Accept": "application/json"}
+        media = JOSE_CONTENT_TYPE if self.encryption else "application/json"
+        headers = {"Accept": media}
         data: Any = None
         if files is not None:
+            # Document uploads are multipart (the SDKs' MultipartUtility); their ``data`` part is
+            # sent as JSON: payload encryption of multipart uploads is not supported here.
             data = {"data": dumps(json) if json is not None else "{}"}
         elif json is not None:
-            data = dumps(json).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+            data = self._encode(operation, dumps(json))
+            headers["Content-Type"] = media
 
         def attempt() -> _Reply:
             self.call_counts[operation] += 1
@@ -355,9 +376,12 @@ class HyperwalletClient:
         if status == 204 or (status < 400 and not response.content):
             return _Reply(None)
         body: Any = None
-        if response.content:
+        text = response.text if response.content else ""
+        if self.encryption is not None and text:
+            text = self._decode(operation, response, status)
+        if text:
             try:
-                body = _loads(response.text)
+                body = _loads(text)
             except ValueError:
                 body = None
         if status < 400:
@@ -383,6 +407,34 @@ class HyperwalletClient:
             raise _TransientFailure(error)
         cls = HyperwalletNotFoundError if status == 404 else HyperwalletClientError
         raise cls(operation, message, http_status=status, errors=errors, permanent=True)
+
+    def _encode(self, operation: str, text: str) -> bytes:
+        """The request body: plain JSON, or signed and encrypted for an encrypted program."""
+        if self.encryption is None:
+            return text.encode("utf-8")
+        try:
+            return self.encryption.encrypt(text).encode("ascii")
+        except JoseError as exc:  # nothing was sent: a configuration problem
+            raise ConfigurationError(f"Hyperwallet {operation}: {exc}") from None
+
+    def _decode(self, operation: str, response: requests.Response, status: int) -> str:
+        """The JSON text of an encrypted program's answer (decrypted and verified)."""
+        assert self.encryption is not None
+        if not is_jose(response.headers.get("Content-Type")):
+            if status >= 400:
+                return response.text  # an error in plain JSON is still an error
+            # unverifiable: for a create this is an unknown outcome (the caller looks it up)
+            raise HyperwalletServerError(
+                operation,
+                "the answer is not application/jose+json although encryption is on",
+                http_status=status,
+            )
+        try:
+            return self.encryption.decrypt(response.content).decode("utf-8")
+        except (JoseError, UnicodeDecodeError) as exc:
+            raise HyperwalletServerError(
+                operation, f"encrypted answer refused: {exc}", http_status=status
+            ) from None
 
     def _redact(self, text: str) -> str:
         """Remove the credentials from text that may reach a log or an exception."""

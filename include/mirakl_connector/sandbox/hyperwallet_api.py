@@ -31,6 +31,17 @@ and POSTed as JSON to the configured URL: at once, twice (``duplicate``), or hel
 ``/flush`` (``reverse`` delivers newest first: out of order). Deliveries run in a worker
 thread of the admin call, so the call returns once they are done.
 
+Payload encryption (a scenario's ``hyperwallet.encryption``: ``{"client_jwks": <our public JWK
+set>}`` or ``{"client_jwks_url": <our /hyperwallet/jwks.json>}``), as Hyperwallet does for a
+program that has it on (its SDKs' ``HyperwalletEncryption``, reference
+``hyperwallet-mirakl-connector.md`` §5.2/§9): request bodies must be ``application/jose+json``,
+a JWE to the simulator's key (served at ``GET /jwkset`` like ``https://api.paylution.com/jwkset``)
+holding a JWS by the client with an unexpired critical ``exp``; a plain JSON body, a body that does
+not decrypt or verify is refused with 400 (Hyperwallet's documentation is silent on the code for
+a plain body: the stricter choice, never silently accepted). Every answer with a body, errors
+included, comes back signed and encrypted to the client's key, and notifications are POSTed the
+same way. The call log keeps the decrypted body and ``encrypted: true``.
+
 Fault rules with ``"target": "hyperwallet"`` apply (``lost_response`` does the work, then
 answers 500).
 """
@@ -59,6 +70,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from mirakl_connector.hyperwallet.currency_selection import account_type_of
+from mirakl_connector.hyperwallet.encryption import (
+    CONTENT_TYPE as JOSE_CONTENT_TYPE,
+)
+from mirakl_connector.hyperwallet.encryption import (
+    JoseError,
+    PayloadEncryption,
+    fetch_key_set,
+    generate_key_set,
+    is_jose,
+)
 from mirakl_connector.sandbox.dates import DateParseError, parse_iso, to_timestamp
 from mirakl_connector.sandbox.scenario import ScenarioError
 
@@ -117,6 +138,33 @@ class HyperwalletData:
         self.deliveries: list[dict[str, Any]] = []
         self.delivery_lock = threading.Lock()
         self._counters: dict[str, int] = {}
+        #: payload encryption (None: plain JSON), see the module doc
+        self.encryption: PayloadEncryption | None = None
+        self._jose_keys: dict[str, Any] | None = None
+
+    def jose_keys(self) -> dict[str, Any]:
+        """The simulator's own key pair (made once): RS256 to sign, RSA-OAEP-256 to decrypt."""
+        if self._jose_keys is None:
+            self._jose_keys = generate_key_set("sandbox-hw")
+        return self._jose_keys
+
+    def _load_encryption(self, section: Any) -> None:
+        if section in (None, False):
+            self.encryption = None
+            return
+        if not isinstance(section, dict):
+            raise ScenarioError("hyperwallet.encryption must be an object or null")
+        client = section.get("client_jwks") or (
+            fetch_key_set(str(section["client_jwks_url"]))
+            if section.get("client_jwks_url")
+            else None
+        )
+        if client is None:
+            raise ScenarioError("hyperwallet.encryption needs client_jwks or client_jwks_url")
+        try:
+            self.encryption = PayloadEncryption(self.jose_keys(), client)
+        except JoseError as exc:
+            raise ScenarioError(f"hyperwallet.encryption: {exc}") from None
 
     def new_token(self, prefix: str) -> str:
         """``usr-00000000-0000-0000-0000-000000000001``: uuid-shaped and reproducible."""
@@ -165,6 +213,8 @@ class HyperwalletData:
             self.payments[payment["token"]] = {"status": "CREATED", "createdOn": stamp, **payment}
         if isinstance(section.get("webhook"), dict):
             self.webhook = dict(section["webhook"])
+        if "encryption" in section:
+            self._load_encryption(section["encryption"])
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -760,11 +810,11 @@ def deliver(data: HyperwalletData, notifications: list[dict[str, Any]]) -> list[
                 record["error"] = "no webhook url configured"
             else:
                 try:
+                    body, media = json.dumps(notification), "application/json"
+                    if data.encryption is not None:
+                        body, media = data.encryption.encrypt(body), JOSE_CONTENT_TYPE
                     reply = requests.post(
-                        url,
-                        data=json.dumps(notification).encode(),
-                        headers={"Content-Type": "application/json"},
-                        timeout=10,
+                        url, data=body.encode(), headers={"Content-Type": media}, timeout=10
                     )
                     record["status"] = reply.status_code
                 except requests.RequestException as exc:
@@ -818,14 +868,30 @@ def _authorized(data: HyperwalletData, header: str | None) -> bool:
     return hmac.compare_digest(f"{user}:{password}".encode(), expected)
 
 
-def _json(status: int, body: Any) -> Response:
+def _json(status: int, body: Any, encryption: PayloadEncryption | None = None) -> Response:
     if status == 204 or body is None:
         return Response(status_code=status)
-    return Response(
-        json.dumps(body, separators=(",", ":"), default=str),
-        status_code=status,
-        media_type="application/json",
-    )
+    text = json.dumps(body, separators=(",", ":"), default=str)
+    if encryption is not None:
+        return Response(encryption.encrypt(text), status_code=status, media_type=JOSE_CONTENT_TYPE)
+    return Response(text, status_code=status, media_type="application/json")
+
+
+def _open_body(hw: HyperwalletData, raw: bytes, content_type: str | None) -> Any:
+    """The request's JSON body, decrypted and verified when the program encrypts."""
+    if hw.encryption is not None:
+        if not is_jose(content_type):
+            raise HyperwalletError(
+                400, "INVALID_REQUEST", "payload encryption is on: application/jose+json expected"
+            )
+        try:
+            raw = hw.encryption.decrypt(raw)
+        except JoseError as exc:
+            raise HyperwalletError(400, "INVALID_REQUEST", str(exc)) from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise HyperwalletError(400, "INVALID_REQUEST", "invalid JSON") from None
 
 
 def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat list of routes
@@ -845,6 +911,7 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
         body: Any = None
         files: dict[str, tuple[str, bytes]] | None = None
         status, payload, fault = 200, None, None
+        answer_encrypted = hw.encryption is not None
         content_type = request.headers.get("content-type") or ""
         if raw and content_type.startswith("multipart/form-data"):
             try:
@@ -854,10 +921,12 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
                 payload = {"errors": [{"code": "INVALID_REQUEST", "message": str(exc)}]}
         elif raw:
             try:
-                body = json.loads(raw)
-            except ValueError:
-                status = 400
-                payload = {"errors": [{"code": "INVALID_REQUEST", "message": "invalid JSON"}]}
+                body = _open_body(hw, raw, request.headers.get("content-type"))
+            except HyperwalletError as exc:
+                status, payload = exc.status, exc.body
+                # a body we could not open: its sender may hold no keys, the refusal is plain
+                # (not documented by Hyperwallet; the readable choice)
+                answer_encrypted = False
         if payload is None and not _authorized(hw, request.headers.get("authorization")):
             status = 401
             payload = {"errors": [{"code": "UNAUTHORIZED", "message": "Authentication failed"}]}
@@ -903,9 +972,17 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
                     "files": {k: len(v[1]) for k, v in (files or {}).items()} or None,
                     "status": status,
                     "fault": fault,
+                    "encrypted": hw.encryption is not None,
                 }
             )
-        return _json(status, payload)
+        return _json(status, payload, hw.encryption if answer_encrypted else None)
+
+    @router.get("/jwkset", include_in_schema=False)
+    async def hw_jwkset() -> dict[str, Any]:
+        """Hyperwallet's public JWK set (``https://api.paylution.com/jwkset``, reference §5.2)."""
+        from mirakl_connector.hyperwallet.encryption import public_key_set
+
+        return public_key_set(data().jose_keys())
 
     # -- admin ------------------------------------------------------------------------------
     admin = "/_sandbox/hyperwallet"

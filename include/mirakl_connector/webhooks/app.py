@@ -5,6 +5,12 @@
   is slow), and a Mirakl outage must not lose or delay the acknowledgement.
 * ``POST /webhooks/hyperwallet/{secret}``: Hyperwallet does not sign; the secret in the path
   (configured by the operator when registering the URL) and an optional IP allow list protect it.
+  For a program with payload encryption on, the body is ``application/jose+json`` (a JWE to our
+  key holding a JWS by Hyperwallet): decrypted and verified before anything else; a plain JSON
+  body is then refused (reference ``hyperwallet-mirakl-connector.md`` §3.1 accepts both; an
+  unsigned body is what encryption exists to exclude, so the stricter choice).
+* ``GET /hyperwallet/jwks.json``: our public JWK set (public parts only) for Hyperwallet to
+  encrypt to us (the incumbent's ``GET /jwkset``, reference §1.3); 404 when encryption is off.
 * ``GET /onboarding/refresh?token=…``: see :mod:`.refresh`.
 * ``GET /health``.
 
@@ -31,6 +37,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from mirakl_connector.errors import InvalidItemError, MiraklConnectorError
+from mirakl_connector.hyperwallet.encryption import JoseError, PayloadEncryption, is_jose
 from mirakl_connector.ids import is_ascii_digits
 from mirakl_connector.ledger import InboxEvent, Ledger
 from mirakl_connector.webhooks.inbox import hyperwallet_inbox_event, stripe_inbox_event
@@ -58,6 +65,8 @@ class WebhookAppConfig:
     hyperwallet_secrets: Callable[[], Sequence[str]] = lambda: ()
     hyperwallet_allow_list: Callable[[], Sequence[str]] = lambda: ()
     refresh: Callable[[], OnboardingRefresh] | None = None
+    #: Payload encryption of the Hyperwallet program(s), or None when it is off.
+    hyperwallet_encryption: Callable[[], PayloadEncryption | None] = lambda: None
     #: Called after a *new* event is stored (e.g. to post an Airflow asset event); optional.
     on_stored: Callable[[InboxEvent], Awaitable[None] | None] | None = None
     tolerance: int = DEFAULT_TOLERANCE
@@ -113,6 +122,21 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
         if isinstance(payload, Response):
             return payload
         try:
+            encryption = await run_in_threadpool(config.hyperwallet_encryption)
+        except MiraklConnectorError as exc:
+            log.error("Hyperwallet encryption is misconfigured: %s", exc)
+            return _error(503, "payload encryption is misconfigured")
+        if encryption is not None or is_jose(request.headers.get("content-type")):
+            if encryption is None:
+                return _error(400, "encrypted notification but payload encryption is off")
+            if not is_jose(request.headers.get("content-type")):
+                return _error(400, "payload encryption is on: application/jose+json expected")
+            try:
+                payload = await run_in_threadpool(encryption.decrypt, payload)
+            except JoseError as exc:
+                log.info("Hyperwallet notification refused: %s", exc)
+                return _error(400, str(exc))
+        try:
             body = json.loads(payload)
             if not isinstance(body, dict):
                 raise ValueError
@@ -122,6 +146,18 @@ def create_app(config: WebhookAppConfig) -> FastAPI:
         except InvalidItemError as exc:
             return _error(400, exc.reason)
         return await _store(config, row)
+
+    @app.get("/hyperwallet/jwks.json")
+    async def hyperwallet_jwks() -> Response:
+        try:
+            encryption = await run_in_threadpool(config.hyperwallet_encryption)
+        except MiraklConnectorError:
+            return _error(503, "payload encryption is misconfigured")
+        if encryption is None:
+            return _error(404, "payload encryption is off")
+        return JSONResponse(
+            encryption.public_jwks(), headers={"Cache-Control": "public, max-age=300"}
+        )
 
     @app.get("/onboarding/refresh")
     async def onboarding_refresh(token: str | None = None) -> Response:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.mime.text import MIMEText
 from typing import Any
@@ -192,19 +194,51 @@ def store(ledger: Ledger, notification: dict[str, Any]) -> bool:
     return ledger.store_webhook_event(hyperwallet_inbox_event(notification))
 
 
-@pytest.fixture
-def webhook_url(workflow_ledger: Ledger) -> Iterator[str]:
-    """The real webhook app (uvicorn on a free loopback port) storing into the test ledger."""
+def dag_connections(
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox_url: str,
+    ledger_url: str,
+    hyperwallet_extra: dict[str, Any] | None = None,
+) -> None:
+    """Airflow connections (Mirakl, Hyperwallet, ledger) and the configuration Variable for a
+    DAG run in-process against the sandbox; ``hyperwallet_extra``: the API connection's extra."""
+    hyperwallet: dict[str, Any] = {
+        "conn_type": "hyperwallet",
+        "host": sandbox_url,
+        "login": HW_USER,
+        "password": HW_PASSWORD,
+    }
+    if hyperwallet_extra:
+        hyperwallet["extra"] = hyperwallet_extra
+    conns = {
+        "MIRAKL_DEFAULT": {
+            "conn_type": "mirakl",
+            "host": sandbox_url,
+            "password": "sandbox-mirakl-key",
+        },
+        "HYPERWALLET_DEFAULT": hyperwallet,
+        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
+    }
+    for name, conn in conns.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(CONFIG))
+
+
+@contextmanager
+def serve_webhooks(ledger: Ledger, encryption: Any = None) -> Iterator[str]:
+    """The real webhook app (uvicorn on a free loopback port) storing into ``ledger``; yields
+    the Hyperwallet notification URL. ``encryption``: the program's payload encryption."""
     import uvicorn
 
     from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
 
     app = create_app(
         WebhookAppConfig(
-            ledger=lambda: workflow_ledger,
+            ledger=lambda: ledger,
             stripe_secrets=lambda: ["whsec_unused"],
             hyperwallet_secrets=lambda: [NOTIFY_SECRET],
             hyperwallet_allow_list=lambda: ["127.0.0.0/8"],
+            hyperwallet_encryption=lambda: encryption,
         )
     )
     with socket.socket() as probe:
@@ -218,9 +252,18 @@ def webhook_url(workflow_ledger: Ledger) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/webhooks/hyperwallet/{NOTIFY_SECRET}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{port}/webhooks/hyperwallet/{NOTIFY_SECRET}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def webhook_url(workflow_ledger: Ledger) -> Iterator[str]:
+    """The real webhook app storing into the test ledger."""
+    with serve_webhooks(workflow_ledger) as url:
+        yield url
 
 
 class Builders:
@@ -232,6 +275,8 @@ class Builders:
     shop = staticmethod(shop)
     scenario = staticmethod(scenario)
     store = staticmethod(store)
+    serve_webhooks = staticmethod(serve_webhooks)
+    dag_connections = staticmethod(dag_connections)
 
 
 @pytest.fixture

@@ -19,23 +19,7 @@ DAGS = Path(__file__).resolve().parents[3] / "dags"
 def dag_env(hw, sandbox, hw_admin, sandbox_server, tmp_path, monkeypatch, airflow_db):
     """Connections and the configuration Variable pointing at the sandbox; returns the ledger."""
     ledger_url = Ledger.default_sqlite_url(tmp_path)
-    conns = {
-        "MIRAKL_DEFAULT": {
-            "conn_type": "mirakl",
-            "host": sandbox_server.url,
-            "password": "sandbox-mirakl-key",
-        },
-        "HYPERWALLET_DEFAULT": {
-            "conn_type": "hyperwallet",
-            "host": sandbox_server.url,
-            "login": "sandbox-hw-user",
-            "password": "sandbox-hw-password",
-        },
-        "MIRAKL_CONNECTOR_DB": {"conn_type": "sqlite", "extra": {"sqlalchemy_url": ledger_url}},
-    }
-    for name, conn in conns.items():
-        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW_VAR_MIRAKL_CONNECTOR_CONFIG", json.dumps(hw.config))
+    hw.dag_connections(monkeypatch, sandbox_server.url, ledger_url)
     ledger = Ledger(ledger_url)
     yield ledger
     ledger.dispose()

@@ -213,3 +213,28 @@ def test_mirakl_test_connection_refuses_other_urls_naming_the_forms(
     assert "https://<instance>.mirakl.net or https://<instance>.mirakl.net/api" in message
     assert "secret-key" not in message
     assert fake_library.mirakl_clients == []
+
+
+def test_hyperwallet_hook_builds_payload_encryption_from_the_extra_and_never_shows_keys(
+    connection,
+) -> None:
+    """Issue 16 point 4: the keys come from the connection's extra; a bad key set fails as a
+    configuration error naming the field, without the private key in the message."""
+    from mirakl_connector.airflow.hooks.hyperwallet import HyperwalletHook
+    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.hyperwallet.encryption import generate_key_set, public_key_set
+
+    ours, theirs = generate_key_set("ours"), generate_key_set("hw")
+    fields = {"conn_type": "hyperwallet", "host": "hw.test", "login": "u", "password": "pw-1234"}
+    connection("hyperwallet_default", **fields)
+    assert HyperwalletHook().get_client().encryption is None
+    extra = {"encryption": True, "private_jwks": ours, "hyperwallet_jwks": public_key_set(theirs)}
+    connection("hyperwallet_plain", **fields, extra=extra)
+    client = HyperwalletHook("hyperwallet_plain").get_client()
+    assert client.encryption is not None and client.encryption.sign_algorithm == "RS256"
+    assert ours["keys"][0]["d"] not in repr(client) + repr(client.encryption)
+    broken = {**extra, "private_jwks": {"keys": [{**ours["keys"][0], "alg": "PS512"}]}}
+    connection("hyperwallet_broken", **fields, extra=broken)
+    with pytest.raises(ConfigurationError, match="no private key with alg RS256") as error:
+        HyperwalletHook("hyperwallet_broken").get_client()
+    assert ours["keys"][0]["d"] not in str(error.value)

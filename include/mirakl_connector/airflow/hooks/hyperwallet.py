@@ -4,6 +4,9 @@ Connection fields: ``host`` is the API server (``https://api.paylution.com``,
 ``https://uat-api.paylution.com``; a bare host gets ``https://``; ``/rest/v4`` is added),
 ``login`` the REST API user, ``password`` its password. Extras, each with a default:
 ``timeout_connect`` (5 s), ``timeout_read`` (30 s), ``max_retries`` (4), ``page_size`` (100).
+Payload encryption (programs that have it on): ``encryption`` true, ``private_jwks`` (our JWK
+set, private), ``hyperwallet_jwks_url`` or ``hyperwallet_jwks``, optional algorithms; see
+:func:`mirakl_connector.hyperwallet.encryption.encryption_from_extra`.
 Program tokens are not part of the connection: they are per program, in the connector
 configuration (``hyperwallet.programs``).
 """
@@ -59,6 +62,7 @@ class HyperwalletHook(BaseHook):
     def get_client(self) -> HyperwalletClient:
         """A client configured from the connection (timeouts, retries, page size)."""
         from mirakl_connector.hyperwallet.client import HyperwalletClient
+        from mirakl_connector.hyperwallet.encryption import encryption_from_extra
         from mirakl_connector.retry import RetryPolicy
 
         conn = self.connection
@@ -83,6 +87,7 @@ class HyperwalletHook(BaseHook):
             ),
             retry=RetryPolicy(max_attempts=self._extra("max_retries", 4, int) + 1),
             page_size=page_size,
+            encryption=encryption_from_extra(conn.extra_dejson, where=where),
         )
 
     def test_connection(self) -> tuple[bool, str]:
