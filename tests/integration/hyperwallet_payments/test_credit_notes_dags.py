@@ -32,7 +32,7 @@ S = HyperwalletPaymentStatus
 dag_env = _dags.dag_env
 
 
-def _run_without_task_retries(file: str, dag_id: str, **conf):
+def run_without_task_retries(file: str, dag_id: str, **conf):
     """:func:`run_dag` with Airflow's task retries off: the crashed task is not retried in the
     same run (``dag.test`` would wait out the 5-minute retry delay); the next run takes over."""
     from airflow.dag_processing.dagbag import DagBag
@@ -106,7 +106,7 @@ def test_a_credit_note_is_paid_once_across_a_crash_and_confirmed_with_iv07(
     # records it.
     crashed = _crash_after_hyperwallet_answers(monkeypatch, SimulatedCrash())
 
-    run = _run_without_task_retries(*INVOICES)
+    run = run_without_task_retries(*INVOICES)
 
     assert crashed, "the credit note's payment was never created"
     assert run.state == "failed"

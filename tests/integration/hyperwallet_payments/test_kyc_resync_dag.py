@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from . import test_hyperwallet_payment_dags as _dags
-from .test_hyperwallet_payment_dags import DAGS
+from .test_credit_notes_dags import run_without_task_retries
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -21,14 +21,8 @@ dag_env = _dags.dag_env
 
 
 def run_dag(file: str, dag_id: str, **conf):
-    """:func:`run_dag` with Airflow's task retries off (a failure shows at once instead of
-    after ``dag.test`` waits out the retry delay)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(DAGS / file)).dags[dag_id]
-    for task in dag.tasks:
-        task.retries = 0
-    run = dag.test(run_conf=conf or None, logical_date=None)
+    """The DAG run with Airflow's task retries off, and its report XCom."""
+    run = run_without_task_retries(file, dag_id, **conf)
     return run, run.get_task_instance("report").xcom_pull(task_ids="report")
 
 
