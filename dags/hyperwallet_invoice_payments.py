@@ -69,7 +69,9 @@ names it. A run naming it in `invoice_ids` tries again with a fresh budget.
 (only these; also re-pays a payment Hyperwallet reported failed), `include_paid`, `dry_run`.
 
 **Settings**: `hyperwallet` (programs, retries, window), `hyperwallet_payments.invoice_source`
-(`IV01`), `.operator_commissions` (true), `.invoice_search_days` (15).
+(`IV01`), `.operator_commissions` (true), `.invoice_search_days` (15), `.credit_notes` (false:
+also pay IV01 `MANUAL_CREDIT` credit notes, each under its own invoice id, confirmed with IV07;
+off as in the Hyperwallet connector, since Mirakl may roll them into the next invoice, #72).
 
 **Schedule**: Variable `hyperwallet_invoice_payments__schedule`, default `0 0 * * *`.
 """

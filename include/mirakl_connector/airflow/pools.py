@@ -118,6 +118,7 @@ STEP_POOLS: dict[str, dict[str, str]] = {
     "hyperwallet_documents_extract": {"*": HYPERWALLET_POOL},
     "hyperwallet_invoice_payments": {"*": HYPERWALLET_POOL},
     "hyperwallet_kyc_status": {"*": HYPERWALLET_POOL},
+    "hyperwallet_kyc_resync": {"*": HYPERWALLET_POOL},  # paged user lists, then S07
     "hyperwallet_payment_status": {"*": MIRAKL_POOL},  # confirms billing cycles in Mirakl
 }
 

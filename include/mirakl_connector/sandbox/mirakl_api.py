@@ -584,6 +584,13 @@ def confirm_invoice_payments(state: SandboxState, req: MiraklRequest) -> MiraklR
                 or item.get("confirm_linked_manual_documents")
             )
             expected = _dec((invoice.get("summary") or {}).get("amount_transferred"))
+            if invoice.get("type") == "MANUAL_CREDIT":
+                # A manual credit note is paid and confirmed for its total_charged_amount (the
+                # Hyperwallet connector ≤ 5.2 pays creditAmount = total_charged_amount and
+                # confirms it with IV07 for the payment's amount, reference §1.9-legacy; the
+                # operator OpenAPI is silent on IV07's check for manual documents: the stricter
+                # choice, an exact amount, is kept).
+                expected = _dec(invoice.get("total_charged_amount"))
             if linked and not all_linked:
                 expected -= sum((_dec(d.get("amount")) for d in linked), Decimal(0))
             actual = _dec(item.get("amount"))

@@ -59,11 +59,13 @@ from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.payout_provider import HYPERWALLET, PayoutProviderRule
 from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.hyperwallet_payment_decisions import (
+    AUTO_INVOICE,
     BILLING_CYCLE_ID,
     CLIENT_PAYMENT_ID_CONVENTIONS,
     INVOICE_ID,
     INVOICE_SOURCES,
     IV01,
+    MANUAL_CREDIT,
     SBC11,
     HwInvoice,
     ProgramTokens,
@@ -129,6 +131,12 @@ class HyperwalletPaymentSettings:
     :param invoice_search_days: how far back a retry looks for a failed invoice in Mirakl.
     :param client_payment_id: ``invoice_id`` or ``billing_cycle_id`` (see
         :attr:`payment_id_convention`); unset, the id of the source's document.
+    :param credit_notes: also pay IV01 manual credit notes (``type=MANUAL_CREDIT``), each under
+        its own invoice id. Off by default, as the connector's
+        ``PAYPAL_HYPERWALLET_OPERATOR_CREDIT_NOTES_ENABLED``: Mirakl rolls a manual credit still
+        unpaid into the seller's next automatic invoice, so paying it here as well pays it
+        twice (issue #72). With SBC11 there is nothing more to read: the connector 5.3+ pays the
+        same billing cycles again (a no-op after the invoices), so the setting only notes that.
     """
 
     invoice_source: str = IV01
@@ -136,6 +144,7 @@ class HyperwalletPaymentSettings:
     confirm_linked_manual_documents: bool = True
     invoice_search_days: int = 15
     client_payment_id: str | None = None
+    credit_notes: bool = False
 
     @property
     def payment_id_convention(self) -> str:
@@ -260,6 +269,7 @@ class HyperwalletInvoicePayments:
             WORKFLOW, WINDOW_KEY, self.ledger.get_checkpoint(WINDOW_KEY), "invoice"
         )
         self._note_commissions(summary)
+        self._note_credit_notes(summary)
         self.queue.load()
         if invoice_ids:
             wanted = [str(i) for i in invoice_ids]
@@ -321,6 +331,9 @@ class HyperwalletInvoicePayments:
     def _raw(self, start: datetime | str | None, *, include_paid: bool) -> Iterator[Any]:
         """The documents to pay, filtered by Mirakl as the Hyperwallet connector asks for them.
 
+        Credit notes (``credit_notes``, IV01 only) are listed by a second IV01 query with
+        ``type=MANUAL_CREDIT`` and the same filters.
+
         SBC11: ``start_date`` and ``pay_out_state=TO_PAY`` (no ``id`` filter: the connector
         never sends one, a search by id filters the window's cycles here). IV01:
         ``payment_status=PENDING&states=COMPLETE&type=AUTO_INVOICE`` (connector ≤ 5.2,
@@ -329,13 +342,18 @@ class HyperwalletInvoicePayments:
         """
         if self._source == SBC11:
             states = None if include_paid else ("TO_PAY",)
-            return self.mirakl.iter_billing_cycles(start_date=start, pay_out_states=states)
-        return self.mirakl.iter_invoices(
-            start_date=start,
-            payment_status=None if include_paid else "PENDING",
-            states=("COMPLETE",),
-            doc_type="AUTO_INVOICE",
-        )
+            yield from self.mirakl.iter_billing_cycles(start_date=start, pay_out_states=states)
+            return
+        # Credit notes: the same filters with type=MANUAL_CREDIT (connector ≤ 5.2,
+        # CreditNotesExtractBatchJob, §1.9-legacy), read after the invoices as it runs them.
+        types = [AUTO_INVOICE, MANUAL_CREDIT] if self.payments.credit_notes else [AUTO_INVOICE]
+        for doc_type in types:
+            yield from self.mirakl.iter_invoices(
+                start_date=start,
+                payment_status=None if include_paid else "PENDING",
+                states=("COMPLETE",),
+                doc_type=doc_type,
+            )
 
     def _read(
         self, start: datetime | str | None, *, include_paid: bool, changed: bool = True
@@ -346,7 +364,12 @@ class HyperwalletInvoicePayments:
     def _parse(self, raw: Any, *, include_paid: bool, changed: bool) -> _Item:
         invoice_id = raw_invoice_id(raw, self._source) or "<invoice without id>"
         try:
-            parsed = parse_invoice(raw, self._source, include_paid=include_paid)
+            parsed = parse_invoice(
+                raw,
+                self._source,
+                include_paid=include_paid,
+                credit_notes=self.payments.credit_notes,
+            )
         except InvalidItemError as exc:
             return _Item(invoice_id, None, problem=exc.reason, changed=changed)
         if isinstance(parsed, str):
@@ -403,7 +426,16 @@ class HyperwalletInvoicePayments:
         saved = self.ledger.hyperwallet_payments_by_invoice(inv.invoice_id for inv in invoices)
 
         def handle(item: _Item) -> list[ItemOutcome]:
-            return self._one(item, shops, saved, dry_run=dry_run)
+            try:
+                return self._one(item, shops, saved, dry_run=dry_run)
+            except (ConfigurationError, InvalidItemError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - queued, so that it is read again
+                # E.g. the ledger write after Hyperwallet answered failing: left to run_batch,
+                # the item failed without a retry and the window moved past it, so nothing
+                # read it again (its payment, at Hyperwallet, was never recorded).
+                log.exception("Unexpected error on invoice %s", item.invoice_id)
+                return [self._failure(item, f"unexpected error: {exc!r}", dry_run=dry_run)]
 
         run_batch(items, handle, item_id=lambda item: item.invoice_id, summary=summary)
 
@@ -492,7 +524,7 @@ class HyperwalletInvoicePayments:
             invoice,
             shops.get(invoice.shop_id),
             self.programs,
-            operator_commissions=self.payments.operator_commissions,
+            operator_commissions=self.payments.operator_commissions and not invoice.credit_note,
             client_payment_id=base,
         )
         if plan.skip is not None:
@@ -598,7 +630,7 @@ class HyperwalletInvoicePayments:
         by_id = {p.client_payment_id: p for p in saved}
         rows = []
         wanted = [(invoice.invoice_id, HyperwalletPaymentKind.SELLER, invoice.seller_amount)]
-        if self.payments.operator_commissions:
+        if self.payments.operator_commissions and not invoice.credit_note:
             fee_id = operator_fee_id(invoice.invoice_id)
             wanted.append((fee_id, HyperwalletPaymentKind.OPERATOR_FEE, invoice.operator_amount))
         for cpid, kind, amount in wanted:
@@ -820,6 +852,16 @@ class HyperwalletInvoicePayments:
             else o
             for o in outcomes
         ]
+
+    def _note_credit_notes(self, summary: BatchSummary) -> None:
+        if not self.payments.credit_notes:
+            return
+        if self._source == SBC11:
+            summary.notes.append(
+                "credit notes: part of the SBC11 billing cycles (nothing more to pay)"
+            )
+        else:
+            summary.notes.append("credit notes (IV01 MANUAL_CREDIT) paid too")
 
     def _note_commissions(self, summary: BatchSummary) -> None:
         if self.payments.operator_commissions:

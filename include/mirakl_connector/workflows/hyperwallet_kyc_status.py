@@ -118,20 +118,31 @@ class HyperwalletKycStatusJob(NotificationJob):
 
     # -- users ------------------------------------------------------------------------------
 
-    def _user(self, user: Mapping[str, Any]) -> tuple[InboxStatus, str | None]:
+    def user_update(
+        self, user: Mapping[str, Any], shop: Mapping[str, Any] | None = None
+    ) -> tuple[int, str | None, dict[str, str], dict[str, Any] | None]:
+        """What a user's state means for its shop: ``(shop_id, KYC status, document flags,
+        S07 entry or None)``. Shared by the notifications and the KYC resync
+        (:mod:`.hyperwallet_kyc_resync`), so both write the same thing for the same user.
+
+        :param shop: the shop as S20 returned it, when the caller already read it.
+        """
         shop_id = _shop_id(user)
         status = mirakl_kyc_status(user)
         reason = kyc_reason(user)
         fields = document_flags(user, automated=self.settings.kyc_automated)
         if stakeholders_required(user):
-            fields.update(self._required_stakeholders(shop_id, str(user["token"])))
-        entry = shop_update(shop_id, status, reason, fields)
+            fields.update(self._required_stakeholders(shop_id, str(user["token"]), shop))
+        return shop_id, status, fields, shop_update(shop_id, status, reason, fields)
+
+    def _user(self, user: Mapping[str, Any]) -> tuple[InboxStatus, str | None]:
+        shop_id, status, fields, entry = self.user_update(user)
         if entry is None:
             verification = user.get("verificationStatus")
             return InboxStatus.IGNORED, (
                 f"verification status {verification!r} does not change shop {shop_id}"
             )
-        self._write(shop_id, entry)
+        self.write(shop_id, entry)
         what = f"KYC {status}" if status else "document flags"
         flags = f" ({', '.join(sorted(fields))})" if fields else ""
         deleted = self._delete_invalid_documents(shop_id, user)
@@ -160,9 +171,11 @@ class HyperwalletKycStatusJob(NotificationJob):
         names = ", ".join(f"{d.get('type')} #{d.get('id')}" for d in doomed)
         return f"; deleted INVALID documents from Mirakl: {names}"
 
-    def _required_stakeholders(self, shop_id: int, user_token: str) -> dict[str, str]:
+    def _required_stakeholders(
+        self, shop_id: int, user_token: str, shop: Mapping[str, Any] | None = None
+    ) -> dict[str, str]:
         stakeholders = list(self.hyperwallet.iter_business_stakeholders(user_token))
-        return required_stakeholder_flags(self._shop(shop_id), stakeholders)
+        return required_stakeholder_flags(shop or self._shop(shop_id), stakeholders)
 
     # -- stakeholders -----------------------------------------------------------------------
 
@@ -179,7 +192,7 @@ class HyperwalletKycStatusJob(NotificationJob):
                 return InboxStatus.IGNORED, "the owning user is not a business"
             shop_id = _shop_id(user)
             value = letter_of_authorization_wanted(user)
-            self._write(
+            self.write(
                 shop_id,
                 shop_update(shop_id, None, "", {PROOF_OF_AUTHORIZATION_FIELD: value}),
             )
@@ -198,7 +211,7 @@ class HyperwalletKycStatusJob(NotificationJob):
             required = str(stakeholder.get("verificationStatus") or "").upper() == REQUIRED
             field = STAKEHOLDER_PROOF_FIELD.format(n=n)
             value = "true" if required else "false"
-            self._write(shop_id, shop_update(shop_id, None, "", {field: value}))
+            self.write(shop_id, shop_update(shop_id, None, "", {field: value}))
             return InboxStatus.PROCESSED, f"shop {shop_id}: {field}={value}"
         return InboxStatus.IGNORED, f"{event.type}: nothing to update in Mirakl"
 
@@ -217,7 +230,8 @@ class HyperwalletKycStatusJob(NotificationJob):
                 return shop
         raise MiraklConnectorError(f"shop {shop_id} is not returned by Mirakl (S20)")
 
-    def _write(self, shop_id: int, entry: Mapping[str, Any] | None) -> None:
+    def write(self, shop_id: int, entry: Mapping[str, Any] | None) -> None:
+        """One S07 for one shop; a refusal raises :class:`MiraklConnectorError`."""
         if entry is None:
             return
         try:

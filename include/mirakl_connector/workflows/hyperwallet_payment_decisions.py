@@ -98,6 +98,9 @@ class HwInvoice:
     #: the accounting document (IV01 ``invoice_id``; for SBC11 found through IV01's
     #: ``seller_billing_cycle_id`` filter when the invoice-id convention needs it)
     accounting_invoice_id: str | None = None
+    #: an IV01 ``MANUAL_CREDIT`` document: one seller payment of ``total_charged_amount`` under
+    #: its own id, no commission (see :func:`parse_iv01_invoice`)
+    credit_note: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,14 @@ def mirakl_paid(raw: Mapping[str, Any], source: str) -> str | None:
     return None
 
 
-def parse_iv01_invoice(raw: Mapping[str, Any], *, include_paid: bool = False) -> HwInvoice | str:
+#: IV01 ``type`` of a manual credit note (``IV01_Response_200_Invoices.type`` enum).
+MANUAL_CREDIT = "MANUAL_CREDIT"
+AUTO_INVOICE = "AUTO_INVOICE"
+
+
+def parse_iv01_invoice(
+    raw: Mapping[str, Any], *, include_paid: bool = False, credit_notes: bool = False
+) -> HwInvoice | str:
     """An IV01 accounting document as an :class:`HwInvoice`, or why it is not to be paid.
 
     Only COMPLETE automatic invoices whose payment is PENDING are paid (the incumbent's IV01
@@ -207,7 +217,9 @@ def parse_iv01_invoice(raw: Mapping[str, Any], *, include_paid: bool = False) ->
     if state and state != "COMPLETE":
         return f"state is {state}, not COMPLETE"
     doc_type = _upper(raw.get("type"))
-    if doc_type and doc_type != "AUTO_INVOICE":
+    if doc_type == MANUAL_CREDIT and credit_notes:
+        return _credit_note(invoice_id, raw, include_paid=include_paid)
+    if doc_type and doc_type != AUTO_INVOICE:
         return f"type is {doc_type}, not AUTO_INVOICE"
     paid = mirakl_paid(raw, IV01)
     if paid and not include_paid:
@@ -231,6 +243,31 @@ def parse_iv01_invoice(raw: Mapping[str, Any], *, include_paid: bool = False) ->
         billing_cycle_id=_text(raw.get("seller_billing_cycle_id")),
         accounting_invoice_id=invoice_id,
     )
+
+
+def _credit_note(invoice_id: str, raw: Mapping[str, Any], *, include_paid: bool) -> HwInvoice | str:
+    """An IV01 manual credit note as the Hyperwallet connector pays it (≤ 5.2,
+    hyperwallet-mirakl-connector.md §1.9-legacy): ``creditAmount = total_charged_amount`` to the
+    seller, no operator commission.
+
+    Its ``clientPaymentId`` is always its own invoice id, whatever the convention: the billing
+    cycle id it may carry is the automatic invoice's payment, which it must never be taken for
+    (found live, it would count the credit note as paid; looked up, it would be adopted).
+    """
+    paid = mirakl_paid(raw, IV01)
+    if paid and not include_paid:
+        return f"already PAID in Mirakl ({paid})"
+    invoice = _invoice(
+        invoice_id,
+        IV01,
+        raw.get("shop_id"),
+        raw.get("currency_iso_code"),
+        raw.get("total_charged_amount"),
+        None,
+        raw.get("date_created"),
+        ("total_charged_amount", "total_charged_amount"),
+    )
+    return replace(invoice, paid_in_mirakl=paid, accounting_invoice_id=invoice_id, credit_note=True)
 
 
 def parse_sbc11_cycle(raw: Mapping[str, Any], *, include_paid: bool = False) -> HwInvoice | str:
@@ -261,7 +298,10 @@ def client_payment_base(invoice: HwInvoice, convention: str) -> str | None:
 
     ``None`` when the document does not carry the id the convention needs (an IV01 invoice
     without ``seller_billing_cycle_id``, a billing cycle whose invoice Mirakl did not return).
+    A credit note is always paid under its own invoice id (the connector's convention).
     """
+    if invoice.credit_note:
+        return invoice.accounting_invoice_id
     if convention == BILLING_CYCLE_ID:
         return invoice.billing_cycle_id
     return invoice.accounting_invoice_id
@@ -280,14 +320,15 @@ def looks_like_billing_cycle(client_payment_id: str) -> bool:
 
 
 def parse_invoice(
-    raw: Mapping[str, Any], source: str, *, include_paid: bool = False
+    raw: Mapping[str, Any], source: str, *, include_paid: bool = False, credit_notes: bool = False
 ) -> HwInvoice | str:
-    """Parse a document of ``source`` (IV01 or SBC11)."""
+    """Parse a document of ``source`` (IV01 or SBC11); ``credit_notes``: IV01 manual credits
+    are paid too."""
     if not isinstance(raw, Mapping):
         raise InvalidItemError(f"{source} entry is not an object")
     if source == SBC11:
         return parse_sbc11_cycle(raw, include_paid=include_paid)
-    return parse_iv01_invoice(raw, include_paid=include_paid)
+    return parse_iv01_invoice(raw, include_paid=include_paid, credit_notes=credit_notes)
 
 
 def raw_invoice_id(raw: Any, source: str) -> str:
@@ -440,8 +481,8 @@ def plan_invoice_payments(
         seller.status_reason = f"seller amount is negative ({money}): not sent"
         plan.payments.append(seller)
 
-    if not operator_commissions:
-        return plan
+    if not operator_commissions or invoice.credit_note:
+        return plan  # a credit note has no commission (the connector's CreditNote model)
     fee = HyperwalletPayment(
         client_payment_id=operator_fee_id(base),
         kind=HyperwalletPaymentKind.OPERATOR_FEE,

@@ -37,6 +37,7 @@ WORKFLOWS: dict[str, str | Callable[..., Any]] = {
     "hyperwallet_invoice_payments": "mirakl_connector.workflows.hyperwallet_invoices:build",
     "hyperwallet_payment_status": "mirakl_connector.workflows.hyperwallet_payment_status:build",
     "hyperwallet_kyc_status": "mirakl_connector.workflows.hyperwallet_kyc_status:build",
+    "hyperwallet_kyc_resync": "mirakl_connector.workflows.hyperwallet_kyc_resync:build",
 }
 
 
