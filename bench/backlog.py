@@ -118,9 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in idle_new:
             rows.append((f"idle: {name}", idle_full[name], f"by change: {_fmt(idle_new[name])}"))
         for name in changed_new:
-            rows.append(
-                (f"1 % changed: {name}", changed_full[name], f"by change: {_fmt(changed_new[name])}")
-            )
+            new = f"by change: {_fmt(changed_new[name])}"
+            rows.append((f"1 % changed: {name}", changed_full[name], new))
         print_table(
             f"Payment split backlog: {args.orders:,} orders waiting, {changed:,} changed (1 %); "
             f"Mirakl/Stripe latency {args.latency_ms:g} ms; left: full sweep, right: by change "
