@@ -88,6 +88,9 @@ def invoice_scenario(invoices: int, shops: int, seed: int) -> dict[str, Any]:
                 for n in range(1, shops + 1)
             ],
             "platform_balance": {"eur": 10**12},
+            # Sellers hold funds: a payout or fee transfer from an empty balance waits (the
+            # sandbox follows Stripe's balance_insufficient), which this bench does not measure.
+            "balances": {f"acct_b{n}": {"eur": 10**12} for n in range(1, shops + 1)},
         },
     }
 

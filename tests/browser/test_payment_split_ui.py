@@ -158,7 +158,7 @@ def test_trigger_with_since_override_and_read_the_summary(
     assert {t["metadata"]["miraklId"] for t in transfers} == expected_orders
     assert len(transfers) == len(expected_orders)
     or11 = airflow_ui.sandbox.mirakl_calls("OR11")
-    assert {c["query"].get("start_date") for c in or11} == {"2026-11-08T08:30:00+00:00"}
+    assert {c["query"].get("start_date") for c in or11} == {"2026-11-08T08:30:00Z"}  # Z as the SDK
     assert screenshot.stat().st_size > 10_000
 
 

@@ -1,7 +1,7 @@
 """Mirakl IV01 / SBC11 / SBC07: recorded real-shaped payloads through our client and parsers,
 and the simulator's answers held to the same shape, so that the two cannot drift apart.
 
-The payloads under ``payloads/mirakl/`` were written for this project from Mirakl's published
+The payloads under ``recorded/mirakl/`` were written for this project from Mirakl's published
 operator OpenAPI (the schemas each file names) and the Hyperwallet connector's documented example;
 no other project's fixture was copied. Shape = the keys and JSON types of every object, nested:
 the simulator may leave optional keys out, but every key it answers must exist in the published
@@ -33,7 +33,7 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     sbc07_cycle,
 )
 
-PAYLOADS = Path(__file__).parent / "payloads" / "mirakl"
+PAYLOADS = Path(__file__).parent / "recorded" / "mirakl"
 MIRAKL_KEY = "contract-mirakl-key"
 SCENARIOS = Path(__file__).resolve().parents[2] / "include/mirakl_connector/sandbox/scenarios"
 
@@ -66,7 +66,7 @@ class _Recorded(requests.Session):
 
 
 def test_recorded_iv01_page_through_the_client_and_the_parser():
-    session = _Recorded(recorded("iv01_invoices_page.json"))
+    session = _Recorded(recorded("iv01-invoices-page.json"))
     client = MiraklClient("https://x.mirakl.net", MIRAKL_KEY, session=session)
 
     documents = list(
@@ -99,7 +99,7 @@ def test_recorded_iv01_page_through_the_client_and_the_parser():
 
 
 def test_recorded_sbc11_page_through_the_client_and_the_parser():
-    session = _Recorded(recorded("sbc11_billing_cycles_page.json"))
+    session = _Recorded(recorded("sbc11-billing-cycles-page.json"))
     client = MiraklClient("https://x.mirakl.net", MIRAKL_KEY, session=session)
 
     cycles = list(client.iter_billing_cycles(start_date="2026-11-01T00:00:00Z"))
@@ -123,7 +123,7 @@ def test_recorded_sbc11_page_through_the_client_and_the_parser():
 
 
 def test_our_sbc07_entry_matches_the_recorded_request():
-    (expected,) = recorded("sbc07_request.json")["seller_billing_cycles"]
+    (expected,) = recorded("sbc07-request.json")["seller_billing_cycles"]
     notice = PaymentNotice(
         token="wbh-1",
         created_at=None,  # type: ignore[arg-type] - not used by the mapping
@@ -216,7 +216,7 @@ def _scenario_invoices() -> list[dict[str, Any]]:
 
 
 def test_the_simulators_iv01_answers_have_the_published_shape(server, admin):
-    reference = recorded("iv01_invoices_page.json")
+    reference = recorded("iv01-invoices-page.json")
     seeded = [*_scenario_invoices(), *generate_invoices(3, 2, first_id=990001)]
     # the shape our test helpers write (a top-level payment_status, as the incumbent's mocks)
     seeded.append({**seeded[-1], "invoice_id": 990100, "payment_status": "PAID"})
@@ -250,14 +250,14 @@ def test_the_simulators_iv01_answers_have_the_published_shape(server, admin):
 
 
 def test_the_simulators_sbc11_answers_have_the_published_shape(server, admin):
-    reference = recorded("sbc11_billing_cycles_page.json")
+    reference = recorded("sbc11-billing-cycles-page.json")
     cycles = [dict(c) for c in reference["data"]]
     for cycle in cycles:
         cycle.pop("summary", None)  # what the simulator is given may be less than Mirakl sends
     cycles.append({**cycles[0], "id": "5f3c2d1e-0a9b-4c8d-9e7f-6a5b4c3d2e1f"})
     admin.load({"mirakl": {"billing_cycles": cycles}})
     client = MiraklClient(server.url, MIRAKL_KEY, retry=RetryPolicy.no_wait(1))
-    (sbc07,) = recorded("sbc07_request.json")["seller_billing_cycles"]
+    (sbc07,) = recorded("sbc07-request.json")["seller_billing_cycles"]
     client.confirm_billing_cycles([{**sbc07, "amount_transferred_to_seller": Decimal("4545.2")}])
 
     first = _get(server, "/api/seller-billing-cycles", limit=2)
