@@ -33,8 +33,10 @@ each on (`product_enabled`, `service_enabled`, `tax_split_enabled`, `tax_account
 **Tasks**
 1. `wait_for_mirakl`: waits (reschedule mode) until the Mirakl API answers; a wrong API key fails
    at once.
-2. `plan_transfers`: reads new orders (and the ON_HOLD/FAILED backlog), decides each transfer and
-   records it in the connector's ledger.
+2. `plan_transfers`: reads new orders and the ON_HOLD/FAILED rows whose cause changed (their
+   Mirakl order by update date, their shop's account or KYC, their payment mapping), decides
+   each transfer and records it in the connector's ledger. Every
+   `payment_split.backlog_full_sweep_hours` (default 24) it re-reads the whole backlog instead.
 3. `shard_transfers`: splits the PENDING rows into `payment_split.execute_shards` shards
    (default 4) by ledger row id.
 4. `create_transfers` (mapped, one task per shard, in the `stripe_api` pool): creates the Stripe

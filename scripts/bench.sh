@@ -2,6 +2,7 @@
 # The benchmarks: ./scripts/bench.sh [name ...] (default: all of them, in this order).
 #
 #   payment_split       10,000 orders, Stripe 100 req/s, 25 ms latency, 8 shards   (~2 min)
+#   backlog             20,000 waiting orders: full sweep vs by change, idle and 1 % changed (~2 min)
 #   refunds_settlement  1,000 refunds and 1,000 invoices, the same limits           (~1 min)
 #   rerun               a finished batch of 2,000 orders run again: 0 writes        (~1 min)
 #   parse_time          the DAG files as the DAG processor parses them              (~1 min)
@@ -20,7 +21,7 @@ export PYTHONPATH="$REPO_ROOT/include${PYTHONPATH:+:$PYTHONPATH}"
 
 names=("$@")
 if [ "${#names[@]}" -eq 0 ]; then
-    names=(payment_split refunds_settlement rerun parse_time faults memory console)
+    names=(payment_split backlog refunds_settlement rerun parse_time faults memory console)
 fi
 for name in "${names[@]}"; do
     script="$REPO_ROOT/bench/$name.py"

@@ -90,3 +90,15 @@ def test_defaults_and_real_json_values_are_accepted(section):
 def test_a_section_that_is_not_an_object_is_refused(section):
     with pytest.raises(ConfigurationError, match=section.replace(".", r"\.")):
         parse(section, ["product_enabled"])
+
+
+@pytest.mark.parametrize("hours", [0, -1, "24", 1.5, True])
+def test_the_backlog_full_sweep_cadence_is_a_whole_number_of_hours(hours):
+    """Issue 15: the safety-net sweep's cadence is typed; a sweep every 0 hours is refused."""
+    with pytest.raises(ConfigurationError, match="payment_split.backlog_full_sweep_hours"):
+        PaymentSplitSettings.from_mapping({"backlog_full_sweep_hours": hours})
+    assert PaymentSplitSettings.from_mapping({}).backlog_full_sweep_hours == 24
+    assert (
+        PaymentSplitSettings.from_mapping({"backlog_full_sweep_hours": 6}).backlog_full_sweep_hours
+        == 6
+    )

@@ -977,6 +977,49 @@ class Ledger:
         with self._engine.connect() as conn:
             return [row[0] for row in conn.execute(query)]
 
+    def shops_with_mappings_changed_since(self, since: datetime) -> list[int]:
+        """The shops whose account mapping was created or changed (account mapped, KYC status,
+        ignored flag) since ``since``: what a transfer ON_HOLD for its shop's account waits on."""
+        table = schema.account_mappings
+        query = (
+            select(table.c.mirakl_shop_id)
+            .where(table.c.updated_at >= since)
+            .order_by(table.c.mirakl_shop_id)
+        )
+        with self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def commercial_ids_with_payments_changed_since(self, since: datetime) -> list[str]:
+        """The commercial orders whose payment mapping was recorded or changed since ``since``:
+        what a transfer waiting for its customer's payment waits on."""
+        table = schema.payment_mappings
+        query = (
+            select(table.c.mirakl_commercial_order_id)
+            .where(table.c.updated_at >= since, table.c.mirakl_commercial_order_id.is_not(None))
+            .distinct()
+            .order_by(table.c.mirakl_commercial_order_id)
+        )
+        with self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def iter_transfers_of_shops(
+        self,
+        *,
+        types: Iterable[TransferType],
+        statuses: Iterable[TransferStatus],
+        shop_ids: Iterable[int],
+        batch_size: int = 100,
+    ) -> Iterator[list[TransferRecord]]:
+        """Like :meth:`iter_transfers`, only the rows of ``shop_ids``."""
+        table = _TRANSFER.table
+        for chunk in chunked(sorted(set(shop_ids)), _IN_CHUNK):
+            where = [
+                table.c.type.in_([_plain(t) for t in types]),
+                table.c.status.in_([_plain(s) for s in statuses]),
+                table.c.mirakl_shop_id.in_(chunk),
+            ]
+            yield from self._iter(table, where, batch_size, _record_reader(_TRANSFER), None)
+
     def payout_by_payout_id(self, payout_id: str) -> PayoutRecord | None:
         """The payout row of the Stripe payout ``payout_id`` (``po_...``), if any."""
         table = schema.payouts

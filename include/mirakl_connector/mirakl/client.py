@@ -134,12 +134,17 @@ class MiraklClient:
         end_date: DateFilter = None,
         order_ids: Iterable[str] | None = None,
         commercial_ids: Iterable[str] | None = None,
+        start_update_date: DateFilter = None,
     ) -> Iterator[dict]:
-        """Yield product orders (OR11), filtered by creation date and/or ids.
+        """Yield product orders (OR11), filtered by creation date, update date and/or ids.
 
+        ``start_update_date``: orders changed since then. Mirakl subtracts a time delta from it
+        (reference, OR11), so an order may come again in the next read: callers de-duplicate.
         An empty id list yields nothing (it never widens to "all orders").
         """
-        params = _date_params(start_date=start_date, end_date=end_date)
+        params = _date_params(
+            start_date=start_date, end_date=end_date, start_update_date=start_update_date
+        )
         for id_params in _csv_id_filters(order_ids=order_ids, commercial_ids=commercial_ids):
             yield from self._paginate_offset(
                 OR11, "/api/orders", {**params, **id_params}, _items_at("orders")

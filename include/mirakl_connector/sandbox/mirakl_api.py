@@ -13,12 +13,16 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
 from mirakl_connector.sandbox.dates import DateParseError, format_iso, parse_iso, to_timestamp
 from mirakl_connector.sandbox.state import SandboxState
+
+#: what OR11 subtracts from ``start_update_date`` (the real size is not documented; see OR11)
+UPDATE_DATE_DELTA = timedelta(minutes=1)
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -225,6 +229,13 @@ def list_orders(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
     commercial_ids = set(_csv(req, "commercial_ids"))
     states = set(_csv(req, "order_state_codes", limit=None))
     shop_ids = set(_csv(req, "shop_ids"))
+    # OR11 `start_update_date`/`end_update_date` (AE: OR11 parameters): "Mirakl will subtract a
+    # time delta to ensure no orders are missed due to network and/or software latency". The
+    # size of the delta is not documented; the simulator subtracts UPDATE_DATE_DELTA so that a
+    # client that does not de-duplicate sees the same order twice across runs.
+    updated_from, updated_to = _date(req, "start_update_date"), _date(req, "end_update_date")
+    if updated_from is not None:
+        updated_from -= UPDATE_DATE_DELTA.total_seconds()
     with state.lock:
         if order_ids:
             found = [state.mirakl.get_order(i) for i in dict.fromkeys(order_ids)]
@@ -236,13 +247,18 @@ def list_orders(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
             lo, hi = 0, len(items)
         else:
             items, lo, hi = state.mirakl.orders_between(start, end)
-        if commercial_ids or states or shop_ids:
+        by_update = updated_from is not None or updated_to is not None
+        if commercial_ids or states or shop_ids or by_update:
             items = [
                 o
                 for o in items[lo:hi]
                 if (not commercial_ids or str(o.get("commercial_id")) in commercial_ids)
                 and (not states or o.get("order_state") in states)
                 and (not shop_ids or str(o.get("shop_id")) in shop_ids)
+                and (
+                    not by_update
+                    or _in_range(_ts_or_zero(o.get("last_updated_date")), updated_from, updated_to)
+                )
             ]
             lo, hi = 0, len(items)
         page, total, headers = offset_page(req, items, lo, hi)

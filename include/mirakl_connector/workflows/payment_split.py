@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -46,6 +46,7 @@ from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
     RETRIABLE_TRANSFER,
     TAX_SUFFIX,
+    AccountMapping,
     TransferRecord,
     TransferStatus,
     TransferType,
@@ -82,7 +83,10 @@ from mirakl_connector.workflows.provider_guard import (
     shop_providers,
 )
 from mirakl_connector.workflows.registry import Resources
-from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
+from mirakl_connector.workflows.transfer_decisions import (
+    decide_order_transfer,
+    needs_payment_check,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,19 @@ CHECKPOINT_KEYS = {
     TransferType.PRODUCT_ORDER: "product_payment_split_checkpoint",
     TransferType.SERVICE_ORDER: "service_payment_split_checkpoint",
 }
+#: when the waiting rows were last looked at for changes (our clock; scheduled runs only)
+BACKLOG_CHECKED_KEYS = {
+    TransferType.PRODUCT_ORDER: "product_payment_split_backlog_checked",
+    TransferType.SERVICE_ORDER: "service_payment_split_backlog_checked",
+}
+#: when every waiting row was last re-read from Mirakl (the safety net; scheduled runs only)
+FULL_SWEEP_KEYS = {
+    TransferType.PRODUCT_ORDER: "product_payment_split_full_sweep",
+    TransferType.SERVICE_ORDER: "service_payment_split_full_sweep",
+}
+#: changes are read from this long before the previous look: clock skew between Mirakl and us,
+#: and a change committed late with an earlier update date (Mirakl subtracts its own delta too)
+CHANGE_OVERLAP = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -107,12 +124,21 @@ class PaymentSplitSettings:
     #: how many mapped ``create_transfers`` tasks share the PENDING rows
     #: (see :mod:`mirakl_connector.shards`)
     execute_shards: int = DEFAULT_SHARDS
+    #: hours between two full re-reads of the waiting (ON_HOLD) rows; in between a scheduled
+    #: run re-evaluates only the rows whose order or ledger-side condition changed
+    backlog_full_sweep_hours: int = 24
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentSplitSettings:
         values = checked_values(cls, values, "payment_split")
         shards = values.get("execute_shards", cls.execute_shards)
         shard_count(shards, "payment_split.execute_shards")
+        hours = values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours)
+        if isinstance(hours, bool) or hours < 1:
+            raise ConfigurationError(
+                f"payment_split.backlog_full_sweep_hours must be a whole number of hours >= 1, "
+                f"got {hours!r}"
+            )
         return cls(**values)
 
 
@@ -177,8 +203,11 @@ class PaymentSplit:
         for transfer_type in types:
             key = CHECKPOINT_KEYS[transfer_type]
             self.go_live.require(WORKFLOW, key, self.ledger.get_checkpoint(key), "order")
+        scheduled = since is None and not order_ids and not dry_run
         for transfer_type in types:
-            seen = self._plan_backlog(transfer_type, summary, order_ids=order_ids, dry_run=dry_run)
+            seen = self._plan_backlog(
+                transfer_type, summary, order_ids=order_ids, dry_run=dry_run, scheduled=scheduled
+            )
             self._plan_new(
                 transfer_type, summary, since=since, order_ids=order_ids, dry_run=dry_run, skip=seen
             )
@@ -192,8 +221,104 @@ class PaymentSplit:
         *,
         order_ids: Sequence[str] | None,
         dry_run: bool,
+        scheduled: bool,
     ) -> set[str]:
-        """Re-evaluate ON_HOLD and FAILED rows; return the row ids it decided."""
+        """Re-evaluate the ON_HOLD and FAILED rows due this run; return the row ids decided.
+
+        A scheduled run between two full sweeps looks only at what changed (see
+        :meth:`_plan_changed`); a manual run (``since``, ``order_ids``, dry run), the first
+        run and a run whose full sweep is due re-read every row, as the safety net for a
+        change the cheap read missed. Only scheduled runs move the two checkpoints.
+        """
+        now = self._now()
+        checked_key = BACKLOG_CHECKED_KEYS[transfer_type]
+        sweep_key = FULL_SWEEP_KEYS[transfer_type]
+        checked = self.ledger.get_checkpoint(checked_key)
+        swept = self.ledger.get_checkpoint(sweep_key)
+        every = timedelta(hours=self.settings.backlog_full_sweep_hours)
+        sweep = (
+            # SOR11 has `date_updated_start`, but a service order's payment lives in SPA11,
+            # which has no date filter (reference, SPA11): the update date does not say that
+            # the debit changed, so service rows are re-read every run (few, by id).
+            transfer_type is TransferType.SERVICE_ORDER
+            or not scheduled
+            or checked is None
+            or swept is None
+            or now - datetime.fromisoformat(swept) >= every
+        )
+        if sweep:
+            seen = self._plan_all_waiting(transfer_type, summary, order_ids, dry_run=dry_run)
+            if scheduled:
+                summary.notes.append(f"{transfer_type} backlog: full sweep")
+                self.ledger.set_checkpoint(sweep_key, now.isoformat())
+        else:
+            since = datetime.fromisoformat(checked) - CHANGE_OVERLAP
+            seen = self._plan_changed(transfer_type, summary, since=since, dry_run=dry_run)
+        if scheduled:
+            self.ledger.set_checkpoint(checked_key, now.isoformat())
+        return seen
+
+    def _plan_changed(
+        self,
+        transfer_type: TransferType,
+        summary: BatchSummary,
+        *,
+        since: datetime,
+        dry_run: bool,
+    ) -> set[str]:
+        """Re-evaluate only the waiting rows whose cause may have changed since ``since``.
+
+        * their Mirakl order changed: OR11 by ``start_update_date`` (one page when idle);
+        * their shop's account mapping changed (account mapped, KYC status, ignored flag);
+        * their commercial order's payment mapping was recorded or changed (OR11 by
+          ``commercial_ids``, 100 a call);
+        * FAILED rows, every run: they are the failures the report and e-mail name, few.
+
+        An order that comes more than once (Mirakl's overlap, ours, two causes) is decided once.
+        """
+        seen: set[str] = set()
+        retriable = list(RETRIABLE_TRANSFER)
+
+        def decide(orders: Iterator[tuple[str, MiraklOrder | InvalidItemError]]) -> None:
+            for chunk in chunked(orders, CHUNK_SIZE):
+                fresh = {i: o for i, o in chunk if i}
+                row_ids = [r for i in fresh for r in self._row_ids(i) if r not in seen]
+                rows = self.ledger.get_transfers(transfer_type, row_ids)
+                waiting = [r for r in rows.values() if r.status in RETRIABLE_TRANSFER]
+                seen.update(r.mirakl_id for r in waiting)
+                self._decide_fetched(waiting, fresh, summary, dry_run=dry_run)
+
+        decide(self._fetch_orders(transfer_type, start_update=since))
+        commercial = self.ledger.commercial_ids_with_payments_changed_since(since)
+        if commercial:
+            decide(self._fetch_orders(transfer_type, commercial_ids=commercial))
+        shops = self.ledger.shops_with_mappings_changed_since(since)
+        if shops:
+            for rows in self.ledger.iter_transfers_of_shops(
+                types=[transfer_type], statuses=retriable, shop_ids=shops, batch_size=CHUNK_SIZE
+            ):
+                self._refetch_and_decide(
+                    transfer_type, [r for r in rows if r.mirakl_id not in seen], summary, seen,
+                    dry_run=dry_run,
+                )  # fmt: skip
+        for rows in self.ledger.iter_transfers(
+            types=[transfer_type], statuses=[TransferStatus.FAILED], batch_size=CHUNK_SIZE
+        ):
+            self._refetch_and_decide(
+                transfer_type, [r for r in rows if r.mirakl_id not in seen], summary, seen,
+                dry_run=dry_run,
+            )  # fmt: skip
+        return seen
+
+    def _plan_all_waiting(
+        self,
+        transfer_type: TransferType,
+        summary: BatchSummary,
+        order_ids: Sequence[str] | None,
+        *,
+        dry_run: bool,
+    ) -> set[str]:
+        """Re-read every ON_HOLD and FAILED row's order (only ``order_ids``' when given)."""
         wanted = set(order_ids or ())
         seen: set[str] = set()
         for rows in self.ledger.iter_transfers(
@@ -201,23 +326,45 @@ class PaymentSplit:
         ):
             if wanted:
                 rows = [r for r in rows if _order_id_of(r.mirakl_id) in wanted]
-            if not rows:
-                continue
-            ids = list(dict.fromkeys(_order_id_of(r.mirakl_id) for r in rows))
-            orders = dict(self._fetch_orders(transfer_type, order_ids=ids))
-            candidates = []
-            for row in rows:
-                order = orders.get(_order_id_of(row.mirakl_id))
-                if isinstance(order, InvalidItemError):
-                    candidates.append(_Candidate(row, None, f"invalid data: {order.reason}"))
-                elif order is None:
-                    reason = f"Order {_order_id_of(row.mirakl_id)} is not returned by Mirakl"
-                    candidates.append(_Candidate(row, None, reason))
-                else:
-                    candidates.append(_Candidate(row, order))
-            seen.update(r.mirakl_id for r in rows)
-            self._decide_and_record(candidates, summary, dry_run=dry_run)
+            self._refetch_and_decide(transfer_type, rows, summary, seen, dry_run=dry_run)
         return seen
+
+    def _refetch_and_decide(
+        self,
+        transfer_type: TransferType,
+        rows: list[TransferRecord],
+        summary: BatchSummary,
+        seen: set[str],
+        *,
+        dry_run: bool,
+    ) -> None:
+        """Read the orders of ``rows`` from Mirakl by id (100 a call) and decide the rows."""
+        if not rows:
+            return
+        ids = list(dict.fromkeys(_order_id_of(r.mirakl_id) for r in rows))
+        orders = dict(self._fetch_orders(transfer_type, order_ids=ids))
+        seen.update(r.mirakl_id for r in rows)
+        self._decide_fetched(rows, orders, summary, dry_run=dry_run)
+
+    def _decide_fetched(
+        self,
+        rows: list[TransferRecord],
+        orders: Mapping[str, MiraklOrder | InvalidItemError],
+        summary: BatchSummary,
+        *,
+        dry_run: bool,
+    ) -> None:
+        candidates = []
+        for row in rows:
+            order = orders.get(_order_id_of(row.mirakl_id))
+            if isinstance(order, InvalidItemError):
+                candidates.append(_Candidate(row, None, f"invalid data: {order.reason}"))
+            elif order is None:
+                reason = f"Order {_order_id_of(row.mirakl_id)} is not returned by Mirakl"
+                candidates.append(_Candidate(row, None, reason))
+            else:
+                candidates.append(_Candidate(row, order))
+        self._decide_and_record(candidates, summary, dry_run=dry_run)
 
     def _plan_new(
         self,
@@ -301,11 +448,25 @@ class PaymentSplit:
         *,
         start: datetime | str | None = None,
         order_ids: Sequence[str] | None = None,
+        start_update: datetime | None = None,
+        commercial_ids: Sequence[str] | None = None,
     ) -> Iterator[tuple[str, MiraklOrder | InvalidItemError]]:
-        """Stream ``(order id, parsed order or the reason it is unusable)`` from Mirakl."""
+        """Stream ``(order id, parsed order or the reason it is unusable)`` from Mirakl.
+
+        ``start_update`` and ``commercial_ids`` are read for product orders (OR11) only.
+        """
         now = self._now()
         field = "created_date" if transfer_type is TransferType.PRODUCT_ORDER else "date_created"
-        for order_id, order in self._fetch_raw_orders(transfer_type, start, order_ids):
+        if start_update is not None or commercial_ids:
+            raw = self.mirakl.iter_orders(
+                start_update_date=start_update, commercial_ids=commercial_ids or None
+            )
+            fetched: Iterator[tuple[str, MiraklOrder | InvalidItemError]] = (
+                _parse(r, "order_id", parse_product_order) for r in raw
+            )
+        else:
+            fetched = self._fetch_raw_orders(transfer_type, start, order_ids)
+        for order_id, order in fetched:
             if isinstance(order, MiraklOrder):
                 try:
                     check_not_future(order.created_at, order.created_date, now=now, field=field)
@@ -347,7 +508,7 @@ class PaymentSplit:
         mappings = self.ledger.account_mappings_by_shop(shop_ids)
         commercial_ids = {c.order.commercial_id for c in candidates if c.order}
         payment_mappings = self.ledger.payment_mappings_by_commercial_id(commercial_ids)
-        payments = self._prefetch_charges(candidates, payment_mappings)
+        payments = self._prefetch_charges(candidates, payment_mappings, mappings)
 
         def lookup_for(seller: str | None) -> Callable[[str], PaymentState]:
             """Payments as the order's seller sees them: a ``py_`` lives on its account."""
@@ -440,12 +601,23 @@ class PaymentSplit:
             self.ledger.save_transfers(decided, run_id=self.run_id)
 
     def _prefetch_charges(
-        self, candidates: list[_Candidate], payment_mappings: Mapping[str, Any]
+        self,
+        candidates: list[_Candidate],
+        payment_mappings: Mapping[str, Any],
+        account_mappings: Mapping[int, AccountMapping],
     ) -> dict[str, PaymentState]:
-        """The chunk's charges, read in bulk (see :mod:`.charge_prefetch`)."""
+        """The charges of the chunk's rows that may move now, read in bulk (see
+        :mod:`.charge_prefetch`). A row that waits for something else first (the order's
+        acceptance or debit, the seller's account or KYC) needs no charge: none is listed."""
         wanted: dict[str, datetime] = {}
         for c in candidates:
-            if c.order is None:
+            if c.order is None or c.row.transfer_id:
+                continue
+            if not needs_payment_check(
+                c.order,
+                account_mappings.get(c.order.shop_id) if c.order.shop_id else None,
+                is_tax_row=c.row.mirakl_id.endswith(TAX_SUFFIX),
+            ):
                 continue
             mapping = payment_mappings.get(c.order.commercial_id)
             payment_id = c.order.payment_id or (mapping.stripe_charge_id if mapping else None)

@@ -129,6 +129,21 @@ def decide_order_transfer(
     return _set(row, TransferStatus.PENDING, None)
 
 
+def needs_payment_check(
+    order: MiraklOrder, shop_mapping: AccountMapping | None, *, is_tax_row: bool
+) -> bool:
+    """Whether :func:`decide_order_transfer` would reach the payment check for this order: the
+    rules before it (account mapped, not ignored, KYC cleared, order accepted and debited) all
+    pass. A row stopped earlier waits for something else; reading its charge would be wasted."""
+    if not order.shop_id or shop_mapping is None or shop_mapping.ignored:
+        return False
+    if not is_tax_row and (
+        shop_mapping.kyc_status is None or holds_transfers(shop_mapping.kyc_status)
+    ):
+        return False
+    return not order.is_aborted and order.is_validated and order.is_paid
+
+
 def check_payment(
     payment_id: str, lookup_payment: PaymentLookup
 ) -> str | tuple[TransferStatus, str]:
