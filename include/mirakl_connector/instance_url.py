@@ -1,7 +1,8 @@
 """The Mirakl instance address an operator configures, in either of its two documented forms.
 
 Every Mirakl operator endpoint lives under ``https://<instance>.mirakl.net/api/...``
-(reference ``api-reference.md`` A.2). The two incumbents are configured differently: the Stripe
+(Mirakl's operator API, developer.mirakl.com: "All requests must use the HTTPS protocol"). The two
+incumbents are configured differently: the Stripe
 connector takes the instance root (``MIRAKL_HOST_NAME=https://mymarketplace.mirakl.net``, its
 client adds ``/api/...``), the Hyperwallet connector takes the root *with* ``/api``
 (``PAYPAL_MIRAKL_OPERATOR_URL``-style setting ``https://yourCompany.mirakl.net/api``, because the

@@ -52,7 +52,8 @@ HW_USER, HW_PASSWORD = "sandbox-hw-user", "sandbox-hw-password"
 MIRAKL_KEY = "sandbox-mirakl-key"
 NO_RETRY = RetryPolicy(max_attempts=1)
 
-#: Hyperwallet's formats (api-reference.md C.2): no zone; milliseconds on the notification.
+#: Hyperwallet's formats (Hyperwallet SDKs' ``yyyy-MM-dd'T'HH:mm:ss``; notification samples): no
+#: zone; milliseconds on the notification.
 NOTIFICATION_CREATED_ON = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")
 PAYMENT_CREATED_ON = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 AMOUNT = re.compile(r"^\d+\.\d+$")

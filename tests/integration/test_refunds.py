@@ -297,7 +297,7 @@ def test_pa02_failure_never_refunds_twice_and_the_retry_only_validates(
     assert len(sandbox.refunds()) == 1
 
     # Meanwhile someone validates it in Mirakl: PA12 no longer lists it, the ledger still
-    # retries it (§13.12) and Mirakl's "already validated" 400 closes it.
+    # retries it (the Stripe connector forgot it) and Mirakl's "already validated" 400 closes it.
     sandbox.clear_faults()
     order = copy.deepcopy(sandbox.order("A-1"))
     order["order_lines"][0]["refunds"][0]["refund_state"] = "REFUNDED"

@@ -204,7 +204,8 @@ class HyperwalletClient:
         documents: Sequence[Mapping[str, Any]],
         files: Mapping[str, tuple[str, bytes]],
     ) -> dict:
-        """Multipart ``PUT /users/{u}/business-stakeholders/{stk}`` (reference §1.10), shaped as
+        """Multipart ``PUT /users/{u}/business-stakeholders/{stk}`` (as the PayPal connector's
+        ``DocumentsExtractJob`` sends it), shaped as
         :meth:`upload_user_documents`."""
         path = f"/users/{_seg(user_token)}/business-stakeholders/{_seg(stakeholder_token)}"
         payload = {"documents": [dict(d) for d in documents]}

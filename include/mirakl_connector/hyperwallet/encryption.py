@@ -3,8 +3,8 @@
 A Hyperwallet program with payload encryption turned on takes and gives every body this way,
 requests, responses and webhook notifications alike. What is followed, from Hyperwallet's own SDKs
 (Java ``com.hyperwallet.clientsdk.util.HyperwalletEncryption``, Python
-``hyperwallet.utils.encryption``, Node ``Encryption``; reference
-``hyperwallet-mirakl-connector.md`` §5.2 and §9):
+``hyperwallet.utils.encryption``, Node ``Encryption``; github.com/hyperwallet/python-sdk and
+github.com/hyperwallet/node-sdk):
 
 * sending: sign the JSON with **our private key** (JWS compact, ``alg`` default ``RS256``,
   header ``kid`` = our key's id and ``exp`` = now + 5 minutes in epoch seconds, listed in
@@ -37,7 +37,7 @@ DEFAULT_ENCRYPTION_ALGORITHM = "RSA-OAEP-256"
 DEFAULT_ENCRYPTION_METHOD = "A256CBC-HS512"
 DEFAULT_SIGN_ALGORITHM = "RS256"
 DEFAULT_EXPIRATION_MINUTES = 5
-#: Hyperwallet's public key sets (reference §5.2 ``PAYPAL_HYPERWALLET_KEY_SET_LOCATION``).
+#: Hyperwallet's public key sets (the PayPal connector's ``PAYPAL_HYPERWALLET_KEY_SET_LOCATION``).
 HYPERWALLET_JWKS_URLS = {
     "production": "https://api.paylution.com/jwkset",
     "uat": "https://uat-api.paylution.com/jwkset",

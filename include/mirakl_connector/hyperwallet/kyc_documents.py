@@ -1,11 +1,13 @@
 """Which Mirakl shop documents to delete when Hyperwallet marks a KYC document INVALID (pure).
 
-The PayPal connector (reference ``hyperwallet-mirakl-connector.md`` §3.5), after applying a user
+The PayPal connector (github.com/paypal/mirakl-hyperwallet-connector, hmc-kyc), after applying a
+user
 verification notification, deletes from Mirakl the documents the notification lists as
 ``INVALID`` so that the seller is asked for them again — unless the Mirakl copy was uploaded
 after the Hyperwallet document's ``createdOn`` (the seller already sent a new one).
 
-A Hyperwallet document names a ``category``; the Mirakl document types (reference §1.10) of each
+A Hyperwallet document names a ``category``; the Mirakl document types (the PayPal connector's
+``DocumentsExtractJob``) of each
 category are below. ``AUTHORIZATION`` (the letter of authorisation) → ``hw-bsh-letter-
 authorization`` is our reading: the reference lists that Mirakl type but not the category name.
 A document whose dates cannot be compared is kept (deleting a fresh re-upload would lose the
@@ -57,7 +59,8 @@ def documents_to_delete(
 
 
 def _instant(value: Any) -> datetime | None:
-    """An ISO date-time; Hyperwallet's carry no zone and are UTC (api-reference.md, users)."""
+    """An ISO date-time; Hyperwallet's carry no zone and are UTC (Hyperwallet Java SDK's date
+    format ``yyyy-MM-dd'T'HH:mm:ss``)."""
     if not value:
         return None
     try:

@@ -1,6 +1,7 @@
 """Which KYC documents of a seller go to Hyperwallet, and how (pure rules).
 
-Reference ``hyperwallet-mirakl-connector.md`` §1.10 (the connector's ``SellersDocumentsExtract``):
+As the PayPal connector's ``DocumentsExtractJob`` does
+(github.com/paypal/mirakl-hyperwallet-connector):
 a shop is a candidate when ``hw-kyc-req-proof-identity-business`` is true (Hyperwallet asked for
 documents) and it has a ``hw-user-token``. The seller chooses the document types in shop fields
 and uploads the files as Mirakl shop documents of fixed types:

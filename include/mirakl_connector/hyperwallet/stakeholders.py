@@ -1,6 +1,7 @@
 """A professional shop's business stakeholders as Hyperwallet bodies (pure rules).
 
-The PayPal connector (reference ``hyperwallet-mirakl-connector.md`` §1.7, §7.1) reads up to five
+The PayPal connector (github.com/paypal/mirakl-hyperwallet-connector,
+``BusinessStakeholdersExtractBatchJob``) reads up to five
 stakeholders from the shop's additional fields ``hw-stakeholder-<attr>-<n>`` (n = 1..5) and sends
 each non-empty block as ``POST /users/{u}/business-stakeholders`` (no token yet) or
 ``PUT /users/{u}/business-stakeholders/{stk}`` (token in ``hw-stakeholder-token-<n>``), with
@@ -29,7 +30,8 @@ MAX_STAKEHOLDERS = 5
 TOKEN_FIELD = "hw-stakeholder-token-{n}"
 _FIELD = re.compile(r"^hw-stakeholder-(?P<attr>[a-z0-9-]+?)-(?P<n>\d+)$")
 
-#: ``hw-stakeholder-<attr>-<n>`` → (Hyperwallet body key, kind); reference §1.7 body and §7.1
+#: ``hw-stakeholder-<attr>-<n>`` → (Hyperwallet body key, kind); the PayPal connector's stakeholder
+#: body
 #: renames (``government-id-num`` → ``governmentId``, ``nationality`` → ``countryOfNationality``…).
 ATTRIBUTES: dict[str, tuple[str, str]] = {
     "business-contact": ("isBusinessContact", "bool"),
@@ -62,7 +64,8 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
 NOT_IN_BODY = frozenset(
     {"token", "req-proof-identity", "proof-identity-type", "proof-identity-ctry"}
 )
-#: Hyperwallet's enums as the connector sends them (reference §1.7: gender MALE/FEMALE,
+#: Hyperwallet's enums as the connector sends them (the PayPal connector's mapping: gender
+#: MALE/FEMALE,
 #: governmentIdType PASSPORT/NATIONAL_ID_CARD).
 GENDERS = frozenset({"MALE", "FEMALE"})
 ID_TYPES = frozenset({"PASSPORT", "NATIONAL_ID_CARD"})
@@ -111,7 +114,7 @@ def stakeholders_of(shop: Mapping[str, Any], *, time_zone: str = "UTC") -> list[
     for n in sorted(set(blocks) | set(tokens)):
         body = blocks.get(n, {})
         if not body:
-            continue  # the incumbent ignores an empty block (§1.7), even with a stale token
+            continue  # the incumbent ignores an empty block, even with a stale token
         result.append(Stakeholder(n, tokens.get(n), {"profileType": "INDIVIDUAL", **body}))
     return result
 
@@ -121,7 +124,8 @@ def find_existing(
 ) -> Mapping[str, Any] | None:
     """The stakeholder Hyperwallet already has for this block, if any.
 
-    The incumbent matches by e-mail (§1.7 step 2). A block without e-mail would then be created
+    The incumbent matches by e-mail (the PayPal connector's
+    ``BusinessStakeholdersExtractBatchJob``). A block without e-mail would then be created
     again after a crash between ``POST`` and the token write-back; here it is matched by first
     name, last name and date of birth instead (all three required to match).
     """

@@ -226,8 +226,9 @@ class MiraklClient:
 
         ``paginate=True`` (the Stripe connector's call): ``domains=PRODUCT,SERVICE``, offset
         pages. ``paginate=False`` (the Hyperwallet connector's call, ``updated_since=<instant>&
-        paginate=false`` or ``shop_ids=<≤100>&paginate=false``, reference
-        ``hyperwallet-mirakl-connector.md`` §1.6 and its ``MiraklShopsEndpointMock``): every
+        paginate=false`` or ``shop_ids=<≤100>&paginate=false``, as the PayPal
+        connector's ``IndividualSellersExtractBatchJob`` and its ``MiraklShopsEndpointMock`` do):
+        every
         shop in one answer per id chunk, no ``domains``, ``max`` or ``offset``.
         """
         if paginate:
@@ -260,8 +261,8 @@ class MiraklClient:
         """The documents sellers uploaded (S30 ``GET /api/shops/documents?shop_ids=``).
 
         Each: ``id``, ``shop_id``, ``type`` (the document type code, e.g.
-        ``hw-ind-proof-identity-front``), ``file_name``, ``date_uploaded`` (reference
-        ``hyperwallet-mirakl-connector.md`` §7.6).
+        ``hw-ind-proof-identity-front``), ``file_name``, ``date_uploaded`` (as the
+        PayPal connector's ``DocumentsExtractJob`` reads them).
         """
         for id_params in _csv_id_filters(shop_ids=shop_ids):
             reply = self._request(S30, "GET", "/api/shops/documents", params=id_params)
@@ -576,7 +577,7 @@ def format_date(value: str | datetime) -> str:
     """A date for Mirakl: the instant in UTC with ``Z`` (``2023-04-18T12:41:42Z``).
 
     As the Mirakl Java SDK sends it (``Instant.toString()``, e.g. the Hyperwallet connector's
-    ``updated_since=2023-04-18T12:41:42Z``, reference ``hyperwallet-mirakl-connector.md`` §1.2):
+    ``updated_since=2023-04-18T12:41:42Z`` in its delta jobs, hmc-jobsystem):
     no ``+00:00`` offset, whose ``+`` a careless proxy or client turns into a space.
     Milliseconds are kept when present (microseconds when finer). A string with an offset (a
     checkpoint Mirakl returned) is converted the same way; one without an offset, or that is not

@@ -15,7 +15,8 @@ What is simulated (the calls the connector makes):
   user or stakeholder with status ``NEW`` (the admin's user status call sets VALID / INVALID).
 * ``/payments``: create (the destination must be a known ``trm-``/``usr-`` token), get, list
   by ``clientPaymentId``. Whether Hyperwallet refuses a reused ``clientPaymentId`` is not
-  documented (api-reference.md C.5: UNCONFIRMED); by default the simulator refuses one among the
+  documented (docs.hyperwallet.com, Payments, is silent on it); by default the simulator refuses
+  one among the
   payments that did not fail (the stricter choice), and a scenario's
   ``hyperwallet.refuse_duplicate_client_payment_ids: false`` turns that off, so that tests prove
   the connector itself never sends a payment twice.
@@ -33,8 +34,9 @@ thread of the admin call, so the call returns once they are done.
 
 Payload encryption (a scenario's ``hyperwallet.encryption``: ``{"client_jwks": <our public JWK
 set>}`` or ``{"client_jwks_url": <our /hyperwallet/jwks.json>}``), as Hyperwallet does for a
-program that has it on (its SDKs' ``HyperwalletEncryption``, reference
-``hyperwallet-mirakl-connector.md`` §5.2/§9): request bodies must be ``application/jose+json``,
+program that has it on (its SDKs' ``HyperwalletEncryption``, github.com/hyperwallet/java-sdk,
+and the PayPal connector's ``HYPERWALLET_ENCRYPTION_*`` settings): request bodies must be
+``application/jose+json``,
 a JWE to the simulator's key (served at ``GET /jwkset`` like ``https://api.paylution.com/jwkset``)
 holding a JWS by the client with an unexpired critical ``exp``; a plain JSON body, a body that does
 not decrypt or verify is refused with 400 (Hyperwallet's documentation is silent on the code for
@@ -523,7 +525,7 @@ def handle(data: HyperwalletData, now: float, call: _Call) -> tuple[int, Any]:  
 
 
 #: Verification document categories and types (Hyperwallet Java SDK ``HyperwalletDocument``
-#: enums as the connector uses them, reference hyperwallet-mirakl-connector.md §1.10).
+#: enums as the connector uses them, github.com/paypal/mirakl-hyperwallet-connector, hmc-kyc).
 DOCUMENT_TYPES: dict[str, frozenset[str]] = {
     "IDENTIFICATION": frozenset({"GOVERNMENT_ID", "DRIVERS_LICENSE", "PASSPORT"}),
     "ADDRESS": frozenset({"PASSPORT", "BANK_STATEMENT", "CREDIT_CARD_STATEMENT",
@@ -536,14 +538,16 @@ DOCUMENT_TYPES: dict[str, frozenset[str]] = {
 def _upload_documents(
     data: HyperwalletData,
     now: float,
-    user: dict[str, Any],  # or a business stakeholder (reference §1.10: same multipart shape)
+    # or a business stakeholder (the PayPal connector's DocumentsExtractJob: same multipart shape)
+    user: dict[str, Any],
     form: dict[str, Any],
     files: dict[str, tuple[str, bytes]],
 ) -> dict[str, Any]:
     """Multipart ``PUT /users/{token}``: form field ``data`` = ``{"documents": [...]}`` and one
     file part ``<type>_front`` (and ``_back``) per document, as the Java SDK's
     ``uploadUserDocuments`` sends them. Each document is stored with status ``NEW`` (the
-    statuses Hyperwallet reports later: VALID / INVALID, reference §3.5) and the user answered.
+    statuses Hyperwallet reports later: VALID / INVALID, as the PayPal connector's hmc-kyc handles
+    them) and the user answered.
     Where the references are silent the simulator is strict: an unknown category or type, an
     IDENTIFICATION document without an alpha-2 ``country``, a document without its front file,
     an empty file or a file part no document names is refused.
@@ -580,8 +584,10 @@ def _upload_documents(
     return user
 
 
-#: The business-stakeholder fields (reference hyperwallet-mirakl-connector.md §1.7, the body the
-#: connector sends, and api-reference.md's v4 note): anything else is refused, the stricter choice
+#: The business-stakeholder fields (the body the PayPal connector's
+#: ``BusinessStakeholdersExtractBatchJob`` sends, github.com/paypal/mirakl-hyperwallet-connector,
+#: and the Java SDK's ``HyperwalletBusinessStakeholder``): anything else is refused, the stricter
+#: choice
 #: where the published pages we hold do not list the schema.
 STAKEHOLDER_FIELDS = frozenset(
     "token profileType isBusinessContact isDirector isUltimateBeneficialOwner "
@@ -591,8 +597,9 @@ STAKEHOLDER_FIELDS = frozenset(
     "stateProvince country postalCode".split()
 )
 _STAKEHOLDER_ENUMS = {
-    # reference §1.7: gender MALE/FEMALE, governmentIdType PASSPORT/NATIONAL_ID_CARD; profileType
-    # as Hyperwallet's profiles (INDIVIDUAL/BUSINESS, api-reference.md users)
+    # the PayPal connector's stakeholder mapping: gender MALE/FEMALE, governmentIdType
+    # PASSPORT/NATIONAL_ID_CARD; profileType
+    # as Hyperwallet's profiles (INDIVIDUAL/BUSINESS, docs.hyperwallet.com, Users)
     "gender": frozenset({"MALE", "FEMALE"}),
     "governmentIdType": frozenset({"PASSPORT", "NATIONAL_ID_CARD"}),
     "profileType": frozenset({"INDIVIDUAL", "BUSINESS"}),
@@ -777,9 +784,10 @@ def make_notification(
 
     Hyperwallet keeps the notifications it sends and answers ``GET /webhook-notifications/
     {token}`` with the same object (Hyperwallet SDKs ``getWebhookNotification``; the incumbent
-    re-reads every notification that way, reference ``hyperwallet-mirakl-connector.md`` §3.4;
+    re-reads every notification that way in its ``NotificationProcessJob``;
     its test mock answers 404 for one it does not know, as here). Shape as the documented sample
-    (§7.6, Java model ``HyperwalletWebhookNotification``): ``token``, ``type``, ``createdOn``
+    (Hyperwallet Java SDK model ``HyperwalletWebhookNotification``): ``token``, ``type``,
+    ``createdOn``
     with milliseconds and no zone, ``object`` = the resource without its own ``links``, and
     ``links`` to the notification. A notification made up by anyone else is not stored, so it
     cannot be re-read: that is how the connector tells it from Hyperwallet's.
@@ -979,7 +987,8 @@ def build_hyperwallet_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a f
 
     @router.get("/jwkset", include_in_schema=False)
     async def hw_jwkset() -> dict[str, Any]:
-        """Hyperwallet's public JWK set (``https://api.paylution.com/jwkset``, reference §5.2)."""
+        """Hyperwallet's public JWK set (``https://api.paylution.com/jwkset``, the PayPal
+        connector's ``PAYPAL_HYPERWALLET_KEY_SET_LOCATION``)."""
         from mirakl_connector.hyperwallet.encryption import public_key_set
 
         return public_key_set(data().jose_keys())

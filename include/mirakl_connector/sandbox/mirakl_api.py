@@ -72,7 +72,7 @@ class MiraklResponse:
 Handler = Callable[[SandboxState, MiraklRequest], MiraklResponse]
 
 
-# -- amounts (stripe-mirakl-connector.md §3.2) --------------------------------------------------
+# -- amounts (as github.com/stripe/stripe-mirakl-connector computes them) ---------------------
 def _dec(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
 
@@ -603,7 +603,8 @@ def confirm_invoice_payments(state: SandboxState, req: MiraklRequest) -> MiraklR
             if invoice.get("type") == "MANUAL_CREDIT":
                 # A manual credit note is paid and confirmed for its total_charged_amount (the
                 # Hyperwallet connector ≤ 5.2 pays creditAmount = total_charged_amount and
-                # confirms it with IV07 for the payment's amount, reference §1.9-legacy; the
+                # confirms it with IV07 for the payment's amount, as the PayPal connector ≤ 5.2
+                # does; the
                 # operator OpenAPI is silent on IV07's check for manual documents: the stricter
                 # choice, an exact amount, is kept).
                 expected = _dec(invoice.get("total_charged_amount"))
@@ -888,7 +889,8 @@ def _public_document(document: dict[str, Any]) -> dict[str, Any]:
 def list_shop_documents(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
     """S30 ``GET /api/shops/documents``: the documents of ``shop_ids`` (required here).
 
-    Shape from hyperwallet-mirakl-connector.md §7.6 (``{"shop_documents": [{"id", "shop_id",
+    Shape as the PayPal connector reads it (github.com/paypal/mirakl-hyperwallet-connector,
+    hmc-kyc: ``{"shop_documents": [{"id", "shop_id",
     "type", "file_name", "date_uploaded", "date_deleted"}]}``) and the Mirakl seller OpenAPI
     (S30 "List shop's documents"). Whether an operator call without ``shop_ids`` lists every
     shop is not said in the pages we hold: the simulator refuses it (the stricter choice).

@@ -7,10 +7,10 @@
   (configured by the operator when registering the URL) and an optional IP allow list protect it.
   For a program with payload encryption on, the body is ``application/jose+json`` (a JWE to our
   key holding a JWS by Hyperwallet): decrypted and verified before anything else; a plain JSON
-  body is then refused (reference ``hyperwallet-mirakl-connector.md`` §3.1 accepts both; an
+  body is then refused (the PayPal connector's notifications endpoint accepts both; an
   unsigned body is what encryption exists to exclude, so the stricter choice).
 * ``GET /hyperwallet/jwks.json``: our public JWK set (public parts only) for Hyperwallet to
-  encrypt to us (the incumbent's ``GET /jwkset``, reference §1.3); 404 when encryption is off.
+  encrypt to us (the PayPal connector's ``GET /jwkset``); 404 when encryption is off.
 * ``GET /onboarding/refresh?token=…``: see :mod:`.refresh`.
 * ``GET /health``.
 

@@ -2,7 +2,8 @@
 
 The processing job fetches what these functions need (the mapping, the payment intent) and
 applies what they return; keeping the rules here lets table tests pin them without a network.
-Behaviour follows the Stripe connector (reference §5) with one deliberate change: an event type
+Behaviour follows the Stripe connector (its ``StripeWebhookEndpoint``,
+github.com/stripe/stripe-mirakl-connector) with one deliberate change: an event type
 we do not handle is acknowledged and ignored (200 and an IGNORED inbox row) instead of answered
 400, which made Stripe retry it for three days and eventually disable the endpoint.
 """

@@ -3,7 +3,7 @@
 Steps ``check`` and ``sync`` (the shops changed in Mirakl since the last run, plus the due
 retries; :class:`~.hyperwallet_shops.ShopExtract` gives the window, filters and retry queue).
 For each shop whose ``hw-kyc-req-proof-identity-business`` is true (Hyperwallet asked for
-documents) and that has a ``hw-user-token`` (reference ``hyperwallet-mirakl-connector.md`` §1.10):
+documents) and that has a ``hw-user-token`` (the PayPal connector's ``DocumentsExtractJob``):
 
 1. the documents to send follow the seller's selection
    (:mod:`mirakl_connector.hyperwallet.seller_documents`); no selection yet → skipped;

@@ -337,7 +337,7 @@ class HyperwalletInvoicePayments:
         SBC11: ``start_date`` and ``pay_out_state=TO_PAY`` (no ``id`` filter: the connector
         never sends one, a search by id filters the window's cycles here). IV01:
         ``payment_status=PENDING&states=COMPLETE&type=AUTO_INVOICE`` (connector ≤ 5.2,
-        hyperwallet-mirakl-connector.md §1.9-legacy). ``include_paid`` drops the payment filter
+        its ``InvoicesExtractBatchJob`` on IV01). ``include_paid`` drops the payment filter
         only; a paid document read that way is still never paid (see ``_one``).
         """
         if self._source == SBC11:
@@ -345,7 +345,7 @@ class HyperwalletInvoicePayments:
             yield from self.mirakl.iter_billing_cycles(start_date=start, pay_out_states=states)
             return
         # Credit notes: the same filters with type=MANUAL_CREDIT (connector ≤ 5.2,
-        # CreditNotesExtractBatchJob, §1.9-legacy), read after the invoices as it runs them.
+        # CreditNotesExtractBatchJob``, ≤ 5.2), read after the invoices as it runs them.
         types = [AUTO_INVOICE, MANUAL_CREDIT] if self.payments.credit_notes else [AUTO_INVOICE]
         for doc_type in types:
             yield from self.mirakl.iter_invoices(

@@ -1,7 +1,8 @@
 """Hyperwallet KYC resync: Hyperwallet's verification statuses → Mirakl, for lost notifications.
 
 Step ``resync`` (``dags/hyperwallet_kyc_resync.py``). The Hyperwallet connector's optional
-``KYCUserStatusResyncBatchJob`` (hyperwallet-mirakl-connector.md §1.11): list the users created
+``KYCUserStatusResyncBatchJob`` (github.com/paypal/mirakl-hyperwallet-connector, hmc-kyc): list the
+users created
 in a fixed window (``GET /users?createdAfter=``, v4 cursor pages; ``now −
 hyperwallet_kyc_resync.max_days``, 90 days, or the ``since`` param), turn each into what a
 ``USERS.UPDATED.VERIFICATION_STATUS.*`` notification of that user would write, and write it.

@@ -4,7 +4,7 @@ Hyperwallet does not sign its webhooks: the endpoint is protected only by a shar
 an optional IP allow list, so anyone who holds the secret could post a ``COMPLETED`` for any
 ``clientPaymentId``. The incumbent connector never acts on the posted body as such: it re-reads
 each notification from Hyperwallet by its token (``GET /webhook-notifications/{token}``, REST
-v4; reference ``hyperwallet-mirakl-connector.md`` §3.4, Hyperwallet SDKs
+v4; the PayPal connector's ``NotificationProcessJob``, Hyperwallet SDKs
 ``getWebhookNotification``). We do the same and go one step further: a payment notification is
 applied with the payment *as Hyperwallet has it now* (``GET /payments/{token}``), and only to a
 payment this connector made (its ledger row: same ``clientPaymentId``, token, amount, currency,

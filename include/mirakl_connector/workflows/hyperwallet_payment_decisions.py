@@ -52,7 +52,8 @@ INVOICE_SOURCES = (IV01, SBC11)
 
 #: ``clientPaymentId`` conventions (``hyperwallet_payments.client_payment_id``): the Hyperwallet
 #: connector up to 5.2 paid IV01 invoices under their ``invoice_id``, 5.3+ pays SBC11 billing
-#: cycles under their UUID (hyperwallet-mirakl-connector.md §1.9 / §1.9-legacy).
+#: cycles under their UUID (its ``InvoicesExtractBatchJob``,
+#: github.com/paypal/mirakl-hyperwallet-connector).
 INVOICE_ID = "invoice_id"
 BILLING_CYCLE_ID = "billing_cycle_id"
 CLIENT_PAYMENT_ID_CONVENTIONS = (INVOICE_ID, BILLING_CYCLE_ID)
@@ -247,7 +248,7 @@ def parse_iv01_invoice(
 
 def _credit_note(invoice_id: str, raw: Mapping[str, Any], *, include_paid: bool) -> HwInvoice | str:
     """An IV01 manual credit note as the Hyperwallet connector pays it (≤ 5.2,
-    hyperwallet-mirakl-connector.md §1.9-legacy): ``creditAmount = total_charged_amount`` to the
+    ``InvoicesExtractBatchJob`` on IV01): ``creditAmount = total_charged_amount`` to the
     seller, no operator commission.
 
     Its ``clientPaymentId`` is always its own invoice id, whatever the convention: the billing

@@ -14,7 +14,8 @@ Idempotent: a rerun, or a cleared task, finds the user by ``clientUserId`` and n
 second one. A Mirakl failure writing the token back fails the shop (retry queue) instead of being
 e-mailed and forgotten as in the incumbent; its retry heals it through step 1.
 
-3. **Business stakeholders** (professional shops, reference §1.7): the blocks
+3. **Business stakeholders** (professional shops, as the PayPal connector's
+``BusinessStakeholdersExtractBatchJob``): the blocks
    ``hw-stakeholder-<attr>-<n>`` are read and checked *before* any write (bad data fails the shop
    with its reason); a block with ``hw-stakeholder-token-<n>`` is ``PUT``; one without is first
    looked up among the user's stakeholders (``GET /users/{u}/business-stakeholders``, by e-mail,

@@ -12,7 +12,8 @@ Product orders only (Mirakl has no service-order validation). Two steps, each on
     is accepted or refused, capture the authorisation less what refused and cancelled lines take
     away, or release it when nothing is left (see :mod:`.capture_decisions`). The mapping ends
     ``captured`` / ``canceled`` with ``captured_amount``; a capture Stripe refuses for good ends
-    in a terminal status with its reason instead of being retried forever (§13.13).
+    in a terminal status with its reason instead of being retried forever (a known flaw of the
+    Stripe connector for Mirakl).
 
 Every Stripe write carries an idempotency key from the payment id and the amount, committed on
 the mapping *before* the call: a retry, a cleared task or a crash after Stripe answered replays

@@ -10,10 +10,10 @@ The rules and reason texts follow the Stripe connector, with deliberate changes:
 * a refund whose Stripe refund exists only waits for its Mirakl validation: re-deciding it never
   looks at the payment again (it has been refunded, by us);
 * the seller reversal and its ``_TAX`` twin are each decided from their own row, so a retry of
-  the seller row is never priced as the tax row (§13.3);
+  the seller row is never priced as the tax row (the Stripe connector for Mirakl overwrote it);
 * a reversal of zero or less is ABORTED with its amount instead of being sent to Stripe, and so
   is the reversal of an order transfer that was never made (ABORTED or IGNORED): there is
-  nothing to take back (§13.12).
+  nothing to take back (the Stripe connector's refund job has no such guard).
 """
 
 from __future__ import annotations

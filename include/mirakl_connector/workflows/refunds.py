@@ -4,7 +4,7 @@ Three steps, each one Airflow task:
 
 ``plan``
     The ledger backlog (refunds ON_HOLD or FAILED, whether or not Mirakl still lists them — the
-    incumbent forgot a refund Mirakl stopped listing, §13.12) and Mirakl's pending refunds
+    incumbent forgot a refund Mirakl stopped listing) and Mirakl's pending refunds
     (PA12 products, SPA12 services, each behind its switch) are decided (see
     :mod:`.refund_decisions`): the payment to refund is the order transfer's source charge, else
     the payment mapping's; a payment still waiting for confirmation is cancelled, as the

@@ -4,7 +4,7 @@
 (``hw-kyc-req-proof-identity-business``) get the files of their selected types (S30 list, S31
 download) uploaded to their user (multipart ``PUT /users/{token}``), the flag cleared (S07); a
 rerun uploads nothing; a missing file skips the shop, a bad selection fails it with the reason
-(reference hyperwallet-mirakl-connector.md §1.10).
+(as the PayPal connector's ``DocumentsExtractJob``).
 """
 
 from __future__ import annotations

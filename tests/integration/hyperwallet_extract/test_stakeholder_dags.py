@@ -1,7 +1,8 @@
 """Issue 16 pt 1: business stakeholders through the seller extract DAG, against the sandbox.
 
 A professional shop's ``hw-stakeholder-<attr>-<n>`` blocks become Hyperwallet business
-stakeholders (reference hyperwallet-mirakl-connector.md §1.7) and their tokens are written back to
+stakeholders (as the PayPal connector's ``BusinessStakeholdersExtractBatchJob`` makes them) and
+their tokens are written back to
 ``hw-stakeholder-token-<n>``; a rerun creates none again; bad stakeholder data fails that shop
 with its reason and the other shops go on.
 """
@@ -47,7 +48,8 @@ def test_professional_seller_gets_its_stakeholders_and_tokens_once(
     pro_fields = {
         **stakeholder_fields(1, "Angela", "angela@example.com"),
         **stakeholder_fields(2, "Bruno", None),
-        "hw-stakeholder-first-name-3": None,  # an empty block is ignored (§1.7)
+        # an empty block is ignored, as the PayPal connector does
+        "hw-stakeholder-first-name-3": None,
     }
     sandbox.put_shops(
         [

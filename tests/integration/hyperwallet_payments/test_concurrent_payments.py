@@ -1,7 +1,7 @@
 """Issue 11 point 7: copies of the ``pay`` step running at once send each payment once.
 
 Hyperwallet has no idempotency key, and nothing documents that it refuses a reused
-``clientPaymentId`` (api-reference.md C.5, UNCONFIRMED), so the simulator's refusal is turned off
+``clientPaymentId`` (docs.hyperwallet.com is silent), so the simulator's refusal is turned off
 here: only the ledger's send claim may keep two copies from creating the same payment.
 """
 

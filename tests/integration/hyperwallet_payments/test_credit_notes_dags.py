@@ -3,7 +3,7 @@
 IV01 manual credit notes (``type=MANUAL_CREDIT``) are paid with ``hyperwallet_payments.
 credit_notes`` (off by default, as the connector's ``PAYPAL_HYPERWALLET_OPERATOR_CREDIT_NOTES_
 ENABLED``): listed with the invoices' filters, paid once under their own invoice id for
-``total_charged_amount`` with no commission (hyperwallet-mirakl-connector.md §1.9-legacy), once
+``total_charged_amount`` with no commission (the PayPal connector ≤ 5.2 on IV01), once
 even when the run dies between Hyperwallet's answer and the ledger write, and confirmed with
 IV07 when Hyperwallet reports the payment COMPLETED.
 """

@@ -3,8 +3,8 @@
 The ``hyperwallet_kyc_status`` DAG applies a user verification notification whose
 ``documents[]`` lists an INVALID proof of identity: the Mirakl copy (S30) uploaded before the
 Hyperwallet document is deleted (S33) so the seller is asked again; a copy uploaded after it (a
-re-upload), a VALID document and another shop's document stay (reference
-hyperwallet-mirakl-connector.md §3.5).
+re-upload), a VALID document and another shop's document stay (as the PayPal
+connector does).
 """
 
 from __future__ import annotations

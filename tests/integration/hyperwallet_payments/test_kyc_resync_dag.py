@@ -2,7 +2,8 @@
 
 A verification notification that never reached us leaves Mirakl's KYC status stale; the
 ``hyperwallet_kyc_resync`` DAG re-reads the users from Hyperwallet (one paged ``GET /users``
-by program and creation date, hyperwallet-mirakl-connector.md §1.11) and writes what the KYC
+by program and creation date, as the PayPal connector's ``KYCUserStatusResyncBatchJob``) and writes
+what the KYC
 notification handler would have, only where Mirakl differs.
 """
 

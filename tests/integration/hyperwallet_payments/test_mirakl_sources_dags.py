@@ -59,7 +59,8 @@ def _cycle(hw, cycle_id: str = CYCLE, state: str = "TO_PAY") -> dict:
 
 
 def _previous_connector_pays(hyperwallet, cpid: str, amount: str, destination: str) -> dict:
-    """A payment the Hyperwallet connector made before the switch (its body, HMC §7.5)."""
+    """A payment the Hyperwallet connector made before the switch (its body, as the PayPal
+    connector sends it)."""
     return hyperwallet.create_payment(
         {
             "clientPaymentId": cpid,

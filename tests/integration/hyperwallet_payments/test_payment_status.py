@@ -295,7 +295,8 @@ def test_transfer_method_notifications_are_ignored_and_kyc_ones_left_alone(
 
 
 def _forged(payment_token, client_payment_id, status="COMPLETED", **changes):
-    """A notification shaped as Hyperwallet's (reference §7.6) that Hyperwallet never sent."""
+    """A notification shaped as Hyperwallet's (Hyperwallet Java SDK
+    ``HyperwalletWebhookNotification``) that Hyperwallet never sent."""
     return {
         "token": "wbh-00000000-dead-beef-0000-000000000001",
         "type": f"PAYMENTS.UPDATED.STATUS.{status}",
