@@ -44,12 +44,12 @@ class LedgerReader:
     def __call__(self) -> ConsoleQueries:
         with self._lock:
             if self._queries is None:
+                from mirakl_connector.console.queries import create_reader_engine
                 from mirakl_connector.ledger import Ledger
-                from mirakl_connector.ledger.engine import create_ledger_engine
 
                 url = ledger_url()
                 Ledger(url).dispose()  # creates or upgrades the schema, as every task does
-                self._engine = create_ledger_engine(url)
+                self._engine = create_reader_engine(url)
                 self._queries = ConsoleQueries(self._engine)
             return self._queries
 
