@@ -68,19 +68,37 @@ def item_csv_chunks(rows: Iterable[Sequence[Any]]) -> Iterator[str]:
     writer = csv.writer(spare)  # for the lines that need quoting, and the reference
     writer.writerow(ITEM_CSV_HEADER)
     lines = [spare.getvalue()]
+    start = _FORMULA_START
     for row in rows:
         (entity, row_id, provider, workflow, mirakl_id, shop_id, account, status, reason,
          amount, currency, object_id, attempts, attempted_at, created_at,
          updated_at) = row  # fmt: skip
+        # the text cells from outside, neutralised inline (as ``neutralise``: the same rule)
+        if mirakl_id and mirakl_id[0] in start:
+            mirakl_id = "'" + mirakl_id
+        if account and account[0] in start:
+            account = "'" + account
+        if reason and reason[0] in start:
+            reason = "'" + reason
+        if object_id and object_id[0] in start:
+            object_id = "'" + object_id
+        if status and status[0] in start:
+            status = "'" + status
+        shown_currency = "'" + currency if currency and currency[0] in start else currency
         line = (
-            f"{entity},{row_id},{provider},{workflow},{neutralise(mirakl_id)},"
-            f"{'' if shop_id is None else shop_id},{neutralise(account) or ''},"
-            f"{neutralise(status)},{neutralise(reason) or ''},{'' if amount is None else amount},"
-            f"{neutralise(currency) or ''},{amount_text(amount, currency)},"
-            f"{neutralise(object_id) or ''},{attempts or 0},{attempted_at or ''},"
-            f"{created_at},{updated_at}\r\n"
+            f"{entity},{row_id},{provider},{workflow},{mirakl_id},"
+            f"{'' if shop_id is None else shop_id},{account or ''},{status},{reason or ''},"
+            f"{'' if amount is None else amount},{shown_currency or ''},"
+            f"{amount_text(amount, currency)},{object_id or ''},{attempts or 0},"
+            f"{attempted_at or ''},{created_at},{updated_at}\r\n"
         )
-        if not _plain(line):
+        # no cell to quote: as many commas as cells apart, no quote, one line break at the end
+        if (
+            line.count(",") != _SEPARATORS
+            or '"' in line
+            or line.count("\n") != 1
+            or line.count("\r") != 1
+        ):
             spare.seek(0)
             spare.truncate()
             writer.writerow(item_cells(row))
@@ -91,16 +109,6 @@ def item_csv_chunks(rows: Iterable[Sequence[Any]]) -> Iterator[str]:
             lines = []
     if lines:
         yield "".join(lines)
-
-
-def _plain(line: str) -> bool:
-    """Whether no cell of ``line`` holds a comma, a quote or a line break (none to quote)."""
-    return (
-        line.count(",") == _SEPARATORS
-        and '"' not in line
-        and line.count("\r") == 1
-        and (line.count("\n") == 1)
-    )
 
 
 def csv_chunks(header: Sequence[str], lines: Iterable[Sequence[Any]]) -> Iterator[str]:

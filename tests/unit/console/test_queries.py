@@ -184,3 +184,25 @@ def test_export_rows_carry_the_same_instants_as_text(scenario):
             assert row.attempted_at is None
         else:
             assert datetime.fromisoformat(row.attempted_at) == item.attempted_at
+
+
+def test_the_console_maps_a_sqlite_ledger_and_leaves_writers_as_they_were(tmp_path):
+    """The console's read connections map the file (its large reads cost about half); the
+    workflows' connections keep SQLite's default."""
+    from mirakl_connector.console.queries import READER_SQLITE_MMAP_BYTES
+    from mirakl_connector.ledger import Ledger
+    from mirakl_connector.ledger.engine import create_ledger_engine
+
+    url = Ledger.default_sqlite_url(tmp_path)
+    Ledger(url).dispose()
+    reader, plain = create_reader_engine(url), create_ledger_engine(url)
+    try:
+        with reader.connect() as conn:
+            mapped = conn.exec_driver_sql("PRAGMA mmap_size").scalar_one()
+            assert 0 < mapped <= READER_SQLITE_MMAP_BYTES
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        with plain.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar_one() == 0
+    finally:
+        reader.dispose()
+        plain.dispose()
