@@ -166,7 +166,8 @@ class ManualActions:
         ) -> tuple[dict[str, Any], str]:
             _refuse_if(rules.release_refusal(state))
             reason = rules.release_reason(user, why)
-            return {"status": state.rules.on_hold, "status_reason": reason}, (f"released: {reason}")
+            detail = f"{state.status} → {state.rules.on_hold}: decided again by the next run"
+            return {"status": state.rules.on_hold, "status_reason": reason}, detail
 
         return self._change(rules.RELEASE, entity, row_id, user, why, change)
 
