@@ -95,25 +95,6 @@ class ManualActions:
             row = _one(conn, select(spec.table).where(spec.table.c.id == row_id))
         return _to_record(spec, row) if row is not None else None
 
-    def actions_for(self, entity: str, entity_id: int, *, limit: int = 200) -> list[ActionRecord]:
-        """The audit of one item (or a shop, ``account_mapping``), oldest first."""
-        table = schema.console_actions
-        stmt = (
-            select(table)
-            .where(table.c.entity == entity, table.c.entity_id == entity_id)
-            .order_by(table.c.at, table.c.id)
-            .limit(limit)
-        )
-        with self._ledger.engine.connect() as conn:
-            return [_action(r) for r in conn.execute(stmt).mappings()]
-
-    def recent(self, *, limit: int = 50) -> list[ActionRecord]:
-        """The newest audit entries, newest first."""
-        table = schema.console_actions
-        stmt = select(table).order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
-        with self._ledger.engine.connect() as conn:
-            return [_action(r) for r in conn.execute(stmt).mappings()]
-
     def released_since(self, entity: str, since: datetime) -> list[int]:
         """Row ids of ``entity`` released from a hold at or after ``since``.
 
@@ -248,7 +229,15 @@ class ManualActions:
         return self._change(rules.RESOLVE_NOT_FOUND, entity, row_id, user, why, change)
 
     def record_retry(
-        self, entity: str, row_id: int, *, dag_id: str, run_id: str, user: str, why: str
+        self,
+        entity: str,
+        row_id: int,
+        *,
+        dag_id: str,
+        run_id: str,
+        user: str,
+        why: str,
+        paused: bool = False,
     ) -> ActionRecord:
         """Record a run a person triggered for the row: a status event (status unchanged) under
         the run's id, so the item shows in that run's list, and the audit entry."""
@@ -258,8 +247,11 @@ class ManualActions:
             state: rules.RowState, row: RowMapping, conn: Connection
         ) -> tuple[dict[str, Any], str]:
             reason = rules.retry_reason(user, why, dag_id, run_id)
-            return {"status": state.status, "status_reason": row["status_reason"],
-                    "_event_reason": reason}, f"run {run_id} of {dag_id} triggered"  # fmt: skip
+            detail = f"run {run_id} of {dag_id} triggered"
+            if paused:
+                detail += f" ({dag_id} is paused: the run waits until it is unpaused)"
+            values = {"status": state.status, "status_reason": row["status_reason"]}
+            return {**values, "_event_reason": reason}, detail
 
         return self._change(rules.RETRY, entity, row_id, user, why, change, run_id=run_id)
 
@@ -443,19 +435,3 @@ def _audit(conn: Connection, record: ActionRecord) -> ActionRecord:
     table = schema.console_actions
     new_id = conn.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
     return replace(record, id=int(new_id))
-
-
-def _action(row: Mapping[str, Any]) -> ActionRecord:
-    at = row["at"]
-    return ActionRecord(
-        at=at,
-        user=row["user_name"],
-        action=row["action"],
-        entity=row["entity"],
-        entity_id=row["entity_id"],
-        item=row["item"],
-        why=row["why"],
-        result=row["result"],
-        detail=row["detail"],
-        id=row["id"],
-    )
