@@ -126,7 +126,9 @@ def trigger_run(dag_id: str, conf: Mapping[str, Any], *, actor: Actor, note: str
         except (DagNotFound, DagRunAlreadyExists) as exc:
             raise ActionRefused(f"DAG {dag_id}: {exc}") from exc
         except (ParamValidationError, ValueError) as exc:
-            raise ActionRefused(f"DAG {dag_id} refused the run's params: {exc}", 422) from exc
+            raise ActionRefused(
+                f"DAG {dag_id} refused the run's params: {exc}", status=422
+            ) from exc
         if run is None:
             raise ActionRefused(f"DAG {dag_id}: no run was created")
         # as Airflow's REST route does: the note is the triggering user's

@@ -378,7 +378,9 @@ class ConsoleActions:
 
     def _hyperwallet_payment(self, token: str) -> Mapping[str, Any]:
         if self.services.hyperwallet is None:
-            raise ActionRefused("no Hyperwallet connection is configured for the console", 503)
+            raise ActionRefused(
+                "no Hyperwallet connection is configured for the console", status=503
+            )
         try:
             return self.services.hyperwallet().get_payment(token)
         except PaymentProviderError as exc:
@@ -386,11 +388,13 @@ class ConsoleActions:
 
     def _require_shop(self, shop_id: int) -> None:
         if self.services.mirakl is None:
-            raise ActionRefused("no Mirakl connection is configured for the console", 503)
+            raise ActionRefused("no Mirakl connection is configured for the console", status=503)
         try:
             shops = list(self.services.mirakl().iter_shops(shop_ids=[shop_id]))
         except MiraklApiError as exc:
-            raise ActionRefused(f"Mirakl could not be asked ({exc}); nothing changed", 502) from exc
+            raise ActionRefused(
+                f"Mirakl could not be asked ({exc}); nothing changed", status=502
+            ) from exc
         if not any(str(s.get("shop_id")) == str(shop_id) for s in shops if isinstance(s, dict)):
             raise ActionRefused(f"Mirakl has no shop {shop_id} (S20)", status=404)
 
