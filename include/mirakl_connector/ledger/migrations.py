@@ -148,6 +148,10 @@ def _add_v10_hyperwallet_send_claims(conn: Connection) -> None:
     add_missing_columns(conn, schema.hyperwallet_payments, _V10_HW_SEND_CLAIM)
 
 
+def _add_v11_console_actions(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.console_actions], checkfirst=True)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -178,6 +182,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
+    MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
 )
 
 #: The schema version this code writes and reads.
