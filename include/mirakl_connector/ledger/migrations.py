@@ -148,8 +148,12 @@ def _add_v10_hyperwallet_send_claims(conn: Connection) -> None:
     add_missing_columns(conn, schema.hyperwallet_payments, _V10_HW_SEND_CLAIM)
 
 
-#: Partial indexes added by step 11: the rows the payments console shows as in doubt.
-_V11_IN_DOUBT_TABLES = (
+def _add_v11_console_actions(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.console_actions], checkfirst=True)
+
+
+#: Partial indexes added by step 12: the rows the payments console shows as in doubt.
+_V12_IN_DOUBT_TABLES = (
     schema.transfers,
     schema.refunds,
     schema.payouts,
@@ -157,8 +161,8 @@ _V11_IN_DOUBT_TABLES = (
 )
 
 
-def _add_v11_in_doubt_indexes(conn: Connection) -> None:
-    for table in _V11_IN_DOUBT_TABLES:
+def _add_v12_in_doubt_indexes(conn: Connection) -> None:
+    for table in _V12_IN_DOUBT_TABLES:
         index = next(i for i in table.indexes if i.name == f"ix_{table.name}_in_doubt")
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
@@ -193,7 +197,8 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
-    MigrationStep(11, "console: partial indexes of the rows in doubt", _add_v11_in_doubt_indexes),
+    MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
+    MigrationStep(12, "console: partial indexes of the rows in doubt", _add_v12_in_doubt_indexes),
 )
 
 #: The schema version this code writes and reads.

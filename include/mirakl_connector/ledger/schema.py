@@ -130,7 +130,7 @@ class PaymentMappingRow(_Timestamps, _Imported, Base):
 
 
 def in_doubt_index(table: str, provider_id: str) -> Index:
-    """The partial index of a money table's rows sent without a provider id (schema step 11).
+    """The partial index of a money table's rows sent without a provider id (schema step 12).
 
     What the payments console calls *in doubt* (``attempted_at`` set, no provider object id,
     status not terminal): a handful of rows, in creation order, instead of every open row of
@@ -151,7 +151,7 @@ class TransferRow(_Timestamps, _Imported, Base):
         # the payments console (schema step 7): lists by status, search by account
         Index("ix_transfers_status_created", "status", "created_at"),
         Index("ix_transfers_destination_account", "destination_account"),
-        in_doubt_index("transfers", "transfer_id"),  # schema step 11
+        in_doubt_index("transfers", "transfer_id"),  # schema step 12
     )
 
     id: Mapped[int] = _pk()
@@ -176,7 +176,7 @@ class TransferRow(_Timestamps, _Imported, Base):
 
 class RefundRow(_Timestamps, _Imported, Base):
     __tablename__ = "refunds"
-    # the payments console's lists and exports, oldest first (schema step 9); in doubt (11)
+    # the payments console's lists and exports, oldest first (schema step 9); in doubt (12)
     __table_args__ = (
         Index("ix_refunds_status_created", "status", "created_at"),
         in_doubt_index("refunds", "stripe_refund_id"),
@@ -208,7 +208,7 @@ class PayoutRow(_Timestamps, _Imported, Base):
     __table_args__ = (
         Index("ix_payouts_stripe_account_id", "stripe_account_id"),
         Index("ix_payouts_status_created", "status", "created_at"),  # schema step 9
-        in_doubt_index("payouts", "payout_id"),  # schema step 11
+        in_doubt_index("payouts", "payout_id"),  # schema step 12
     )
 
     id: Mapped[int] = _pk()
@@ -333,7 +333,7 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
 
     __tablename__ = "hyperwallet_payments"
-    # the payments console's lists and exports, oldest first (schema step 9); in doubt (11)
+    # the payments console's lists and exports, oldest first (schema step 9); in doubt (12)
     __table_args__ = (
         Index("ix_hyperwallet_payments_status_created", "status", "created_at"),
         in_doubt_index("hyperwallet_payments", "payment_token"),
@@ -416,6 +416,38 @@ class MovedDailyRow(Base):
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class ConsoleActionRow(Base):
+    """One action a user took on the payments console: who, when, what, on which item, why, and
+    what came of it (schema step 11; see :mod:`mirakl_connector.ledger.manual_actions`).
+
+    Written in the transaction of the change it records (a hold, a release, a resolution, a
+    mapping), or alone for a refusal and a triggered run. Never updated: the audit trail.
+    ``entity`` is a ``ledger_events`` entity (``transfer``, ``refund``, ``payout``,
+    ``hyperwallet_payment``) with its row id in ``entity_id``, or ``account_mapping`` with the
+    shop id; ``item`` is the id a person reads (Mirakl id, shop id).
+    """
+
+    __tablename__ = "console_actions"
+    __table_args__ = (
+        # an item's history on the console; and the split's "released since" (action, at)
+        Index("ix_console_actions_entity", "entity", "entity_id", "at"),
+        Index("ix_console_actions_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = _pk()
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    user_name: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    action: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    item: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    why: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
+    #: ``done`` or ``refused``
+    result: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    #: what was done (new status, provider object, DAG run id) or why it was refused
+    detail: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+
+
 class SchemaVersionRow(Base):
     """The single row saying which migration steps the database has (see ``migrations``)."""
 
@@ -442,6 +474,7 @@ applied_object_events = AppliedObjectEventRow.__table__
 hyperwallet_payments = HyperwalletPaymentRow.__table__
 payment_claims = PaymentClaimRow.__table__
 moved_daily = MovedDailyRow.__table__
+console_actions = ConsoleActionRow.__table__
 schema_version = SchemaVersionRow.__table__
 
 #: Every table but ``schema_version``: what migration step 1 creates in an empty database.
@@ -461,6 +494,7 @@ DATA_TABLES = (
     hyperwallet_payments,
     payment_claims,
     moved_daily,
+    console_actions,
 )
 
 

@@ -97,15 +97,15 @@ def _plans(engine, call) -> list[str]:
     return plans
 
 
-def test_step_11_adds_the_in_doubt_indexes_and_the_in_doubt_queries_read_them(ledger_url):
+def test_step_12_adds_the_in_doubt_indexes_and_the_in_doubt_queries_read_them(ledger_url):
     """Rows in doubt are a handful among a million: the list, its count and its summary read
-    the partial index of each table (schema step 11), never the status or provider id index."""
+    the partial index of each table (schema step 12), never the status or provider id index."""
     from mirakl_connector.console.queries import ConsoleQueries
 
     engine = create_ledger_engine(ledger_url)
     try:
-        assert migrate(engine, steps=STEPS[:10]) == 10
-        # step 1 builds today's tables: drop the indexes to stand for a ledger made at version 10
+        assert migrate(engine, steps=STEPS[:11]) == 11
+        # step 1 builds today's tables: drop the indexes to stand for a ledger made at version 11
         with engine.begin() as conn:
             for name in IN_DOUBT_INDEXES.values():
                 conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
