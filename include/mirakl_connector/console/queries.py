@@ -141,11 +141,11 @@ class _Source:
     def workflow_of(self, subtype: str) -> str:
         """The workflow of an aggregate row (``moved_daily.subtype``: transfer type, HW kind)."""
         if self.entity == "transfer":
-            if subtype in {t.value for t in _SPLIT_TYPES}:
+            if subtype in _SPLIT_VALUES:
                 return SPLIT
-            return REVERSAL if subtype == TransferType.REFUND.value else SETTLEMENT_TRANSFER
+            return REVERSAL if subtype == _REVERSAL_TYPE else SETTLEMENT_TRANSFER
         if self.entity == "hyperwallet_payment":
-            return HW_OPERATOR_FEE if subtype == HyperwalletPaymentKind.OPERATOR_FEE else HW_PAYMENT
+            return HW_OPERATOR_FEE if subtype == _OPERATOR_FEE_KIND else HW_PAYMENT
         return self.workflows[0]
 
     def workflow_filter(self, workflows: Sequence[str]) -> ColumnElement[bool] | None:
@@ -159,6 +159,9 @@ class _Source:
 
 
 _SPLIT_TYPES = (TransferType.PRODUCT_ORDER, TransferType.SERVICE_ORDER)
+_SPLIT_VALUES = frozenset(t.value for t in _SPLIT_TYPES)
+_REVERSAL_TYPE = TransferType.REFUND.value
+_OPERATOR_FEE_KIND = HyperwalletPaymentKind.OPERATOR_FEE.value
 #: The column a table's workflow derives from (``_Source.workflow_of``), where it has one.
 _SUBTYPE_COLUMNS = {"transfer": "type", "hyperwallet_payment": "kind"}
 _STATUS_ENUMS: dict[str, Any] = {
@@ -415,13 +418,15 @@ class ConsoleQueries:
         """
         table = schema.moved_daily
         start, end = period.start.isoformat(), period.end.isoformat()
+        # the rows as stored (one per day, entity, subtype, currency and origin), summed here
+        # per workflow: a GROUP BY in the database would only sort them first
         stmt = select(
             table.c.day,
             table.c.entity,
             table.c.subtype,
             table.c.currency,
-            func.sum(table.c.count),
-            func.sum(table.c.amount),
+            table.c.count,
+            table.c.amount,
         ).where(
             table.c.day >= start,
             table.c.day <= end,
@@ -429,23 +434,24 @@ class ConsoleQueries:
         )
         if currency:
             stmt = stmt.where(table.c.currency == currency)
-        stmt = stmt.group_by(table.c.day, table.c.entity, table.c.subtype, table.c.currency)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
         sums: dict[tuple[str, str, str, str], list[int]] = {}
+        # (entity, subtype) -> (provider, workflow), None when filtered out: a few kinds a year
+        kinds: dict[tuple[str, str], tuple[str, str] | None] = {}
         for day, entity, subtype, cur, count, amount in rows:
-            source = SOURCE_BY_ENTITY.get(entity)
-            if source is None or (provider and source.provider != provider):
+            kind = kinds.get((entity, subtype), ())
+            if kind == ():
+                kind = kinds[(entity, subtype)] = _moved_kind(entity, subtype, provider, workflow)
+            if kind is None:
                 continue
-            wf = source.workflow_of(subtype)
-            if workflow and wf != workflow:
-                continue
-            bucket = sums.setdefault((day, cur, source.provider, wf), [0, 0])
+            bucket = sums.setdefault((day, cur, *kind), [0, 0])
             bucket[0] += int(count)
             bucket[1] += int(amount)
+        days: dict[str, date] = {}
         return [
-            MovedRow(_as_date(day), cur, prov, wf, count, amount)
-            for (day, cur, prov, wf), (count, amount) in sorted(sums.items())
+            MovedRow(days.get(day) or days.setdefault(day, _as_date(day)), cur, prov, wf, n, amt)
+            for (day, cur, prov, wf), (n, amt) in sorted(sums.items())
         ]
 
     # item lists -------------------------------------------------------------------------------
@@ -859,6 +865,20 @@ def _text_id_match(source: _Source, text_id: str) -> ColumnElement[bool] | None:
     if source.entity == "hyperwallet_payment":
         return or_(c.client_payment_id == text_id, c.invoice_id == text_id)
     return source.mirakl_id == text_id
+
+
+def _moved_kind(
+    entity: str, subtype: str, provider: str | None, workflow: str | None
+) -> tuple[str, str] | None:
+    """(provider, workflow) of ``moved_daily`` rows of ``entity``/``subtype``; ``None`` when
+    the filters leave them out (or the entity is unknown)."""
+    source = SOURCE_BY_ENTITY.get(entity)
+    if source is None or (provider and source.provider != provider):
+        return None
+    wf = source.workflow_of(subtype)
+    if workflow and wf != workflow:
+        return None
+    return source.provider, wf
 
 
 def totals(rows: Sequence[MovedRow]) -> Totals:
