@@ -242,7 +242,8 @@ def task_pacing(mode: str, slots: int = 1, share: float = AIRFLOW_SHARE) -> tupl
     * On one endpoint: a shard's part of the endpoint's share, 25 x 0.8 / 4 = 5 in both modes
       (never more than the task's overall pace). The shards of a step, together, write at the
       connector's share of their endpoint (20/s), the one limit that binds a step that sends
-      one kind of write.
+      one kind of write. Two steps of different DAGs on one endpoint at once can exceed it for
+      that while (nothing coordinates tasks but the pool); Stripe's 429 and the retries cover it.
     """
     slots = max(1, min(slots, pool_slots(mode, share)))
     overall = slots * global_limit(mode) * share / pool_slots(mode, share)
