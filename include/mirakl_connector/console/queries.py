@@ -15,12 +15,15 @@ Definitions, the same the workflows use:
   never "moved" here, shown apart (``moved(..., imported=True)``).
 * **waits**: status ON_HOLD (re-evaluated by every run); its age counts from the row's creation.
 * **failed**: status FAILED.
-* **console actions**: what people did on the console (``console_actions``: who, when, what,
-  on which item, why, with what result), per item and the newest ones.
 * **in doubt**: a call was sent (``attempted_at`` set) and the provider's id is not recorded, while
   the row is not in a terminal status: :attr:`~mirakl_connector.ledger.TransferRecord.in_doubt`
   (and its twins on the other records), which :mod:`mirakl_connector.workflows.exactly_once`
-  resolves by replaying the key or looking the object up.
+  resolves by replaying the key or looking the object up (or a person, on the console:
+  :mod:`mirakl_connector.console.actions`).
+
+The console's actions are read here too (``console_actions``: who did what, when, on which item,
+why, with what result), per item and the newest ones; they are written by
+:mod:`mirakl_connector.ledger.manual_actions`.
 
 Amounts are integer minor units with their currency; :func:`mirakl_connector.money.from_minor`
 turns them into a ``Decimal`` for display.

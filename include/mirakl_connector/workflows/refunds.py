@@ -510,7 +510,7 @@ class PaymentRefund:
         so a single refund it rejects cannot hold the others back."""
         try:
             self.mirakl.validate_refunds([_pa02_entry(r) for r in rows])
-            return [self._validated(r) for r in rows]
+            return self._all_validated(rows)
         except MiraklApiError as exc:
             if len(rows) == 1 or exc.http_status is None or exc.http_status >= 500:
                 return [self._mirakl_refused(r, exc) for r in rows]
@@ -569,6 +569,17 @@ class PaymentRefund:
     def _validated(self, row: RefundRecord, reason: str | None = None) -> ItemOutcome:
         row = replace(row, mirakl_validated_at=datetime.now(UTC))
         return _refund_outcome(self._save_refund(row, RefundStatus.CREATED, reason))
+
+    def _all_validated(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
+        """CREATED for every row of a batch Mirakl validated, in one ledger transaction: PA02
+        validated them all at once, and one commit instead of one per row keeps the shard
+        sending refunds at its pace."""
+        now = datetime.now(UTC)
+        validated = [
+            replace(r, mirakl_validated_at=now, status=RefundStatus.CREATED, status_reason=None)
+            for r in rows
+        ]
+        return [_refund_outcome(r) for r in self.ledger.save_refunds(validated, run_id=self.run_id)]
 
     def _failed_validation(self, row: RefundRecord, reason: str) -> ItemOutcome:
         reason = f"Refunded in Stripe ({row.stripe_refund_id}); Mirakl validation failed: {reason}"

@@ -249,3 +249,23 @@ def test_a_read_only_console_has_no_action(tmp_path):
     r = c.post(f"/api/items/transfer/{ids['ORD-4-A']}/hold", json={"why": "x"}, headers=SAME_SITE)
     assert r.status_code in (404, 405)
     ledger.dispose()
+
+
+def test_the_public_base_url_is_a_trusted_origin(tmp_path):
+    """Behind a proxy that rewrites ``Host``, ``[api] base_url`` names the page's origin."""
+    ledger = Ledger(Ledger.default_sqlite_url(tmp_path))
+    ids = fill(ledger)
+    actions = ConsoleActions(ActionServices(ledger=lambda: ledger, trigger=Trigger()))
+    app = create_app(
+        ConsoleAppConfig(
+            queries=lambda: ConsoleQueries(ledger.engine), auth=_read, actions=lambda: actions,
+            edit_auth=_edit, actor=_actor, trusted_origins=("https://airflow.example.com/",),
+        )
+    )  # fmt: skip
+    c = TestClient(app, headers={"x-test-user": "editor"}, follow_redirects=False)
+    url = f"/items/transfer/{ids['ORD-4-A']}/hold"
+    assert c.post(url, data={"why": "x"}, headers={"Origin": "https://other.example.com"}
+                  ).status_code == 403  # fmt: skip
+    assert c.post(url, data={"why": "x"}, headers={"Origin": "https://airflow.example.com"}
+                  ).status_code == 303  # fmt: skip
+    ledger.dispose()
