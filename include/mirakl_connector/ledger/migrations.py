@@ -152,6 +152,21 @@ def _add_v11_console_actions(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.console_actions], checkfirst=True)
 
 
+#: Partial indexes added by step 12: the rows the payments console shows as in doubt.
+_V12_IN_DOUBT_TABLES = (
+    schema.transfers,
+    schema.refunds,
+    schema.payouts,
+    schema.hyperwallet_payments,
+)
+
+
+def _add_v12_in_doubt_indexes(conn: Connection) -> None:
+    for table in _V12_IN_DOUBT_TABLES:
+        index = next(i for i in table.indexes if i.name == f"ix_{table.name}_in_doubt")
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -183,6 +198,7 @@ STEPS: tuple[MigrationStep, ...] = (
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
     MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
+    MigrationStep(12, "console: partial indexes of the rows in doubt", _add_v12_in_doubt_indexes),
 )
 
 #: The schema version this code writes and reads.
