@@ -163,6 +163,22 @@ def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) ->
     return added
 
 
+#: Indexes added by step 11 (the backlogs' reads of what changed since the previous run).
+_V11_INDEXES = (
+    (schema.transfers, "ix_transfers_updated_at"),
+    (schema.payment_mappings, "ix_payment_mappings_updated_at"),
+    (schema.refunds, "ix_refunds_updated_at"),
+    (schema.refunds, "ix_refunds_mirakl_order_id"),
+    (schema.refunds, "ix_refunds_mirakl_commercial_order_id"),
+)
+
+
+def _add_v11_change_indexes(conn: Connection) -> None:
+    for table, name in _V11_INDEXES:
+        index = next(i for i in table.indexes if i.name == name)
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(1, "create the ledger tables", _create_tables_v1),
     MigrationStep(
@@ -178,6 +194,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
+    MigrationStep(11, "backlogs: indexes to read what changed", _add_v11_change_indexes),
 )
 
 #: The schema version this code writes and reads.

@@ -112,6 +112,8 @@ class AccountMappingRow(_Timestamps, _Imported, Base):
 
 class PaymentMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "payment_mappings"
+    # the backlogs' change reads: payments changed since the previous run (schema step 11)
+    __table_args__ = (Index("ix_payment_mappings_updated_at", "updated_at"),)
 
     id: Mapped[int] = _pk()
     stripe_charge_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
@@ -137,6 +139,8 @@ class TransferRow(_Timestamps, _Imported, Base):
         # the payments console (schema step 7): lists by status, search by account
         Index("ix_transfers_status_created", "status", "created_at"),
         Index("ix_transfers_destination_account", "destination_account"),
+        # the backlogs' change reads: rows changed since the previous run (schema step 11)
+        Index("ix_transfers_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = _pk()
@@ -162,7 +166,14 @@ class TransferRow(_Timestamps, _Imported, Base):
 class RefundRow(_Timestamps, _Imported, Base):
     __tablename__ = "refunds"
     # the payments console's lists and exports, oldest first (schema step 9)
-    __table_args__ = (Index("ix_refunds_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_refunds_status_created", "status", "created_at"),
+        # the backlogs' change reads (schema step 11): refunds changed since the previous run,
+        # and the refunds of an order or commercial order whose payment or transfer changed
+        Index("ix_refunds_updated_at", "updated_at"),
+        Index("ix_refunds_mirakl_order_id", "mirakl_order_id"),
+        Index("ix_refunds_mirakl_commercial_order_id", "mirakl_commercial_order_id"),
+    )
 
     id: Mapped[int] = _pk()
     mirakl_refund_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
