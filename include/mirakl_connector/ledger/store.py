@@ -1165,6 +1165,28 @@ class Ledger:
                     found.setdefault(row["invoice_id"], []).append(_to_record(_HW_PAYMENT, row))
         return found
 
+    def hyperwallet_invoice_ids(
+        self,
+        *,
+        statuses: Iterable[HyperwalletPaymentStatus],
+        shop_ids: Iterable[int] | None = None,
+    ) -> set[str]:
+        """The invoices with a payment in ``statuses`` (of ``shop_ids`` when given): the
+        invoices held for their shop, or those of shops that changed."""
+        table = schema.hyperwallet_payments
+        where = [table.c.status.in_([_plain(s) for s in statuses])]
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            if shop_ids is None:
+                query = select(table.c.invoice_id).where(*where).distinct()
+                return {row[0] for row in conn.execute(query)}
+            for chunk in chunked(sorted(set(shop_ids)), _IN_CHUNK):
+                query = (
+                    select(table.c.invoice_id).where(*where, table.c.shop_id.in_(chunk)).distinct()
+                )
+                found.update(row[0] for row in conn.execute(query))
+        return found
+
     def iter_hyperwallet_payments(
         self, *, statuses: Iterable[HyperwalletPaymentStatus], batch_size: int = 100
     ) -> Iterator[list[HyperwalletPayment]]:
