@@ -337,6 +337,11 @@ class SellerSettlement:
                 statuses=[PayoutStatus.FAILED], batch_size=CHUNK_SIZE
             ):
                 add(found)
+        # The other waiting rows of the same invoices go with them: a payout waiting for the
+        # invoice transfers decided now is decided with them, and sent after them this run.
+        invoices = sorted({_invoice_id_of(row) for row in rows.values()})
+        for chunk in chunked(invoices, CHUNK_SIZE):
+            add(r for r in self._existing_rows(chunk).values() if _open(r))
         by_invoice: dict[str, list[Row]] = {}
         for row in rows.values():
             by_invoice.setdefault(_invoice_id_of(row), []).append(row)
