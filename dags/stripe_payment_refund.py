@@ -37,8 +37,9 @@ per write step, default 4; `backlog_full_sweep_hours`, default 24). The tax spli
    and PA12/SPA12 are decided. Between two full sweeps (`payment_refund.backlog_full_sweep_hours`,
    default 24) only the waiting refunds whose order transfer or payment mapping changed, and the
    FAILED ones; PA12 has no filter, so it is still read in full for new refunds. Rules:
-   payment = the order transfer's source charge, else the payment mapping, else ON_HOLD; payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an
-   intent still in `requires_*` is cancelled, as the incumbent does); else PENDING. A refund of
+   payment = the order transfer's source charge, else the payment mapping, else ON_HOLD;
+   payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an intent still in
+   `requires_*` is cancelled, as the incumbent does); else PENDING. A refund of
    an order created before `go_live` is counted `BEFORE_GO_LIVE`, never paid (the first run needs
    `go_live`); one of a shop another provider pays (`payout_provider`) → ABORTED.
 3. `plan_shards`: splits the rows into `payment_refund.execute_shards` shards (default 4) by
