@@ -344,14 +344,18 @@ def list_pending_refunds(state: SandboxState, req: MiraklRequest) -> MiraklRespo
     quadratic in the backlog.
     """
     with state.lock:
-        waiting = [
-            order
-            for order in state.mirakl.iter_orders()
-            if any(_waiting_refunds(line) for line in order.get("order_lines") or [])
-        ]
+        waiting = [order for order in state.mirakl.iter_orders() if _has_waiting_refund(order)]
         page, total_count, headers = offset_page(req, waiting)
         entries = [_pa12_entry(order) for order in page]
     return MiraklResponse(200, {"orders": {"order": entries}, "total_count": total_count}, headers)
+
+
+def _has_waiting_refund(order: dict[str, Any]) -> bool:
+    for line in order.get("order_lines") or ():
+        for refund in line.get("refunds") or ():
+            if (refund.get("refund_state") or "WAITING_REFUND_PAYMENT") == "WAITING_REFUND_PAYMENT":
+                return True
+    return False
 
 
 def _pa12_entry(order: dict[str, Any]) -> dict[str, Any]:
