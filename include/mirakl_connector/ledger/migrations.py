@@ -148,6 +148,10 @@ def _add_v10_hyperwallet_send_claims(conn: Connection) -> None:
     add_missing_columns(conn, schema.hyperwallet_payments, _V10_HW_SEND_CLAIM)
 
 
+def _add_v11_console_actions(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.console_actions], checkfirst=True)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -163,8 +167,8 @@ def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) ->
     return added
 
 
-#: Indexes added by step 11 (the backlogs' reads of what changed since the previous run).
-_V11_INDEXES = (
+#: Indexes added by step 12 (the backlogs' reads of what changed since the previous run).
+_V12_INDEXES = (
     (schema.transfers, "ix_transfers_updated_at"),
     (schema.payment_mappings, "ix_payment_mappings_updated_at"),
     (schema.refunds, "ix_refunds_updated_at"),
@@ -173,8 +177,8 @@ _V11_INDEXES = (
 )
 
 
-def _add_v11_change_indexes(conn: Connection) -> None:
-    for table, name in _V11_INDEXES:
+def _add_v12_change_indexes(conn: Connection) -> None:
+    for table, name in _V12_INDEXES:
         index = next(i for i in table.indexes if i.name == name)
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
@@ -194,7 +198,8 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
-    MigrationStep(11, "backlogs: indexes to read what changed", _add_v11_change_indexes),
+    MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
+    MigrationStep(12, "backlogs: indexes to read what changed", _add_v12_change_indexes),
 )
 
 #: The schema version this code writes and reads.

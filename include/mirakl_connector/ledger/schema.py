@@ -112,7 +112,7 @@ class AccountMappingRow(_Timestamps, _Imported, Base):
 
 class PaymentMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "payment_mappings"
-    # the backlogs' change reads: payments changed since the previous run (schema step 11)
+    # the backlogs' change reads: payments changed since the previous run (schema step 12)
     __table_args__ = (Index("ix_payment_mappings_updated_at", "updated_at"),)
 
     id: Mapped[int] = _pk()
@@ -139,7 +139,7 @@ class TransferRow(_Timestamps, _Imported, Base):
         # the payments console (schema step 7): lists by status, search by account
         Index("ix_transfers_status_created", "status", "created_at"),
         Index("ix_transfers_destination_account", "destination_account"),
-        # the backlogs' change reads: rows changed since the previous run (schema step 11)
+        # the backlogs' change reads: rows changed since the previous run (schema step 12)
         Index("ix_transfers_updated_at", "updated_at"),
     )
 
@@ -168,7 +168,7 @@ class RefundRow(_Timestamps, _Imported, Base):
     # the payments console's lists and exports, oldest first (schema step 9)
     __table_args__ = (
         Index("ix_refunds_status_created", "status", "created_at"),
-        # the backlogs' change reads (schema step 11): refunds changed since the previous run,
+        # the backlogs' change reads (schema step 12): refunds changed since the previous run,
         # and the refunds of an order or commercial order whose payment or transfer changed
         Index("ix_refunds_updated_at", "updated_at"),
         Index("ix_refunds_mirakl_order_id", "mirakl_order_id"),
@@ -405,6 +405,38 @@ class MovedDailyRow(Base):
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class ConsoleActionRow(Base):
+    """One action a user took on the payments console: who, when, what, on which item, why, and
+    what came of it (schema step 11; see :mod:`mirakl_connector.ledger.manual_actions`).
+
+    Written in the transaction of the change it records (a hold, a release, a resolution, a
+    mapping), or alone for a refusal and a triggered run. Never updated: the audit trail.
+    ``entity`` is a ``ledger_events`` entity (``transfer``, ``refund``, ``payout``,
+    ``hyperwallet_payment``) with its row id in ``entity_id``, or ``account_mapping`` with the
+    shop id; ``item`` is the id a person reads (Mirakl id, shop id).
+    """
+
+    __tablename__ = "console_actions"
+    __table_args__ = (
+        # an item's history on the console; and the split's "released since" (action, at)
+        Index("ix_console_actions_entity", "entity", "entity_id", "at"),
+        Index("ix_console_actions_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = _pk()
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    user_name: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    action: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    item: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    why: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
+    #: ``done`` or ``refused``
+    result: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    #: what was done (new status, provider object, DAG run id) or why it was refused
+    detail: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+
+
 class SchemaVersionRow(Base):
     """The single row saying which migration steps the database has (see ``migrations``)."""
 
@@ -431,6 +463,7 @@ applied_object_events = AppliedObjectEventRow.__table__
 hyperwallet_payments = HyperwalletPaymentRow.__table__
 payment_claims = PaymentClaimRow.__table__
 moved_daily = MovedDailyRow.__table__
+console_actions = ConsoleActionRow.__table__
 schema_version = SchemaVersionRow.__table__
 
 #: Every table but ``schema_version``: what migration step 1 creates in an empty database.
@@ -450,6 +483,7 @@ DATA_TABLES = (
     hyperwallet_payments,
     payment_claims,
     moved_daily,
+    console_actions,
 )
 
 

@@ -53,6 +53,7 @@ from mirakl_connector.ledger import (
     Ledger,
 )
 from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_claims
+from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.store import LedgerConflictError
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.payout_provider import HYPERWALLET, PayoutProviderRule
@@ -108,6 +109,8 @@ FAILED = "FAILED"
 ON_HOLD = "ON_HOLD"
 REFUSED = "REFUSED"
 SKIPPED = "SKIPPED"
+#: A person holds the payment on the payments console: neither sent nor queued until released.
+HELD = "HELD"
 #: The invoice's shop is paid by the other provider (mirakl_connector.payout_provider), or the
 #: invoice is already claimed by it (mirakl_connector.ledger.claims): never paid here.
 NOT_HYPERWALLET = "NOT_HYPERWALLET"
@@ -642,9 +645,13 @@ class HyperwalletInvoicePayments:
         live = {p.kind: p for p in rows if is_live(p)}
         outcomes = []
         for planned in plan.payments:
-            row = refresh_payment(
-                live.get(planned.kind) or by_id.get(planned.client_payment_id), planned
-            )
+            saved_row = live.get(planned.kind) or by_id.get(planned.client_payment_id)
+            if saved_row is not None and is_held_record(saved_row):
+                # A person holds it on the payments console: not sent until released (the
+                # release queues the invoice again, see the console's actions).
+                outcomes.append(_outcome(saved_row, HELD, saved_row.status_reason))
+                continue
+            row = refresh_payment(saved_row, planned)
             self._aliases[row.client_payment_id] = _aliases(invoice, row)
             outcomes.append(
                 self._payment_or_failure(
