@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.ledger.manual_actions import ManualActions
 
 #: changes are read from this long before the previous look (see the module docstring)
 CHANGE_OVERLAP = timedelta(minutes=10)
@@ -110,6 +111,18 @@ class BacklogClock:
         if backlog.sweep:
             self.ledger.set_checkpoint(self.sweep_key, backlog.now.isoformat())
         self.ledger.set_checkpoint(self.checked_key, backlog.now.isoformat())
+
+
+def released_since(ledger: Any, entity: str, since: datetime) -> list[Any]:
+    """The ``entity`` rows (``transfer``, ``refund``, ``payout``, ``hyperwallet_payment``) a
+    person released from a hold on the payments console since ``since``, as they are now.
+
+    A release is a change every backlog reads: the row's cause (its order, mapping, funds) may
+    have changed while it was held, and no other change would bring it back.
+    """
+    actions = ManualActions(ledger)
+    rows = (actions.record(entity, i) for i in actions.released_since(entity, since))
+    return [r for r in rows if r is not None]
 
 
 def _instant(value: str | None) -> datetime | None:

@@ -62,6 +62,7 @@ from mirakl_connector.workflows.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
     check_sweep_hours,
+    released_since,
 )
 from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     AUTO_INVOICE,
@@ -423,7 +424,8 @@ class HyperwalletInvoicePayments:
         it is looked at only when S20 ``updated_since`` says its shop changed (one call when
         nothing did), with a fresh retry budget. Any other queued invoice failed (a refusal,
         an answer lost, Mirakl unreadable): it is retried on the incumbent's growing delay,
-        and also at once when its shop changed. The full sweep
+        and also at once when its shop changed. A payment a person released on the payments
+        console is processed at once. The full sweep
         (``hyperwallet_payments.backlog_full_sweep_hours``) looks at every held invoice not
         out of retries, as the safety net for a change the update-date read missed.
         """
@@ -455,7 +457,10 @@ class HyperwalletInvoicePayments:
                     changed = queued & self.ledger.hyperwallet_invoice_ids(
                         statuses=[S.ON_HOLD, S.FAILED, S.PENDING], shop_ids=shops
                     )
-                    ids = [*sorted(changed), *ids]
+                # a payment a person released on the payments console (its invoice requeued)
+                released = released_since(self.ledger, "hyperwallet_payment", backlog.since)
+                changed |= queued & {p.invoice_id for p in released}
+                ids = [*sorted(changed), *ids]
         ids = [i for i in dict.fromkeys(ids) if i not in skip]
         if ids:
             self._retry(ids, summary, dry_run=dry_run, changed=changed)

@@ -43,7 +43,6 @@ from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
-from mirakl_connector.ledger.manual_actions import ManualActions
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
@@ -75,6 +74,7 @@ from mirakl_connector.workflows.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
     check_sweep_hours,
+    released_since,
 )
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
 from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
@@ -311,10 +311,8 @@ class PaymentSplit:
     def _released_since(self, transfer_type: TransferType, since: datetime) -> list[TransferRecord]:
         """Waiting rows a person released from a hold since ``since`` (payments console): their
         cause may have changed while they were held, and no other change would bring them."""
-        actions = ManualActions(self.ledger)
-        rows = (actions.record("transfer", i) for i in actions.released_since("transfer", since))
-        waiting = set(RETRIABLE_TRANSFER)
-        return [r for r in rows if r and r.type is transfer_type and r.status in waiting]
+        rows = released_since(self.ledger, "transfer", since)
+        return [r for r in rows if r.type is transfer_type and r.status in RETRIABLE_TRANSFER]
 
     def _plan_all_waiting(
         self,

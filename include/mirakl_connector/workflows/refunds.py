@@ -81,6 +81,7 @@ from mirakl_connector.workflows.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
     check_sweep_hours,
+    released_since,
 )
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
 from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
@@ -259,7 +260,8 @@ class PaymentRefund:
         makes, the payment mapping payment validation or a charge event records) or the
         payment's capture (recorded on the payment mapping). So: the ON_HOLD refunds of the
         orders whose transfer changed and of the commercial orders whose payment mapping
-        changed, plus every FAILED refund (the failures the report names, few). PA12 cannot be
+        changed, those a person released from a hold, plus every FAILED refund (the failures
+        the report names, few). PA12 cannot be
         asked what changed (it has no filter): it is still read in full for new refunds.
         """
         seen: set[str] = set()
@@ -283,6 +285,8 @@ class PaymentRefund:
             batch_size=CHUNK_SIZE,
         ):
             decide(rows)
+        released = released_since(self.ledger, "refund", since)
+        decide([r for r in released if r.status in RETRIABLE_REFUND])
         for rows in self.ledger.iter_refunds(statuses=[RefundStatus.FAILED], batch_size=CHUNK_SIZE):
             decide(rows)
         return seen
@@ -732,8 +736,8 @@ class PaymentRefund:
     ) -> Iterator[list[TransferRecord]]:
         """The waiting reversal rows (of shard ``part``) whose cause may have changed since
         ``since``: their refund changed (refunded, validated, aborted: the refund step of this
-        very run included), or their order's transfer did (the split made it); plus every
-        FAILED row."""
+        very run included), or their order's transfer did (the split made it), or a person
+        released them from a hold; plus every FAILED row."""
         assert since is not None
         refund_ids = set(self.ledger.refund_ids_changed_since(since))
         orders = {
@@ -757,6 +761,9 @@ class PaymentRefund:
             seen.update(r.mirakl_id for r in found)
             return found
 
+        released = released_since(self.ledger, "transfer", since)
+        if released := fresh(r for r in released if r.type is TransferType.REFUND):
+            yield released
         for chunk in chunked(sorted(refund_ids), CHUNK_SIZE // 2):
             keys = [*chunk, *(i + TAX_SUFFIX for i in chunk)]
             rows = fresh(self.ledger.get_transfers(TransferType.REFUND, keys).values())

@@ -71,6 +71,7 @@ from mirakl_connector.workflows.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
     check_sweep_hours,
+    released_since,
 )
 from mirakl_connector.workflows.exactly_once import (
     Refused,
@@ -286,6 +287,7 @@ class SellerSettlement:
         * a payout waiting for the invoice transfers of its invoice: one of them changed;
         * waiting for funds: the date the pending funds were expected has passed, or a transfer
           was made to the account it takes from (:func:`.funds_may_be_there`);
+        * a person released it from a hold on the payments console;
         * FAILED rows, every run (the failures the report names, few).
 
         IV01 has no update-date filter, and what Mirakl could change on an issued invoice is not
@@ -303,6 +305,13 @@ class SellerSettlement:
         )
         credited = set(self.ledger.accounts_credited_since(since))
         now = self._now()
+        for entity, enabled in (
+            ("transfer", self.settings.invoice_transfers),
+            ("payout", self.settings.payouts),
+        ):
+            if enabled:
+                released = released_since(self.ledger, entity, since)
+                add(r for r in released if _open(r) and _ours(r))
         if self.settings.invoice_transfers:
             for found in self.ledger.iter_transfers_of_shops(
                 types=INVOICE_TRANSFER_TYPES,
@@ -909,6 +918,13 @@ def _open(row: Row) -> bool:
     if isinstance(row, TransferRecord):
         return row.status in RETRIABLE_TRANSFER
     return row.status in RETRIABLE_PAYOUT
+
+
+def _ours(row: Any) -> bool:
+    """An invoice transfer or payout (a released order transfer is the split's)."""
+    return isinstance(row, PayoutRecord) or (
+        isinstance(row, TransferRecord) and row.type in INVOICE_TRANSFER_TYPES
+    )
 
 
 def _item_id(row: Row) -> str:
