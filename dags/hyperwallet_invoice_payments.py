@@ -63,13 +63,17 @@ ON_HOLD, ABORTED.
 
 **Retries**: a failed invoice is retried on later runs (and every 15 minutes by
 `hyperwallet_retries`) after 30, 60, 90, 120, 150 minutes; after five failed retries one e-mail
-names it. A run naming it in `invoice_ids` tries again with a fresh budget.
+names it. An invoice held for its shop is processed again when its shop changes in Mirakl (S20
+`updated_since`, one call per run; a fresh budget) and by the full sweep
+(`hyperwallet_payments.backlog_full_sweep_hours`, default 24); retried documents are read by id.
+A run naming it in `invoice_ids` tries again with a fresh budget.
 
 **Params**: `since` (re-read invoices created since; the window does not move), `invoice_ids`
 (only these; also re-pays a payment Hyperwallet reported failed), `include_paid`, `dry_run`.
 
 **Settings**: `hyperwallet` (programs, retries, window), `hyperwallet_payments.invoice_source`
-(`IV01`), `.operator_commissions` (true), `.invoice_search_days` (15), `.credit_notes` (false:
+(`IV01`), `.operator_commissions` (true), `.invoice_search_days` (15),
+`.backlog_full_sweep_hours` (24), `.credit_notes` (false:
 also pay IV01 `MANUAL_CREDIT` credit notes, each under its own invoice id, confirmed with IV07;
 off as in the Hyperwallet connector, since Mirakl may roll them into the next invoice, #72).
 

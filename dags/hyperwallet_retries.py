@@ -30,7 +30,10 @@ ones that are due, in the order the data depends on: sellers, then bank accounts
 (`hyperwallet.item_retry_delay_minutes`) after the previous failure; after five failed retries
 (`hyperwallet.max_item_retries`) the item is given up and ONE e-mail to `alerts.email_to` names
 it. Success removes it from the queue. An item is tried again with a fresh budget when it
-changes in Mirakl or when a manual run of its DAG names it (`shop_ids`, `invoice_ids`).
+changes in Mirakl or when a manual run of its DAG names it (`shop_ids`, `invoice_ids`). An
+invoice held for its shop (no bank account token yet...) is not retried on that clock but when
+S20 `updated_since` says its shop changed, and by the daily full sweep: an idle run makes one
+S20 call and no Hyperwallet call.
 
 **Reads/writes**: as the three DAGs (S20, Hyperwallet users, bank accounts and payments, S07, the
 ledger); each retry of a payment first looks it up by `clientPaymentId`: never paid twice.

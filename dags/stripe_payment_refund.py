@@ -28,15 +28,18 @@ Mirakl lists the refunds waiting for payment (PA12 products, SPA12 services). Th
 the customer in Stripe, confirms the refund in Mirakl, and takes the seller's share back from the
 order's transfer. Settings: the `mirakl_connector_config` Variable's `payment_refund` section
 (`product_enabled`, default true; `service_enabled`, default false; `execute_shards`, mapped tasks
-per write step, default 4). The tax split comes from the
+per write step, default 4; `backlog_full_sweep_hours`, default 24). The tax split comes from the
 `payment_split` section, so the reversal always mirrors the split that was made.
 
 **Tasks**
 1. `wait_for_mirakl`: waits (reschedule mode) until the Mirakl API answers.
 2. `plan_refunds`: the ledger backlog (ON_HOLD/FAILED refunds, even those Mirakl no longer lists)
-   and PA12/SPA12 are decided: payment = the order transfer's source charge, else the payment
-   mapping, else ON_HOLD; payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an
-   intent still in `requires_*` is cancelled, as the incumbent does); else PENDING. A refund of
+   and PA12/SPA12 are decided. Between two full sweeps (`payment_refund.backlog_full_sweep_hours`,
+   default 24) only the waiting refunds whose order transfer or payment mapping changed, and the
+   FAILED ones; PA12 has no filter, so it is still read in full for new refunds. Rules:
+   payment = the order transfer's source charge, else the payment mapping, else ON_HOLD;
+   payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an intent still in
+   `requires_*` is cancelled, as the incumbent does); else PENDING. A refund of
    an order created before `go_live` is counted `BEFORE_GO_LIVE`, never paid (the first run needs
    `go_live`); one of a shop another provider pays (`payout_provider`) → ABORTED.
 3. `plan_shards`: splits the rows into `payment_refund.execute_shards` shards (default 4) by
@@ -46,7 +49,9 @@ per write step, default 4). The tax split comes from the
    retried alone on the next run: the customer is never refunded twice.
 5. `reverse_transfers`: once the refund is done and the order transfer exists, reverses refund −
    refunded commission (− refunded tax with the tax split; the tax comes back from the `_TAX`
-   transfer in its own `_TAX` row). Zero or less → ABORTED with the amount.
+   transfer in its own `_TAX` row). Zero or less → ABORTED with the amount. Between sweeps only
+   the reversals whose refund or order transfer changed; the order is read (OR11) only for a
+   reversal that can move.
 6. `report`: one summary of the run; fails, and e-mails `alerts.email_to`, when any item failed.
 
 **Statuses**: refunds `REFUND_ON_HOLD` → `REFUND_PENDING` → `REFUND_CREATED` (refunded and

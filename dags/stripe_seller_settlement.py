@@ -39,7 +39,11 @@ key from the invoice id and type; the ledger rows and the checkpoint. Mirakl is 
 **Tasks**
 1. `wait_for_mirakl`: waits until the Mirakl API answers.
 2. `plan_settlement`: re-evaluates the backlog, then the new invoices; records 3 invoice
-   transfers and 1 payout per invoice.
+   transfers and 1 payout per invoice. Between two full sweeps
+   (`seller_settlement.backlog_full_sweep_hours`, default 24: with the daily schedule, every
+   run) only the waiting rows whose cause changed: the shop's account mapping, the invoice's
+   transfers, funds (their expected date passed, a transfer credited the account); FAILED rows
+   always. Those invoices are read by id (IV01 `invoice_id`); no Stripe call for the others.
 3. `plan_shards`: splits the PENDING rows into `seller_settlement.execute_shards` shards
    (default 4) by ledger row id.
 4. `create_invoice_transfers` (mapped, one task per shard, in the `stripe_api` pool): creates
@@ -55,7 +59,8 @@ invoices created before it are counted `BEFORE_GO_LIVE`, never paid.
 the invoice's date (`payout_provider` rule), the invoice already claimed by Hyperwallet, amount 0
 or missing shop → ABORTED; no Stripe account for the shop, shop ignored, payouts disabled, the
 account's KYC status not known yet (payout, extra credits), or (payout) an invoice transfer
-of the same invoice not settled yet → ON_HOLD (re-evaluated every run); otherwise PENDING, then
+of the same invoice not settled yet, funds not there yet → ON_HOLD (re-evaluated when that
+changes, and by the full sweep); otherwise PENDING, then
 CREATED, or FAILED with Stripe's reason (retried next run with a new key). A backlog row whose
 invoice Mirakl no longer returns keeps its status; the report names it.
 
@@ -64,7 +69,8 @@ invoice Mirakl no longer returns keeps its status; the report names it.
 
 **Settings**: `seller_settlement.invoice_transfers`, `seller_settlement.payouts` (both true by
 default; turn payouts off when sellers use Stripe's automatic payouts),
-`seller_settlement.execute_shards` (mapped tasks per write step, 1-64, default 4).
+`seller_settlement.execute_shards` (mapped tasks per write step, 1-64, default 4),
+`seller_settlement.backlog_full_sweep_hours` (hours between two full sweeps, default 24).
 
 **Schedule**: Variable `stripe_seller_settlement__schedule`, default `0 1 * * *`.
 """

@@ -98,3 +98,22 @@ def test_console_bench_times_every_page_query_and_export():
         assert float(row(out, label)) >= 0
     # each export's size is printed with its time
     assert any(line.startswith("export items.csv?category=waiting (") for line in out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("workflow", "waiting_rows", "idle_rows", "changed_rows"),
+    [
+        ("split", 200, 1, 3),  # + the order at the creation checkpoint, read again
+        ("refunds", 200, 0, 2),
+        ("settlement", 800, 4, 12),  # 4 rows an invoice; + the newest invoice's, read again
+    ],
+)
+def test_backlog_bench_decides_and_pays_only_what_changed(
+    workflow, waiting_rows, idle_rows, changed_rows
+):
+    out = run_bench("backlog", "--orders", "200", "--only", workflow, "--rate-limit", "500")
+    assert row(out, "idle: rows decided") == f"{waiting_rows} / {idle_rows}"
+    assert row(out, "idle: provider (Stripe) calls") == "0 / 0"
+    assert row(out, "idle: paid (Stripe objects made)") == "0 / 0"
+    assert row(out, "1 % changed: rows decided").endswith(f"/ {changed_rows}")
+    assert row(out, "1 % changed: paid (Stripe objects made)") == "2 / 2"  # both columns

@@ -92,13 +92,16 @@ def test_a_section_that_is_not_an_object_is_refused(section):
         parse(section, ["product_enabled"])
 
 
+SWEEPING = ("payment_split", "payment_refund", "seller_settlement", "hyperwallet_payments")
+
+
+@pytest.mark.parametrize("section", SWEEPING)
 @pytest.mark.parametrize("hours", [0, -1, "24", 1.5, True])
-def test_the_backlog_full_sweep_cadence_is_a_whole_number_of_hours(hours):
-    """Issue 15: the safety-net sweep's cadence is typed; a sweep every 0 hours is refused."""
-    with pytest.raises(ConfigurationError, match="payment_split.backlog_full_sweep_hours"):
-        PaymentSplitSettings.from_mapping({"backlog_full_sweep_hours": hours})
-    assert PaymentSplitSettings.from_mapping({}).backlog_full_sweep_hours == 24
-    assert (
-        PaymentSplitSettings.from_mapping({"backlog_full_sweep_hours": 6}).backlog_full_sweep_hours
-        == 6
-    )
+def test_the_backlog_full_sweep_cadence_is_a_whole_number_of_hours(section, hours):
+    """Issue 15: each backlog's safety-net sweep cadence is typed; a sweep every 0 hours is
+    refused, naming the section."""
+    cls = CLASSES[section]
+    with pytest.raises(ConfigurationError, match=f"{section}.backlog_full_sweep_hours"):
+        cls.from_mapping({"backlog_full_sweep_hours": hours})
+    assert cls.from_mapping({}).backlog_full_sweep_hours == 24
+    assert cls.from_mapping({"backlog_full_sweep_hours": 6}).backlog_full_sweep_hours == 6

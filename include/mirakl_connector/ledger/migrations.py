@@ -182,6 +182,22 @@ def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) ->
     return added
 
 
+#: Indexes added by step 13 (the backlogs' reads of what changed since the previous run).
+_V13_INDEXES = (
+    (schema.transfers, "ix_transfers_updated_at"),
+    (schema.payment_mappings, "ix_payment_mappings_updated_at"),
+    (schema.refunds, "ix_refunds_updated_at"),
+    (schema.refunds, "ix_refunds_mirakl_order_id"),
+    (schema.refunds, "ix_refunds_mirakl_commercial_order_id"),
+)
+
+
+def _add_v13_change_indexes(conn: Connection) -> None:
+    for table, name in _V13_INDEXES:
+        index = next(i for i in table.indexes if i.name == name)
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(1, "create the ledger tables", _create_tables_v1),
     MigrationStep(
@@ -199,6 +215,7 @@ STEPS: tuple[MigrationStep, ...] = (
     ),
     MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
     MigrationStep(12, "console: partial indexes of the rows in doubt", _add_v12_in_doubt_indexes),
+    MigrationStep(13, "backlogs: indexes to read what changed", _add_v13_change_indexes),
 )
 
 #: The schema version this code writes and reads.

@@ -112,6 +112,8 @@ class AccountMappingRow(_Timestamps, _Imported, Base):
 
 class PaymentMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "payment_mappings"
+    # the backlogs' change reads: payments changed since the previous run (schema step 13)
+    __table_args__ = (Index("ix_payment_mappings_updated_at", "updated_at"),)
 
     id: Mapped[int] = _pk()
     stripe_charge_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
@@ -152,6 +154,8 @@ class TransferRow(_Timestamps, _Imported, Base):
         Index("ix_transfers_status_created", "status", "created_at"),
         Index("ix_transfers_destination_account", "destination_account"),
         in_doubt_index("transfers", "transfer_id"),  # schema step 12
+        # the backlogs' change reads: rows changed since the previous run (schema step 13)
+        Index("ix_transfers_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = _pk()
@@ -180,6 +184,11 @@ class RefundRow(_Timestamps, _Imported, Base):
     __table_args__ = (
         Index("ix_refunds_status_created", "status", "created_at"),
         in_doubt_index("refunds", "stripe_refund_id"),
+        # the backlogs' change reads (schema step 13): refunds changed since the previous run,
+        # and the refunds of an order or commercial order whose payment or transfer changed
+        Index("ix_refunds_updated_at", "updated_at"),
+        Index("ix_refunds_mirakl_order_id", "mirakl_order_id"),
+        Index("ix_refunds_mirakl_commercial_order_id", "mirakl_commercial_order_id"),
     )
 
     id: Mapped[int] = _pk()

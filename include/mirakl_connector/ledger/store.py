@@ -1024,6 +1024,117 @@ class Ledger:
             ]
             yield from self._iter(table, where, batch_size, _record_reader(_TRANSFER), None)
 
+    def transfer_ids_changed_since(
+        self,
+        *,
+        types: Iterable[TransferType],
+        since: datetime,
+        statuses: Iterable[TransferStatus] | None = None,
+    ) -> list[str]:
+        """The Mirakl ids of the transfers of ``types`` (in ``statuses``, when given) saved with
+        a change since ``since``: an order transfer made (what a refund waiting for its payment
+        or its reversal waits on), an invoice transfer settled (what a payout waits on)."""
+        table = schema.transfers
+        where = [table.c.updated_at >= since, table.c.type.in_([_plain(t) for t in types])]
+        if statuses is not None:
+            where.append(table.c.status.in_([_plain(s) for s in statuses]))
+        query = select(table.c.mirakl_id).where(*where).distinct().order_by(table.c.mirakl_id)
+        with self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def accounts_credited_since(self, since: datetime) -> list[str]:
+        """The connected accounts a transfer was made to (``TRANSFER_CREATED``) since ``since``:
+        money arrived on their balance, which a payout or fee transfer waiting for funds needs."""
+        table = schema.transfers
+        query = (
+            select(table.c.destination_account)
+            .where(
+                table.c.updated_at >= since,
+                table.c.status == _plain(TransferStatus.CREATED),
+                table.c.destination_account.is_not(None),
+            )
+            .distinct()
+            .order_by(table.c.destination_account)
+        )
+        with self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def refund_ids_changed_since(self, since: datetime) -> list[str]:
+        """The Mirakl refund ids whose refund row changed since ``since`` (refunded, validated,
+        aborted): what the reversal of a refund waits on."""
+        table = schema.refunds
+        query = (
+            select(table.c.mirakl_refund_id)
+            .where(table.c.updated_at >= since)
+            .order_by(table.c.mirakl_refund_id)
+        )
+        with self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def iter_refunds_of_orders(
+        self,
+        *,
+        statuses: Iterable[RefundStatus] | None,
+        order_ids: Iterable[str] = (),
+        commercial_ids: Iterable[str] = (),
+        batch_size: int = 100,
+    ) -> Iterator[list[RefundRecord]]:
+        """The refunds (in ``statuses``; every status with ``None``) of the Mirakl orders
+        ``order_ids`` and of the commercial orders ``commercial_ids``; a refund matching both is
+        yielded twice (callers keep what they have seen)."""
+        table = _REFUND.table
+        for column, ids in (
+            (table.c.mirakl_order_id, order_ids),
+            (table.c.mirakl_commercial_order_id, commercial_ids),
+        ):
+            for chunk in chunked(sorted(set(ids)), _IN_CHUNK):
+                where = [column.in_(chunk)]
+                if statuses is not None:
+                    where.append(table.c.status.in_([_plain(s) for s in statuses]))
+                yield from self._iter(table, where, batch_size, _record_reader(_REFUND), None)
+
+    def iter_payouts_of_shops(
+        self,
+        *,
+        statuses: Iterable[PayoutStatus],
+        shop_ids: Iterable[int],
+        batch_size: int = 100,
+    ) -> Iterator[list[PayoutRecord]]:
+        """Like :meth:`iter_payouts`, only the rows of ``shop_ids``."""
+        table = _PAYOUT.table
+        for chunk in chunked(sorted(set(shop_ids)), _IN_CHUNK):
+            where = [
+                table.c.status.in_([_plain(s) for s in statuses]),
+                table.c.mirakl_shop_id.in_(chunk),
+            ]
+            yield from self._iter(table, where, batch_size, _record_reader(_PAYOUT), None)
+
+    def iter_waiting(
+        self,
+        kind: str,
+        *,
+        reason_prefix: str,
+        types: Iterable[TransferType] = (),
+        batch_size: int = 100,
+    ) -> Iterator[list[TransferRecord]] | Iterator[list[PayoutRecord]]:
+        """The ON_HOLD ``"transfer"`` rows (of ``types``) or ``"payout"`` rows whose reason
+        starts with ``reason_prefix``: the rows that wait for one thing (funds, say)."""
+        if kind == "transfer":
+            table = _TRANSFER.table
+            where = [
+                table.c.type.in_([_plain(t) for t in types]),
+                table.c.status == _plain(TransferStatus.ON_HOLD),
+            ]
+            reader: Callable[[RowMapping], Any] = _record_reader(_TRANSFER)
+        elif kind == "payout":
+            table = _PAYOUT.table
+            where = [table.c.status == _plain(PayoutStatus.ON_HOLD)]
+            reader = _record_reader(_PAYOUT)
+        else:
+            raise ValueError(f"kind must be 'transfer' or 'payout', got {kind!r}")
+        where.append(table.c.status_reason.startswith(reason_prefix, autoescape=True))
+        return self._iter(table, where, batch_size, reader, None)
+
     def payout_by_payout_id(self, payout_id: str) -> PayoutRecord | None:
         """The payout row of the Stripe payout ``payout_id`` (``po_...``), if any."""
         table = schema.payouts
@@ -1056,6 +1167,28 @@ class Ledger:
                 stmt = select(table).where(table.c.invoice_id.in_(chunk)).order_by(table.c.id)
                 for row in conn.execute(stmt).mappings():
                     found.setdefault(row["invoice_id"], []).append(_to_record(_HW_PAYMENT, row))
+        return found
+
+    def hyperwallet_invoice_ids(
+        self,
+        *,
+        statuses: Iterable[HyperwalletPaymentStatus],
+        shop_ids: Iterable[int] | None = None,
+    ) -> set[str]:
+        """The invoices with a payment in ``statuses`` (of ``shop_ids`` when given): the
+        invoices held for their shop, or those of shops that changed."""
+        table = schema.hyperwallet_payments
+        where = [table.c.status.in_([_plain(s) for s in statuses])]
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            if shop_ids is None:
+                query = select(table.c.invoice_id).where(*where).distinct()
+                return {row[0] for row in conn.execute(query)}
+            for chunk in chunked(sorted(set(shop_ids)), _IN_CHUNK):
+                query = (
+                    select(table.c.invoice_id).where(*where, table.c.shop_id.in_(chunk)).distinct()
+                )
+                found.update(row[0] for row in conn.execute(query))
         return found
 
     def iter_hyperwallet_payments(

@@ -296,14 +296,16 @@ class MiraklClient:
         states: Iterable[str] | None = None,
         doc_type: str | None = None,
         seller_billing_cycle_ids: Iterable[str] | None = None,
+        invoice_ids: Iterable[str | int] | None = None,
     ) -> Iterator[dict]:
         """Yield accounting documents (IV01) created in a window and/or of one shop.
 
         The optional filters are IV01's own (published operator OpenAPI, operation IV01):
         ``payment_status`` (PENDING, PAID, FAILED), ``states`` (comma-separated; Mirakl's default
         is GENERATED,COMPLETE), ``type`` (ALL, AUTO_INVOICE, MANUAL_INVOICE, MANUAL_CREDIT; Mirakl's
-        default is AUTO_INVOICE) and ``seller_billing_cycle_id`` (comma-separated, 100 at most).
-        Left out, Mirakl applies its defaults: the Stripe settlement relies on them.
+        default is AUTO_INVOICE), ``seller_billing_cycle_id`` and ``invoice_id`` (comma-separated,
+        100 at most a call; one of the two at a time). Left out, Mirakl applies its defaults: the
+        Stripe settlement relies on them. An empty id list yields nothing.
         """
         params = _date_params(start_date=start_date, end_date=end_date)
         if shop_id is not None:
@@ -314,7 +316,10 @@ class MiraklClient:
             params["states"] = ",".join(_unique(states))
         if doc_type is not None:
             params["type"] = doc_type
-        for id_params in _csv_id_filters(seller_billing_cycle_id=seller_billing_cycle_ids):
+        ids = None if invoice_ids is None else [str(i) for i in invoice_ids]
+        for id_params in _csv_id_filters(
+            seller_billing_cycle_id=seller_billing_cycle_ids, invoice_id=ids
+        ):
             yield from self._paginate_offset(
                 IV01, "/api/invoices", {**params, **id_params}, _items_at("invoices")
             )

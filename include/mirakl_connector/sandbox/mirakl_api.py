@@ -337,43 +337,55 @@ def _waiting_refunds(line: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def list_pending_refunds(state: SandboxState, req: MiraklRequest) -> MiraklResponse:
-    """PA12: one entry per order with refunds waiting for payment (triple nesting)."""
-    entries = []
+    """PA12: one entry per order with refunds waiting for payment (triple nesting).
+
+    The orders with a waiting refund are found first and only the page's are built: a full
+    read is one call per 100 such orders, and building every entry on every call made it
+    quadratic in the backlog.
+    """
     with state.lock:
-        for order in state.mirakl.iter_orders():
-            lines = []
-            total = Decimal(0)
-            for line in order.get("order_lines") or []:
-                refunds = _waiting_refunds(line)
-                if not refunds:
-                    continue
-                total += sum((_dec(r.get("amount")) for r in refunds), Decimal(0))
-                lines.append(
-                    {
-                        "order_line_id": line.get("order_line_id"),
-                        "order_line_amount": line.get("total_price"),
-                        "refunds": {
-                            "refund": [
-                                {"id": r.get("id"), "amount": r.get("amount")} for r in refunds
-                            ]
-                        },
-                    }
-                )
-            if lines:
-                entries.append(
-                    {
-                        "order_id": order["order_id"],
-                        "order_commercial_id": order.get("commercial_id"),
-                        "shop_id": order.get("shop_id"),
-                        "customer_id": (order.get("customer") or {}).get("customer_id"),
-                        "amount": _num(total),
-                        "currency_iso_code": order.get("currency_iso_code"),
-                        "payment_workflow": order.get("payment_workflow"),
-                        "order_lines": {"order_line": lines},
-                    }
-                )
-    page, total_count, headers = offset_page(req, entries)
-    return MiraklResponse(200, {"orders": {"order": page}, "total_count": total_count}, headers)
+        waiting = [order for order in state.mirakl.iter_orders() if _has_waiting_refund(order)]
+        page, total_count, headers = offset_page(req, waiting)
+        entries = [_pa12_entry(order) for order in page]
+    return MiraklResponse(200, {"orders": {"order": entries}, "total_count": total_count}, headers)
+
+
+def _has_waiting_refund(order: dict[str, Any]) -> bool:
+    for line in order.get("order_lines") or ():
+        for refund in line.get("refunds") or ():
+            if (refund.get("refund_state") or "WAITING_REFUND_PAYMENT") == "WAITING_REFUND_PAYMENT":
+                return True
+    return False
+
+
+def _pa12_entry(order: dict[str, Any]) -> dict[str, Any]:
+    """One PA12 order entry: its lines with refunds waiting for payment."""
+    lines = []
+    total = Decimal(0)
+    for line in order.get("order_lines") or []:
+        refunds = _waiting_refunds(line)
+        if not refunds:
+            continue
+        total += sum((_dec(r.get("amount")) for r in refunds), Decimal(0))
+        lines.append(
+            {
+                "order_line_id": line.get("order_line_id"),
+                "order_line_amount": line.get("total_price"),
+                "refunds": {
+                    "refund": [{"id": r.get("id"), "amount": r.get("amount")} for r in refunds]
+                },
+            }
+        )
+    return {
+        "order_id": order["order_id"],
+        "order_commercial_id": order.get("commercial_id"),
+        "shop_id": order.get("shop_id"),
+        "customer_id": (order.get("customer") or {}).get("customer_id"),
+        "amount": _num(total),
+        "currency_iso_code": order.get("currency_iso_code"),
+        "payment_workflow": order.get("payment_workflow"),
+        "order_lines": {"order_line": lines},
+    }
 
 
 def _product_refund_index(state: SandboxState) -> dict[str, dict[str, Any]]:

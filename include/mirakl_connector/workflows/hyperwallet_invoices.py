@@ -56,9 +56,14 @@ from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_clai
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.store import LedgerConflictError
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.payout_provider import HYPERWALLET, PayoutProviderRule
 from mirakl_connector.settings import checked_values
+from mirakl_connector.workflows.backlog import (
+    DEFAULT_SWEEP_HOURS,
+    BacklogClock,
+    check_sweep_hours,
+    released_since,
+)
 from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     AUTO_INVOICE,
     BILLING_CYCLE_ID,
@@ -131,7 +136,10 @@ class HyperwalletPaymentSettings:
     :param operator_commissions: also pay the operator's commission of each invoice to the
         operator's bank account of the shop's program.
     :param confirm_linked_manual_documents: IV07 ``confirm_all_linked_manual_documents``.
-    :param invoice_search_days: how far back a retry looks for a failed invoice in Mirakl.
+    :param invoice_search_days: how far back a run naming ``invoice_ids`` looks for them in
+        Mirakl (the retries read their documents by id).
+    :param backlog_full_sweep_hours: hours between two sweeps of every invoice waiting for its
+        shop (see :meth:`HyperwalletInvoicePayments._retry_backlog`).
     :param client_payment_id: ``invoice_id`` or ``billing_cycle_id`` (see
         :attr:`payment_id_convention`); unset, the id of the source's document.
     :param credit_notes: also pay IV01 manual credit notes (``type=MANUAL_CREDIT``), each under
@@ -148,6 +156,7 @@ class HyperwalletPaymentSettings:
     invoice_search_days: int = 15
     client_payment_id: str | None = None
     credit_notes: bool = False
+    backlog_full_sweep_hours: int = DEFAULT_SWEEP_HOURS
 
     @property
     def payment_id_convention(self) -> str:
@@ -181,6 +190,10 @@ class HyperwalletPaymentSettings:
             raise ConfigurationError(
                 f"{SETTINGS_SECTION}.invoice_search_days must be a positive integer"
             )
+        check_sweep_hours(
+            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
+            f"{SETTINGS_SECTION}.backlog_full_sweep_hours",
+        )
         return cls(**values)
 
 
@@ -290,9 +303,7 @@ class HyperwalletInvoicePayments:
             read += len(chunk)
             seen.update(item.invoice_id for item in chunk)
             self._process(chunk, summary, dry_run=dry_run)
-        retry_ids = [i for i in self.queue.due_ids() if i not in seen]
-        if retry_ids:
-            self._retry(retry_ids, summary, dry_run=dry_run)
+        self._retry_backlog(summary, skip=seen, dry_run=dry_run, scheduled=since is None)
         self._note_exhausted(summary)
         if not dry_run and since is None and read:
             self.ledger.set_checkpoint(WINDOW_KEY, started.isoformat())
@@ -301,12 +312,10 @@ class HyperwalletInvoicePayments:
         return summary
 
     def retry(self, *, dry_run: bool = False) -> BatchSummary:
-        """Retry only the failed invoices that are due (for the frequent retry schedule)."""
+        """Retry only the queued invoices that are due (for the frequent retry schedule)."""
         summary = BatchSummary(WORKFLOW, "retry", dry_run=dry_run)
         self.queue.load()
-        due = self.queue.due_ids()
-        if due:
-            self._retry(due, summary, dry_run=dry_run)
+        self._retry_backlog(summary, skip=set(), dry_run=dry_run, scheduled=True)
         self._note_exhausted(summary)
         log.info("%s", summary.describe())
         return summary
@@ -403,22 +412,109 @@ class HyperwalletInvoicePayments:
             )
         return items
 
-    def _retry(self, ids: Sequence[str], summary: BatchSummary, *, dry_run: bool) -> None:
-        rows = self.ledger.hyperwallet_payments_by_invoice(ids)
-        dates = [
-            parse_mirakl_datetime(r.invoice_created_date)
-            for rs in rows.values()
-            for r in rs
-            if r.invoice_created_date
-        ]
-        floor = self._now() - timedelta(days=self.payments.invoice_search_days)
-        start = min([*dates, floor])
+    def _retry_backlog(
+        self, summary: BatchSummary, *, skip: set[str], dry_run: bool, scheduled: bool
+    ) -> None:
+        """Process the queued invoices due this run (the queue is loaded).
+
+        Two kinds wait in the queue. An invoice *held* for its shop (no bank account token
+        yet, shop TERMINATED or not returned, program unknown: its payments are ON_HOLD) waits
+        for the shop to change in Mirakl; the seller extract, the bank account extract and the
+        KYC notifications write what it waits for there (S07) too. So between two full sweeps
+        it is looked at only when S20 ``updated_since`` says its shop changed (one call when
+        nothing did), with a fresh retry budget. Any other queued invoice failed (a refusal,
+        an answer lost, Mirakl unreadable): it is retried on the incumbent's growing delay,
+        and also at once when its shop changed. A payment a person released on the payments
+        console is processed at once. The full sweep
+        (``hyperwallet_payments.backlog_full_sweep_hours``) looks at every held invoice not
+        out of retries, as the safety net for a change the update-date read missed.
+        """
+        clock = BacklogClock(
+            self.ledger,
+            WORKFLOW,
+            sweep_hours=self.payments.backlog_full_sweep_hours,
+            now=self._now,
+        )
+        backlog = clock.start(scheduled=scheduled and not dry_run)
+        queued = set(self.queue.items)
+        changed: set[str] = set()
+        ids: list[str] = []
+        if queued:
+            held = self.ledger.hyperwallet_invoice_ids(statuses=[S.ON_HOLD]) & queued
+            ids = [i for i in self.queue.due_ids() if i not in held]
+            if backlog.sweep:
+                ids += sorted(
+                    i for i in held if not is_exhausted(self.queue.items[i], self.queue.max_retries)
+                )
+            else:
+                assert backlog.since is not None
+                shops = {
+                    int(shop["shop_id"])
+                    for shop in self.mirakl.iter_shops(updated_since=backlog.since)
+                    if isinstance(shop, Mapping) and str(shop.get("shop_id", "")).isdigit()
+                }
+                if shops:
+                    changed = queued & self.ledger.hyperwallet_invoice_ids(
+                        statuses=[S.ON_HOLD, S.FAILED, S.PENDING], shop_ids=shops
+                    )
+                # a payment a person released on the payments console (its invoice requeued)
+                released = released_since(self.ledger, "hyperwallet_payment", backlog.since)
+                changed |= queued & {p.invoice_id for p in released}
+                ids = [*sorted(changed), *ids]
+        ids = [i for i in dict.fromkeys(ids) if i not in skip]
+        if ids:
+            self._retry(ids, summary, dry_run=dry_run, changed=changed)
+        if backlog.scheduled:
+            summary.notes.append(backlog.note("retry queue"))
+        clock.finish(backlog)
+
+    def _retry(
+        self,
+        ids: Sequence[str],
+        summary: BatchSummary,
+        *,
+        dry_run: bool,
+        changed: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        """Read the documents ``ids`` by id (100 a call) and process them; those in
+        ``changed`` (their shop changed) get a fresh retry budget."""
         summary.notes.append(f"retrying {len(ids)} invoice(s): {', '.join(ids[:20])}")
-        # PAID invoices too: the seller payment may be COMPLETED (the invoice confirmed) while
-        # the commission still waits; the lookup by clientPaymentId keeps the rest from repeating.
-        items = self._find(list(ids), start, include_paid=True, changed=False)
+        wanted = set(ids)
+        found: dict[str, _Item] = {}
+        for chunk in chunked(list(ids), CHUNK_SIZE):
+            for raw in self._raw_by_id(chunk):
+                invoice_id = raw_invoice_id(raw, self._source)
+                if invoice_id in wanted and invoice_id not in found:
+                    # PAID invoices too: the seller payment may be COMPLETED (the invoice
+                    # confirmed) while the commission still waits; the lookup by
+                    # clientPaymentId keeps the rest from repeating.
+                    found[invoice_id] = self._parse(
+                        raw, include_paid=True, changed=invoice_id in changed
+                    )
+        items = [
+            found.get(i)
+            or _Item(
+                i,
+                None,
+                problem=f"not returned by Mirakl ({self._source} by id)",
+                changed=i in changed,
+            )
+            for i in ids
+        ]
         for chunk in chunked(items, CHUNK_SIZE):
             self._process(chunk, summary, dry_run=dry_run)
+
+    def _raw_by_id(self, ids: Sequence[str]) -> Iterator[Any]:
+        """The documents ``ids`` whatever their payment state: SBC11 by ``id``, IV01 by
+        ``invoice_id`` (with ``states=COMPLETE`` and each type the run pays, as :meth:`_raw`)."""
+        if self._source == SBC11:
+            yield from self.mirakl.iter_billing_cycles(ids=ids, pay_out_states=None)
+            return
+        types = [AUTO_INVOICE, MANUAL_CREDIT] if self.payments.credit_notes else [AUTO_INVOICE]
+        for doc_type in types:
+            yield from self.mirakl.iter_invoices(
+                invoice_ids=ids, states=("COMPLETE",), doc_type=doc_type
+            )
 
     # -- deciding and paying ----------------------------------------------------------------
 

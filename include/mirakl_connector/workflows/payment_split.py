@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -43,7 +43,6 @@ from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
-from mirakl_connector.ledger.manual_actions import ManualActions
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
@@ -71,6 +70,12 @@ from mirakl_connector.stripe_gateway import (
     StripeGateway,
     idempotency_key,
 )
+from mirakl_connector.workflows.backlog import (
+    DEFAULT_SWEEP_HOURS,
+    BacklogClock,
+    check_sweep_hours,
+    released_since,
+)
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
 from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
 from mirakl_connector.workflows.provider_guard import (
@@ -95,19 +100,15 @@ CHECKPOINT_KEYS = {
     TransferType.PRODUCT_ORDER: "product_payment_split_checkpoint",
     TransferType.SERVICE_ORDER: "service_payment_split_checkpoint",
 }
+#: the prefix of each backlog's two checkpoints (see :mod:`.backlog`)
+BACKLOG_NAMES = {
+    TransferType.PRODUCT_ORDER: "product_payment_split",
+    TransferType.SERVICE_ORDER: "service_payment_split",
+}
 #: when the waiting rows were last looked at for changes (our clock; scheduled runs only)
-BACKLOG_CHECKED_KEYS = {
-    TransferType.PRODUCT_ORDER: "product_payment_split_backlog_checked",
-    TransferType.SERVICE_ORDER: "service_payment_split_backlog_checked",
-}
+BACKLOG_CHECKED_KEYS = {t: f"{n}_backlog_checked" for t, n in BACKLOG_NAMES.items()}
 #: when every waiting row was last re-read from Mirakl (the safety net; scheduled runs only)
-FULL_SWEEP_KEYS = {
-    TransferType.PRODUCT_ORDER: "product_payment_split_full_sweep",
-    TransferType.SERVICE_ORDER: "service_payment_split_full_sweep",
-}
-#: changes are read from this long before the previous look: clock skew between Mirakl and us,
-#: and a change committed late with an earlier update date (Mirakl subtracts its own delta too)
-CHANGE_OVERLAP = timedelta(minutes=10)
+FULL_SWEEP_KEYS = {t: f"{n}_full_sweep" for t, n in BACKLOG_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -124,19 +125,17 @@ class PaymentSplitSettings:
     execute_shards: int = DEFAULT_SHARDS
     #: hours between two full re-reads of the waiting (ON_HOLD) rows; in between a scheduled
     #: run re-evaluates only the rows whose order or ledger-side condition changed
-    backlog_full_sweep_hours: int = 24
+    backlog_full_sweep_hours: int = DEFAULT_SWEEP_HOURS
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentSplitSettings:
         values = checked_values(cls, values, "payment_split")
         shards = values.get("execute_shards", cls.execute_shards)
         shard_count(shards, "payment_split.execute_shards")
-        hours = values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours)
-        if isinstance(hours, bool) or hours < 1:
-            raise ConfigurationError(
-                f"payment_split.backlog_full_sweep_hours must be a whole number of hours >= 1, "
-                f"got {hours!r}"
-            )
+        check_sweep_hours(
+            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
+            "payment_split.backlog_full_sweep_hours",
+        )
         return cls(**values)
 
 
@@ -228,32 +227,26 @@ class PaymentSplit:
         run and a run whose full sweep is due re-read every row, as the safety net for a
         change the cheap read missed. Only scheduled runs move the two checkpoints.
         """
-        now = self._now()
-        checked_key = BACKLOG_CHECKED_KEYS[transfer_type]
-        sweep_key = FULL_SWEEP_KEYS[transfer_type]
-        checked = self.ledger.get_checkpoint(checked_key)
-        swept = self.ledger.get_checkpoint(sweep_key)
-        every = timedelta(hours=self.settings.backlog_full_sweep_hours)
-        sweep = (
-            # SOR11 has `date_updated_start`, but a service order's payment lives in SPA11,
-            # which has no date filter (reference, SPA11): the update date does not say that
-            # the debit changed, so service rows are re-read every run (few, by id).
-            transfer_type is TransferType.SERVICE_ORDER
-            or not scheduled
-            or checked is None
-            or swept is None
-            or now - datetime.fromisoformat(swept) >= every
+        clock = BacklogClock(
+            self.ledger,
+            BACKLOG_NAMES[transfer_type],
+            sweep_hours=self.settings.backlog_full_sweep_hours,
+            now=self._now,
         )
-        if sweep:
+        # SOR11 has `date_updated_start`, but a service order's payment lives in SPA11, which
+        # has no date filter (reference, SPA11): the update date does not say that the debit
+        # changed, so service rows are re-read every run (few, by id).
+        backlog = clock.start(
+            scheduled=scheduled, always_sweep=transfer_type is TransferType.SERVICE_ORDER
+        )
+        if backlog.sweep:
             seen = self._plan_all_waiting(transfer_type, summary, order_ids, dry_run=dry_run)
             if scheduled:
                 summary.notes.append(f"{transfer_type} backlog: full sweep")
-                self.ledger.set_checkpoint(sweep_key, now.isoformat())
         else:
-            since = datetime.fromisoformat(checked) - CHANGE_OVERLAP
-            seen = self._plan_changed(transfer_type, summary, since=since, dry_run=dry_run)
-        if scheduled:
-            self.ledger.set_checkpoint(checked_key, now.isoformat())
+            assert backlog.since is not None
+            seen = self._plan_changed(transfer_type, summary, since=backlog.since, dry_run=dry_run)
+        clock.finish(backlog)
         return seen
 
     def _plan_changed(
@@ -318,10 +311,8 @@ class PaymentSplit:
     def _released_since(self, transfer_type: TransferType, since: datetime) -> list[TransferRecord]:
         """Waiting rows a person released from a hold since ``since`` (payments console): their
         cause may have changed while they were held, and no other change would bring them."""
-        actions = ManualActions(self.ledger)
-        rows = (actions.record("transfer", i) for i in actions.released_since("transfer", since))
-        waiting = set(RETRIABLE_TRANSFER)
-        return [r for r in rows if r and r.type is transfer_type and r.status in waiting]
+        rows = released_since(self.ledger, "transfer", since)
+        return [r for r in rows if r.type is transfer_type and r.status in RETRIABLE_TRANSFER]
 
     def _plan_all_waiting(
         self,

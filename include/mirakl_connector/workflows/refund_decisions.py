@@ -297,6 +297,28 @@ def decide_reversal(
     return _tset(row, TransferStatus.PENDING, None)
 
 
+def needs_refund_part(
+    row: TransferRecord,
+    *,
+    refund: RefundRecord | None,
+    order_transfer: TransferRecord | None,
+    is_tax_row: bool,
+    tax_split: bool,
+) -> bool:
+    """Whether :func:`decide_reversal` would reach the refunded amounts of the order: the rules
+    before them (refund done, tax split on for a tax row, order transfer made) all pass. A row
+    stopped earlier waits for something else: reading its order from Mirakl would be wasted."""
+    if row.transfer_id or refund is None or refund.status is not RefundStatus.CREATED:
+        return False
+    if is_tax_row and not tax_split:
+        return False
+    return (
+        order_transfer is not None
+        and order_transfer.status is TransferStatus.CREATED
+        and bool(order_transfer.transfer_id)
+    )
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 

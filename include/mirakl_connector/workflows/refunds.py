@@ -27,7 +27,7 @@ nothing (no ledger row, no refund, no cancel, no validation).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -45,6 +45,7 @@ from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
+    ORDER_TRANSFER_TYPES,
     RETRIABLE_REFUND,
     RETRIABLE_TRANSFER,
     TAX_SUFFIX,
@@ -69,12 +70,18 @@ from mirakl_connector.mirakl.spa02 import spa02_results
 from mirakl_connector.money import from_minor
 from mirakl_connector.payout_provider import STRIPE, ShopProviders
 from mirakl_connector.settings import checked_values
-from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
+from mirakl_connector.shards import DEFAULT_SHARDS, Shard, shard_count, start_sharded_step
 from mirakl_connector.stripe_gateway import (
     CreatedObject,
     PaymentState,
     StripeGateway,
     idempotency_key,
+)
+from mirakl_connector.workflows.backlog import (
+    DEFAULT_SWEEP_HOURS,
+    BacklogClock,
+    check_sweep_hours,
+    released_since,
 )
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
 from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
@@ -89,6 +96,7 @@ from mirakl_connector.workflows.provider_objects import find_refund, find_revers
 from mirakl_connector.workflows.refund_decisions import (
     decide_refund,
     decide_reversal,
+    needs_refund_part,
     refund_from_pa12,
     refund_from_spa12,
 )
@@ -102,6 +110,10 @@ CHUNK_SIZE = 100
 #: Refunds have no date checkpoint (PA12/SPA12 list what waits): the first plan run that
 #: recorded anything sets this one, so a later run is no longer a first run (see first_run).
 FIRST_RUN_KEY = "payment_refund_started_at"
+#: the refund backlog's checkpoints (see :mod:`.backlog`); each reverse shard keeps its own
+#: (``payment_refund_reversals[_<i>_of_<n>]``): shards run at once and must not share one
+BACKLOG_NAME = "payment_refund"
+REVERSALS_BACKLOG_NAME = "payment_refund_reversals"
 
 _ORDER_TYPE = {
     RefundType.PRODUCT_ORDER: TransferType.PRODUCT_ORDER,
@@ -122,6 +134,9 @@ class PaymentRefundSettings:
     #: how many mapped tasks share the PENDING refunds, then the reversals
     #: (see :mod:`mirakl_connector.shards`)
     execute_shards: int = DEFAULT_SHARDS
+    #: hours between two full re-decisions of the waiting (ON_HOLD) refunds and reversals; in
+    #: between a scheduled run re-decides only those whose payment or transfer changed
+    backlog_full_sweep_hours: int = DEFAULT_SWEEP_HOURS
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentRefundSettings:
@@ -134,6 +149,10 @@ class PaymentRefundSettings:
         values = checked_values(cls, values, "payment_refund")
         shards = values.get("execute_shards", cls.execute_shards)
         shard_count(shards, "payment_refund.execute_shards")
+        check_sweep_hours(
+            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
+            "payment_refund.backlog_full_sweep_hours",
+        )
         return cls(**values)
 
 
@@ -151,11 +170,13 @@ class PaymentRefund:
         run_id: str | None = None,
         go_live: GoLive | None = None,
         providers: ShopProviders | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
         self.ledger = ledger
         self.settings = settings or PaymentRefundSettings()
+        self._now = now or (lambda: datetime.now(UTC))
         self.tax_split = tax_split
         self.run_id = run_id
         self._charges = ChargePrefetch(stripe)
@@ -186,11 +207,19 @@ class PaymentRefund:
         started = self.ledger.get_checkpoint(FIRST_RUN_KEY)
         self.go_live.require(WORKFLOW, FIRST_RUN_KEY, started, "refund")
         wanted = set(order_ids or ())
-        seen: set[str] = set()
-        for rows in self.ledger.iter_refunds(statuses=RETRIABLE_REFUND, batch_size=CHUNK_SIZE):
-            rows = [r for r in rows if r.type in types and _wanted(r, wanted)]
-            seen.update(r.mirakl_refund_id for r in rows)
-            self._decide_and_record(rows, summary, dry_run=dry_run)
+        clock = self._clock(BACKLOG_NAME)
+        backlog = clock.start(scheduled=not wanted and not dry_run)
+        if backlog.sweep:
+            seen: set[str] = set()
+            for rows in self.ledger.iter_refunds(statuses=RETRIABLE_REFUND, batch_size=CHUNK_SIZE):
+                rows = [r for r in rows if r.type in types and _wanted(r, wanted)]
+                seen.update(r.mirakl_refund_id for r in rows)
+                self._decide_and_record(rows, summary, dry_run=dry_run)
+        else:
+            assert backlog.since is not None
+            seen = self._plan_changed(types, summary, since=backlog.since, dry_run=dry_run)
+        if backlog.scheduled:
+            summary.notes.append(backlog.note("refund backlog"))
         for refund_type in types:
             for chunk in chunked(self._pending_refunds(refund_type, summary), CHUNK_SIZE):
                 fresh = [r for r in chunk if r.mirakl_refund_id not in seen and _wanted(r, wanted)]
@@ -200,14 +229,67 @@ class PaymentRefund:
                     known = existing.get(row.mirakl_refund_id)
                     if known is None:
                         rows.append(row)
-                    elif known.status in RETRIABLE_REFUND:
+                    elif known.status in RETRIABLE_REFUND and backlog.sweep:
                         rows.append(known)  # listed again after the backlog pass: decide once
+                    # Between sweeps a waiting refund PA12 lists again is left alone: PA12 says
+                    # nothing new about it (its amount is fixed), what it waits for is ours.
                     seen.add(row.mirakl_refund_id)
                 self._decide_and_record(rows, summary, dry_run=dry_run)
         if started is None and not dry_run:
             self.ledger.set_checkpoint(FIRST_RUN_KEY, datetime.now(UTC).isoformat())
+        clock.finish(backlog)
         log.info("%s", summary.describe())
         return summary
+
+    def _clock(self, name: str) -> BacklogClock:
+        return BacklogClock(
+            self.ledger, name, sweep_hours=self.settings.backlog_full_sweep_hours, now=self._now
+        )
+
+    def _plan_changed(
+        self,
+        types: Sequence[RefundType],
+        summary: BatchSummary,
+        *,
+        since: datetime,
+        dry_run: bool,
+    ) -> set[str]:
+        """Re-decide only the waiting refunds whose cause may have changed since ``since``.
+
+        A refund ON_HOLD waits for its payment: the payment's id (the order transfer the split
+        makes, the payment mapping payment validation or a charge event records) or the
+        payment's capture (recorded on the payment mapping). So: the ON_HOLD refunds of the
+        orders whose transfer changed and of the commercial orders whose payment mapping
+        changed, those a person released from a hold, plus every FAILED refund (the failures
+        the report names, few). PA12 cannot be
+        asked what changed (it has no filter): it is still read in full for new refunds.
+        """
+        seen: set[str] = set()
+
+        def decide(rows: list[RefundRecord]) -> None:
+            rows = [r for r in rows if r.type in types and r.mirakl_refund_id not in seen]
+            seen.update(r.mirakl_refund_id for r in rows)
+            self._decide_and_record(rows, summary, dry_run=dry_run)
+
+        orders = {
+            mirakl_id.removesuffix(TAX_SUFFIX)
+            for mirakl_id in self.ledger.transfer_ids_changed_since(
+                types=ORDER_TRANSFER_TYPES, since=since
+            )
+        }
+        commercial = self.ledger.commercial_ids_with_payments_changed_since(since)
+        for rows in self.ledger.iter_refunds_of_orders(
+            statuses=[RefundStatus.ON_HOLD],
+            order_ids=orders,
+            commercial_ids=commercial,
+            batch_size=CHUNK_SIZE,
+        ):
+            decide(rows)
+        released = released_since(self.ledger, "refund", since)
+        decide([r for r in released if r.status in RETRIABLE_REFUND])
+        for rows in self.ledger.iter_refunds(statuses=[RefundStatus.FAILED], batch_size=CHUNK_SIZE):
+            decide(rows)
+        return seen
 
     def _pending_refunds(
         self, refund_type: RefundType, summary: BatchSummary
@@ -608,13 +690,25 @@ class PaymentRefund:
             WORKFLOW, "reverse", dry_run=dry_run, shard=shard, shards=shards
         )
         wanted = set(order_ids or ())
+        name = REVERSALS_BACKLOG_NAME
+        if part is not None:
+            name += f"_{part.index}_of_{part.count}"
+        clock = self._clock(name)
+        backlog = clock.start(scheduled=not wanted and not dry_run)
+        if backlog.scheduled:
+            summary.notes.append(backlog.note("reversal backlog"))
+        waiting = (
+            self.ledger.iter_transfers(
+                types=[TransferType.REFUND],
+                statuses=RETRIABLE_TRANSFER,
+                batch_size=CHUNK_SIZE,
+                shard=part,
+            )
+            if backlog.sweep
+            else self._changed_reversals(backlog.since, part)
+        )
         pending: list[TransferRecord] = []
-        for rows in self.ledger.iter_transfers(
-            types=[TransferType.REFUND],
-            statuses=RETRIABLE_TRANSFER,
-            batch_size=CHUNK_SIZE,
-            shard=part,
-        ):
+        for rows in waiting:
             decided = self._decide_reversals(rows, wanted, summary, dry_run=dry_run)
             if not dry_run:
                 self.ledger.save_transfers(decided, run_id=self.run_id)
@@ -633,8 +727,57 @@ class PaymentRefund:
         else:
             for row in pending:
                 summary.add(_transfer_outcome(replace(row, status_reason="would be reversed")))
+        clock.finish(backlog)
         log.info("%s", summary.describe())
         return summary
+
+    def _changed_reversals(
+        self, since: datetime | None, part: Shard | None
+    ) -> Iterator[list[TransferRecord]]:
+        """The waiting reversal rows (of shard ``part``) whose cause may have changed since
+        ``since``: their refund changed (refunded, validated, aborted: the refund step of this
+        very run included), or their order's transfer did (the split made it), or a person
+        released them from a hold; plus every FAILED row."""
+        assert since is not None
+        refund_ids = set(self.ledger.refund_ids_changed_since(since))
+        orders = {
+            mirakl_id.removesuffix(TAX_SUFFIX)
+            for mirakl_id in self.ledger.transfer_ids_changed_since(
+                types=ORDER_TRANSFER_TYPES, since=since
+            )
+        }
+        for refunds in self.ledger.iter_refunds_of_orders(statuses=None, order_ids=orders):
+            refund_ids.update(r.mirakl_refund_id for r in refunds)
+        seen: set[str] = set()
+
+        def fresh(rows: Iterable[TransferRecord]) -> list[TransferRecord]:
+            found = [
+                r
+                for r in rows
+                if r.mirakl_id not in seen
+                and r.status in RETRIABLE_TRANSFER
+                and (part is None or part.holds(r.id))
+            ]
+            seen.update(r.mirakl_id for r in found)
+            return found
+
+        released = released_since(self.ledger, "transfer", since)
+        if released := fresh(r for r in released if r.type is TransferType.REFUND):
+            yield released
+        for chunk in chunked(sorted(refund_ids), CHUNK_SIZE // 2):
+            keys = [*chunk, *(i + TAX_SUFFIX for i in chunk)]
+            rows = fresh(self.ledger.get_transfers(TransferType.REFUND, keys).values())
+            if rows:
+                yield sorted(rows, key=lambda r: r.id or 0)
+        for rows in self.ledger.iter_transfers(
+            types=[TransferType.REFUND],
+            statuses=[TransferStatus.FAILED],
+            batch_size=CHUNK_SIZE,
+            shard=part,
+        ):
+            rows = fresh(rows)
+            if rows:
+                yield rows
 
     def _decide_reversals(
         self, rows: list[TransferRecord], wanted: set[str], summary: BatchSummary, *, dry_run: bool
@@ -661,7 +804,23 @@ class PaymentRefund:
             keys = sorted(ids) + sorted(i + TAX_SUFFIX for i in ids)
             for mirakl_id, transfer in self.ledger.get_transfers(transfer_type, keys).items():
                 order_transfers[(transfer_type, mirakl_id)] = transfer
-        orders = self._fetch_orders(refunds.values(), rows)
+        # The refunded orders of the rows that may move now, no Mirakl read for the others.
+        ready: set[str] = set()
+        for row in rows:
+            refund = refunds.get(_refund_id(row.mirakl_id))
+            if refund is None or not refund.mirakl_order_id:
+                continue
+            is_tax_row = row.mirakl_id.endswith(TAX_SUFFIX)
+            source_id = refund.mirakl_order_id + (TAX_SUFFIX if is_tax_row else "")
+            if needs_refund_part(
+                row,
+                refund=refund,
+                order_transfer=order_transfers.get((_ORDER_TYPE[refund.type], source_id)),
+                is_tax_row=is_tax_row,
+                tax_split=self.tax_split,
+            ):
+                ready.add(refund.mirakl_refund_id)
+        orders = self._fetch_orders(refunds.values(), ready)
 
         decided: list[TransferRecord] = []
 
@@ -711,17 +870,12 @@ class PaymentRefund:
         return decided
 
     def _fetch_orders(
-        self, refunds: Iterable[RefundRecord], rows: list[TransferRecord]
+        self, refunds: Iterable[RefundRecord], needed: set[str]
     ) -> dict[tuple[RefundType, str], MiraklOrder | InvalidItemError]:
-        """The refunded orders, only for refunds that are done (the others wait anyway)."""
+        """The orders of the ``needed`` refunds (those whose reversal may move now)."""
         by_type: dict[RefundType, set[str]] = {t: set() for t in RefundType}
-        needed = {_refund_id(r.mirakl_id) for r in rows}
         for refund in refunds:
-            if (
-                refund.mirakl_refund_id in needed
-                and refund.status is RefundStatus.CREATED
-                and refund.mirakl_order_id
-            ):
+            if refund.mirakl_refund_id in needed and refund.mirakl_order_id:
                 by_type[refund.type].add(refund.mirakl_order_id)
         found: dict[tuple[RefundType, str], MiraklOrder | InvalidItemError] = {}
         if by_type[RefundType.PRODUCT_ORDER]:

@@ -67,6 +67,12 @@ from mirakl_connector.shards import DEFAULT_SHARDS, shard_count, start_sharded_s
 from mirakl_connector.stripe_currency import from_api
 from mirakl_connector.stripe_gateway import CreatedObject, StripeGateway, idempotency_key
 from mirakl_connector.webhooks.handlers import payout_failure_reason
+from mirakl_connector.workflows.backlog import (
+    DEFAULT_SWEEP_HOURS,
+    BacklogClock,
+    check_sweep_hours,
+    released_since,
+)
 from mirakl_connector.workflows.exactly_once import (
     Refused,
     Unknown,
@@ -82,10 +88,13 @@ from mirakl_connector.workflows.provider_guard import (
 from mirakl_connector.workflows.provider_objects import find_payout, find_transfer
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.settlement_decisions import (
+    FUNDS_REASON_PREFIX,
+    SETTLED_TRANSFER,
     MiraklInvoice,
     decide_invoice_transfer,
     decide_payout,
     funds_hold_reason,
+    funds_may_be_there,
     parse_invoice,
     payout_blocker,
     payout_failed_at_bank,
@@ -95,6 +104,8 @@ log = logging.getLogger(__name__)
 
 WORKFLOW = "seller_settlement"
 CHECKPOINT_KEY = "seller_settlement_checkpoint"
+#: the backlog's checkpoints (see :mod:`.backlog`)
+BACKLOG_NAME = "seller_settlement"
 CHUNK_SIZE = 100
 #: how far back the pending balance transactions of a payout waiting for funds are read (the
 #: longest standard settlement delays are about a month, docs.stripe.com/payouts)
@@ -118,12 +129,19 @@ class SettlementSettings:
     #: how many mapped tasks share the PENDING transfers, then the PENDING payouts
     #: (see :mod:`mirakl_connector.shards`)
     execute_shards: int = DEFAULT_SHARDS
+    #: hours between two full re-reads of the waiting (ON_HOLD) invoice rows; in between a
+    #: scheduled run re-decides only the rows whose account, sibling transfers or funds changed
+    backlog_full_sweep_hours: int = DEFAULT_SWEEP_HOURS
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SettlementSettings:
         values = checked_values(cls, values, "seller_settlement")
         shard_count(
             values.get("execute_shards", cls.execute_shards), "seller_settlement.execute_shards"
+        )
+        check_sweep_hours(
+            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
+            "seller_settlement.backlog_full_sweep_hours",
         )
         return cls(**values)
 
@@ -188,9 +206,22 @@ class SellerSettlement:
             WORKFLOW, CHECKPOINT_KEY, self.ledger.get_checkpoint(CHECKPOINT_KEY), "invoice"
         )
         seen: set[tuple[str, ...]] = set()
-        if shop is None:
-            seen = self._plan_backlog(summary, dry_run=dry_run)
         scheduled = shop is None and since is None and until is None
+        clock = BacklogClock(
+            self.ledger,
+            BACKLOG_NAME,
+            sweep_hours=self.settings.backlog_full_sweep_hours,
+            now=self._now,
+        )
+        backlog = clock.start(scheduled=scheduled and not dry_run)
+        if shop is None:
+            if backlog.sweep:
+                seen = self._plan_backlog(summary, dry_run=dry_run)
+            else:
+                assert backlog.since is not None
+                seen = self._plan_changed(summary, since=backlog.since, dry_run=dry_run)
+            if backlog.scheduled:
+                summary.notes.append(backlog.note("invoice backlog"))
         start: datetime | str | None = since
         if scheduled:
             start = self.ledger.get_checkpoint(CHECKPOINT_KEY)
@@ -241,8 +272,103 @@ class SellerSettlement:
             if current is None or newest.created_at > parse_mirakl_datetime(current):
                 self.ledger.set_checkpoint(CHECKPOINT_KEY, newest.created_date)
                 summary.notes.append(f"{CHECKPOINT_KEY} moved to {newest.created_date}")
+        clock.finish(backlog)
         log.info("%s", summary.describe())
         return summary
+
+    def _plan_changed(
+        self, summary: BatchSummary, *, since: datetime, dry_run: bool
+    ) -> set[tuple[str, ...]]:
+        """Re-decide only the waiting rows whose cause may have changed since ``since``; return
+        their keys. What a row waits for is in its reason, and each has its ledger-side change:
+
+        * no Stripe account, shop ignored, payouts disabled, KYC status unknown: the shop's
+          account mapping changed (onboarding, the KYC monitor, ``account.updated``);
+        * a payout waiting for the invoice transfers of its invoice: one of them changed;
+        * waiting for funds: the date the pending funds were expected has passed, or a transfer
+          was made to the account it takes from (:func:`.funds_may_be_there`);
+        * a person released it from a hold on the payments console;
+        * FAILED rows, every run (the failures the report names, few).
+
+        IV01 has no update-date filter, and what Mirakl could change on an issued invoice is not
+        what these rows wait for: their invoices are read again by id (100 a call), only these.
+        """
+        rows: dict[tuple[str, ...], Row] = {}
+
+        def add(found: Iterable[Row]) -> None:
+            for row in found:
+                rows.setdefault(_key(row), row)
+
+        shops = self.ledger.shops_with_mappings_changed_since(since)
+        settled = self.ledger.transfer_ids_changed_since(
+            types=INVOICE_TRANSFER_TYPES, since=since, statuses=SETTLED_TRANSFER
+        )
+        credited = set(self.ledger.accounts_credited_since(since))
+        now = self._now()
+        for entity, enabled in (
+            ("transfer", self.settings.invoice_transfers),
+            ("payout", self.settings.payouts),
+        ):
+            if enabled:
+                released = released_since(self.ledger, entity, since)
+                add(r for r in released if _open(r) and _ours(r))
+        if self.settings.invoice_transfers:
+            for found in self.ledger.iter_transfers_of_shops(
+                types=INVOICE_TRANSFER_TYPES,
+                statuses=[TransferStatus.ON_HOLD],
+                shop_ids=shops,
+                batch_size=CHUNK_SIZE,
+            ):
+                add(found)
+            for found in self.ledger.iter_waiting(
+                "transfer", reason_prefix=FUNDS_REASON_PREFIX, types=INVOICE_TRANSFER_TYPES
+            ):
+                add(r for r in found if funds_may_be_there(r, now=now, credited=credited))
+            for found in self.ledger.iter_transfers(
+                types=INVOICE_TRANSFER_TYPES,
+                statuses=[TransferStatus.FAILED],
+                batch_size=CHUNK_SIZE,
+            ):
+                add(found)
+        if self.settings.payouts:
+            for found in self.ledger.iter_payouts_of_shops(
+                statuses=[PayoutStatus.ON_HOLD], shop_ids=shops, batch_size=CHUNK_SIZE
+            ):
+                add(found)
+            for chunk in chunked(settled, CHUNK_SIZE):
+                add(
+                    p
+                    for p in self.ledger.get_payouts(chunk).values()
+                    if p.status is PayoutStatus.ON_HOLD
+                )
+            for found in self.ledger.iter_waiting("payout", reason_prefix=FUNDS_REASON_PREFIX):
+                add(r for r in found if funds_may_be_there(r, now=now, credited=credited))
+            for found in self.ledger.iter_payouts(
+                statuses=[PayoutStatus.FAILED], batch_size=CHUNK_SIZE
+            ):
+                add(found)
+        # The other waiting rows of the same invoices go with them: a payout waiting for the
+        # invoice transfers decided now is decided with them, and sent after them this run.
+        invoices = sorted({_invoice_id_of(row) for row in rows.values()})
+        for chunk in chunked(invoices, CHUNK_SIZE):
+            add(r for r in self._existing_rows(chunk).values() if _open(r))
+        by_invoice: dict[str, list[Row]] = {}
+        for row in rows.values():
+            by_invoice.setdefault(_invoice_id_of(row), []).append(row)
+        found_ids: set[str] = set()
+        for chunk in chunked(sorted(by_invoice), CHUNK_SIZE):
+            candidates = []
+            for raw in self.mirakl.iter_invoices(invoice_ids=chunk):
+                invoice_id, invoice = _parse(raw, now)
+                waiting = by_invoice.get(invoice_id) if invoice_id else None
+                if not waiting or invoice_id in found_ids:
+                    continue
+                found_ids.add(invoice_id)
+                candidates.append(_candidate(invoice_id, waiting, invoice))
+            self._decide_and_record(candidates, summary, dry_run=dry_run)
+        for invoice_id in sorted(set(by_invoice) - found_ids):
+            self._report_missing(by_invoice[invoice_id], None, summary, dry_run=dry_run, by_id=True)
+        return set(rows)
 
     def _plan_backlog(self, summary: BatchSummary, *, dry_run: bool) -> set[tuple[str, ...]]:
         """Re-evaluate ON_HOLD and FAILED rows against their invoice; return their keys."""
@@ -270,10 +396,16 @@ class SellerSettlement:
         return {_key(row) for rows in backlog.values() for row in rows}
 
     def _report_missing(
-        self, rows: list[Row], start: str | None, summary: BatchSummary, *, dry_run: bool
+        self,
+        rows: list[Row],
+        start: str | None,
+        summary: BatchSummary,
+        *,
+        dry_run: bool,
+        by_id: bool = False,
     ) -> None:
         """Mirakl did not return the invoice of these rows: keep them, say so, go on."""
-        window = f" since {start}" if start else ""
+        window = " by invoice_id" if by_id else f" since {start}" if start else ""
         reason = (
             f"Invoice {_invoice_id_of(rows[0])} is not returned by Mirakl (IV01{window}); "
             "kept as is, checked again next run"
@@ -786,6 +918,13 @@ def _open(row: Row) -> bool:
     if isinstance(row, TransferRecord):
         return row.status in RETRIABLE_TRANSFER
     return row.status in RETRIABLE_PAYOUT
+
+
+def _ours(row: Any) -> bool:
+    """An invoice transfer or payout (a released order transfer is the split's)."""
+    return isinstance(row, PayoutRecord) or (
+        isinstance(row, TransferRecord) and row.type in INVOICE_TRANSFER_TYPES
+    )
 
 
 def _item_id(row: Row) -> str:

@@ -33,9 +33,9 @@ The rules follow the Stripe connector's, with deliberate changes (each says why)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -240,6 +240,12 @@ def funds_expected_at(
     return None
 
 
+#: how every "waiting for funds" reason starts (see :func:`funds_hold_reason`)
+FUNDS_REASON_PREFIX = "Waiting for funds:"
+_FUNDS_EXPECTED = "expected available on "
+_FUNDS_DATE_FORMAT = "%Y-%m-%d %H:%M"
+
+
 def funds_hold_reason(
     action: str,
     needed: int,
@@ -252,15 +258,42 @@ def funds_hold_reason(
     date they are expected when the pending balance transactions say (``available_on``)."""
     when = funds_expected_at(needed, available, pending)
     expected = (
-        f"expected available on {datetime.fromtimestamp(when, UTC):%Y-%m-%d %H:%M} UTC"
+        f"{_FUNDS_EXPECTED}{datetime.fromtimestamp(when, UTC).strftime(_FUNDS_DATE_FORMAT)} UTC"
         if when is not None
         else "no pending funds cover it yet"
     )
     return (
-        f"Waiting for funds: {format_minor(needed, currency)} to {action}, "
+        f"{FUNDS_REASON_PREFIX} {format_minor(needed, currency)} to {action}, "
         f"{format_minor(max(available, 0), currency)} available on {account} "
         f"(balance_insufficient); {expected}"
     )
+
+
+def funds_expected_on(reason: str | None) -> datetime | None:
+    """The instant a :func:`funds_hold_reason` expects the funds, or ``None`` when it names none
+    (no pending funds cover the amount yet) or is not such a reason."""
+    if not reason or not reason.startswith(FUNDS_REASON_PREFIX) or _FUNDS_EXPECTED not in reason:
+        return None
+    text = reason.rsplit(_FUNDS_EXPECTED, 1)[1].removesuffix(" UTC")
+    try:
+        return datetime.strptime(text, _FUNDS_DATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def funds_may_be_there(
+    row: TransferRecord | PayoutRecord, *, now: datetime, credited: Collection[str]
+) -> bool:
+    """Whether a row waiting for funds should be tried again now: the date its reason expects
+    them has passed (the minute it names is rounded down: a minute later), or money arrived on
+    the balance it takes from (``credited``: accounts a transfer was made to since the previous
+    look). The platform's own balance (a platform → seller transfer) is credited by charges the
+    ledger does not see: only its date, or the full sweep, tries such a row again."""
+    expected = funds_expected_on(row.status_reason)
+    if expected is not None and now >= expected + timedelta(minutes=1):
+        return True
+    account = row.stripe_account_id if isinstance(row, PayoutRecord) else row.source_account
+    return account is not None and account in credited
 
 
 def payout_failed_at_bank(row: PayoutRecord) -> bool:

@@ -11,6 +11,7 @@ from mirakl_connector.errors import InvalidItemError, PaymentProviderError
 from mirakl_connector.ledger.records import (
     RefundRecord,
     RefundStatus,
+    RefundType,
     TransferRecord,
     TransferStatus,
     TransferType,
@@ -20,6 +21,7 @@ from mirakl_connector.stripe_gateway import PaymentState
 from mirakl_connector.workflows.refund_decisions import (
     decide_refund,
     decide_reversal,
+    needs_refund_part,
     refund_from_pa12,
     refund_from_spa12,
     service_commercial_id,
@@ -178,3 +180,46 @@ def test_reversal_of_zero_is_aborted_with_amount():
 def test_reversal_waits_or_aborts(kw, status, reason):
     row = reversal(**kw)
     assert (row.status, row.status_reason) == (status, reason)
+
+
+@pytest.mark.parametrize("refund_status", [None, *RefundStatus])
+@pytest.mark.parametrize("transfer_status", [None, *TransferStatus])
+@pytest.mark.parametrize("is_tax_row", [False, True])
+@pytest.mark.parametrize("tax_split", [False, True])
+def test_the_refunded_order_is_read_exactly_when_the_reversal_would_use_it(
+    refund_status, transfer_status, is_tax_row, tax_split
+):
+    """Issue 15: no Mirakl read for a reversal that waits for something else first. Whether
+    ``needs_refund_part`` asks for the order must match whether ``decide_reversal`` gets as far
+    as the refunded amounts (without them it says the refund is not found in its order)."""
+    row = TransferRecord(type=TransferType.REFUND, mirakl_id="R1" + ("_TAX" if is_tax_row else ""),
+                         status=TransferStatus.ON_HOLD)  # fmt: skip
+    refund = (
+        None
+        if refund_status is None
+        else RefundRecord(
+            mirakl_refund_id="R1",
+            type=RefundType.PRODUCT_ORDER,
+            status=refund_status,
+            mirakl_order_id="A-1",
+        )  # fmt: skip
+    )
+    order_transfer = (
+        None
+        if transfer_status is None
+        else TransferRecord(
+            type=TransferType.PRODUCT_ORDER,
+            mirakl_id="A-1",
+            status=transfer_status,
+            transfer_id="tr_1",
+        )  # fmt: skip
+    )
+    decided = decide_reversal(
+        row, refund=refund, order_transfer=order_transfer, refund_part=None,
+        is_tax_row=is_tax_row, tax_split=tax_split,
+    )  # fmt: skip
+    reaches_part = decided.status_reason == "Refund R1 is not found in its order"
+    assert needs_refund_part(
+        row, refund=refund, order_transfer=order_transfer, is_tax_row=is_tax_row,
+        tax_split=tax_split,
+    ) is reaches_part  # fmt: skip

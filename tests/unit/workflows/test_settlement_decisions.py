@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,6 +19,9 @@ from mirakl_connector.ledger.records import (
 from mirakl_connector.workflows.settlement_decisions import (
     decide_invoice_transfer,
     decide_payout,
+    funds_expected_on,
+    funds_hold_reason,
+    funds_may_be_there,
     parse_invoice,
     payout_blocker,
 )
@@ -241,3 +245,42 @@ def test_money_to_an_account_whose_kyc_is_unknown_waits():
     assert (payout.status, payout.status_reason) == (PayoutStatus.ON_HOLD, reason)
     released = decide_payout(payout, invoice(), shop_mapping=SELLER)
     assert released.status is PayoutStatus.PENDING
+
+
+WHEN = datetime(2026, 12, 11, 0, 20, tzinfo=UTC)
+
+
+def test_the_date_a_funds_reason_expects_is_read_back_to_the_minute():
+    reason = funds_hold_reason("pay out", 1234, "EUR", "acct_x", 0, [(1234, WHEN.timestamp())])
+    assert reason.endswith("expected available on 2026-12-11 00:20 UTC")
+    assert funds_expected_on(reason) == WHEN
+    no_date = funds_hold_reason("transfer", 999, "EUR", "acct_x", 500, [])
+    assert funds_expected_on(no_date) is None
+    assert funds_expected_on("Cannot find Stripe account for shop ID 4") is None
+    assert funds_expected_on(None) is None
+
+
+def _waiting_payout(reason):
+    return PayoutRecord(mirakl_invoice_id="1", status=PayoutStatus.ON_HOLD,
+                        status_reason=reason, stripe_account_id="acct_x")  # fmt: skip
+
+
+def test_a_row_waiting_for_funds_is_tried_again_once_its_date_passed_or_its_account_credited():
+    dated = _waiting_payout(
+        funds_hold_reason("pay out", 1234, "EUR", "acct_x", 0, [(1234, WHEN.timestamp())])
+    )
+    # the reason's minute is rounded down: a minute later, never before
+    assert not funds_may_be_there(dated, now=WHEN + timedelta(seconds=59), credited=())
+    assert funds_may_be_there(dated, now=WHEN + timedelta(minutes=1), credited=())
+    undated = _waiting_payout(funds_hold_reason("pay out", 1234, "EUR", "acct_x", 0, []))
+    assert not funds_may_be_there(undated, now=WHEN, credited={"acct_other"})
+    assert funds_may_be_there(undated, now=WHEN, credited={"acct_x"})
+    # a fee transfer takes from its source account; a platform -> seller one from the
+    # platform, whose balance the ledger does not see: only its date (or the sweep) retries it
+    fee = TransferRecord(type=SUB, mirakl_id="1", status=TransferStatus.ON_HOLD,
+                         status_reason=undated.status_reason, source_account="acct_x")  # fmt: skip
+    assert funds_may_be_there(fee, now=WHEN, credited={"acct_x"})
+    credit = TransferRecord(type=CREDITS, mirakl_id="1", status=TransferStatus.ON_HOLD,
+                            status_reason=undated.status_reason,
+                            destination_account="acct_x")  # fmt: skip
+    assert not funds_may_be_there(credit, now=WHEN, credited={"acct_x"})
