@@ -14,6 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.settings import refuse_unknown
+
+#: the keys of the ``alerts`` section (``email_from`` is read by the Airflow failure notifier)
+ALERT_SETTINGS = ("email_to", "email_from")
 
 
 class Mailer(Protocol):
@@ -37,6 +41,7 @@ def alert_recipients(config: Mapping[str, Any]) -> tuple[str, ...]:
         raise ConfigurationError(
             f"mirakl_connector_config.alerts must be an object, got {alerts!r}"
         )
+    refuse_unknown(alerts, ALERT_SETTINGS, "alerts")
     return parse_email_to(alerts.get("email_to"))
 
 

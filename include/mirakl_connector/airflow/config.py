@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.mail import parse_email_to
+from mirakl_connector.mail import alert_recipients
 
 CONFIG_VARIABLE = "mirakl_connector_config"
 
@@ -35,10 +35,8 @@ class AlertSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> AlertSettings:
+        to = alert_recipients({"alerts": values})  # the one reading of the section's keys
         values = values or {}
-        if not isinstance(values, Mapping):
-            raise ConfigurationError(f"{CONFIG_VARIABLE}.alerts must be an object")
-        to = parse_email_to(values.get("email_to"))
         sender = values.get("email_from")
         if sender is not None and not isinstance(sender, str):
             raise ConfigurationError(

@@ -35,7 +35,6 @@ from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
 from mirakl_connector.errors import (
-    ConfigurationError,
     InvalidItemError,
     MiraklApiError,
     PaymentProviderError,
@@ -123,13 +122,9 @@ class PaymentRefundSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentRefundSettings:
-        misplaced = {"tax_split_enabled", "tax_account"} & set(values or ())
-        if misplaced:
-            raise ConfigurationError(
-                f"unknown payment_refund setting(s): {', '.join(sorted(misplaced))} (the tax "
-                "split is configured in payment_split)"
-            )
-        values = checked_values(cls, values, "payment_refund")
+        # the tax split is one setting of the split, which the refunds follow
+        tax_split = {"tax_split_enabled": "payment_split", "tax_account": "payment_split"}
+        values = checked_values(cls, values, "payment_refund", elsewhere=tax_split)
         shards = values.get("execute_shards", cls.execute_shards)
         shard_count(shards, "payment_refund.execute_shards")
         return cls(**values)
