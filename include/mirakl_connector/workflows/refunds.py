@@ -449,7 +449,7 @@ class PaymentRefund:
             return _refund_outcome(row), row
         result, row = write_once(
             row,
-            in_doubt=row.attempted_at is not None,
+            in_doubt=row.in_doubt,
             new_key=_refund_key(row),
             find=self._find_refund,
             mark=partial(self.ledger.mark_refund_attempt, run_id=self.run_id),
