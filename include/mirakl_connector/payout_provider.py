@@ -47,6 +47,7 @@ from datetime import datetime
 from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.settings import refuse_unknown
 
 SECTION = "payout_provider"
 
@@ -119,9 +120,7 @@ class PayoutProviderRule:
         values = {} if values is None else values
         if not isinstance(values, Mapping):
             raise ConfigurationError(f"{SECTION} must be an object")
-        unknown = set(values) - _KNOWN_KEYS
-        if unknown:
-            raise ConfigurationError(f"unknown {SECTION} setting(s): {', '.join(sorted(unknown))}")
+        refuse_unknown(values, _KNOWN_KEYS, SECTION)
         default = values.get("default", STRIPE)
         if default not in (*PROVIDERS, NONE):
             raise ConfigurationError(
@@ -240,9 +239,7 @@ def _assignment(shop_id: int, value: Any) -> ShopAssignment:
             f"{where} must be a provider (stripe, hyperwallet) or an object "
             '{"provider": ..., "from": "<RFC 3339 date-time>"}'
         )
-    unknown = set(value) - {"provider", "from"}
-    if unknown:
-        raise ConfigurationError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    refuse_unknown(value, ("provider", "from"), where)
     provider = value.get("provider")
     if provider not in PROVIDERS:
         raise ConfigurationError(

@@ -5,7 +5,8 @@ Each workflow's settings are a frozen dataclass filled from a section of the JSO
 Airflow UI easily writes ``"false"``, and ``bool("false")`` is true: the split went on planning
 transfers with ``product_enabled: "false"``. So every value is checked against its field's
 annotation before the dataclass is built, and a wrong one fails the task with a
-:class:`ConfigurationError` that names the key, never coerced. Range and format rules (a
+:class:`ConfigurationError` that names the key, never coerced. A key no field has is refused by
+:func:`refuse_unknown`, which the sections parsed by hand use too. Range and format rules (a
 positive count, a token prefix) stay with each section.
 """
 
@@ -13,16 +14,24 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
 
 
-def checked_values(cls: type, values: Mapping[str, Any] | None, section: str) -> dict[str, Any]:
+def checked_values(
+    cls: type,
+    values: Mapping[str, Any] | None,
+    section: str,
+    *,
+    elsewhere: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``values`` as keyword arguments for ``cls``, after checking each key and value type.
 
+    :param elsewhere: keys that belong to another section, by that section (see
+        :func:`refuse_unknown`).
     :raises ConfigurationError: for a section that is not an object, an unknown key, or a value
         of the wrong type, naming ``<section>.<key>``.
     """
@@ -31,12 +40,37 @@ def checked_values(cls: type, values: Mapping[str, Any] | None, section: str) ->
     if not isinstance(values, Mapping):
         raise ConfigurationError(f"{section} must be an object, got {values!r}")
     hints = _field_types(cls)
-    unknown = sorted(set(values) - set(hints))
-    if unknown:
-        raise ConfigurationError(f"unknown {section} setting(s): {', '.join(unknown)}")
+    refuse_unknown(values, hints, section, elsewhere=elsewhere)
     return {
         name: _checked(value, hints[name], f"{section}.{name}") for name, value in values.items()
     }
+
+
+def refuse_unknown(
+    values: Mapping[str, Any],
+    known: Iterable[str],
+    where: str,
+    *,
+    elsewhere: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse the keys of ``values`` that are not ``known``: the one unknown-setting check.
+
+    A misspelt setting silently ignored would leave its default in force (``linkfield`` for
+    ``link_field``: the onboarding link would still go to the default shop field), so every
+    section of the configuration, and every object inside one, goes through here.
+
+    :param where: the section or object, as the operator would find it (``payment_split``,
+        ``hyperwallet.programs[0]``).
+    :param elsewhere: keys that belong to another section, by that section, so the error says
+        where to put them (``tax_account`` is a ``payment_split`` setting, not a refund one).
+    :raises ConfigurationError: ``unknown <where> setting(s): <every unknown key, sorted>``.
+    """
+    unknown = sorted({str(key) for key in values} - {str(key) for key in known})
+    if not unknown:
+        return
+    moved = elsewhere or {}
+    names = ", ".join(f"{key} (set in {moved[key]})" if key in moved else key for key in unknown)
+    raise ConfigurationError(f"unknown {where} setting(s): {names}")
 
 
 @cache

@@ -18,12 +18,12 @@ import pytest
 from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
+from mirakl_connector.mail import alert_recipients
 from mirakl_connector.workflows.kyc_monitor import (
     EMAIL_SUBJECT,
     WORKFLOW,
     KycMonitor,
     KycMonitorSettings,
-    alert_recipients,
 )
 from mirakl_connector.workflows.onboarding import OnboardingSettings
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings

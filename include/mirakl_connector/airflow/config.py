@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.mail import alert_recipients
 
 CONFIG_VARIABLE = "mirakl_connector_config"
 
@@ -34,22 +35,14 @@ class AlertSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> AlertSettings:
+        to = alert_recipients({"alerts": values})  # the one reading of the section's keys
         values = values or {}
-        if not isinstance(values, Mapping):
-            raise ConfigurationError(f"{CONFIG_VARIABLE}.alerts must be an object")
-        to = values.get("email_to") or ()
-        if isinstance(to, str):
-            to = [part.strip() for part in to.split(",")]
-        if not isinstance(to, list | tuple) or not all(isinstance(a, str) for a in to):
-            raise ConfigurationError(
-                f"{CONFIG_VARIABLE}.alerts.email_to must be a list of addresses"
-            )
         sender = values.get("email_from")
         if sender is not None and not isinstance(sender, str):
             raise ConfigurationError(
                 f"{CONFIG_VARIABLE}.alerts.email_from must be a string, got {sender!r}"
             )
-        return cls(email_to=tuple(a for a in to if a), email_from=sender or None)
+        return cls(email_to=to, email_from=sender or None)
 
 
 def parse_connector_config(text: str | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -28,15 +28,13 @@ from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.ledger.records import AccountMapping, PaymentMapping, PaymentMappingStatus
+from mirakl_connector.settings import refuse_unknown
 
 
 def _build(cls: type, row: Any, *, section: str, index: int) -> Any:
     if not isinstance(row, Mapping):
         raise ConfigurationError(f"ledger.{section}[{index}] must be an object")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(row) - known)
-    if unknown:
-        raise ConfigurationError(f"ledger.{section}[{index}]: unknown field(s) {unknown}")
+    refuse_unknown(row, (f.name for f in fields(cls)), f"ledger.{section}[{index}]")
     try:
         return cls(**row)
     except TypeError as exc:

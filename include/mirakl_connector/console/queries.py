@@ -16,9 +16,10 @@ Definitions, the same the workflows use:
 * **waits**: status ON_HOLD (re-evaluated by every run); its age counts from the row's creation.
 * **failed**: status FAILED.
 * **in doubt**: a call was sent (``attempted_at`` set) and the provider's id is not recorded, while
-  the row is not in a terminal status: :attr:`~mirakl_connector.ledger.TransferRecord.in_doubt`
-  (and its twins on the other records), which :mod:`mirakl_connector.workflows.exactly_once`
-  resolves by replaying the key or looking the object up (or a person, on the console:
+  the row is not in a terminal status: the one definition,
+  :attr:`~mirakl_connector.ledger.records.ProviderWrite.in_doubt`, here in SQL from the same
+  ``PROVIDER_ID`` and ``SETTLED`` of each record. :mod:`mirakl_connector.workflows.exactly_once`
+  resolves it by replaying the key or looking the object up (or a person, on the console:
   :mod:`mirakl_connector.console.actions`).
 
 The console's actions are read here too (``console_actions``: who did what, when, on which item,
@@ -63,10 +64,14 @@ from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import create_ledger_engine
 from mirakl_connector.ledger.manual_actions import ActionRecord
 from mirakl_connector.ledger.records import (
+    HyperwalletPayment,
     HyperwalletPaymentKind,
     HyperwalletPaymentStatus,
+    PayoutRecord,
     PayoutStatus,
+    RefundRecord,
     RefundStatus,
+    TransferRecord,
     TransferStatus,
     TransferType,
 )
@@ -113,13 +118,13 @@ class _Source:
     provider: str
     table: Any
     mirakl_id: Any  # column: the Mirakl document id
-    provider_id: Any  # column: the provider object id once the money moved
+    provider_id: Any  # column: the provider object id once the money moved (``PROVIDER_ID``)
     shop: Any  # column or None
     account: Any  # column or None: the connected account / Hyperwallet destination
     workflows: tuple[str, ...]
     on_hold: str
     failed: str
-    terminal: frozenset[str]
+    terminal: frozenset[str]  # the record's ``SETTLED`` statuses
 
     @property
     def open_statuses(self) -> frozenset[str]:
@@ -176,64 +181,64 @@ _STATUS_ENUMS: dict[str, Any] = {
 
 _T, _R, _P, _H = schema.transfers, schema.refunds, schema.payouts, schema.hyperwallet_payments
 
+
+def _values(statuses: frozenset[str]) -> frozenset[str]:
+    return frozenset(str(s) for s in statuses)
+
+
 SOURCES: tuple[_Source, ...] = (
     _Source(
         "transfer",
         "stripe",
         _T,
         _T.c.mirakl_id,
-        _T.c.transfer_id,
+        _T.c[TransferRecord.PROVIDER_ID],
         _T.c.mirakl_shop_id,
         # the account the money goes to, or comes from for a reversal
         func.coalesce(_T.c.destination_account, _T.c.source_account),
         (SPLIT, REVERSAL, SETTLEMENT_TRANSFER),
         TransferStatus.ON_HOLD.value,
         TransferStatus.FAILED.value,
-        frozenset(
-            s.value
-            for s in (TransferStatus.CREATED, TransferStatus.ABORTED, TransferStatus.IGNORED)
-        ),
+        _values(TransferRecord.SETTLED),
     ),
     _Source(
         "refund",
         "stripe",
         _R,
         _R.c.mirakl_refund_id,
-        _R.c.stripe_refund_id,
+        _R.c[RefundRecord.PROVIDER_ID],
         None,
         None,
         (REFUND,),
         RefundStatus.ON_HOLD.value,
         RefundStatus.FAILED.value,
-        frozenset({RefundStatus.CREATED.value, RefundStatus.ABORTED.value}),
+        _values(RefundRecord.SETTLED),
     ),
     _Source(
         "payout",
         "stripe",
         _P,
         _P.c.mirakl_invoice_id,
-        _P.c.payout_id,
+        _P.c[PayoutRecord.PROVIDER_ID],
         _P.c.mirakl_shop_id,
         _P.c.stripe_account_id,
         (PAYOUT,),
         PayoutStatus.ON_HOLD.value,
         PayoutStatus.FAILED.value,
-        frozenset({PayoutStatus.CREATED.value, PayoutStatus.ABORTED.value}),
+        _values(PayoutRecord.SETTLED),
     ),
     _Source(
         "hyperwallet_payment",
         "hyperwallet",
         _H,
         _H.c.client_payment_id,
-        _H.c.payment_token,
+        _H.c[HyperwalletPayment.PROVIDER_ID],
         _H.c.shop_id,
         _H.c.destination_token,
         (HW_PAYMENT, HW_OPERATOR_FEE),
         HyperwalletPaymentStatus.ON_HOLD.value,
         HyperwalletPaymentStatus.FAILED.value,
-        frozenset(
-            {HyperwalletPaymentStatus.COMPLETED.value, HyperwalletPaymentStatus.ABORTED.value}
-        ),
+        _values(HyperwalletPayment.SETTLED),
     ),
 )
 SOURCE_BY_ENTITY = {s.entity: s for s in SOURCES}
@@ -757,6 +762,7 @@ class ConsoleQueries:
         elif category == "failed":
             where.append(c.status == source.failed)
         elif category == "in_doubt":
+            # ProviderWrite.in_doubt in SQL: attempted, no provider id, in an open status
             where += [
                 # the terms of the table's partial index ``ix_*_in_doubt`` (schema step 12),
                 # as it writes them: it holds these rows alone, in creation order

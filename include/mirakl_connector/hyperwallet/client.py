@@ -28,18 +28,26 @@ business-stakeholder calls. This client is one request method plus one descripti
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.http_json import (
+    CLIENT_ERROR,
+    DEFAULT_TIMEOUT,
+    RATE_LIMITED,
+    SERVER_ERROR,
+    JsonHttpClient,
+    loads,
+    raise_for_status,
+    truncate,
+)
+from mirakl_connector.http_json import dumps as _dumps
 from mirakl_connector.hyperwallet.encryption import (
     CONTENT_TYPE as JOSE_CONTENT_TYPE,
 )
@@ -57,25 +65,21 @@ from mirakl_connector.hyperwallet.errors import (
     HyperwalletTransportError,
     describe_errors,
 )
-from mirakl_connector.retry import RetryPolicy, parse_retry_after
+from mirakl_connector.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 API_PATH = "/rest/v4"
 MAX_PAGE_SIZE = 100
-_MESSAGE_LIMIT = 300
+
+_ERROR_CLASSES: dict[str, type[HyperwalletApiError]] = {
+    RATE_LIMITED: HyperwalletRateLimitError,
+    SERVER_ERROR: HyperwalletServerError,
+    CLIENT_ERROR: HyperwalletClientError,
+}
 
 
-class _TransientFailure(Exception):
-    """One failed attempt worth retrying; carries the error to raise when the budget ends."""
-
-    def __init__(self, error: HyperwalletApiError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-class HyperwalletClient:
+class HyperwalletClient(JsonHttpClient):
     """Talks to one Hyperwallet API server with one API user.
 
     :param server: API server, e.g. ``https://uat-api.paylution.com`` (``/rest/v4`` is added
@@ -95,7 +99,7 @@ class HyperwalletClient:
         username: str,
         password: str,
         *,
-        timeout: tuple[float, float] = (5.0, 30.0),
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         page_size: int = MAX_PAGE_SIZE,
         session: requests.Session | None = None,
@@ -107,13 +111,17 @@ class HyperwalletClient:
             raise ValueError("username and password are required")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        super().__init__(
+            timeout=timeout,
+            retry=retry,
+            session=session,
+            # a user name of a few letters would be "redacted" all over an error message
+            secrets=[secret for secret in (username, password) if len(secret) >= 4],
+            logger=log,
+        )
         base = server.strip().rstrip("/")
         self.base_url = base if base.endswith(API_PATH) else base + API_PATH
-        self.timeout = timeout
         self.page_size = page_size
-        self.call_counts: Counter[str] = Counter()
-        self._retry = retry or RetryPolicy()
-        self._session = session or requests.Session()
         self._auth = (username, password)
         self.encryption = encryption
 
@@ -313,7 +321,7 @@ class HyperwalletClient:
 
         With ``files``, a multipart body: ``json`` goes in the form field ``data``.
         """
-        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        url = self._url(path)
         operation = f"{method} {_operation_path(url, self.base_url)}"
         creates = method == "POST"
         media = JOSE_CONTENT_TYPE if self.encryption else "application/json"
@@ -327,50 +335,24 @@ class HyperwalletClient:
             data = self._encode(operation, dumps(json))
             headers["Content-Type"] = media
 
-        def attempt() -> _Reply:
-            self.call_counts[operation] += 1
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    files=files,
-                    headers=headers,
-                    auth=self._auth,
-                    timeout=self.timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                error = HyperwalletTransportError(
-                    operation, self._redact(f"{type(exc).__name__}: {exc}")
-                )
-                if creates and not _never_sent(exc):
-                    raise error from None  # may have arrived: the caller looks it up
-                raise _TransientFailure(error) from None
-            except requests.RequestException as exc:
-                raise HyperwalletTransportError(operation, self._redact(str(exc))) from None
-            return self._check(operation, response, creates=creates)
+        def transport_error(message: str) -> HyperwalletTransportError:
+            return HyperwalletTransportError(operation, message)
 
-        def on_retry(exc: BaseException, attempt_number: int, wait: float) -> None:
-            error = exc.error if isinstance(exc, _TransientFailure) else exc
-            status = getattr(error, "http_status", None)
-            log.warning(
-                "Hyperwallet %s failed (%s), retry %d in %.2fs",
-                operation,
-                f"HTTP {status}" if status is not None else "no response",
-                attempt_number,
-                wait,
-            )
-
-        try:
-            return self._retry.call(
-                attempt,
-                is_retryable=lambda exc: isinstance(exc, _TransientFailure),
-                retry_after=lambda exc: getattr(exc, "retry_after", None),
-                on_retry=on_retry,
-            )
-        except _TransientFailure as failure:
-            raise failure.error from None
+        return self._roundtrip(
+            operation,
+            f"Hyperwallet {operation}",
+            method,
+            url,
+            check=lambda response: self._check(operation, response, creates=creates),
+            transport_error=transport_error,
+            # a create that may have arrived is looked up by the caller, never sent again
+            retry_transport=lambda exc: not creates or _never_sent(exc),
+            params=params,
+            data=data,
+            files=files,
+            headers=headers,
+            auth=self._auth,
+        )
 
     def _check(self, operation: str, response: requests.Response, *, creates: bool) -> _Reply:
         status = response.status_code
@@ -382,32 +364,30 @@ class HyperwalletClient:
             text = self._decode(operation, response, status)
         if text:
             try:
-                body = _loads(text)
+                body = loads(text)
             except ValueError:
                 body = None
         if status < 400:
             if body is None:
                 raise HyperwalletServerError(
                     operation,
-                    self._redact(f"invalid JSON in response: {_truncate(response.text)}"),
+                    self._redact(f"invalid JSON in response: {truncate(response.text)}"),
                     http_status=status,
                 )
             return _Reply(body)
         errors = _errors_of(body)
         message = self._redact(
-            describe_errors(errors) or _truncate(response.text) or response.reason or "no body"
+            describe_errors(errors) or truncate(response.text) or response.reason or "no body"
         )
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            error = HyperwalletRateLimitError(operation, message, http_status=status, errors=errors)
-            raise _TransientFailure(error, retry_after)
-        if status >= 500:
-            error = HyperwalletServerError(operation, message, http_status=status, errors=errors)
-            if creates:
-                raise error  # the payment or user may exist: never blindly re-sent
-            raise _TransientFailure(error)
-        cls = HyperwalletNotFoundError if status == 404 else HyperwalletClientError
-        raise cls(operation, message, http_status=status, errors=errors, permanent=True)
+
+        def error(kind: str) -> HyperwalletApiError:
+            if kind == CLIENT_ERROR:
+                cls = HyperwalletNotFoundError if status == 404 else HyperwalletClientError
+                return cls(operation, message, http_status=status, errors=errors, permanent=True)
+            return _ERROR_CLASSES[kind](operation, message, http_status=status, errors=errors)
+
+        # a create answered 5xx may have happened: the caller looks it up, never re-sends blindly
+        raise_for_status(response, error, retry_server_errors=not creates)
 
     def _encode(self, operation: str, text: str) -> bytes:
         """The request body: plain JSON, or signed and encrypted for an encrypted program."""
@@ -436,13 +416,6 @@ class HyperwalletClient:
             raise HyperwalletServerError(
                 operation, f"encrypted answer refused: {exc}", http_status=status
             ) from None
-
-    def _redact(self, text: str) -> str:
-        """Remove the credentials from text that may reach a log or an exception."""
-        for secret in self._auth:
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
 
 
 class _Reply:
@@ -528,39 +501,9 @@ def _never_sent(exc: Exception) -> bool:
     return False
 
 
-def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
-
-
 def dumps(value: Any) -> str:
     """JSON for a request body; ``Decimal`` amounts become plain decimal strings (``"12.30"``).
 
     Hyperwallet takes amounts as strings; ``float`` is refused like everywhere in the connector.
     """
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            if not obj.is_finite():
-                raise ValueError(f"cannot send a non-finite amount: {obj}")
-            return format(obj, "f")
-        if isinstance(obj, datetime):
-            return format_hw_datetime(obj)
-        raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
-
-    def check(obj: Any) -> None:
-        if isinstance(obj, float):
-            raise TypeError(f"refusing to send float {obj!r}: use Decimal for amounts")
-        if isinstance(obj, Mapping):
-            for item in obj.values():
-                check(item)
-        elif isinstance(obj, list | tuple):
-            for item in obj:
-                check(item)
-
-    check(value)
-    return json.dumps(value, default=default, separators=(",", ":"))
-
-
-def _truncate(text: str) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + "…"
+    return _dumps(value, decimal_as_string=True, format_datetime=format_hw_datetime)

@@ -33,6 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.settings import refuse_unknown
 
 SECTION = "hyperwallet"
 _LIST_KEYS = (
@@ -112,9 +113,7 @@ class HyperwalletSettings:
             )
         if not isinstance(section, Mapping):
             raise ConfigurationError(f"{SECTION} must be an object")
-        unknown = set(section) - _KNOWN_KEYS
-        if unknown:
-            raise ConfigurationError(f"unknown {SECTION} setting(s): {', '.join(sorted(unknown))}")
+        refuse_unknown(section, _KNOWN_KEYS, SECTION)
         if "programs" in section and any(k in section for k in _LIST_KEYS):
             raise ConfigurationError(
                 f"{SECTION}: give either 'programs' or the 'program_*' lists, not both"
@@ -148,9 +147,7 @@ def _programs_from_objects(value: Any) -> list[dict[str, Any]]:
         here = f"{where}[{index}]"
         if not isinstance(item, Mapping):
             raise ConfigurationError(f"{here} must be an object")
-        unknown = set(item) - _PROGRAM_KEYS
-        if unknown:
-            raise ConfigurationError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
+        refuse_unknown(item, _PROGRAM_KEYS, here)
         if "ignored" in item and not isinstance(item["ignored"], bool):
             raise ConfigurationError(f"{here}.ignored must be true or false")
         programs.append({**item, "_where": here})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class TransferType(StrEnum):
@@ -112,6 +112,35 @@ RETRIABLE_PAYOUT = frozenset({PayoutStatus.ON_HOLD, PayoutStatus.FAILED})
 TAX_SUFFIX = "_TAX"
 
 
+class ProviderWrite:
+    """A row the connector creates at a payment provider: "in doubt" is defined here, once.
+
+    A create call is marked in the ledger (``attempted_at``) *before* it is sent. A row is in
+    doubt when that call was sent, the provider's id of the object is not recorded, and the row
+    is not settled: the provider may hold the object without the ledger knowing, so it must be
+    looked up or replayed with the same key (:mod:`mirakl_connector.workflows.exactly_once`),
+    never sent anew. The workflows read :attr:`in_doubt`; the console's SQL reads the same two
+    class attributes (:data:`PROVIDER_ID`, :data:`SETTLED`), so the page and the runs agree.
+    """
+
+    #: the field holding the provider's id of the object once it is known to exist
+    PROVIDER_ID: ClassVar[str]
+    #: the statuses after which nothing is in doubt any more (the object exists, or never will)
+    SETTLED: ClassVar[frozenset[str]]
+
+    attempted_at: datetime | None
+    status: Any
+
+    @property
+    def in_doubt(self) -> bool:
+        """True when a create call may have succeeded without the ledger knowing."""
+        return (
+            self.attempted_at is not None
+            and getattr(self, self.PROVIDER_ID) is None
+            and self.status not in self.SETTLED
+        )
+
+
 @dataclass
 class AccountMapping:
     """A Mirakl shop and the Stripe connected account that receives its money."""
@@ -152,7 +181,7 @@ class PaymentMapping:
 
 
 @dataclass
-class TransferRecord:
+class TransferRecord(ProviderWrite):
     """One Stripe transfer (or reversal) we owe or made, keyed by ``(type, mirakl_id)``.
 
     ``idempotency_key`` and ``attempted_at`` are written *before* the Stripe call: a row that is
@@ -183,14 +212,14 @@ class TransferRecord:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
-    @property
-    def in_doubt(self) -> bool:
-        """True when a Stripe call may have succeeded without the ledger knowing."""
-        return self.attempted_at is not None and self.transfer_id is None
+    PROVIDER_ID: ClassVar[str] = "transfer_id"
+    SETTLED: ClassVar[frozenset[str]] = frozenset(
+        {TransferStatus.CREATED, TransferStatus.ABORTED, TransferStatus.IGNORED}
+    )
 
 
 @dataclass
-class RefundRecord:
+class RefundRecord(ProviderWrite):
     """A customer refund requested by Mirakl (PA12/SPA12), keyed by ``mirakl_refund_id``."""
 
     mirakl_refund_id: str
@@ -213,9 +242,12 @@ class RefundRecord:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    PROVIDER_ID: ClassVar[str] = "stripe_refund_id"
+    SETTLED: ClassVar[frozenset[str]] = frozenset({RefundStatus.CREATED, RefundStatus.ABORTED})
+
 
 @dataclass
-class PayoutRecord:
+class PayoutRecord(ProviderWrite):
     """A payout of an invoice's ``amount_transferred`` to a seller's bank, keyed by invoice id."""
 
     mirakl_invoice_id: str
@@ -234,6 +266,9 @@ class PayoutRecord:
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    PROVIDER_ID: ClassVar[str] = "payout_id"
+    SETTLED: ClassVar[frozenset[str]] = frozenset({PayoutStatus.CREATED, PayoutStatus.ABORTED})
 
 
 @dataclass
@@ -316,7 +351,7 @@ class InboxEvent:
 
 
 @dataclass
-class HyperwalletPayment:
+class HyperwalletPayment(ProviderWrite):
     """One Hyperwallet payment we owe or made for a Mirakl invoice, keyed by ``clientPaymentId``.
 
     ``clientPaymentId`` is the invoice id (``<id>-operatorFee`` for the operator's commission):
@@ -352,7 +387,7 @@ class HyperwalletPayment:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
-    @property
-    def in_doubt(self) -> bool:
-        """True when a create call may have succeeded without the ledger knowing."""
-        return self.attempted_at is not None and self.payment_token is None
+    PROVIDER_ID: ClassVar[str] = "payment_token"
+    SETTLED: ClassVar[frozenset[str]] = frozenset(
+        {HyperwalletPaymentStatus.COMPLETED, HyperwalletPaymentStatus.ABORTED}
+    )

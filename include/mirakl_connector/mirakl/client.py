@@ -17,12 +17,9 @@ Conventions follow the Mirakl operator API and the incumbent Stripe connector:
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -36,8 +33,19 @@ from mirakl_connector.errors import (
     MiraklServerError,
     MiraklTransportError,
 )
+from mirakl_connector.http_json import (
+    CLIENT_ERROR,
+    DEFAULT_TIMEOUT,
+    RATE_LIMITED,
+    SERVER_ERROR,
+    JsonHttpClient,
+    loads,
+    raise_for_status,
+    truncate,
+)
+from mirakl_connector.http_json import dumps as _dumps
 from mirakl_connector.instance_url import mirakl_instance_url
-from mirakl_connector.retry import RetryPolicy, parse_retry_after
+from mirakl_connector.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +72,17 @@ SBC11 = "SBC11"
 
 ID_CHUNK_SIZE = 100  # Mirakl answers 400 past 100 ids in one filter (connector issue #89)
 WRITE_CHUNK_SIZE = 100  # S07, PA01, PA02 and SPA02 take at most 100 items per call
-_MESSAGE_LIMIT = 300  # characters of a non-JSON error body kept in an exception
 
 DateFilter = str | datetime | None
 
-
-class _TransientFailure(Exception):
-    """One failed attempt that is worth retrying; carries the error to raise if the budget ends."""
-
-    def __init__(self, error: MiraklApiError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
+_ERROR_CLASSES: dict[str, type[MiraklApiError]] = {
+    RATE_LIMITED: MiraklRateLimitError,
+    SERVER_ERROR: MiraklServerError,
+    CLIENT_ERROR: MiraklClientError,
+}
 
 
-class MiraklClient:
+class MiraklClient(JsonHttpClient):
     """Talks to one Mirakl instance with an operator API key or access token.
 
     :param base_url: the instance, ``https://marketplace.mirakl.net`` or, as the Hyperwallet
@@ -97,7 +101,7 @@ class MiraklClient:
         base_url: str,
         api_key: str,
         *,
-        timeout: tuple[float, float] = (5.0, 30.0),
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         page_size: int = 100,
         session: requests.Session | None = None,
@@ -108,15 +112,18 @@ class MiraklClient:
             raise ValueError("api_key is required")
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100, got {page_size}")
-        self.base_url = mirakl_instance_url(base_url)
-        self.timeout = timeout
-        self.page_size = page_size
-        self.call_counts: Counter[str] = Counter()
-        self._retry = retry or RetryPolicy()
-        self._session = session or requests.Session()
         # The raw key is the documented (legacy) scheme; an OAuth token already has its prefix.
-        self._secret = api_key.strip()
-        self._headers = {"Authorization": self._secret, "Accept": "application/json"}
+        secret = api_key.strip()
+        super().__init__(
+            timeout=timeout,
+            retry=retry,
+            session=session,
+            secrets=[secret.removeprefix("Bearer ").strip()],
+            logger=log,
+        )
+        self.base_url = mirakl_instance_url(base_url)
+        self.page_size = page_size
+        self._headers = {"Authorization": secret, "Accept": "application/json"}
 
     def __repr__(self) -> str:
         return f"MiraklClient(base_url={self.base_url!r})"
@@ -433,69 +440,43 @@ class MiraklClient:
 
         ``path`` is relative to ``base_url`` or an absolute URL (a ``Link`` next page).
         """
-        url = path if path.startswith(("http://", "https://")) else self.base_url + path
+        url = self._url(path)
         headers = dict(self._headers)
         data = None
         if json is not None:
             data = dumps(json).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=utf-8"
 
-        def attempt() -> _Reply:
-            self.call_counts[endpoint_code] += 1
-            try:
-                response = self._session.request(
-                    method, url, params=params, data=data, headers=headers, timeout=self.timeout
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise _TransientFailure(
-                    MiraklTransportError(
-                        endpoint_code,
-                        self._redact(f"{type(exc).__name__}: {exc}"),
-                        method=method,
-                        path=path,
-                    )
-                ) from None
-            except requests.RequestException as exc:
-                raise MiraklTransportError(
-                    endpoint_code, self._redact(str(exc)), method=method, path=path
-                ) from None
+        def check(response: requests.Response) -> _Reply:
             if raw and response.status_code < 400:
                 return _Reply(response.content, None, response.url)
             return self._check(endpoint_code, method, path, response)
 
-        def on_retry(exc: BaseException, attempt_number: int, wait: float) -> None:
-            error = exc.error if isinstance(exc, _TransientFailure) else exc
-            status = getattr(error, "http_status", None)
-            log.warning(
-                "Mirakl %s %s %s failed (%s), retry %d in %.2fs",
-                endpoint_code,
-                method,
-                path,
-                f"HTTP {status}" if status is not None else "no response",
-                attempt_number,
-                wait,
-            )
+        def transport_error(message: str) -> MiraklTransportError:
+            return MiraklTransportError(endpoint_code, message, method=method, path=path)
 
-        try:
-            return self._retry.call(
-                attempt,
-                is_retryable=lambda exc: isinstance(exc, _TransientFailure),
-                retry_after=lambda exc: getattr(exc, "retry_after", None),
-                on_retry=on_retry,
-            )
-        except _TransientFailure as failure:
-            raise failure.error from None
+        return self._roundtrip(
+            endpoint_code,
+            f"Mirakl {endpoint_code} {method} {path}",
+            method,
+            url,
+            check=check,
+            transport_error=transport_error,
+            params=params,
+            data=data,
+            headers=headers,
+        )
 
     def _check(self, code: str, method: str, path: str, response: requests.Response) -> _Reply:
         """Turn a response into a reply, or raise the error it stands for."""
         status = response.status_code
         if status < 400:
             try:
-                body = _loads(response.text) if response.content else None
+                body = loads(response.text) if response.content else None
             except ValueError:
                 raise MiraklServerError(
                     code,
-                    self._redact(f"invalid JSON in response: {_truncate(response.text)}"),
+                    self._redact(f"invalid JSON in response: {truncate(response.text)}"),
                     http_status=status,
                     method=method,
                     path=path,
@@ -503,18 +484,12 @@ class MiraklClient:
             next_link = (response.links.get("next") or {}).get("url")
             return _Reply(body, next_link, response.url)
         message = self._redact(_error_message(response))
-        kwargs = {"http_status": status, "method": method, "path": path}
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _TransientFailure(MiraklRateLimitError(code, message, **kwargs), retry_after)
-        if status >= 500:
-            raise _TransientFailure(MiraklServerError(code, message, **kwargs))
-        raise MiraklClientError(code, message, **kwargs)
 
-    def _redact(self, text: str) -> str:
-        """Remove the credential from text that may end up in a log or an exception."""
-        token = self._secret.removeprefix("Bearer ").strip()
-        return text.replace(token, "***") if token else text
+        def error(kind: str) -> MiraklApiError:
+            cls = _ERROR_CLASSES[kind]
+            return cls(code, message, http_status=status, method=method, path=path)
+
+        raise_for_status(response, error)
 
 
 class _Reply:
@@ -531,48 +506,13 @@ class _Reply:
 # ---------------------------------------------------------------------- JSON
 
 
-def _loads(text: str) -> Any:
-    """Parse a Mirakl body; numbers with a fraction become ``Decimal``, never ``float``."""
-    return json.loads(text, parse_float=Decimal)
-
-
 def dumps(value: Any) -> str:
     """Serialise a request body; ``Decimal`` becomes a JSON number (``12.34``), not a string.
 
     ``float`` is refused: an amount that went through binary floating point is already suspect.
-    Aware datetimes become ISO-8601 strings.
+    Aware datetimes become Mirakl dates (:func:`format_date`).
     """
-    return "".join(_encode(value))
-
-
-def _encode(value: Any) -> Iterator[str]:
-    if value is None or isinstance(value, bool | int | str):
-        yield json.dumps(value)
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send a non-finite amount: {value}")
-        yield format(value, "f")
-    elif isinstance(value, float):
-        raise TypeError(f"refusing to send float {value!r}: use Decimal for amounts")
-    elif isinstance(value, datetime):
-        yield json.dumps(format_date(value))
-    elif isinstance(value, Mapping):
-        yield "{"
-        for index, (key, item) in enumerate(value.items()):
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be str, got {type(key).__name__}")
-            yield ("," if index else "") + json.dumps(key) + ":"
-            yield from _encode(item)
-        yield "}"
-    elif isinstance(value, list | tuple):
-        yield "["
-        for index, item in enumerate(value):
-            if index:
-                yield ","
-            yield from _encode(item)
-        yield "]"
-    else:
-        raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+    return _dumps(value, decimal_as_string=False, format_datetime=format_date)
 
 
 # ---------------------------------------------------------------------- parameters
@@ -702,17 +642,12 @@ def _flatten_refunds(order: Mapping) -> Iterator[dict]:
 def _error_message(response: requests.Response) -> str:
     """Mirakl's ``message`` from an error body, else the start of the raw text."""
     try:
-        body = _loads(response.text)
+        body = loads(response.text)
     except ValueError:
         body = None
     if isinstance(body, Mapping) and body.get("message"):
         return str(body["message"])
-    return _truncate(response.text) or response.reason or "no body"
-
-
-def _truncate(text: str) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= _MESSAGE_LIMIT else text[:_MESSAGE_LIMIT] + "…"
+    return truncate(response.text) or response.reason or "no body"
 
 
 def _int_or_none(value: Any) -> int | None:

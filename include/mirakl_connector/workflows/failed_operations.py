@@ -43,7 +43,7 @@ from mirakl_connector.ledger.records import (
     RefundRecord,
     TransferRecord,
 )
-from mirakl_connector.mail import Mailer
+from mirakl_connector.mail import Mailer, alert_recipients
 from mirakl_connector.money import format_minor
 from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.registry import Resources
@@ -409,19 +409,6 @@ def _outcome(row: FailedRow) -> ItemOutcome:
     return ItemOutcome(_item_id(row), str(row.status), row.status_reason, row.amount, row.currency)
 
 
-def recipients_from(config: Mapping[str, Any]) -> list[str]:
-    """``alerts.email_to`` (a list, or a comma-separated string) without Airflow's parser."""
-    alerts = config.get("alerts") or {}
-    if not isinstance(alerts, Mapping):
-        raise ConfigurationError("mirakl_connector_config.alerts must be an object")
-    to = alerts.get("email_to") or []
-    if isinstance(to, str):
-        to = [part.strip() for part in to.split(",")]
-    if not isinstance(to, list | tuple) or not all(isinstance(a, str) for a in to):
-        raise ConfigurationError("mirakl_connector_config.alerts.email_to must be a list")
-    return [a for a in to if a]
-
-
 def build(
     resources: Resources, config: Mapping[str, Any], run_id: str | None
 ) -> FailedOperationsAlert:
@@ -430,6 +417,6 @@ def build(
     return FailedOperationsAlert(
         ledger=resources.get("ledger"),
         mailer=mailer,
-        recipients=recipients_from(config),
+        recipients=alert_recipients(config),
         settings=FailedOperationsSettings.from_mapping(config.get(SETTINGS_SECTION)),
     )

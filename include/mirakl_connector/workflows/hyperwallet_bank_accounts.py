@@ -47,9 +47,10 @@ from mirakl_connector.hyperwallet.sellers import (
     USER_TOKEN_FIELD,
     text_field,
 )
+from mirakl_connector.mail import alert_recipients
 from mirakl_connector.money import normalize_currency
 from mirakl_connector.payout_provider import PayoutProviderRule
-from mirakl_connector.workflows.hyperwallet_sellers import _mailer, alert_recipients
+from mirakl_connector.workflows.hyperwallet_sellers import _mailer
 from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
 from mirakl_connector.workflows.registry import Resources
 

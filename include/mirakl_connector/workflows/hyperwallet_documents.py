@@ -49,8 +49,9 @@ from mirakl_connector.hyperwallet.sellers import (
     is_professional,
     text_field,
 )
+from mirakl_connector.mail import alert_recipients
 from mirakl_connector.payout_provider import PayoutProviderRule
-from mirakl_connector.workflows.hyperwallet_sellers import _mailer, alert_recipients
+from mirakl_connector.workflows.hyperwallet_sellers import _mailer
 from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
 from mirakl_connector.workflows.registry import Resources
 

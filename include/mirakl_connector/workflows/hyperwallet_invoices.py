@@ -55,6 +55,7 @@ from mirakl_connector.ledger import (
 from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_claims
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.store import LedgerConflictError
+from mirakl_connector.mail import alert_recipients
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.payout_provider import HYPERWALLET, PayoutProviderRule
 from mirakl_connector.settings import checked_values
@@ -999,19 +1000,6 @@ def build(
         go_live=GoLive(go_live_from_config(config)),
         providers=PayoutProviderRule.from_config(config),
     )
-
-
-def alert_recipients(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """``config["alerts"]["email_to"]`` (a list, or a comma-separated string)."""
-    alerts = config.get("alerts") or {}
-    if not isinstance(alerts, Mapping):
-        raise ConfigurationError("alerts must be an object")
-    to = alerts.get("email_to") or ()
-    if isinstance(to, str):
-        to = [part.strip() for part in to.split(",")]
-    if not isinstance(to, list | tuple) or not all(isinstance(a, str) for a in to):
-        raise ConfigurationError("alerts.email_to must be a list of addresses")
-    return tuple(a for a in to if a)
 
 
 class _LazyMailer:

@@ -36,7 +36,8 @@ from mirakl_connector.errors import InvalidItemError, MiraklApiError, MiraklConn
 from mirakl_connector.hyperwallet.kyc_documents import documents_to_delete, invalid_documents
 from mirakl_connector.ids import MAX_INT64, is_ascii_digits
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
-from mirakl_connector.workflows.hyperwallet_invoices import alert_recipients, lazy_mailer
+from mirakl_connector.mail import alert_recipients
+from mirakl_connector.workflows.hyperwallet_invoices import lazy_mailer
 from mirakl_connector.workflows.hyperwallet_kyc_rules import (
     PROOF_OF_AUTHORIZATION_FIELD,
     REQUIRED,

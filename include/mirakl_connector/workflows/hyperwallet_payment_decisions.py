@@ -37,7 +37,17 @@ from mirakl_connector.ledger.records import (
     HyperwalletPaymentKind,
     HyperwalletPaymentStatus,
 )
-from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+from mirakl_connector.mirakl.invoices import (
+    AUTO_INVOICE,
+    MANUAL_CREDIT,
+    Iv01Document,
+    iv01_paid,
+    read_amount,
+    read_created,
+    read_currency,
+    read_iv01,
+    read_shop_id,
+)
 from mirakl_connector.money import (
     format_minor,
     from_minor,
@@ -171,32 +181,21 @@ def mirakl_paid(raw: Mapping[str, Any], source: str) -> str | None:
     """Which field of a raw document marks it paid in Mirakl (``"payment.state PAID"``...),
     ``None`` when none does.
 
-    IV01: the published accounting-document schema carries the state as ``payment.state``
-    (``IV01_Response_200_Invoices_Payment``: PENDING, PAID, FAILED); some of the Hyperwallet
-    connector's mocks show a top-level ``payment_status`` instead. SBC11: ``pay_out.state``
+    IV01: see :func:`~mirakl_connector.mirakl.invoices.iv01_paid`. SBC11: ``pay_out.state``
     (``SBC11_Response_200_Data_PayOut``: TO_PAY, PAID, FAILED), or a flat ``pay_out_state``.
     Any of them saying PAID is enough: a document settled outside Hyperwallet, or settled by
     hand after its Hyperwallet payment was returned, must never be paid again.
     """
-    if source == SBC11:
-        candidates = {
-            "pay_out.state": _nested(raw, "pay_out", "state"),
-            "pay_out_state": raw.get("pay_out_state"),
-        }
-    else:
-        candidates = {
-            "payment.state": _nested(raw, "payment", "state"),
-            "payment_status": raw.get("payment_status"),
-        }
+    if source != SBC11:
+        return iv01_paid(raw)
+    candidates = {
+        "pay_out.state": _nested(raw, "pay_out", "state"),
+        "pay_out_state": raw.get("pay_out_state"),
+    }
     for name, value in candidates.items():
         if _upper(value) == "PAID":
             return f"{name} PAID"
     return None
-
-
-#: IV01 ``type`` of a manual credit note (``IV01_Response_200_Invoices.type`` enum).
-MANUAL_CREDIT = "MANUAL_CREDIT"
-AUTO_INVOICE = "AUTO_INVOICE"
 
 
 def parse_iv01_invoice(
@@ -213,40 +212,37 @@ def parse_iv01_invoice(
 
     :raises InvalidItemError: no id, shop, currency, date or a malformed amount.
     """
-    invoice_id = _id(raw.get("invoice_id"), "invoice_id")
-    state = _upper(raw.get("state"))
-    if state and state != "COMPLETE":
-        return f"state is {state}, not COMPLETE"
-    doc_type = _upper(raw.get("type"))
-    if doc_type == MANUAL_CREDIT and credit_notes:
-        return _credit_note(invoice_id, raw, include_paid=include_paid)
-    if doc_type and doc_type != AUTO_INVOICE:
-        return f"type is {doc_type}, not AUTO_INVOICE"
-    paid = mirakl_paid(raw, IV01)
+    document = read_iv01(raw)
+    if document.state and document.state != "COMPLETE":
+        return f"state is {document.state}, not COMPLETE"
+    if document.doc_type == MANUAL_CREDIT and credit_notes:
+        return _credit_note(document, include_paid=include_paid)
+    if document.doc_type and document.doc_type != AUTO_INVOICE:
+        return f"type is {document.doc_type}, not AUTO_INVOICE"
+    paid = document.paid_in_mirakl
     if paid and not include_paid:
         return f"already PAID in Mirakl ({paid})"
-    summary = raw.get("summary")
-    if not isinstance(summary, Mapping):
-        raise InvalidItemError("IV01 document has no summary", item_id=invoice_id)
+    seller = document.summary_amount("amount_transferred")
+    operator = document.summary_amount("amount_transferred_to_operator", default=Decimal(0))
     invoice = _invoice(
-        invoice_id,
+        document.invoice_id,
         IV01,
-        raw.get("shop_id"),
-        raw.get("currency_iso_code"),
-        summary.get("amount_transferred"),
-        summary.get("amount_transferred_to_operator"),
-        raw.get("date_created"),
+        document.raw.get("shop_id"),
+        document.raw.get("currency_iso_code"),
+        seller,
+        operator,
+        document.raw.get("date_created"),
         ("summary.amount_transferred", "summary.amount_transferred_to_operator"),
     )
     return replace(
         invoice,
         paid_in_mirakl=paid,
-        billing_cycle_id=_text(raw.get("seller_billing_cycle_id")),
-        accounting_invoice_id=invoice_id,
+        billing_cycle_id=document.billing_cycle_id,
+        accounting_invoice_id=document.invoice_id,
     )
 
 
-def _credit_note(invoice_id: str, raw: Mapping[str, Any], *, include_paid: bool) -> HwInvoice | str:
+def _credit_note(document: Iv01Document, *, include_paid: bool) -> HwInvoice | str:
     """An IV01 manual credit note as the Hyperwallet connector pays it (≤ 5.2,
     ``InvoicesExtractBatchJob`` on IV01): ``creditAmount = total_charged_amount`` to the
     seller, no operator commission.
@@ -255,20 +251,22 @@ def _credit_note(invoice_id: str, raw: Mapping[str, Any], *, include_paid: bool)
     cycle id it may carry is the automatic invoice's payment, which it must never be taken for
     (found live, it would count the credit note as paid; looked up, it would be adopted).
     """
-    paid = mirakl_paid(raw, IV01)
+    paid = document.paid_in_mirakl
     if paid and not include_paid:
         return f"already PAID in Mirakl ({paid})"
     invoice = _invoice(
-        invoice_id,
+        document.invoice_id,
         IV01,
-        raw.get("shop_id"),
-        raw.get("currency_iso_code"),
-        raw.get("total_charged_amount"),
+        document.raw.get("shop_id"),
+        document.raw.get("currency_iso_code"),
+        document.total_charged_amount(),
         None,
-        raw.get("date_created"),
+        document.raw.get("date_created"),
         ("total_charged_amount", "total_charged_amount"),
     )
-    return replace(invoice, paid_in_mirakl=paid, accounting_invoice_id=invoice_id, credit_note=True)
+    return replace(
+        invoice, paid_in_mirakl=paid, accounting_invoice_id=document.invoice_id, credit_note=True
+    )
 
 
 def parse_sbc11_cycle(raw: Mapping[str, Any], *, include_paid: bool = False) -> HwInvoice | str:
@@ -350,25 +348,19 @@ def _invoice(
     created: Any,
     names: tuple[str, str],
 ) -> HwInvoice:
-    try:  # ASCII digits only: int("１") is 1, and would pay shop 1
-        shop = parse_int_id(shop_id, field="shop id", optional=False)
-    except InvalidItemError as exc:
-        raise exc.for_item(invoice_id) from None
-    if not isinstance(currency, str) or not currency.strip():
-        raise InvalidItemError("no currency_iso_code", item_id=invoice_id)
-    code = normalize_currency(currency)
-    if not isinstance(created, str) or not created:
-        raise InvalidItemError("no date_created", item_id=invoice_id)
+    """An :class:`HwInvoice` from a document's fields (IV01 or SBC11), read with the one set of
+    Mirakl document readers (:mod:`mirakl_connector.mirakl.invoices`)."""
     try:
-        seller_minor = to_minor(parse_amount(seller, field=names[0]), code, field=names[0])
-        operator_minor = (
-            0
-            if operator in (None, "")
-            else to_minor(parse_amount(operator, field=names[1]), code, field=names[1])
+        shop = read_shop_id(shop_id, required=True)
+        code = read_currency(currency)
+        created_date, created_at = read_created(created)
+        seller_minor = to_minor(read_amount(seller, names[0]), code, field=names[0])
+        operator_minor = to_minor(
+            read_amount(operator, names[1], default=Decimal(0)), code, field=names[1]
         )
-        created_at = parse_mirakl_datetime(created)
     except InvalidItemError as exc:
         raise exc.for_item(invoice_id) from None
+    assert shop is not None
     return HwInvoice(
         invoice_id=invoice_id,
         source=source,
@@ -376,7 +368,7 @@ def _invoice(
         currency=code,
         seller_amount=seller_minor,
         operator_amount=operator_minor,
-        created_date=created,
+        created_date=created_date,
         created_at=created_at,
     )
 

@@ -48,12 +48,12 @@ from mirakl_connector.ledger import (
     InboxStatus,
     Ledger,
 )
+from mirakl_connector.mail import alert_recipients
 from mirakl_connector.workflows.hyperwallet_invoices import (
     SETTINGS_SECTION as PAYMENTS_SECTION,
 )
 from mirakl_connector.workflows.hyperwallet_invoices import (
     HyperwalletPaymentSettings,
-    alert_recipients,
     lazy_mailer,
 )
 from mirakl_connector.workflows.hyperwallet_notification_checks import (

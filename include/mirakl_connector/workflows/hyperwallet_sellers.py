@@ -47,6 +47,7 @@ from mirakl_connector.hyperwallet.sellers import (
     user_body,
 )
 from mirakl_connector.hyperwallet.stakeholders import Stakeholder, find_existing, stakeholders_of
+from mirakl_connector.mail import alert_recipients
 from mirakl_connector.payout_provider import PayoutProviderRule
 from mirakl_connector.settings import checked_values
 from mirakl_connector.workflows.hyperwallet_shops import ShopExtract
@@ -204,17 +205,6 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         run_id=run_id,
         providers=PayoutProviderRule.from_config(config),
     )
-
-
-def alert_recipients(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """``config["alerts"]["email_to"]`` (a list, or a comma-separated string)."""
-    alerts = config.get("alerts") or {}
-    to = alerts.get("email_to") if isinstance(alerts, Mapping) else None
-    if isinstance(to, str):
-        to = [part.strip() for part in to.split(",")]
-    if not isinstance(to, list | tuple):
-        return ()
-    return tuple(a for a in to if isinstance(a, str) and a)
 
 
 def _mailer(resources: Resources) -> Any:

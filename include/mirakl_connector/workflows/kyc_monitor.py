@@ -32,10 +32,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked
-from mirakl_connector.errors import ConfigurationError, MiraklApiError, PaymentProviderError
+from mirakl_connector.errors import MiraklApiError, PaymentProviderError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
-from mirakl_connector.mail import Mailer
+from mirakl_connector.mail import Mailer, alert_recipients
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.settings import checked_values
 from mirakl_connector.stripe_gateway import StripeGateway
@@ -339,19 +339,6 @@ class KycMonitor:
                     replace(mapping, kyc_reported_status=report.status)
                 )
         summary.notes.append(f"KYC e-mail sent for {len(reports)} account(s)")
-
-
-def alert_recipients(config: Mapping[str, Any]) -> tuple[str, ...]:
-    """``alerts.email_to`` as a tuple (a comma-separated string is accepted too)."""
-    alerts = config.get("alerts") or {}
-    if not isinstance(alerts, Mapping):
-        raise ConfigurationError("alerts must be an object")
-    to = alerts.get("email_to") or ()
-    if isinstance(to, str):
-        to = [part.strip() for part in to.split(",")]
-    if not isinstance(to, list | tuple) or not all(isinstance(a, str) for a in to):
-        raise ConfigurationError("alerts.email_to must be a list of addresses")
-    return tuple(a for a in to if a)
 
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> KycMonitor:

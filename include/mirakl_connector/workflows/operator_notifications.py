@@ -40,9 +40,8 @@ from mirakl_connector.batch import BatchSummary, ItemOutcome
 from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import Notification, NotificationStatus
-from mirakl_connector.mail import Mailer
+from mirakl_connector.mail import Mailer, alert_recipients
 from mirakl_connector.settings import checked_values
-from mirakl_connector.workflows.failed_operations import recipients_from
 from mirakl_connector.workflows.registry import Resources
 
 log = logging.getLogger(__name__)
@@ -334,7 +333,7 @@ def build(
         sender=sender,
         settings=NotificationSettings.from_mapping(config.get("operator_notifications")),
         mailer=mailer,
-        recipients=recipients_from(config),
+        recipients=alert_recipients(config),
     )
 
 

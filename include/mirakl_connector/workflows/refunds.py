@@ -35,7 +35,6 @@ from typing import Any
 
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
 from mirakl_connector.errors import (
-    ConfigurationError,
     InvalidItemError,
     MiraklApiError,
     PaymentProviderError,
@@ -140,13 +139,9 @@ class PaymentRefundSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentRefundSettings:
-        misplaced = {"tax_split_enabled", "tax_account"} & set(values or ())
-        if misplaced:
-            raise ConfigurationError(
-                f"unknown payment_refund setting(s): {', '.join(sorted(misplaced))} (the tax "
-                "split is configured in payment_split)"
-            )
-        values = checked_values(cls, values, "payment_refund")
+        # the tax split is one setting of the split, which the refunds follow
+        tax_split = {"tax_split_enabled": "payment_split", "tax_account": "payment_split"}
+        values = checked_values(cls, values, "payment_refund", elsewhere=tax_split)
         shards = values.get("execute_shards", cls.execute_shards)
         shard_count(shards, "payment_refund.execute_shards")
         check_sweep_hours(
@@ -541,7 +536,7 @@ class PaymentRefund:
             return _refund_outcome(row), row
         result, row = write_once(
             row,
-            in_doubt=row.attempted_at is not None,
+            in_doubt=row.in_doubt,
             new_key=_refund_key(row),
             find=self._find_refund,
             mark=partial(self.ledger.mark_refund_attempt, run_id=self.run_id),

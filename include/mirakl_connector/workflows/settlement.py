@@ -682,7 +682,7 @@ class SellerSettlement:
                     row.mirakl_invoice_id, siblings.get(row.mirakl_invoice_id, [])
                 )
                 # A payout in doubt may exist at Stripe already: settle it, never hold it.
-                if blocker and not _payout_in_doubt(row):
+                if blocker and not row.in_doubt:
                     held = replace(row, status=PayoutStatus.ON_HOLD, status_reason=blocker)
                     if not dry_run:
                         self.ledger.save_payouts([held], run_id=self.run_id)
@@ -732,7 +732,7 @@ class SellerSettlement:
             return self._record_payout(row, PayoutStatus.FAILED, reason)
         result, row = write_once(
             row,
-            in_doubt=_payout_in_doubt(row),
+            in_doubt=row.in_doubt,
             new_key=_new_payout_key(row),
             find=self._find_payout,
             mark=partial(self.ledger.mark_payout_attempt, run_id=self.run_id),
@@ -895,10 +895,6 @@ def _earliest_date(rows: Iterable[Row]) -> str | None:
         if earliest is None or at < earliest[0]:
             earliest = (at, row.mirakl_created_date)
     return earliest[1] if earliest else None
-
-
-def _payout_in_doubt(row: PayoutRecord) -> bool:
-    return row.attempted_at is not None and row.payout_id is None
 
 
 def _invoice_id_of(row: Row) -> str:

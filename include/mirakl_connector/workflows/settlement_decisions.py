@@ -40,7 +40,6 @@ from decimal import Decimal
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
-from mirakl_connector.ids import parse_int_id
 from mirakl_connector.ledger.records import (
     AccountMapping,
     PayoutRecord,
@@ -49,8 +48,8 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.money import format_minor, normalize_currency, parse_amount, to_minor
+from mirakl_connector.mirakl.invoices import read_iv01
+from mirakl_connector.money import format_minor, to_minor
 from mirakl_connector.stripe_currency import Operation, sendable
 from mirakl_connector.workflows.kyc_rules import unknown_status_reason
 
@@ -95,34 +94,26 @@ class MiraklInvoice:
 
 
 def parse_invoice(raw: Any) -> MiraklInvoice:
-    """Parse one IV01 document; a bad one raises :class:`InvalidItemError` naming the field."""
-    if not isinstance(raw, Mapping):
-        raise InvalidItemError(f"invoice is not an object: {raw!r}"[:200])
-    invoice_id = raw.get("invoice_id")
-    if invoice_id in (None, "") or isinstance(invoice_id, bool):
-        raise InvalidItemError("invoice_id is missing")
-    item = str(invoice_id)
-    try:
-        currency = normalize_currency(raw.get("currency_iso_code") or "")
-        created_date = raw.get("date_created")
-        created_at = parse_mirakl_datetime(created_date, field="date_created")
-        summary = raw.get("summary")
-        if not isinstance(summary, Mapping):
-            raise InvalidItemError("summary is missing")
-        amounts: dict[str, Decimal] = {}
-        for name in (*SUMMARY_FIELDS.values(), "amount_transferred"):
-            amounts[name] = parse_amount(summary.get(name, 0), field=f"summary.{name}")
+    """Parse one IV01 document (:func:`~mirakl_connector.mirakl.invoices.read_iv01`); a bad one
+    raises :class:`InvalidItemError` naming the field. An absent summary amount is zero."""
+    document = read_iv01(raw)
+    currency = document.currency()
+    created_date, created_at = document.created()
+    amounts: dict[str, Decimal] = {}
+    for name in (*SUMMARY_FIELDS.values(), "amount_transferred"):
+        amounts[name] = document.summary_amount(name, default=Decimal(0))
+        try:
             to_minor(amounts[name], currency, field=f"summary.{name}")  # fits the ledger
-        return MiraklInvoice(
-            invoice_id=item,
-            shop_id=_shop_id(raw.get("shop_id")),
-            currency=currency,
-            created_date=str(created_date),
-            created_at=created_at,
-            summary=amounts,
-        )
-    except InvalidItemError as exc:
-        raise exc.for_item(item) from None
+        except InvalidItemError as exc:
+            raise exc.for_item(document.invoice_id) from None
+    return MiraklInvoice(
+        invoice_id=document.invoice_id,
+        shop_id=document.shop_id(required=False),
+        currency=currency,
+        created_date=created_date,
+        created_at=created_at,
+        summary=amounts,
+    )
 
 
 def decide_invoice_transfer(
@@ -325,10 +316,6 @@ def _shop_blocker(shop_id: int, mapping: AccountMapping | None) -> str | None:
     if mapping.ignored:
         return f"Shop {shop_id} is ignored"
     return None
-
-
-def _shop_id(value: Any) -> int | None:
-    return parse_int_id(value, field="shop_id")
 
 
 def _transfer(row: TransferRecord, status: TransferStatus, reason: str | None) -> TransferRecord:

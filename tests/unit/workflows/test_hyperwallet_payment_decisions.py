@@ -150,12 +150,12 @@ def test_iv01_paid_documents_with_include_paid():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"summary": None}, "no summary"),
-        ({"shop_id": None}, "shop id is missing"),
-        ({"shop_id": "１"}, "shop id is not numeric: '１'"),  # int("１") is 1: shop 1 was paid
-        ({"currency_iso_code": ""}, "no currency_iso_code"),
+        ({"summary": None}, "summary is missing"),
+        ({"shop_id": None}, "shop_id is missing"),
+        ({"shop_id": "１"}, "shop_id is not numeric: '１'"),  # int("１") is 1: shop 1 was paid
+        ({"currency_iso_code": ""}, "currency_iso_code is missing"),
         ({"summary": {"amount_transferred": "12,5"}}, "amount_transferred"),
-        ({"date_created": None}, "no date_created"),
+        ({"date_created": None}, "date_created is missing"),
     ],
 )
 def test_iv01_bad_data_names_the_invoice(changes, message):
