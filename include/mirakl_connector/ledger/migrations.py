@@ -148,6 +148,14 @@ def _add_v10_hyperwallet_send_claims(conn: Connection) -> None:
     add_missing_columns(conn, schema.hyperwallet_payments, _V10_HW_SEND_CLAIM)
 
 
+#: Tables added by step 11 (reconciliation results; see ``ledger.reconciliation``).
+_V11_TABLES = (schema.reconciliations, schema.reconciliation_items)
+
+
+def _add_v11_reconciliation(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=list(_V11_TABLES), checkfirst=True)
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -178,6 +186,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
+    MigrationStep(11, "reconciliation results per run and per day", _add_v11_reconciliation),
 )
 
 #: The schema version this code writes and reads.

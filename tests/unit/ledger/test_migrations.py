@@ -29,6 +29,8 @@ EXPECTED_TABLES = {
     "hyperwallet_payments",
     "payment_claims",
     "moved_daily",
+    "reconciliations",
+    "reconciliation_items",
     "schema_version",
 }
 
