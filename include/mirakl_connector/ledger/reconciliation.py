@@ -139,6 +139,13 @@ def rows_of_day(ledger: Ledger, day: date, sources: Sequence[RowSource]) -> list
     return list(found.values())
 
 
+def has_stripe_accounts(ledger: Ledger) -> bool:
+    """Whether the ledger maps any shop to a Stripe account (a deployment that uses Stripe)."""
+    table = schema.account_mappings
+    with ledger.engine.connect() as conn:
+        return conn.execute(select(table.c.id).limit(1)).first() is not None
+
+
 def known_provider_ids(ledger: Ledger, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` (provider object ids) some money row of the ledger holds."""
     wanted = sorted(set(ids))

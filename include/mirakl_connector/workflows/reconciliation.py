@@ -113,6 +113,16 @@ class Reconciliation:
         ledger = self._ledger()
         start = datetime.combine(which, time(0), tzinfo=UTC)
         records = store.rows_of_day(ledger, which, flows.SOURCES[flow])
+        if (
+            flows.PROVIDERS[flow] == "stripe"
+            and not records
+            and not store.has_stripe_accounts(ledger)
+        ):
+            summary.headline = (
+                f"{flow} on {which}: Stripe is not used here (no Stripe account in the ledger), "
+                "nothing to reconcile"
+            )
+            return summary
         window = flows.provider_window(records, since=start, until=start + timedelta(days=1))
         return self._run(
             summary,
