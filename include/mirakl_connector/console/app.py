@@ -7,7 +7,9 @@ Routes (relative to where the app is mounted):
 * ``GET /items/{entity}/{id}``: one item and its history;
 * ``GET /api/moved``, ``/api/summary/{category}``, ``/api/items``, ``/api/items/{entity}/{id}``:
   the same data as JSON (amounts in minor units with their currency, and as a decimal string);
-* ``GET /export/moved.csv``, ``/export/items.csv``: CSV exports of the table and of the lists.
+* ``GET /export/moved.csv``, ``/export/items.csv``: CSV exports of the table and of the lists;
+* ``GET /reconciliation``, ``/api/reconciliation``, ``/export/reconciliation.csv``: the
+  reconciliation per run and per day (:mod:`mirakl_connector.console.reconciliation`).
 
 The app knows nothing about Airflow: ``ConsoleAppConfig.auth`` is a FastAPI dependency applied
 to *every* route (the plugin passes Airflow's own authorization), and the app publishes no docs or
@@ -244,6 +246,17 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
             raise HTTPException(404, f"no {entity} {row_id} in the ledger")
         return item, q.history(entity, row_id)
 
+    # The Reconciliation section (its own module): behind the same auth dependency as the rest.
+    from mirakl_connector.console.reconciliation import (
+        ReconciliationQueries,
+        reconciliation_router,
+    )
+
+    app.include_router(
+        reconciliation_router(
+            lambda: ReconciliationQueries(_queries().engine), csv_response=_csv, decimal=_decimal
+        )
+    )
     return app
 
 

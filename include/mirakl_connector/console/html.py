@@ -111,6 +111,7 @@ def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
     parts = [
         "<h1>Payments</h1>",
         '<p class="muted">From the connector\'s ledger; times in UTC. Read-only.</p>',
+        _reconciliation_link(data, base),
         _filter_form(data, base),
         f"<h2>Money moved {data.period.start.isoformat()} to {data.period.end.isoformat()}</h2>",
         _moved_section(data, base, query),
@@ -119,6 +120,14 @@ def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
         _items_section(data, base, query),
     ]
     return _document("Payments", "".join(parts))
+
+
+def _reconciliation_link(data: PageData, base: str) -> str:
+    """Link to the Reconciliation section (of the run shown, when the page is one run's)."""
+    run = data.filters.run_id
+    target = _url(base, "/reconciliation", {"run": run} if run else {})
+    label = f"Reconciliation of run {run}" if run else "Reconciliation (per run and per day)"
+    return f'<p><a href="{escape(target)}">{escape(label)}</a></p>'
 
 
 def _filter_form(data: PageData, base: str) -> str:
