@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from mirakl_connector.airflow.demo import seed_ledger
 from mirakl_connector.ledger import Ledger, TransferStatus, TransferType
+from mirakl_connector.ledger.records import PayoutStatus, RefundStatus
 from mirakl_connector.ledger.schema import reconciliation_items, reconciliations, transfers
 from mirakl_connector.money import format_minor
 from mirakl_connector.sandbox.scenario import load_scenario
@@ -246,3 +247,62 @@ def test_tampered_ledger_rows_are_reported_by_the_day_reconciliation(demo, sandb
     kinds = sorted(i["kind"] for i in items if i["kind"] != "MATCHED")
     assert kinds == ["AMOUNT_MISMATCH", "AMOUNT_MISMATCH", "MISSING_AT_PROVIDER",
                      "MISSING_IN_LEDGER", "MISSING_IN_MIRAKL"]  # fmt: skip
+
+
+def test_refund_and_settlement_runs_reconcile_with_list_calls(demo, sandbox):
+    split, _, _ = run_dag("stripe_payment_split")
+    assert split.state == "success"
+    sandbox.clear_stripe_requests()
+
+    run, states, report = run_dag("stripe_payment_refund")
+
+    assert run.state == "success" and states["reconcile"] == "success"
+    with Ledger(demo) as ledger:
+        refunds = [
+            r
+            for b in ledger.iter_refunds(statuses=list(RefundStatus))
+            for r in b
+            if r.stripe_refund_id
+        ]
+        reversals = [
+            r
+            for b in ledger.iter_transfers(
+                types=[TransferType.REFUND], statuses=list(TransferStatus)
+            )
+            for r in b
+            if r.transfer_id
+        ]
+    assert refunds and reversals
+    assert report["steps"]["reconcile"] == {"MATCHED": len(refunds) + len(reversals)}
+    assert report["headlines"]["reconcile"].startswith("Reconciles")
+    reads = _stripe_reads(sandbox)
+    lists = {"/v1/refunds", "/v1/balance_transactions"}
+    assert sorted(r["path"] for r in reads if r["path"] in lists) == sorted(lists)
+    _assert_list_calls_only(reads, lists | {"/v1/transfers"})
+    [txns] = [r for r in reads if r["path"] == "/v1/balance_transactions"]
+    assert txns["params"]["type"] == "transfer_refund"
+    sandbox.clear_stripe_requests()
+
+    run, states, report = run_dag("stripe_seller_settlement")
+
+    assert run.state == "success" and states["reconcile"] == "success"
+    with Ledger(demo) as ledger:
+        kinds = [TransferType.SUBSCRIPTION, TransferType.EXTRA_CREDITS, TransferType.EXTRA_INVOICES]
+        moved = [
+            r
+            for b in ledger.iter_transfers(types=kinds, statuses=list(TransferStatus))
+            for r in b
+            if r.transfer_id
+        ]
+        payouts = [
+            p for b in ledger.iter_payouts(statuses=list(PayoutStatus)) for p in b if p.payout_id
+        ]
+    assert payouts and {p.currency for p in payouts} >= {"EUR", "JPY"}
+    assert report["steps"]["reconcile"] == {"MATCHED": len(moved) + len(payouts)}
+    reads = _stripe_reads(sandbox)
+    _assert_list_calls_only(reads, {"/v1/transfers", "/v1/payouts"})
+    # each paid seller's payouts listed once on its own account, no payout read one by one
+    listed = sorted(r["stripe_account"] for r in reads if r["path"] == "/v1/payouts")
+    assert listed == sorted({p.stripe_account_id for p in payouts})
+    iv01 = sandbox.mirakl_calls("IV01")
+    assert {"start_date", "end_date"} <= set(iv01[-1]["query"])  # the reconcile's window read
