@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.hyperwallet.client import parse_hw_datetime
 from mirakl_connector.ledger.reconciliation import MoneyRecord, RowSource
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
@@ -184,8 +185,18 @@ def provider_window(
     records: Sequence[MoneyRecord], *, since: datetime | None, until: datetime
 ) -> Window:
     """From the earliest call of ``records`` (or ``since``, whichever is earlier) to ``until``,
-    widened by :data:`CLOCK_SKEW`."""
+    widened by :data:`CLOCK_SKEW`.
+
+    A row's object was created at its first call (``attempted_at``), else when the row was made;
+    a Hyperwallet payment found by its ``clientPaymentId`` (made earlier, or by the incumbent)
+    carries its own ``createdOn`` (``hw_created_on``), which counts too.
+    """
     starts = [r.attempted_at or r.created_at for r in records if (r.attempted_at or r.created_at)]
+    for record in records:
+        if isinstance(record, HyperwalletPayment):
+            created = parse_hw_datetime(record.hw_created_on)
+            if created is not None:
+                starts.append(created)
     if since is not None:
         starts.append(since)
     start = min(starts) if starts else until
