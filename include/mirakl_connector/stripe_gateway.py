@@ -511,7 +511,7 @@ class StripeGateway:
         resource: str,
         *,
         since: datetime,
-        until: datetime,
+        until: datetime | None,
         on_account: str | None = None,
         filters: Mapping[str, str] | None = None,
     ) -> Iterator[Mapping[str, Any]]:
@@ -522,14 +522,13 @@ class StripeGateway:
         (e.g. ``type`` of balance transactions) are the list parameters of the SDK's
         ``TransferListParams``, ``RefundListParams``, ``PayoutListParams``,
         ``BalanceTransactionListParams``; ``on_account`` lists a connected account's objects
-        (``Stripe-Account``). The reconciliation reads a whole window this way, never one object
-        at a time.
+        (``Stripe-Account``); ``until`` ``None``: no upper bound. The reconciliation reads a
+        whole window this way, never one object at a time.
         """
-        params: dict[str, Any] = {
-            "created": {"gte": int(since.timestamp()), "lte": int(until.timestamp()) + 1},
-            "limit": 100,
-            **dict(filters or {}),
-        }
+        created = {"gte": int(since.timestamp())}
+        if until is not None:
+            created["lte"] = int(until.timestamp()) + 1
+        params: dict[str, Any] = {"created": created, "limit": 100, **dict(filters or {})}
         return self._list(resource, params, on_account=on_account)
 
     def create_charge(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:

@@ -15,10 +15,12 @@ Flow                                      Ledger rows → provider list → Mira
                                           IV01 invoices / SBC11 billing cycles by date window
 ========================================  ====================================================
 
-The provider window runs from the earliest call of the reconciled rows (``attempted_at``, else
-the row's creation) to now, widened by :data:`CLOCK_SKEW` both ways: a provider stamps its
-objects with its own clock. Connected accounts are listed only for the accounts the rows name:
-a settlement run never lists every seller.
+The provider window of a run starts at the earliest call of the reconciled rows
+(``attempted_at``, else the row's creation) minus :data:`CLOCK_SKEW` (a provider stamps its
+objects with its own clock) and has no upper bound (``created[gte]`` only: nothing created after
+the run is older than it, and a provider clock ahead of ours must not hide what the run made);
+a day's is the day, widened by :data:`CLOCK_SKEW` both ways. Connected accounts are listed
+only for the accounts the rows name: a settlement run never lists every seller.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mirakl_connector.errors import InvalidItemError
@@ -182,10 +184,15 @@ def _entry(
 
 
 def provider_window(
-    records: Sequence[MoneyRecord], *, since: datetime | None, until: datetime
+    records: Sequence[MoneyRecord],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime | None = None,
 ) -> Window:
-    """From the earliest call of ``records`` (or ``since``, whichever is earlier) to ``until``,
-    widened by :data:`CLOCK_SKEW`.
+    """From the earliest call of ``records`` (or ``since``, whichever is earlier) to ``until``
+    (``None``: no upper bound), widened by :data:`CLOCK_SKEW`; without rows nor ``since``, from
+    ``now``.
 
     A row's object was created at its first call (``attempted_at``), else when the row was made;
     a Hyperwallet payment found by its ``clientPaymentId`` (made earlier, or by the incumbent)
@@ -199,8 +206,8 @@ def provider_window(
                 starts.append(created)
     if since is not None:
         starts.append(since)
-    start = min(starts) if starts else until
-    return Window(start - CLOCK_SKEW, until + CLOCK_SKEW)
+    start = min(starts) if starts else (until or now or datetime.now(UTC))
+    return Window(start - CLOCK_SKEW, None if until is None else until + CLOCK_SKEW)
 
 
 # -- per flow -------------------------------------------------------------------------------------

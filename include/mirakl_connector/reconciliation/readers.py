@@ -3,7 +3,8 @@
 Providers are read by **creation window** with their list endpoints, page after page:
 
 * Stripe: ``GET /v1/transfers``, ``/v1/refunds``, ``/v1/payouts`` and ``/v1/balance_transactions``
-  with ``created[gte]`` / ``created[lte]`` (the ``created`` range of the SDK's generated
+  with ``created[gte]`` (and ``created[lte]`` for a day: a run's window has no upper bound)
+  (the ``created`` range of the SDK's generated
   ``TransferListParams``, ``RefundListParams``, ``PayoutListParams``,
   ``BalanceTransactionListParams``: ``gt``/``gte``/``lt``/``lte`` in Unix seconds), 100 a page;
   a connected account's transfers and payouts with its ``Stripe-Account``. Reversals have no
@@ -39,10 +40,12 @@ DEAD_PAYOUT_STATUSES = frozenset({"failed", "canceled"})
 
 @dataclass(frozen=True)
 class Window:
-    """A creation window, both ends included (aware UTC datetimes)."""
+    """A creation window, both ends included (aware UTC datetimes). ``until`` ``None``: no
+    upper bound (a run's window: nothing the provider created after the run is older than it,
+    and a provider's clock ahead of ours must not hide what the run made)."""
 
     since: datetime
-    until: datetime
+    until: datetime | None
 
 
 # -- Stripe ---------------------------------------------------------------------------------------

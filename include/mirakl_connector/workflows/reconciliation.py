@@ -83,7 +83,7 @@ class Reconciliation:
         ledger = self._ledger()
         now = self._now()
         records = store.rows_of_run(ledger, self.run_id, flows.SOURCES[flow])
-        window = flows.provider_window(records, since=None, until=now)
+        window = flows.provider_window(records, since=None, until=None, now=now)
         return self._run(
             summary,
             flow,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,8 @@ def test_a_payment_run_reconciles_then_a_tampered_row_fails_the_day(hw, sandbox,
         "Hyperwallet and Mirakl"
     )
     # Hyperwallet read once by creation window; Mirakl's invoice by one IV01 date window
-    [listed] = _window_lists(hw_admin)
-    assert set(listed["query"]) >= {"createdAfter", "createdBefore"}
-    assert "clientPaymentId" not in listed["query"]
+    [listed] = _window_lists(hw_admin)  # a run's window: from its first call, no upper bound
+    assert set(listed["query"]) == {"createdAfter", "limit"}
     reads = [c for c in sandbox.mirakl_calls("IV01") if c["query"].get("type") == "ALL"]
     assert len(reads) == 1 and {"start_date", "end_date"} <= set(reads[0]["query"])
 
@@ -85,4 +85,7 @@ def test_a_payment_run_reconciles_then_a_tampered_row_fails_the_day(hw, sandbox,
     assert "Mirakl invoice 230201 says 4545.20 EUR" in reasons
     # no Stripe here: the Stripe workflows say so instead of reading anything
     assert "Stripe is not used here" in report["headlines"]["reconcile_payment_split"]
-    assert len(_window_lists(hw_admin)) == 1
+    [listed] = _window_lists(hw_admin)  # the day: both bounds
+    assert {"createdAfter", "createdBefore"} <= set(listed["query"])
+    day_before = run.start_date.date() - timedelta(days=1)  # the day, less 10 minutes
+    assert listed["query"]["createdAfter"].startswith(f"{day_before}T23:50")
