@@ -11,6 +11,7 @@ from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param, since_param
+from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 
@@ -48,8 +49,11 @@ failure one is recorded, not created again. A document Mirakl marks paid (`payme
 once or re-reading old invoices with `since` is safe.
 
 **Tasks**: `wait_for_mirakl`, `check_hyperwallet` (credentials and every program token; a wrong
-configuration fails here with the key named), `pay_invoices`, `report` (fails and e-mails
-`alerts.email_to` when an item failed).
+configuration fails here with the key named), `pay_invoices`, `reconcile` (the payments this
+run recorded against Hyperwallet's `GET /payments` over the run's window and their IV01 invoices
+or SBC11 billing cycles by date window; green whenever it could compare; results in the Payments
+console), `report` (first whether the run reconciles; fails and e-mails `alerts.email_to` when an
+item failed or the run does not reconcile).
 
 **Outcomes** (one per payment): `PAID`, `ALREADY_PAID`, `ON_HOLD` (no bank account token, unknown
 `hw-program`, shop terminated: retried), `FAILED` (Hyperwallet refused: retried), `IN_DOUBT` (no
@@ -126,6 +130,9 @@ with DAG(
     )
     check = MiraklWorkflowOperator(task_id="check_hyperwallet", workflow=WORKFLOW, step="check")
     pay = MiraklWorkflowOperator(task_id="pay_invoices", workflow=WORKFLOW, step="pay")
-    report = BatchReportOperator(task_id="report", summary_task_ids=["pay_invoices"], retries=0)
+    reconcile = reconcile_task("hyperwallet_invoice_payments")
+    report = BatchReportOperator(
+        task_id="report", summary_task_ids=["pay_invoices", "reconcile"], retries=0
+    )
 
-    wait_for_mirakl >> check >> pay >> report
+    wait_for_mirakl >> check >> pay >> reconcile >> report

@@ -11,6 +11,7 @@ from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param
+from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
@@ -52,7 +53,12 @@ per write step, default 4; `backlog_full_sweep_hours`, default 24). The tax spli
    transfer in its own `_TAX` row). Zero or less → ABORTED with the amount. Between sweeps only
    the reversals whose refund or order transfer changed; the order is read (OR11) only for a
    reversal that can move.
-6. `report`: one summary of the run; fails, and e-mails `alerts.email_to`, when any item failed.
+6. `reconcile`: the refunds and reversals this run recorded against Stripe's lists over the
+   run's window (`GET /v1/refunds`; reversals as the platform's `transfer_refund` balance
+   transactions) and the refunds in their Mirakl orders (OR11/SOR11 by id, 100 a call).
+   Green whenever it could compare; results in the Payments console (Reconciliation).
+7. `report`: one summary of the run, first whether it reconciles; fails, and e-mails
+   `alerts.email_to`, when any item failed or the run does not reconcile.
 
 **Statuses**: refunds `REFUND_ON_HOLD` → `REFUND_PENDING` → `REFUND_CREATED` (refunded and
 validated) or `REFUND_FAILED` (retried), `REFUND_ABORTED` (terminal); reversals
@@ -116,8 +122,17 @@ with DAG(
     )
     report = BatchReportOperator(
         task_id="report",
-        summary_task_ids=["plan_refunds", "create_refunds", "reverse_transfers"],
+        summary_task_ids=["plan_refunds", "create_refunds", "reverse_transfers", "reconcile"],
         retries=0,
     )
+    reconcile = reconcile_task("payment_refund")
 
-    wait_for_mirakl >> plan_refunds >> shards >> create_refunds >> reverse_transfers >> report
+    (
+        wait_for_mirakl
+        >> plan_refunds
+        >> shards
+        >> create_refunds
+        >> reverse_transfers
+        >> reconcile
+        >> report
+    )

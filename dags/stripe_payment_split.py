@@ -11,6 +11,7 @@ from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import run_params
+from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
@@ -43,8 +44,14 @@ each on (`product_enabled`, `service_enabled`, `tax_split_enabled`, `tax_account
    transfers of its shard's PENDING rows, each with an idempotency key from its ledger row, so a
    retry never pays twice and two shards never send the same row. On CeleryExecutor the shards
    run on several workers at once.
-5. `report`: one summary of the run (its return value; the shards' summaries added up); fails,
-   and e-mails `alerts.email_to`, when any order failed.
+5. `reconcile`: the transfers this run recorded against Stripe's transfer list (one
+   `GET /v1/transfers` page per 100 transfers of the run's window) and their Mirakl orders (OR11
+   by id, 100 a call): matched, missing at Stripe, missing in Mirakl, missing in the ledger,
+   amount or currency mismatch. Green whenever it could compare; results in the Payments
+   console (Reconciliation).
+6. `report`: one summary of the run (its return value; the shards' summaries added up); first
+   whether the run reconciles; fails, and e-mails `alerts.email_to`, when any order failed or
+   the run does not reconcile (the mismatches are listed).
 
 **First run**: with no checkpoint, the run needs the `go_live` setting (an RFC 3339 instant at
 the top of `mirakl_connector_config`); without it `plan_transfers` fails at once and moves
@@ -114,10 +121,11 @@ with DAG(
     )
     # all_success (the default): if a step crashed, that step's own failure e-mail already says
     # why and there is no complete batch to summarise; a report of half a run would mislead.
+    reconcile = reconcile_task("payment_split")
     report = BatchReportOperator(
         task_id="report",
-        summary_task_ids=["plan_transfers", "create_transfers"],
+        summary_task_ids=["plan_transfers", "create_transfers", "reconcile"],
         retries=0,
     )
 
-    wait_for_mirakl >> plan_transfers >> shards >> create_transfers >> report
+    wait_for_mirakl >> plan_transfers >> shards >> create_transfers >> reconcile >> report

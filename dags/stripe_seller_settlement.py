@@ -11,6 +11,7 @@ from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, since_param
+from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
@@ -50,7 +51,12 @@ key from the invoice id and type; the ledger rows and the checkpoint. Mirakl is 
    the PENDING invoice transfers of its shard.
 5. `create_payouts` (mapped the same way, after every transfer shard): creates the PENDING payouts
    whose invoice transfers are settled (fees are collected before the rest is paid out).
-6. `report`: one summary; fails (and e-mails `alerts.email_to`) when an item failed.
+6. `reconcile`: the transfers and payouts this run recorded against Stripe's lists over the
+   run's window (the platform's transfers; each seller account's transfers and payouts, for the
+   accounts of the run only) and their IV01 invoices (one date window): green whenever it could
+   compare; results in the Payments console (Reconciliation).
+7. `report`: one summary, first whether the run reconciles; fails (and e-mails
+   `alerts.email_to`) when an item failed or the run does not reconcile.
 
 **First run**: with no checkpoint, `go_live` (top of `mirakl_connector_config`) is required;
 invoices created before it are counted `BEFORE_GO_LIVE`, never paid.
@@ -130,8 +136,14 @@ with DAG(
     )
     report = BatchReportOperator(
         task_id="report",
-        summary_task_ids=["plan_settlement", "create_invoice_transfers", "create_payouts"],
+        summary_task_ids=[
+            "plan_settlement",
+            "create_invoice_transfers",
+            "create_payouts",
+            "reconcile",
+        ],
         retries=0,
     )
+    reconcile = reconcile_task("seller_settlement")
 
-    wait_for_mirakl >> plan >> shards >> transfers >> payouts >> report
+    wait_for_mirakl >> plan >> shards >> transfers >> payouts >> reconcile >> report

@@ -5,6 +5,7 @@
 #   backlog             20,000 waiting orders: full sweep vs by change, idle and 1 % changed (~2 min)
 #   refunds_settlement  1,000 refunds and 1,000 invoices, the same limits           (~5 min)
 #   rerun               a finished batch of 2,000 orders run again: 0 writes        (~1 min)
+#   reconciliation      the reconcile step of a 10,000-order split run, clean and tampered (~3 min)
 #   parse_time          the DAG files as the DAG processor parses them              (~1 min)
 #   faults              10% injected faults and a killed task per workflow          (~5 min)
 #   memory              100,000 orders through the split: peak RSS                  (~12 min)
@@ -21,7 +22,8 @@ export PYTHONPATH="$REPO_ROOT/include${PYTHONPATH:+:$PYTHONPATH}"
 
 names=("$@")
 if [ "${#names[@]}" -eq 0 ]; then
-    names=(payment_split backlog refunds_settlement rerun parse_time faults memory console)
+    names=(payment_split backlog refunds_settlement rerun reconciliation parse_time faults memory
+           console)
 fi
 for name in "${names[@]}"; do
     script="$REPO_ROOT/bench/$name.py"

@@ -75,6 +75,9 @@ class BatchSummary:
     ids: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     #: per status and currency, minor units owed but not moved because of Stripe's rounding
     residues: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: one sentence the run summary shows first for this step (e.g. the reconciliation's
+    #: "Reconciles" / "Does not reconcile")
+    headline: str | None = None
 
     @property
     def has_failures(self) -> bool:
@@ -152,6 +155,8 @@ class BatchSummary:
             result["items"] = list(self.items)
         if self.notes:
             result["notes"] = list(self.notes)
+        if self.headline:
+            result["headline"] = self.headline
         residues = _decimal_amounts(self.residues, skip_zero=True)
         if residues:  # only when Stripe's rounding left something (README "Currencies")
             result["residues"] = residues

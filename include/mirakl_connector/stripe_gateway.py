@@ -521,6 +521,31 @@ class StripeGateway:
             params["types"] = list(types)
         return self._list(resource, params)
 
+    def iter_created_between(
+        self,
+        resource: str,
+        *,
+        since: datetime,
+        until: datetime | None,
+        on_account: str | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every ``resource`` object (``transfers``, ``refunds``, ``payouts``,
+        ``balance_transactions``) created in ``[since, until]``, 100 a page, newest first.
+
+        ``created[gte]`` / ``created[lte]`` (Unix seconds) and the resource's own ``filters``
+        (e.g. ``type`` of balance transactions) are the list parameters of the SDK's
+        ``TransferListParams``, ``RefundListParams``, ``PayoutListParams``,
+        ``BalanceTransactionListParams``; ``on_account`` lists a connected account's objects
+        (``Stripe-Account``); ``until`` ``None``: no upper bound. The reconciliation reads a
+        whole window this way, never one object at a time.
+        """
+        created = {"gte": int(since.timestamp())}
+        if until is not None:
+            created["lte"] = int(until.timestamp()) + 1
+        params: dict[str, Any] = {"created": created, "limit": 100, **dict(filters or {})}
+        return self._list(resource, params, on_account=on_account)
+
     def create_charge(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Create a charge from already validated ``params``: only for a one-time token source,
         which PaymentIntents cannot take (see the generic operator)."""

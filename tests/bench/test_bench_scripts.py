@@ -117,3 +117,13 @@ def test_backlog_bench_decides_and_pays_only_what_changed(
     assert row(out, "idle: paid (Stripe objects made)") == "0 / 0"
     assert row(out, "1 % changed: rows decided").endswith(f"/ {changed_rows}")
     assert row(out, "1 % changed: paid (Stripe objects made)") == "2 / 2"  # both columns
+
+
+def test_reconciliation_bench_reads_in_bulk_and_finds_every_tampered_row():
+    out = run_bench("reconciliation", "--orders", "150", "--tamper", "2", "--rate-limit", "500")
+    assert row(out, "MATCHED (clean run)") == "150"
+    assert row(out, "mismatches (clean run)") == "0"
+    assert row(out, "Stripe calls for one object (GET /v1/x/{id})") == "0"
+    assert int(row(out, "Stripe calls (transfer list pages)")) <= 3
+    assert int(row(out, "Mirakl calls (OR11 by 100 ids)")) <= 3
+    assert row(out, "AMOUNT_MISMATCH found (Stripe + Mirakl)") == "6"  # 3 rows, both sides

@@ -158,7 +158,12 @@ def test_trigger_with_since_override_and_read_the_summary(
     assert {t["metadata"]["miraklId"] for t in transfers} == expected_orders
     assert len(transfers) == len(expected_orders)
     or11 = airflow_ui.sandbox.mirakl_calls("OR11")
-    assert {c["query"].get("start_date") for c in or11} == {"2026-11-08T08:30:00Z"}  # Z as the SDK
+    plan_reads = [c for c in or11 if "order_ids" not in c["query"]]
+    assert {c["query"].get("start_date") for c in plan_reads} == {"2026-11-08T08:30:00Z"}  # Z
+    # the reconcile task's read: the paid orders, by id, in one call; each transfer matched
+    [by_id] = [c for c in or11 if "order_ids" in c["query"]]
+    assert set(by_id["query"]["order_ids"].split(",")) == expected_orders
+    assert summary["steps"]["reconcile"] == {"MATCHED": len(expected_orders)}
     assert screenshot.stat().st_size > 10_000
 
 

@@ -57,8 +57,13 @@ def test_payment_split_structure(dagbag: DagBag) -> None:
     assert dag.task_dict["wait_for_mirakl"].downstream_task_ids == {"plan_transfers"}
     assert dag.task_dict["plan_transfers"].downstream_task_ids == {"shard_transfers"}
     assert dag.task_dict["shard_transfers"].downstream_task_ids == {"create_transfers"}
-    assert dag.task_dict["create_transfers"].downstream_task_ids == {"report"}
+    assert dag.task_dict["create_transfers"].downstream_task_ids == {"reconcile"}
+    assert dag.task_dict["reconcile"].downstream_task_ids == {"report"}
     assert dag.task_dict["report"].downstream_task_ids == set()
+    assert dag.task_dict["report"].summary_task_ids[-1] == "reconcile"
+    reconcile = dag.task_dict["reconcile"]
+    assert (reconcile.workflow, reconcile.step) == ("reconciliation", "reconcile")
+    assert reconcile.step_kwargs == {"flow": "payment_split"}
     assert dag.task_dict["plan_transfers"].step == "plan"
     # mapped over shards: one create_transfers task per {"shard": i, "shards": n}
     create = dag.task_dict["create_transfers"]

@@ -129,6 +129,8 @@ STEP_POOLS: dict[str, dict[str, str]] = {
     "hyperwallet_kyc_status": {"*": HYPERWALLET_POOL},
     "hyperwallet_kyc_resync": {"*": HYPERWALLET_POOL},  # paged user lists, then S07
     "hyperwallet_payment_status": {"*": MIRAKL_POOL},  # confirms billing cycles in Mirakl
+    # reads only: provider lists by creation window and Mirakl lists, a few calls per run
+    "reconciliation": {"*": MIRAKL_POOL},
 }
 
 

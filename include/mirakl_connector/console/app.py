@@ -15,6 +15,8 @@ Routes (relative to where the app is mounted):
   ``hold``, ``release``, ``resolve-found`` (with ``object_id``) or ``resolve-not-found``; a shop
   is mapped with ``POST /mappings`` (form) or ``POST /api/mappings`` (JSON:
   ``shop_id``, ``stripe_account_id``, ``why``).
+* ``GET /reconciliation``, ``/api/reconciliation``, ``/export/reconciliation.csv``: the
+  reconciliation per run and per day (:mod:`mirakl_connector.console.reconciliation`).
 
 The app knows nothing about Airflow: ``ConsoleAppConfig.auth`` is a FastAPI dependency applied
 to *every* route (the plugin passes Airflow's own authorization), ``edit_auth`` one applied to
@@ -315,6 +317,21 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
 
     if config.actions is not None:
         _add_action_routes(app, config, _item_history_audit)
+    # The Reconciliation section (its own module): behind the same auth dependency as the rest.
+    from mirakl_connector.console.reconciliation import (
+        ReconciliationQueries,
+        reconciliation_router,
+    )
+
+    app.include_router(
+        reconciliation_router(
+            lambda: ReconciliationQueries(_queries().engine),
+            csv_response=lambda name, header, lines: _csv(
+                name, csv_chunks(header, ([neutralise(v) for v in line] for line in lines))
+            ),
+            decimal=amount_text,
+        )
+    )
     return app
 
 

@@ -124,6 +124,7 @@ def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
         "page, and the shop mapping below) need a reason and are recorded.</p>"
         if data.actions
         else '<p class="muted">From the connector\'s ledger; times in UTC. Read-only.</p>',
+        _reconciliation_link(data, base),
         _filter_form(data, base),
         f"<h2>Money moved {data.period.start.isoformat()} to {data.period.end.isoformat()}</h2>",
         _moved_section(data, base, query),
@@ -133,6 +134,14 @@ def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
         render_actions_section(data.recent_actions, base, actions=data.actions),
     ]
     return _document("Payments", "".join(parts))
+
+
+def _reconciliation_link(data: PageData, base: str) -> str:
+    """Link to the Reconciliation section (of the run shown, when the page is one run's)."""
+    run = data.filters.run_id
+    target = _url(base, "/reconciliation", {"run": run} if run else {})
+    label = f"Reconciliation of run {run}" if run else "Reconciliation (per run and per day)"
+    return f'<p><a href="{escape(target)}">{escape(label)}</a></p>'
 
 
 def _filter_form(data: PageData, base: str) -> str:

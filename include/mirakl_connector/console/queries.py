@@ -407,6 +407,11 @@ class ConsoleQueries:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        """The read engine (the Reconciliation section reads its own tables with it)."""
+        return self._engine
+
     # moved ----------------------------------------------------------------------------------
 
     def moved(

@@ -165,6 +165,12 @@ def _add_v12_in_doubt_indexes(conn: Connection) -> None:
     for table in _V12_IN_DOUBT_TABLES:
         index = next(i for i in table.indexes if i.name == f"ix_{table.name}_in_doubt")
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+#: Tables added by step 14 (reconciliation results; see ``ledger.reconciliation``).
+_V14_TABLES = (schema.reconciliations, schema.reconciliation_items)
+
+
+def _add_v14_reconciliation(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=list(_V14_TABLES), checkfirst=True)
 
 
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
@@ -216,6 +222,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
     MigrationStep(12, "console: partial indexes of the rows in doubt", _add_v12_in_doubt_indexes),
     MigrationStep(13, "backlogs: indexes to read what changed", _add_v13_change_indexes),
+    MigrationStep(14, "reconciliation results per run and per day", _add_v14_reconciliation),
 )
 
 #: The schema version this code writes and reads.

@@ -455,6 +455,68 @@ class ConsoleActionRow(Base):
     result: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
     #: what was done (new status, provider object, DAG run id) or why it was refused
     detail: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+class ReconciliationRow(Base):
+    """One reconciliation of a workflow: of a DAG run, or of a UTC day (schema step 14).
+
+    ``scope`` is ``run`` (``scope_key`` = the run id) or ``day`` (``scope_key`` = the day);
+    one row per (flow, scope, scope_key): reconciling the same run again replaces its result.
+    The counts make the console's per-run and per-day views one small read.
+    """
+
+    __tablename__ = "reconciliations"
+    __table_args__ = (
+        UniqueConstraint("flow", "scope", "scope_key", name="uq_reconciliations_scope"),
+        Index("ix_reconciliations_day", "day", "flow"),
+        Index("ix_reconciliations_run", "run_id"),
+    )
+
+    id: Mapped[int] = _pk()
+    flow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    scope: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    scope_key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    day: Mapped[str] = mapped_column(String(10), nullable=False)  # YYYY-MM-DD, UTC
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reconciled_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    matched: Mapped[int] = mapped_column(Integer, nullable=False)
+    mismatched: Mapped[int] = mapped_column(Integer, nullable=False)
+    provider_calls: Mapped[int] = mapped_column(Integer, nullable=False)
+    mirakl_calls: Mapped[int] = mapped_column(Integer, nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReconciliationItemRow(Base):
+    """One finding of a reconciliation (schema step 14): MATCHED or a mismatch with its reason.
+
+    Amounts: ``ledger_amount``, ``provider_amount`` and ``mirakl_amount`` in ISO 4217 minor
+    units of ``currency``; ``provider_amount_raw`` as the provider returned it (Stripe's integer
+    in its own unit, Hyperwallet's decimal).
+    """
+
+    __tablename__ = "reconciliation_items"
+    __table_args__ = (
+        Index("ix_reconciliation_items_reconciliation", "reconciliation_id", "kind"),
+        Index("ix_reconciliation_items_day_kind", "day", "kind"),
+    )
+
+    id: Mapped[int] = _pk()
+    reconciliation_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    flow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    day: Mapped[str] = mapped_column(String(10), nullable=False)
+    kind: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    item: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    entity: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    row_id: Mapped[int | None] = mapped_column(BigInteger)
+    mirakl_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    provider: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    provider_object_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    ledger_amount: Mapped[int | None] = mapped_column(BigInteger)
+    provider_amount: Mapped[int | None] = mapped_column(BigInteger)
+    provider_amount_raw: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    mirakl_amount: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
 
 
 class SchemaVersionRow(Base):
@@ -484,6 +546,8 @@ hyperwallet_payments = HyperwalletPaymentRow.__table__
 payment_claims = PaymentClaimRow.__table__
 moved_daily = MovedDailyRow.__table__
 console_actions = ConsoleActionRow.__table__
+reconciliations = ReconciliationRow.__table__
+reconciliation_items = ReconciliationItemRow.__table__
 schema_version = SchemaVersionRow.__table__
 
 #: Every table but ``schema_version``: what migration step 1 creates in an empty database.
@@ -504,6 +568,8 @@ DATA_TABLES = (
     payment_claims,
     moved_daily,
     console_actions,
+    reconciliations,
+    reconciliation_items,
 )
 
 

@@ -197,15 +197,21 @@ def emit_event(
 
 # -- lists --------------------------------------------------------------------------------------
 def _created_filter(ctx: StripeContext) -> Callable[[dict[str, Any]], bool]:
-    created = ctx.params.get("created")
+    return _range_filter(ctx, "created")
+
+
+def _range_filter(ctx: StripeContext, name: str) -> Callable[[dict[str, Any]], bool]:
+    """A timestamp filter of a list (``created``, a payout's ``arrival_date``): an exact Unix
+    time, or a range of ``gt``/``gte``/``lt``/``lte`` (the SDK's ``*ListParamsCreated``)."""
+    created = ctx.params.get(name)
     if created is None:
         return lambda _o: True
     if isinstance(created, str):
-        exact = _to_int(created, "created")
-        return lambda o: o.get("created") == exact
+        exact = _to_int(created, name)
+        return lambda o: o.get(name) == exact
     if not isinstance(created, dict):
-        raise StripeError(400, "Invalid created filter.", param="created")
-    bounds = {op: _to_int(v, f"created[{op}]") for op, v in created.items()}
+        raise StripeError(400, f"Invalid {name} filter.", param=name)
+    bounds = {op: _to_int(v, f"{name}[{op}]") for op, v in created.items()}
     ops = {
         "gt": lambda a, b: a > b,
         "gte": lambda a, b: a >= b,
@@ -214,8 +220,8 @@ def _created_filter(ctx: StripeContext) -> Callable[[dict[str, Any]], bool]:
     }
     for op in bounds:
         if op not in ops:
-            raise StripeError(400, f"Received unknown parameter: created[{op}]", param="created")
-    return lambda o: all(ops[op](o.get("created", 0), v) for op, v in bounds.items())
+            raise StripeError(400, f"Received unknown parameter: {name}[{op}]", param=name)
+    return lambda o: all(ops[op](o.get(name, 0), v) for op, v in bounds.items())
 
 
 def _to_int(raw: Any, param: str) -> int:
@@ -897,13 +903,22 @@ def retrieve_payout(ctx: StripeContext, payout_id: str) -> dict[str, Any]:
 
 
 def list_payouts(ctx: StripeContext) -> dict[str, Any]:
+    """docs.stripe.com/api/payouts/list (SDK ``PayoutListParams``): ``status``, ``created``,
+    ``arrival_date`` (a range, like ``created``) and ``destination`` (the external account)."""
     status = _str_param(ctx, "status")
+    destination = _str_param(ctx, "destination")
+    arrival = _range_filter(ctx, "arrival_date")
     owned = _owned_by(ctx)
     return _list(
         ctx,
         ctx.state.stripe.payouts,
         "/v1/payouts",
-        lambda o: owned(o) and (status is None or o["status"] == status),
+        lambda o: (
+            owned(o)
+            and (status is None or o["status"] == status)
+            and (destination is None or o.get("destination") == destination)
+            and arrival(o)
+        ),
     )
 
 
@@ -1035,11 +1050,15 @@ def retrieve_balance(ctx: StripeContext) -> dict[str, Any]:
 
 def list_balance_transactions(ctx: StripeContext) -> dict[str, Any]:
     """The calling account's balance transactions, newest first
-    (docs.stripe.com/api/balance_transactions/list: filters ``currency``, ``type``, ``source``)."""
+    (docs.stripe.com/api/balance_transactions/list, SDK ``BalanceTransactionListParams``:
+    ``created``, ``currency``, ``type``, ``source``, ``payout``). ``payout`` is "for automatic
+    Stripe payouts only"; the sandbox makes no automatic payout, so no transaction matches it."""
     balances.refresh_statuses(ctx.state)
     currency = (_str_param(ctx, "currency") or "").lower() or None
     kind = _str_param(ctx, "type")
     source = _str_param(ctx, "source")
+    if _str_param(ctx, "payout") is not None:
+        return {"object": "list", "data": [], "has_more": False, "url": "/v1/balance_transactions"}
     owner = balances.owner_key(ctx.state, ctx.stripe_account)
     owners = ctx.state.stripe.owners
     return _list(

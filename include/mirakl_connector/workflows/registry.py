@@ -38,6 +38,7 @@ WORKFLOWS: dict[str, str | Callable[..., Any]] = {
     "hyperwallet_payment_status": "mirakl_connector.workflows.hyperwallet_payment_status:build",
     "hyperwallet_kyc_status": "mirakl_connector.workflows.hyperwallet_kyc_status:build",
     "hyperwallet_kyc_resync": "mirakl_connector.workflows.hyperwallet_kyc_resync:build",
+    "reconciliation": "mirakl_connector.workflows.reconciliation:build",
 }
 
 

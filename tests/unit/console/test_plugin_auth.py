@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from mirakl_connector.ledger import Ledger
 
+from .reconciliation_scenario import RUN, fill_reconciliation
 from .scenario import fill
 
 pytestmark = pytest.mark.slow
@@ -45,6 +46,9 @@ ROUTES = (
     "/items/transfer/1",
     "/export/moved.csv",
     "/export/items.csv",
+    "/reconciliation",
+    "/api/reconciliation?kind=all",
+    "/export/reconciliation.csv",
 )
 #: What the scenario's ledger would show to a reader: none of it may leak to a refused request.
 LEDGER_FIGURES = ("EUR", "ORD-", "KYC pending", "insufficient funds", "acct_", "88.00", "9001")
@@ -64,6 +68,7 @@ def api(airflow_db, tmp_path_factory) -> Iterator[tuple[TestClient, Any]]:
     url = Ledger.default_sqlite_url(tmp_path_factory.mktemp("console-ledger"))
     with Ledger(url) as ledger:
         fill(ledger)
+        fill_reconciliation(ledger)
     conn = json.dumps({"conn_type": "sqlite", "extra": {"sqlalchemy_url": url}})
     os.environ["AIRFLOW_CONN_MIRAKL_CONNECTOR_DB"] = conn
     from airflow.api_fastapi.app import create_app, get_auth_manager
@@ -210,6 +215,18 @@ def test_a_viewer_reads_with_a_bearer_token(api):
     assert failed["total"] == 2
     csv_text = client.get(f"{PREFIX}/export/items.csv?category=waiting", headers=headers).text
     assert csv_text.count("\n") == 4  # header and the 3 waiting items
+
+
+def test_a_viewer_reads_the_reconciliation_with_a_bearer_token(api):
+    client, auth_manager = api
+    client.cookies.clear()
+    headers = {"Authorization": f"Bearer {_token(auth_manager, 'viewer')}"}
+    body = client.get(f"{PREFIX}/api/reconciliation?run={RUN}", headers=headers).json()
+    assert body["reconciles"] is False and body["items"][0]["mirakl_id"] == "ORD-2-A"
+    page = client.get(f"{PREFIX}/reconciliation?run={RUN}", headers=headers).text
+    assert f'href="{PREFIX}/items/transfer/2"' in page  # links keep the mount prefix
+    csv_text = client.get(f"{PREFIX}/export/reconciliation.csv?run={RUN}", headers=headers).text
+    assert csv_text.count("\n") == 3  # header, the match and the mismatch
 
 
 def test_a_logged_in_ui_session_reads_the_page_with_its_cookie(api):

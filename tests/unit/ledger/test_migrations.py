@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "payment_claims",
     "moved_daily",
     "console_actions",
+    "reconciliations",
+    "reconciliation_items",
     "schema_version",
 }
 

@@ -78,6 +78,11 @@ def combine_mapped(summaries: Sequence[Mapping[str, Any] | None]) -> dict[str, A
             reasons[(entry["status"], entry["reason"])] += int(entry.get("count") or 0)
         if "items" in summary:
             combined.setdefault("items", []).extend(summary["items"])
+        if summary.get("headline"):
+            shown = combined.get("headline")
+            combined["headline"] = (
+                f"{shown}; {summary['headline']}" if shown else summary["headline"]
+            )
         for status, ids in (summary.get("ids") or {}).items():
             listed = combined.setdefault("ids", {}).setdefault(status, [])
             listed.extend(ids[: max(MAX_LISTED_IDS - len(listed), 0)])
@@ -122,6 +127,7 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
     missing: list[str] = []
     reasons: list[dict[str, Any]] = []
     ids: dict[str, dict[str, list[str]]] = {}
+    headlines: dict[str, str] = {}
     dry_run = False
     for task_id, summary in summaries.items():
         if summary is None:
@@ -131,6 +137,8 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
         dry_run = dry_run or bool(summary.get("dry_run"))
         if summary.get("ids"):
             ids[task_id] = {status: list(listed) for status, listed in summary["ids"].items()}
+        if summary.get("headline"):
+            headlines[task_id] = str(summary["headline"])
         if summary.get("amounts"):
             amounts[task_id] = summary["amounts"]
         if summary.get("residues"):
@@ -155,6 +163,8 @@ def merge_summaries(summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[s
     }
     if residues:
         merged["residues"] = residues
+    if headlines:
+        merged["headlines"] = headlines
     return merged
 
 
@@ -166,6 +176,8 @@ def render_report(report: Mapping[str, Any]) -> str:
         for outcome, count in sorted(counts.items())
     ]
     text = format_table(rows, headers=("step", "outcome", "count")) if rows else "(no counts)"
+    for step, headline in report.get("headlines", {}).items():
+        text += f"\n{step}: {headline}"
     for step, per_status in report.get("amounts", {}).items():
         for status, per_currency in sorted(per_status.items()):
             money = ", ".join(f"{amount} {cur}" for cur, amount in sorted(per_currency.items()))
@@ -202,6 +214,8 @@ def render_markdown(report: Mapping[str, Any], *, run_id: str, console_url: str)
         lines.append(f"**{report['failed_count']} item(s) failed.**")
     else:
         lines.append("No item failed.")
+    for step, headline in report.get("headlines", {}).items():
+        lines += ["", f"**{step}**: {headline}"]
     lines += ["", f"[Every item of this run in the Payments console]({console_url})", ""]
     for step, counts in report.get("steps", {}).items():
         lines.append(f"#### {step}")
