@@ -72,15 +72,18 @@ def load_demo(admin: SandboxAdmin) -> None:
 
 
 def run_pass(
-    resources: Callable[[], Any], config: Mapping[str, Any], name: str
+    resources: Callable[[], Any],
+    config: Mapping[str, Any],
+    name: str,
+    steps: Sequence[tuple[str, str]] = PIPELINE,
 ) -> dict[str, dict[str, Any]]:
-    """Every step of :data:`PIPELINE` once; each job gets fresh ``resources()`` (a
-    :class:`~mirakl_connector.workflows.registry.Resources`) and the run id
+    """Every step of ``steps`` (by default :data:`PIPELINE`) once; each job gets fresh
+    ``resources()`` (a :class:`~mirakl_connector.workflows.registry.Resources`) and the run id
     ``<name>-<workflow>``. Returns each step's summary, keyed ``workflow.step``."""
     from mirakl_connector.workflows.registry import build_workflow, run_step
 
     summaries = {}
-    for workflow, step in PIPELINE:
+    for workflow, step in steps:
         job = build_workflow(workflow, resources(), config, f"{name}-{workflow}")
         summaries[f"{workflow}.{step}"] = run_step(job, step, {}).to_dict()
     return summaries
