@@ -148,6 +148,15 @@ def _add_v10_hyperwallet_send_claims(conn: Connection) -> None:
     add_missing_columns(conn, schema.hyperwallet_payments, _V10_HW_SEND_CLAIM)
 
 
+def _add_approvals(conn: Connection) -> None:
+    """The approval gate's decisions, and the index its "first payout to this bank account?"
+    reads (see ``mirakl_connector.approval_gate``)."""
+    schema.Base.metadata.create_all(conn, tables=[schema.approvals], checkfirst=True)
+    table = schema.hyperwallet_payments
+    index = next(i for i in table.indexes if i.name == "ix_hyperwallet_payments_destination_token")
+    index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -178,6 +187,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
+    MigrationStep(11, "approval gate: decisions (approvals)", _add_approvals),
 )
 
 #: The schema version this code writes and reads.

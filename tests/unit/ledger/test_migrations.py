@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "hyperwallet_payments",
     "payment_claims",
     "moved_daily",
+    "approvals",
     "schema_version",
 }
 
