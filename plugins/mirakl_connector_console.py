@@ -3,27 +3,43 @@
 Served by the API server at ``{[api] base_url}/mirakl-connector-console/`` and shown inside the
 UI (``/plugin/payments``): money moved per day, currency, provider and workflow; what waits, what
 failed and what is in doubt; each item's history; JSON under ``/api/...``, CSV under
-``/export/...``. Read-only. ``?run=<run id>`` lists what one DAG run touched: the run summaries
-and the tasks' "Payments console (this run)" extra link open it.
+``/export/...``. ``?run=<run id>`` lists what one DAG run touched: the run summaries
+and the tasks' "Payments console (this run)" extra link open it. The one write: approving or
+rejecting an item the approval gate holds (``POST /approvals/...``).
 
 Every route answers only to users logged into Airflow who may read DAG runs, checked by
 Airflow's own auth manager (see :mod:`mirakl_connector.airflow.console`); the UI's session cookie
-is enough inside the UI, a Bearer token from ``POST /auth/token`` for scripts. The ledger is the
-one of connection ``mirakl_connector_db``.
+is enough inside the UI, a Bearer token from ``POST /auth/token`` for scripts; a decision also
+needs the permission to change DAG runs. The ledger is the one of connection
+``mirakl_connector_db``.
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from mirakl_connector.airflow.console import LedgerReader, console_read_access
+from mirakl_connector.airflow.console import (
+    LedgerReader,
+    console_edit_access,
+    console_read_access,
+    console_user_name,
+)
 from mirakl_connector.airflow.console_links import CONSOLE_URL_PREFIX, ConsoleRunLink
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
+from mirakl_connector.console.approvals import ApprovalsConfig
 
 URL_PREFIX = CONSOLE_URL_PREFIX
 
 reader = LedgerReader()
-app = create_app(ConsoleAppConfig(queries=reader, auth=console_read_access()))
+app = create_app(
+    ConsoleAppConfig(
+        queries=reader,
+        auth=console_read_access(),
+        approvals=ApprovalsConfig(
+            engine=reader.engine, edit_auth=console_edit_access(), user_name=console_user_name()
+        ),
+    )
+)
 
 
 class MiraklConnectorConsolePlugin(AirflowPlugin):

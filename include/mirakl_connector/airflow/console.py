@@ -10,6 +10,12 @@ asks the configured auth manager (SimpleAuthManager, FAB, Keycloak...) whether t
 DAG runs, and answers 401 (no or expired credentials), 403 (invalid token, or not allowed) before
 the route reads anything. No login of our own: a user who can see DAG runs in the Airflow UI can
 see the console, in the same Airflow session.
+
+The console's only write, a decision of the approval gate (``POST /approvals/...``, see
+:mod:`mirakl_connector.console.approvals`), also depends on :func:`console_edit_access`: Airflow's
+``requires_access_dag("PUT", DagAccessEntity.RUN)``, the permission to change DAG runs (clear,
+mark, trigger). Releasing a held payout is what running the DAG would do, so the same users may;
+a read-only user gets 403. The decision is recorded under :func:`console_user_name`.
 """
 
 from __future__ import annotations
@@ -33,6 +39,25 @@ def console_read_access() -> Callable[..., Any]:
     return requires_access_dag("GET", DagAccessEntity.RUN)
 
 
+def console_edit_access() -> Callable[..., Any]:
+    """The FastAPI dependency allowing users who may change DAG runs (any DAG)."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+
+    return requires_access_dag("PUT", DagAccessEntity.RUN)
+
+
+def console_user_name() -> Callable[..., Any]:
+    """The FastAPI dependency giving the name of the user Airflow authenticated."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import Depends
+
+    def user_name(user: Any = Depends(get_user)) -> str:
+        return str(user.get_name())
+
+    return user_name
+
+
 class LedgerReader:
     """One read engine on the ledger per API server process, opened on first use."""
 
@@ -52,6 +77,11 @@ class LedgerReader:
                 self._engine = create_ledger_engine(url)
                 self._queries = ConsoleQueries(self._engine)
             return self._queries
+
+    def engine(self) -> Any:
+        """The same engine (opened on first use): the approval decisions are written with it."""
+        self()
+        return self._engine
 
     def dispose(self) -> None:
         with self._lock:

@@ -7,7 +7,10 @@ Routes (relative to where the app is mounted):
 * ``GET /items/{entity}/{id}``: one item and its history;
 * ``GET /api/moved``, ``/api/summary/{category}``, ``/api/items``, ``/api/items/{entity}/{id}``:
   the same data as JSON (amounts in minor units with their currency, and as a decimal string);
-* ``GET /export/moved.csv``, ``/export/items.csv``: CSV exports of the table and of the lists.
+* ``GET /export/moved.csv``, ``/export/items.csv``: CSV exports of the table and of the lists;
+* with ``ConsoleAppConfig.approvals``: the items held by the approval gate on the page and under
+  ``GET /api/approvals``, and ``POST /approvals/{entity}/{id}`` to decide on one (the only write;
+  see :mod:`mirakl_connector.console.approvals`).
 
 The app knows nothing about Airflow: ``ConsoleAppConfig.auth`` is a FastAPI dependency applied
 to *every* route (the plugin passes Airflow's own authorization), and the app publishes no docs or
@@ -29,6 +32,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from mirakl_connector.console import html as pages
+from mirakl_connector.console.approvals import ApprovalsConfig, approvals_router, awaiting_section
 from mirakl_connector.console.queries import (
     CATEGORIES,
     DEFAULT_DAYS,
@@ -56,6 +60,8 @@ class ConsoleAppConfig:
     queries: Callable[[], ConsoleQueries]
     #: A FastAPI dependency run before every route; it raises (401/403) to refuse the request.
     auth: Callable[..., Any]
+    #: The approval gate's list and decisions (``None``: the console stays read-only).
+    approvals: ApprovalsConfig | None = None
 
 
 def create_app(config: ConsoleAppConfig) -> FastAPI:
@@ -69,6 +75,9 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
 
     def _queries() -> ConsoleQueries:
         return config.queries()
+
+    if config.approvals is not None:
+        app.include_router(approvals_router(config.approvals))
 
     @app.get("/", response_class=HTMLResponse)
     async def page(
@@ -90,10 +99,13 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         # a run summary links here with ?run=: every item that run touched, whatever its state
         cat = _category(category or ("all" if run else "waiting"))
         filters = _filters(status, workflow, currency, shop, id, provider, run)
+        base = _base(request)
 
         def load() -> pages.PageData:
             q = _queries()
+            approvals = config.approvals
             return pages.PageData(
+                approvals=awaiting_section(approvals, base) if approvals else "",
                 period=period,
                 moved=q.moved(
                     period,
@@ -110,7 +122,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
             )
 
         data = await run_in_threadpool(load)
-        return HTMLResponse(pages.render_page(data, _base(request), dict(request.query_params)))
+        return HTMLResponse(pages.render_page(data, base, dict(request.query_params)))
 
     @app.get("/items/{entity}/{row_id}", response_class=HTMLResponse)
     async def item_page(request: Request, entity: str, row_id: int) -> HTMLResponse:

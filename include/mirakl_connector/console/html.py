@@ -65,6 +65,8 @@ class PageData:
     now: datetime
     #: rows imported at cutover in the range (they moved at the incumbent), by import day
     imported: list[MovedRow] = dataclass_field(default_factory=list)
+    #: the "Awaiting approval" section, rendered by :mod:`.approvals` ('' without approvals)
+    approvals: str = ""
 
 
 def money(amount: int | None, currency: str | None) -> str:
@@ -110,12 +112,14 @@ def age(since: datetime, now: datetime) -> str:
 def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
     parts = [
         "<h1>Payments</h1>",
-        '<p class="muted">From the connector\'s ledger; times in UTC. Read-only.</p>',
+        '<p class="muted">From the connector\'s ledger; times in UTC. Read-only, but for the '
+        "approval of held items.</p>",
         _filter_form(data, base),
         f"<h2>Money moved {data.period.start.isoformat()} to {data.period.end.isoformat()}</h2>",
         _moved_section(data, base, query),
         "<h2>Overview</h2>",
         _summaries(data),
+        data.approvals,
         _items_section(data, base, query),
     ]
     return _document("Payments", "".join(parts))
