@@ -37,12 +37,14 @@ from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from mirakl_connector.console.app import ConsoleAppConfig, create_app  # noqa: E402
+from mirakl_connector.console.approvals import ApprovalsConfig  # noqa: E402
 from mirakl_connector.console.queries import (  # noqa: E402
     ConsoleQueries,
     DateRange,
     ItemFilters,
 )
 from mirakl_connector.ledger import Ledger, moved_daily, schema  # noqa: E402
+from mirakl_connector.ledger.approvals import awaiting  # noqa: E402
 from mirakl_connector.ledger.engine import create_ledger_engine, writer  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -292,7 +294,11 @@ def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
                                                      q.history(some.entity, some.id))))  # fmt: skip
     from fastapi.testclient import TestClient
 
-    app = create_app(ConsoleAppConfig(queries=lambda: q, auth=lambda: None))
+    # with the approval gate's section (what waits for a decision: an index range of the
+    # ON_HOLD rows, their reasons read) as the plugin mounts it
+    approvals = ApprovalsConfig(engine=lambda: engine, edit_auth=lambda: None, user_name=str)
+    checks.append(("awaiting approval (list + count)", lambda: awaiting(engine)))
+    app = create_app(ConsoleAppConfig(queries=lambda: q, auth=lambda: None, approvals=approvals))
     client = TestClient(app)
 
     def get(path: str) -> int:

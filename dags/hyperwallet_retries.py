@@ -31,6 +31,8 @@ ones that are due, in the order the data depends on: sellers, then bank accounts
 (`hyperwallet.max_item_retries`) the item is given up and ONE e-mail to `alerts.email_to` names
 it. Success removes it from the queue. An item is tried again with a fresh budget when it
 changes in Mirakl or when a manual run of its DAG names it (`shop_ids`, `invoice_ids`).
+`retry_invoice_payments` also pays the invoices whose payment the approval gate held and someone
+has approved on the payments console (or that the `approval` settings no longer hold).
 
 **Reads/writes**: as the three DAGs (S20, Hyperwallet users, bank accounts and payments, S07, the
 ledger); each retry of a payment first looks it up by `clientPaymentId`: never paid twice.
