@@ -296,7 +296,9 @@ def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
 
     # with the approval gate's section (what waits for a decision: an index range of the
     # ON_HOLD rows, their reasons read) as the plugin mounts it
-    approvals = ApprovalsConfig(engine=lambda: engine, edit_auth=lambda: None, user_name=str)
+    approvals = ApprovalsConfig(
+        engine=lambda: engine, edit_auth=lambda: None, user_name=lambda: "bench"
+    )
     checks.append(("awaiting approval (list + count)", lambda: awaiting(engine)))
     app = create_app(ConsoleAppConfig(queries=lambda: q, auth=lambda: None, approvals=approvals))
     client = TestClient(app)

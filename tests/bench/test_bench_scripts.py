@@ -73,6 +73,7 @@ def test_console_bench_times_every_page_query_and_export():
         "waiting by reason, s",
         "in doubt, page 1 (50), s",
         "page GET / (everything above it shows), s",
+        "awaiting approval (list + count), s",
         "export items.csv?category=failed, s",
     ):
         assert float(row(out, label)) >= 0
