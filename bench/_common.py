@@ -5,6 +5,11 @@ a sandbox in a process of its own (or ``--url`` of one already running), generat
 real Mirakl client and Stripe gateway, and a fresh SQLite ledger in a temporary directory. The
 sandbox does not run in the benchmark's process: its request handling would compete with the
 connector's threads for the interpreter lock, which Stripe and Mirakl never do in production.
+
+The throughput benches (``base_parser(..., documented_limits=True)``) run the sandbox with
+Stripe's documented limits (:mod:`mirakl_connector.stripe_limits`; live by default,
+``--stripe-mode test``) and pace each task as a deployment does (:class:`Pacing`); the others
+keep a plain ``--rate-limit`` bucket.
 """
 
 from __future__ import annotations
@@ -18,15 +23,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from mirakl_connector import stripe_limits
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.retry import RetryPolicy
 from mirakl_connector.sandbox.client import SandboxAdmin
+from mirakl_connector.sandbox.stripe_api import route
 from mirakl_connector.stripe_gateway import StripeGateway
 
 MIRAKL_KEY = "sandbox-mirakl-key"
@@ -35,28 +43,88 @@ RATE_LIMIT = 100.0
 LATENCY_MS = 25.0
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
+def base_parser(description: str, *, documented_limits: bool = False) -> argparse.ArgumentParser:
+    """The options every bench takes; with ``documented_limits``, Stripe's documented limits
+    (``--stripe-mode``, ``--share``, ``--no-pace``) instead of a plain ``--rate-limit``."""
     # Retries on the sandbox's 429s are counted in the table; their log lines would bury it.
     logging.getLogger("mirakl_connector").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--url", help="use a sandbox already running there (else one starts in its own process)"
     )
-    parser.add_argument("--rate-limit", type=float, default=RATE_LIMIT, help="Stripe req/s")
+    if documented_limits:
+        parser.add_argument(
+            "--stripe-mode",
+            choices=stripe_limits.MODES,
+            default="live",
+            help="the sandbox enforces Stripe's documented limits of this mode (live: 100 req/s "
+            "per account, 25 per endpoint; test: 25 and 25) and the tasks pace to them",
+        )
+        parser.add_argument(
+            "--share",
+            type=float,
+            default=stripe_limits.AIRFLOW_SHARE,
+            help="part of each limit the connector's tasks pace to together (default "
+            f"{stripe_limits.AIRFLOW_SHARE:g}, as deployed; 1 = the whole documented limit)",
+        )
+        parser.add_argument(
+            "--no-pace",
+            dest="pace",
+            action="store_false",
+            help="do not pace the Stripe calls; the 429 retries absorb the excess",
+        )
+    else:
+        parser.add_argument("--rate-limit", type=float, default=RATE_LIMIT, help="Stripe req/s")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS)
     parser.add_argument("--seed", type=int, default=1)
     return parser
 
 
-def add_pace_argument(parser: argparse.ArgumentParser) -> None:
-    """``--no-pace``, for the scripts that run sharded steps with paced gateways."""
-    parser.add_argument(
-        "--no-pace",
-        dest="pace",
-        action="store_false",
-        help="do not pace the Stripe calls (each concurrent task gets rate limit / tasks when "
-        "paced, as max_requests_per_second would set it); the 429 retries absorb the excess",
-    )
+@dataclass(frozen=True)
+class Pacing:
+    """How a deployment paces its Stripe tasks (:mod:`mirakl_connector.stripe_limits`): a task
+    holding ``slots`` slots of the ``stripe_api`` pool paces to that many slots' worth of the
+    share of the global limit, and to a shard's part of the share of one endpoint."""
+
+    mode: str
+    share: float
+    pace: bool = True
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Pacing:
+        return cls(args.stripe_mode, args.share, args.pace)
+
+    @property
+    def pool_slots(self) -> int:
+        return stripe_limits.pool_slots(self.mode, self.share)
+
+    @property
+    def shard_slots(self) -> int:
+        return stripe_limits.shard_slots(self.mode, self.share)
+
+    @property
+    def default_shards(self) -> int:
+        return stripe_limits.shards_to_fill(self.mode, self.share)
+
+    def task(self, slots: int = 1) -> tuple[float, float] | None:
+        """(overall, per endpoint) requests/s of a task holding ``slots``; ``None`` unpaced."""
+        return stripe_limits.task_pacing(self.mode, slots, self.share) if self.pace else None
+
+    def running(self, shards: int) -> int:
+        """How many of a step's ``shards`` the pool lets run at once."""
+        return max(1, min(shards, self.pool_slots // self.shard_slots))
+
+    def describe(self, shards: int) -> str:
+        overall, endpoint = stripe_limits.task_pacing(self.mode, self.shard_slots, self.share)
+        paced = (
+            f"each paced to {overall:g} req/s, {endpoint:g} on one endpoint"
+            if self.pace
+            else "not paced"
+        )
+        return (
+            f"{shards} x {self.shard_slots} of {self.pool_slots} slots, "
+            f"{self.running(shards)} at once, {paced}"
+        )
 
 
 @dataclass
@@ -69,16 +137,34 @@ class World:
     def mirakl(self) -> MiraklClient:
         return MiraklClient(self.url, MIRAKL_KEY, retry=_retry(), timeout=(5, 30))
 
-    def stripe(self, max_requests_per_second: float | None = None) -> StripeGateway:
-        """A gateway, paced to ``max_requests_per_second`` when given (as the connection's
-        ``max_requests_per_second`` extra would make it in a task)."""
+    faults: dict[str, Any] = field(default_factory=dict)
+
+    def stripe(
+        self, max_requests_per_second: float | tuple[float, float] | None = None
+    ) -> StripeGateway:
+        """A gateway, paced when given a rate or ``(overall, per endpoint)`` rates (as the hook
+        paces a task: :meth:`Pacing.task`)."""
+        overall, endpoint = (
+            max_requests_per_second
+            if isinstance(max_requests_per_second, tuple)
+            else (max_requests_per_second, None)
+        )
         return StripeGateway(
             STRIPE_KEY,
             base_url=self.url,
             retry=_retry(),
             timeout=30,
-            max_requests_per_second=max_requests_per_second,
+            max_requests_per_second=overall,
+            max_requests_per_endpoint=endpoint,
         )
+
+    def stripe_limits(self, on: bool) -> None:
+        """Switch the sandbox's Stripe limits off (an untimed setup) or back on."""
+        stripe = dict(self.faults.get("stripe") or {})
+        if not on:
+            stripe.pop("documented_rate_limits", None)
+            stripe.pop("rate_limit_per_second", None)
+        self.admin.set_faults({**self.faults, "stripe": stripe})
 
     def stripe_429s(self) -> int:
         """How many Stripe calls the sandbox answered 429 (calls wasted on the rate limit)."""
@@ -131,7 +217,8 @@ def sandbox_process(seed: int = 1) -> Iterator[str]:
 
 @contextlib.contextmanager
 def open_world(args: argparse.Namespace) -> Iterator[World]:
-    """A sandbox (limited to ``--rate-limit`` Stripe req/s, ``--latency-ms``) and a ledger."""
+    """A sandbox (Stripe's documented limits of ``--stripe-mode``, or a ``--rate-limit``
+    bucket; ``--latency-ms``) and a ledger."""
     with contextlib.ExitStack() as stack:
         url = args.url.rstrip("/") if args.url else stack.enter_context(sandbox_process(args.seed))
         admin = SandboxAdmin(url)
@@ -139,13 +226,110 @@ def open_world(args: argparse.Namespace) -> Iterator[World]:
         admin.reset({})
         admin.clear_faults()
         limits: dict = {"latency_ms": args.latency_ms}
-        if args.rate_limit:
+        if getattr(args, "stripe_mode", None):
+            limits["documented_rate_limits"] = args.stripe_mode
+        elif getattr(args, "rate_limit", None):
             limits["rate_limit_per_second"] = args.rate_limit
-        admin.set_faults({"stripe": limits, "mirakl": {"latency_ms": args.latency_ms}})
+        faults = {"stripe": limits, "mirakl": {"latency_ms": args.latency_ms}}
+        admin.set_faults(faults)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         ledger = Ledger(f"sqlite:///{workdir / 'ledger.db'}")
         stack.callback(ledger.dispose)
-        yield World(url=url, admin=admin, ledger=ledger, workdir=workdir)
+        yield World(url=url, admin=admin, ledger=ledger, workdir=workdir, faults=faults)
+
+
+@dataclass
+class StepFigures:
+    """One step of a run against the sandbox: its time, failed items, and the Stripe requests
+    the sandbox served (by endpoint) or refused with 429."""
+
+    name: str
+    seconds: float
+    failed: int
+    requests: dict[tuple[str, str], int]
+    refused: int
+
+    @property
+    def writes(self) -> int:
+        return sum(n for (method, _path), n in self.requests.items() if method == "POST")
+
+    def bound(self, mode: str, share: float = 1.0) -> tuple[float, str]:
+        """The fewest seconds Stripe's limits allow for this step's requests, and which."""
+        return stripe_limits.requests_bound(self.requests, mode, share)
+
+
+def measure_step(w: World, name: str, run: Callable[[], int]) -> StepFigures:
+    """Run one step (``run`` returns its failed items), timed, with the Stripe requests it made."""
+    w.admin.clear_stripe_requests()
+    started = time.perf_counter()
+    failed = run()
+    seconds = time.perf_counter() - started
+    served: dict[tuple[str, str], int] = {}
+    refused = 0
+    for request in w.admin.stripe_requests():
+        if request.get("status") == 429:
+            refused += 1
+            continue
+        endpoint = (request["method"], endpoint_path(request["method"], request["path"]))
+        served[endpoint] = served.get(endpoint, 0) + 1
+    return StepFigures(name, seconds, failed, served, refused)
+
+
+def endpoint_path(method: str, path: str) -> str:
+    """``/v1/transfers/tr_1/reversals`` → ``/v1/transfers/{id}/reversals`` (the endpoint)."""
+    _handler, args = route(method, path)
+    for value in args:
+        path = path.replace(f"/{value}", "/{id}", 1)
+    return path
+
+
+def limits_rows(steps: Sequence[StepFigures], pacing: Pacing) -> list[tuple[str, object, str]]:
+    """The rows comparing a run's wall time with what Stripe's limits allow: the steps follow
+    one another, so the bound is the sum of each step's (its binding limit named)."""
+    mode, share = pacing.mode, pacing.share
+    wall = sum(step.seconds for step in steps)
+    documented = sum(step.bound(mode)[0] for step in steps)
+    allowed = sum(step.bound(mode, share)[0] for step in steps)
+    binding = "; ".join(
+        f"{step.name}: {_limit_name(step.bound(mode)[1], mode)}" for step in steps if step.writes
+    )
+    doc_target = (
+        "<= 1.15"
+        if share >= 1
+        else f">= 1/{share:g} = {1 / share:.2f} by design (paced to {share:.0%})"
+    )
+    return [
+        ("Stripe writes (POSTs served)", sum(step.writes for step in steps), ""),
+        (
+            "Stripe reads (GETs served)",
+            sum(sum(step.requests.values()) - step.writes for step in steps),
+            "",
+        ),  # fmt: skip
+        ("binding limit", binding, ""),
+        ("bound at the documented limits (s)", documented, ""),
+        (f"bound at the share paced to, {share:.0%} (s)", allowed, ""),
+        ("total wall time (s)", wall, ""),
+        (f"ratio wall / bound at {share:.0%}", wall / allowed if allowed else 0.0, "<= 1.15"),
+        ("ratio wall / documented bound", wall / documented if documented else 0.0, doc_target),
+        ("Stripe 429 answers", sum(step.refused for step in steps), "0"),
+    ]
+
+
+def _limit_name(binding: str, mode: str) -> str:
+    if binding == "global":
+        return f"the account's {stripe_limits.global_limit(mode):g}/s ({mode} mode)"
+    if " " in binding:
+        method, path = binding.split(" ", 1)
+        return f"{binding} ({stripe_limits.endpoint_limit(method, path, mode):g}/s)"
+    return f"{binding} ({stripe_limits.limit(binding).rate(mode):g}/s)"
+
+
+def step_rows(steps: Sequence[StepFigures]) -> list[tuple[str, object, str]]:
+    """``step wall time (s) / failed`` rows."""
+    return [
+        (f"{step.name} wall time (s) / failed", f"{step.seconds:.3f} / {step.failed}", "")
+        for step in steps
+    ]
 
 
 def split_counts(counts: Mapping[str, int]) -> tuple[int, int]:

@@ -122,7 +122,9 @@ def run(url: str, backend: str, movements: int, days: int, seed: int) -> None:
         ("fill (bulk insert), s", fill_s, ""),
         ("moved_daily rebuild (schema step 9), s", rebuild_s, ""),
     ]
-    rows += time_queries(engine, days)
+    ledger = Ledger(url)  # what the approval gate's section reads through
+    rows += time_queries(engine, days, ledger)
+    ledger.dispose()
     print_table(f"Payments console on {backend} ({movements:,} movements)", rows)
     engine.dispose()
 
@@ -265,7 +267,7 @@ def _event(entity: str, entity_id: int, old: str | None, new: str, row: dict, at
     }
 
 
-def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
+def time_queries(engine: Engine, days: int, ledger: Ledger) -> list[tuple[str, object, str]]:
     q = ConsoleQueries(engine)
     last30 = DateRange.last_days(30)
     whole = DateRange.last_days(min(days, 366))
@@ -296,11 +298,17 @@ def time_queries(engine: Engine, days: int) -> list[tuple[str, object, str]]:
 
     # with the approval gate's section (what waits for a decision: an index range of the
     # ON_HOLD rows, their reasons read) as the plugin mounts it
-    approvals = ApprovalsConfig(
-        engine=lambda: engine, edit_auth=lambda: None, user_name=lambda: "bench"
-    )
+    approvals = ApprovalsConfig(ledger=lambda: ledger)
     checks.append(("awaiting approval (list + count)", lambda: awaiting(engine)))
-    app = create_app(ConsoleAppConfig(queries=lambda: q, auth=lambda: None, approvals=approvals))
+    app = create_app(
+        ConsoleAppConfig(
+            queries=lambda: q,
+            auth=lambda: None,
+            edit_auth=lambda: None,
+            actor=lambda: None,
+            approvals=approvals,
+        )
+    )
     client = TestClient(app)
 
     def get(path: str) -> int:

@@ -3,14 +3,15 @@
 Served by the API server at ``{[api] base_url}/mirakl-connector-console/`` and shown inside the
 UI (``/plugin/payments``): money moved per day, currency, provider and workflow; what waits, what
 failed and what is in doubt; each item's history; JSON under ``/api/...``, CSV under
-``/export/...``. ``?run=<run id>`` lists what one DAG run touched: the run summaries
-and the tasks' "Payments console (this run)" extra link open it. The one write: approving or
-rejecting an item the approval gate holds (``POST /approvals/...``).
+``/export/...``. ``?run=<run id>`` lists what one DAG run touched: the run summaries and the
+tasks' "Payments console (this run)" extra link open it. Actions (retry, hold, release, resolve
+an item in doubt, map a shop, approve or reject what the approval gate holds), each with a
+reason and recorded in the ledger's audit.
 
-Every route answers only to users logged into Airflow who may read DAG runs, checked by
-Airflow's own auth manager (see :mod:`mirakl_connector.airflow.console`); the UI's session cookie
-is enough inside the UI, a Bearer token from ``POST /auth/token`` for scripts; a decision also
-needs the permission to change DAG runs. The ledger is the one of connection
+Every route answers only to users logged into Airflow who may read DAG runs, every action only to
+those who may change them, checked by Airflow's own auth manager (see
+:mod:`mirakl_connector.airflow.console`); the UI's session cookie is enough inside the UI, a
+Bearer token from ``POST /auth/token`` for scripts. The ledger is the one of connection
 ``mirakl_connector_db``.
 """
 
@@ -20,24 +21,30 @@ from airflow.plugins_manager import AirflowPlugin
 
 from mirakl_connector.airflow.console import (
     LedgerReader,
+    action_services,
+    console_actor,
     console_edit_access,
     console_read_access,
-    console_user_name,
+    trusted_origins,
 )
 from mirakl_connector.airflow.console_links import CONSOLE_URL_PREFIX, ConsoleRunLink
+from mirakl_connector.console.actions import ConsoleActions
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
 from mirakl_connector.console.approvals import ApprovalsConfig
 
 URL_PREFIX = CONSOLE_URL_PREFIX
 
 reader = LedgerReader()
+actions = ConsoleActions(action_services(reader))
 app = create_app(
     ConsoleAppConfig(
         queries=reader,
         auth=console_read_access(),
-        approvals=ApprovalsConfig(
-            engine=reader.engine, edit_auth=console_edit_access(), user_name=console_user_name()
-        ),
+        actions=lambda: actions,
+        edit_auth=console_edit_access(),
+        actor=console_actor(),
+        trusted_origins=trusted_origins(),
+        approvals=ApprovalsConfig(ledger=reader.ledger),
     )
 )
 

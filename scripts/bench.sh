@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The benchmarks: ./scripts/bench.sh [name ...] (default: all of them, in this order).
 #
-#   payment_split       10,000 orders, Stripe 100 req/s, 25 ms latency, 8 shards   (~2 min)
+#   payment_split       2,500 orders under Stripe's live limits (25 req/s per endpoint) (~2 min)
 #   backlog             20,000 waiting orders: full sweep vs by change, idle and 1 % changed (~2 min)
-#   refunds_settlement  1,000 refunds and 1,000 invoices, the same limits           (~1 min)
+#   refunds_settlement  1,000 refunds and 1,000 invoices, the same limits           (~5 min)
 #   rerun               a finished batch of 2,000 orders run again: 0 writes        (~1 min)
 #   parse_time          the DAG files as the DAG processor parses them              (~1 min)
 #   faults              10% injected faults and a killed task per workflow          (~5 min)

@@ -107,16 +107,16 @@ def get_provider_info() -> dict[str, Any]:
                     "max_requests_per_second": {
                         "label": "Max requests per second (per task)",
                         "description": "Pace each task's Stripe calls to this budget. Empty: "
-                        "the task's share of Stripe's documented limit for the key's mode (5), "
-                        "or no pacing when Host points at a sandbox. Tasks at once (stripe_api "
-                        "pool slots) x this value should stay under the account's rate limit.",
+                        "the task's share of Stripe's documented limit for the key's mode (5 per "
+                        "stripe_api pool slot it holds), or no pacing when Host points at a "
+                        "sandbox. Pool slots x this value should stay under the account's limit.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "max_requests_per_endpoint": {
                         "label": "Max requests per second on one endpoint (per task)",
                         "description": "Pace each task's calls to any one Stripe endpoint "
-                        "(25 requests/s each at Stripe). Empty: live 1.25, test 5, or no pacing "
-                        "when Host points at a sandbox.",
+                        "(25 requests/s each at Stripe). Empty: 5 (the 4 shards of a step then "
+                        "send 80 % of it), or no pacing when Host points at a sandbox.",
                         "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                 },

@@ -286,6 +286,21 @@ class StripeGateway:
             "refunds", {key: payment_id, "limit": 100}, {"miraklRefundId": mirakl_refund_id}
         )
 
+    def retrieve_transfer(
+        self, transfer_id: str, *, on_account: str | None = None
+    ) -> dict[str, Any]:
+        """A transfer as Stripe has it; ``on_account`` for one made on a connected account
+        (seller → platform)."""
+        return self._call("transfers.retrieve", transfer_id, on_account=on_account)
+
+    def retrieve_reversal(self, transfer_id: str, reversal_id: str) -> dict[str, Any]:
+        """A reversal of ``transfer_id`` as Stripe has it."""
+        return self._call("transfers.reversals.retrieve", transfer_id, reversal_id)
+
+    def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
+        """A refund as Stripe has it."""
+        return self._call("refunds.retrieve", refund_id)
+
     def retrieve_account(self, account_id: str) -> dict[str, Any]:
         """A connected account as a plain dict (KYC fields: ``requirements``, ``*_enabled``)."""
         return self._call("accounts.retrieve", account_id)

@@ -35,22 +35,40 @@ def row(table: str, label: str) -> str:
     return re.split(r"\s{2,}", match.group(1).strip())[0]  # value, then the target
 
 
-def test_payment_split_bench_makes_each_transfer_once():
-    out = run_bench("payment_split", "--orders", "60", "--shards", "3", "--rate-limit", "500")
+def test_payment_split_bench_makes_each_transfer_once_under_stripe_s_limits():
+    out = run_bench("payment_split", "--orders", "60", "--shards", "3")
     assert row(out, "transfers in the sandbox") == "60"
     assert row(out, "failed items") == "0"
     assert row(out, "Stripe writes per transfer (sandbox)") == "1.000"
-    assert float(row(out, "ratio wall / bound")) > 0
+    # Live mode: the 60 transfers are bound by POST /v1/transfers' 25/s, paced to 80 % of it.
+    assert row(out, "binding limit") == "execute: POST /v1/transfers (25/s)"
+    assert float(row(out, "bound at the documented limits (s)")) >= 60 / 25
+    assert float(row(out, "bound at the share paced to, 80% (s)")) >= 60 / 20
+    assert float(row(out, "ratio wall / bound at 80%")) > 0
+
+
+def test_the_split_bench_runs_the_test_mode_limits():
+    out = run_bench("payment_split", "--orders", "30", "--stripe-mode", "test", "--share", "1")
+    assert row(out, "transfers in the sandbox") == "30"
+    assert row(out, "binding limit").startswith("execute: ")
+    assert float(row(out, "bound at the documented limits (s)")) >= 30 / 25
 
 
 def test_refunds_and_settlement_bench_move_each_object_once():
     out = run_bench(
         "refunds_settlement", "--refunds", "20", "--invoices", "20", "--shards", "2",
-        "--rate-limit", "500",
+        "--share", "1",
     )  # fmt: skip
     assert row(out, "refunds / reversals in the sandbox") == "20 / 20"
     assert row(out, "transfers / payouts in the sandbox") == "40 / 20"
     assert row(out, "Stripe POST attempts per write") == "1.000"
+    refunds, settlement = out.split("Seller settlement")
+    assert row(refunds, "binding limit") == (
+        "refund: POST /v1/refunds (25/s); reverse: POST /v1/transfers/{id}/reversals (25/s)"
+    )
+    assert row(settlement, "binding limit") == (
+        "transfer: POST /v1/transfers (25/s); payout: POST /v1/payouts (25/s)"
+    )
 
 
 def test_rerun_bench_writes_nothing():

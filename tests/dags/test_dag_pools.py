@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import DAG
 
-from mirakl_connector.airflow.pools import MIRAKL_POOL, STRIPE_POOL, pool_for_step
+from mirakl_connector import stripe_limits
+from mirakl_connector.airflow.pools import MIRAKL_POOL, STRIPE_MODE_ENV, STRIPE_POOL, pool_for_step
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sensors.stripe import StripeNewObjectsSensor
+from mirakl_connector.airflow.sharding import sharded_step
+from mirakl_connector.shards import SHARDED_STEPS
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 
@@ -53,3 +58,31 @@ def test_payment_split_shards_run_in_the_stripe_pool(dagbag):
     create = dagbag.dags["stripe_payment_split"].task_dict["create_transfers"]
     assert create.pool == STRIPE_POOL
     assert dagbag.dags["stripe_payment_split"].task_dict["plan_transfers"].pool == MIRAKL_POOL
+
+
+def test_each_shard_takes_the_pool_slots_that_pay_for_its_pace(dagbag):
+    """The shards of the three sharded steps take ``shard_slots`` of the stripe_api pool (1 in
+    test mode, the tests' default), every other task 1."""
+    sharded = {(workflow, step) for workflow, steps in SHARDED_STEPS.items() for step in steps}
+    seen = set()
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            found = _workflow_step(task)
+            if found is None:
+                continue
+            expected = stripe_limits.shard_slots("test") if found in sharded else 1
+            assert task.pool_slots == expected, f"{dag.dag_id}.{task.task_id}"
+            if found in sharded:
+                seen.add(found)
+    assert seen == sharded
+
+
+def test_a_live_deployment_gives_each_shard_two_slots(monkeypatch):
+    monkeypatch.setenv(STRIPE_MODE_ENV, "live")
+    with DAG("live_shards", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        mapped = sharded_step(
+            task_id="create_transfers", workflow="payment_split", step="execute",
+            shards=[{"shard": 0, "shards": 4}],
+        )  # fmt: skip
+    assert mapped.pool_slots == stripe_limits.shard_slots("live") == 2
+    assert mapped.pool == STRIPE_POOL

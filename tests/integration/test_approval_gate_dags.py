@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from mirakl_connector.console.actions import Actor
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
 from mirakl_connector.console.approvals import ApprovalsConfig
 from mirakl_connector.console.queries import ConsoleQueries
@@ -72,9 +73,9 @@ def console_decide(ledger: Ledger, path: str, **form) -> int:
         ConsoleAppConfig(
             queries=lambda: ConsoleQueries(ledger.engine),
             auth=lambda: None,
-            approvals=ApprovalsConfig(
-                engine=lambda: ledger.engine, edit_auth=lambda: None, user_name=_ops
-            ),
+            edit_auth=lambda: None,
+            actor=_ops,
+            approvals=ApprovalsConfig(ledger=lambda: ledger),
         )
     )
     with TestClient(app) as client:
@@ -90,8 +91,8 @@ def console_decide(ledger: Ledger, path: str, **form) -> int:
     return r.status_code
 
 
-def _ops(request: Request) -> str:
-    return "ops-lead"
+def _ops(request: Request) -> Actor:
+    return Actor(name="ops-lead")
 
 
 def posts(sandbox, path: str) -> list[dict]:

@@ -260,7 +260,7 @@ def test_documented_limits_test_mode_is_25_for_the_whole_account() -> None:
     assert results == [None] * 25 + ["global"]
     # Documented lower limits: Files API 20/s, Search API 20/s.
     files = [limits.refuse("sk_live_f", "POST", "/v1/files", "POST files") for _ in range(21)]
-    assert files == [None] * 20 + ["endpoint"]
+    assert files == [None] * 20 + ["files_write"]
 
 
 def test_the_simulator_answers_429_as_stripe_and_saves_nothing_for_the_key(
@@ -290,3 +290,34 @@ def test_the_simulator_answers_429_as_stripe_and_saves_nothing_for_the_key(
     assert _raw_transfer(sandbox.url, "k-limited").status_code == 200
     assert len(admin.transfers()) == 1
     assert admin.faults()["stripe"]["documented_rate_limits"] is False
+
+
+def test_the_documented_limits_take_a_mode_from_the_configuration(
+    sandbox, admin: SandboxAdmin
+) -> None:
+    """``"live"``/``"test"`` apply that mode's limits whatever the key (the sandbox's key is a
+    test key); ``true`` reads each key's prefix; anything else is refused, naming the setting."""
+    assert (
+        admin.set_faults({"stripe": {"documented_rate_limits": "live"}})["stripe"][
+            "documented_rate_limits"
+        ]
+        == "live"
+    )
+    sandbox.faults.targets["stripe"].documented_limits = limits = DocumentedLimits(
+        FrozenClock(), mode="live"
+    )
+    for i in range(99):  # the live account's second, less one, on other endpoints
+        assert limits.refuse("sk_test_unit", "GET", "/v1/x", f"GET e{i % 5}") is None
+    assert _raw_transfer(sandbox.url, "k-live").status_code == 200  # the 100th
+    refused = _raw_transfer(sandbox.url, "k-live-2")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit"
+    assert [r["fault"] for r in admin.stripe_requests()] == [None, "rate_limit_global"]
+    assert (
+        admin.set_faults({"stripe": {"documented_rate_limits": True}})["stripe"][
+            "documented_rate_limits"
+        ]
+        is True
+    )
+    with pytest.raises(Exception, match="documented_rate_limits"):
+        admin.set_faults({"stripe": {"documented_rate_limits": "prod"}})

@@ -7,14 +7,16 @@ can make is bounded by the provider's latency, and the pool size follows from th
 
     slots = floor(limit (requests/s) x share left for Airflow / requests/s one task can make)
 
-* **Stripe** (figures and sources: :mod:`mirakl_connector.stripe_limits`): 100 requests/s in
-  live mode, 25 in test mode, per account, and 25 requests/s on any one endpoint in both modes.
-  A write (transfer, refund, payout, capture) takes about 200 ms, so one task makes at most
-  about 5 requests/s. Airflow keeps 80 % of the budget (the rest is for the webhook app, the
-  dashboard and other integrations on the same account): live 100 x 0.8 / 5 = 16 slots, test
-  25 x 0.8 / 5 = 4. The endpoint limit is lower than 16 tasks x 5: in live mode the tasks pace
-  themselves to 1.25 requests/s per endpoint (``stripe_limits.task_pacing``), so the 16 slots
-  stay under 20 requests/s even when all of them create transfers.
+* **Stripe** (the table of limits and its sources: :mod:`mirakl_connector.stripe_limits`):
+  100 requests/s per account in live mode, 25 in test mode, and 25 requests/s on any one
+  endpoint in both. A write (transfer, refund, payout, capture) takes about 200 ms, so one task
+  makes at most about 5 requests/s. Airflow keeps 80 % of each limit (the rest is for the
+  checkout, the webhook app, the dashboard and other integrations): live 100 x 0.8 / 5 = 16
+  slots, test 25 x 0.8 / 5 = 4. A slot is worth 5 requests/s overall; a task paces itself to the
+  slots it holds (``stripe_limits.task_pacing``). On one endpoint, 4 tasks at 5 requests/s fill
+  the connector's 20 of its 25: a sharded step's shards each take ``shard_slots`` slots (live 2,
+  so that its 4 shards hold half of the pool and the other DAGs keep the other half; test 1)
+  and pace to 5 requests/s on their endpoint.
 * **Mirakl**: no published number, but operators see HTTP 429 around 120 calls/min (2/s) per
   API key on the order and invoice lists (OR11, IV01). A paginated list call takes about 0.5 s,
   so one task alone can reach that budget: 2 slots leave room for two DAGs reading at once,
@@ -44,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mirakl_connector import stripe_limits
+from mirakl_connector.shards import SHARDED_STEPS
 
 STRIPE_POOL = "stripe_api"
 MIRAKL_POOL = "mirakl_api"
@@ -53,12 +56,9 @@ DEFAULT_POOL = "default_pool"
 #: ``live`` or ``test``: which Stripe rate limit the stripe_api pool is sized for.
 STRIPE_MODE_ENV = "MIRAKL_CONNECTOR_STRIPE_MODE"
 
-STRIPE_LIMITS = stripe_limits.GLOBAL_LIMITS  # requests per second, per account
-STRIPE_REQUESTS_PER_TASK = stripe_limits.REQUESTS_PER_TASK  # one request in flight, ~200 ms each
 MIRAKL_LIMIT_PER_MINUTE = 120
 MIRAKL_SLOTS = 2
 HYPERWALLET_SLOTS = 2
-AIRFLOW_SHARE = stripe_limits.AIRFLOW_SHARE
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,12 @@ class PoolSpec:
     description: str
 
 
+def stripe_mode_from_env() -> str:
+    """The Stripe mode the deployment sizes its pool for (``$MIRAKL_CONNECTOR_STRIPE_MODE``,
+    default ``test``). Reading the environment is no I/O, so DAG files may call it."""
+    return stripe_limits.check_mode(os.environ.get(STRIPE_MODE_ENV, "test"))
+
+
 def stripe_slots(mode: str) -> int:
     """Slots of the ``stripe_api`` pool for Stripe's ``live`` or ``test`` rate limit."""
     return stripe_limits.pool_slots(mode)
@@ -79,14 +85,17 @@ def pool_specs(stripe_mode: str = "test") -> list[PoolSpec]:
     """The pools the connector's DAGs use, sized for ``stripe_mode``."""
     slots = stripe_slots(stripe_mode)
     overall, per_endpoint = stripe_limits.task_pacing(stripe_mode)
+    share = stripe_limits.AIRFLOW_SHARE
     return [
         PoolSpec(
             STRIPE_POOL,
             slots,
-            f"Tasks that write to Stripe. {STRIPE_LIMITS[stripe_mode]} req/s ({stripe_mode} mode)"
-            f" x {AIRFLOW_SHARE:.0%} for Airflow / ~{STRIPE_REQUESTS_PER_TASK} req/s per task"
-            f" = {slots}; each task paced to {overall:g} req/s, {per_endpoint:g} on one endpoint"
-            f" ({stripe_limits.ENDPOINT_LIMIT} req/s per endpoint)",
+            f"Tasks that write to Stripe. {stripe_limits.global_limit(stripe_mode):g} req/s"
+            f" ({stripe_mode} mode) x {share:.0%} for Airflow"
+            f" / ~{stripe_limits.REQUESTS_PER_TASK} req/s per task = {slots}; each slot paced to"
+            f" {overall:g} req/s, each task to {per_endpoint:g} on one endpoint"
+            f" ({stripe_limits.ENDPOINT_DEFAULT.rate(stripe_mode):g} req/s per endpoint); a"
+            f" shard of a sharded step takes {stripe_limits.shard_slots(stripe_mode)} slot(s)",
         ),
         PoolSpec(
             MIRAKL_POOL,
@@ -121,6 +130,14 @@ STEP_POOLS: dict[str, dict[str, str]] = {
     "hyperwallet_kyc_resync": {"*": HYPERWALLET_POOL},  # paged user lists, then S07
     "hyperwallet_payment_status": {"*": MIRAKL_POOL},  # confirms billing cycles in Mirakl
 }
+
+
+def pool_slots_for_step(workflow: str, step: str, stripe_mode: str) -> int:
+    """Slots one task of ``workflow.step`` takes: a shard of a sharded Stripe step takes
+    :func:`~mirakl_connector.stripe_limits.shard_slots` (live 2, test 1), every other task 1."""
+    if pool_for_step(workflow, step) == STRIPE_POOL and step in SHARDED_STEPS.get(workflow, ()):
+        return stripe_limits.shard_slots(stripe_mode)
+    return 1
 
 
 def pool_for_step(workflow: str, step: str) -> str:
@@ -165,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--stripe-mode",
-        choices=sorted(STRIPE_LIMITS),
+        choices=stripe_limits.MODES,
         default=os.environ.get(STRIPE_MODE_ENV, "test"),
         help=f"size stripe_api for this Stripe mode (default: ${STRIPE_MODE_ENV} or test)",
     )

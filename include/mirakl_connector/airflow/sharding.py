@@ -4,7 +4,10 @@ Three DAGs write to Stripe in volume (payment split, refunds, settlement). Each 
 steps is expanded over ``[{"shard": 0, "shards": n}, ...]``, where ``n`` is the workflow's
 ``execute_shards`` setting read when the run starts (:func:`shard_plan_task`), never at parse
 time. On CeleryExecutor the shards run on several workers at once; the pool of the step
-(:func:`~mirakl_connector.airflow.pools.pool_for_step`) still caps how many run together.
+(:func:`~mirakl_connector.airflow.pools.pool_for_step`) still caps how many run together, and
+each shard takes the pool slots that pay for its pace
+(:func:`~mirakl_connector.airflow.pools.pool_slots_for_step`, sized for
+``$MIRAKL_CONNECTOR_STRIPE_MODE`` like the pool itself).
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
-from mirakl_connector.airflow.pools import DEFAULT_POOL, pool_for_step
+from mirakl_connector.airflow.pools import (
+    DEFAULT_POOL,
+    pool_for_step,
+    pool_slots_for_step,
+    stripe_mode_from_env,
+)
 from mirakl_connector.shards import shards_from_config
 
 if TYPE_CHECKING:
@@ -53,12 +61,13 @@ def sharded_step(*, task_id: str, workflow: str, step: str, shards: Any) -> Any:
     """``MiraklWorkflowOperator`` for ``workflow.step``, one mapped task per shard.
 
     A mapped task takes its pool from ``partial()``, not from the operator's default, so it is
-    passed here; the map index reads "shard i" in the UI.
+    passed here, with the slots each shard takes; the map index reads "shard i" in the UI.
     """
     return MiraklWorkflowOperator.partial(
         task_id=task_id,
         workflow=workflow,
         step=step,
         pool=pool_for_step(workflow, step),
+        pool_slots=pool_slots_for_step(workflow, step, stripe_mode_from_env()),
         map_index_template="shard {{ task.step_kwargs['shard'] }}",
     ).expand(step_kwargs=shards)

@@ -1,4 +1,4 @@
-"""The payments console as a FastAPI app: an HTML page, a JSON API and CSV exports, read-only.
+"""The payments console as a FastAPI app: an HTML page, a JSON API, CSV exports, and actions.
 
 Routes (relative to where the app is mounted):
 
@@ -8,14 +8,24 @@ Routes (relative to where the app is mounted):
 * ``GET /api/moved``, ``/api/summary/{category}``, ``/api/items``, ``/api/items/{entity}/{id}``:
   the same data as JSON (amounts in minor units with their currency, and as a decimal string);
 * ``GET /export/moved.csv``, ``/export/items.csv``: CSV exports of the table and of the lists;
-* with ``ConsoleAppConfig.approvals``: the items held by the approval gate on the page and under
-  ``GET /api/approvals``, and ``POST /approvals/{entity}/{id}`` to decide on one (the only write;
-  see :mod:`mirakl_connector.console.approvals`).
+* ``GET /api/actions``: the audit of the console's actions (newest first, or one item's);
+* actions (:mod:`.actions`), each a ``POST`` with a mandatory ``why``: from the item page's forms
+  ``POST /items/{entity}/{id}/{action}`` (then back to the item page), for scripts
+  ``POST /api/items/{entity}/{id}/{action}`` with a JSON body; ``action`` is ``retry``,
+  ``hold``, ``release``, ``resolve-found`` (with ``object_id``) or ``resolve-not-found``; a shop
+  is mapped with ``POST /mappings`` (form) or ``POST /api/mappings`` (JSON:
+  ``shop_id``, ``stripe_account_id``, ``why``).
+* with ``ConsoleAppConfig.approvals``: the items the approval gate holds, on the page and under
+  ``GET /api/approvals``, and ``POST /approvals/{entity}/{id}`` to approve or reject one (an
+  action like the others: ``edit_auth``, the same-origin check, the audit; see
+  :mod:`mirakl_connector.console.approvals`).
 
 The app knows nothing about Airflow: ``ConsoleAppConfig.auth`` is a FastAPI dependency applied
-to *every* route (the plugin passes Airflow's own authorization), and the app publishes no docs or
-OpenAPI pages. Database work runs in a thread: the API server serves the Airflow UI on the same
-event loop.
+to *every* route (the plugin passes Airflow's own authorization), ``edit_auth`` one applied to
+every action on top of it, and the app publishes no docs or OpenAPI pages. An action sent with
+the session cookie (a browser) must come from a page of this site (:func:`_same_origin`): the
+cookie alone would let another site's page post a form as the user. Database and provider work
+runs in a thread: the API server serves the Airflow UI on the same event loop.
 """
 
 from __future__ import annotations
@@ -26,12 +36,20 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
 from mirakl_connector.console import html as pages
+from mirakl_connector.console.actions import Actor, ConsoleActions, allowed_actions
 from mirakl_connector.console.approvals import ApprovalsConfig, approvals_router, awaiting_section
 from mirakl_connector.console.queries import (
     CATEGORIES,
@@ -50,17 +68,27 @@ from mirakl_connector.console.queries import (
     ReasonGroup,
     aware_utc,
 )
+from mirakl_connector.ledger.manual_actions import ActionRecord, ActionRefused
 from mirakl_connector.money import from_minor
 
 
 @dataclass
 class ConsoleAppConfig:
-    """Where the app reads the ledger, and who may read it."""
+    """Where the app reads the ledger, who may read it, and who may act."""
 
     queries: Callable[[], ConsoleQueries]
     #: A FastAPI dependency run before every route; it raises (401/403) to refuse the request.
     auth: Callable[..., Any]
-    #: The approval gate's list and decisions (``None``: the console stays read-only).
+    #: The actions; ``None``: a read-only console (no action route).
+    actions: Callable[[], ConsoleActions] | None = None
+    #: A FastAPI dependency run before every action, after ``auth``; it raises (401/403).
+    edit_auth: Callable[..., Any] | None = None
+    #: A FastAPI dependency returning who acts (:class:`~.actions.Actor`).
+    actor: Callable[..., Actor] | None = None
+    #: Origins (``https://host[:port]``) a cookie-authenticated action may come from besides
+    #: the request's own host (the API server's public ``base_url`` behind a proxy).
+    trusted_origins: tuple[str, ...] = ()
+    #: The approval gate's list and decisions (``None``: none; needs ``edit_auth`` and ``actor``).
     approvals: ApprovalsConfig | None = None
 
 
@@ -77,7 +105,10 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         return config.queries()
 
     if config.approvals is not None:
-        app.include_router(approvals_router(config.approvals))
+        if config.edit_auth is None or config.actor is None:
+            raise ValueError("a console with approvals needs edit_auth and actor dependencies")
+        guards = [Depends(config.edit_auth), Depends(_same_origin(config.trusted_origins))]
+        app.include_router(approvals_router(config.approvals, guards=guards, actor=config.actor))
 
     @app.get("/", response_class=HTMLResponse)
     async def page(
@@ -119,6 +150,8 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
                 filters=filters,
                 items=q.items(cat, filters, page=page, size=size),
                 now=datetime.now(UTC),
+                recent_actions=q.recent_actions(limit=20),
+                actions=config.actions is not None,
             )
 
         data = await run_in_threadpool(load)
@@ -126,8 +159,13 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
 
     @app.get("/items/{entity}/{row_id}", response_class=HTMLResponse)
     async def item_page(request: Request, entity: str, row_id: int) -> HTMLResponse:
-        item, history = await run_in_threadpool(lambda: _item_and_history(entity, row_id))
-        return HTMLResponse(pages.render_item(item, history, _base(request)))
+        item, history, audit = await run_in_threadpool(lambda: _item_history_audit(entity, row_id))
+        done = _done_entry(request, audit)
+        return HTMLResponse(
+            pages.render_item(
+                item, history, _base(request), audit=audit, actions=_can_act(), done=done
+            )
+        )
 
     @app.get("/api/moved")
     async def api_moved(
@@ -189,9 +227,25 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
 
     @app.get("/api/items/{entity}/{row_id}")
     async def api_item(entity: str, row_id: int) -> JSONResponse:
-        item, history = await run_in_threadpool(lambda: _item_and_history(entity, row_id))
-        events = [_event_json(h) for h in history]
-        return JSONResponse({"item": _item_json(item), "history": events})
+        item, history, audit = await run_in_threadpool(lambda: _item_history_audit(entity, row_id))
+        return JSONResponse(_item_detail_json(item, history, audit))
+
+    @app.get("/api/actions")
+    async def api_actions(
+        entity: str | None = None,
+        id: int | None = None,  # noqa: A002 - the item's (or shop's) id
+        limit: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
+    ) -> JSONResponse:
+        if (entity is None) != (id is None):
+            raise HTTPException(400, "give both entity and id, or neither")
+
+        def load() -> list[ActionRecord]:
+            q = _queries()
+            if entity is not None and id is not None:
+                return q.actions(entity, id, limit=limit)
+            return q.recent_actions(limit=limit)
+
+        return JSONResponse({"actions": [_action_json(a) for a in await run_in_threadpool(load)]})
 
     @app.get("/export/moved.csv")
     async def export_moved(
@@ -249,14 +303,192 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         )
         return period, rows
 
-    def _item_and_history(entity: str, row_id: int) -> tuple[Item, list[HistoryEvent]]:
+    def _item_history_audit(
+        entity: str, row_id: int
+    ) -> tuple[Item, list[HistoryEvent], list[ActionRecord]]:
         q = _queries()
         item = q.get_item(entity, row_id)
         if item is None:
             raise HTTPException(404, f"no {entity} {row_id} in the ledger")
-        return item, q.history(entity, row_id)
+        return item, q.history(entity, row_id), q.actions(entity, row_id)
 
+    def _can_act() -> bool:
+        return config.actions is not None
+
+    if config.actions is not None:
+        _add_action_routes(app, config, _item_history_audit)
     return app
+
+
+# -- actions --------------------------------------------------------------------------------
+
+#: URL name of each item action → what it does.
+ITEM_ACTIONS = ("retry", "hold", "release", "resolve-found", "resolve-not-found")
+
+
+def _add_action_routes(app: FastAPI, config: ConsoleAppConfig, item_history_audit: Any) -> None:
+    """The ``POST`` routes: Airflow's edit permission, the same-origin check, then the action."""
+    if config.edit_auth is None or config.actor is None:
+        raise ValueError("a console with actions needs edit_auth and actor dependencies")
+    assert config.actions is not None
+    actions_of = config.actions
+    guards = [Depends(config.edit_auth), Depends(_same_origin(config.trusted_origins))]
+    actor_dep = config.actor
+
+    def run_item_action(
+        entity: str, row_id: int, action: str, actor: Actor, fields: dict[str, Any]
+    ) -> ActionRecord:
+        actions = actions_of()
+        why = fields.get("why")
+        if action == "retry":
+            return actions.retry(entity, row_id, actor=actor, why=why)
+        if action == "hold":
+            return actions.hold(entity, row_id, actor=actor, why=why)
+        if action == "release":
+            return actions.release(entity, row_id, actor=actor, why=why)
+        attempts = fields.get("attempts")
+        try:
+            seen = int(attempts) if attempts not in (None, "") else None
+        except (TypeError, ValueError):
+            raise ActionRefused("attempts must be a whole number", status=422) from None
+        return actions.resolve(
+            entity, row_id, actor=actor, why=why, found=action == "resolve-found",
+            object_id=fields.get("object_id"), attempts=seen,
+        )  # fmt: skip
+
+    def check_action(action: str) -> None:
+        if action not in ITEM_ACTIONS:
+            raise HTTPException(404, f"no action {action!r}; one of {', '.join(ITEM_ACTIONS)}")
+
+    @app.post("/api/items/{entity}/{row_id}/{action}", dependencies=guards)
+    async def api_item_action(
+        request: Request, entity: str, row_id: int, action: str, actor: Actor = Depends(actor_dep)
+    ) -> JSONResponse:
+        check_action(action)
+        fields = await _json_fields(request)
+        try:
+            done = await run_in_threadpool(
+                lambda: run_item_action(entity, row_id, action, actor, fields)
+            )
+        except ActionRefused as exc:
+            raise HTTPException(exc.status, exc.reason) from None
+        item, history, audit = await run_in_threadpool(lambda: item_history_audit(entity, row_id))
+        return JSONResponse(
+            {"action": _action_json(done), **_item_detail_json(item, history, audit)}
+        )
+
+    @app.post("/items/{entity}/{row_id}/{action}", dependencies=guards, response_model=None)
+    async def item_action(
+        request: Request, entity: str, row_id: int, action: str, actor: Actor = Depends(actor_dep)
+    ) -> Response:
+        check_action(action)
+        fields = await _form_fields(request)
+        base = _base(request)
+        try:
+            done = await run_in_threadpool(
+                lambda: run_item_action(entity, row_id, action, actor, fields)
+            )
+        except ActionRefused as exc:
+            # the item page again, saying why; nothing changed
+            item, history, audit = await run_in_threadpool(
+                lambda: item_history_audit(entity, row_id)
+            )
+            page = pages.render_item(
+                item, history, base, audit=audit, actions=True, error=exc.reason, form=fields
+            )
+            return HTMLResponse(page, status_code=exc.status)
+        # Post/Redirect/Get: a reload of the result page never posts the action again
+        url = f"{base}/items/{entity}/{row_id}?done={done.id}#actions"
+        return RedirectResponse(url, status_code=303)
+
+    def map_shop(actor: Actor, fields: dict[str, Any]) -> ActionRecord:
+        return actions_of().map_shop(
+            fields.get("shop_id"), fields.get("stripe_account_id"), actor=actor,
+            why=fields.get("why"),
+        )  # fmt: skip
+
+    @app.post("/api/mappings", dependencies=guards)
+    async def api_map_shop(request: Request, actor: Actor = Depends(actor_dep)) -> JSONResponse:
+        fields = await _json_fields(request)
+        try:
+            done = await run_in_threadpool(lambda: map_shop(actor, fields))
+        except ActionRefused as exc:
+            raise HTTPException(exc.status, exc.reason) from None
+        return JSONResponse({"action": _action_json(done)}, status_code=201)
+
+    @app.post("/mappings", dependencies=guards, response_class=HTMLResponse)
+    async def form_map_shop(request: Request, actor: Actor = Depends(actor_dep)) -> HTMLResponse:
+        fields = await _form_fields(request)
+        try:
+            done = await run_in_threadpool(lambda: map_shop(actor, fields))
+        except ActionRefused as exc:
+            return HTMLResponse(
+                pages.render_outcome("Shop not mapped", exc.reason, _base(request), error=True),
+                status_code=exc.status,
+            )
+        return HTMLResponse(
+            pages.render_outcome("Shop mapped", done.detail or "", _base(request)),
+            status_code=201,
+        )
+
+
+def _same_origin(trusted: tuple[str, ...]) -> Callable[[Request], None]:
+    """Refuse a cookie-authenticated action that did not come from a page of this site.
+
+    A browser sends the session cookie with any request to this host, including a form another
+    site's page posts (cross-site request forgery); it also sends ``Origin`` (or at least
+    ``Referer``) with every ``POST``, which that page cannot forge. So an action without
+    ``Authorization: Bearer`` (the cookie is then the credential, as Airflow's ``get_user``
+    decides) must carry an ``Origin`` or ``Referer`` naming this host (``Host`` or the
+    proxy's ``X-Forwarded-Host``) or a trusted origin. A script's Bearer token is never sent
+    by a browser on its own: those calls need no such header.
+    """
+    allowed = {_netloc(o) for o in trusted if _netloc(o)}
+
+    def check(request: Request) -> None:
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            return
+        source = request.headers.get("origin") or request.headers.get("referer")
+        if not source or source == "null":
+            raise HTTPException(
+                403,
+                "cross-site request refused: an action sent with the session cookie needs an "
+                "Origin or Referer header of this site (or use a Bearer token)",
+            )
+        hosts = {request.headers.get("host", ""), *allowed}
+        forwarded = request.headers.get("x-forwarded-host")
+        if forwarded:
+            hosts.add(forwarded.split(",")[0].strip())
+        if _netloc(source) not in {h.lower() for h in hosts if h}:
+            raise HTTPException(403, f"cross-site request refused: it comes from {source}")
+
+    return check
+
+
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
+async def _json_fields(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HTTPException(422, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise HTTPException(422, "the body must be a JSON object")
+    return body
+
+
+async def _form_fields(request: Request) -> dict[str, Any]:
+    """An HTML form's fields (``application/x-www-form-urlencoded``), first value of each."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _done_entry(request: Request, audit: list[ActionRecord]) -> ActionRecord | None:
+    done = request.query_params.get("done")
+    return next((a for a in audit if done and str(a.id) == done), None)
 
 
 def _item_csv_line(row: Any) -> list[Any]:
@@ -406,6 +638,32 @@ def _event_json(event: HistoryEvent) -> dict[str, Any]:
         "reason": event.reason,
         "run_id": event.run_id,
         "at": event.at.isoformat(),
+    }
+
+
+def _action_json(action: ActionRecord) -> dict[str, Any]:
+    return {
+        "id": action.id,
+        "at": _iso(aware_utc(action.at)),
+        "user": action.user,
+        "action": action.action,
+        "entity": action.entity,
+        "entity_id": action.entity_id,
+        "item": action.item,
+        "why": action.why,
+        "result": action.result,
+        "detail": action.detail,
+    }
+
+
+def _item_detail_json(
+    item: Item, history: list[HistoryEvent], audit: list[ActionRecord]
+) -> dict[str, Any]:
+    return {
+        "item": _item_json(item),
+        "history": [_event_json(h) for h in history],
+        "actions": [_action_json(a) for a in audit],
+        "allowed_actions": allowed_actions(item),
     }
 
 

@@ -15,32 +15,31 @@ Routes (relative to where the console is mounted, next to the read-only ones):
 
 The page lists the same items with Approve / Reject buttons (:func:`awaiting_section`).
 
-Who may decide: the console's read access (every route), then ``ApprovalsConfig.edit_auth``,
-on the API server Airflow's own ``requires_access_dag("PUT", DagAccessEntity.RUN)``: whoever
-may trigger or clear DAG runs may release money they would release by running the DAG; a
-read-only user gets 403, an anonymous one 401. A request authenticated by the UI's cookie must
-come from the console's own origin (``Origin``, else ``Referer``, equal to the host the request
-was sent to; 403 otherwise): a page on another site cannot make a logged-in operator's browser
-approve a payout. A ``Authorization: Bearer`` request carries no ambient credential and needs no
-such check.
+Who may decide: as for every console action (:mod:`.app`), the read access, then
+``ConsoleAppConfig.edit_auth`` (on the API server Airflow's ``requires_access_dag("PUT",
+DagAccessEntity.RUN)``: whoever may change DAG runs may release money running the DAG would
+release; a read-only user gets 403, an anonymous one 401), and the same-origin check of a
+cookie-authenticated request (a page on another site cannot make a logged-in operator's browser
+approve a payout). The decision is recorded under ``ConsoleAppConfig.actor``'s name, in the
+ledger's ``approvals`` table, the item's history and the console's audit (``console_actions``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import Engine
 
 from mirakl_connector.approval_gate import ApprovalDecision, Decision
+from mirakl_connector.console.actions import Actor
 from mirakl_connector.console.html import age, money
 from mirakl_connector.ledger.approvals import (
     WHY_MAX,
@@ -49,6 +48,7 @@ from mirakl_connector.ledger.approvals import (
     awaiting,
     record_decision,
 )
+from mirakl_connector.ledger.store import Ledger
 from mirakl_connector.money import from_minor
 
 #: Items listed at most (the count is exact).
@@ -60,48 +60,47 @@ _FORM = "application/x-www-form-urlencoded"
 
 @dataclass
 class ApprovalsConfig:
-    """Where decisions are written, and who may take them."""
+    """Where the decisions are read and written."""
 
-    #: the ledger's engine (the decision and its audit event are written through it)
-    engine: Callable[[], Engine]
-    #: FastAPI dependency run before a decision: raises (401/403) to refuse the user
-    edit_auth: Callable[..., Any]
-    #: FastAPI dependency giving the acting user's name (recorded with the decision)
-    user_name: Callable[..., Any]
+    #: the ledger (the same database the console reads)
+    ledger: Callable[[], Ledger]
 
 
-def approvals_router(config: ApprovalsConfig) -> APIRouter:
+def approvals_router(
+    config: ApprovalsConfig, *, guards: Sequence[Any], actor: Callable[..., Actor]
+) -> APIRouter:
+    """The routes; ``guards``: the dependencies every console action runs (edit permission,
+    same origin); ``actor``: the dependency naming who acts."""
     router = APIRouter()
 
     @router.get("/api/approvals")
     async def api_awaiting() -> JSONResponse:
-        items, total = await run_in_threadpool(lambda: awaiting(config.engine(), limit=MAX_LISTED))
+        items, total = await run_in_threadpool(
+            lambda: awaiting(config.ledger().engine, limit=MAX_LISTED)
+        )
         return JSONResponse({"total": total, "items": [_awaiting_json(i) for i in items]})
 
-    @router.post(
-        "/approvals/{entity}/{row_id}",
-        dependencies=[Depends(config.edit_auth), Depends(same_origin)],
-    )
+    @router.post("/approvals/{entity}/{row_id}", dependencies=list(guards))
     async def decide(
         request: Request,
         entity: str,
         row_id: int,
-        user: str = Depends(config.user_name),
+        who: Actor = Depends(actor),
     ) -> Response:
         is_form = _content_type(request) == _FORM
         fields = await _fields(request, is_form=is_form)
         decision = _DECISIONS.get(str(fields.get("decision") or "").strip().lower())
         if decision is None:
-            raise HTTPException(400, "decision must be approve or reject")
+            raise HTTPException(422, "decision must be approve or reject")
 
         def write() -> ApprovalDecision:
             return record_decision(
-                config.engine(),
+                config.ledger(),
                 entity=entity,
                 row_id=row_id,
                 decision=decision,
                 seen=fields,
-                by=str(user or ""),
+                by=who.name,
                 why=str(fields.get("why") or ""),
             )
 
@@ -117,38 +116,12 @@ def approvals_router(config: ApprovalsConfig) -> APIRouter:
     return router
 
 
-def same_origin(request: Request) -> None:
-    """Refuse a cookie-authenticated write that does not come from this site (CSRF).
-
-    Browsers send ``Origin`` with every cross-site POST (``Referer`` when a privacy setting
-    strips it); a page elsewhere cannot forge either. The host compared is the one the request
-    was sent to (``Host``, or ``X-Forwarded-Host`` behind a proxy that rewrites it).
-    """
-    if request.headers.get("authorization", "").lower().startswith("bearer "):
-        return  # no ambient credential: a script with a token, not a browser
-    claimed = request.headers.get("origin")
-    if not claimed or claimed == "null":
-        claimed = request.headers.get("referer")
-    if not claimed:
-        raise HTTPException(
-            403, "refused: no Origin or Referer header on a cookie-authenticated POST"
-        )
-    netloc = urlsplit(claimed).netloc.lower()
-    hosts = {
-        h.strip().lower()
-        for h in (request.headers.get("host"), request.headers.get("x-forwarded-host"))
-        if h
-    }
-    if not netloc or netloc not in hosts:
-        raise HTTPException(403, f"refused: a POST from {claimed!r}, not from this site")
-
-
 # -- the page section -------------------------------------------------------------------------
 
 
 def awaiting_section(config: ApprovalsConfig, base: str, now: datetime | None = None) -> str:
     """The page's "Awaiting approval" section: one row and one form per held item."""
-    items, total = awaiting(config.engine(), limit=MAX_LISTED)
+    items, total = awaiting(config.ledger().engine, limit=MAX_LISTED)
     now = now or datetime.now(UTC)
     head = f"<h2>Awaiting approval: {total}</h2>"
     if not items:
@@ -222,9 +195,9 @@ async def _fields(request: Request, *, is_form: bool) -> Mapping[str, Any]:
     try:
         value = json.loads(text or "null")
     except json.JSONDecodeError:
-        raise HTTPException(400, "the body is not valid JSON") from None
+        raise HTTPException(422, "the body must be a JSON object") from None
     if not isinstance(value, dict):
-        raise HTTPException(400, "the body must be a JSON object")
+        raise HTTPException(422, "the body must be a JSON object")
     return value
 
 

@@ -7,6 +7,7 @@ the Airflow UI, possibly without internet access). Every value from the ledger i
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from mirakl_connector.console.actions import allowed_actions
 from mirakl_connector.console.queries import (
     CATEGORIES,
     PROVIDERS,
@@ -28,6 +30,8 @@ from mirakl_connector.console.queries import (
     ReasonGroup,
     totals,
 )
+from mirakl_connector.ledger.manual_actions import ActionRecord
+from mirakl_connector.ledger.manual_rules import WHY_MAX
 from mirakl_connector.money import from_minor
 
 STRIPE_DASHBOARD = "https://dashboard.stripe.com"
@@ -50,6 +54,8 @@ th{background:#edf2f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
 form{margin:6px 0}label{margin-right:10px}input,select{font-size:.9em}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #e2e8f0;padding:6px}
 .muted{color:#718096}.tabs a{margin-right:12px}.tabs a.on{font-weight:bold}
+form.action{border:1px solid #e2e8f0;padding:6px;margin:6px 0;max-width:60em}
+.refused{color:#9b2c2c;font-weight:bold}.done{color:#276749;font-weight:bold}
 svg text{font-size:10px;fill:#4a5568}
 """
 
@@ -65,6 +71,10 @@ class PageData:
     now: datetime
     #: rows imported at cutover in the range (they moved at the incumbent), by import day
     imported: list[MovedRow] = dataclass_field(default_factory=list)
+    #: the newest console actions
+    recent_actions: list[ActionRecord] = dataclass_field(default_factory=list)
+    #: the console takes actions (the shop mapping form is shown)
+    actions: bool = False
     #: the "Awaiting approval" section, rendered by :mod:`.approvals` ('' without approvals)
     approvals: str = ""
 
@@ -112,8 +122,10 @@ def age(since: datetime, now: datetime) -> str:
 def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
     parts = [
         "<h1>Payments</h1>",
-        '<p class="muted">From the connector\'s ledger; times in UTC. Read-only, but for the '
-        "approval of held items.</p>",
+        "<p class=\"muted\">From the connector's ledger; times in UTC. Actions (on each item's "
+        "page, and the shop mapping below) need a reason and are recorded.</p>"
+        if data.actions
+        else '<p class="muted">From the connector\'s ledger; times in UTC. Read-only.</p>',
         _filter_form(data, base),
         f"<h2>Money moved {data.period.start.isoformat()} to {data.period.end.isoformat()}</h2>",
         _moved_section(data, base, query),
@@ -121,6 +133,7 @@ def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
         _summaries(data),
         data.approvals,
         _items_section(data, base, query),
+        render_actions_section(data.recent_actions, base, actions=data.actions),
     ]
     return _document("Payments", "".join(parts))
 
@@ -326,7 +339,23 @@ def _maybe_link(text: str, href: str | None) -> str:
 # -- one item -------------------------------------------------------------------------------
 
 
-def render_item(item: Item, history: list[HistoryEvent], base: str) -> str:
+def render_item(
+    item: Item,
+    history: list[HistoryEvent],
+    base: str,
+    *,
+    audit: Sequence[ActionRecord] = (),
+    actions: bool = False,
+    done: ActionRecord | None = None,
+    error: str | None = None,
+    form: Mapping[str, Any] | None = None,
+) -> str:
+    """One item: its fields, its history (status events), what people did to it on the console
+    (the audit) and, with ``actions``, the forms of the actions its state allows.
+
+    :param done: the action just done (the page after Post/Redirect/Get says so).
+    :param error: why the action just posted was refused (``form`` holds what was typed).
+    """
     links = provider_links(item)
     fields = [
         ("Item", item.key),
@@ -354,13 +383,130 @@ def render_item(item: Item, history: list[HistoryEvent], base: str) -> str:
         f"<td>{escape(e.run_id or '')}</td></tr>"
         for e in history
     )
+    banner = ""
+    if error:
+        banner = f'<p class="refused" role="alert">Refused, nothing changed: {escape(error)}</p>'
+    elif done is not None:
+        banner = (
+            f'<p class="done" role="status">Done ({escape(done.action)} by '
+            f"{escape(done.user)}): {escape(done.detail or '')}</p>"
+        )
     body = (
         f'<p><a href="{escape(base)}/">← Payments</a></p>'
-        f"<h1>{escape(item.workflow)} {escape(item.mirakl_id)}</h1><table>{rows}</table>"
-        "<h2>History</h2><table><tr><th>At (UTC)</th><th>From</th><th>To</th><th>Reason</th>"
+        f"<h1>{escape(item.workflow)} {escape(item.mirakl_id)}</h1>{banner}<table>{rows}</table>"
+        + (_action_forms(item, base, form or {}) if actions else "")
+        + "<h2>History</h2><table><tr><th>At (UTC)</th><th>From</th><th>To</th><th>Reason</th>"
         f"<th>Run</th></tr>{events}</table>"
+        '<h2 id="actions">Console actions</h2>' + _audit_table(audit, with_item=False)
     )
     return _document(f"Payments: {item.key}", body)
+
+
+#: What each action form says it does.
+_ACTION_HELP = {
+    "retry": "Trigger its DAG now for this item (as you, with your reason as the run's note).",
+    "hold": "Keep every run from deciding or sending it until it is released.",
+    "release": "Release the hold: the next run decides it again.",
+    "resolve-found": (
+        "You found the provider object: its id is checked at the provider (amount, currency, "
+        "destination) and recorded."
+    ),
+    "resolve-not-found": (
+        "Nothing was made: after the console's own lookup finds nothing too, the next run "
+        "sends it once with a new idempotency key."
+    ),
+}
+_ACTION_TITLES = {
+    "retry": "Retry now",
+    "hold": "Hold",
+    "release": "Release",
+    "resolve-found": "Resolve: found",
+    "resolve-not-found": "Resolve: not found",
+}
+
+
+def _action_forms(item: Item, base: str, typed: Mapping[str, Any]) -> str:
+    """One small form per allowed action; each needs a reason (``why``)."""
+    allowed = allowed_actions(item)
+    if not allowed:
+        return "<h2>Actions</h2><p class='muted'>No action applies to this item as it is.</p>"
+    forms = []
+    why = escape(str(typed.get("why") or ""))
+    for action in allowed:
+        extra = ""
+        if action == "resolve-found":
+            shown = escape(str(typed.get("object_id") or ""))
+            extra = (
+                f'<label>Object id <input name="object_id" value="{shown}" required '
+                'size="28" maxlength="255"></label>'
+            )
+        if action.startswith("resolve"):
+            extra += f'<input type="hidden" name="attempts" value="{item.attempts}">'
+        url = f"{base}/items/{item.entity}/{item.id}/{action}"
+        forms.append(
+            f'<form method="post" action="{escape(url)}" class="action">'
+            f"<b>{escape(_ACTION_TITLES[action])}</b> "
+            f'<span class="muted">{escape(_ACTION_HELP[action])}</span><br>{extra}'
+            f'<label>Why <input name="why" value="{why}" required size="48" '
+            f'maxlength="{WHY_MAX}"></label>'
+            f'<button type="submit">{escape(_ACTION_TITLES[action])}</button></form>'
+        )
+    return (
+        "<h2>Actions</h2><p class='muted'>Each action needs Airflow's permission to edit DAG "
+        "runs and a reason; it is recorded with your name below and in the history.</p>"
+        + "".join(forms)
+    )
+
+
+def _audit_table(audit: Sequence[ActionRecord], *, with_item: bool) -> str:
+    if not audit:
+        return "<p class='muted'>None.</p>"
+    head = "<th>Item</th>" if with_item else ""
+    rows = "".join(_audit_row(a, with_item=with_item) for a in audit)
+    return (
+        f"<table><tr><th>At (UTC)</th><th>User</th><th>Action</th>{head}<th>Why</th>"
+        f"<th>Result</th><th>Detail</th></tr>{rows}</table>"
+    )
+
+
+def _audit_row(action: ActionRecord, *, with_item: bool) -> str:
+    cells = [
+        action.at.strftime("%Y-%m-%d %H:%M:%S"),
+        action.user,
+        action.action,
+        *([f"{action.entity} {action.item or action.entity_id or ''}"] if with_item else []),
+        action.why,
+        action.result,
+        action.detail or "",
+    ]
+    return "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>"
+
+
+def render_actions_section(recent: Sequence[ActionRecord], base: str, *, actions: bool) -> str:
+    """The main page's last console actions and, with ``actions``, the shop mapping form."""
+    form = ""
+    if actions:
+        form = (
+            f'<form method="post" action="{escape(base)}/mappings" class="action">'
+            "<b>Map a shop to an existing Stripe account</b> <span class='muted'>The shop must "
+            "exist in Mirakl, the account at Stripe, and neither be mapped yet.</span><br>"
+            '<label>Shop <input name="shop_id" required size="8" inputmode="numeric"></label>'
+            '<label>Stripe account <input name="stripe_account_id" required size="24" '
+            'placeholder="acct_..."></label>'
+            f'<label>Why <input name="why" required size="40" maxlength="{WHY_MAX}"></label>'
+            '<button type="submit">Map</button></form>'
+        )
+    return '<h2 id="actions">Console actions</h2>' + form + _audit_table(recent, with_item=True)
+
+
+def render_outcome(title: str, message: str, base: str, *, error: bool = False) -> str:
+    """A short page after a form that has no page of its own (the shop mapping)."""
+    kind = "refused" if error else "done"
+    body = (
+        f'<p><a href="{escape(base)}/#actions">← Payments</a></p><h1>{escape(title)}</h1>'
+        f'<p class="{kind}">{escape(message)}</p>'
+    )
+    return _document(f"Payments: {title}", body)
 
 
 # -- helpers --------------------------------------------------------------------------------

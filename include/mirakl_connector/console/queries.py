@@ -18,7 +18,12 @@ Definitions, the same the workflows use:
 * **in doubt**: a call was sent (``attempted_at`` set) and the provider's id is not recorded, while
   the row is not in a terminal status: :attr:`~mirakl_connector.ledger.TransferRecord.in_doubt`
   (and its twins on the other records), which :mod:`mirakl_connector.workflows.exactly_once`
-  resolves by replaying the key or looking the object up.
+  resolves by replaying the key or looking the object up (or a person, on the console:
+  :mod:`mirakl_connector.console.actions`).
+
+The console's actions are read here too (``console_actions``: who did what, when, on which item,
+why, with what result), per item and the newest ones; they are written by
+:mod:`mirakl_connector.ledger.manual_actions`.
 
 Amounts are integer minor units with their currency; :func:`mirakl_connector.money.from_minor`
 turns them into a ``Decimal`` for display.
@@ -52,6 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from mirakl_connector.ledger import schema
+from mirakl_connector.ledger.manual_actions import ActionRecord
 from mirakl_connector.ledger.records import (
     HyperwalletPaymentKind,
     HyperwalletPaymentStatus,
@@ -563,6 +569,25 @@ class ConsoleQueries:
             rows = conn.execute(stmt).all()
         return [HistoryEvent(r[0], r[1], r[2], r[3], aware_utc(r[4])) for r in rows]
 
+    def actions(self, entity: str, entity_id: int, *, limit: int = 200) -> list[ActionRecord]:
+        """The console actions on one item (or a shop: ``account_mapping``), oldest first."""
+        table = schema.console_actions
+        stmt = (
+            select(table)
+            .where(table.c.entity == entity, table.c.entity_id == entity_id)
+            .order_by(table.c.at, table.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [_action(r) for r in conn.execute(stmt).mappings()]
+
+    def recent_actions(self, *, limit: int = 50) -> list[ActionRecord]:
+        """The newest console actions, newest first (done and refused)."""
+        table = schema.console_actions
+        stmt = select(table).order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [_action(r) for r in conn.execute(stmt).mappings()]
+
     # building blocks --------------------------------------------------------------------------
 
     def _items_query(
@@ -749,6 +774,21 @@ def _item(row: Any) -> Item:
         attempted_at=aware_utc(row["attempted_at"]),
         created_at=aware_utc(row["created_at"]),
         updated_at=aware_utc(row["updated_at"]),
+    )
+
+
+def _action(row: Any) -> ActionRecord:
+    return ActionRecord(
+        at=aware_utc(row["at"]),
+        user=row["user_name"],
+        action=row["action"],
+        entity=row["entity"],
+        entity_id=row["entity_id"],
+        item=row["item"],
+        why=row["why"],
+        result=row["result"],
+        detail=row["detail"],
+        id=row["id"],
     )
 
 

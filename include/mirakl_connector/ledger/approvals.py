@@ -9,11 +9,11 @@ The API (other modules never touch the table):
 * :func:`items_decided_since` and :func:`released_invoices` — what the next run must look at
   again because a person decided on it;
 * :func:`record_decision` — a person's decision on one held row, checked and recorded with an
-  audit event in the row's history, in one transaction;
+  event in the row's history and the console's audit (``console_actions``), in one transaction;
 * :func:`awaiting` and :func:`decisions_of` — what the console lists.
 
-Every function takes the ledger's engine (``Ledger.engine`` in a task, the console's own engine
-in the API server); writes go through :func:`~mirakl_connector.ledger.engine.writer`.
+The reads take the ledger's engine (``Ledger.engine``); the one write takes the ledger itself,
+through :func:`~mirakl_connector.ledger.engine.writer`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,11 @@ from mirakl_connector.approval_gate import (
     payout_item,
     transfer_item,
 )
+from mirakl_connector.ledger import manual_rules as rules
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import writer
+from mirakl_connector.ledger.manual_actions import ActionRecord, ManualActions
+from mirakl_connector.ledger.manual_actions import _audit as audit
 from mirakl_connector.ledger.records import (
     HyperwalletPayment,
     HyperwalletPaymentStatus,
@@ -50,10 +53,11 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
 )
 from mirakl_connector.ledger.schema import truncate_reason
+from mirakl_connector.ledger.store import Ledger
 
 _CHUNK = 500
-#: Longest "why" a person may give (the rest of the audit text must fit the reason column).
-WHY_MAX = 500
+#: Longest "why" a person may give (the console's rule for every action).
+WHY_MAX = rules.WHY_MAX
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,7 @@ def released_invoices(engine: Engine, settings: ApprovalSettings) -> list[str]:
     """
     kind = ENTITIES["hyperwallet_payment"]
     with engine.connect() as conn:
-        held = [_record(kind.record, r) for r in conn.execute(_held(kind)).mappings()]
+        held = [_as_record(kind.record, r) for r in conn.execute(_held(kind)).mappings()]
     if not held:
         return []
     items = [kind.item_of(r) for r in held]
@@ -231,7 +235,7 @@ def released_invoices(engine: Engine, settings: ApprovalSettings) -> list[str]:
 
 
 def record_decision(
-    engine: Engine,
+    ledger: Ledger,
     *,
     entity: str,
     row_id: int,
@@ -241,27 +245,52 @@ def record_decision(
     why: str,
     now: datetime | None = None,
 ) -> ApprovalDecision:
-    """Record ``by``'s decision on one held row, and an audit event in the row's history.
+    """Record ``by``'s decision on one held row, in one transaction with an event in the row's
+    history and a ``console_actions`` audit row (action ``approve`` / ``reject``); a refusal is
+    audited on its own (:meth:`~.manual_actions.ManualActions.refused`), as the console's other
+    actions are.
 
     :param seen: the ``amount`` (minor units), ``currency``, ``destination`` and ``source``
         the person was shown: the decision is bound to them, and refused when the row no
         longer has them (it changed since the page was rendered).
     :raises ApprovalRefused: no such row (404), a row not waiting for a decision or changed
-        since it was shown (409), a missing or too long ``why``, a missing name (400).
+        since it was shown (409), a missing or too long ``why`` or bad values (422, not
+        audited: nothing was asked of the ledger).
     """
+    action = rules.APPROVE if decision is Decision.APPROVED else rules.REJECT
     kind = ENTITIES.get(entity)
     if kind is None:
         raise ApprovalRefused(404, f"no approvals for {entity!r}; one of {', '.join(ENTITIES)}")
-    why = (why or "").strip()
-    if not why:
-        raise ApprovalRefused(400, "say why: the reason is recorded with the decision")
-    if len(why) > WHY_MAX:
-        raise ApprovalRefused(400, f"the reason is longer than {WHY_MAX} characters")
+    try:
+        why = rules.clean_why(why)
+    except ValueError as exc:
+        raise ApprovalRefused(422, str(exc)) from None
     if not by:
-        raise ApprovalRefused(400, "no user name to record the decision under")
+        raise ApprovalRefused(422, "no user name to record the decision under")
+    shown = _seen(seen)
+    try:
+        return _record(ledger, kind, row_id, decision, action, shown, by, why, now)
+    except ApprovalRefused as refused:
+        ManualActions(ledger).refused(
+            action, entity, row_id, user=by, why=why, reason=refused.message
+        )
+        raise
+
+
+def _record(
+    ledger: Ledger,
+    kind: _Entity,
+    row_id: int,
+    decision: Decision,
+    action: str,
+    shown: tuple[Any, ...],
+    by: str,
+    why: str,
+    now: datetime | None,
+) -> ApprovalDecision:
     now = now or datetime.now(UTC)
-    table = kind.table
-    with writer(engine).begin() as conn:
+    table, entity = kind.table, kind.name
+    with writer(ledger.engine).begin() as conn:
         stmt = select(table).where(table.c.id == row_id)
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
@@ -274,8 +303,7 @@ def record_decision(
                 f"{entity} {row_id} is not waiting for an approval "
                 f"({row['status']}: {row['status_reason'] or 'no reason'})",
             )
-        item = kind.item_of(_record(kind.record, row))
-        shown = _seen(seen)
+        item = kind.item_of(_as_record(kind.record, row))
         current = (item.amount, item.currency, item.destination, item.source)
         if shown != current:
             raise ApprovalRefused(
@@ -297,6 +325,8 @@ def record_decision(
             "why": why,
         }
         new_id = conn.execute(insert(schema.approvals).values(values)).inserted_primary_key[0]
+        outcome = "sent by the next run" if decision is Decision.APPROVED else "kept on hold"
+        detail = f"{describe_item(item)}; {outcome}"
         conn.execute(
             insert(schema.ledger_events).values(
                 entity=entity,
@@ -304,13 +334,19 @@ def record_decision(
                 old_status=row["status"],
                 new_status=row["status"],  # no status change: the next run acts on it
                 reason=truncate_reason(
-                    f"{decision.value.lower()} by {by}: {why} ({describe_item(item)}); "
-                    + ("sent by the next run" if decision is Decision.APPROVED else "kept on hold")
+                    f"{decision.value.lower()} by {by}: {why} ({describe_item(item)}); {outcome}"
                 ),
                 run_id=None,
                 at=now,
             )
         )
+        audit(
+            conn,
+            ActionRecord(
+                at=now, user=by, action=action, entity=entity, entity_id=row_id,
+                item=item.item, why=why, result=rules.DONE, detail=truncate_reason(detail),
+            ),
+        )  # fmt: skip
     return _decision({**values, "id": new_id})
 
 
@@ -331,7 +367,7 @@ def awaiting(engine: Engine, *, limit: int = 200) -> tuple[list[AwaitingItem], i
             rows.extend((kind, r) for r in conn.execute(stmt).mappings())
     rows.sort(key=lambda kr: (kr[1]["created_at"], kr[0].name, kr[1]["id"]))
     rows = rows[:limit]
-    items = [(kind, row, kind.item_of(_record(kind.record, row))) for kind, row in rows]
+    items = [(kind, row, kind.item_of(_as_record(kind.record, row))) for kind, row in rows]
     latest: dict[tuple[str, str], ApprovalDecision] = {}
     for name in ENTITIES:
         latest.update(
@@ -373,7 +409,7 @@ def _held(kind: _Entity) -> Any:
     return select(kind.table).where(_held_clause(kind))
 
 
-def _record(cls: type, row: Mapping[str, Any]) -> Any:
+def _as_record(cls: type, row: Mapping[str, Any]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in row.items() if k in names})
 
@@ -384,14 +420,14 @@ def _seen(seen: Mapping[str, Any]) -> tuple[Any, ...]:
         amount = int(str(amount).strip()) if amount is not None else None
     except ValueError:
         raise ApprovalRefused(
-            400, f"amount must be minor units (an integer), got {amount!r}"
+            422, f"amount must be minor units (an integer), got {amount!r}"
         ) from None
     currency = str(seen.get("currency") or "").strip().upper()
     destination = str(seen.get("destination") or "").strip()
     source = str(seen.get("source") or "").strip() or None
     if amount is None or not currency or not destination:
         raise ApprovalRefused(
-            400, "amount, currency and destination (as shown) are required: a decision is "
+            422, "amount, currency and destination (as shown) are required: a decision is "
             "bound to them"
         )  # fmt: skip
     return amount, currency, destination, source

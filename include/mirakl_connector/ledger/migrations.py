@@ -148,6 +148,10 @@ def _add_v10_hyperwallet_send_claims(conn: Connection) -> None:
     add_missing_columns(conn, schema.hyperwallet_payments, _V10_HW_SEND_CLAIM)
 
 
+def _add_v11_console_actions(conn: Connection) -> None:
+    schema.Base.metadata.create_all(conn, tables=[schema.console_actions], checkfirst=True)
+
+
 def _add_approvals(conn: Connection) -> None:
     """The approval gate's decisions, and the index its "first payout to this bank account?"
     reads (see ``mirakl_connector.approval_gate``)."""
@@ -187,7 +191,8 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
-    MigrationStep(11, "approval gate: decisions (approvals)", _add_approvals),
+    MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
+    MigrationStep(12, "approval gate: decisions (approvals)", _add_approvals),
 )
 
 #: The schema version this code writes and reads.

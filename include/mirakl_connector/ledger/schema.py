@@ -319,7 +319,7 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     __table_args__ = (
         # the payments console's lists and exports, oldest first (schema step 9)
         Index("ix_hyperwallet_payments_status_created", "status", "created_at"),
-        # the approval gate's "first payout to this bank account?" (schema step 11)
+        # the approval gate's "first payout to this bank account?" (schema step 12)
         Index("ix_hyperwallet_payments_destination_token", "destination_token"),
     )
 
@@ -400,8 +400,40 @@ class MovedDailyRow(Base):
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
+class ConsoleActionRow(Base):
+    """One action a user took on the payments console: who, when, what, on which item, why, and
+    what came of it (schema step 11; see :mod:`mirakl_connector.ledger.manual_actions`).
+
+    Written in the transaction of the change it records (a hold, a release, a resolution, a
+    mapping), or alone for a refusal and a triggered run. Never updated: the audit trail.
+    ``entity`` is a ``ledger_events`` entity (``transfer``, ``refund``, ``payout``,
+    ``hyperwallet_payment``) with its row id in ``entity_id``, or ``account_mapping`` with the
+    shop id; ``item`` is the id a person reads (Mirakl id, shop id).
+    """
+
+    __tablename__ = "console_actions"
+    __table_args__ = (
+        # an item's history on the console; and the split's "released since" (action, at)
+        Index("ix_console_actions_entity", "entity", "entity_id", "at"),
+        Index("ix_console_actions_action_at", "action", "at"),
+    )
+
+    id: Mapped[int] = _pk()
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    user_name: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    action: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    item: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    why: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
+    #: ``done`` or ``refused``
+    result: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    #: what was done (new status, provider object, DAG run id) or why it was refused
+    detail: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+
+
 class ApprovalRow(Base):
-    """A person's decision on one item the approval gate holds (schema step 11; see
+    """A person's decision on one item the approval gate holds (schema step 12; see
     :mod:`mirakl_connector.approval_gate` and :mod:`mirakl_connector.ledger.approvals`).
 
     Append-only: a new decision is a new row, the latest per ``(entity, item)`` counts. It is
@@ -457,6 +489,7 @@ applied_object_events = AppliedObjectEventRow.__table__
 hyperwallet_payments = HyperwalletPaymentRow.__table__
 payment_claims = PaymentClaimRow.__table__
 moved_daily = MovedDailyRow.__table__
+console_actions = ConsoleActionRow.__table__
 approvals = ApprovalRow.__table__
 schema_version = SchemaVersionRow.__table__
 
@@ -477,6 +510,7 @@ DATA_TABLES = (
     hyperwallet_payments,
     payment_claims,
     moved_daily,
+    console_actions,
     approvals,
 )
 

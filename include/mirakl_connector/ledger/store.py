@@ -5,10 +5,14 @@ the records back to be saved; they never hold a SQLAlchemy object or a session. 
 is one short transaction, so a task killed half-way loses at most the batch in hand and a SQLite
 file is never locked for longer than a statement or two.
 
-Two rules protect against paying a seller twice, whatever the caller does:
+Three rules protect against paying a seller twice (or against a person's hold), whatever the
+caller does:
 
 * a row that already has a provider id (``transfer_id``, ``stripe_refund_id``, ``payout_id``) is
   never saved over with a different one or with none: :class:`LedgerConflictError`;
+* a row a person holds on the payments console (``held by <user>: <why>``, see
+  :mod:`.manual_rules`) is never saved over by a workflow, nor marked for an attempt, until it
+  is released: a save leaves it as it is, ``mark_*_attempt`` refuses it;
 * the attempt columns (``idempotency_key``, ``attempted_at``, ``attempts``) are written by
   ``mark_*_attempt``, which commits them *before* the Stripe call and bumps ``attempts``. A
   record whose ``attempts`` is lower than the row's was read before that mark: ``save_*`` keeps
@@ -50,7 +54,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mirakl_connector.batch import chunked
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
-from mirakl_connector.ledger import migrations, moved_daily, notifications, schema
+from mirakl_connector.ledger import manual_rules, migrations, moved_daily, notifications, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
 from mirakl_connector.ledger.records import (
     AccountMapping,
@@ -1114,6 +1118,8 @@ class Ledger:
                     f"hyperwallet_payment {client_payment_id} is not in the ledger; save it "
                     "before claiming it"
                 )
+            if _held(_HW_PAYMENT, old):
+                return f"{old['status_reason']}: not sent until released on the payments console"
             until = old["send_claimed_until"]
             if until is not None and until.tzinfo is None:
                 until = until.replace(tzinfo=UTC)
@@ -1405,6 +1411,16 @@ class Ledger:
                         values["created_at"] = values["updated_at"] = now
                         inserts.append(values)
                         continue
+                    if _held(entity, old):
+                        # Held by a person on the payments console: no run decides it, saves
+                        # over it or sends it until it is released (manual_rules).
+                        values.clear()
+                        values.update({name: old[name] for name in entity.field_names})
+                        log.info(
+                            "%s %s is %s: left as it is",
+                            entity.name, _key_text(key), old["status_reason"],
+                        )  # fmt: skip
+                        continue
                     if entity.provider_id is not None:
                         _guard_provider_id(entity, key, values, old)
                     _merge_attempt(values, old)
@@ -1462,6 +1478,12 @@ class Ledger:
                 raise LedgerConflictError(
                     f"{entity.name} {_key_text(key)} is not in the ledger; save it before "
                     "marking an attempt"
+                )
+            if _held(entity, old):
+                raise LedgerConflictError(
+                    f"{entity.name} {_key_text(key)} (row {old['id']}) is "
+                    f"{old['status_reason']}; it is not sent until released on the payments "
+                    "console"
                 )
             if (
                 entity.provider_id is not None
@@ -1592,6 +1614,13 @@ def _guard_provider_id(
             f"{entity.name} {_key_text(key)} (row {old['id']}) already has {entity.provider_id} "
             f"{saved}; refusing to overwrite it with {values[entity.provider_id]!r}"
         )
+
+
+def _held(entity: _Entity[Any], old: RowMapping) -> bool:
+    """Whether the saved row is held by a person (a money table's row only)."""
+    return entity.name in manual_rules.ENTITIES and manual_rules.is_held(
+        old["status"], old["status_reason"]
+    )
 
 
 def _merge_attempt(values: dict[str, Any], old: RowMapping) -> None:

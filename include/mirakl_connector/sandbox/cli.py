@@ -24,8 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stripe-documented-limits",
-        action="store_true",
-        help="enforce Stripe's documented rate limits (global by key mode, per endpoint)",
+        nargs="?",
+        const=True,
+        default=False,
+        choices=("live", "test"),
+        metavar="MODE",
+        help="enforce Stripe's documented rate limits (account, endpoint, Files, Search, "
+        "PaymentIntent updates); alone: each key's mode by its prefix, or live/test for all keys",
     )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="latency added to each call")
     return parser

@@ -40,11 +40,18 @@ class FaultConfigError(ValueError):
 
 
 class TokenBucket:
-    """A classic token bucket: ``rate`` tokens per second, burst of ``rate`` (at least 1)."""
+    """A classic token bucket: ``rate`` tokens per second, holding at most ``capacity`` (default
+    one second's worth, at least 1)."""
 
-    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        capacity: float | None = None,
+    ) -> None:
         self.rate = float(rate)
-        self.capacity = max(1.0, self.rate)
+        self.capacity = max(1.0, self.rate if capacity is None else float(capacity))
         self._tokens = self.capacity
         self._monotonic = monotonic
         self._last = monotonic()
@@ -63,35 +70,57 @@ class TokenBucket:
 
 
 class DocumentedLimits:
-    """Stripe's documented rate limits (:mod:`mirakl_connector.stripe_limits`), enforced.
+    """Stripe's documented rate limits, enforced: every row of
+    :data:`mirakl_connector.stripe_limits.LIMITS`.
 
-    One token bucket per API key for the global limit of the key's mode (live 100/s, test 25/s)
-    and one per key and endpoint (25/s unless noted), each with a burst of one second of its
-    rate (Stripe does not document its burst; a second is what its per-second figures allow).
-    A request must pass its endpoint's bucket and then the global one; it is counted even when
-    refused, as the docs are silent on whether a refused request counts (the stricter choice).
+    Per API key (the platform's: requests for a connected account count against it), a token
+    bucket for the global limit, one per endpoint, one per shared resource (Files reads, Files
+    writes, Search) and one per object with a limit of its own (a PaymentIntent's updates per
+    hour). Each holds one window of its figure (Stripe does not publish its burst; a smaller
+    bucket would refuse traffic that keeps to the figure). A request must pass its endpoint's
+    bucket, then its resource's or object's, then the global one; a token taken before a later
+    bucket refuses stays taken, as the docs are silent on whether a refused request counts (the
+    stricter choice).
+
+    :param mode: ``live`` or ``test`` for every key; ``None``: each key's own mode, from its
+        prefix (``sk_live_``/``rk_live_`` live, anything else test).
     """
 
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, monotonic: Callable[[], float] = time.monotonic, mode: str | None = None
+    ) -> None:
         self._monotonic = monotonic
-        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.mode = None if mode is None else stripe_limits.check_mode(mode)
+        self._buckets: dict[tuple[str, ...], TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def _bucket(self, key: tuple[str, str], rate: float) -> TokenBucket:
+    def _bucket(
+        self, key: tuple[str, ...], row: stripe_limits.StripeLimit, mode: str
+    ) -> TokenBucket:
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = self._buckets[key] = TokenBucket(rate, self._monotonic)
+                bucket = self._buckets[key] = TokenBucket(
+                    row.rate(mode), self._monotonic, capacity=row.requests(mode)
+                )
             return bucket
 
     def refuse(self, api_key: str, method: str, path: str, endpoint: str) -> str | None:
-        """``None`` when the request may go, else which limit it hit (``endpoint``/``global``)."""
-        limit = stripe_limits.endpoint_limit(method, path)
-        if not self._bucket((api_key, endpoint), limit).take():
-            return "endpoint"
-        rate = stripe_limits.GLOBAL_LIMITS[stripe_limits.key_mode(api_key)]
-        if not self._bucket((api_key, "*"), rate).take():
-            return "global"
+        """``None`` when the request may go, else the name of the limit it hit (``endpoint``,
+        ``global``, or a row's name such as ``files_write``)."""
+        mode = self.mode or stripe_limits.key_mode(api_key)
+        checks: list[tuple[tuple[str, ...], stripe_limits.StripeLimit]] = [
+            ((api_key, "endpoint", endpoint), stripe_limits.ENDPOINT_DEFAULT)
+        ]
+        for row in stripe_limits.extra_limits(method, path):
+            if row.scope == stripe_limits.OBJECT:
+                checks.append(((api_key, row.name, row.object_id(path)), row))
+            else:
+                checks.append(((api_key, row.name), row))
+        checks.append(((api_key, "global"), stripe_limits.GLOBAL))
+        for key, row in checks:
+            if not self._bucket(key, row, mode).take():
+                return row.name
         return None
 
 
@@ -114,7 +143,7 @@ class TargetFaults:
             timeout_seconds=self.timeout_seconds,
             retry_after_seconds=self.retry_after_seconds,
             rate_limit_per_second=self.rate_limit_per_second,
-            documented_rate_limits=self.documented_limits is not None,
+            documented_rate_limits=_documented_setting(self.documented_limits),
         )
         return out
 
@@ -125,6 +154,8 @@ class FaultInjector:
     :param seed: seed of the random streams (re-seeded by every ``configure``).
     :param stripe_rate_limit: default Stripe requests/second (``None`` = unlimited).
     :param latency_ms: default latency for both APIs.
+    :param stripe_documented_limits: enforce Stripe's documented limits (:class:`DocumentedLimits`):
+        ``True`` in each key's mode, ``"live"``/``"test"`` in that mode for every key.
     """
 
     def __init__(
@@ -133,7 +164,7 @@ class FaultInjector:
         stripe_rate_limit: float | None = None,
         latency_ms: float = 0.0,
         *,
-        stripe_documented_limits: bool = False,
+        stripe_documented_limits: bool | str = False,
     ) -> None:
         self._lock = threading.Lock()
         self._defaults = (seed, stripe_rate_limit, latency_ms, stripe_documented_limits)
@@ -147,8 +178,7 @@ class FaultInjector:
             self.targets = {t: TargetFaults(latency_ms=latency_ms) for t in TARGETS}
             if stripe_rate_limit:
                 self._set_rate_limit(self.targets["stripe"], stripe_rate_limit)
-            if documented:
-                self.targets["stripe"].documented_limits = DocumentedLimits()
+            self.targets["stripe"].documented_limits = _documented_limits(documented)
             self.rules: list[dict[str, Any]] = []
             self._rngs = {t: random.Random(f"{seed}:{t}") for t in TARGETS}
 
@@ -189,9 +219,12 @@ class FaultInjector:
             elif key == "rate_limit_per_second":
                 self._set_rate_limit(faults, value)
             elif key == "documented_rate_limits" and target == "stripe":
-                if not isinstance(value, bool):
-                    raise FaultConfigError(f"faults.{target}.{key} must be true or false")
-                faults.documented_limits = DocumentedLimits() if value else None
+                if not isinstance(value, bool) and value not in stripe_limits.MODES:
+                    raise FaultConfigError(
+                        f"faults.{target}.{key} must be true (each key's mode), false, "
+                        '"live" or "test"'
+                    )
+                faults.documented_limits = _documented_limits(value)
             else:
                 raise FaultConfigError(f"faults.{target}.{key} is not a known setting")
         if sum(faults.rates.values()) > 1.0:
@@ -252,6 +285,20 @@ class FaultInjector:
                 if draw < threshold:
                     return action
             return None
+
+
+def _documented_limits(setting: bool | str) -> DocumentedLimits | None:
+    """The limiter for a ``documented_rate_limits`` setting (``None`` when off)."""
+    if setting is False or setting is None:
+        return None
+    return DocumentedLimits(mode=None if setting is True else setting)
+
+
+def _documented_setting(limits: DocumentedLimits | None) -> bool | str:
+    """The ``documented_rate_limits`` setting that builds ``limits`` (its JSON form)."""
+    if limits is None:
+        return False
+    return limits.mode or True
 
 
 def _check_rule(rule: Any, index: int) -> dict[str, Any]:

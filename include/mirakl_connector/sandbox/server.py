@@ -23,8 +23,9 @@ class SandboxServer:
     :param seed: fault-injection seed.
     :param stripe_rate_limit: Stripe requests per second (``None`` = unlimited).
     :param latency_ms: latency added to every Mirakl and Stripe call.
-    :param stripe_documented_limits: enforce Stripe's documented rate limits (global limit of
-        the key's mode, 25 requests/s per endpoint; see :class:`~.faults.DocumentedLimits`).
+    :param stripe_documented_limits: enforce Stripe's documented rate limits
+        (:class:`~.faults.DocumentedLimits`): ``True`` in each API key's mode (by its prefix),
+        ``"live"`` or ``"test"`` in that mode whatever the key.
     """
 
     def __init__(
@@ -36,7 +37,7 @@ class SandboxServer:
         seed: int = 0,
         stripe_rate_limit: float | None = None,
         latency_ms: float = 0.0,
-        stripe_documented_limits: bool = False,
+        stripe_documented_limits: bool | str = False,
     ) -> None:
         self.host = host
         self.port = port

@@ -66,6 +66,7 @@ from mirakl_connector.ledger import (
 )
 from mirakl_connector.ledger.approvals import gate_for, released_invoices
 from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_claims
+from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.store import LedgerConflictError
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
@@ -117,6 +118,8 @@ FAILED = "FAILED"
 ON_HOLD = "ON_HOLD"
 REFUSED = "REFUSED"
 SKIPPED = "SKIPPED"
+#: A person holds the payment on the payments console: neither sent nor queued until released.
+HELD = "HELD"
 #: The invoice's shop is paid by the other provider (mirakl_connector.payout_provider), or the
 #: invoice is already claimed by it (mirakl_connector.ledger.claims): never paid here.
 NOT_HYPERWALLET = "NOT_HYPERWALLET"
@@ -599,6 +602,11 @@ class HyperwalletInvoicePayments:
         outcomes = []
         for planned in plan.payments:
             saved_row = live.get(planned.kind) or by_id.get(planned.client_payment_id)
+            if saved_row is not None and is_held_record(saved_row):
+                # A person holds it on the payments console: not sent until released (the
+                # release queues the invoice again, see the console's actions).
+                outcomes.append(_outcome(saved_row, HELD, saved_row.status_reason))
+                continue
             row = refresh_payment(saved_row, planned)
             if saved_row is None or not saved_row.in_doubt:
                 # A row in doubt may already be paid: it is looked up, never held.

@@ -4,7 +4,8 @@ Two steps, each one Airflow task:
 
 ``plan``
     For product orders (OR11) and service orders (SOR11 + SPA11), each behind its enable flag:
-    first the *backlog* (rows ON_HOLD or FAILED, re-evaluated against a fresh copy of their order),
+    first the *backlog* (rows ON_HOLD or FAILED, re-evaluated against a fresh copy of their order;
+    a row a person holds on the payments console is left alone until released),
     then the *new* orders created since the checkpoint (or since the ``since`` override, or just
     ``order_ids``). Every order is decided (see :mod:`.transfer_decisions`) and recorded in the
     ledger; the checkpoint (newest creation date seen) only moves forward, only after the whole
@@ -49,6 +50,8 @@ from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.approvals import gate_for, items_decided_since
 from mirakl_connector.ledger.claims import ClaimKind
+from mirakl_connector.ledger.manual_actions import ManualActions
+from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
     RETRIABLE_TRANSFER,
@@ -76,19 +79,14 @@ from mirakl_connector.stripe_gateway import (
     idempotency_key,
 )
 from mirakl_connector.workflows.charge_prefetch import ChargePrefetch
-from mirakl_connector.workflows.exactly_once import (
-    Refused,
-    Unknown,
-    Written,
-    lookup_since,
-    write_once,
-)
+from mirakl_connector.workflows.exactly_once import Refused, Unknown, Written, write_once
 from mirakl_connector.workflows.provider_guard import (
     claim_pending,
     default_providers,
     refuse_claimed_before_sending,
     shop_providers,
 )
+from mirakl_connector.workflows.provider_objects import find_transfer
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.transfer_decisions import (
     decide_order_transfer,
@@ -282,6 +280,7 @@ class PaymentSplit:
         * their shop's account mapping changed (account mapped, KYC status, ignored flag);
         * their commercial order's payment mapping was recorded or changed (OR11 by
           ``commercial_ids``, 100 a call);
+        * a person released them from a hold on the payments console;
         * someone approved or rejected them on the payments console (the approval gate);
         * FAILED rows, every run: they are the failures the report and e-mail name, few.
 
@@ -304,6 +303,12 @@ class PaymentSplit:
         if commercial:
             decide(self._fetch_orders(transfer_type, commercial_ids=commercial))
         shops = self.ledger.shops_with_mappings_changed_since(since)
+        released = self._released_since(transfer_type, since)
+        if released:
+            self._refetch_and_decide(
+                transfer_type, [r for r in released if r.mirakl_id not in seen], summary, seen,
+                dry_run=dry_run,
+            )  # fmt: skip
         if shops:
             for rows in self.ledger.iter_transfers_of_shops(
                 types=[transfer_type], statuses=retriable, shop_ids=shops, batch_size=CHUNK_SIZE
@@ -333,6 +338,14 @@ class PaymentSplit:
                 dry_run=dry_run,
             )  # fmt: skip
         return seen
+
+    def _released_since(self, transfer_type: TransferType, since: datetime) -> list[TransferRecord]:
+        """Waiting rows a person released from a hold since ``since`` (payments console): their
+        cause may have changed while they were held, and no other change would bring them."""
+        actions = ManualActions(self.ledger)
+        rows = (actions.record("transfer", i) for i in actions.released_since("transfer", since))
+        waiting = set(RETRIABLE_TRANSFER)
+        return [r for r in rows if r and r.type is transfer_type and r.status in waiting]
 
     def _plan_all_waiting(
         self,
@@ -526,6 +539,9 @@ class PaymentSplit:
     def _decide_and_record(
         self, candidates: list[_Candidate], summary: BatchSummary, *, dry_run: bool
     ) -> None:
+        for held in [c for c in candidates if is_held_record(c.row)]:
+            summary.add(_outcome(held.row))  # a person holds it: not decided until released
+        candidates = [c for c in candidates if not is_held_record(c.row)]
         if not candidates:
             return
         shop_ids = {c.order.shop_id for c in candidates if c.order and c.order.shop_id}
@@ -758,14 +774,7 @@ class PaymentSplit:
         )
 
     def _find(self, row: TransferRecord) -> str | None:
-        since = lookup_since(row)
-        found = self.stripe.find_transfer(
-            mirakl_id=row.mirakl_id,
-            transfer_type=str(row.type),
-            destination=row.destination_account,
-            created_since=since,
-        )
-        return found.id if found else None
+        return find_transfer(self.stripe, row)
 
     def _record(
         self, row: TransferRecord, status: TransferStatus, reason: str | None

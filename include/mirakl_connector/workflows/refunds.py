@@ -43,6 +43,7 @@ from mirakl_connector.errors import (
 from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
+from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
     RETRIABLE_REFUND,
     RETRIABLE_TRANSFER,
@@ -84,6 +85,7 @@ from mirakl_connector.workflows.provider_guard import (
     refuse_claimed_before_sending,
     shop_providers,
 )
+from mirakl_connector.workflows.provider_objects import find_refund, find_reversal
 from mirakl_connector.workflows.refund_decisions import (
     decide_refund,
     decide_reversal,
@@ -229,6 +231,9 @@ class PaymentRefund:
     def _decide_and_record(
         self, rows: list[RefundRecord], summary: BatchSummary, *, dry_run: bool
     ) -> None:
+        for held in [r for r in rows if is_held_record(r)]:
+            summary.add(_refund_outcome(held))  # a person holds it: not decided until released
+        rows = [r for r in rows if not is_held_record(r)]
         if not rows:
             return
         transfers: dict[str, TransferRecord] = {}
@@ -487,10 +492,7 @@ class PaymentRefund:
         )
 
     def _find_refund(self, row: RefundRecord) -> str | None:
-        found = self.stripe.find_refund(
-            payment_id=row.transaction_id, mirakl_refund_id=row.mirakl_refund_id
-        )
-        return found.id if found else None
+        return find_refund(self.stripe, row)
 
     def _validate_in_mirakl(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
         """PA02 / SPA02 for refunded rows; CREATED on success, FAILED with Mirakl's reason."""
@@ -508,7 +510,7 @@ class PaymentRefund:
         so a single refund it rejects cannot hold the others back."""
         try:
             self.mirakl.validate_refunds([_pa02_entry(r) for r in rows])
-            return [self._validated(r) for r in rows]
+            return self._all_validated(rows)
         except MiraklApiError as exc:
             if len(rows) == 1 or exc.http_status is None or exc.http_status >= 500:
                 return [self._mirakl_refused(r, exc) for r in rows]
@@ -567,6 +569,17 @@ class PaymentRefund:
     def _validated(self, row: RefundRecord, reason: str | None = None) -> ItemOutcome:
         row = replace(row, mirakl_validated_at=datetime.now(UTC))
         return _refund_outcome(self._save_refund(row, RefundStatus.CREATED, reason))
+
+    def _all_validated(self, rows: list[RefundRecord]) -> list[ItemOutcome]:
+        """CREATED for every row of a batch Mirakl validated, in one ledger transaction: PA02
+        validated them all at once, and one commit instead of one per row keeps the shard
+        sending refunds at its pace."""
+        now = datetime.now(UTC)
+        validated = [
+            replace(r, mirakl_validated_at=now, status=RefundStatus.CREATED, status_reason=None)
+            for r in rows
+        ]
+        return [_refund_outcome(r) for r in self.ledger.save_refunds(validated, run_id=self.run_id)]
 
     def _failed_validation(self, row: RefundRecord, reason: str) -> ItemOutcome:
         reason = f"Refunded in Stripe ({row.stripe_refund_id}); Mirakl validation failed: {reason}"
@@ -629,6 +642,9 @@ class PaymentRefund:
         """Decide ``rows``; PENDING ones are counted by the execution that follows, not here."""
         refunds = self.ledger.get_refunds(_refund_id(r.mirakl_id) for r in rows)
         rows = [r for r in rows if _wanted(refunds.get(_refund_id(r.mirakl_id)), wanted)]
+        for held in [r for r in rows if is_held_record(r)]:
+            summary.add(_transfer_outcome(held))  # a person holds it: not decided until released
+        rows = [r for r in rows if not is_held_record(r)]
         if not rows:
             return []
         order_transfers: dict[tuple[TransferType, str], TransferRecord] = {}
@@ -761,8 +777,7 @@ class PaymentRefund:
         )
 
     def _find_reversal(self, row: TransferRecord) -> str | None:
-        found = self.stripe.find_reversal(row.transaction_id, mirakl_id=row.mirakl_id)
-        return found.id if found else None
+        return find_reversal(self.stripe, row)
 
     def _record(
         self, row: TransferRecord, status: TransferStatus, reason: str | None

@@ -55,6 +55,7 @@ from mirakl_connector.ids import parse_int_id
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.approvals import gate_for
 from mirakl_connector.ledger.claims import ClaimKind
+from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
     RETRIABLE_PAYOUT,
@@ -77,7 +78,6 @@ from mirakl_connector.workflows.exactly_once import (
     Refused,
     Unknown,
     Written,
-    lookup_since,
     write_once,
 )
 from mirakl_connector.workflows.provider_guard import (
@@ -86,6 +86,7 @@ from mirakl_connector.workflows.provider_guard import (
     refuse_claimed_before_sending,
     shop_providers,
 )
+from mirakl_connector.workflows.provider_objects import find_payout, find_transfer
 from mirakl_connector.workflows.registry import Resources
 from mirakl_connector.workflows.settlement_decisions import (
     MiraklInvoice,
@@ -287,7 +288,7 @@ class SellerSettlement:
             f"Invoice {_invoice_id_of(rows[0])} is not returned by Mirakl (IV01{window}); "
             "kept as is, checked again next run"
         )
-        updated = [replace(row, status_reason=reason) for row in rows]
+        updated = [replace(row, status_reason=reason) for row in rows if not is_held_record(row)]
         for row in updated:
             summary.add(_outcome(row, failed=True))
         if not dry_run:
@@ -331,6 +332,11 @@ class SellerSettlement:
     def _decide_and_record(
         self, candidates: list[_Candidate], summary: BatchSummary, *, dry_run: bool
     ) -> None:
+        for candidate in candidates:
+            for held in [r for r in candidate.rows if is_held_record(r)]:
+                summary.add(_outcome(held))  # a person holds it: not decided until released
+            candidate.rows = [r for r in candidate.rows if not is_held_record(r)]
+        candidates = [c for c in candidates if c.rows]
         if not candidates:
             return
         shop_ids = {c.invoice.shop_id for c in candidates if c.invoice and c.invoice.shop_id}
@@ -558,15 +564,7 @@ class SellerSettlement:
         )
 
     def _find_transfer(self, row: TransferRecord) -> str | None:
-        since = lookup_since(row)
-        found = self.stripe.find_transfer(
-            mirakl_id=row.mirakl_id,
-            transfer_type=str(row.type),
-            destination=row.destination_account,
-            created_since=since,
-            on_account=row.source_account,
-        )
-        return found.id if found else None
+        return find_transfer(self.stripe, row)
 
     def _record_transfer(
         self, row: TransferRecord, status: TransferStatus, reason: str | None
@@ -737,13 +735,7 @@ class SellerSettlement:
         )
 
     def _find_payout(self, row: PayoutRecord) -> str | None:
-        since = lookup_since(row)
-        found = self.stripe.find_payout(
-            account=row.stripe_account_id or "",
-            invoice_id=row.mirakl_invoice_id,
-            created_since=since,
-        )
-        return found.id if found else None
+        return find_payout(self.stripe, row)
 
     def _record_payout(
         self, row: PayoutRecord, status: PayoutStatus, reason: str | None

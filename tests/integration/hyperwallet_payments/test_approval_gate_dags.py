@@ -73,7 +73,7 @@ def test_a_payment_above_the_threshold_waits_for_approval_then_is_paid_once(
     assert len(created(hw_admin)) == 1
 
     record_decision(
-        dag_env.engine, entity="hyperwallet_payment", row_id=held.id,
+        dag_env, entity="hyperwallet_payment", row_id=held.id,
         decision=Decision.APPROVED, by="ops-lead", why="annual settlement, checked",
         seen={"amount": 454_520, "currency": "EUR", "destination": "trm-seller"},
     )  # fmt: skip
@@ -97,7 +97,7 @@ def test_an_approval_for_another_bank_account_is_void(hw, sandbox, hw_admin, mir
     run_dag("hyperwallet_invoice_payments.py", "hyperwallet_invoice_payments")
     held = dag_env.get_hyperwallet_payment("230201")
     record_decision(
-        dag_env.engine, entity="hyperwallet_payment", row_id=held.id,
+        dag_env, entity="hyperwallet_payment", row_id=held.id,
         decision=Decision.APPROVED, by="ops-lead", why="checked",
         seen={"amount": 454_520, "currency": "EUR", "destination": "trm-seller"},
     )  # fmt: skip

@@ -85,8 +85,8 @@ def test_stripe_gateway_built_from_env_connection(fake_library, connection) -> N
     assert (sandbox["api_key"], sandbox["base_url"]) == ("rk_test_xyz", "http://127.0.0.1:8765")
     assert sandbox["retry"].max_attempts == 1 and sandbox["timeout"] == 5.0
     # Against Stripe itself a task keeps to its share of the documented test-mode limits
-    # (25/s overall and per endpoint, x 0.8, over the pool's 4 slots); against the sandbox only
-    # what the extras ask for.
+    # (25/s overall x 0.8 over the pool's 4 slots; 25/s per endpoint x 0.8 over the 4 shards of
+    # a step); against the sandbox only what the extras ask for.
     assert (default["max_requests_per_second"], default["max_requests_per_endpoint"]) == (5, 5)
     assert (sandbox["max_requests_per_second"], sandbox["max_requests_per_endpoint"]) == (
         12.5,
@@ -104,11 +104,13 @@ def test_a_live_key_is_paced_to_its_share_of_the_endpoint_limit(fake_library, co
                extra={"max_requests_per_endpoint": 3})  # fmt: skip
     StripeHook().get_gateway()
     StripeHook("stripe_fast").get_gateway()
-    live, explicit = fake_library.gateways
-    # 16 live slots: 100 x 0.8 / 16 overall, and 25 x 0.8 / 16 on one endpoint (POST /v1/transfers
-    # for all of a sharded step's tasks) so that 16 tasks stay under Stripe's 25/s per endpoint.
-    assert (live["max_requests_per_second"], live["max_requests_per_endpoint"]) == (5, 1.25)
+    StripeHook(pool_slots=2).get_gateway()  # a shard of a sharded step holds 2 live slots
+    live, explicit, shard = fake_library.gateways
+    # 16 live slots: 100 x 0.8 / 16 = 5 overall per slot; on one endpoint 25 x 0.8 / 4, so that
+    # the 4 shards of a step (POST /v1/transfers for all of them) stay at 20 of Stripe's 25/s.
+    assert (live["max_requests_per_second"], live["max_requests_per_endpoint"]) == (5, 5)
     assert (explicit["max_requests_per_second"], explicit["max_requests_per_endpoint"]) == (5, 3)
+    assert (shard["max_requests_per_second"], shard["max_requests_per_endpoint"]) == (10, 5)
 
 
 @pytest.mark.parametrize("bad", ["0", -3, "fast"])

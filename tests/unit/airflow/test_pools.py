@@ -8,7 +8,6 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from mirakl_connector import stripe_limits
 from mirakl_connector.airflow import pools
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
@@ -24,27 +23,28 @@ def test_stripe_pool_follows_the_mode_s_rate_limit():
         pools.stripe_slots("prod")
 
 
-@pytest.mark.parametrize(("mode", "overall", "per_endpoint"), [("live", 5, 1.25), ("test", 5, 5)])
-def test_all_slots_together_stay_under_stripe_s_global_and_endpoint_limits(
-    mode, overall, per_endpoint
-):
+@pytest.mark.parametrize(("mode", "shard_slots"), [("live", 2), ("test", 1)])
+def test_pool_description_says_how_tasks_pace_themselves(mode, shard_slots):
     """docs.stripe.com/rate-limits: 100 (live) or 25 (test) requests/s per account, 25/s per
-    endpoint. Every slot of a sharded step calls the same endpoint (POST /v1/transfers)."""
-    slots = pools.stripe_slots(mode)
-    assert stripe_limits.task_pacing(mode) == (overall, per_endpoint)
-    assert slots * overall <= stripe_limits.GLOBAL_LIMITS[mode] * 0.8
-    assert slots * per_endpoint <= stripe_limits.ENDPOINT_LIMIT * 0.8
+    endpoint; each slot 5 requests/s overall, each task 5 on one endpoint."""
     description = {s.name: s.description for s in pools.pool_specs(mode)}["stripe_api"]
-    assert f"{per_endpoint:g} on one endpoint" in description
+    assert "each slot paced to 5 req/s, each task to 5 on one endpoint" in description
+    assert f"a shard of a sharded step takes {shard_slots} slot(s)" in description
+    assert pools.pool_slots_for_step("payment_split", "execute", mode) == shard_slots
+    assert pools.pool_slots_for_step("seller_settlement", "payout", mode) == shard_slots
+    assert pools.pool_slots_for_step("payment_refund", "reverse", mode) == shard_slots
+    assert pools.pool_slots_for_step("payment_refund", "plan", mode) == 1  # not sharded
+    assert pools.pool_slots_for_step("payment_split", "plan", mode) == 1  # Mirakl pool
 
 
-def test_key_mode_and_documented_endpoint_limits():
-    assert [stripe_limits.key_mode(k) for k in ("sk_live_x", "rk_live_x", "sk_test_x", "x")] == [
-        "live", "live", "test", "test"
-    ]  # fmt: skip
-    assert stripe_limits.endpoint_limit("POST", "/v1/transfers") == 25
-    assert stripe_limits.endpoint_limit("POST", "/v1/files") == 20
-    assert stripe_limits.endpoint_limit("GET", "/v1/customers/search") == 20
+def test_the_dag_files_read_the_mode_from_the_environment(monkeypatch):
+    monkeypatch.delenv(pools.STRIPE_MODE_ENV, raising=False)
+    assert pools.stripe_mode_from_env() == "test"
+    monkeypatch.setenv(pools.STRIPE_MODE_ENV, "live")
+    assert pools.stripe_mode_from_env() == "live"
+    monkeypatch.setenv(pools.STRIPE_MODE_ENV, "prod")
+    with pytest.raises(ValueError, match="'live' or 'test'"):
+        pools.stripe_mode_from_env()
 
 
 @pytest.mark.parametrize("mode, stripe_slots", [("test", 4), ("live", 16)])

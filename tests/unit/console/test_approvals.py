@@ -14,6 +14,7 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
+from mirakl_connector.console.actions import Actor
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
 from mirakl_connector.console.approvals import ApprovalsConfig
 from mirakl_connector.console.queries import ConsoleQueries
@@ -42,8 +43,8 @@ def _edit(request: Request) -> None:
         raise HTTPException(403, "Forbidden")
 
 
-def _user(request: Request) -> str:
-    return request.headers.get("x-test-user", "")
+def _actor(request: Request) -> Actor:
+    return Actor(name=request.headers.get("x-test-user", ""))
 
 
 @pytest.fixture
@@ -66,7 +67,9 @@ def console(tmp_path) -> Iterator[tuple[TestClient, Ledger, dict[str, int]]]:
         ConsoleAppConfig(
             queries=lambda: ConsoleQueries(engine),
             auth=_read,
-            approvals=ApprovalsConfig(engine=lambda: engine, edit_auth=_edit, user_name=_user),
+            edit_auth=_edit,
+            actor=_actor,
+            approvals=ApprovalsConfig(ledger=lambda: ledger),
         )
     )
     with TestClient(app, headers={"x-test-user": "editor"}) as client:
@@ -186,8 +189,8 @@ def test_readers_and_anonymous_cannot_decide(console):
 @pytest.mark.parametrize(
     ("which", "changes", "status", "detail"),
     [
-        ("held", {"why": ""}, 400, "say why"),
-        ("held", {"decision": "maybe"}, 400, "decision must be approve or reject"),
+        ("held", {"why": ""}, 422, "a reason (why) is required"),
+        ("held", {"decision": "maybe"}, 422, "decision must be approve or reject"),
         ("held", {"amount": "20001"}, 409, "changed since it was shown"),
         ("kyc", {"amount": "50000", "destination": "acct_two"}, 409, "not waiting for an approval"),
         ("missing", {}, 404, "no transfer 0"),

@@ -1,4 +1,4 @@
-"""The approval gate's ledger side (table ``approvals``, schema step 11), on SQLite and PostgreSQL:
+"""The approval gate's ledger side (table ``approvals``, schema step 12), on SQLite and PostgreSQL:
 decisions checked against the held row and recorded with an audit event, the reads the
 workflows and the console make."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from mirakl_connector.approval_gate import ApprovalSettings, Decision, transfer_item
 from mirakl_connector.ledger import (
@@ -19,6 +19,7 @@ from mirakl_connector.ledger import (
     TransferRecord,
     TransferStatus,
     TransferType,
+    schema,
 )
 from mirakl_connector.ledger.approvals import (
     ApprovalRefused,
@@ -53,9 +54,15 @@ SEEN = {"amount": "20000", "currency": "EUR", "destination": "acct_seller"}
 
 def _decide(ledger, row_id, decision=Decision.APPROVED, seen=SEEN, why="seller confirmed", **kw):
     return record_decision(
-        ledger.engine, entity="transfer", row_id=row_id, decision=decision, seen=seen,
+        ledger, entity="transfer", row_id=row_id, decision=decision, seen=seen,
         by="alice", why=why, **kw,
     )  # fmt: skip
+
+
+def _audit(ledger: Ledger) -> list[dict]:
+    table = schema.console_actions
+    with ledger.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(table).order_by(table.c.id)).mappings()]
 
 
 def test_a_decision_is_recorded_with_an_audit_event_in_the_items_history(ledger):
@@ -82,6 +89,19 @@ def test_a_decision_is_recorded_with_an_audit_event_in_the_items_history(ledger)
         "approved by alice: seller confirmed (200.00 EUR to acct_seller); sent by the next run"
     )
     assert decisions_of(ledger.engine, "transfer", recorded.item) == [recorded]
+    (audit,) = _audit(ledger)  # the console's audit, as for its other actions
+    assert (audit["action"], audit["result"], audit["entity"], audit["entity_id"]) == (
+        "approve",
+        "done",
+        "transfer",
+        row.id,
+    )
+    assert (audit["user_name"], audit["why"], audit["item"]) == (
+        "alice",
+        "seller confirmed",
+        "TRANSFER_PRODUCT_ORDER:ORD-1-A",
+    )
+    assert audit["detail"] == "200.00 EUR to acct_seller; sent by the next run"
     # the row itself is untouched: the next run decides it
     assert ledger.get_transfer(TransferType.PRODUCT_ORDER, "ORD-1-A").status is (
         TransferStatus.ON_HOLD
@@ -99,10 +119,10 @@ def test_a_decision_is_recorded_with_an_audit_event_in_the_items_history(ledger)
         ),
         ({**SEEN, "destination": "acct_evil"}, "ok", 409, "changed since it was shown"),
         ({**SEEN, "currency": "USD"}, "ok", 409, "changed since it was shown"),
-        ({"currency": "EUR", "destination": "acct_seller"}, "ok", 400, "are required"),
-        ({**SEEN, "amount": "200.00"}, "ok", 400, "minor units"),
-        (SEEN, "   ", 400, "say why"),
-        (SEEN, "x" * 501, 400, "longer than 500"),
+        ({"currency": "EUR", "destination": "acct_seller"}, "ok", 422, "are required"),
+        ({**SEEN, "amount": "200.00"}, "ok", 422, "minor units"),
+        (SEEN, "   ", 422, "a reason (why) is required"),
+        (SEEN, "x" * 501, 422, "at most 500"),
     ],
 )
 def test_a_decision_on_something_else_than_what_was_shown_is_refused(
@@ -113,7 +133,17 @@ def test_a_decision_on_something_else_than_what_was_shown_is_refused(
         _decide(ledger, row.id, seen=seen, why=why)
     assert refused.value.status == status and message in refused.value.message
     assert decisions_of(ledger.engine, "transfer", "TRANSFER_PRODUCT_ORDER:ORD-1-A") == []
-    assert len(ledger.events_for("transfer", row.id)) == 1  # no audit event either
+    assert len(ledger.events_for("transfer", row.id)) == 1  # no history event either
+    # a refusal of the item's state is audited as the console's other actions are; bad input
+    # (no reason, no values) is refused before anything is asked of the ledger
+    audit = _audit(ledger)
+    if status == 409:
+        assert [(a["action"], a["result"], a["user_name"]) for a in audit] == [
+            ("approve", "refused", "alice")
+        ]
+        assert message in audit[0]["detail"]
+    else:
+        assert audit == []
 
 
 def test_only_rows_waiting_for_a_decision_can_be_decided(ledger):
@@ -130,7 +160,7 @@ def test_only_rows_waiting_for_a_decision_can_be_decided(ledger):
         _decide(ledger, 999_999)
     assert missing.value.status == 404
     with pytest.raises(ApprovalRefused) as unknown:
-        record_decision(ledger.engine, entity="refund", row_id=1, decision=Decision.APPROVED,
+        record_decision(ledger, entity="refund", row_id=1, decision=Decision.APPROVED,
                         seen=SEEN, by="alice", why="x")  # fmt: skip
     assert unknown.value.status == 404
 
@@ -199,7 +229,7 @@ def test_released_invoices_are_the_approved_ones_or_those_no_longer_held(ledger)
     rules = ApprovalSettings.from_mapping({"payout_above": {"EUR": "1000.00"}})
     assert released_invoices(ledger.engine, rules) == []
     row = ledger.get_hyperwallet_payment("2")
-    record_decision(ledger.engine, entity="hyperwallet_payment", row_id=row.id,
+    record_decision(ledger, entity="hyperwallet_payment", row_id=row.id,
                     decision=Decision.APPROVED, by="bob", why="known seller",
                     seen={"amount": 454_520, "currency": "EUR",
                           "destination": "trm-seller"})  # fmt: skip

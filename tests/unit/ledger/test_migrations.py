@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "hyperwallet_payments",
     "payment_claims",
     "moved_daily",
+    "console_actions",
     "approvals",
     "schema_version",
 }

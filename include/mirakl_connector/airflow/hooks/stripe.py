@@ -7,8 +7,9 @@ carries an idempotency key derived from the ledger row), ``timeout`` (seconds, d
 ``max_requests_per_second`` and ``max_requests_per_endpoint`` (each task paces its calls to these
 budgets, overall and on any one endpoint; see :mod:`mirakl_connector.throttle`). Left empty
 against Stripe itself, they default to the task's share of Stripe's documented limits for the
-key's mode (:func:`mirakl_connector.stripe_limits.task_pacing`: live 5 and 1.25 requests/s,
-test 5 and 5); against a ``host`` override (the sandbox) an empty extra means no pacing.
+key's mode and the pool slots the task holds (:func:`mirakl_connector.stripe_limits.task_pacing`:
+5 requests/s per slot overall and 5 on one endpoint, in both modes); against a ``host`` override
+(the sandbox) an empty extra means no pacing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class StripeHook(BaseHook):
     """Build a :class:`~mirakl_connector.stripe_gateway.StripeGateway` from a connection.
 
     :param stripe_conn_id: the Airflow connection to use.
+    :param pool_slots: the ``stripe_api`` pool slots the task holds: its default pace is that
+        many slots' worth of the connector's share of Stripe's limits.
     """
 
     conn_name_attr = "stripe_conn_id"
@@ -56,9 +59,12 @@ class StripeHook(BaseHook):
     conn_type = "stripe"
     hook_name = "Stripe Connect"
 
-    def __init__(self, stripe_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, stripe_conn_id: str = default_conn_name, pool_slots: int = 1, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.stripe_conn_id = stripe_conn_id
+        self.pool_slots = pool_slots
 
     @cached_property
     def connection(self) -> Connection:
@@ -106,7 +112,7 @@ class StripeHook(BaseHook):
             from mirakl_connector import stripe_limits
 
             mode = stripe_limits.key_mode(self.connection.password)
-            return stripe_limits.task_pacing(mode)[which]
+            return stripe_limits.task_pacing(mode, self.pool_slots)[which]
         return rate
 
     @property

@@ -105,7 +105,10 @@ class MiraklWorkflowOperator(BaseOperator):
         alerts = AlertSettings.from_mapping(config.get("alerts"))
         return Resources(
             mirakl=lambda: MiraklHook(self.mirakl_conn_id).get_client(),
-            stripe=lambda: StripeHook(self.stripe_conn_id).get_gateway(),
+            # Paced to the pool slots this task holds (a shard of a sharded step holds several).
+            stripe=lambda: StripeHook(
+                self.stripe_conn_id, pool_slots=self.pool_slots
+            ).get_gateway(),
             ledger=lambda: LedgerHook(self.ledger_conn_id).get_ledger(),
             mailer=lambda: SmtpMailer(self.smtp_conn_id, alerts.email_from),
             http=lambda: OperatorWebhookHook(self.operator_webhook_conn_id).get_sender(),
