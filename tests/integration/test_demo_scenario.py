@@ -30,6 +30,9 @@ from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 from mirakl_connector.sandbox.scenario import load_scenario
 from mirakl_connector.workflows.registry import Resources, build_workflow, run_step
 
+# the whole demo marketplace: the inner loop leaves it out (README "Two commands")
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "include/mirakl_connector/sandbox/scenarios/demo.json"
 #: The Hyperwallet shops 101-108 and invoices 9101-9108, loaded next to demo.json as demo.sh does.
