@@ -114,7 +114,10 @@ def from_minor(minor: int, currency: str) -> Decimal:
     if isinstance(minor, bool) or not isinstance(minor, int):
         raise TypeError(f"minor units must be an int, got {type(minor).__name__}")
     exponent = currency_exponent(currency)
-    return (Decimal(minor) / (Decimal(10) ** exponent)).quantize(Decimal(1).scaleb(-exponent))
+    # the integer with its exponent moved: exact, and already at the currency's decimals
+    # ("10.00", "1500", "0.005"); a division and a quantize cost twice as much per row of an
+    # export of the console
+    return Decimal(minor).scaleb(-exponent)
 
 
 def format_minor(minor: int, currency: str) -> str:

@@ -137,18 +137,24 @@ def trigger_run(dag_id: str, conf: Mapping[str, Any], *, actor: Actor, note: str
 
 
 class LedgerReader:
-    """One :class:`Ledger` per API server process, opened on first use: its read engine serves
-    the console's queries, its writer the actions."""
+    """One :class:`Ledger` per API server process, opened on first use (its writer serves the
+    actions), and the console's read engine on the same database (its queries)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queries: ConsoleQueries | None = None
         self._ledger: Any = None
+        self._url = ""
+        self._engine: Any = None
 
     def __call__(self) -> ConsoleQueries:
         with self._lock:
             if self._queries is None:
-                self._queries = ConsoleQueries(self._open_ledger().engine)
+                from mirakl_connector.console.queries import create_reader_engine
+
+                self._open_ledger()  # creates or upgrades the schema first
+                self._engine = create_reader_engine(self._url)
+                self._queries = ConsoleQueries(self._engine)
             return self._queries
 
     def ledger(self) -> Ledger:
@@ -160,15 +166,18 @@ class LedgerReader:
         if self._ledger is None:
             from mirakl_connector.ledger import Ledger
 
+            self._url = ledger_url()
             # creates or upgrades the schema, as every task does
-            self._ledger = Ledger(ledger_url())
+            self._ledger = Ledger(self._url)
         return self._ledger
 
     def dispose(self) -> None:
         with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
             if self._ledger is not None:
                 self._ledger.dispose()
-            self._queries = self._ledger = None
+            self._queries = self._ledger = self._engine = None
 
 
 def action_services(reader: LedgerReader) -> ActionServices:

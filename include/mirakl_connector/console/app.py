@@ -26,9 +26,8 @@ runs in a thread: the API server serves the Airflow UI on the same event loop.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Iterable, Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,6 +45,12 @@ from fastapi.responses import (
 
 from mirakl_connector.console import html as pages
 from mirakl_connector.console.actions import Actor, ConsoleActions, allowed_actions
+from mirakl_connector.console.csv_export import (
+    amount_text,
+    csv_chunks,
+    item_csv_chunks,
+    neutralise,
+)
 from mirakl_connector.console.queries import (
     CATEGORIES,
     DEFAULT_DAYS,
@@ -64,7 +69,6 @@ from mirakl_connector.console.queries import (
     aware_utc,
 )
 from mirakl_connector.ledger.manual_actions import ActionRecord, ActionRefused
-from mirakl_connector.money import from_minor
 
 
 @dataclass
@@ -118,27 +122,36 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         cat = _category(category or ("all" if run else "waiting"))
         filters = _filters(status, workflow, currency, shop, id, provider, run)
 
-        def load() -> pages.PageData:
-            q = _queries()
-            return pages.PageData(
-                period=period,
-                moved=q.moved(
+        # The page's reads are independent: each runs in a thread of its own, on a connection
+        # of its own, so the page takes as long as the slowest of them, not their sum (the
+        # database drivers release the interpreter lock while the database works).
+        q = await run_in_threadpool(_queries)
+        moved, imported, items, recent, *summaries = await asyncio.gather(
+            run_in_threadpool(
+                lambda: q.moved(
                     period,
                     currency=filters.currency,
                     provider=filters.provider,
                     workflow=filters.workflow,
-                ),
-                imported=q.moved(period, currency=filters.currency, imported=True),
-                summaries={c: q.summary(c) for c in CATEGORIES},
-                category=cat,
-                filters=filters,
-                items=q.items(cat, filters, page=page, size=size),
-                now=datetime.now(UTC),
-                recent_actions=q.recent_actions(limit=20),
-                actions=config.actions is not None,
-            )
-
-        data = await run_in_threadpool(load)
+                )
+            ),
+            run_in_threadpool(lambda: q.moved(period, currency=filters.currency, imported=True)),
+            run_in_threadpool(lambda: q.items(cat, filters, page=page, size=size)),
+            run_in_threadpool(lambda: q.recent_actions(limit=20)),
+            *(run_in_threadpool(q.summary, c) for c in CATEGORIES),
+        )
+        data = pages.PageData(
+            period=period,
+            moved=moved,
+            imported=imported,
+            summaries=dict(zip(CATEGORIES, summaries, strict=True)),
+            category=cat,
+            filters=filters,
+            items=items,
+            now=datetime.now(UTC),
+            recent_actions=recent,
+            actions=config.actions is not None,
+        )
         return HTMLResponse(pages.render_page(data, _base(request), dict(request.query_params)))
 
     @app.get("/items/{entity}/{row_id}", response_class=HTMLResponse)
@@ -242,12 +255,12 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         period, rows = await _moved(start, end, currency, provider, workflow)
         header = ["day", "currency", "provider", "workflow", "count", "amount_minor", "amount"]
         lines = (
-            [r.day.isoformat(), r.currency, r.provider, r.workflow, r.count, r.amount,
-             _decimal(r.amount, r.currency)]
+            [r.day.isoformat(), neutralise(r.currency), r.provider, r.workflow, r.count,
+             r.amount, amount_text(r.amount, r.currency)]
             for r in rows
         )  # fmt: skip
         name = f"moved_{period.start.isoformat()}_{period.end.isoformat()}.csv"
-        return _csv(name, header, lines)
+        return _csv(name, csv_chunks(header, lines))
 
     @app.get("/export/items.csv")
     async def export_items(
@@ -264,9 +277,10 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         filters = _filters(status, workflow, currency, shop, id, provider, run)
 
         # Streamed: Starlette runs this generator in its thread pool, one keyset batch at a
-        # time; raw rows (no Item per row): the export is the console's largest answer.
-        lines = (_item_csv_line(row) for row in _queries().iter_rows(cat, filters))
-        return _csv(f"items_{cat or 'all'}.csv", list(ITEM_CSV_HEADER), lines)
+        # time; raw rows with the timestamps formatted by the database (no Item, no datetime
+        # per row): the export is the console's largest answer.
+        rows = _queries().iter_rows(cat, filters, times_as_text=True)
+        return _csv(f"items_{cat or 'all'}.csv", item_csv_chunks(rows))
 
     async def _moved(
         start: str | None,
@@ -475,24 +489,6 @@ def _done_entry(request: Request, audit: list[ActionRecord]) -> ActionRecord | N
     return next((a for a in audit if done and str(a.id) == done), None)
 
 
-def _item_csv_line(row: Any) -> list[Any]:
-    """One CSV line of an item row (columns of ``ConsoleQueries._select_items``)."""
-    (entity, row_id, provider, workflow, mirakl_id, shop_id, account, status, reason, amount,
-     currency, object_id, attempts, attempted_at, created_at, updated_at) = row  # fmt: skip
-    return [
-        entity, row_id, provider, workflow, mirakl_id, shop_id, account, status, reason, amount,
-        currency, _decimal(amount, currency), object_id, attempts or 0,
-        _iso(aware_utc(attempted_at)), _iso(aware_utc(created_at)), _iso(aware_utc(updated_at)),
-    ]  # fmt: skip
-
-
-ITEM_CSV_HEADER = (
-    "entity", "id", "provider", "workflow", "mirakl_id", "shop_id", "account", "status",
-    "reason", "amount_minor", "currency", "amount", "provider_object_id", "attempts",
-    "attempted_at", "created_at", "updated_at",
-)  # fmt: skip
-
-
 # -- request parsing ------------------------------------------------------------------------
 
 
@@ -554,16 +550,6 @@ def _base(request: Request) -> str:
 # -- output ---------------------------------------------------------------------------------
 
 
-def _decimal(amount: int | None, currency: str | None) -> str:
-    """Minor units as a decimal string (``Decimal``, never float); '' when unknown."""
-    if amount is None or not currency:
-        return ""
-    try:
-        return str(from_minor(amount, currency))
-    except Exception:  # noqa: BLE001 - an unknown currency code: show the minor units
-        return str(amount)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -576,7 +562,7 @@ def _moved_json(row: MovedRow) -> dict[str, Any]:
         "workflow": row.workflow,
         "count": row.count,
         "amount_minor": row.amount,
-        "amount": _decimal(row.amount, row.currency),
+        "amount": amount_text(row.amount, row.currency),
     }
 
 
@@ -605,7 +591,7 @@ def _item_json(item: Item) -> dict[str, Any]:
         "reason": item.reason,
         "amount_minor": item.amount,
         "currency": item.currency,
-        "amount": _decimal(item.amount, item.currency),
+        "amount": amount_text(item.amount, item.currency),
         "provider_object_id": item.provider_object_id,
         "attempts": item.attempts,
         "attempted_at": _iso(item.attempted_at),
@@ -651,28 +637,9 @@ def _item_detail_json(
     }
 
 
-def _csv_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: a provider's error text could start with ``=``."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _csv(name: str, header: list[str], lines: Iterable[list[Any]]) -> StreamingResponse:
-    def body() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        for n, line in enumerate(lines, start=1):
-            writer.writerow([_csv_cell(v) for v in line])
-            if n % 1000 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
+def _csv(name: str, chunks: Iterator[str]) -> StreamingResponse:
     return StreamingResponse(
-        body(),
+        chunks,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -31,6 +31,7 @@ turns them into a ``Decimal`` for display.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -47,16 +48,19 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
     true,
     tuple_,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from mirakl_connector.ledger import schema
+from mirakl_connector.ledger.engine import create_ledger_engine
 from mirakl_connector.ledger.manual_actions import ActionRecord
 from mirakl_connector.ledger.records import (
     HyperwalletPaymentKind,
@@ -71,6 +75,8 @@ from mirakl_connector.ledger.records import (
 MAX_PAGE_SIZE = 500
 #: Default page size of the item lists.
 DEFAULT_PAGE_SIZE = 50
+#: Rows of the first keyset batch of each table in an export (then 4 times more each batch).
+_FIRST_BATCH = 1000
 #: Default width of the "moved" date range, in days (today included).
 DEFAULT_DAYS = 30
 #: Widest date range accepted (a year and a day): a wider one is refused, not silently cut.
@@ -138,11 +144,11 @@ class _Source:
     def workflow_of(self, subtype: str) -> str:
         """The workflow of an aggregate row (``moved_daily.subtype``: transfer type, HW kind)."""
         if self.entity == "transfer":
-            if subtype in {t.value for t in _SPLIT_TYPES}:
+            if subtype in _SPLIT_VALUES:
                 return SPLIT
-            return REVERSAL if subtype == TransferType.REFUND.value else SETTLEMENT_TRANSFER
+            return REVERSAL if subtype == _REVERSAL_TYPE else SETTLEMENT_TRANSFER
         if self.entity == "hyperwallet_payment":
-            return HW_OPERATOR_FEE if subtype == HyperwalletPaymentKind.OPERATOR_FEE else HW_PAYMENT
+            return HW_OPERATOR_FEE if subtype == _OPERATOR_FEE_KIND else HW_PAYMENT
         return self.workflows[0]
 
     def workflow_filter(self, workflows: Sequence[str]) -> ColumnElement[bool] | None:
@@ -156,6 +162,11 @@ class _Source:
 
 
 _SPLIT_TYPES = (TransferType.PRODUCT_ORDER, TransferType.SERVICE_ORDER)
+_SPLIT_VALUES = frozenset(t.value for t in _SPLIT_TYPES)
+_REVERSAL_TYPE = TransferType.REFUND.value
+_OPERATOR_FEE_KIND = HyperwalletPaymentKind.OPERATOR_FEE.value
+#: The column a table's workflow derives from (``_Source.workflow_of``), where it has one.
+_SUBTYPE_COLUMNS = {"transfer": "type", "hyperwallet_payment": "kind"}
 _STATUS_ENUMS: dict[str, Any] = {
     "transfer": TransferStatus,
     "refund": RefundStatus,
@@ -373,6 +384,17 @@ class Totals:
 
 # -- the queries ----------------------------------------------------------------------------
 
+#: Bytes of a SQLite ledger the console maps into memory (SQLite caps it at its build's limit,
+#: 2 GB by default). Its lists and exports read tens of thousands of rows scattered over the
+#: file: through the map they cost about half of what copies into each connection's 2 MB page
+#: cache cost (``bench/console.py``). Only the console's read connections map the file.
+READER_SQLITE_MMAP_BYTES = 2**31
+
+
+def create_reader_engine(url: str) -> Engine:
+    """The engine the console reads the ledger through (the plugin's, the benchmark's)."""
+    return create_ledger_engine(url, sqlite_mmap_bytes=READER_SQLITE_MMAP_BYTES)
+
 
 class ConsoleQueries:
     """The console's reads over a ledger database (an engine of it; nothing is written)."""
@@ -399,13 +421,15 @@ class ConsoleQueries:
         """
         table = schema.moved_daily
         start, end = period.start.isoformat(), period.end.isoformat()
+        # the rows as stored (one per day, entity, subtype, currency and origin), summed here
+        # per workflow: a GROUP BY in the database would only sort them first
         stmt = select(
             table.c.day,
             table.c.entity,
             table.c.subtype,
             table.c.currency,
-            func.sum(table.c.count),
-            func.sum(table.c.amount),
+            table.c.count,
+            table.c.amount,
         ).where(
             table.c.day >= start,
             table.c.day <= end,
@@ -413,53 +437,78 @@ class ConsoleQueries:
         )
         if currency:
             stmt = stmt.where(table.c.currency == currency)
-        stmt = stmt.group_by(table.c.day, table.c.entity, table.c.subtype, table.c.currency)
         with self._engine.connect() as conn:
             rows = conn.execute(stmt).all()
         sums: dict[tuple[str, str, str, str], list[int]] = {}
+        # (entity, subtype) -> (provider, workflow), None when filtered out: a few kinds a year
+        kinds: dict[tuple[str, str], tuple[str, str] | None] = {}
         for day, entity, subtype, cur, count, amount in rows:
-            source = SOURCE_BY_ENTITY.get(entity)
-            if source is None or (provider and source.provider != provider):
+            kind = kinds.get((entity, subtype), ())
+            if kind == ():
+                kind = kinds[(entity, subtype)] = _moved_kind(entity, subtype, provider, workflow)
+            if kind is None:
                 continue
-            wf = source.workflow_of(subtype)
-            if workflow and wf != workflow:
-                continue
-            bucket = sums.setdefault((day, cur, source.provider, wf), [0, 0])
+            bucket = sums.setdefault((day, cur, *kind), [0, 0])
             bucket[0] += int(count)
             bucket[1] += int(amount)
+        days: dict[str, date] = {}
         return [
-            MovedRow(_as_date(day), cur, prov, wf, count, amount)
-            for (day, cur, prov, wf), (count, amount) in sorted(sums.items())
+            MovedRow(days.get(day) or days.setdefault(day, _as_date(day)), cur, prov, wf, n, amt)
+            for (day, cur, prov, wf), (n, amt) in sorted(sums.items())
         ]
 
     # item lists -------------------------------------------------------------------------------
 
     def summary(self, category: Category) -> list[ReasonGroup]:
-        """``category``'s items grouped by workflow and reason, the largest groups first."""
-        query = self._items_query(category, ItemFilters()).subquery()
-        stmt = (
-            select(
-                query.c.workflow,
-                query.c.reason,
-                func.count().label("count"),
-                func.min(query.c.created_at).label("oldest"),
-                func.max(query.c.updated_at).label("latest"),
+        """``category``'s items grouped by workflow and reason, the largest groups first.
+
+        Grouped in each table (only the columns the groups need, through the table's status
+        index), then the few groups of the four tables put together here: no wide
+        ``UNION ALL`` of every row of the category.
+        """
+        parts = []
+        for source in SOURCES:
+            where = self._where(source, category, ItemFilters())
+            if where is None:
+                continue
+            c = source.table.c
+            # grouped by the column the workflow derives from, never by a constant (PostgreSQL
+            # refuses one in GROUP BY); the workflow is named here, as for ``moved``. Unindexed:
+            # SQLite would otherwise read the whole (type, status) index for its order.
+            name = _SUBTYPE_COLUMNS.get(source.entity)
+            subtype = literal("", String) if name is None else unindexed(c[name])
+            keys = [c.status_reason] if name is None else [subtype, c.status_reason]
+            parts.append(
+                select(
+                    literal(source.entity, String).label("entity"),
+                    subtype.label("subtype"),
+                    c.status_reason.label("reason"),
+                    func.count().label("count"),
+                    func.min(c.created_at).label("oldest"),
+                    func.max(c.updated_at).label("latest"),
+                )
+                .where(*where)
+                .group_by(*keys)
             )
-            .group_by(query.c.workflow, query.c.reason)
-            .order_by(func.count().desc(), query.c.workflow, query.c.reason)
-        )
         with self._engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        return [
-            ReasonGroup(
-                workflow=r.workflow,
-                reason=r.reason,
-                count=int(r.count),
-                oldest=aware_utc(r.oldest),
-                latest=aware_utc(r.latest),
-            )
-            for r in rows
+            rows = conn.execute(union_all(*parts)).all()
+        merged: dict[tuple[str, str | None], list[Any]] = {}
+        for entity, subtype, reason, count, oldest, latest in rows:
+            key = (SOURCE_BY_ENTITY[entity].workflow_of(subtype), reason)
+            oldest, latest = aware_utc(oldest), aware_utc(latest)
+            group = merged.get(key)
+            if group is None:
+                merged[key] = [int(count), oldest, latest]
+            else:
+                group[0] += int(count)
+                group[1], group[2] = min(group[1], oldest), max(group[2], latest)
+        groups = [
+            ReasonGroup(workflow=wf, reason=reason, count=n, oldest=oldest, latest=latest)
+            for (wf, reason), (n, oldest, latest) in merged.items()
         ]
+        # no reason (None) before any reason, on both backends
+        groups.sort(key=lambda g: (-g.count, g.workflow, g.reason is not None, g.reason or ""))
+        return groups
 
     def items(
         self,
@@ -474,8 +523,10 @@ class ConsoleQueries:
             raise ValueError("page numbers start at 1")
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise ValueError(f"a page holds 1 to {MAX_PAGE_SIZE} items")
-        query = self._items_query(category, filters or ItemFilters()).subquery()
-        count_stmt = select(func.count()).select_from(query)
+        filters = filters or ItemFilters()
+        # each table gives only its first page * size rows in (created_at, id) order (its
+        # status index): the page is among them, whatever the size of the category
+        query = self._items_query(category, filters, limit=page * size).subquery()
         stmt = (
             select(query)
             .order_by(query.c.created_at, query.c.entity, query.c.id)
@@ -483,9 +534,25 @@ class ConsoleQueries:
             .offset((page - 1) * size)
         )
         with self._engine.connect() as conn:
-            total = int(conn.execute(count_stmt).scalar_one())
+            total = self._count(conn, category, filters)
             rows = conn.execute(stmt).mappings().all()
         return Page([_item(r) for r in rows], total, page, size)
+
+    def _count(self, conn: Any, category: Category | None, filters: ItemFilters) -> int:
+        """How many items match: one ``count(*)`` per table (answered by its status index when
+        only the category filters), summed; never a count over a ``UNION ALL`` of wide rows."""
+        counts = []
+        for source in SOURCES:
+            if filters.provider and source.provider != filters.provider:
+                continue
+            where = self._where(source, category, filters)
+            if where is not None:
+                counts.append(
+                    select(func.count().label("n")).select_from(source.table).where(*where)
+                )
+        if not counts:
+            return 0
+        return sum(int(n) for (n,) in conn.execute(union_all(*counts)).all())
 
     def iter_items(
         self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 20_000
@@ -495,31 +562,64 @@ class ConsoleQueries:
             yield _item(row._mapping)
 
     def iter_rows(
-        self, category: Category | None, filters: ItemFilters | None = None, *, batch: int = 20_000
+        self,
+        category: Category | None,
+        filters: ItemFilters | None = None,
+        *,
+        batch: int = 20_000,
+        times_as_text: bool = False,
     ) -> Iterator[Any]:
         """Every item of ``category`` as raw rows (the CSV export), oldest first.
 
-        Keyset pagination: each batch is one short query *after* the last row of the previous
-        one (``(created_at, entity, id) > last``), never an ``OFFSET`` that re-reads what came
-        before, and no read transaction held open while the client downloads (on SQLite that
-        would block the WAL checkpoint of the writers; on PostgreSQL, hold back vacuum).
+        Each table is read in its own keyset batches, in the order of its (status, created_at)
+        index: each batch is one short query *after* the last row of the previous one
+        (``(created_at, id) > last``), never an ``OFFSET`` that re-reads what came before, and
+        no read transaction held open while the client downloads (on SQLite that would block
+        the WAL checkpoint of the writers; on PostgreSQL, hold back vacuum). The tables' sorted
+        streams are merged here on (created_at, entity, id), the page's order: the database
+        never sorts the union.
+
+        :param times_as_text: the three timestamps as ISO 8601 text in UTC
+            (``2024-05-01T12:00:00.000000+00:00``), formatted by the database: the export's
+            cells, without a Python datetime per value.
         """
         if batch < 1:
             raise ValueError("batch must be at least 1")
         filters = filters or ItemFilters()
-        last: tuple[Any, str, int] | None = None
+        streams = []
+        for source in SOURCES:
+            if filters.provider and source.provider != filters.provider:
+                continue
+            where = self._where(source, category, filters)
+            if where is not None:
+                streams.append(self._iter_table(source, where, batch, times_as_text))
+        created = _ITEM_COLUMNS.index("created_at")
+        yield from heapq.merge(*streams, key=lambda row: (row[created], row[0], row[1]))
+
+    def _iter_table(
+        self, source: _Source, where: list[ColumnElement[bool]], batch: int, times_as_text: bool
+    ) -> Iterator[Any]:
+        """One table's rows matching ``where``, in (created_at, id) order, by keyset batches."""
+        c = source.table.c
+        dialect = self._engine.dialect.name if times_as_text else None
+        base = self._select_items(source, times_dialect=dialect).where(*where)
+        after: tuple[Any, int] | None = None
+        # small first batches: the merge needs one of every table before the first line goes
+        # out; then up to ``batch`` rows a query
+        size = min(batch, _FIRST_BATCH)
         while True:
-            query = self._items_query(category, filters, after=last, limit=batch).subquery()
-            stmt = (
-                select(query).order_by(query.c.created_at, query.c.entity, query.c.id).limit(batch)
-            )
+            stmt = base
+            if after is not None:
+                stmt = stmt.where(tuple_(c.created_at, c.id) > tuple_(*after))
+            stmt = stmt.order_by(c.created_at, c.id).limit(size)
             with self._engine.connect() as conn:
                 rows = conn.execute(stmt).all()
             yield from rows
-            if len(rows) < batch:
+            if len(rows) < size:
                 return
             tail = rows[-1]._mapping
-            last = (tail["created_at"], tail["entity"], tail["id"])
+            after = (aware_utc(tail["created_at"]), tail["id"])
+            size = min(batch, size * 4)
 
     def retry_queue(self, *, limit: int = MAX_PAGE_SIZE) -> tuple[list[RetryEntry], int]:
         """Items a workflow retries on its next runs (``pending_items``: shops, bank accounts,
@@ -591,18 +691,13 @@ class ConsoleQueries:
     # building blocks --------------------------------------------------------------------------
 
     def _items_query(
-        self,
-        category: Category | None,
-        filters: ItemFilters,
-        *,
-        after: tuple[Any, str, int] | None = None,
-        limit: int | None = None,
+        self, category: Category | None, filters: ItemFilters, *, limit: int | None = None
     ) -> Any:
         """The items of every table as one ``UNION ALL``.
 
-        With ``limit`` (a keyset batch), each table gives only its first ``limit`` rows after
-        ``after`` = (created_at, entity, id), in index order (``ix_*_status_created``): a batch
-        reads at most ``limit`` rows per table, whatever the size of the ledger.
+        With ``limit``, each table gives only its first ``limit`` rows in (created_at, id)
+        order, the order of its ``ix_*_status_created`` index: at most ``limit`` rows per table,
+        whatever the size of the ledger.
         """
         parts = []
         for source in SOURCES:
@@ -614,8 +709,6 @@ class ConsoleQueries:
             part = self._select_items(source).where(*where)
             if limit is not None:
                 c = source.table.c
-                if after is not None:
-                    part = part.where(_after(source.entity, c.created_at, c.id, after))
                 part = select(part.order_by(c.created_at, c.id).limit(limit).subquery())
             parts.append(part)
         if not parts:  # nothing can match: an empty select of the same shape
@@ -623,8 +716,14 @@ class ConsoleQueries:
         return union_all(*parts) if len(parts) > 1 else parts[0]
 
     @staticmethod
-    def _select_items(source: _Source) -> Select[Any]:
+    def _select_items(source: _Source, *, times_dialect: str | None = None) -> Select[Any]:
+        """The columns of :data:`_ITEM_COLUMNS` of one table; with ``times_dialect`` (the
+        database's dialect name) the timestamps as ISO text (:func:`_iso_text`)."""
         c = source.table.c
+
+        def stamp(column: Any) -> Any:
+            return column if times_dialect is None else _iso_text(column, times_dialect)
+
         return select(
             literal(source.entity, String).label("entity"),
             c.id.label("id"),
@@ -642,9 +741,9 @@ class ConsoleQueries:
             c.currency.label("currency"),
             source.provider_id.label("provider_object_id"),
             c.attempts.label("attempts"),
-            c.attempted_at.label("attempted_at"),
-            c.created_at.label("created_at"),
-            c.updated_at.label("updated_at"),
+            stamp(c.attempted_at).label("attempted_at"),
+            stamp(c.created_at).label("created_at"),
+            stamp(c.updated_at).label("updated_at"),
         )
 
     @staticmethod
@@ -659,10 +758,12 @@ class ConsoleQueries:
             where.append(c.status == source.failed)
         elif category == "in_doubt":
             where += [
-                # the open statuses listed (not "not terminal"): the status index answers it
-                c.status.in_(sorted(source.open_statuses)),
+                # the terms of the table's partial index ``ix_*_in_doubt`` (schema step 12),
+                # as it writes them: it holds these rows alone, in creation order
                 c.attempted_at.is_not(None),
-                source.provider_id.is_(None),
+                unindexed(source.provider_id).is_(None),
+                # checked on those few rows, not looked up in the status index
+                unindexed(c.status).in_(sorted(source.open_statuses)),
             ]
         elif category is not None:
             raise ValueError(f"unknown category {category!r}")
@@ -700,20 +801,40 @@ class ConsoleQueries:
         return [and_(*where)] if where else []
 
 
-def _after(
-    entity: str, created_at: Any, row_id: Any, last: tuple[Any, str, int]
-) -> ColumnElement[bool]:
-    """Rows of one table after ``last`` in the order (created_at, entity, id) (keyset).
+#: The columns of every item row, in order (``_select_items``; the CSV export's cells).
+_ITEM_COLUMNS = (
+    "entity", "id", "provider", "workflow", "mirakl_id", "shop_id", "account", "status",
+    "reason", "amount", "currency", "provider_object_id", "attempts", "attempted_at",
+    "created_at", "updated_at",
+)  # fmt: skip
 
-    The entity is constant within a table, so the three-part comparison becomes one the
-    table's (status, created_at) index answers.
+
+def unindexed(column: Any) -> ColumnElement[Any]:
+    """``column || ''``: the same value (NULL stays NULL), that no index of ``column`` answers.
+
+    SQLite's planner has no statistics of NULLs (the connector runs no ``ANALYZE``): given
+    ``transfer_id IS NULL`` it reads the NULL entries of the transfer id's index, every row not
+    sent yet; given ``status IN (...)``, every open row. Written so, the terms leave the choice
+    to the partial in-doubt index (``schema.in_doubt_index``, whose predicate has the same
+    text), on PostgreSQL as on SQLite.
     """
-    last_at, last_entity, last_id = last
-    if entity > last_entity:
-        return created_at >= last_at
-    if entity < last_entity:
-        return created_at > last_at
-    return tuple_(created_at, row_id) > tuple_(last_at, last_id)
+    return column.concat(literal_column("''"))
+
+
+def _iso_text(column: Any, dialect: str) -> ColumnElement[str]:
+    """A UTC timestamp column as ISO 8601 text, ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``.
+
+    The same text on both backends, so it sorts as the instants do. SQLite holds the
+    timestamps as naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy's storage format
+    for ``DateTime``, see ``schema.UTCDateTime``); PostgreSQL formats its ``timestamptz`` in
+    UTC with ``to_char``.
+    """
+    if dialect == "sqlite":
+        raw = type_coerce(column, String)
+        return func.replace(raw, " ", "T").concat("+00:00")
+    return func.to_char(
+        func.timezone("UTC", column), literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"', String)
+    )
 
 
 #: Provider id prefixes: an id that starts so is only looked for where such ids live.
@@ -747,6 +868,20 @@ def _text_id_match(source: _Source, text_id: str) -> ColumnElement[bool] | None:
     if source.entity == "hyperwallet_payment":
         return or_(c.client_payment_id == text_id, c.invoice_id == text_id)
     return source.mirakl_id == text_id
+
+
+def _moved_kind(
+    entity: str, subtype: str, provider: str | None, workflow: str | None
+) -> tuple[str, str] | None:
+    """(provider, workflow) of ``moved_daily`` rows of ``entity``/``subtype``; ``None`` when
+    the filters leave them out (or the entity is unknown)."""
+    source = SOURCE_BY_ENTITY.get(entity)
+    if source is None or (provider and source.provider != provider):
+        return None
+    wf = source.workflow_of(subtype)
+    if workflow and wf != workflow:
+        return None
+    return source.provider, wf
 
 
 def totals(rows: Sequence[MovedRow]) -> Totals:

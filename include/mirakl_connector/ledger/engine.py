@@ -27,8 +27,15 @@ WRITE_OPTION = "mirakl_ledger_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_ledger_engine(url: str | URL, *, echo: bool = False) -> Engine:
-    """Return an engine for ``url``; use :func:`writer` on it for write transactions."""
+def create_ledger_engine(
+    url: str | URL, *, echo: bool = False, sqlite_mmap_bytes: int = 0
+) -> Engine:
+    """Return an engine for ``url``; use :func:`writer` on it for write transactions.
+
+    :param sqlite_mmap_bytes: SQLite only: read up to that many bytes of the file through a
+        memory map (``PRAGMA mmap_size``) instead of a copy into each connection's small page
+        cache, for readers of many rows (the payments console). 0: SQLite's default (none).
+    """
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "postgresql":
@@ -37,7 +44,8 @@ def create_ledger_engine(url: str | URL, *, echo: bool = False) -> Engine:
             kwargs["executemany_mode"] = "values_plus_batch"
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))
+        in_memory = parsed.database in (None, "", ":memory:")
+        _configure_sqlite(engine, in_memory=in_memory, mmap_bytes=sqlite_mmap_bytes)
     return engine
 
 
@@ -46,7 +54,7 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
-def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
+def _configure_sqlite(engine: Engine, *, in_memory: bool, mmap_bytes: int = 0) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module: we emit BEGIN ourselves.
@@ -56,6 +64,8 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             if not in_memory:
                 _enable_wal(cursor)
+                if mmap_bytes:
+                    cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
             # synchronous stays FULL (the default): a committed attempt must survive a crash,
             # since it is written before the Stripe call it protects.
         finally:

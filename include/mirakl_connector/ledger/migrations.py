@@ -152,6 +152,21 @@ def _add_v11_console_actions(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=[schema.console_actions], checkfirst=True)
 
 
+#: Partial indexes added by step 12: the rows the payments console shows as in doubt.
+_V12_IN_DOUBT_TABLES = (
+    schema.transfers,
+    schema.refunds,
+    schema.payouts,
+    schema.hyperwallet_payments,
+)
+
+
+def _add_v12_in_doubt_indexes(conn: Connection) -> None:
+    for table in _V12_IN_DOUBT_TABLES:
+        index = next(i for i in table.indexes if i.name == f"ix_{table.name}_in_doubt")
+        index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
     """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the live table lacks; return them.
 
@@ -167,8 +182,8 @@ def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) ->
     return added
 
 
-#: Indexes added by step 12 (the backlogs' reads of what changed since the previous run).
-_V12_INDEXES = (
+#: Indexes added by step 13 (the backlogs' reads of what changed since the previous run).
+_V13_INDEXES = (
     (schema.transfers, "ix_transfers_updated_at"),
     (schema.payment_mappings, "ix_payment_mappings_updated_at"),
     (schema.refunds, "ix_refunds_updated_at"),
@@ -177,8 +192,8 @@ _V12_INDEXES = (
 )
 
 
-def _add_v12_change_indexes(conn: Connection) -> None:
-    for table, name in _V12_INDEXES:
+def _add_v13_change_indexes(conn: Connection) -> None:
+    for table, name in _V13_INDEXES:
         index = next(i for i in table.indexes if i.name == name)
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
@@ -199,7 +214,8 @@ STEPS: tuple[MigrationStep, ...] = (
         10, "Hyperwallet payments: one sender at a time", _add_v10_hyperwallet_send_claims
     ),
     MigrationStep(11, "payments console: audit of manual actions", _add_v11_console_actions),
-    MigrationStep(12, "backlogs: indexes to read what changed", _add_v12_change_indexes),
+    MigrationStep(12, "console: partial indexes of the rows in doubt", _add_v12_in_doubt_indexes),
+    MigrationStep(13, "backlogs: indexes to read what changed", _add_v13_change_indexes),
 )
 
 #: The schema version this code writes and reads.

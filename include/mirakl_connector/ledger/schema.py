@@ -112,7 +112,7 @@ class AccountMappingRow(_Timestamps, _Imported, Base):
 
 class PaymentMappingRow(_Timestamps, _Imported, Base):
     __tablename__ = "payment_mappings"
-    # the backlogs' change reads: payments changed since the previous run (schema step 12)
+    # the backlogs' change reads: payments changed since the previous run (schema step 13)
     __table_args__ = (Index("ix_payment_mappings_updated_at", "updated_at"),)
 
     id: Mapped[int] = _pk()
@@ -131,6 +131,20 @@ class PaymentMappingRow(_Timestamps, _Imported, Base):
     )
 
 
+def in_doubt_index(table: str, provider_id: str) -> Index:
+    """The partial index of a money table's rows sent without a provider id (schema step 12).
+
+    What the payments console calls *in doubt* (``attempted_at`` set, no provider object id,
+    status not terminal): a handful of rows, in creation order, instead of every open row of
+    the status index. The predicate is written as the console's query writes it
+    (``console.queries.unindexed``): ``(provider_id || '') IS NULL`` keeps SQLite off the
+    provider id's own index, whose NULL entries (every row not sent yet) it would otherwise
+    read, and a partial index is used only for a query repeating its predicate term for term.
+    """
+    where = text(f"attempted_at IS NOT NULL AND ({provider_id} || '') IS NULL")
+    return Index(f"ix_{table}_in_doubt", "created_at", sqlite_where=where, postgresql_where=where)
+
+
 class TransferRow(_Timestamps, _Imported, Base):
     __tablename__ = "transfers"
     __table_args__ = (
@@ -139,7 +153,8 @@ class TransferRow(_Timestamps, _Imported, Base):
         # the payments console (schema step 7): lists by status, search by account
         Index("ix_transfers_status_created", "status", "created_at"),
         Index("ix_transfers_destination_account", "destination_account"),
-        # the backlogs' change reads: rows changed since the previous run (schema step 12)
+        in_doubt_index("transfers", "transfer_id"),  # schema step 12
+        # the backlogs' change reads: rows changed since the previous run (schema step 13)
         Index("ix_transfers_updated_at", "updated_at"),
     )
 
@@ -165,10 +180,11 @@ class TransferRow(_Timestamps, _Imported, Base):
 
 class RefundRow(_Timestamps, _Imported, Base):
     __tablename__ = "refunds"
-    # the payments console's lists and exports, oldest first (schema step 9)
+    # the payments console's lists and exports, oldest first (schema step 9); in doubt (12)
     __table_args__ = (
         Index("ix_refunds_status_created", "status", "created_at"),
-        # the backlogs' change reads (schema step 12): refunds changed since the previous run,
+        in_doubt_index("refunds", "stripe_refund_id"),
+        # the backlogs' change reads (schema step 13): refunds changed since the previous run,
         # and the refunds of an order or commercial order whose payment or transfer changed
         Index("ix_refunds_updated_at", "updated_at"),
         Index("ix_refunds_mirakl_order_id", "mirakl_order_id"),
@@ -201,6 +217,7 @@ class PayoutRow(_Timestamps, _Imported, Base):
     __table_args__ = (
         Index("ix_payouts_stripe_account_id", "stripe_account_id"),
         Index("ix_payouts_status_created", "status", "created_at"),  # schema step 9
+        in_doubt_index("payouts", "payout_id"),  # schema step 12
     )
 
     id: Mapped[int] = _pk()
@@ -325,8 +342,11 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
 
     __tablename__ = "hyperwallet_payments"
-    # the payments console's lists and exports, oldest first (schema step 9)
-    __table_args__ = (Index("ix_hyperwallet_payments_status_created", "status", "created_at"),)
+    # the payments console's lists and exports, oldest first (schema step 9); in doubt (12)
+    __table_args__ = (
+        Index("ix_hyperwallet_payments_status_created", "status", "created_at"),
+        in_doubt_index("hyperwallet_payments", "payment_token"),
+    )
 
     id: Mapped[int] = _pk()
     client_payment_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,6 +26,16 @@ from .scenario import fill
 pytestmark = pytest.mark.slow
 
 PREFIX = "/mirakl-connector-console"
+#: Plugin apps that are public by design, with what protects them instead (tested elsewhere).
+#: Any other plugin app must refuse every request without Airflow credentials.
+PUBLIC_PLUGIN_APPS = {
+    # provider webhooks (signatures, secret URL, allow-list; tests/webhooks), our public JWK
+    # set, the account link refresh (a one-time token)
+    "/mirakl-connector": "signed provider webhooks",
+}
+#: Sample values for the path parameters of the enumerated routes (anything else gets "1"):
+#: the caller is refused before the value is even looked at.
+PATH_SAMPLES = {"entity": "transfer", "row_id": "1", "category": "waiting"}
 ROUTES = (
     "/",
     "/api/moved",
@@ -135,6 +146,57 @@ def test_a_user_the_auth_manager_does_not_allow_gets_403(api, path):
     r = client.get(PREFIX + path, headers={"Authorization": f"Bearer {no_role}"})
     assert r.status_code == 403
     _assert_refused(r, path)
+
+
+def _plugin_routes(app: Any) -> list[tuple[str, str]]:
+    """(method, path) of every route of every plugin app Airflow mounted, but the public ones.
+
+    Read from the running app, not from a list: a route or a plugin app added later is checked
+    without anyone having to remember this test.
+    """
+    from airflow import plugins_manager
+    from starlette.routing import Mount, Route
+
+    mounted = {id(d["app"]): d["url_prefix"] for d in plugins_manager.get_fastapi_plugins()[0]}
+    found: list[tuple[str, str]] = []
+    for mount in app.routes:
+        if not isinstance(mount, Mount) or id(mount.app) not in mounted:
+            continue
+        prefix = mounted[id(mount.app)]
+        if prefix in PUBLIC_PLUGIN_APPS:
+            continue
+        for route in mount.app.routes:
+            # plain routes only: a websocket or a mounted sub-app needs a check of its own
+            assert isinstance(route, Route), f"{prefix}: {route!r} is not checked by this test"
+            path = route.path
+            for name in route.param_convertors:
+                value = PATH_SAMPLES.get(name, "1")
+                path = re.sub(r"\{" + name + r"(:[^}]*)?\}", value, path)
+            for method in sorted(route.methods or {"GET"}):
+                if method != "HEAD":
+                    found.append((method, prefix + path))
+    return found
+
+
+def test_every_route_of_every_private_plugin_app_refuses_strangers(api):
+    """Without credentials 401, as a user without the permission 403, and never a ledger
+    figure: for each route the apps declare now or later (actions, approvals...), any method."""
+    client, auth_manager = api
+    routes = _plugin_routes(client.app)
+    known = {("GET", PREFIX + path.split("?")[0]) for path in ROUTES}
+    assert known <= set(routes), known - set(routes)  # the enumeration sees the console
+    no_role = {"Authorization": f"Bearer {_token(auth_manager, None)}"}
+    client.cookies.clear()
+    for method, path in routes:
+        anonymous = client.request(method, path)
+        _assert_refused(anonymous, f"{method} {path}")
+        assert anonymous.status_code == 401, (method, path, anonymous.status_code)
+        refused = client.request(method, path, headers=no_role)
+        _assert_refused(refused, f"{method} {path}")
+        assert refused.status_code == 403, (method, path, refused.status_code)
+        # with the query string of the lists and exports too
+        refused = client.request(method, path + "?category=failed&id=ORD-1-A", headers=no_role)
+        assert refused.status_code == 403, (method, path, refused.status_code)
 
 
 def test_a_viewer_reads_with_a_bearer_token(api):

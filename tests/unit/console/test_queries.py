@@ -12,9 +12,9 @@ from mirakl_connector.console.queries import (
     DateRange,
     ItemFilters,
     MovedRow,
+    create_reader_engine,
     totals,
 )
-from mirakl_connector.ledger.engine import create_ledger_engine
 
 from .scenario import OLD_DAY, TODAY, YESTERDAY, fill, move_events
 
@@ -22,7 +22,7 @@ from .scenario import OLD_DAY, TODAY, YESTERDAY, fill, move_events
 @pytest.fixture
 def scenario(ledger, ledger_url) -> Iterator[tuple[ConsoleQueries, dict[str, int]]]:
     ids = fill(ledger)
-    engine = create_ledger_engine(ledger_url)
+    engine = create_reader_engine(ledger_url)  # the console's (SQLite: the file mapped)
     move_events(engine, "transfer", ids["ORD-2-A"], OLD_DAY)
     move_events(engine, "transfer", ids["R-1"], YESTERDAY)
     yield ConsoleQueries(engine), ids
@@ -163,3 +163,46 @@ def test_export_batches_follow_the_keyset_without_loss_or_repeat(scenario, batch
     assert got == expected
     waiting = [(i.entity, i.id) for i in queries.iter_items("waiting", batch=batch)]
     assert waiting == [(i.entity, i.id) for i in queries.items("waiting").items]
+
+
+def test_export_rows_carry_the_same_instants_as_text(scenario):
+    """The export's timestamps are formatted by the database, the same ISO text on both
+    backends (sortable as the instants are), for the very instants the page shows."""
+    from datetime import datetime
+
+    queries, _ = scenario
+    shown = {(i.entity, i.id): i for i in queries.items(None, size=500).items}
+    rows = list(queries.iter_rows(None, times_as_text=True, batch=2))
+    assert [(r.entity, r.id) for r in rows] == list(shown)
+    for row in rows:
+        item = shown[(row.entity, row.id)]
+        assert len(row.created_at) == len("2026-05-01T12:34:56.000000+00:00")
+        assert row.created_at.endswith("+00:00") and row.created_at[10] == "T"
+        assert datetime.fromisoformat(row.created_at) == item.created_at
+        assert datetime.fromisoformat(row.updated_at) == item.updated_at
+        if item.attempted_at is None:
+            assert row.attempted_at is None
+        else:
+            assert datetime.fromisoformat(row.attempted_at) == item.attempted_at
+
+
+def test_the_console_maps_a_sqlite_ledger_and_leaves_writers_as_they_were(tmp_path):
+    """The console's read connections map the file (its large reads cost about half); the
+    workflows' connections keep SQLite's default."""
+    from mirakl_connector.console.queries import READER_SQLITE_MMAP_BYTES
+    from mirakl_connector.ledger import Ledger
+    from mirakl_connector.ledger.engine import create_ledger_engine
+
+    url = Ledger.default_sqlite_url(tmp_path)
+    Ledger(url).dispose()
+    reader, plain = create_reader_engine(url), create_ledger_engine(url)
+    try:
+        with reader.connect() as conn:
+            mapped = conn.exec_driver_sql("PRAGMA mmap_size").scalar_one()
+            assert 0 < mapped <= READER_SQLITE_MMAP_BYTES
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        with plain.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar_one() == 0
+    finally:
+        reader.dispose()
+        plain.dispose()

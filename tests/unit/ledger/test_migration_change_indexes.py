@@ -1,4 +1,4 @@
-"""Schema step 11: the indexes the backlogs read what changed with (issue 15)."""
+"""Schema step 13: the indexes the backlogs read what changed with (issue 15)."""
 
 from __future__ import annotations
 
