@@ -48,6 +48,7 @@ from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from mirakl_connector.console.app import ConsoleAppConfig, create_app  # noqa: E402
+from mirakl_connector.console.approvals import ApprovalsConfig  # noqa: E402
 from mirakl_connector.console.queries import (  # noqa: E402
     ConsoleQueries,
     DateRange,
@@ -55,6 +56,7 @@ from mirakl_connector.console.queries import (  # noqa: E402
     create_reader_engine,
 )
 from mirakl_connector.ledger import Ledger, moved_daily, schema  # noqa: E402
+from mirakl_connector.ledger.approvals import awaiting  # noqa: E402
 from mirakl_connector.ledger.engine import create_ledger_engine, writer  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -144,7 +146,9 @@ def run(url: str, backend: str, movements: int, days: int, seed: int, repeat: in
         rows += _fill_and_analyze(engine, movements, days, seed)
     reader = create_reader_engine(url)  # the plugin's engine
     rows.append(("load average (1 min) before timing", round(os.getloadavg()[0], 2), ""))
-    rows += time_queries(reader, days, repeat)
+    ledger = Ledger(url)  # what the approval gate's section reads through
+    rows += time_queries(reader, days, repeat, ledger)
+    ledger.dispose()
     rows.append(("load average (1 min) after timing", round(os.getloadavg()[0], 2), ""))
     reader.dispose()
     print_table(f"Payments console on {backend} ({movements:,} movements)", rows)
@@ -319,7 +323,9 @@ def _event(entity: str, entity_id: int, old: str | None, new: str, row: dict, at
     }
 
 
-def time_queries(engine: Engine, days: int, repeat: int) -> list[tuple[str, object, str]]:
+def time_queries(
+    engine: Engine, days: int, repeat: int, ledger: Ledger
+) -> list[tuple[str, object, str]]:
     """Each query, then each route of the app, ``repeat`` times after a warm-up call: the
     median next to the target, and the slowest call."""
     q = ConsoleQueries(engine)
@@ -350,7 +356,19 @@ def time_queries(engine: Engine, days: int, repeat: int) -> list[tuple[str, obje
                                                      q.history(some.entity, some.id))))  # fmt: skip
     from fastapi.testclient import TestClient
 
-    app = create_app(ConsoleAppConfig(queries=lambda: q, auth=lambda: None))
+    # with the approval gate's section (what waits for a decision: an index range of the
+    # ON_HOLD rows, their reasons read) as the plugin mounts it
+    approvals = ApprovalsConfig(ledger=lambda: ledger)
+    checks.append(("awaiting approval (list + count)", lambda: awaiting(engine)))
+    app = create_app(
+        ConsoleAppConfig(
+            queries=lambda: q,
+            auth=lambda: None,
+            edit_auth=lambda: None,
+            actor=lambda: None,
+            approvals=approvals,
+        )
+    )
     client = TestClient(app)
 
     def get(path: str) -> int:

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                     refunds=ledger.get_refunds,
                 ),
                 tax_split=False, hyperwallet_configured=False, run_id=RUN_ID,
-                built_clients=lambda: [stripe, mirakl],
+                built_clients=lambda: {"stripe": stripe, "mirakl": mirakl},
             )  # fmt: skip
             started = time.perf_counter()
             summary = job.reconcile(flow=flows.PAYMENT_SPLIT)

@@ -61,7 +61,9 @@ answer: the retry looks it up first), `REFUSED` (negative commission: never sent
 (no or ignored program, invoice not payable), `NOT_HYPERWALLET` (Stripe pays the shop at the
 invoice's date per the `payout_provider` rule, or the invoice is claimed by Stripe),
 `BEFORE_GO_LIVE` (created before `go_live`, which a first run without checkpoint requires),
-`RETRY_PENDING` / `RETRIES_EXHAUSTED`. A zero
+`RETRY_PENDING` / `RETRIES_EXHAUSTED`, `AWAITING_APPROVAL` (held by the `approval` settings,
+off by default: `payout_above`, `first_payout_to_new_account`; not a failure; approved on the
+payments console, it is paid by the next run of this DAG or `hyperwallet_retries`). A zero
 commission is skipped. Ledger statuses: `HW_PAYMENT_` + PENDING, CREATED, COMPLETED, FAILED,
 ON_HOLD, ABORTED.
 

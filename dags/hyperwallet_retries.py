@@ -35,6 +35,9 @@ invoice held for its shop (no bank account token yet...) is not retried on that 
 S20 `updated_since` says its shop changed, and by the daily full sweep: an idle run makes one
 S20 call and no Hyperwallet call.
 
+`retry_invoice_payments` also pays the invoices whose payment the approval gate held and someone
+has approved on the payments console (or that the `approval` settings no longer hold).
+
 **Reads/writes**: as the three DAGs (S20, Hyperwallet users, bank accounts and payments, S07, the
 ledger); each retry of a payment first looks it up by `clientPaymentId`: never paid twice.
 

@@ -65,7 +65,9 @@ IGNORED; the account's KYC status not known yet → ON_HOLD (unknown is not veri
 PENDING_SUBMISSION/PENDING_APPROVAL/REFUSED → ON_HOLD; order refused/cancelled → ABORTED; order
 not validated or not yet debited → ON_HOLD; payment cancelled/failed → ABORTED, not captured →
 ON_HOLD; amount (amount due − operator commission, in the currency's minor units) ≤ 0 →
-ABORTED; the order already claimed by the other provider in the ledger → ABORTED; otherwise
+ABORTED; the order already claimed by the other provider in the ledger → ABORTED; above
+`approval.transfer_above` and not approved on the payments console → ON_HOLD "awaiting
+approval" (off by default; the next scheduled run after the decision sends it, once); otherwise
 PENDING, then CREATED once Stripe accepts it.
 
 **Params** (manual runs): `since` (re-read orders created since this RFC 3339 instant; the

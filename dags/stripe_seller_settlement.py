@@ -65,8 +65,10 @@ invoices created before it are counted `BEFORE_GO_LIVE`, never paid.
 the invoice's date (`payout_provider` rule), the invoice already claimed by Hyperwallet, amount 0
 or missing shop → ABORTED; no Stripe account for the shop, shop ignored, payouts disabled, the
 account's KYC status not known yet (payout, extra credits), or (payout) an invoice transfer
-of the same invoice not settled yet, funds not there yet → ON_HOLD (re-evaluated when that
-changes, and by the full sweep); otherwise PENDING, then
+of the same invoice not settled yet, funds not there yet, or (off by default) held by the
+`approval` settings (`transfer_above`, `payout_above`, `first_payout_to_new_account`) until
+approved on the payments console → ON_HOLD (re-evaluated when that changes, and by the full
+sweep); otherwise PENDING, then
 CREATED, or FAILED with Stripe's reason (retried next run with a new key). A backlog row whose
 invoice Mirakl no longer returns keeps its status; the report names it.
 
@@ -76,7 +78,8 @@ invoice Mirakl no longer returns keeps its status; the report names it.
 **Settings**: `seller_settlement.invoice_transfers`, `seller_settlement.payouts` (both true by
 default; turn payouts off when sellers use Stripe's automatic payouts),
 `seller_settlement.execute_shards` (mapped tasks per write step, 1-64, default 4),
-`seller_settlement.backlog_full_sweep_hours` (hours between two full sweeps, default 24).
+`seller_settlement.backlog_full_sweep_hours` (hours between two full sweeps, default 24); the
+`approval` section (README "Approval gate").
 
 **Schedule**: Variable `stripe_seller_settlement__schedule`, default `0 1 * * *`.
 """

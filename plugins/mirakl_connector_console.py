@@ -5,7 +5,8 @@ UI (``/plugin/payments``): money moved per day, currency, provider and workflow;
 failed and what is in doubt; each item's history; JSON under ``/api/...``, CSV under
 ``/export/...``. ``?run=<run id>`` lists what one DAG run touched: the run summaries and the
 tasks' "Payments console (this run)" extra link open it. Actions (retry, hold, release, resolve
-an item in doubt, map a shop), each with a reason and recorded in the ledger's audit.
+an item in doubt, map a shop, approve or reject what the approval gate holds), each with a
+reason and recorded in the ledger's audit.
 
 Every route answers only to users logged into Airflow who may read DAG runs, every action only to
 those who may change them, checked by Airflow's own auth manager (see
@@ -29,6 +30,7 @@ from mirakl_connector.airflow.console import (
 from mirakl_connector.airflow.console_links import CONSOLE_URL_PREFIX, ConsoleRunLink
 from mirakl_connector.console.actions import ConsoleActions
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
+from mirakl_connector.console.approvals import ApprovalsConfig
 
 URL_PREFIX = CONSOLE_URL_PREFIX
 
@@ -42,6 +44,7 @@ app = create_app(
         edit_auth=console_edit_access(),
         actor=console_actor(),
         trusted_origins=trusted_origins(),
+        approvals=ApprovalsConfig(ledger=reader.ledger),
     )
 )
 

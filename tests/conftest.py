@@ -106,10 +106,14 @@ DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
 def ledger_url_params() -> list:
-    """The backends every ledger test runs on, as ``pytest.param`` values."""
+    """The backends every ledger test runs on, as ``pytest.param`` values.
+
+    The PostgreSQL run is also ``slow``: the fast inner loop (``-m "not slow"``) runs the ledger
+    on SQLite only, the full suite on both.
+    """
     return [
         pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres", id="postgres", marks=[pytest.mark.postgres, pytest.mark.slow]),
     ]
 
 

@@ -80,13 +80,22 @@ def _field_types(cls: type) -> dict[str, Any]:
 
 
 def _checked(value: Any, expected: Any, key: str) -> Any:
-    """``value`` if it is of type ``expected`` (a tuple type gets a list as a tuple)."""
+    """``value`` if it is of type ``expected`` (a tuple type gets a list as a tuple, a dict
+    type a JSON object whose keys and values are checked in turn)."""
     args = typing.get_args(expected)
     if typing.get_origin(expected) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         (expected,) = [a for a in args if a is not type(None)]
         args = typing.get_args(expected)
+    if typing.get_origin(expected) in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(f"{key} must be an object, got {value!r}")
+        key_type, value_type = args
+        return {
+            _checked(k, key_type, f"{key} key {k!r}"): _checked(v, value_type, f"{key}.{k}")
+            for k, v in value.items()
+        }
     if typing.get_origin(expected) is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigurationError(f"{key} must be a list, got {value!r}")

@@ -94,6 +94,7 @@ def test_console_bench_times_every_page_query_and_export():
         "item page /items/<entity>/<id>, s",
         "/api/items/<entity>/<id>, s",
         "export items.csv?category=failed, first byte, s",
+        "awaiting approval (list + count), s",
     ):
         assert float(row(out, label)) >= 0
     # each export's size is printed with its time

@@ -339,7 +339,7 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
         created_since=since,
         on_account="acct_seller",
     )
-    gateway.create_reversal(
+    reversal = gateway.create_reversal(
         transfer.id,
         amount=100,
         currency="EUR",
@@ -347,6 +347,9 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
         metadata={"miraklId": "r1"},
     )
     gateway.find_reversal(transfer.id, mirakl_id="r1")
+    # what the console's "resolve: found" reads (workflows/provider_objects.py)
+    gateway.retrieve_transfer(transfer.id)
+    gateway.retrieve_reversal(transfer.id, reversal.id)
     payout = gateway.create_payout(
         account="acct_seller",
         amount=100,
@@ -361,7 +364,7 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
     gateway.retrieve_balance()
     list(gateway.iter_balance_transactions(account="acct_seller", currency="EUR",
                                            created_since=since))  # fmt: skip
-    gateway.create_refund(
+    refund = gateway.create_refund(
         payment_id="ch_paid",
         amount=500,
         currency="EUR",
@@ -369,6 +372,7 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
         metadata={"r": "1"},
     )
     gateway.find_refund(payment_id="ch_paid", mirakl_refund_id="1")
+    gateway.retrieve_refund(refund.id)
     gateway.find_refund(payment_id="pi_capture", mirakl_refund_id="1")
     gateway.capture_payment("pi_capture", amount=3000, currency="EUR", idempotency_key=next(key))
     gateway.capture_payment("ch_auth", amount=4000, currency="EUR", idempotency_key=next(key))

@@ -20,6 +20,9 @@ from mirakl_connector.sandbox.generate import generate_invoices, hyperwallet_sel
 from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 from mirakl_connector.workflows.hyperwallet_invoices import WINDOW_KEY
 
+# the inner loop leaves out fault-injection runs (README "Two commands")
+pytestmark = pytest.mark.slow
+
 INVOICES = 15
 SHOPS = 3
 WORKFLOW = "hyperwallet_invoice_payments"  # also the name of its retry queue

@@ -201,6 +201,7 @@ def _assert_split_adds_up(order: MiraklOrder, expected_due: int) -> None:
     assert order.seller_amount_minor(tax_split=False) + order.commission_minor() == expected_due
 
 
+@pytest.mark.slow  # hundreds of generated payloads
 @examples(200)
 @given(case=product_orders())
 def test_well_formed_product_orders_split_exactly(case: tuple[dict, int]) -> None:
@@ -210,6 +211,7 @@ def test_well_formed_product_orders_split_exactly(case: tuple[dict, int]) -> Non
     _assert_split_adds_up(order, expected)
 
 
+@pytest.mark.slow  # hundreds of generated payloads
 @examples(200)
 @given(case=service_orders())
 def test_well_formed_service_orders_split_exactly(case: tuple[dict, dict | None, int]) -> None:
@@ -277,6 +279,7 @@ def _parses_or_refuses(parse, *args) -> MiraklOrder | None:
         return None
 
 
+@pytest.mark.slow  # hundreds of generated payloads
 @examples(300)
 @given(data=st.data())
 def test_malformed_product_orders_only_ever_raise_invalid_item(data) -> None:
@@ -284,6 +287,7 @@ def test_malformed_product_orders_only_ever_raise_invalid_item(data) -> None:
     _parses_or_refuses(parse_product_order, data.draw(corrupted(raw)))
 
 
+@pytest.mark.slow  # hundreds of generated payloads
 @examples(300)
 @given(data=st.data())
 def test_malformed_service_orders_only_ever_raise_invalid_item(data) -> None:

@@ -18,9 +18,14 @@ from datetime import UTC as _UTC
 from datetime import datetime as _dt
 from pathlib import Path
 
+import pytest
+
 from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import TransferStatus, TransferType
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+
+# the inner loop leaves out fault-injection runs and killed tasks (README "Two commands")
+pytestmark = pytest.mark.slow
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))

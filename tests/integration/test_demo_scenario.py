@@ -37,6 +37,9 @@ from mirakl_connector.sandbox.demo_run import (
 from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 from mirakl_connector.workflows.registry import Resources
 
+# the whole demo marketplace: the inner loop leaves it out (README "Two commands")
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "scripts/demo-config.json"
 NEW_SHOPS = {5, 6, 8, 9}  # no Stripe account in the scenario

@@ -304,6 +304,7 @@ def test_backlog_on_hold_order_is_transferred_once_paid(sandbox, make_split, led
     ]
 
 
+@pytest.mark.slow  # hundreds of orders
 def test_more_than_a_page_of_product_and_service_orders(sandbox, make_split, ledger):
     orders = [order(f"P{i:03d}-A", days_ago=2 - i / 1000) for i in range(250)]
     services = [

@@ -18,6 +18,9 @@ from mirakl_connector.ledger.records import AccountMapping, TransferStatus, Tran
 from mirakl_connector.shards import Shard, shard_plan
 from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
 
+# concurrent shards: the inner loop leaves them out (README "Two commands")
+pytestmark = pytest.mark.slow
+
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
 

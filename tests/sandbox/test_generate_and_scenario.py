@@ -17,6 +17,7 @@ from mirakl_connector.sandbox.scenario import load_scenario, validate_scenario
 DEMO = Path(__file__).parents[2] / "include/mirakl_connector/sandbox/scenarios/demo.json"
 
 
+@pytest.mark.slow  # 100,000 orders
 def test_generate_100k_orders_and_serve_first_page(sandbox, admin: SandboxAdmin) -> None:
     summary = admin.generate(orders=100_000, shops=20, currency="EUR", seed=1)
     assert summary["orders"] == 100_000 and summary["charges"] == 100_000
@@ -109,6 +110,7 @@ def test_demo_scenario_loads_and_is_consistent(sandbox, admin: SandboxAdmin) -> 
     assert page["total_count"] == len(mirakl["orders"])
 
 
+@pytest.mark.slow  # starts the sandbox as a process
 def test_cli_prints_ready_line_and_serves(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
     scenario.write_text(json.dumps({"mirakl": {"api_key": "k"}}))

@@ -10,6 +10,7 @@ import typing
 
 import pytest
 
+from mirakl_connector.approval_gate import ApprovalSettings
 from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
 from mirakl_connector.workflows.hyperwallet_invoices import HyperwalletPaymentSettings
@@ -39,6 +40,7 @@ CLASSES = {
     "hyperwallet_notifications": HyperwalletNotificationSettings,
     "hyperwallet_seller_extract": SellerExtractSettings,
     "hyperwallet.bank_accounts": CurrencySettings,
+    "approval": ApprovalSettings,
 }
 
 
@@ -81,7 +83,10 @@ def test_the_string_false_no_longer_enables_the_product_split():
 @pytest.mark.parametrize("section", list(CLASSES))
 def test_defaults_and_real_json_values_are_accepted(section):
     cls = CLASSES[section]
-    defaults = {f.name: getattr(cls, f.name) for f in dataclasses.fields(cls)}
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(cls)
+    }
     defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
     assert parse(section, defaults) == parse(section, None) == parse(section, {})
 

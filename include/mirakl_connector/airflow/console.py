@@ -12,7 +12,8 @@ DAG runs, and answers 401 (no or expired credentials), 403 (invalid token, or no
 the route reads anything. No login of our own: a user who can see DAG runs in the Airflow UI can
 see the console, in the same Airflow session.
 
-Actions (hold, release, retry, resolve, map a shop) also depend on :func:`console_edit_access`:
+Actions (hold, release, retry, resolve, map a shop, approve or reject what the approval gate
+holds) also depend on :func:`console_edit_access`:
 ``requires_access_dag("PUT", DagAccessEntity.RUN)``, the permission Airflow asks to change a DAG
 run (its state, its note), so a viewer reads the console and cannot act. Who acts is the
 auth manager's user (:func:`console_actor`); a retry creates the DAG run with

@@ -17,6 +17,10 @@ Routes (relative to where the app is mounted):
   ``shop_id``, ``stripe_account_id``, ``why``).
 * ``GET /reconciliation``, ``/api/reconciliation``, ``/export/reconciliation.csv``: the
   reconciliation per run and per day (:mod:`mirakl_connector.console.reconciliation`).
+* with ``ConsoleAppConfig.approvals``: the items the approval gate holds, on the page and under
+  ``GET /api/approvals``, and ``POST /approvals/{entity}/{id}`` to approve or reject one (an
+  action like the others: ``edit_auth``, the same-origin check, the audit; see
+  :mod:`mirakl_connector.console.approvals`).
 
 The app knows nothing about Airflow: ``ConsoleAppConfig.auth`` is a FastAPI dependency applied
 to *every* route (the plugin passes Airflow's own authorization), ``edit_auth`` one applied to
@@ -47,6 +51,7 @@ from fastapi.responses import (
 
 from mirakl_connector.console import html as pages
 from mirakl_connector.console.actions import Actor, ConsoleActions, allowed_actions
+from mirakl_connector.console.approvals import ApprovalsConfig, approvals_router, awaiting_section
 from mirakl_connector.console.csv_export import (
     amount_text,
     csv_chunks,
@@ -89,6 +94,8 @@ class ConsoleAppConfig:
     #: Origins (``https://host[:port]``) a cookie-authenticated action may come from besides
     #: the request's own host (the API server's public ``base_url`` behind a proxy).
     trusted_origins: tuple[str, ...] = ()
+    #: The approval gate's list and decisions (``None``: none; needs ``edit_auth`` and ``actor``).
+    approvals: ApprovalsConfig | None = None
 
 
 def create_app(config: ConsoleAppConfig) -> FastAPI:
@@ -102,6 +109,12 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
 
     def _queries() -> ConsoleQueries:
         return config.queries()
+
+    if config.approvals is not None:
+        if config.edit_auth is None or config.actor is None:
+            raise ValueError("a console with approvals needs edit_auth and actor dependencies")
+        guards = [Depends(config.edit_auth), Depends(_same_origin(config.trusted_origins))]
+        app.include_router(approvals_router(config.approvals, guards=guards, actor=config.actor))
 
     @app.get("/", response_class=HTMLResponse)
     async def page(
@@ -123,12 +136,15 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         # a run summary links here with ?run=: every item that run touched, whatever its state
         cat = _category(category or ("all" if run else "waiting"))
         filters = _filters(status, workflow, currency, shop, id, provider, run)
+        base = _base(request)
 
         # The page's reads are independent: each runs in a thread of its own, on a connection
         # of its own, so the page takes as long as the slowest of them, not their sum (the
         # database drivers release the interpreter lock while the database works).
         q = await run_in_threadpool(_queries)
-        moved, imported, items, recent, *summaries = await asyncio.gather(
+        approvals = config.approvals
+        approvals_html, moved, imported, items, recent, *summaries = await asyncio.gather(
+            run_in_threadpool(lambda: awaiting_section(approvals, base) if approvals else ""),
             run_in_threadpool(
                 lambda: q.moved(
                     period,
@@ -143,6 +159,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
             *(run_in_threadpool(q.summary, c) for c in CATEGORIES),
         )
         data = pages.PageData(
+            approvals=approvals_html,
             period=period,
             moved=moved,
             imported=imported,
@@ -154,7 +171,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
             recent_actions=recent,
             actions=config.actions is not None,
         )
-        return HTMLResponse(pages.render_page(data, _base(request), dict(request.query_params)))
+        return HTMLResponse(pages.render_page(data, base, dict(request.query_params)))
 
     @app.get("/items/{entity}/{row_id}", response_class=HTMLResponse)
     async def item_page(request: Request, entity: str, row_id: int) -> HTMLResponse:

@@ -75,6 +75,8 @@ class PageData:
     recent_actions: list[ActionRecord] = dataclass_field(default_factory=list)
     #: the console takes actions (the shop mapping form is shown)
     actions: bool = False
+    #: the "Awaiting approval" section, rendered by :mod:`.approvals` ('' without approvals)
+    approvals: str = ""
 
 
 def money(amount: int | None, currency: str | None) -> str:
@@ -130,6 +132,7 @@ def render_page(data: PageData, base: str, query: dict[str, str]) -> str:
         _moved_section(data, base, query),
         "<h2>Overview</h2>",
         _summaries(data),
+        data.approvals,
         _items_section(data, base, query),
         render_actions_section(data.recent_actions, base, actions=data.actions),
     ]

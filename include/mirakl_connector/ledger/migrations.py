@@ -165,12 +165,23 @@ def _add_v12_in_doubt_indexes(conn: Connection) -> None:
     for table in _V12_IN_DOUBT_TABLES:
         index = next(i for i in table.indexes if i.name == f"ix_{table.name}_in_doubt")
         index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
+
+
 #: Tables added by step 14 (reconciliation results; see ``ledger.reconciliation``).
 _V14_TABLES = (schema.reconciliations, schema.reconciliation_items)
 
 
 def _add_v14_reconciliation(conn: Connection) -> None:
     schema.Base.metadata.create_all(conn, tables=list(_V14_TABLES), checkfirst=True)
+
+
+def _add_v15_approvals(conn: Connection) -> None:
+    """The approval gate's decisions, and the index its "first payout to this bank account?"
+    reads (see ``mirakl_connector.approval_gate``)."""
+    schema.Base.metadata.create_all(conn, tables=[schema.approvals], checkfirst=True)
+    table = schema.hyperwallet_payments
+    index = next(i for i in table.indexes if i.name == "ix_hyperwallet_payments_destination_token")
+    index.create(conn, checkfirst=True)  # a database made by step 1 of this code has it
 
 
 def add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
@@ -223,6 +234,7 @@ STEPS: tuple[MigrationStep, ...] = (
     MigrationStep(12, "console: partial indexes of the rows in doubt", _add_v12_in_doubt_indexes),
     MigrationStep(13, "backlogs: indexes to read what changed", _add_v13_change_indexes),
     MigrationStep(14, "reconciliation results per run and per day", _add_v14_reconciliation),
+    MigrationStep(15, "approval gate: decisions (approvals)", _add_v15_approvals),
 )
 
 #: The schema version this code writes and reads.

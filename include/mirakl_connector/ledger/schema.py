@@ -37,6 +37,8 @@ STATUS_REASON_MAX = 1024
 
 _ID_LEN = 255
 _CODE_LEN = 64
+#: a transfer type, a colon and a Mirakl id
+_ITEM_LEN = _CODE_LEN + 1 + _ID_LEN
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -346,6 +348,8 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
     __table_args__ = (
         Index("ix_hyperwallet_payments_status_created", "status", "created_at"),
         in_doubt_index("hyperwallet_payments", "payment_token"),
+        # the approval gate's "first payout to this bank account?" (schema step 15)
+        Index("ix_hyperwallet_payments_destination_token", "destination_token"),
     )
 
     id: Mapped[int] = _pk()
@@ -455,6 +459,8 @@ class ConsoleActionRow(Base):
     result: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
     #: what was done (new status, provider object, DAG run id) or why it was refused
     detail: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
+
+
 class ReconciliationRow(Base):
     """One reconciliation of a workflow: of a DAG run, or of a UTC day (schema step 14).
 
@@ -519,6 +525,37 @@ class ReconciliationItemRow(Base):
     reason: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
 
 
+class ApprovalRow(Base):
+    """A person's decision on one item the approval gate holds (schema step 15; see
+    :mod:`mirakl_connector.approval_gate` and :mod:`mirakl_connector.ledger.approvals`).
+
+    Append-only: a new decision is a new row, the latest per ``(entity, item)`` counts. It is
+    bound to the amount, currency, destination (and source) the person saw: a row whose values
+    differ from the item's current ones is void.
+    """
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        Index("ix_approvals_item", "entity", "item", "id"),
+        Index("ix_approvals_decided_at", "decided_at"),
+    )
+
+    id: Mapped[int] = _pk()
+    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    #: the item's natural key: ``<transfer type>:<mirakl id>``, an invoice id, a clientPaymentId
+    item: Mapped[str] = mapped_column(String(_ITEM_LEN), nullable=False)
+    #: the ledger row decided on (its table follows from ``entity``)
+    row_id: Mapped[int | None] = mapped_column(BigInteger)
+    decision: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    destination: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    source: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    decided_by: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    why: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
+
+
 class SchemaVersionRow(Base):
     """The single row saying which migration steps the database has (see ``migrations``)."""
 
@@ -548,6 +585,7 @@ moved_daily = MovedDailyRow.__table__
 console_actions = ConsoleActionRow.__table__
 reconciliations = ReconciliationRow.__table__
 reconciliation_items = ReconciliationItemRow.__table__
+approvals = ApprovalRow.__table__
 schema_version = SchemaVersionRow.__table__
 
 #: Every table but ``schema_version``: what migration step 1 creates in an empty database.
@@ -570,6 +608,7 @@ DATA_TABLES = (
     console_actions,
     reconciliations,
     reconciliation_items,
+    approvals,
 )
 
 

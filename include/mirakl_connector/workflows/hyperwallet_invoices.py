@@ -27,6 +27,12 @@ retry queue (:mod:`mirakl_connector.hyperwallet.retries`): retried on later runs
 delay, five times, then one e-mail naming the invoice. Nothing is written to Mirakl here: the
 invoice is confirmed paid when Hyperwallet notifies the payment COMPLETED
 (``hyperwallet_payment_status``).
+
+With the approval gate on (``approval`` settings, :mod:`mirakl_connector.approval_gate`), a
+payment above ``payout_above`` or the first one to a bank account token the ledger never paid is
+recorded ON_HOLD ("awaiting approval: …", outcome ``AWAITING_APPROVAL``): not a failure, so not
+queued for retries. Every run (``pay`` and ``retry``) reads again the invoices whose held payment
+may now go (approved on the payments console, or no longer held by the settings).
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mirakl_connector.approval_gate import (
+    ApprovalGate,
+    ApprovalSettings,
+    gate_hyperwallet_payment,
+    is_decidable,
+)
 from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
 from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
 from mirakl_connector.first_run import GoLive, go_live_from_config
@@ -52,6 +64,7 @@ from mirakl_connector.ledger import (
     HyperwalletPaymentStatus,
     Ledger,
 )
+from mirakl_connector.ledger.approvals import gate_for, released_invoices
 from mirakl_connector.ledger.claims import ClaimKind, claim_documents, find_claims
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.store import LedgerConflictError
@@ -118,6 +131,8 @@ HELD = "HELD"
 NOT_HYPERWALLET = "NOT_HYPERWALLET"
 RETRY_PENDING = "RETRY_PENDING"
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+#: Held for a person's approval (the approval gate): not a failure, not retried by itself.
+AWAITING_APPROVAL = "AWAITING_APPROVAL"
 #: Another copy of the step holds the payment's send claim (it is being sent): retried later.
 SENDING_ELSEWHERE = "SENDING_ELSEWHERE"
 #: Outcomes after which the invoice is queued for a retry.
@@ -226,6 +241,7 @@ class HyperwalletInvoicePayments:
         now: Callable[[], datetime] | None = None,
         go_live: GoLive | None = None,
         providers: PayoutProviderRule | None = None,
+        approval: ApprovalSettings | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.hyperwallet = hyperwallet
@@ -233,6 +249,8 @@ class HyperwalletInvoicePayments:
         self.settings = settings
         self.payments = payments
         self.run_id = run_id
+        #: which payments wait for a person's approval (see mirakl_connector.approval_gate)
+        self.approval = approval or ApprovalSettings()
         self._now = now or (lambda: datetime.now(UTC))
         #: first run without checkpoint: nothing created before this is paid (see first_run)
         self.go_live = go_live or GoLive()
@@ -462,6 +480,9 @@ class HyperwalletInvoicePayments:
                 released = released_since(self.ledger, "hyperwallet_payment", backlog.since)
                 changed |= queued & {p.invoice_id for p in released}
                 ids = [*sorted(changed), *ids]
+        # payments the approval gate held that may go now (approved on the payments console, or
+        # no longer held by the settings): one ledger read, whatever the queue holds
+        ids += released_invoices(self.ledger.engine, self.approval)
         ids = [i for i in dict.fromkeys(ids) if i not in skip]
         if ids:
             self._retry(ids, summary, dry_run=dry_run, changed=changed)
@@ -524,10 +545,11 @@ class HyperwalletInvoicePayments:
         invoices = [item.invoice for item in items if item.invoice is not None]
         shops = self._shops({inv.shop_id for inv in invoices})
         saved = self.ledger.hyperwallet_payments_by_invoice(inv.invoice_id for inv in invoices)
+        gate = self._approval_gate(saved, shops)
 
         def handle(item: _Item) -> list[ItemOutcome]:
             try:
-                return self._one(item, shops, saved, dry_run=dry_run)
+                return self._one(item, shops, saved, gate, dry_run=dry_run)
             except (ConfigurationError, InvalidItemError):
                 raise
             except Exception as exc:  # noqa: BLE001 - queued, so that it is read again
@@ -538,6 +560,26 @@ class HyperwalletInvoicePayments:
                 return [self._failure(item, f"unexpected error: {exc!r}", dry_run=dry_run)]
 
         run_batch(items, handle, item_id=lambda item: item.invoice_id, summary=summary)
+
+    def _approval_gate(
+        self,
+        saved: Mapping[str, list[HyperwalletPayment]],
+        shops: Mapping[int, ShopTokens] | MiraklConnectorError,
+    ) -> ApprovalGate | None:
+        """The chunk's approval gate (``None`` when off): the decisions taken on its recorded
+        payments, and which of the bank accounts it would pay were already paid."""
+        items = [p.client_payment_id for rows in saved.values() for p in rows]
+        tokens = [p.bank_account_token for p in self.programs.values()]
+        if not isinstance(shops, MiraklConnectorError):
+            tokens += [shop.bank_account_token for shop in shops.values()]
+        tokens += [p.destination_token for rows in saved.values() for p in rows]
+        return gate_for(
+            self.ledger.engine,
+            self.approval,
+            "hyperwallet_payment",
+            items,
+            destinations=[t for t in tokens if t],
+        )
 
     def _link_invoices(self, items: Sequence[_Item]) -> None:
         """SBC11 under the invoice-id convention: each cycle's automatic invoice id (IV01
@@ -588,6 +630,7 @@ class HyperwalletInvoicePayments:
         item: _Item,
         shops: Mapping[int, ShopTokens] | MiraklConnectorError,
         saved: Mapping[str, list[HyperwalletPayment]],
+        gate: ApprovalGate | None,
         *,
         dry_run: bool,
     ) -> list[ItemOutcome]:
@@ -658,6 +701,9 @@ class HyperwalletInvoicePayments:
                 outcomes.append(_outcome(saved_row, HELD, saved_row.status_reason))
                 continue
             row = refresh_payment(saved_row, planned)
+            if saved_row is None or not saved_row.in_doubt:
+                # A row in doubt may already be paid: it is looked up, never held.
+                row = gate_hyperwallet_payment(row, gate)
             self._aliases[row.client_payment_id] = _aliases(invoice, row)
             outcomes.append(
                 self._payment_or_failure(
@@ -784,6 +830,9 @@ class HyperwalletInvoicePayments:
         if row.status in (S.ABORTED, S.ON_HOLD):
             if not dry_run:
                 self.ledger.save_hyperwallet_payments([row], run_id=self.run_id)
+            if row.status == S.ON_HOLD and is_decidable(row.status_reason):
+                # Waits for a person (approval gate): expected, not a failure to retry.
+                return _outcome(row, AWAITING_APPROVAL, row.status_reason)
             status = REFUSED if row.status == S.ABORTED else ON_HOLD
             return _outcome(row, status, row.status_reason, failed=True)
 
@@ -999,6 +1048,7 @@ def build(
         run_id=run_id,
         go_live=GoLive(go_live_from_config(config)),
         providers=PayoutProviderRule.from_config(config),
+        approval=ApprovalSettings.from_mapping(config.get("approval")),
     )
 
 

@@ -20,6 +20,11 @@ Two steps, each one Airflow task:
     so several workers can run ``execute`` at once without two of them sending the same row.
 
 A dry run decides and reports, and writes nothing: no ledger row, no checkpoint, no transfer.
+
+With the approval gate on (``approval`` settings, :mod:`mirakl_connector.approval_gate`), a
+transfer above its currency's threshold is recorded ON_HOLD ("awaiting approval: …") instead of
+PENDING; a decision taken on the console since the previous look is a change like any other, so
+the next scheduled run re-decides that row and sends it (once) when approved.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from mirakl_connector.approval_gate import ApprovalGate, ApprovalSettings
 from mirakl_connector.batch import (
     BatchSummary,
     ItemOutcome,
@@ -42,6 +48,7 @@ from mirakl_connector.batch import (
 from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.approvals import gate_for, items_decided_since
 from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
@@ -162,6 +169,7 @@ class PaymentSplit:
         go_live: GoLive | None = None,
         providers: ShopProviders | None = None,
         now: Callable[[], datetime] | None = None,
+        approval: ApprovalSettings | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
@@ -170,6 +178,8 @@ class PaymentSplit:
         self.run_id = run_id
         self._now = now or (lambda: datetime.now(UTC))
         self._charges = ChargePrefetch(stripe)
+        #: which transfers wait for a person's approval (see mirakl_connector.approval_gate)
+        self.approval = approval or ApprovalSettings()
         #: first run without checkpoint: nothing created before this moves (see first_run)
         self.go_live = go_live or GoLive()
         #: which provider pays each shop (see mirakl_connector.payout_provider)
@@ -264,6 +274,7 @@ class PaymentSplit:
         * their commercial order's payment mapping was recorded or changed (OR11 by
           ``commercial_ids``, 100 a call);
         * a person released them from a hold on the payments console;
+        * someone approved or rejected them on the payments console (the approval gate);
         * FAILED rows, every run: they are the failures the report and e-mail name, few.
 
         An order that comes more than once (Mirakl's overlap, ours, two causes) is decided once.
@@ -299,6 +310,19 @@ class PaymentSplit:
                     transfer_type, [r for r in rows if r.mirakl_id not in seen], summary, seen,
                     dry_run=dry_run,
                 )  # fmt: skip
+        prefix = f"{transfer_type}:"
+        decided = [
+            item.removeprefix(prefix)
+            for item in items_decided_since(self.ledger.engine, "transfer", since)
+            if item.startswith(prefix)
+        ]
+        for ids in chunked(decided, CHUNK_SIZE):
+            rows = self.ledger.get_transfers(transfer_type, ids).values()
+            self._refetch_and_decide(
+                transfer_type,
+                [r for r in rows if r.status in RETRIABLE_TRANSFER and r.mirakl_id not in seen],
+                summary, seen, dry_run=dry_run,
+            )  # fmt: skip
         for rows in self.ledger.iter_transfers(
             types=[transfer_type], statuses=[TransferStatus.FAILED], batch_size=CHUNK_SIZE
         ):
@@ -530,6 +554,7 @@ class PaymentSplit:
             return lookup
 
         self.providers.prefetch(shop_ids)
+        gate = self._approval_gate(candidates)
         decided: list[TransferRecord] = []
 
         def handle(candidate: _Candidate) -> list[ItemOutcome]:
@@ -567,6 +592,7 @@ class PaymentSplit:
                             lookup_payment=lookup_for(
                                 shop_mapping.stripe_account_id if shop_mapping else None
                             ),
+                            approval=gate,
                         )
                 except ConfigurationError:
                     raise
@@ -606,6 +632,11 @@ class PaymentSplit:
             summary.add(_outcome(row))
         if not dry_run:
             self.ledger.save_transfers(decided, run_id=self.run_id)
+
+    def _approval_gate(self, candidates: list[_Candidate]) -> ApprovalGate | None:
+        """The chunk's approval gate (the decisions taken on its rows); ``None`` when off."""
+        items = [f"{c.row.type}:{c.row.mirakl_id}" for c in candidates if c.row.id is not None]
+        return gate_for(self.ledger.engine, self.approval, "transfer", items)
 
     def _prefetch_charges(
         self,
@@ -754,6 +785,7 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         run_id=run_id,
         go_live=GoLive(go_live_from_config(config)),
         providers=shop_providers(config, resources.get("mirakl")),
+        approval=ApprovalSettings.from_mapping(config.get("approval")),
     )
 
 

@@ -56,7 +56,7 @@ class Reconciliation:
         tax_split: bool,
         hyperwallet_configured: bool,
         run_id: str | None,
-        built_clients: Callable[[], list[Any]] = list,
+        built_clients: Callable[[], Mapping[str, Any]] = dict,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._ledger = ledger
@@ -193,16 +193,13 @@ class Reconciliation:
         return summary
 
     def _calls(self, provider: str) -> tuple[int, int]:
-        """Calls made by the clients this step built (provider, Mirakl)."""
-        provider_calls = mirakl_calls = 0
-        for client in self._built_clients():
-            counts = getattr(client, "call_counts", None) or {}
-            total = sum(counts.values())
-            if type(client).__name__ == "MiraklClient":
-                mirakl_calls += total
-            else:
-                provider_calls += total
-        return provider_calls, mirakl_calls
+        """Calls made by the clients this step built: (``provider``'s, Mirakl's)."""
+        built = self._built_clients()
+
+        def calls(name: str) -> int:
+            return sum((getattr(built.get(name), "call_counts", None) or {}).values())
+
+        return calls(provider), calls("mirakl")
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -236,7 +233,7 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         tax_split=PaymentSplitSettings.from_mapping(config.get("payment_split")).tax_split_enabled,
         hyperwallet_configured=config.get("hyperwallet") is not None,
         run_id=run_id,
-        built_clients=lambda: list(built.values()),
+        built_clients=lambda: dict(built),
     )
 
 

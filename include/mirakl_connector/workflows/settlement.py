@@ -25,6 +25,11 @@ Every Stripe write carries an idempotency key made of the invoice id and the row
 to the ledger before the call. A row "in doubt" (the process died after the call) is replayed
 with the same key within 23 h, or looked up at Stripe by metadata after that: never created twice.
 A dry run decides and reports, and writes nothing.
+
+With the approval gate on (``approval`` settings, :mod:`mirakl_connector.approval_gate`), an
+invoice transfer or a payout above its currency's threshold, or the first payout to a connected
+account the ledger never paid out to, is recorded ON_HOLD ("awaiting approval: …"); the backlog
+is re-decided every run, so the run after a person's approval sends it (once).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from mirakl_connector.approval_gate import ApprovalGate, ApprovalSettings
 from mirakl_connector.batch import (
     BatchSummary,
     ItemOutcome,
@@ -47,6 +53,7 @@ from mirakl_connector.errors import ConfigurationError, InvalidItemError, Paymen
 from mirakl_connector.first_run import GoLive, go_live_from_config
 from mirakl_connector.ids import parse_int_id
 from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.approvals import gate_for
 from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
@@ -170,12 +177,15 @@ class SellerSettlement:
         go_live: GoLive | None = None,
         providers: ShopProviders | None = None,
         now: Callable[[], datetime] | None = None,
+        approval: ApprovalSettings | None = None,
     ) -> None:
         self.mirakl = mirakl
         self.stripe = stripe
         self.ledger = ledger
         self.settings = settings
         self.run_id = run_id
+        #: which transfers and payouts wait for a person's approval (mirakl_connector.approval_gate)
+        self.approval = approval or ApprovalSettings()
         #: first run without checkpoint: nothing created before this moves (see first_run)
         self.go_live = go_live or GoLive()
         #: which provider pays each shop (see mirakl_connector.payout_provider)
@@ -464,11 +474,12 @@ class SellerSettlement:
         shop_ids = {c.invoice.shop_id for c in candidates if c.invoice and c.invoice.shop_id}
         mappings = self.ledger.account_mappings_by_shop(shop_ids)
         self.providers.prefetch(shop_ids)
+        gates = self._approval_gates(candidates, mappings)
         decided: list[Row] = []
 
         def handle(candidate: _Candidate) -> list[ItemOutcome]:
             rows = [
-                self._decide_or_fail(row, candidate, mappings, dry_run=dry_run)
+                self._decide_or_fail(row, candidate, mappings, gates, dry_run=dry_run)
                 for row in candidate.rows
             ]
             decided.extend(rows)
@@ -494,8 +505,38 @@ class SellerSettlement:
         if not dry_run:
             self._save(decided)
 
+    def _approval_gates(
+        self, candidates: list[_Candidate], mappings: Mapping[int, Any]
+    ) -> dict[str, ApprovalGate | None]:
+        """The chunk's approval gates, for transfers and for payouts (``None`` when off): the
+        decisions taken on its rows, and which of its accounts were already paid out to."""
+        transfers = [
+            f"{r.type}:{r.mirakl_id}"
+            for c in candidates
+            for r in c.rows
+            if isinstance(r, TransferRecord) and r.id is not None
+        ]
+        payouts = [
+            r.mirakl_invoice_id
+            for c in candidates
+            for r in c.rows
+            if isinstance(r, PayoutRecord) and r.id is not None
+        ]
+        accounts = [m.stripe_account_id for m in mappings.values()]
+        engine = self.ledger.engine
+        return {
+            "transfer": gate_for(engine, self.approval, "transfer", transfers),
+            "payout": gate_for(engine, self.approval, "payout", payouts, destinations=accounts),
+        }
+
     def _decide_or_fail(
-        self, row: Row, candidate: _Candidate, mappings: Mapping[int, Any], *, dry_run: bool
+        self,
+        row: Row,
+        candidate: _Candidate,
+        mappings: Mapping[int, Any],
+        gates: Mapping[str, ApprovalGate | None],
+        *,
+        dry_run: bool,
     ) -> Row:
         """:meth:`_decide`, or the row FAILED with the reason when deciding raised.
 
@@ -504,7 +545,7 @@ class SellerSettlement:
         unsaved, a new invoice was lost for good, since the checkpoint moves past it.
         """
         try:
-            decided = self._decide(row, candidate, mappings, dry_run=dry_run)
+            decided = self._decide(row, candidate, mappings, gates, dry_run=dry_run)
             problem = self.ledger.unrecordable_reason(decided)
             if problem is not None:
                 raise InvalidItemError(problem)
@@ -523,7 +564,13 @@ class SellerSettlement:
             return replace(row, status=PayoutStatus.FAILED, status_reason=reason)
 
     def _decide(
-        self, row: Row, candidate: _Candidate, mappings: Mapping[int, Any], *, dry_run: bool
+        self,
+        row: Row,
+        candidate: _Candidate,
+        mappings: Mapping[int, Any],
+        gates: Mapping[str, ApprovalGate | None],
+        *,
+        dry_run: bool,
     ) -> Row:
         invoice = candidate.invoice
         if invoice is None:
@@ -553,9 +600,13 @@ class SellerSettlement:
             return _abort(row, refusal)
         if isinstance(row, TransferRecord):
             return decide_invoice_transfer(
-                row, invoice, shop_mapping=mapping, platform_account=self.stripe.platform_account_id
+                row,
+                invoice,
+                shop_mapping=mapping,
+                platform_account=self.stripe.platform_account_id,
+                approval=gates.get("transfer"),
             )
-        return decide_payout(row, invoice, shop_mapping=mapping)
+        return decide_payout(row, invoice, shop_mapping=mapping, approval=gates.get("payout"))
 
     def _save(self, rows: Iterable[Row]) -> None:
         rows = list(rows)
@@ -836,6 +887,7 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         run_id=run_id,
         go_live=GoLive(go_live_from_config(config)),
         providers=shop_providers(config, resources.get("mirakl")),
+        approval=ApprovalSettings.from_mapping(config.get("approval")),
     )
 
 

@@ -29,6 +29,9 @@ The rules follow the Stripe connector's, with deliberate changes (each says why)
   FAILED: it is not an error to alert on every day, only money not there yet. The next run tries
   again (same ledger row, a new key ``…:retry<n>`` since Stripe saved the refusal for the old
   one).
+* a transfer or payout that would go out waits ON_HOLD ("awaiting approval: …") when the
+  approval gate (:mod:`mirakl_connector.approval_gate`: ``approval.transfer_above``,
+  ``payout_above``, ``first_payout_to_new_account``) says a person must approve it first.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from mirakl_connector.approval_gate import ApprovalGate, gate_payout, gate_transfer
 from mirakl_connector.errors import InvalidItemError
 from mirakl_connector.ledger.records import (
     AccountMapping,
@@ -122,11 +126,13 @@ def decide_invoice_transfer(
     *,
     shop_mapping: AccountMapping | None,
     platform_account: Callable[[], str],
+    approval: ApprovalGate | None = None,
 ) -> TransferRecord:
     """Return ``row`` (one of the invoice's three transfers) with its decision.
 
     :param platform_account: the platform's ``acct_`` id, asked only for seller → platform rows
         that are about to become PENDING (it costs one Stripe call, once per run).
+    :param approval: the approval gate of the run (``None``: no approval rule is configured).
     """
     transfer_type = TransferType(row.type)
     row = replace(row, mirakl_shop_id=invoice.shop_id, mirakl_created_date=invoice.created_date)
@@ -163,13 +169,20 @@ def decide_invoice_transfer(
             return _transfer(
                 row, TransferStatus.ON_HOLD, unknown_status_reason(shop_mapping.stripe_account_id)
             )
-    return _transfer(row, TransferStatus.PENDING, None)
+    return gate_transfer(row, approval)
 
 
 def decide_payout(
-    row: PayoutRecord, invoice: MiraklInvoice, *, shop_mapping: AccountMapping | None
+    row: PayoutRecord,
+    invoice: MiraklInvoice,
+    *,
+    shop_mapping: AccountMapping | None,
+    approval: ApprovalGate | None = None,
 ) -> PayoutRecord:
-    """Return the invoice's payout row with its decision (see the module docstring)."""
+    """Return the invoice's payout row with its decision (see the module docstring).
+
+    :param approval: the approval gate of the run (``None``: no approval rule is configured).
+    """
     row = replace(
         row,
         mirakl_shop_id=invoice.shop_id,
@@ -215,7 +228,7 @@ def decide_payout(
         return _payout(
             row, PayoutStatus.ON_HOLD, unknown_status_reason(shop_mapping.stripe_account_id)
         )
-    return _payout(row, PayoutStatus.PENDING, None)
+    return gate_payout(row, approval)
 
 
 def funds_expected_at(

@@ -16,6 +16,10 @@ payment split (first match wins), with four deliberate changes:
   way: unknown is not verified. The tax twin of an order is not held (it goes to the tax
   account, whose verification is not the seller's).
 
+A transfer that would go out waits ON_HOLD ("awaiting approval: …") when the approval gate
+(:mod:`mirakl_connector.approval_gate`, setting ``approval.transfer_above``) says a person must
+approve it first; checked last, so it never hides another reason to wait.
+
 Amounts follow Stripe's currency rules (:mod:`mirakl_connector.stripe_currency`): a currency
 Stripe does not support FAILs the row with that reason before any call, and an amount Stripe
 cannot express is rounded down, the rest recorded as ``amount_residue``.
@@ -26,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from mirakl_connector.approval_gate import ApprovalGate, gate_transfer
 from mirakl_connector.errors import PaymentProviderError
 from mirakl_connector.ledger.records import AccountMapping, TransferRecord, TransferStatus
 from mirakl_connector.mirakl.orders import MiraklOrder
@@ -49,11 +54,13 @@ def decide_order_transfer(
     tax_account: str | None,
     fallback_payment_id: str | None,
     lookup_payment: PaymentLookup,
+    approval: ApprovalGate | None = None,
 ) -> TransferRecord:
     """Return ``row`` updated with the decision for ``order`` (status, reason, amount, ids).
 
     :param fallback_payment_id: the payment mapping's charge for the order's commercial id, used
         when Mirakl carries no transaction number.
+    :param approval: the approval gate of the run (``None``: no approval rule is configured).
     """
     row = replace(row, mirakl_shop_id=order.shop_id, mirakl_created_date=order.created_date)
 
@@ -126,7 +133,7 @@ def decide_order_transfer(
     row = replace(row, amount=send.amount, amount_residue=send.residue)
     if send.too_small:
         return _set(row, TransferStatus.ABORTED, send.too_small)
-    return _set(row, TransferStatus.PENDING, None)
+    return gate_transfer(row, approval)
 
 
 def needs_payment_check(

@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger, schema
 from mirakl_connector.mirakl.client import MiraklClient
@@ -24,6 +26,9 @@ from mirakl_connector.workflows.hyperwallet_invoices import SEND_LEASE, sender_g
 
 from .conftest import HW_PASSWORD, HW_USER
 from .test_invoice_payments import _job
+
+# concurrent copies of a step: the inner loop leaves them out (README "Two commands")
+pytestmark = pytest.mark.slow
 
 INVOICES = 20
 COPIES = 3

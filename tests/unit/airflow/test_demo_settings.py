@@ -81,6 +81,7 @@ def test_dag_table_names_asset_and_manual_schedules():
     ]
 
 
+@pytest.mark.slow  # migrates an Airflow metadata DB
 @pytest.mark.airflow
 def test_configure_airflow_writes_connections_variables_and_pools(airflow_db):
     """Through the demo's own command, into a migrated metadata DB; read back the way a task

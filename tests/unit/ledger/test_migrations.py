@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "console_actions",
     "reconciliations",
     "reconciliation_items",
+    "approvals",
     "schema_version",
 }
 
