@@ -24,7 +24,8 @@ import pytest
 import requests
 
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
-from mirakl_connector.ledger import Ledger, TransferStatus, TransferType
+from mirakl_connector.console.approvals import ApprovalsConfig
+from mirakl_connector.ledger import Ledger, PayoutStatus, TransferStatus, TransferType
 from mirakl_connector.money import to_minor
 from mirakl_connector.sandbox.demo_run import IN_DOUBT_ORDER
 from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
@@ -33,6 +34,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CONSOLE = "/mirakl-connector-console"
 IN_DOUBT_TITLE = "What is in doubt (sent, answer unknown)"
+#: The invoice whose payout the demo's approval settings hold (48,000 JPY > 40,000 JPY).
+AWAITING_INVOICE = "9003"
+#: The next runs of the split and the settlement DAGs, after the two decisions.
+NEXT_RUNS = [
+    ("payment_split", "plan"),
+    ("payment_split", "execute"),
+    ("seller_settlement", "plan"),
+    ("seller_settlement", "transfer"),
+    ("seller_settlement", "payout"),
+]
 Figures = dict[tuple[str, str], tuple[int, int]]  # (currency, provider) -> (movements, minor)
 
 
@@ -119,8 +130,8 @@ def _log_in(page, console) -> None:
     page.wait_for_url(console.base_url + "/")
 
 
-@pytest.mark.timeout(300)
-def test_payments_page_after_the_demo_figures_and_an_item_in_doubt_resolved(
+@pytest.mark.timeout(420)
+def test_payments_page_after_the_demo_figures_in_doubt_resolved_payout_approved(
     demo_console, browser_context, tmp_path, record_property
 ):
     from playwright.sync_api import expect, sync_playwright
@@ -131,12 +142,16 @@ def test_payments_page_after_the_demo_figures_and_an_item_in_doubt_resolved(
     ledger = Ledger(demo_console.ledger_url)
     row = ledger.get_transfer(TransferType.PRODUCT_ORDER, IN_DOUBT_ORDER)
     assert row.in_doubt and row.transfer_id is None  # what the demo's fault leaves
+    held = ledger.get_payouts([AWAITING_INVOICE])[AWAITING_INVOICE]
+    assert held.status_reason.startswith("awaiting approval:")  # what the demo's settings hold
+    assert not [p for p in sandbox.payouts() if p["metadata"]["invoiceId"] == AWAITING_INVOICE]
     shots = screenshot_dir(tmp_path)
     base = demo_console.base_url
+    transfer_posts = len(sandbox.stripe_requests(path="/v1/transfers", method="POST"))
 
     with sync_playwright() as pw:
         # Tall enough that the first screenshot shows the charts, the table and the overview.
-        context = browser_context(pw, height=1700)
+        context = browser_context(pw, height=1900)
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(30_000)
         try:
@@ -148,15 +163,15 @@ def test_payments_page_after_the_demo_figures_and_an_item_in_doubt_resolved(
             frame = page.frame_locator(f"iframe[src*='{CONSOLE}/']")
             expect(frame.get_by_role("heading", name="Payments", exact=True)).to_be_visible()
             expect(frame.get_by_text(f"{IN_DOUBT_TITLE}: 1")).to_be_visible()
-            figures, totals, movements = shown_figures(frame)
+            expect(frame.get_by_role("heading", name="Awaiting approval: 1")).to_be_visible()
             page.screenshot(path=str(shots / "payments-console.png"))
-
             # Everything the providers hold, but the transfer whose answer never came back.
+            figures, totals, movements = shown_figures(frame)
             assert figures == without(at_providers, made)
             assert totals == per_currency(figures)
             assert movements == sum(n for n, _ in at_providers.values()) - 1
 
-            # -- the item in doubt ------------------------------------------------------------
+            # -- the item in doubt: found at Stripe --------------------------------------------
             frame.get_by_role("link", name=IN_DOUBT_TITLE, exact=True).click()
             listed = frame.get_by_role("row").filter(has_text=IN_DOUBT_ORDER)
             expect(listed).to_have_count(1)
@@ -184,7 +199,42 @@ def test_payments_page_after_the_demo_figures_and_an_item_in_doubt_resolved(
             # -- back on the page: nothing in doubt, the figures are the providers' ------------
             frame.get_by_role("link", name="← Payments").click()
             expect(frame.get_by_text(f"{IN_DOUBT_TITLE}: 0")).to_be_visible()
-            after, after_totals, after_movements = shown_figures(frame)
+            assert shown_figures(frame) == (
+                at_providers,
+                per_currency(at_providers),
+                sum(n for n, _ in at_providers.values()),
+            )
+
+            # -- the payout held for approval: approved --------------------------------------
+            waiting = frame.get_by_role("row").filter(
+                has=frame.get_by_role("button", name="Approve")
+            )
+            expect(waiting).to_have_count(1)
+            expect(waiting).to_contain_text(f"payout:{held.id}")
+            expect(waiting).to_contain_text("48000 JPY")
+            expect(waiting).to_contain_text("acct_demo_tokyo")
+            expect(waiting).to_contain_text("above approval.payout_above 40000 JPY")
+            waiting.get_by_placeholder("why (recorded)").fill("large payout checked with Tokyo")
+            waiting.get_by_role("button", name="Approve").click()
+            expect(frame.get_by_role("heading", name=re.compile(AWAITING_INVOICE))).to_be_visible()
+            approved = frame.get_by_role("row").filter(
+                has_text="approved by admin: large payout checked with Tokyo"
+            )
+            expect(approved).to_have_count(1)
+            expect(approved).to_contain_text("sent by the next run")
+            page.screenshot(path=str(shots / "payments-console-approved.png"))
+
+            # -- the next runs (as their DAGs would make them) pay it, once -------------------
+            summaries = demo_console.run_steps(NEXT_RUNS)
+            frame.get_by_role("link", name="← Payments").click()
+            expect(frame.get_by_role("heading", name="Awaiting approval: 0")).to_be_visible()
+            now_at_providers = moved_at_providers(sandbox)
+            assert shown_figures(frame) == (
+                now_at_providers,
+                per_currency(now_at_providers),
+                sum(n for n, _ in now_at_providers.values()),
+            )
+            page.screenshot(path=str(shots / "payments-console-after.png"))
         except Exception:
             page.screenshot(path=str(shots / "payments-console-failure.png"), full_page=True)
             print(f"\nscreenshot of the failure: {shots / 'payments-console-failure.png'}")
@@ -194,37 +244,39 @@ def test_payments_page_after_the_demo_figures_and_an_item_in_doubt_resolved(
 
     record_property("screenshots", str(shots))
     print(f"\nscreenshots: {sorted(str(p) for p in shots.glob('payments-console*.png'))}")
-    assert after == at_providers
-    assert after_totals == per_currency(at_providers)
-    assert after_movements == sum(n for n, _ in at_providers.values())
 
-    # The ledger holds what the page said, with the audit naming the user and the reason.
+    # The approved payout: made once, by the next settlement run; the JPY figure grew by it.
+    [payout] = [p for p in sandbox.payouts() if p["metadata"]["invoiceId"] == AWAITING_INVOICE]
+    assert (payout["amount"], payout["currency"], payout["sandbox_account"]) == (
+        48000,
+        "jpy",
+        "acct_demo_tokyo",
+    )
+    jpy_before, jpy_after = at_providers[("JPY", "stripe")], now_at_providers[("JPY", "stripe")]
+    assert jpy_after == (jpy_before[0] + 1, jpy_before[1] + 48000)
+    assert summaries["seller_settlement.payout"]["counts"].get("PAYOUT_CREATED") == 1
+    paid = ledger.get_payouts([AWAITING_INVOICE])[AWAITING_INVOICE]
+    assert (paid.status, paid.payout_id) == (PayoutStatus.CREATED, payout["id"])
+    # The transfer found in doubt: recorded, and not sent again by the split's next run.
     saved = ledger.get_transfer(TransferType.PRODUCT_ORDER, IN_DOUBT_ORDER)
     assert (saved.status, saved.transfer_id, saved.in_doubt) == (
         TransferStatus.CREATED,
         made["id"],
         False,
     )
-    detail = requests.get(
-        f"{base}{CONSOLE}/api/items/transfer/{row.id}",
+    assert summaries["payment_split.execute"]["failed_total"] == 0
+    assert len(sandbox.stripe_requests(path="/v1/transfers", method="POST")) == transfer_posts
+    # The audit names the user and the reason of both decisions.
+    actions = requests.get(
+        f"{base}{CONSOLE}/api/actions",
         headers={"Authorization": f"Bearer {token(demo_console)}"},
         timeout=30,
-    ).json()
-    [action] = detail["actions"]
-    assert (action["user"], action["action"], action["result"], action["why"]) == (
-        "admin",
-        "resolve_found",
-        "done",
-        "found in the Stripe dashboard, made on time",
-    )
-    # ...and no run sends it again: the split's steps once more, not one transfer POSTed.
-    posts = len(sandbox.stripe_requests(path="/v1/transfers", method="POST"))
-    summaries = demo_console.run_steps([("payment_split", "plan"), ("payment_split", "execute")])
-    assert summaries["payment_split.execute"]["failed_total"] == 0
-    assert len(sandbox.stripe_requests(path="/v1/transfers", method="POST")) == posts
-    assert [
-        t["id"] for t in sandbox.transfers() if t["metadata"]["miraklId"] == IN_DOUBT_ORDER
-    ] == [made["id"]]
+    ).json()["actions"]
+    assert sorted((a["user"], a["action"], a["result"], a["item"], a["why"]) for a in actions) == [
+        ("admin", "approve", "done", AWAITING_INVOICE, "large payout checked with Tokyo"),
+        ("admin", "resolve_found", "done", IN_DOUBT_ORDER,
+         "found in the Stripe dashboard, made on time"),
+    ]  # fmt: skip
     ledger.dispose()
 
 
@@ -238,6 +290,7 @@ def console_routes(entity: str, row_id: int) -> list[tuple[str, str]]:
             actions=lambda: None,
             edit_auth=lambda: None,
             actor=lambda: None,
+            approvals=ApprovalsConfig(ledger=lambda: None),
         )
     )
     values = {"entity": entity, "row_id": str(row_id), "action": "resolve-found",
@@ -267,7 +320,13 @@ def test_logged_out_browser_and_tokenless_calls_get_nothing(
     row = ledger.get_transfer(TransferType.PRODUCT_ORDER, IN_DOUBT_ORDER)
     ledger.dispose()
     routes = console_routes("transfer", row.id)
-    assert {("GET", "/"), ("GET", "/api/moved"), ("GET", "/export/items.csv")} <= set(routes)
+    assert {
+        ("GET", "/"),
+        ("GET", "/api/moved"),
+        ("GET", "/export/items.csv"),
+        ("GET", "/api/approvals"),
+        ("POST", f"/approvals/transfer/{row.id}"),
+    } <= set(routes)
     # What the console would show a logged-in user: ids, accounts, amounts of the demo.
     authorised = requests.get(
         f"{base}{CONSOLE}/api/items/transfer/{row.id}",

@@ -21,9 +21,11 @@ import pytest
 import requests
 
 from mirakl_connector.airflow.demo import seed_ledger
+from mirakl_connector.approval_gate import Decision
 from mirakl_connector.errors import PaymentProviderError
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.approvals import record_decision
 from mirakl_connector.ledger.claims import ClaimKind, find_claims
 from mirakl_connector.ledger.records import PaymentMappingStatus, PayoutStatus, TransferType
 from mirakl_connector.sandbox.demo_run import (
@@ -249,12 +251,17 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
     assert payouts == [
         (15025, "eur", "acct_demo_lumiere"),
         (32000, "eur", "acct_demo_bois"),
-        (48000, "jpy", "acct_demo_tokyo"),
     ]
     held = ledger.get_payouts(["9004"])["9004"]
     assert (held.status, held.status_reason) == (
         PayoutStatus.ON_HOLD,
         "Payouts are disabled for shop ID 7",
+    )
+    # The demo's approval gate: 9003's 48,000 JPY is above approval.payout_above (40,000 JPY).
+    awaiting_payout = ledger.get_payouts(["9003"])["9003"]
+    assert (awaiting_payout.status, awaiting_payout.status_reason) == (
+        PayoutStatus.ON_HOLD,
+        "awaiting approval: 48000 JPY is above approval.payout_above 40000 JPY",
     )
 
     # Invoice 9101 (and every Hyperwallet invoice) is paid once, by Hyperwallet only: the Stripe
@@ -267,7 +274,7 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
     ]  # fmt: skip
     stripe_ids = {t["metadata"]["miraklId"] for t in sandbox.transfers()}
     payout_ids = {p["metadata"]["invoiceId"] for p in sandbox.payouts()}
-    assert payout_ids == {"9001", "9002", "9003"}
+    assert payout_ids == {"9001", "9002"}  # 9003 awaits approval
     stripe_ids |= payout_ids
     assert not stripe_ids & {"9101", "9102", "9103", "9104", "9108"}
     refused = ledger.get_payouts(["9101"])["9101"]
@@ -299,7 +306,7 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
 
     after_first = moved(sandbox)
     assert after_first == {
-        "transfers": 19, "reversals": 3, "refunds": 3, "payouts": 3, "accounts": 9,
+        "transfers": 19, "reversals": 3, "refunds": 3, "payouts": 2, "accounts": 9,
     }  # fmt: skip
     stripe_writes = len(sandbox.stripe_requests(method="POST"))
     mirakl_writes = {e: len(sandbox.mirakl_calls(e)) for e in ("PA01", "PA02", "SPA02", "S07")}
@@ -320,7 +327,7 @@ def test_every_workflow_moves_the_demo_then_a_second_pass_moves_nothing(demo, sa
         "payment_split.execute": 1  # still in doubt
     }
     assert second["payment_split.plan"]["counts"] == {"TRANSFER_ON_HOLD": 4}
-    assert second["seller_settlement.plan"]["counts"] == {"PAYOUT_ON_HOLD": 1}
+    assert second["seller_settlement.plan"]["counts"] == {"PAYOUT_ON_HOLD": 2}  # 9004, 9003
 
 
 def test_finished_onboarding_releases_the_held_transfer(demo, sandbox):
@@ -338,6 +345,37 @@ def test_finished_onboarding_releases_the_held_transfer(demo, sandbox):
     transfer = by_mirakl_id(sandbox.transfers())["ORD-1017-A"]
     assert (transfer["amount"], transfer["destination"]) == (6344, "acct_demo_berlin")
     assert ledger.account_mappings_by_shop([7])[7].kyc_status == "APPROVED"
+
+
+def test_approved_payout_is_paid_once_by_the_next_run(demo, sandbox):
+    """The demo's approval story: 9003's payout waits; approved as the console does it, the
+    next settlement pays it once, and a later pass sends nothing more."""
+    ledger, run_pass = demo
+    run_pass("first")
+    row = ledger.get_payouts(["9003"])["9003"]
+    assert row.status is PayoutStatus.ON_HOLD
+    assert not [p for p in sandbox.payouts() if p["sandbox_account"] == "acct_demo_tokyo"]
+
+    record_decision(
+        ledger,
+        entity="payout",
+        row_id=row.id,
+        decision=Decision.APPROVED,
+        seen={"amount": 48000, "currency": "JPY", "destination": "acct_demo_tokyo"},
+        by="alice",
+        why="checked with the seller",
+    )
+    run_pass("second")
+    run_pass("third")
+
+    [paid] = [p for p in sandbox.payouts() if p["sandbox_account"] == "acct_demo_tokyo"]
+    assert (paid["amount"], paid["currency"], paid["metadata"]["invoiceId"]) == (
+        48000,
+        "jpy",
+        "9003",
+    )
+    saved = ledger.get_payouts(["9003"])["9003"]
+    assert (saved.status, saved.payout_id) == (PayoutStatus.CREATED, paid["id"])
 
 
 def test_partial_capture_leaves_the_captured_amount_transferable(sandbox, stripe_gateway):
