@@ -75,17 +75,21 @@ def run_pass(
     resources: Callable[[], Any],
     config: Mapping[str, Any],
     name: str,
-    steps: Sequence[tuple[str, str]] = PIPELINE,
+    steps: Sequence[tuple[str, str] | tuple[str, str, Mapping[str, Any]]] = PIPELINE,
 ) -> dict[str, dict[str, Any]]:
-    """Every step of ``steps`` (by default :data:`PIPELINE`) once; each job gets fresh
-    ``resources()`` (a :class:`~mirakl_connector.workflows.registry.Resources`) and the run id
-    ``<name>-<workflow>``. Returns each step's summary, keyed ``workflow.step``."""
+    """Every step of ``steps`` (by default :data:`PIPELINE`) once, each ``(workflow, step)`` or
+    ``(workflow, step, params)``; each job gets fresh ``resources()`` (a
+    :class:`~mirakl_connector.workflows.registry.Resources`) and the run id
+    ``<name>-<workflow>``. Returns each step's summary, keyed ``workflow.step`` (then
+    ``:<param values>`` when it has params)."""
     from mirakl_connector.workflows.registry import build_workflow, run_step
 
     summaries = {}
-    for workflow, step in steps:
+    for workflow, step, *rest in steps:
+        params = dict(rest[0]) if rest else {}
         job = build_workflow(workflow, resources(), config, f"{name}-{workflow}")
-        summaries[f"{workflow}.{step}"] = run_step(job, step, {}).to_dict()
+        key = f"{workflow}.{step}" + (":" + ",".join(map(str, params.values())) if params else "")
+        summaries[key] = run_step(job, step, params).to_dict()
     return summaries
 
 
