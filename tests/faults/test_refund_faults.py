@@ -79,7 +79,9 @@ def test_refund_validation_and_reverse_killed_mid_batch_then_rerun_move_each_onc
     assert len(admin.refunds()) == ORDERS
     assert all(r["refund_state"] == "REFUNDED" for r in pending_refunds(admin))
     validated = fault_ledger.get_refunds(r["id"] for r in pending_refunds(admin)).values()
-    assert sum(r.mirakl_validated_at is not None for r in validated) < ORDERS
+    # One PA02 batch, recorded in one ledger transaction: the kill finds it all or nothing
+    # written down (usually nothing; on a loaded machine the commit may win the race).
+    assert sum(r.mirakl_validated_at is not None for r in validated) in (0, ORDERS)
 
     # 3. The reversals, killed mid-batch.
     run.run_step("refund")  # the retry: validates the rest ("already validated"), refunds nothing
