@@ -150,6 +150,7 @@ def test_payments_page_after_the_demo_figures_in_doubt_resolved_payout_approved(
     ledger = Ledger(demo_console.ledger_url)
     row = ledger.get_transfer(TransferType.PRODUCT_ORDER, IN_DOUBT_ORDER)
     assert row.in_doubt and row.transfer_id is None  # what the demo's fault leaves
+    assert demo_console.summaries["payment_split.execute"]["ids"]["IN_DOUBT"] == [IN_DOUBT_ORDER]
     held = ledger.get_payouts([AWAITING_INVOICE])[AWAITING_INVOICE]
     assert held.status_reason.startswith("awaiting approval:")  # what the demo's settings hold
     assert not [p for p in sandbox.payouts() if p["metadata"]["invoiceId"] == AWAITING_INVOICE]
