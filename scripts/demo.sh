@@ -92,15 +92,11 @@ python -m mirakl_connector.sandbox --host "$SANDBOX_HOST" --port "$SANDBOX_PORT"
     --scenario "$SCENARIO" >"$LOG_DIR/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 _wait_http "$SANDBOX_URL/_sandbox/state" 30 "the sandbox"
-# The Hyperwallet part of the demo (shops 101-108, users, bank accounts, invoices) is merged in.
+# The Hyperwallet part of the demo (shops 101-108, users, bank accounts, invoices) is merged in,
+# and the demo's one fault is set: the answer to order ORD-1016-A's transfer is lost, so the
+# payments console has an item in doubt (demo_faults.json).
 HW_SCENARIO="$REPO_ROOT/include/mirakl_connector/sandbox/scenarios/demo_hyperwallet.json"
-python - "$SANDBOX_URL" "$HW_SCENARIO" <<'PY'
-import json, sys, urllib.request as u
-body = open(sys.argv[2], "rb").read()
-req = u.Request(sys.argv[1] + "/_sandbox/scenario", data=body, method="POST",
-                headers={"Content-Type": "application/json"})
-u.urlopen(req, timeout=30).read()
-PY
+python -m mirakl_connector.sandbox.demo_run load-extras "$SANDBOX_URL"
 
 # The KYC monitor and the failed-operations alert send e-mail as part of their job (a KYC run
 # whose e-mail cannot be sent fails and is retried), so the demo gives them a mail server that
@@ -176,6 +172,8 @@ $DAG_TABLE
   naming the item and the reason in its report task and in the e-mails:
     hyperwallet_bank_account_extract  shop 105's IBAN has wrong check digits
     hyperwallet_invoice_payments      invoice 9103's operator commission is negative
+    stripe_payment_split              order ORD-1016-A's transfer is in doubt (Stripe made it,
+                                      its answer was lost): resolve it on the Payments page
   (README, "What the demo marketplace shows", lists every scenario item.)
 
   Settings:        Admin -> Connections (sandbox, SMTP sink), Admin -> Variables

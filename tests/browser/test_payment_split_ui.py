@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from datetime import UTC, datetime
 
@@ -34,7 +33,7 @@ def _orders_since(sandbox, since: datetime) -> set[str]:
 
 @pytest.mark.timeout(240)
 def test_trigger_with_since_override_and_read_the_summary(
-    airflow_ui, chromium_path, tmp_path, record_property
+    airflow_ui, browser_context, tmp_path, record_property
 ):
     from playwright.sync_api import expect, sync_playwright
 
@@ -46,25 +45,8 @@ def test_trigger_with_since_override_and_read_the_summary(
     started = time.monotonic()
 
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            tempfile.mkdtemp(dir=tmp_path),
-            executable_path=chromium_path,
-            headless=True,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-            viewport={"width": 1400, "height": 1000},
-            # The date picker reads what is typed in the browser's time zone.
-            timezone_id="UTC",
-            locale="en-US",
-        )
+        # The date picker reads what is typed in the browser's time zone (UTC).
+        context = browser_context(pw)
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
         page = context.pages[0] if context.pages else context.new_page()
         page.set_default_timeout(30_000)

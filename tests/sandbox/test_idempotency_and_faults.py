@@ -150,6 +150,34 @@ def test_targeted_error_rule_does_no_work(
     assert stripe_client.v1.transfers.create(params=TRANSFER).amount == 700
 
 
+def test_a_rule_with_an_idempotency_key_hits_that_key_only(sandbox, admin: SandboxAdmin) -> None:
+    """One item's calls fail (the demo's transfer in doubt); every other transfer goes through."""
+    from mirakl_connector.sandbox.client import SandboxAdminError
+
+    admin.set_faults(
+        {
+            "rules": [
+                {"target": "stripe", "path": "/v1/transfers", "idempotency_key": "k-doubt",
+                 "action": "lost_response"},
+                {"target": "stripe", "path": "/v1/transfers", "idempotency_key": "k-doubt",
+                 "times": 3, "action": "error"},
+            ]
+        }
+    )  # fmt: skip
+    data = {"amount": "700", "currency": "eur", "destination": "acct_seller"}
+    assert _raw_post(sandbox.url, "k-other", data).status_code == 200
+    statuses = [_raw_post(sandbox.url, "k-doubt", data).status_code for _ in range(4)]
+    assert _raw_post(sandbox.url, "k-doubt-2", data).status_code == 200  # not a prefix rule
+    assert statuses == [500, 500, 500, 500]  # the answer lost, then three errors
+    assert len(admin.transfers()) == 3  # k-other, k-doubt (made, answer lost), k-doubt-2
+    replay = _raw_post(sandbox.url, "k-doubt", data)  # the rules are used up
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    with pytest.raises(SandboxAdminError, match=r"faults.rules\[0\].idempotency_key"):
+        admin.set_faults(
+            {"rules": [{"target": "mirakl", "idempotency_key": "k", "action": "error"}]}
+        )
+
+
 def _fault_pattern(admin: SandboxAdmin, mirakl, seed: int) -> list[int]:
     admin.set_faults(
         {

@@ -206,7 +206,7 @@ async def _stripe_call(sandbox: Sandbox, request: Request) -> Response:
     if limited or faults.over_rate_limit("stripe"):
         log["fault"] = f"rate_limit_{limited}" if limited else "rate_limit_bucket"
         return finish(429, _rate_limit_body())
-    fault = faults.decide("stripe", method, path)
+    fault = faults.decide("stripe", method, path, key)
     log["fault"] = fault
     # These three happen before the endpoint began executing, so nothing is saved for the key
     # (docs.stripe.com/idempotency: results are saved only once execution begins).

@@ -7,7 +7,8 @@ replayed to it, as Stripe does) and ``error_after_work`` (the same after doing t
 Each target (``mirakl``, ``stripe``) has its own seeded random stream, so the same sequence of
 calls to one API meets the same faults whatever the other API does. Targeted ``rules`` come first
 and are consumed: ``{"target": "stripe", "method": "POST", "path": "/v1/transfers", "times": 1,
-"action": "lost_response"}`` hits exactly the next matching call.
+"action": "lost_response"}`` hits exactly the next matching call; a Stripe rule may also name an
+``idempotency_key`` (exact, or a prefix with a trailing ``*``) to hit the calls of one item only.
 """
 
 from __future__ import annotations
@@ -262,11 +263,13 @@ class FaultInjector:
         limits = self.targets["stripe"].documented_limits
         return limits.refuse(api_key, method, path, endpoint) if limits else None
 
-    def decide(self, target: str, method: str, path: str) -> str | None:
+    def decide(
+        self, target: str, method: str, path: str, idempotency_key: str | None = None
+    ) -> str | None:
         """The fault action for this call, or ``None`` to behave."""
         with self._lock:
             for rule in self.rules:
-                if _rule_matches(rule, target, method, path):
+                if _rule_matches(rule, target, method, path, idempotency_key):
                     rule["times"] -= 1
                     if rule["times"] <= 0:
                         self.rules.remove(rule)
@@ -314,23 +317,37 @@ def _check_rule(rule: Any, index: int) -> dict[str, Any]:
     times = int(rule.get("times", 1))
     if times < 1:
         raise FaultConfigError(f"{where}.times must be at least 1")
-    return {
+    key = rule.get("idempotency_key")
+    if key is not None and (target != "stripe" or not isinstance(key, str) or not key):
+        raise FaultConfigError(f"{where}.idempotency_key is a non-empty string, Stripe rules only")
+    checked = {
         "target": target,
         "method": (rule.get("method") or "").upper() or None,
         "path": rule.get("path"),
         "times": times,
         "action": action,
     }
+    if key is not None:
+        checked["idempotency_key"] = key
+    return checked
 
 
-def _rule_matches(rule: dict[str, Any], target: str, method: str, path: str) -> bool:
+def _rule_matches(
+    rule: dict[str, Any], target: str, method: str, path: str, idempotency_key: str | None
+) -> bool:
     if rule["target"] != target:
         return False
     if rule["method"] and rule["method"] != method.upper():
         return False
-    pattern = rule["path"]
-    if not pattern:
-        return True
+    if "idempotency_key" in rule and not _matches(rule["idempotency_key"], idempotency_key):
+        return False
+    return _matches(rule["path"], path) if rule["path"] else True
+
+
+def _matches(pattern: str, value: str | None) -> bool:
+    """Exact, or a prefix with a trailing ``*``."""
+    if value is None:
+        return False
     if pattern.endswith("*"):
-        return path.startswith(pattern[:-1])
-    return path == pattern
+        return value.startswith(pattern[:-1])
+    return value == pattern
