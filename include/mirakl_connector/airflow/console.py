@@ -27,6 +27,7 @@ through the DAGs' own connections (``stripe_default``, ``mirakl_default``,
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -40,6 +41,8 @@ from mirakl_connector.ledger.manual_actions import ActionRefused
 
 if TYPE_CHECKING:
     from mirakl_connector.ledger import Ledger
+
+log = logging.getLogger(__name__)
 
 #: Airflow connection of the ledger (the same the DAGs use).
 LEDGER_CONN_ID = "mirakl_connector_db"
@@ -150,10 +153,10 @@ class LedgerReader:
 
     def __call__(self) -> ConsoleQueries:
         with self._lock:
+            self._open_ledger()  # creates or upgrades the schema first
             if self._queries is None:
                 from mirakl_connector.console.queries import create_reader_engine
 
-                self._open_ledger()  # creates or upgrades the schema first
                 self._engine = create_reader_engine(self._url)
                 self._queries = ConsoleQueries(self._engine)
             return self._queries
@@ -164,21 +167,29 @@ class LedgerReader:
             return self._open_ledger()
 
     def _open_ledger(self) -> Ledger:
+        # The connection is read on every request: one edited in the UI (or a test's) applies
+        # at once, and the console never keeps reading a ledger the connection no longer names.
+        url = ledger_url()
+        if self._ledger is not None and url != self._url:
+            self._dispose()
         if self._ledger is None:
             from mirakl_connector.ledger import Ledger
 
-            self._url = ledger_url()
+            self._url = url
             # creates or upgrades the schema, as every task does
             self._ledger = Ledger(self._url)
         return self._ledger
 
     def dispose(self) -> None:
         with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-            if self._ledger is not None:
-                self._ledger.dispose()
-            self._queries = self._ledger = self._engine = None
+            self._dispose()
+
+    def _dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._ledger is not None:
+            self._ledger.dispose()
+        self._queries = self._ledger = self._engine = None
 
 
 def action_services(reader: LedgerReader) -> ActionServices:
@@ -222,7 +233,12 @@ def ledger_url() -> str:
 
     try:
         conn = Connection.get_connection_from_secrets(LEDGER_CONN_ID)
-    except Exception:  # noqa: BLE001 - not defined: the default SQLite ledger
+    except Exception as exc:  # noqa: BLE001 - not defined: the default SQLite ledger
+        log.warning(
+            "connection %s not read (%s): the console reads the default SQLite ledger",
+            LEDGER_CONN_ID,
+            type(exc).__name__,
+        )
         conn = None
     home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     return ledger_url_from_connection(conn, airflow_home=home)
