@@ -7,7 +7,7 @@ sandbox does not run in the benchmark's process: its request handling would comp
 connector's threads for the interpreter lock, which Stripe and Mirakl never do in production.
 
 The throughput benches (``base_parser(..., documented_limits=True)``) run the sandbox with
-Stripe's documented limits (:mod:`mirakl_connector.stripe_limits`; live by default,
+Stripe's documented limits (:mod:`mirakl_connector.stripe.limits`; live by default,
 ``--stripe-mode test``) and pace each task as a deployment does (:class:`Pacing`); the others
 keep a plain ``--rate-limit`` bucket.
 """
@@ -28,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirakl_connector import stripe_limits
+from mirakl_sandbox.client import SandboxAdmin
+from mirakl_sandbox.stripe_api import route
+
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.client import SandboxAdmin
-from mirakl_connector.sandbox.stripe_api import route
-from mirakl_connector.stripe_gateway import StripeGateway
+from mirakl_connector.stripe import limits as stripe_limits
+from mirakl_connector.stripe.gateway import StripeGateway
 
 MIRAKL_KEY = "sandbox-mirakl-key"
 STRIPE_KEY = "sk_test_sandbox"
@@ -82,7 +83,7 @@ def base_parser(description: str, *, documented_limits: bool = False) -> argpars
 
 @dataclass(frozen=True)
 class Pacing:
-    """How a deployment paces its Stripe tasks (:mod:`mirakl_connector.stripe_limits`): a task
+    """How a deployment paces its Stripe tasks (:mod:`mirakl_connector.stripe.limits`): a task
     holding ``slots`` slots of the ``stripe_api`` pool paces to that many slots' worth of the
     share of the global limit, and to a shard's part of the share of one endpoint."""
 
@@ -187,13 +188,13 @@ def _retry() -> RetryPolicy:
 
 @contextlib.contextmanager
 def sandbox_process(seed: int = 1) -> Iterator[str]:
-    """Start ``python -m mirakl_connector.sandbox`` on a free port; yield its URL; stop it."""
+    """Start ``python -m mirakl_sandbox`` on a free port; yield its URL; stop it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "include")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mirakl_connector.sandbox", "--port", str(port),
+        [sys.executable, "-m", "mirakl_sandbox", "--port", str(port),
          "--seed", str(seed)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

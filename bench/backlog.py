@@ -35,18 +35,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import World, base_parser, open_world, print_table  # noqa: E402
+from mirakl_sandbox.generate import add_line_refunds, generate_invoices
 from sqlalchemy import insert, text  # noqa: E402
 
-from mirakl_connector.first_run import GoLive  # noqa: E402
 from mirakl_connector.ledger import schema  # noqa: E402
 from mirakl_connector.ledger.records import (  # noqa: E402
     AccountMapping,
     PaymentMappingStatus,
     TransferType,
 )
-from mirakl_connector.sandbox.generate import add_line_refunds, generate_invoices  # noqa: E402
-from mirakl_connector.workflows import refunds, settlement  # noqa: E402
-from mirakl_connector.workflows.payment_split import (  # noqa: E402
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe import refunds, settlement
+from mirakl_connector.stripe.payment_split import (
     FULL_SWEEP_KEYS,
     PaymentSplit,
     PaymentSplitSettings,

@@ -49,15 +49,15 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from mirakl_connector.console.app import ConsoleAppConfig, create_app  # noqa: E402
 from mirakl_connector.console.approvals import ApprovalsConfig  # noqa: E402
-from mirakl_connector.console.queries import (  # noqa: E402
+from mirakl_connector.ledger import Ledger, moved_daily, schema  # noqa: E402
+from mirakl_connector.ledger.engine import create_ledger_engine, writer  # noqa: E402
+from mirakl_connector.ledger.queries import (
     ConsoleQueries,
     DateRange,
     ItemFilters,
     create_reader_engine,
 )
-from mirakl_connector.ledger import Ledger, moved_daily, schema  # noqa: E402
-from mirakl_connector.ledger.approvals import awaiting  # noqa: E402
-from mirakl_connector.ledger.engine import create_ledger_engine, writer  # noqa: E402
+from mirakl_connector.operations.approvals import awaiting
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 TARGET_S = 1.0

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import base_parser, open_world, print_table  # noqa: E402, I001
 
-from mirakl_connector.retry import RetryPolicy  # noqa: E402
-from mirakl_connector.sandbox.fault_audit import (  # noqa: E402
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_sandbox.fault_audit import (
     Audit,
     FaultRun,
     audit_hyperwallet_payments,
@@ -41,12 +41,8 @@ from mirakl_connector.sandbox.fault_audit import (  # noqa: E402
     injected_faults,
     problems,
 )
-from mirakl_connector.sandbox.generate import (  # noqa: E402
-    add_line_refunds,
-    generate_invoices,
-    hyperwallet_sellers,
-)
-from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin  # noqa: E402
+from mirakl_sandbox.generate import add_line_refunds, generate_invoices, hyperwallet_sellers
+from mirakl_sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 
 
 def exercise(

@@ -32,11 +32,8 @@ from _common import (  # noqa: E402
     step_rows,
 )
 
-from mirakl_connector.first_run import GoLive  # noqa: E402
-from mirakl_connector.workflows.payment_split import (  # noqa: E402
-    PaymentSplit,
-    PaymentSplitSettings,
-)
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 #: The generated orders and invoices are all after this explicit go-live instant.
 BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))

@@ -22,14 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, open_world, print_table  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
-from mirakl_connector.first_run import GoLive  # noqa: E402
 from mirakl_connector.ledger import TransferStatus, TransferType, schema  # noqa: E402
+from mirakl_connector.operations.first_run import GoLive
 from mirakl_connector.reconciliation import flows  # noqa: E402
-from mirakl_connector.workflows.payment_split import (  # noqa: E402
-    PaymentSplit,
-    PaymentSplitSettings,
-)
-from mirakl_connector.workflows.reconciliation import Reconciliation  # noqa: E402
+from mirakl_connector.reconciliation.workflow import Reconciliation
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))
 RUN_ID = "bench"

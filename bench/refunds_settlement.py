@@ -47,20 +47,14 @@ from _common import (  # noqa: E402
     split_counts,
     step_rows,
 )
+from mirakl_sandbox.generate import generate_scenario
 
-from mirakl_connector.batch import BatchSummary  # noqa: E402
-from mirakl_connector.first_run import GoLive  # noqa: E402
+from mirakl_connector.core.batch import BatchSummary
 from mirakl_connector.ledger.records import AccountMapping  # noqa: E402
-from mirakl_connector.sandbox.generate import generate_scenario  # noqa: E402
-from mirakl_connector.workflows.payment_split import (  # noqa: E402
-    PaymentSplit,
-    PaymentSplitSettings,
-)
-from mirakl_connector.workflows.refunds import PaymentRefund, PaymentRefundSettings  # noqa: E402
-from mirakl_connector.workflows.settlement import (  # noqa: E402
-    SellerSettlement,
-    SettlementSettings,
-)
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
+from mirakl_connector.stripe.refunds import PaymentRefund, PaymentRefundSettings
+from mirakl_connector.stripe.settlement import SellerSettlement, SettlementSettings
 
 #: The generated orders and invoices are all after this explicit go-live instant.
 BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))

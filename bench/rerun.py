@@ -18,12 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import base_parser, open_world, print_table, split_counts  # noqa: E402
 
-from mirakl_connector.first_run import GoLive  # noqa: E402
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime  # noqa: E402
-from mirakl_connector.workflows.payment_split import (  # noqa: E402
-    PaymentSplit,
-    PaymentSplitSettings,
-)
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 #: The generated orders and invoices are all after this explicit go-live instant.
 BENCH_GO_LIVE = GoLive(datetime(2000, 1, 1, tzinfo=UTC))

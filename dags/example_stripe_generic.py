@@ -126,8 +126,8 @@ with DAG(
     @task
     def refund_part(charge: dict[str, Any], params: Any = None, run_id: Any = None) -> str:
         from mirakl_connector.airflow.hooks.stripe import StripeHook
-        from mirakl_connector.stripe_currency import Operation, from_api
-        from mirakl_connector.stripe_gateway import idempotency_key
+        from mirakl_connector.stripe.currency import Operation, from_api
+        from mirakl_connector.stripe.gateway import idempotency_key
 
         refund = (
             StripeHook(STRIPE_CONN_ID)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from mirakl_connector.money import format_minor, from_minor
+from mirakl_connector.core.money import format_minor, from_minor
 
 
 def minor_to_major(amount: int, currency: str) -> str:

@@ -93,16 +93,16 @@ def _refresh() -> Any:
     from mirakl_connector.airflow.config import CONFIG_VARIABLE, parse_connector_config
     from mirakl_connector.airflow.hooks._extras import base_url_from
     from mirakl_connector.mirakl.client import MiraklClient
-    from mirakl_connector.stripe_gateway import StripeGateway
+    from mirakl_connector.stripe.gateway import StripeGateway
+    from mirakl_connector.stripe.onboarding import OnboardingSettings
     from mirakl_connector.webhooks.refresh import OnboardingRefresh
-    from mirakl_connector.workflows.onboarding import OnboardingSettings
 
     raw = Variable.get(CONFIG_VARIABLE, default_var=None)  # noqa: AIR311 - API server, no task SDK
     config = parse_connector_config(raw)
     stripe_conn = _connection("stripe_default")
     mirakl_conn = _connection("mirakl_default")
     if stripe_conn is None or mirakl_conn is None:
-        from mirakl_connector.errors import ConfigurationError
+        from mirakl_connector.core.errors import ConfigurationError
 
         raise ConfigurationError("connections stripe_default and mirakl_default are required")
     stripe = StripeGateway(

@@ -8,7 +8,7 @@
 # AIRFLOW_HOME / AIRFLOW__DATABASE__SQL_ALCHEMY_CONN as the scheduler). Idempotent: `pools import`
 # updates pools that exist. Called by scripts/demo.sh, scripts/distributed_run.sh and the
 # docker-compose airflow-init service. The sizing is explained in mirakl_connector/airflow/pools.py,
-# from Stripe's documented limits (mirakl_connector/stripe_limits.py: 100/25 req/s per account,
+# from Stripe's documented limits (mirakl_connector/stripe/limits.py: 100/25 req/s per account,
 # 25 req/s per endpoint); each pool description also says how each task paces itself.
 set -euo pipefail
 

@@ -26,7 +26,7 @@ SANDBOX_PORT="${SANDBOX_PORT:-8765}"
 SANDBOX_URL="http://$SANDBOX_HOST:$SANDBOX_PORT"
 API_PORT="${AIRFLOW_API_PORT:-8080}"
 API_URL="http://127.0.0.1:$API_PORT"
-SCENARIO="${SCENARIO:-$REPO_ROOT/include/mirakl_connector/sandbox/scenarios/demo.json}"
+SCENARIO="${SCENARIO:-$REPO_ROOT/include/sandbox/mirakl_sandbox/scenarios/demo.json}"
 CONFIG_FILE="$REPO_ROOT/scripts/demo-config.json"
 SMTP_PORT="${SMTP_PORT:-8025}"
 LOG_DIR="$AIRFLOW_HOME/demo-logs"
@@ -88,22 +88,22 @@ if [ ! -f "$SCENARIO" ]; then
 fi
 
 echo "demo: starting the sandbox on $SANDBOX_URL (log: $LOG_DIR/sandbox.log)"
-python -m mirakl_connector.sandbox --host "$SANDBOX_HOST" --port "$SANDBOX_PORT" \
+python -m mirakl_sandbox --host "$SANDBOX_HOST" --port "$SANDBOX_PORT" \
     --scenario "$SCENARIO" >"$LOG_DIR/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 _wait_http "$SANDBOX_URL/_sandbox/state" 30 "the sandbox"
 # The Hyperwallet part of the demo (shops 101-108, users, bank accounts, invoices) is merged in,
 # and the demo's one fault is set: the answer to order ORD-1016-A's transfer is lost, so the
 # payments console has an item in doubt (demo_faults.json).
-HW_SCENARIO="$REPO_ROOT/include/mirakl_connector/sandbox/scenarios/demo_hyperwallet.json"
-python -m mirakl_connector.sandbox.demo_run load-extras "$SANDBOX_URL"
+HW_SCENARIO="$REPO_ROOT/include/sandbox/mirakl_sandbox/scenarios/demo_hyperwallet.json"
+python -m mirakl_sandbox.demo_run load-extras "$SANDBOX_URL"
 
 # The KYC monitor and the failed-operations alert send e-mail as part of their job (a KYC run
 # whose e-mail cannot be sent fails and is retried), so the demo gives them a mail server that
 # keeps everything local: each message is written to mail.log as text (raw copies in mail/).
 echo "demo: starting the SMTP sink on 127.0.0.1:$SMTP_PORT (e-mails: $LOG_DIR/mail.log)"
 python -u -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
-    -c mirakl_connector.sandbox.mailsink.ReadableMail "$LOG_DIR/mail" >"$LOG_DIR/mail.log" 2>&1 &
+    -c mirakl_sandbox.mailsink.ReadableMail "$LOG_DIR/mail" >"$LOG_DIR/mail.log" 2>&1 &
 SMTP_PID=$!
 
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False

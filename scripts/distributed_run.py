@@ -298,9 +298,10 @@ def airflow_env(args: argparse.Namespace, home: Path, meta_url: str, ledger_url:
 
 def seed_sandbox_and_ledger(args: argparse.Namespace, ledger_url: str) -> int:
     """Generate the paid orders in the sandbox; map every generated shop in the ledger."""
+    from mirakl_sandbox.client import SandboxAdmin
+
     from mirakl_connector.ledger import Ledger
     from mirakl_connector.ledger.records import AccountMapping
-    from mirakl_connector.sandbox.client import SandboxAdmin
 
     admin = SandboxAdmin(args.sandbox_url, timeout=120)
     try:
@@ -334,8 +335,9 @@ def check_outcome(
     orders: int,
 ) -> dict[str, Any]:
     """Compare what Stripe (the sandbox) got, what the ledger says and where the tasks ran."""
+    from mirakl_sandbox.client import SandboxAdmin
+
     from mirakl_connector.ledger import Ledger
-    from mirakl_connector.sandbox.client import SandboxAdmin
 
     plan = api.xcom(run_id, "plan_transfers")
     report = api.xcom(run_id, "report")
@@ -419,7 +421,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         migrate = processes.start("db-migrate", [airflow, "db", "migrate"], env)
         processes.start(
             "sandbox",
-            [sys.executable, "-m", "mirakl_connector.sandbox", "--port", str(args.sandbox_port)],
+            [sys.executable, "-m", "mirakl_sandbox", "--port", str(args.sandbox_port)],
             env,
         )
         wait_for(

@@ -4,7 +4,8 @@
 #   scripts/install.sh              pip install -r requirements.txt ./include   (the Docker image:
 #                                   runtime only, no test or lint tools)
 #   scripts/install.sh --editable   pip install -r requirements-dev.txt -e ./include
-#                                   (bootstrap.sh: tests, demo, the distributed run; the dev file
+#                                   -e ./include/sandbox (bootstrap.sh: tests, demo, the
+#                                   distributed run, with the simulator; the dev file
 #                                   includes requirements.txt, so both run the same runtime pins)
 #
 # Both the Dockerfile and scripts/bootstrap.sh call this script, so the image gets exactly the
@@ -20,7 +21,7 @@ requirements="$REPO_ROOT/requirements.txt"
 library=("$REPO_ROOT/include")
 if [ "${1:-}" = "--editable" ]; then
     requirements="$REPO_ROOT/requirements-dev.txt"
-    library=(-e "$REPO_ROOT/include")
+    library=(-e "$REPO_ROOT/include" -e "$REPO_ROOT/include/sandbox")
 elif [ -n "${1:-}" ]; then
     echo "usage: scripts/install.sh [--editable]" >&2
     exit 2

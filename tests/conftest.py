@@ -208,7 +208,7 @@ def stripe_contract_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     one item's failure; a test expecting *some* failures would not notice a request Stripe would
     refuse outright. This guard makes every such refusal visible, wherever it comes from.
     """
-    from mirakl_connector.sandbox import stripe_contract
+    from mirakl_sandbox import stripe_contract
 
     refusals = len(stripe_contract.REFUSALS)
     violations = len(stripe_contract.RESPONSE_VIOLATIONS)

@@ -33,25 +33,18 @@ from pathlib import Path
 
 import pytest
 import requests
+from mirakl_sandbox.client import SandboxAdmin
+from mirakl_sandbox.demo_run import DEMO, DEMO_HYPERWALLET, PIPELINE, load_demo, read_json, run_pass
+from mirakl_sandbox.server import SandboxServer
 
 from mirakl_connector.airflow.demo import seed_ledger
+from mirakl_connector.core.registry import Resources
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.client import SandboxAdmin
-from mirakl_connector.sandbox.demo_run import (
-    DEMO,
-    DEMO_HYPERWALLET,
-    PIPELINE,
-    load_demo,
-    read_json,
-    run_pass,
-)
-from mirakl_connector.sandbox.server import SandboxServer
-from mirakl_connector.stripe_gateway import StripeGateway
-from mirakl_connector.workflows.registry import Resources
+from mirakl_connector.stripe.gateway import StripeGateway
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO_ROOT / "scripts/demo-config.json"

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from mirakl_sandbox.demo_run import IN_DOUBT_ORDER
+from mirakl_sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
 from mirakl_connector.console.approvals import ApprovalsConfig
+from mirakl_connector.core.money import to_minor
 from mirakl_connector.ledger import Ledger, PayoutStatus, TransferStatus, TransferType
-from mirakl_connector.money import to_minor
-from mirakl_connector.sandbox.demo_run import IN_DOUBT_ORDER
-from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

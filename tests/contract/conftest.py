@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import stripe
+from mirakl_sandbox import SandboxAdmin, SandboxServer
 
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox import SandboxAdmin, SandboxServer
-from mirakl_connector.stripe_gateway import StripeGateway
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.stripe.gateway import StripeGateway
 
 STRIPE_KEY = "sk_test_contract"
 

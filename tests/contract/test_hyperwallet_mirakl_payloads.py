@@ -20,31 +20,25 @@ from typing import Any
 
 import pytest
 import responses
+from mirakl_sandbox import SandboxAdmin, SandboxServer
+from mirakl_sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.errors import HyperwalletNotFoundError
-from mirakl_connector.ledger import HyperwalletPayment, HyperwalletPaymentStatus, InboxStatus
-from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.mirakl.spa02 import REFUSED, UNKNOWN, VALIDATED, spa02_results
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox import SandboxAdmin, SandboxServer
-from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
-from mirakl_connector.webhooks.inbox import HYPERWALLET, hyperwallet_inbox_event
-from mirakl_connector.workflows.hyperwallet_invoices import HyperwalletPaymentSettings
-from mirakl_connector.workflows.hyperwallet_notification_checks import (
-    payment_mismatch,
-    posted_differences,
-)
-from mirakl_connector.workflows.hyperwallet_notifications import (
+from mirakl_connector.hyperwallet.invoice_payments import HyperwalletPaymentSettings
+from mirakl_connector.hyperwallet.notification_checks import payment_mismatch, posted_differences
+from mirakl_connector.hyperwallet.notifications import (
     PAYMENT,
     NotificationSettings,
     notification_kind,
 )
-from mirakl_connector.workflows.hyperwallet_payment_decisions import (
-    parse_payment_notice,
-    shop_tokens,
-)
-from mirakl_connector.workflows.hyperwallet_payment_status import HyperwalletPaymentStatusJob
+from mirakl_connector.hyperwallet.payment_decisions import parse_payment_notice, shop_tokens
+from mirakl_connector.hyperwallet.payment_status import HyperwalletPaymentStatusJob
+from mirakl_connector.ledger import HyperwalletPayment, HyperwalletPaymentStatus, InboxStatus
+from mirakl_connector.ledger.inbox_events import HYPERWALLET, hyperwallet_inbox_event
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.mirakl.spa02 import REFUSED, UNKNOWN, VALIDATED, spa02_results
 
 RECORDED = Path(__file__).parent / "recorded"
 HW_SERVER = "https://api.sandbox.hyperwallet.com"

@@ -19,23 +19,23 @@ from typing import Any
 
 import pytest
 import requests
+from mirakl_sandbox import SandboxAdmin, SandboxServer
+from mirakl_sandbox.generate import generate_invoices
+from mirakl_sandbox.scenario import load_scenario
 
-from mirakl_connector.mirakl.client import MiraklClient, dumps
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox import SandboxAdmin, SandboxServer
-from mirakl_connector.sandbox.generate import generate_invoices
-from mirakl_connector.sandbox.scenario import load_scenario
-from mirakl_connector.workflows.hyperwallet_payment_decisions import (
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.hyperwallet.payment_decisions import (
     HwInvoice,
     PaymentNotice,
     parse_iv01_invoice,
     parse_sbc11_cycle,
     sbc07_cycle,
 )
+from mirakl_connector.mirakl.client import MiraklClient, dumps
 
 PAYLOADS = Path(__file__).parent / "recorded" / "mirakl"
 MIRAKL_KEY = "contract-mirakl-key"
-SCENARIOS = Path(__file__).resolve().parents[2] / "include/mirakl_connector/sandbox/scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "include/sandbox/mirakl_sandbox/scenarios"
 
 
 def recorded(name: str) -> dict[str, Any]:

@@ -14,12 +14,11 @@ from typing import Any, Literal, Union
 
 import pytest
 import stripe
+from mirakl_sandbox import stripe_contract
+from mirakl_sandbox.formdecode import decode_pairs
 from stripe._encode import _api_encode
 from stripe._stripe_object import UntypedStripeObject
 from typing_extensions import is_typeddict
-
-from mirakl_connector.sandbox import stripe_contract
-from mirakl_connector.sandbox.formdecode import decode_pairs
 
 MAX_DEPTH = 6
 

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import requests
 import stripe
+from mirakl_sandbox import SandboxAdmin, SandboxServer, stripe_api, stripe_contract
+from mirakl_sandbox.formdecode import decode_pairs
 from stripe._encode import _api_encode
 
-from mirakl_connector import stripe_gateway
 from mirakl_connector.airflow.operators.stripe import charge_params, customer_params, product_params
-from mirakl_connector.sandbox import SandboxAdmin, SandboxServer, stripe_api, stripe_contract
-from mirakl_connector.sandbox.formdecode import decode_pairs
-from mirakl_connector.stripe_gateway import StripeGateway
+from mirakl_connector.stripe import gateway as stripe_gateway
+from mirakl_connector.stripe.gateway import StripeGateway
 
 from .conftest import STRIPE_KEY
 
@@ -347,7 +347,7 @@ def drive_every_gateway_call(gateway: StripeGateway) -> None:
         metadata={"miraklId": "r1"},
     )
     gateway.find_reversal(transfer.id, mirakl_id="r1")
-    # what the console's "resolve: found" reads (workflows/provider_objects.py)
+    # what the console's "resolve: found" reads (stripe/lookups.py)
     gateway.retrieve_transfer(transfer.id)
     gateway.retrieve_reversal(transfer.id, reversal.id)
     payout = gateway.create_payout(

@@ -151,7 +151,7 @@ for i, path in enumerate(json.loads(sys.argv[1])):
         obj.dag_id for obj in vars(module).values() if isinstance(obj, airflow.sdk.DAG)
     )
 heavy = ("stripe", "mirakl_connector.ledger", "mirakl_connector.workflows",
-         "mirakl_connector.mirakl", "mirakl_connector.hyperwallet", "mirakl_connector.sandbox")
+         "mirakl_connector.mirakl", "mirakl_connector.hyperwallet", "mirakl_sandbox")
 parsed["__heavy_modules__"] = sorted(m for m in sys.modules if m.split(".")[0] == "stripe"
                                      or m.startswith(heavy[1:]))
 print(json.dumps(parsed))
@@ -180,7 +180,7 @@ def test_dag_files_do_no_io_at_parse_time() -> None:
 def test_the_mapped_write_steps_are_exactly_the_sharded_steps(dagbag: DagBag) -> None:
     """Each sharded step is mapped in its DAG, and no other workflow step is: a step mapped
     without taking ``shard`` would have every mapped task send every row."""
-    from mirakl_connector.shards import SHARDED_STEPS
+    from mirakl_connector.core.shards import SHARDED_STEPS
 
     mapped = set()
     for dag in dagbag.dags.values():

@@ -9,12 +9,12 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG
 
-from mirakl_connector import stripe_limits
 from mirakl_connector.airflow.pools import MIRAKL_POOL, STRIPE_MODE_ENV, STRIPE_POOL, pool_for_step
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sensors.stripe import StripeNewObjectsSensor
 from mirakl_connector.airflow.sharding import sharded_step
-from mirakl_connector.shards import SHARDED_STEPS
+from mirakl_connector.core.shards import SHARDED_STEPS
+from mirakl_connector.stripe import limits as stripe_limits
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 

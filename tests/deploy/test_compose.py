@@ -244,7 +244,7 @@ def test_install_script_installs_requirements_and_the_library():
     script = (REPO_ROOT / "scripts/install.sh").read_text()
     assert re.search(r'pip install --quiet -r "\$requirements" "\$\{library\[@\]\}"', script)
     assert 'requirements="$REPO_ROOT/requirements.txt"\nlibrary=("$REPO_ROOT/include")' in script
-    editable = 'library=(-e "$REPO_ROOT/include")'
+    editable = 'library=(-e "$REPO_ROOT/include" -e "$REPO_ROOT/include/sandbox")'
     assert f'requirements="$REPO_ROOT/requirements-dev.txt"\n    {editable}' in script
     requirements = (REPO_ROOT / "requirements.txt").read_text().splitlines()
     pins = {line.split("==")[0] for line in requirements if "==" in line}

@@ -1,7 +1,7 @@
 """Fixtures for the fault tests: one sandbox for the module, real clients, a SQLite ledger.
 
 The runs and audits shared with ``bench/faults.py`` live in
-:mod:`mirakl_connector.sandbox.fault_audit`; the fixtures below wire them to this sandbox.
+:mod:`mirakl_sandbox.fault_audit`; the fixtures below wire them to this sandbox.
 """
 
 from __future__ import annotations
@@ -10,13 +10,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-
-from mirakl_connector.ledger import Ledger
-from mirakl_connector.ledger.records import AccountMapping
-from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.client import SandboxAdmin
-from mirakl_connector.sandbox.fault_audit import (
+from mirakl_sandbox.client import SandboxAdmin
+from mirakl_sandbox.fault_audit import (
     FaultRun,
     audit_order_transfers,
     fault_config,
@@ -24,10 +19,15 @@ from mirakl_connector.sandbox.fault_audit import (
     problems,
     rule,
 )
-from mirakl_connector.sandbox.proxy import FaultyProxy
-from mirakl_connector.sandbox.server import SandboxServer
-from mirakl_connector.stripe_gateway import StripeGateway
-from mirakl_connector.workflows import exactly_once
+from mirakl_sandbox.proxy import FaultyProxy
+from mirakl_sandbox.server import SandboxServer
+
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.records import AccountMapping
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.stripe import exactly_once
+from mirakl_connector.stripe.gateway import StripeGateway
 
 MIRAKL_KEY = "sandbox-mirakl-key"
 STRIPE_KEY = "sk_test_sandbox"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mirakl_connector.sandbox.fault_audit import compare
+from mirakl_sandbox.fault_audit import compare
 
 
 def obj(object_id: str, amount: int) -> dict:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from mirakl_sandbox.fault_audit import audit_hyperwallet_payments, problems, rule
+from mirakl_sandbox.generate import generate_invoices, hyperwallet_sellers
+from mirakl_sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
 
-from mirakl_connector.sandbox.fault_audit import audit_hyperwallet_payments, problems, rule
-from mirakl_connector.sandbox.generate import generate_invoices, hyperwallet_sellers
-from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
-from mirakl_connector.workflows.hyperwallet_invoices import WINDOW_KEY
+from mirakl_connector.hyperwallet.invoice_payments import WINDOW_KEY
 
 # the inner loop leaves out fault-injection runs (README "Two commands")
 pytestmark = pytest.mark.slow

@@ -19,26 +19,26 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from mirakl_sandbox.hyperwallet_api import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from mirakl_sandbox.scenario import load_scenario
 
 from mirakl_connector.airflow.demo import seed_ledger
+from mirakl_connector.core.registry import Resources, build_workflow, run_step
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.hyperwallet.bank_account_sync import BankAccountExtract
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.hyperwallet.seller_sync import SellerExtract, SellerExtractSettings
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.hyperwallet_api import DEFAULT_PASSWORD, DEFAULT_USERNAME
-from mirakl_connector.sandbox.scenario import load_scenario
+from mirakl_connector.stripe.events import StripeEvents, StripeEventsSettings
+from mirakl_connector.stripe.onboarding import OnboardingSettings
 from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
 from mirakl_connector.webhooks.signature import stripe_signature_header
-from mirakl_connector.workflows.hyperwallet_bank_accounts import BankAccountExtract
-from mirakl_connector.workflows.hyperwallet_sellers import SellerExtract, SellerExtractSettings
-from mirakl_connector.workflows.onboarding import OnboardingSettings
-from mirakl_connector.workflows.registry import Resources, build_workflow, run_step
-from mirakl_connector.workflows.stripe_events import StripeEvents, StripeEventsSettings
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = REPO / "include/mirakl_connector/sandbox/scenarios"
+SCENARIOS = REPO / "include/sandbox/mirakl_sandbox/scenarios"
 DEMO_CONFIG = REPO / "scripts/demo-config.json"
 MIRAKL_KEY = "sandbox-mirakl-key"  # what the fault conftest's clients use
 STRIPE_KEY = "sk_test_sandbox"

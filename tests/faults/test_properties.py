@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirakl_connector.errors import InvalidItemError, UnknownCurrencyError
+from mirakl_connector.core.errors import InvalidItemError, UnknownCurrencyError
+from mirakl_connector.core.money import CURRENCY_EXPONENTS, from_minor, to_minor
 from mirakl_connector.mirakl.orders import (
     MiraklOrder,
     parse_product_order,
     parse_service_order,
 )
-from mirakl_connector.money import CURRENCY_EXPONENTS, from_minor, to_minor
 
 
 def examples(count: int) -> settings:
@@ -332,8 +332,8 @@ def test_a_non_object_line_is_refused(case, line) -> None:
 
 
 def test_absurdly_large_amount_is_an_item_error_not_a_crash():
-    from mirakl_connector.errors import InvalidItemError as _InvalidItemError
-    from mirakl_connector.money import to_minor as _to_minor
+    from mirakl_connector.core.errors import InvalidItemError as _InvalidItemError
+    from mirakl_connector.core.money import to_minor as _to_minor
 
     with pytest.raises(_InvalidItemError, match="out of range"):
         _to_minor("1e40", "EUR")

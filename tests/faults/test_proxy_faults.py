@@ -1,6 +1,6 @@
 """Every money-moving write behind a proxy that answers instead of Stripe after Stripe did the work.
 
-A real HTTP proxy (:class:`~mirakl_connector.sandbox.proxy.FaultyProxy`) sits between the
+A real HTTP proxy (:class:`~mirakl_sandbox.proxy.FaultyProxy`) sits between the
 connector and the sandbox and carries all of a DAG's calls. For chosen writes it lets the sandbox
 do the work, then throws the answer away and sends its own: a 408, an HTML 502 page, a 200 whose
 body is not JSON, or JSON cut in half, for both tries of the call, so the item ends its run in
@@ -15,23 +15,20 @@ again with a new key: one more transfer, refund, reversal or payout for each of 
 from __future__ import annotations
 
 import pytest
-
-from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
-from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.fault_audit import (
+from mirakl_sandbox.fault_audit import (
     audit_order_transfers,
     audit_refunds,
     audit_settlement,
     problems,
     rule,
 )
-from mirakl_connector.sandbox.generate import add_line_refunds, generate_invoices
-from mirakl_connector.stripe_gateway import StripeGateway
-from mirakl_connector.workflows.payment_validation import (
-    PaymentValidation,
-    PaymentValidationSettings,
-)
+from mirakl_sandbox.generate import add_line_refunds, generate_invoices
+
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.stripe.gateway import StripeGateway
+from mirakl_connector.stripe.payment_validation import PaymentValidation, PaymentValidationSettings
 
 #: what a proxy or load balancer answers when it fails after forwarding the request
 MODES = ("408", "html_502", "non_json_200", "truncated_json")

@@ -12,10 +12,10 @@ its commission; the ledger holds the same ids and amounts, item by item.
 from __future__ import annotations
 
 import pytest
+from mirakl_sandbox.fault_audit import audit_refunds, problems, rule
+from mirakl_sandbox.generate import add_line_refunds
 
 from mirakl_connector.ledger.records import RefundStatus
-from mirakl_connector.sandbox.fault_audit import audit_refunds, problems, rule
-from mirakl_connector.sandbox.generate import add_line_refunds
 
 ORDERS = 30
 

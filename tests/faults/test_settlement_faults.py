@@ -12,11 +12,11 @@ found: an invoice whose decision raised was lost.
 from __future__ import annotations
 
 import pytest
+from mirakl_sandbox.fault_audit import audit_settlement, problems, rule
+from mirakl_sandbox.generate import generate_invoices
 
 from mirakl_connector.ledger.records import TransferStatus, TransferType
-from mirakl_connector.sandbox.fault_audit import audit_settlement, problems, rule
-from mirakl_connector.sandbox.generate import generate_invoices
-from mirakl_connector.workflows.settlement import CHECKPOINT_KEY
+from mirakl_connector.stripe.settlement import CHECKPOINT_KEY
 
 INVOICES = 20
 SHOPS = 4

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import TransferStatus, TransferType
-from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 # the inner loop leaves out fault-injection runs and killed tasks (README "Two commands")
 pytestmark = pytest.mark.slow
@@ -98,9 +98,9 @@ _CHILD = textwrap.dedent(
     import sys
     from mirakl_connector.ledger import Ledger
     from mirakl_connector.mirakl.client import MiraklClient
-    from mirakl_connector.retry import RetryPolicy
-    from mirakl_connector.stripe_gateway import StripeGateway
-    from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+    from mirakl_connector.core.retry import RetryPolicy
+    from mirakl_connector.stripe.gateway import StripeGateway
+    from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
     url, ledger_url = sys.argv[1:3]
     retry = RetryPolicy.no_wait()
     PaymentSplit(

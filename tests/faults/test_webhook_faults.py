@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from mirakl_connector.core.registry import Resources
 from mirakl_connector.ledger import InboxStatus, Ledger
 from mirakl_connector.ledger.records import PaymentMappingStatus
+from mirakl_connector.stripe.events import StripeEvents, StripeEventsSettings
+from mirakl_connector.stripe.onboarding import OnboardingSettings
 from mirakl_connector.webhooks.signature import stripe_signature_header
-from mirakl_connector.workflows.onboarding import OnboardingSettings
-from mirakl_connector.workflows.registry import Resources
-from mirakl_connector.workflows.stripe_events import StripeEvents, StripeEventsSettings
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "mirakl_connector_webhooks.py"
 SECRET = "whsec_fault_platform"

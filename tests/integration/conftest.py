@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from mirakl_sandbox.client import SandboxAdmin
+from mirakl_sandbox.server import SandboxServer
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.client import SandboxAdmin
-from mirakl_connector.sandbox.server import SandboxServer
-from mirakl_connector.stripe_gateway import StripeGateway
+from mirakl_connector.stripe.gateway import StripeGateway
 
 MIRAKL_KEY = "sandbox-mirakl-key"
 STRIPE_KEY = "sk_test_sandbox"

@@ -17,7 +17,6 @@ from sqlalchemy import update
 from mirakl_connector.console.actions import Actor
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
 from mirakl_connector.console.approvals import ApprovalsConfig
-from mirakl_connector.console.queries import ConsoleQueries
 from mirakl_connector.ledger import (
     AccountMapping,
     Ledger,
@@ -27,6 +26,7 @@ from mirakl_connector.ledger import (
     schema,
 )
 from mirakl_connector.ledger.engine import writer
+from mirakl_connector.ledger.queries import ConsoleQueries
 
 from .conftest import sandbox_connections
 

@@ -18,7 +18,7 @@ import pytest
 from mirakl_connector.console.actions import ActionServices, Actor, ConsoleActions
 from mirakl_connector.ledger import AccountMapping, TransferStatus, TransferType
 from mirakl_connector.ledger.manual_actions import ActionRefused
-from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 from .test_payment_split import TEST_GO_LIVE, order, scenario
 

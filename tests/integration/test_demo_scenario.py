@@ -19,16 +19,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from mirakl_connector.airflow.demo import seed_ledger
-from mirakl_connector.approval_gate import Decision
-from mirakl_connector.errors import PaymentProviderError
-from mirakl_connector.hyperwallet.client import HyperwalletClient
-from mirakl_connector.ledger import Ledger
-from mirakl_connector.ledger.approvals import record_decision
-from mirakl_connector.ledger.claims import ClaimKind, find_claims
-from mirakl_connector.ledger.records import PaymentMappingStatus, PayoutStatus, TransferType
-from mirakl_connector.sandbox.demo_run import (
+from mirakl_sandbox.demo_run import (
     DEMO,
     DEMO_HYPERWALLET,
     IN_DOUBT_ORDER,
@@ -36,8 +27,17 @@ from mirakl_connector.sandbox.demo_run import (
     read_json,
     run_pass,
 )
-from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
-from mirakl_connector.workflows.registry import Resources
+from mirakl_sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
+
+from mirakl_connector.airflow.demo import seed_ledger
+from mirakl_connector.core.errors import PaymentProviderError
+from mirakl_connector.core.registry import Resources
+from mirakl_connector.hyperwallet.client import HyperwalletClient
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.claims import ClaimKind, find_claims
+from mirakl_connector.ledger.records import PaymentMappingStatus, PayoutStatus, TransferType
+from mirakl_connector.operations.approval_gate import Decision
+from mirakl_connector.operations.approvals import record_decision
 
 # the whole demo marketplace: the inner loop leaves it out (README "Two commands")
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.ledger.records import (
     PayoutRecord,
     PayoutStatus,
@@ -17,7 +17,7 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.workflows.failed_operations import SUBJECT, FailedOperationsAlert
+from mirakl_connector.operations.failed_operations import SUBJECT, FailedOperationsAlert
 
 
 class SmtplibMailer:
@@ -120,7 +120,7 @@ def test_dry_run_sends_nothing(ledger, alert, smtp_server):
     ],
 )
 def test_the_on_hold_age_setting_is_typed_and_checked(values, message):
-    from mirakl_connector.workflows.failed_operations import FailedOperationsSettings
+    from mirakl_connector.operations.failed_operations import FailedOperationsSettings
 
     assert FailedOperationsSettings.from_mapping(None).on_hold_max_age_days == 3
     assert (

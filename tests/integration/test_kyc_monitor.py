@@ -15,18 +15,18 @@ from email.message import EmailMessage
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.first_run import GoLive
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
-from mirakl_connector.mail import alert_recipients
-from mirakl_connector.workflows.kyc_monitor import (
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.operations.mail import alert_recipients
+from mirakl_connector.stripe.kyc_monitor import (
     EMAIL_SUBJECT,
     WORKFLOW,
     KycMonitor,
     KycMonitorSettings,
 )
-from mirakl_connector.workflows.onboarding import OnboardingSettings
-from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+from mirakl_connector.stripe.onboarding import OnboardingSettings
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))

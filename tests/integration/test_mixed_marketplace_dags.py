@@ -14,19 +14,19 @@ import json
 from pathlib import Path
 
 import pytest
+from mirakl_sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
+from mirakl_sandbox.scenario import load_scenario
 
 from mirakl_connector.airflow.demo import seed_ledger
 from mirakl_connector.ledger import AccountMapping, Ledger
 from mirakl_connector.ledger.claims import ClaimKind, find_claims
 from mirakl_connector.ledger.records import ORDER_TRANSFER_TYPES, PayoutStatus, TransferStatus
-from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
-from mirakl_connector.sandbox.scenario import load_scenario
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-SCENARIOS = REPO / "include/mirakl_connector/sandbox/scenarios"
+SCENARIOS = REPO / "include/sandbox/mirakl_sandbox/scenarios"
 MOVE = "2026-11-18T00:00:00Z"
 
 

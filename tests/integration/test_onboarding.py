@@ -12,11 +12,11 @@ from urllib.parse import unquote
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.ledger.records import AccountMapping
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.stripe_gateway import StripeGateway
-from mirakl_connector.workflows.onboarding import (
+from mirakl_connector.stripe.gateway import StripeGateway
+from mirakl_connector.stripe.onboarding import (
     CHECKPOINT_KEY,
     WORKFLOW,
     OnboardingSettings,
@@ -387,7 +387,7 @@ def test_only_stripe_shops_get_an_account_and_the_new_status_is_known_at_once(
 
     And ORD-1012-A: a new account's KYC status is recorded at creation, never left unknown.
     """
-    from mirakl_connector.payout_provider import PayoutProviderRule
+    from mirakl_connector.operations.payout_provider import PayoutProviderRule
 
     hw_field = [{"code": "hw-program", "value": "EUROPE"}]
     sandbox.put_shops(
@@ -428,7 +428,7 @@ def test_an_expired_or_untimed_refresh_token_is_replaced_with_the_new_link(
 ):
     """Issue 11 point 8: refresh tokens expire (REFRESH_TOKEN_TTL); a run that writes a link
     gives the shop a fresh token instead of reusing one that no longer works (or never ends)."""
-    from mirakl_connector.workflows.onboarding import REFRESH_TOKEN_TTL, new_token, usable_token
+    from mirakl_connector.stripe.onboarding import REFRESH_TOKEN_TTL, new_token, usable_token
 
     expired = new_token(datetime.now(UTC) - REFRESH_TOKEN_TTL - timedelta(hours=1))
     for shop_id, token in ((41, expired), (42, "a" * 32)):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.workflows.onboarding import CHECKPOINT_KEY
+from mirakl_connector.stripe.onboarding import CHECKPOINT_KEY
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

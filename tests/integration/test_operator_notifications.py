@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.ledger.records import NotificationStatus, PayoutRecord, PayoutStatus
-from mirakl_connector.workflows.operator_notifications import (
+from mirakl_connector.operations.operator_notifications import (
     SUBJECT,
     JsonPoster,
     NotificationSettings,

@@ -14,14 +14,14 @@ from datetime import datetime as _dt
 
 import pytest
 
-from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import (
     AccountMapping,
     TransferRecord,
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))

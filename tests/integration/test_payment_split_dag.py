@@ -10,14 +10,14 @@ import json
 from pathlib import Path
 
 import pytest
+from mirakl_sandbox.scenario import load_scenario
 
 from mirakl_connector.airflow.demo import seed_ledger
 from mirakl_connector.ledger import Ledger, TransferStatus, TransferType
-from mirakl_connector.sandbox.scenario import load_scenario
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
-DEMO = Path(__file__).resolve().parents[2] / "include/mirakl_connector/sandbox/scenarios/demo.json"
+DEMO = Path(__file__).resolve().parents[2] / "include/sandbox/mirakl_sandbox/scenarios/demo.json"
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 

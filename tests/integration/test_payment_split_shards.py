@@ -12,11 +12,11 @@ from datetime import datetime as _dt
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.first_run import GoLive
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.shards import Shard, shard_plan
 from mirakl_connector.ledger.records import AccountMapping, TransferStatus, TransferType
-from mirakl_connector.shards import Shard, shard_plan
-from mirakl_connector.workflows.payment_split import PaymentSplit, PaymentSplitSettings
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.payment_split import PaymentSplit, PaymentSplitSettings
 
 # concurrent shards: the inner loop leaves them out (README "Two commands")
 pytestmark = pytest.mark.slow

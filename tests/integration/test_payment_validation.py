@@ -12,10 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
-from mirakl_connector.workflows.payment_validation import (
-    PaymentValidation,
-    PaymentValidationSettings,
-)
+from mirakl_connector.stripe.payment_validation import PaymentValidation, PaymentValidationSettings
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -12,21 +12,21 @@ import json
 from pathlib import Path
 
 import pytest
+from mirakl_sandbox.scenario import load_scenario
 from sqlalchemy import select, update
 
 from mirakl_connector.airflow.demo import seed_ledger
+from mirakl_connector.core.money import format_minor
 from mirakl_connector.ledger import Ledger, TransferStatus, TransferType
 from mirakl_connector.ledger.records import PayoutStatus, RefundStatus
 from mirakl_connector.ledger.schema import reconciliation_items, reconciliations, transfers
-from mirakl_connector.money import format_minor
-from mirakl_connector.sandbox.scenario import load_scenario
 
 from .conftest import sandbox_connections  # noqa: TID252
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "include/mirakl_connector/sandbox/scenarios/demo.json"
+DEMO = ROOT / "include/sandbox/mirakl_sandbox/scenarios/demo.json"
 DAGS = ROOT / "dags"
 
 

@@ -22,7 +22,7 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.workflows.refunds import (
+from mirakl_connector.stripe.refunds import (
     BACKLOG_NAME,
     REVERSALS_BACKLOG_NAME,
     PaymentRefund,

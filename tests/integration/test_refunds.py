@@ -15,7 +15,6 @@ from datetime import datetime as _dt
 
 import pytest
 
-from mirakl_connector.first_run import GoLive
 from mirakl_connector.ledger.records import (
     AccountMapping,
     PaymentMapping,
@@ -24,7 +23,8 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.workflows.refunds import PaymentRefund, PaymentRefundSettings
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.refunds import PaymentRefund, PaymentRefundSettings
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
@@ -511,8 +511,8 @@ def test_first_run_needs_a_go_live_instant_and_skips_refunds_of_older_orders(
 ):
     """Refunds have no checkpoint: the first plan run needs go_live; a refund of an order
     created before it (which a previous connector may have refunded) is counted, not moved."""
-    from mirakl_connector.errors import ConfigurationError
-    from mirakl_connector.workflows.refunds import FIRST_RUN_KEY
+    from mirakl_connector.core.errors import ConfigurationError
+    from mirakl_connector.stripe.refunds import FIRST_RUN_KEY
 
     old = product_order("OLD-1", refunds=[
         {"id": "R-OLD", "amount": "10.00", "commission_total_amount": "1.00",

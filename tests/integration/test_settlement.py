@@ -9,21 +9,21 @@ from datetime import timedelta
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.first_run import GoLive
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.ledger.records import (
     AccountMapping,
     PayoutStatus,
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.workflows.settlement import (
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.stripe.settlement import (
     BACKLOG_NAME,
     CHECKPOINT_KEY,
     SellerSettlement,
     SettlementSettings,
 )
-from mirakl_connector.workflows.settlement_decisions import SELLER_TO_PLATFORM
+from mirakl_connector.stripe.settlement_decisions import SELLER_TO_PLATFORM
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
@@ -361,11 +361,11 @@ def _deliver_payout_failed(sandbox, ledger, stripe_gateway, payout_id):
 
     from fastapi.testclient import TestClient
 
+    from mirakl_connector.core.registry import Resources
+    from mirakl_connector.stripe.events import StripeEvents, StripeEventsSettings
+    from mirakl_connector.stripe.onboarding import OnboardingSettings
     from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
     from mirakl_connector.webhooks.signature import stripe_signature_header
-    from mirakl_connector.workflows.onboarding import OnboardingSettings
-    from mirakl_connector.workflows.registry import Resources
-    from mirakl_connector.workflows.stripe_events import StripeEvents, StripeEventsSettings
 
     sandbox.set_payout_status(
         payout_id,
@@ -496,7 +496,7 @@ def test_first_run_needs_a_go_live_instant_and_counts_what_lies_before_it(
 ):
     """No checkpoint: without go_live nothing is read or paid; with it, older invoices are
     counted BEFORE_GO_LIVE (with their amount) and never recorded or paid."""
-    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.core.errors import ConfigurationError
 
     sandbox.reset(scenario([inv(1, day=1), inv(2, day=10)]))
 

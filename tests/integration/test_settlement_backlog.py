@@ -22,12 +22,8 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.workflows.settlement import (
-    BACKLOG_NAME,
-    SellerSettlement,
-    SettlementSettings,
-)
-from mirakl_connector.workflows.settlement_decisions import funds_hold_reason
+from mirakl_connector.stripe.settlement import BACKLOG_NAME, SellerSettlement, SettlementSettings
+from mirakl_connector.stripe.settlement_decisions import funds_hold_reason
 
 from .test_settlement import TEST_GO_LIVE, inv, moved, run, scenario
 

@@ -20,7 +20,7 @@ from mirakl_connector.airflow.operators.stripe import (
 )
 from mirakl_connector.airflow.sensors.stripe import StripeNewChargeSensor, StripeNewRefundSensor
 from mirakl_connector.airflow.triggers.stripe import StripeNewObjectsTrigger, new_objects
-from mirakl_connector.errors import InvalidItemError, PaymentProviderError
+from mirakl_connector.core.errors import InvalidItemError, PaymentProviderError
 
 CONTEXT: dict[str, Any] = {"run_id": "manual__2026-11-22"}
 

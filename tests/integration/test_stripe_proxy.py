@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from mirakl_sandbox.proxy import FaultyProxy
 
-from mirakl_connector.errors import PaymentProviderError
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.proxy import FaultyProxy
-from mirakl_connector.stripe_gateway import UNCLEAR_ANSWER, StripeGateway
+from mirakl_connector.core.errors import PaymentProviderError
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.stripe.gateway import UNCLEAR_ANSWER, StripeGateway
 
 MODES = ("408", "html_502", "html_400", "non_json_200", "truncated_json", "empty_json_200")
 

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 import requests
 import stripe
-
-from mirakl_connector.sandbox import SandboxAdmin, SandboxServer
+from mirakl_sandbox import SandboxAdmin, SandboxServer
 
 MIRAKL_KEY = "test-mirakl-key"
 STRIPE_KEY = "sk_test_unit"

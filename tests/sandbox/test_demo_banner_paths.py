@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 import requests
-
-from mirakl_connector.sandbox import SandboxServer
+from mirakl_sandbox import SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _BANNER_PATH = re.compile(r"\$SANDBOX_URL(/_sandbox/[\w/]*)(?:\{([\w,]+)\})?")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from mirakl_connector.sandbox.formdecode import decode_form
+from mirakl_sandbox.formdecode import decode_form
 
 
 def test_nested_brackets_and_lists() -> None:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from mirakl_sandbox import SandboxAdmin, ScenarioError, generate_scenario
+from mirakl_sandbox.scenario import load_scenario, validate_scenario
 
-from mirakl_connector.sandbox import SandboxAdmin, ScenarioError, generate_scenario
-from mirakl_connector.sandbox.scenario import load_scenario, validate_scenario
-
-DEMO = Path(__file__).parents[2] / "include/mirakl_connector/sandbox/scenarios/demo.json"
+DEMO = Path(__file__).parents[2] / "include/sandbox/mirakl_sandbox/scenarios/demo.json"
 
 
 @pytest.mark.slow  # 100,000 orders
@@ -118,7 +117,7 @@ def test_cli_prints_ready_line_and_serves(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "mirakl_connector.sandbox",
+            "mirakl_sandbox",
             "--port",
             "0",
             "--scenario",

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import stripe
+from mirakl_sandbox import SandboxAdmin
 
-from mirakl_connector.sandbox import SandboxAdmin
 from mirakl_connector.webhooks.signature import verify_stripe_event
 
 SECRET = "whsec_sandbox_test"

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 import requests
+from mirakl_sandbox.hyperwallet_admin import (
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+    HyperwalletSandboxAdmin,
+)
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.encryption import (
     PayloadEncryption,
@@ -14,12 +20,6 @@ from mirakl_connector.hyperwallet.encryption import (
     public_key_set,
 )
 from mirakl_connector.hyperwallet.errors import HyperwalletClientError
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.hyperwallet_admin import (
-    DEFAULT_PASSWORD,
-    DEFAULT_USERNAME,
-    HyperwalletSandboxAdmin,
-)
 
 
 @pytest.fixture(scope="module")

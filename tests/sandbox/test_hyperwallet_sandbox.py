@@ -9,17 +9,17 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-
-from mirakl_connector.errors import MiraklClientError
-from mirakl_connector.hyperwallet.client import HyperwalletClient
-from mirakl_connector.hyperwallet.errors import HyperwalletClientError
-from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.hyperwallet_admin import (
+from mirakl_sandbox.hyperwallet_admin import (
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
     HyperwalletSandboxAdmin,
 )
+
+from mirakl_connector.core.errors import MiraklClientError
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.hyperwallet.client import HyperwalletClient
+from mirakl_connector.hyperwallet.errors import HyperwalletClientError
+from mirakl_connector.mirakl.client import MiraklClient
 
 MIRAKL_KEY = "test-mirakl-key"  # conftest.base_scenario
 ES_IBAN = "ES3920956580417064096726"

@@ -7,9 +7,8 @@ import threading
 import pytest
 import requests
 import stripe
-
-from mirakl_connector.sandbox import SandboxAdmin
-from mirakl_connector.sandbox.faults import DocumentedLimits
+from mirakl_sandbox import SandboxAdmin
+from mirakl_sandbox.faults import DocumentedLimits
 
 TRANSFER = {
     "amount": 700,
@@ -152,7 +151,7 @@ def test_targeted_error_rule_does_no_work(
 
 def test_a_rule_with_an_idempotency_key_hits_that_key_only(sandbox, admin: SandboxAdmin) -> None:
     """One item's calls fail (the demo's transfer in doubt); every other transfer goes through."""
-    from mirakl_connector.sandbox.client import SandboxAdminError
+    from mirakl_sandbox.client import SandboxAdminError
 
     admin.set_faults(
         {
@@ -208,7 +207,7 @@ def test_timeout_fault_makes_the_client_time_out(admin: SandboxAdmin, mirakl) ->
 
 
 def test_bad_fault_config_is_refused(admin: SandboxAdmin) -> None:
-    from mirakl_connector.sandbox.client import SandboxAdminError
+    from mirakl_sandbox.client import SandboxAdminError
 
     with pytest.raises(SandboxAdminError, match="faults.stripe.error_rate"):
         admin.set_faults({"stripe": {"error_rate": 2}})

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 import stripe
+from mirakl_sandbox.hyperwallet_admin import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.hyperwallet_admin import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 HOUR = 3600
 

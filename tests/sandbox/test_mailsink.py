@@ -10,7 +10,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from mirakl_connector.sandbox.mailsink import html_to_text
+from mirakl_sandbox.mailsink import html_to_text
 
 HTML = """<html><head><style>td {color: red}</style></head><body>
 <h2>Failed operations</h2><p>2 transfers failed &amp; 1 payout.</p>
@@ -43,7 +43,7 @@ def test_sink_prints_a_base64_html_mail_as_text(tmp_path: Path):
     with log.open("w") as out:
         sink = subprocess.Popen(
             [sys.executable, "-u", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-             "-c", "mirakl_connector.sandbox.mailsink.ReadableMail", str(tmp_path / "mail")],
+             "-c", "mirakl_sandbox.mailsink.ReadableMail", str(tmp_path / "mail")],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from mirakl_connector.sandbox import SandboxAdmin
+from mirakl_sandbox import SandboxAdmin
 
 
 def _order(n: int, state: str = "SHIPPING", **extra: Any) -> dict[str, Any]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 import stripe
-
-from mirakl_connector.sandbox import SandboxAdmin
+from mirakl_sandbox import SandboxAdmin
 
 
 def test_wrong_key_raises_authentication_error(sandbox) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mirakl_connector.airflow.config import alert_settings
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.mail import alert_recipients, parse_email_to
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.operations.mail import alert_recipients, parse_email_to
 
 
 @pytest.mark.parametrize(

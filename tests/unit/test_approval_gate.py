@@ -8,7 +8,19 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.approval_gate import (
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.ledger.records import (
+    AccountMapping,
+    HyperwalletPayment,
+    HyperwalletPaymentStatus,
+    PayoutRecord,
+    PayoutStatus,
+    TransferRecord,
+    TransferStatus,
+    TransferType,
+)
+from mirakl_connector.mirakl.orders import parse_product_order
+from mirakl_connector.operations.approval_gate import (
     AWAITING,
     REJECTED,
     ApprovalDecision,
@@ -22,25 +34,13 @@ from mirakl_connector.approval_gate import (
     payout_item,
     transfer_item,
 )
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.ledger.records import (
-    AccountMapping,
-    HyperwalletPayment,
-    HyperwalletPaymentStatus,
-    PayoutRecord,
-    PayoutStatus,
-    TransferRecord,
-    TransferStatus,
-    TransferType,
-)
-from mirakl_connector.mirakl.orders import parse_product_order
-from mirakl_connector.stripe_gateway import PaymentState
-from mirakl_connector.workflows.settlement_decisions import (
+from mirakl_connector.stripe.gateway import PaymentState
+from mirakl_connector.stripe.settlement_decisions import (
     decide_invoice_transfer,
     decide_payout,
     parse_invoice,
 )
-from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
+from mirakl_connector.stripe.transfer_decisions import decide_order_transfer
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 SELLER = AccountMapping(

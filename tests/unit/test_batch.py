@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mirakl_connector.airflow.operators.report import merge_summaries, render_report
-from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked, run_batch
-from mirakl_connector.errors import ConfigurationError, InvalidItemError, PaymentProviderError
+from mirakl_connector.core.batch import BatchSummary, ItemOutcome, chunked, run_batch
+from mirakl_connector.core.errors import ConfigurationError, InvalidItemError, PaymentProviderError
 
 
 def handle(item):
@@ -82,7 +82,7 @@ def test_chunked_streams_lists():
 def test_read_ahead_keeps_order_and_reads_at_most_depth_ahead():
     import threading
 
-    from mirakl_connector.batch import read_ahead
+    from mirakl_connector.core.batch import read_ahead
 
     produced: list[int] = []
     taken = threading.Event()  # never set: only a pause
@@ -103,7 +103,7 @@ def test_read_ahead_keeps_order_and_reads_at_most_depth_ahead():
 
 
 def test_read_ahead_raises_the_readers_error_where_it_happened():
-    from mirakl_connector.batch import read_ahead
+    from mirakl_connector.core.batch import read_ahead
 
     def source():
         yield 1
@@ -120,7 +120,7 @@ def test_read_ahead_raises_the_readers_error_where_it_happened():
 def test_a_caller_that_stops_early_stops_the_reader():
     import threading
 
-    from mirakl_connector.batch import read_ahead
+    from mirakl_connector.core.batch import read_ahead
 
     finished = threading.Event()
 

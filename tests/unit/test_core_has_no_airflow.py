@@ -23,7 +23,7 @@ def core_modules() -> list[str]:
 
 def test_core_modules_import_with_airflow_blocked():
     modules = core_modules()
-    assert "mirakl_connector.workflows.payment_split" in modules
+    assert "mirakl_connector.stripe.payment_split" in modules
     script = (
         "import sys, importlib\n"
         "class Block:\n"

@@ -1,4 +1,5 @@
-"""The shared JSON HTTP base of the Mirakl and Hyperwallet clients (mirakl_connector.http_json).
+"""The shared JSON HTTP base of the Mirakl and Hyperwallet clients
+(mirakl_connector.core.http_json).
 
 The clients' own tests (tests/unit/mirakl, tests/unit/hyperwallet) cover it through each
 provider's errors; these pin what both rely on: money never as float, secrets never in a message,
@@ -14,7 +15,7 @@ import pytest
 import requests
 import responses
 
-from mirakl_connector.http_json import (
+from mirakl_connector.core.http_json import (
     CLIENT_ERROR,
     RATE_LIMITED,
     SERVER_ERROR,
@@ -24,7 +25,7 @@ from mirakl_connector.http_json import (
     loads,
     raise_for_status,
 )
-from mirakl_connector.retry import RetryPolicy
+from mirakl_connector.core.retry import RetryPolicy
 
 BASE = "https://api.test"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError, InvalidItemError
-from mirakl_connector.ids import MAX_INT64, parse_int_id
-from mirakl_connector.workflows.onboarding import shop_id_of
-from mirakl_connector.workflows.settlement import parse_shop_id
+from mirakl_connector.core.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.core.ids import MAX_INT64, parse_int_id
+from mirakl_connector.stripe.onboarding import shop_id_of
+from mirakl_connector.stripe.settlement import parse_shop_id
 
 BAD = ["１", "²", "1_000", "-1", " +7", "1e3", 2**63, -1, True, 1.0, [1]]
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.first_run import BEFORE_GO_LIVE, GoLive, go_live_from_config
-from mirakl_connector.payout_provider import (
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.operations.first_run import BEFORE_GO_LIVE, GoLive, go_live_from_config
+from mirakl_connector.operations.payout_provider import (
     HYPERWALLET,
     NONE,
     STRIPE,

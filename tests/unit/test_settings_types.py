@@ -10,22 +10,22 @@ import typing
 
 import pytest
 
-from mirakl_connector.approval_gate import ApprovalSettings
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
-from mirakl_connector.workflows.hyperwallet_invoices import HyperwalletPaymentSettings
-from mirakl_connector.workflows.hyperwallet_notifications import (
+from mirakl_connector.hyperwallet.invoice_payments import HyperwalletPaymentSettings
+from mirakl_connector.hyperwallet.notifications import (
     NotificationSettings as HyperwalletNotificationSettings,
 )
-from mirakl_connector.workflows.hyperwallet_sellers import SellerExtractSettings
-from mirakl_connector.workflows.kyc_monitor import KycMonitorSettings
-from mirakl_connector.workflows.onboarding import OnboardingSettings
-from mirakl_connector.workflows.operator_notifications import NotificationSettings
-from mirakl_connector.workflows.payment_split import PaymentSplitSettings
-from mirakl_connector.workflows.payment_validation import PaymentValidationSettings
-from mirakl_connector.workflows.refunds import PaymentRefundSettings
-from mirakl_connector.workflows.settlement import SettlementSettings
-from mirakl_connector.workflows.stripe_events import StripeEventsSettings
+from mirakl_connector.hyperwallet.seller_sync import SellerExtractSettings
+from mirakl_connector.operations.approval_gate import ApprovalSettings
+from mirakl_connector.operations.operator_notifications import NotificationSettings
+from mirakl_connector.stripe.events import StripeEventsSettings
+from mirakl_connector.stripe.kyc_monitor import KycMonitorSettings
+from mirakl_connector.stripe.onboarding import OnboardingSettings
+from mirakl_connector.stripe.payment_split import PaymentSplitSettings
+from mirakl_connector.stripe.payment_validation import PaymentValidationSettings
+from mirakl_connector.stripe.refunds import PaymentRefundSettings
+from mirakl_connector.stripe.settlement import SettlementSettings
 
 CLASSES = {
     "payment_split": PaymentSplitSettings,

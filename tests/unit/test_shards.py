@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.shards import shards_from_config
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.shards import shards_from_config
 
 
 def test_default_and_configured_shards() -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from mirakl_sandbox import stripe_amounts
 
-from mirakl_connector.errors import InvalidItemError
-from mirakl_connector.money import to_minor
-from mirakl_connector.sandbox import stripe_amounts
-from mirakl_connector.stripe_currency import (
+from mirakl_connector.core.errors import InvalidItemError
+from mirakl_connector.core.money import to_minor
+from mirakl_connector.stripe.currency import (
     Operation,
     StripeAmount,
     for_stripe,

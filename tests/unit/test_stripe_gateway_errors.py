@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import stripe
 
-from mirakl_connector.errors import ConfigurationError, PaymentProviderError
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.stripe_gateway import (
+from mirakl_connector.core.errors import ConfigurationError, PaymentProviderError
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.stripe.gateway import (
     KEY_SPENT,
     REFUSED,
     RETRY,

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from mirakl_sandbox.faults import DocumentedLimits
 
-from mirakl_connector import stripe_limits
 from mirakl_connector.airflow import pools
-from mirakl_connector.sandbox.faults import DocumentedLimits
-from mirakl_connector.shards import DEFAULT_SHARDS
+from mirakl_connector.core.shards import DEFAULT_SHARDS
+from mirakl_connector.stripe import limits as stripe_limits
 
 
 class FrozenClock:
@@ -180,7 +180,7 @@ def test_requests_bound_names_the_limit_that_binds() -> None:
 def test_every_endpoint_the_gateway_calls_has_the_default_endpoint_limit() -> None:
     """The gateway paces every endpoint to one budget: right only while it calls no endpoint
     with a lower limit of its own (Files, Search)."""
-    source = (Path(stripe_limits.__file__).parent / "stripe_gateway.py").read_text()
+    source = (Path(stripe_limits.__file__).parent / "gateway.py").read_text()
     operations = set(re.findall(r'_call\(\s*"([a-z_.]+)"', source))
     assert {"transfers.create", "refunds.create", "payouts.create"} <= operations
     assert not [op for op in operations if op.startswith("files.") or "search" in op]

@@ -7,11 +7,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from mirakl_sandbox import SandboxAdmin, SandboxServer
 
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox import SandboxAdmin, SandboxServer
-from mirakl_connector.stripe_gateway import StripeGateway
-from mirakl_connector.throttle import Throttle
+from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.core.throttle import Throttle
+from mirakl_connector.stripe.gateway import StripeGateway
 
 
 class FakeTime:

@@ -12,14 +12,14 @@ import pytest
 
 from mirakl_connector.airflow.config import alert_settings
 from mirakl_connector.airflow.demo import mappings_from_scenario
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.settings import refuse_unknown
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.mail import alert_recipients
-from mirakl_connector.payout_provider import PayoutProviderRule
-from mirakl_connector.settings import refuse_unknown
-from mirakl_connector.workflows.kyc_monitor import KycMonitorSettings
-from mirakl_connector.workflows.payment_split import PaymentSplitSettings
-from mirakl_connector.workflows.refunds import PaymentRefundSettings
+from mirakl_connector.operations.mail import alert_recipients
+from mirakl_connector.operations.payout_provider import PayoutProviderRule
+from mirakl_connector.stripe.kyc_monitor import KycMonitorSettings
+from mirakl_connector.stripe.payment_split import PaymentSplitSettings
+from mirakl_connector.stripe.refunds import PaymentRefundSettings
 
 PROGRAM = {"name": "A", "user_token": "prg-u", "payment_token": "prg-p"}
 

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from mirakl_sandbox.client import SandboxAdmin
+from mirakl_sandbox.server import SandboxServer
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.client import SandboxAdmin
-from mirakl_connector.sandbox.server import SandboxServer
-from mirakl_connector.stripe_gateway import StripeGateway
+from mirakl_connector.stripe.gateway import StripeGateway
 from mirakl_connector.webhooks.app import WebhookAppConfig, create_app
 
 SECRET = "whsec_test_secret"

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from mirakl_connector.stripe.onboarding import REFRESH_TOKEN_TTL, new_token, usable_token
 from mirakl_connector.webhooks.signature import ip_allowed, stripe_signature_header
-from mirakl_connector.workflows.onboarding import REFRESH_TOKEN_TTL, new_token, usable_token
 
 from .conftest import HW_SECRET, SECRET, webhook_app  # noqa: TID252
 

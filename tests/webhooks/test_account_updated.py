@@ -7,14 +7,14 @@ import json
 
 import pytest
 
+from mirakl_connector.core.registry import Resources
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.ledger import InboxStatus
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
+from mirakl_connector.stripe.events import StripeEvents, StripeEventsSettings
+from mirakl_connector.stripe.onboarding import OnboardingSettings
 from mirakl_connector.webhooks.signature import stripe_signature_header
-from mirakl_connector.workflows.onboarding import OnboardingSettings
-from mirakl_connector.workflows.registry import Resources
-from mirakl_connector.workflows.stripe_events import StripeEvents, StripeEventsSettings
 
 from .conftest import SECRET  # noqa: TID252
 

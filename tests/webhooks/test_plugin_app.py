@@ -112,7 +112,7 @@ def test_an_expired_refresh_token_is_refused(plugin, admin):
     hand out account links for ever; it now expires REFRESH_TOKEN_TTL after it was issued."""
     from datetime import UTC, datetime
 
-    from mirakl_connector.workflows.onboarding import REFRESH_TOKEN_TTL, new_token
+    from mirakl_connector.stripe.onboarding import REFRESH_TOKEN_TTL, new_token
 
     module, ledger = plugin
     old = new_token(datetime.now(UTC) - REFRESH_TOKEN_TTL - timedelta(minutes=1))

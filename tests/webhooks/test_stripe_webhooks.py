@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mirakl_connector.core.registry import Resources
 from mirakl_connector.ledger import InboxStatus, PayoutRecord, PayoutStatus
 from mirakl_connector.ledger.records import PaymentMappingStatus
+from mirakl_connector.stripe.events import StripeEvents, StripeEventsSettings
+from mirakl_connector.stripe.onboarding import OnboardingSettings
 from mirakl_connector.webhooks.signature import stripe_signature_header
-from mirakl_connector.workflows.onboarding import OnboardingSettings
-from mirakl_connector.workflows.registry import Resources
-from mirakl_connector.workflows.stripe_events import StripeEvents, StripeEventsSettings
 
 from .conftest import HW_SECRET, SECRET  # noqa: TID252
 

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.mail import alert_recipients
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.operations.mail import alert_recipients
 
 CONFIG_VARIABLE = "mirakl_connector_config"
 

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, Request
 
 from mirakl_connector.console.actions import ActionServices, Actor, TriggeredRun
-from mirakl_connector.console.queries import ConsoleQueries
 from mirakl_connector.ledger.manual_actions import ActionRefused
+from mirakl_connector.ledger.queries import ConsoleQueries
 
 if TYPE_CHECKING:
     from mirakl_connector.ledger import Ledger
@@ -155,7 +155,7 @@ class LedgerReader:
         with self._lock:
             self._open_ledger()  # creates or upgrades the schema first
             if self._queries is None:
-                from mirakl_connector.console.queries import create_reader_engine
+                from mirakl_connector.ledger.queries import create_reader_engine
 
                 self._engine = create_reader_engine(self._url)
                 self._queries = ConsoleQueries(self._engine)

@@ -26,9 +26,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.settings import refuse_unknown
 from mirakl_connector.ledger.records import AccountMapping, PaymentMapping, PaymentMappingStatus
-from mirakl_connector.settings import refuse_unknown
 
 
 def _build(cls: type, row: Any, *, section: str, index: int) -> Any:

@@ -1,10 +1,11 @@
-"""The :class:`~mirakl_connector.mail.Mailer` of Airflow deployments: the ``smtp_default`` hook."""
+"""The :class:`~mirakl_connector.operations.mail.Mailer` of Airflow deployments: the
+``smtp_default`` hook."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 
 
 class SmtpMailer:

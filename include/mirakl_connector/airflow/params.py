@@ -22,8 +22,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from mirakl_connector.errors import ConfigurationError, InvalidItemError
-from mirakl_connector.ids import check_id_list_entry, is_ascii_digits
+from mirakl_connector.core.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.core.ids import check_id_list_entry, is_ascii_digits
 
 
 def since_param(title: str = "Orders created since") -> Param:

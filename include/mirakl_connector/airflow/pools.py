@@ -7,7 +7,7 @@ can make is bounded by the provider's latency, and the pool size follows from th
 
     slots = floor(limit (requests/s) x share left for Airflow / requests/s one task can make)
 
-* **Stripe** (the table of limits and its sources: :mod:`mirakl_connector.stripe_limits`):
+* **Stripe** (the table of limits and its sources: :mod:`mirakl_connector.stripe.limits`):
   100 requests/s per account in live mode, 25 in test mode, and 25 requests/s on any one
   endpoint in both. A write (transfer, refund, payout, capture) takes about 200 ms, so one task
   makes at most about 5 requests/s. Airflow keeps 80 % of each limit (the rest is for the
@@ -25,7 +25,7 @@ can make is bounded by the provider's latency, and the pool size follows from th
   nightly batches, so throughput is not the constraint).
 
 The pools are a first line of defence, not a guarantee: the clients still honour 429 and
-``Retry-After`` (see :mod:`mirakl_connector.retry`), which is what keeps a burst correct.
+``Retry-After`` (see :mod:`mirakl_connector.core.retry`), which is what keeps a burst correct.
 
 Which pool a step uses: a step that writes to Stripe takes a ``stripe_api`` slot (its Mirakl
 calls, if any, are few: one status update per batch); a step that only calls Mirakl (and
@@ -45,8 +45,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from mirakl_connector import stripe_limits
-from mirakl_connector.shards import SHARDED_STEPS
+from mirakl_connector.core.shards import SHARDED_STEPS
+from mirakl_connector.stripe import limits as stripe_limits
 
 STRIPE_POOL = "stripe_api"
 MIRAKL_POOL = "mirakl_api"
@@ -136,7 +136,7 @@ STEP_POOLS: dict[str, dict[str, str]] = {
 
 def pool_slots_for_step(workflow: str, step: str, stripe_mode: str) -> int:
     """Slots one task of ``workflow.step`` takes: a shard of a sharded Stripe step takes
-    :func:`~mirakl_connector.stripe_limits.shard_slots` (live 2, test 1), every other task 1."""
+    :func:`~mirakl_connector.stripe.limits.shard_slots` (live 2, test 1), every other task 1."""
     if pool_for_step(workflow, step) == STRIPE_POOL and step in SHARDED_STEPS.get(workflow, ()):
         return stripe_limits.shard_slots(stripe_mode)
     return 1

@@ -1,7 +1,7 @@
 """The ``reconcile`` task every money-moving DAG ends with, before its ``report``.
 
 It runs step ``reconcile`` of workflow ``reconciliation`` (see
-:mod:`mirakl_connector.workflows.reconciliation`) for the DAG's flow: the ledger rows the run
+:mod:`mirakl_connector.reconciliation.workflow`) for the DAG's flow: the ledger rows the run
 changed against the provider's objects (listed by creation window) and their Mirakl documents.
 The task is green whenever it could compare; each mismatch is a failed item of its summary, so
 the ``report`` task lists it and fails the run (and the failure e-mail goes out), and the

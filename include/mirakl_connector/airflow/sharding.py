@@ -23,7 +23,7 @@ from mirakl_connector.airflow.pools import (
     pool_slots_for_step,
     stripe_mode_from_env,
 )
-from mirakl_connector.shards import shards_from_config
+from mirakl_connector.core.shards import shards_from_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

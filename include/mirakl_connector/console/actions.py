@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mirakl_connector.errors import MiraklApiError, PaymentProviderError
-from mirakl_connector.ids import is_ascii_digits
+from mirakl_connector.core.errors import MiraklApiError, PaymentProviderError
+from mirakl_connector.core.ids import is_ascii_digits
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger import manual_rules as rules
 from mirakl_connector.ledger.manual_actions import (
@@ -279,7 +279,7 @@ class ConsoleActions:
                 )
             self._require_shop(entity_id)
             stripe_account = self._require_account(account)
-            from mirakl_connector.workflows.onboarding import mapping_from_account
+            from mirakl_connector.stripe.onboarding import mapping_from_account
 
             mapping = mapping_from_account(entity_id, stripe_account)
             return manual.map_shop(mapping, user=actor.name, why=why)
@@ -311,8 +311,8 @@ class ConsoleActions:
             )
         if isinstance(row, HyperwalletPayment):
             payment = self._hyperwallet_payment(object_id)
-            from mirakl_connector.workflows.hyperwallet_payment_decisions import ledger_status
-            from mirakl_connector.workflows.provider_objects import hyperwallet_payment_problems
+            from mirakl_connector.hyperwallet.payment_checks import hyperwallet_payment_problems
+            from mirakl_connector.hyperwallet.payment_decisions import ledger_status
 
             _mismatch(object_id, hyperwallet_payment_problems(payment, row))
             hw_status = str(payment.get("status") or "CREATED").upper()
@@ -321,7 +321,7 @@ class ConsoleActions:
                 user=actor.name, why=why, status=ledger_status(hw_status).value,
                 extra={"hw_status": hw_status, "hw_created_on": payment.get("createdOn")},
             )  # fmt: skip
-        from mirakl_connector.workflows.provider_objects import stripe_object_problems
+        from mirakl_connector.stripe.lookups import stripe_object_problems
 
         try:
             problems = stripe_object_problems(self._stripe(), row, object_id)
@@ -348,8 +348,8 @@ class ConsoleActions:
     ) -> ActionRecord:
         """Nothing was made: confirmed by the workflow's own lookup before the row may be sent
         with a new key (a person's "not found" alone could pay twice)."""
-        from mirakl_connector.workflows.exactly_once import lookup_since
-        from mirakl_connector.workflows.provider_objects import find_stripe_object
+        from mirakl_connector.stripe.exactly_once import lookup_since
+        from mirakl_connector.stripe.lookups import find_stripe_object
 
         try:
             found = find_stripe_object(self._stripe(), row)

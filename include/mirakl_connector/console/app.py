@@ -58,7 +58,8 @@ from mirakl_connector.console.csv_export import (
     item_csv_chunks,
     neutralise,
 )
-from mirakl_connector.console.queries import (
+from mirakl_connector.ledger.manual_actions import ActionRecord, ActionRefused
+from mirakl_connector.ledger.queries import (
     CATEGORIES,
     DEFAULT_DAYS,
     DEFAULT_PAGE_SIZE,
@@ -75,7 +76,6 @@ from mirakl_connector.console.queries import (
     ReasonGroup,
     aware_utc,
 )
-from mirakl_connector.ledger.manual_actions import ActionRecord, ActionRefused
 
 
 @dataclass

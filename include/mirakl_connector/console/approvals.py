@@ -38,18 +38,18 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from mirakl_connector.approval_gate import ApprovalDecision, Decision
 from mirakl_connector.console.actions import Actor
 from mirakl_connector.console.html import age, money
-from mirakl_connector.ledger.approvals import (
+from mirakl_connector.core.money import from_minor
+from mirakl_connector.ledger.store import Ledger
+from mirakl_connector.operations.approval_gate import ApprovalDecision, Decision
+from mirakl_connector.operations.approvals import (
     WHY_MAX,
     ApprovalRefused,
     AwaitingItem,
     awaiting,
     record_decision,
 )
-from mirakl_connector.ledger.store import Ledger
-from mirakl_connector.money import from_minor
 
 #: Items listed at most (the count is exact).
 MAX_LISTED = 200

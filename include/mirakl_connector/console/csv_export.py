@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from mirakl_connector.money import from_minor
+from mirakl_connector.core.money import from_minor
 
 #: Columns of the items export.
 ITEM_CSV_HEADER = (

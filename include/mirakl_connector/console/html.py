@@ -16,7 +16,10 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from mirakl_connector.console.actions import allowed_actions
-from mirakl_connector.console.queries import (
+from mirakl_connector.core.money import from_minor
+from mirakl_connector.ledger.manual_actions import ActionRecord
+from mirakl_connector.ledger.manual_rules import WHY_MAX
+from mirakl_connector.ledger.queries import (
     CATEGORIES,
     PROVIDERS,
     WORKFLOWS,
@@ -30,9 +33,6 @@ from mirakl_connector.console.queries import (
     ReasonGroup,
     totals,
 )
-from mirakl_connector.ledger.manual_actions import ActionRecord
-from mirakl_connector.ledger.manual_rules import WHY_MAX
-from mirakl_connector.money import from_minor
 
 STRIPE_DASHBOARD = "https://dashboard.stripe.com"
 

@@ -26,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from sqlalchemy import Engine, and_, func, select
 
-from mirakl_connector.console.queries import aware_utc
+from mirakl_connector.ledger.queries import aware_utc
 from mirakl_connector.ledger.schema import reconciliation_items, reconciliations
 from mirakl_connector.reconciliation.compare import Kind
 from mirakl_connector.reconciliation.flows import FLOWS

@@ -3,7 +3,8 @@
 An imported row that moved money (it carries the provider's id) binds its Mirakl document to
 that provider for good, exactly as one of our own workflows would when it pays: the document is
 claimed with ``origin="import"`` (see :mod:`mirakl_connector.ledger.claims`). So after a cutover
-no rule of :mod:`mirakl_connector.payout_provider` (a shop moved to the other provider, a wrong
+no rule of :mod:`mirakl_connector.operations.payout_provider` (a shop moved to the other provider,
+a wrong
 default) can pay an order, refund or invoice a second time through the other provider.
 
 Rows imported *held* (nothing moved at the incumbent) are not claimed: the workflow that pays

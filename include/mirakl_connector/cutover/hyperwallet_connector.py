@@ -52,25 +52,16 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mirakl_connector.batch import BatchSummary, ItemOutcome
+from mirakl_connector.core.batch import BatchSummary, ItemOutcome
+from mirakl_connector.core.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.core.money import normalize_currency, parse_amount, to_minor
 from mirakl_connector.cutover import HYPERWALLET_CONNECTOR, text_or_none
 from mirakl_connector.cutover.claims import claim_imported
-from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
-from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.ledger import (
-    HyperwalletPayment,
-    HyperwalletPaymentKind,
-    HyperwalletPaymentStatus,
-    Ledger,
-    LedgerConflictError,
-)
-from mirakl_connector.money import normalize_currency, parse_amount, to_minor
-from mirakl_connector.payout_provider import HYPERWALLET
-from mirakl_connector.workflows.hyperwallet_invoices import (
+from mirakl_connector.hyperwallet.invoice_payments import (
     SETTINGS_SECTION,
     HyperwalletPaymentSettings,
 )
-from mirakl_connector.workflows.hyperwallet_payment_decisions import (
+from mirakl_connector.hyperwallet.payment_decisions import (
     ACCEPTED,
     FAILURE,
     SBC11,
@@ -86,6 +77,15 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     raw_invoice_id,
     shop_tokens,
 )
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.ledger import (
+    HyperwalletPayment,
+    HyperwalletPaymentKind,
+    HyperwalletPaymentStatus,
+    Ledger,
+    LedgerConflictError,
+)
+from mirakl_connector.operations.payout_provider import HYPERWALLET
 
 log = logging.getLogger(__name__)
 

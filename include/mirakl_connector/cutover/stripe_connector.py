@@ -71,10 +71,10 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from mirakl_connector.batch import BatchSummary, ItemOutcome, chunked
+from mirakl_connector.core.batch import BatchSummary, ItemOutcome, chunked
+from mirakl_connector.core.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.cutover import STRIPE_CONNECTOR, text_or_none
 from mirakl_connector.cutover.claims import claim_imported
-from mirakl_connector.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.ledger import Ledger, LedgerConflictError
 from mirakl_connector.ledger.records import (
     TAX_SUFFIX,
@@ -91,8 +91,8 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.payout_provider import STRIPE
-from mirakl_connector.stripe_currency import Operation, from_api
+from mirakl_connector.operations.payout_provider import STRIPE
+from mirakl_connector.stripe.currency import Operation, from_api
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from mirakl_connector.batch import BatchSummary, ItemOutcome
+from mirakl_connector.core.batch import BatchSummary, ItemOutcome
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.cutover.stripe_connector import CHECKPOINTS
-from mirakl_connector.errors import ConfigurationError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import PayoutRecord, RefundRecord, TransferRecord
 

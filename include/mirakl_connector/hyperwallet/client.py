@@ -11,7 +11,7 @@ business-stakeholder calls. This client is one request method plus one descripti
 * An error answer ``{"errors": [{"code", "fieldName", "message"}]}`` becomes a
   :class:`~mirakl_connector.hyperwallet.errors.HyperwalletApiError` whose message names the
   operation, the HTTP status and every error code.
-* Retries use the connector's one :class:`~mirakl_connector.retry.RetryPolicy`, like the Mirakl
+* Retries use the connector's one :class:`~mirakl_connector.core.retry.RetryPolicy`, like the Mirakl
   client: 429, 5xx and transport failures. A ``POST`` creates something and Hyperwallet has no
   idempotency key, so it is retried only when the request certainly never arrived (connection
   refused or connect timeout) or was refused with 429; any other failure is raised and the
@@ -36,8 +36,8 @@ from urllib.parse import quote
 
 import requests
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.http_json import (
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.http_json import (
     CLIENT_ERROR,
     DEFAULT_TIMEOUT,
     RATE_LIMITED,
@@ -47,7 +47,8 @@ from mirakl_connector.http_json import (
     raise_for_status,
     truncate,
 )
-from mirakl_connector.http_json import dumps as _dumps
+from mirakl_connector.core.http_json import dumps as _dumps
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.encryption import (
     CONTENT_TYPE as JOSE_CONTENT_TYPE,
 )
@@ -65,7 +66,6 @@ from mirakl_connector.hyperwallet.errors import (
     HyperwalletTransportError,
     describe_errors,
 )
-from mirakl_connector.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

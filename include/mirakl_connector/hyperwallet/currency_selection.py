@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.settings import checked_values
 from mirakl_connector.hyperwallet.countries import ALPHA3
-from mirakl_connector.settings import checked_values
 
 
 class BankAccountType(StrEnum):

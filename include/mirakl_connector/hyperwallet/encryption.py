@@ -288,7 +288,7 @@ def encryption_from_extra(extra: Mapping[str, Any], *, where: str) -> PayloadEnc
     and optionally ``encryption_algorithm``, ``encryption_method``, ``sign_algorithm``,
     ``jws_expiration_minutes``. Errors name the field, never its value.
     """
-    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.core.errors import ConfigurationError
 
     flag = extra.get("encryption")
     if flag in (None, "", False) or str(flag).strip().lower() in ("false", "0", "no", "off"):

@@ -1,6 +1,7 @@
 """Errors of the Hyperwallet API, with its ``{"errors": [...]}`` details kept.
 
-They subclass :class:`~mirakl_connector.errors.PaymentProviderError`, so the batch runner records
+They subclass :class:`~mirakl_connector.core.errors.PaymentProviderError`, so the batch runner
+records
 them against the item like a Stripe error. ``permanent`` is True for 4xx answers other than 429:
 the request itself was refused and sending it again cannot succeed.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mirakl_connector.errors import PaymentProviderError
+from mirakl_connector.core.errors import PaymentProviderError
 
 
 class HyperwalletApiError(PaymentProviderError):

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.settings import refuse_unknown
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.settings import refuse_unknown
 
 SECTION = "hyperwallet"
 _LIST_KEYS = (

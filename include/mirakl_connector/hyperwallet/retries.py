@@ -61,7 +61,8 @@ class RetryQueue:
 
     :param ledger: the connector ledger (``record_pending_item`` / ``pending_items`` /
         ``clear_pending_item``).
-    :param mailer: a :class:`~mirakl_connector.mail.Mailer`, or ``None`` (then the exhaustion
+    :param mailer: a :class:`~mirakl_connector.operations.mail.Mailer`, or ``None`` (then the
+    exhaustion
         is only logged).
     """
 

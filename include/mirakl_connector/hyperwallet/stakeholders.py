@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.hyperwallet.countries import to_alpha2
 
 MAX_STAKEHOLDERS = 5

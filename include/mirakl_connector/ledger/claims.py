@@ -5,7 +5,8 @@ refund, a Stripe invoice transfer or payout, a Hyperwallet invoice payment), it 
 document for its provider. The table ``payment_claims`` holds one row per ``(kind, document
 id)`` (a unique constraint): the first claim wins, for good. A workflow of the other provider
 that later wants the same document finds the claim and refuses, with the claim in its reason.
-So even a wrong rule (:mod:`mirakl_connector.payout_provider`), two connectors run side by side,
+So even a wrong rule (:mod:`mirakl_connector.operations.payout_provider`), two connectors run side
+by side,
 or a shop moved on the wrong date cannot pay one invoice through both providers.
 
 The API (all of it; other modules never touch the table):

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mirakl_connector.errors import MiraklConnectorError
+from mirakl_connector.core.errors import MiraklConnectorError
 from mirakl_connector.ledger import manual_rules as rules
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import writer
@@ -290,7 +290,7 @@ class ManualActions:
         """Insert a new shop ↔ Stripe account mapping; refused when either side is mapped.
 
         The caller has checked that the shop exists in Mirakl and the account at Stripe, and
-        filled the mapping from the account (:func:`~mirakl_connector.workflows.onboarding.
+        filled the mapping from the account (:func:`~mirakl_connector.stripe.onboarding.
         mapping_from_account`). Never an update: a mapping changed by hand would redirect money.
         """
         why = _why(why)

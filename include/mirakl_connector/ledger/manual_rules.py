@@ -44,7 +44,7 @@ RETRY = "retry"
 RESOLVE_FOUND = "resolve_found"
 RESOLVE_NOT_FOUND = "resolve_not_found"
 MAP_SHOP = "map_shop"
-#: decisions of the approval gate (mirakl_connector.approval_gate, ledger.approvals)
+#: decisions of the approval gate (mirakl_connector.operations.approval_gate, ledger.approvals)
 APPROVE = "approve"
 REJECT = "reject"
 ACTIONS = (HOLD, RELEASE, RETRY, RESOLVE_FOUND, RESOLVE_NOT_FOUND, MAP_SHOP, APPROVE, REJECT)

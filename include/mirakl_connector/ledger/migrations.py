@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.schema import CreateColumn
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.ledger import moved_daily, schema
 from mirakl_connector.ledger.engine import writer
 
@@ -177,7 +177,7 @@ def _add_v14_reconciliation(conn: Connection) -> None:
 
 def _add_v15_approvals(conn: Connection) -> None:
     """The approval gate's decisions, and the index its "first payout to this bank account?"
-    reads (see ``mirakl_connector.approval_gate``)."""
+    reads (see ``mirakl_connector.operations.approval_gate``)."""
     schema.Base.metadata.create_all(conn, tables=[schema.approvals], checkfirst=True)
     table = schema.hyperwallet_payments
     index = next(i for i in table.indexes if i.name == "ix_hyperwallet_payments_destination_token")

@@ -118,7 +118,7 @@ class ProviderWrite:
     A create call is marked in the ledger (``attempted_at``) *before* it is sent. A row is in
     doubt when that call was sent, the provider's id of the object is not recorded, and the row
     is not settled: the provider may hold the object without the ledger knowing, so it must be
-    looked up or replayed with the same key (:mod:`mirakl_connector.workflows.exactly_once`),
+    looked up or replayed with the same key (:mod:`mirakl_connector.stripe.exactly_once`),
     never sent anew. The workflows read :attr:`in_doubt`; the console's SQL reads the same two
     class attributes (:data:`PROVIDER_ID`, :data:`SETTLED`), so the page and the runs agree.
     """

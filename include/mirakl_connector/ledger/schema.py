@@ -527,7 +527,8 @@ class ReconciliationItemRow(Base):
 
 class ApprovalRow(Base):
     """A person's decision on one item the approval gate holds (schema step 15; see
-    :mod:`mirakl_connector.approval_gate` and :mod:`mirakl_connector.ledger.approvals`).
+    :mod:`mirakl_connector.operations.approval_gate` and
+    :mod:`mirakl_connector.operations.approvals`).
 
     Append-only: a new decision is a new row, the latest per ``(entity, item)`` counts. It is
     bound to the amount, currency, destination (and source) the person saw: a row whose values

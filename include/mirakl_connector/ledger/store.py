@@ -52,8 +52,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from mirakl_connector.batch import chunked
-from mirakl_connector.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.core.batch import chunked
+from mirakl_connector.core.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.core.shards import Shard
 from mirakl_connector.ledger import manual_rules, migrations, moved_daily, notifications, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
 from mirakl_connector.ledger.records import (
@@ -78,7 +79,6 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -468,7 +468,7 @@ class Ledger:
         Each batch is read in its own short transaction (keyset pagination on ``id``), so the
         caller may save rows between batches: a row whose status leaves the filter is simply
         not seen again, and no row is returned twice. With ``shard``, only that shard's rows
-        (see :mod:`mirakl_connector.shards`).
+        (see :mod:`mirakl_connector.core.shards`).
         """
         table = _TRANSFER.table
         where = [

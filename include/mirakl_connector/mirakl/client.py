@@ -25,15 +25,15 @@ from urllib.parse import quote
 
 import requests
 
-from mirakl_connector.batch import chunked
-from mirakl_connector.errors import (
+from mirakl_connector.core.batch import chunked
+from mirakl_connector.core.errors import (
     MiraklApiError,
     MiraklClientError,
     MiraklRateLimitError,
     MiraklServerError,
     MiraklTransportError,
 )
-from mirakl_connector.http_json import (
+from mirakl_connector.core.http_json import (
     CLIENT_ERROR,
     DEFAULT_TIMEOUT,
     RATE_LIMITED,
@@ -43,9 +43,9 @@ from mirakl_connector.http_json import (
     raise_for_status,
     truncate,
 )
-from mirakl_connector.http_json import dumps as _dumps
-from mirakl_connector.instance_url import mirakl_instance_url
-from mirakl_connector.retry import RetryPolicy
+from mirakl_connector.core.http_json import dumps as _dumps
+from mirakl_connector.core.instance_url import mirakl_instance_url
+from mirakl_connector.core.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class MiraklClient(JsonHttpClient):
 
     :param base_url: the instance, ``https://marketplace.mirakl.net`` or, as the Hyperwallet
         connector is configured, ``https://marketplace.mirakl.net/api`` (paths add ``/api``;
-        anything else raises :class:`~mirakl_connector.errors.ConfigurationError`).
+        anything else raises :class:`~mirakl_connector.core.errors.ConfigurationError`).
     :param api_key: raw operator key, or ``"Bearer <token>"`` for an OAuth access token. Never
         logged nor shown in ``repr()`` or error messages.
     :param timeout: (connect, read) seconds for every request.

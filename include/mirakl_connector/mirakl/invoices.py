@@ -1,9 +1,9 @@
 """Mirakl accounting documents (IV01), read one way for every workflow that pays them.
 
 Two workflows pay from IV01: the Stripe settlement (the summary's subscription, extra credits,
-extra invoices and payout, :mod:`mirakl_connector.workflows.settlement_decisions`) and the
+extra invoices and payout, :mod:`mirakl_connector.stripe.settlement_decisions`) and the
 Hyperwallet invoice payments (the seller payment, the operator commission and the manual credit
-notes, :mod:`mirakl_connector.workflows.hyperwallet_payment_decisions`). Both read an IV01 entry
+notes, :mod:`mirakl_connector.hyperwallet.payment_decisions`). Both read an IV01 entry
 through :func:`read_iv01`, and every field of a Mirakl document (these and SBC11's billing
 cycles) through the readers below, so a field is checked the same way, and refused with the same
 words, whoever pays it.
@@ -27,10 +27,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from mirakl_connector.errors import InvalidItemError
-from mirakl_connector.ids import parse_int_id
+from mirakl_connector.core.errors import InvalidItemError
+from mirakl_connector.core.ids import parse_int_id
+from mirakl_connector.core.money import normalize_currency, parse_amount
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.money import normalize_currency, parse_amount
 
 #: IV01 ``type`` of an automatic invoice and of a manual credit note.
 AUTO_INVOICE = "AUTO_INVOICE"

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from mirakl_connector.errors import InvalidItemError
-from mirakl_connector.ids import parse_int_id
-from mirakl_connector.money import normalize_currency, parse_amount, to_minor
+from mirakl_connector.core.errors import InvalidItemError
+from mirakl_connector.core.ids import parse_int_id
+from mirakl_connector.core.money import normalize_currency, parse_amount, to_minor
 
 PRODUCT_NOT_VALIDATED = frozenset(
     {"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"}

@@ -8,6 +8,6 @@
   by ids or date window), never one call per item;
 * :mod:`.flows`: which rows, objects and documents each money-moving workflow reconciles.
 
-The workflow step is :mod:`mirakl_connector.workflows.reconciliation`; results are kept in the
+The workflow step is :mod:`mirakl_connector.reconciliation.workflow`; results are kept in the
 ledger table ``reconciliation_items`` (:mod:`mirakl_connector.ledger.reconciliation`).
 """

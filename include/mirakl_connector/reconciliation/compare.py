@@ -19,7 +19,7 @@ returns one :class:`ReconItem` per finding:
 
 Amounts are compared in the unit each side defines: the ledger's ISO 4217 minor units are
 turned into the provider's unit with the provider's own rules (Stripe:
-:mod:`mirakl_connector.stripe_currency`, where JPY, MGA, ISK, KWD and payouts in HUF differ from
+:mod:`mirakl_connector.stripe.currency`, where JPY, MGA, ISK, KWD and payouts in HUF differ from
 ISO; Hyperwallet: a decimal amount in major units) and compared with what the provider
 returned, as it returned it. A ledger amount the provider's unit cannot express is a mismatch
 too. Against Mirakl, the ledger's *owed* amount (what moved plus the residue Stripe's rounding
@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from mirakl_connector.errors import MiraklConnectorError
-from mirakl_connector.money import format_minor, from_minor, to_minor
-from mirakl_connector.stripe_currency import Operation, for_stripe, from_api
+from mirakl_connector.core.errors import MiraklConnectorError
+from mirakl_connector.core.money import format_minor, from_minor, to_minor
+from mirakl_connector.stripe.currency import Operation, for_stripe, from_api
 
 
 class Kind(StrEnum):

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.hyperwallet.client import parse_hw_datetime
+from mirakl_connector.hyperwallet.payment_decisions import IV01, SBC11
 from mirakl_connector.ledger.reconciliation import MoneyRecord, RowSource
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
@@ -49,8 +50,7 @@ from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.reconciliation import mirakl_amounts, readers
 from mirakl_connector.reconciliation.compare import LedgerEntry, MiraklAmount, ProviderObject, Unit
 from mirakl_connector.reconciliation.readers import Window
-from mirakl_connector.workflows.hyperwallet_payment_decisions import IV01, SBC11
-from mirakl_connector.workflows.settlement_decisions import SELLER_TO_PLATFORM
+from mirakl_connector.stripe.settlement_decisions import SELLER_TO_PLATFORM
 
 #: How far a provider's clock may be from ours: the window is widened by this both ways.
 CLOCK_SKEW = timedelta(minutes=10)

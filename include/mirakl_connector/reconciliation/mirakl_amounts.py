@@ -5,9 +5,9 @@ deciding workflow computed from it, with the same parser (so a rule lives in one
 order transfer (:func:`~mirakl_connector.mirakl.orders.parse_product_order`, seller amount or
 the ``_TAX`` transfer), the customer refund and the seller's reversal
 (:meth:`~mirakl_connector.mirakl.orders.MiraklOrder.refund`), the settlement transfers and payout
-(:func:`~mirakl_connector.workflows.settlement_decisions.parse_invoice`), the Hyperwallet seller
+(:func:`~mirakl_connector.stripe.settlement_decisions.parse_invoice`), the Hyperwallet seller
 payment and operator commission
-(:func:`~mirakl_connector.workflows.hyperwallet_payment_decisions.parse_invoice`). Amounts are
+(:func:`~mirakl_connector.hyperwallet.payment_decisions.parse_invoice`). Amounts are
 ISO 4217 minor units: what the ledger owes (moved + residue) before a provider's rounding.
 
 A document whose amount cannot be read comes back with ``problem`` set (reported as an amount
@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
+from mirakl_connector.hyperwallet import payment_decisions as hw
 from mirakl_connector.ledger.records import HyperwalletPaymentKind, TransferType
 from mirakl_connector.mirakl.orders import MiraklOrder, parse_product_order, parse_service_order
 from mirakl_connector.reconciliation.compare import MiraklAmount
-from mirakl_connector.workflows import hyperwallet_payment_decisions as hw
-from mirakl_connector.workflows.settlement_decisions import parse_invoice
+from mirakl_connector.stripe.settlement_decisions import parse_invoice
 
 PRODUCT = "product"
 SERVICE = "service"
@@ -42,7 +42,7 @@ def order_transfer_amount(
     raw: Mapping[str, Any], kind: str, *, is_tax: bool, tax_split: bool
 ) -> MiraklAmount:
     """The seller's transfer of an order (amount due − commission [− tax]) or its ``_TAX``
-    transfer (:func:`~mirakl_connector.workflows.transfer_decisions.decide_order_transfer`)."""
+    transfer (:func:`~mirakl_connector.stripe.transfer_decisions.decide_order_transfer`)."""
     document = f"order {_id(raw, kind)}"
     try:
         order = parse_order(raw, kind)
@@ -72,7 +72,7 @@ def reversal_amount(
     raw: Mapping[str, Any], kind: str, refund_id: str, *, is_tax: bool, tax_split: bool
 ) -> MiraklAmount | None:
     """What goes back from the seller for a refund: refund − refunded commission [− tax], or the
-    refunded tax for the ``_TAX`` row (:func:`~mirakl_connector.workflows.refund_decisions.
+    refunded tax for the ``_TAX`` row (:func:`~mirakl_connector.stripe.refund_decisions.
     decide_reversal`); ``None`` when the order has no such refund."""
     document = f"refund {refund_id} of order {_id(raw, kind)}"
     try:

@@ -31,8 +31,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from mirakl_connector.hyperwallet.payment_decisions import FAILURE_STATUSES
 from mirakl_connector.reconciliation.compare import ProviderObject, Unit
-from mirakl_connector.workflows.hyperwallet_payment_decisions import FAILURE_STATUSES
 
 #: Payout statuses that moved nothing (docs.stripe.com/api/payouts/object, ``status``).
 DEAD_PAYOUT_STATUSES = frozenset({"failed", "canceled"})

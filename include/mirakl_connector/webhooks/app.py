@@ -36,11 +36,11 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mirakl_connector.errors import InvalidItemError, MiraklConnectorError
+from mirakl_connector.core.errors import InvalidItemError, MiraklConnectorError
+from mirakl_connector.core.ids import is_ascii_digits
 from mirakl_connector.hyperwallet.encryption import JoseError, PayloadEncryption, is_jose
-from mirakl_connector.ids import is_ascii_digits
 from mirakl_connector.ledger import InboxEvent, Ledger
-from mirakl_connector.webhooks.inbox import hyperwallet_inbox_event, stripe_inbox_event
+from mirakl_connector.ledger.inbox_events import hyperwallet_inbox_event, stripe_inbox_event
 from mirakl_connector.webhooks.refresh import IncorrectToken, OnboardingRefresh
 from mirakl_connector.webhooks.signature import (
     DEFAULT_TOLERANCE,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from mirakl_connector.errors import MiraklApiError
+from mirakl_connector.core.errors import MiraklApiError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.stripe_gateway import StripeGateway
-from mirakl_connector.workflows.onboarding import OnboardingSettings, usable_token
+from mirakl_connector.stripe.gateway import StripeGateway
+from mirakl_connector.stripe.onboarding import OnboardingSettings, usable_token
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class OnboardingRefresh:
         """The URL to redirect the seller to (written to Mirakl first, best effort).
 
         :raises IncorrectToken: the token is missing, belongs to no shop, or is older than
-            :data:`~mirakl_connector.workflows.onboarding.REFRESH_TOKEN_TTL`.
+            :data:`~mirakl_connector.stripe.onboarding.REFRESH_TOKEN_TTL`.
         """
         mapping = self.ledger.account_mapping_by_onboarding_token(token or "")
         if mapping is None or usable_token(token) is None:  # unknown or expired: same answer

@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mirakl_sandbox.scenario import load_scenario
 from sqlalchemy import create_engine, select
 
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger import schema as ledger_schema
 from mirakl_connector.ledger.records import PayoutStatus, RefundStatus, TransferStatus, TransferType
-from mirakl_connector.sandbox.scenario import load_scenario
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parents[3]
-DEMO = REPO / "include/mirakl_connector/sandbox/scenarios/demo.json"
+DEMO = REPO / "include/sandbox/mirakl_sandbox/scenarios/demo.json"
 DEMO_CONFIG = REPO / "scripts/demo-config.json"
 DAGS = REPO / "dags"
 MIRAKL_KEY = "sandbox-mirakl-key"

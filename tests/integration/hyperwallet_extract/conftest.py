@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from mirakl_connector.hyperwallet.client import HyperwalletClient
-from mirakl_connector.sandbox.hyperwallet_admin import (
+from mirakl_sandbox.hyperwallet_admin import (
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
     HyperwalletSandboxAdmin,
 )
+
+from mirakl_connector.hyperwallet.client import HyperwalletClient
 
 USERS_PROGRAM = "prg-users-eu"
 PAYMENTS_PROGRAM = "prg-payments-eu"

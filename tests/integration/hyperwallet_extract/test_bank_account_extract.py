@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mirakl_connector.hyperwallet.bank_account_sync import BankAccountExtract
 from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.workflows.hyperwallet_bank_accounts import BankAccountExtract
 
 ES_IBAN = "ES3920956580417064096726"
 ES_IBAN_2 = "ES9121000418450200051332"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mirakl_connector.hyperwallet.bank_account_sync import BankAccountExtract
 from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.hyperwallet.seller_sync import SellerExtract, SellerExtractSettings
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.workflows.hyperwallet_bank_accounts import BankAccountExtract
-from mirakl_connector.workflows.hyperwallet_sellers import SellerExtract, SellerExtractSettings
 
 SCENARIO = (
     Path(__file__).resolve().parents[3]
-    / "include/mirakl_connector/sandbox/scenarios/demo_hyperwallet.json"
+    / "include/sandbox/mirakl_sandbox/scenarios/demo_hyperwallet.json"
 )
 DEMO_CONFIG = {
     "hyperwallet": {

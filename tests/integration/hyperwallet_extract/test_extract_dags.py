@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from mirakl_sandbox.hyperwallet_admin import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.sandbox.hyperwallet_admin import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.hyperwallet.seller_sync import SellerExtract, SellerExtractSettings
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.workflows.hyperwallet_sellers import SellerExtract, SellerExtractSettings
 
 BATCH_LOGGER = "mirakl_connector.hyperwallet.batch"
 

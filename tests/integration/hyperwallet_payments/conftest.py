@@ -14,14 +14,14 @@ from email.mime.text import MIMEText
 from typing import Any
 
 import pytest
+from mirakl_sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
+from mirakl_sandbox.server import SandboxServer
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.ledger import Ledger
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.sandbox.hyperwallet_admin import HyperwalletSandboxAdmin
-from mirakl_connector.sandbox.server import SandboxServer
-from mirakl_connector.webhooks.inbox import hyperwallet_inbox_event
+from mirakl_connector.ledger.inbox_events import hyperwallet_inbox_event
 
 HW_USER = "sandbox-hw-user"
 HW_PASSWORD = "sandbox-hw-password"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mirakl_connector.approval_gate import Decision
 from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
-from mirakl_connector.ledger.approvals import record_decision
+from mirakl_connector.operations.approval_gate import Decision
+from mirakl_connector.operations.approvals import record_decision
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient
+from mirakl_connector.hyperwallet.invoice_payments import SEND_LEASE, sender_gone
 from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger, schema
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
-from mirakl_connector.workflows.hyperwallet_invoices import SEND_LEASE, sender_gone
 
 from .conftest import HW_PASSWORD, HW_USER
 from .test_invoice_payments import _job

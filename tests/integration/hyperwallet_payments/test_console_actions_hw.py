@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from mirakl_connector.console.actions import ActionServices, Actor, ConsoleActions
+from mirakl_connector.hyperwallet.invoice_payments import WORKFLOW
 from mirakl_connector.ledger import HyperwalletPaymentStatus
 from mirakl_connector.ledger.manual_actions import ActionRefused
-from mirakl_connector.workflows.hyperwallet_invoices import WORKFLOW
 
 from .test_invoice_payments import _job, _payments
 

@@ -15,8 +15,8 @@ import json
 
 import pytest
 
+from mirakl_connector.hyperwallet.invoice_payments import HyperwalletInvoicePayments
 from mirakl_connector.ledger import HyperwalletPaymentKind, HyperwalletPaymentStatus
-from mirakl_connector.workflows.hyperwallet_invoices import HyperwalletInvoicePayments
 
 from . import test_hyperwallet_payment_dags as _dags
 from .test_hyperwallet_payment_dags import DAGS, run_dag

@@ -6,23 +6,23 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mirakl_connector.first_run import GoLive
+from mirakl_connector.hyperwallet.bank_account_sync import BankAccountExtract
 from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
-from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.ledger import Ledger
-from mirakl_connector.workflows.hyperwallet_bank_accounts import BankAccountExtract
-from mirakl_connector.workflows.hyperwallet_invoices import (
+from mirakl_connector.hyperwallet.invoice_payments import (
     HyperwalletInvoicePayments,
     HyperwalletPaymentSettings,
 )
-from mirakl_connector.workflows.hyperwallet_kyc_status import HyperwalletKycStatusJob
-from mirakl_connector.workflows.hyperwallet_notifications import NotificationSettings
-from mirakl_connector.workflows.hyperwallet_payment_status import HyperwalletPaymentStatusJob
-from mirakl_connector.workflows.hyperwallet_sellers import SellerExtract, SellerExtractSettings
+from mirakl_connector.hyperwallet.kyc_status import HyperwalletKycStatusJob
+from mirakl_connector.hyperwallet.notifications import NotificationSettings
+from mirakl_connector.hyperwallet.payment_status import HyperwalletPaymentStatusJob
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.hyperwallet.seller_sync import SellerExtract, SellerExtractSettings
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.operations.first_run import GoLive
 
 SCENARIO = (
     Path(__file__).resolve().parents[3]
-    / "include/mirakl_connector/sandbox/scenarios/demo_hyperwallet.json"
+    / "include/sandbox/mirakl_sandbox/scenarios/demo_hyperwallet.json"
 )
 DEMO_CONFIG = {
     "hyperwallet": {

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from mirakl_connector.cutover.hyperwallet_connector import HyperwalletCutover, last_job_starts
-from mirakl_connector.first_run import GoLive
-from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
-from mirakl_connector.ledger.claims import ClaimKind, find_claims
-from mirakl_connector.workflows.hyperwallet_invoices import (
+from mirakl_connector.hyperwallet.invoice_payments import (
     HyperwalletInvoicePayments,
     HyperwalletPaymentSettings,
 )
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
+from mirakl_connector.ledger.claims import ClaimKind, find_claims
+from mirakl_connector.operations.first_run import GoLive
 
 S = HyperwalletPaymentStatus
 DAGS = Path(__file__).resolve().parents[3] / "dags"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mirakl_connector.ledger import HyperwalletPaymentStatus, InboxStatus, Ledger
-from mirakl_connector.webhooks.inbox import HYPERWALLET
+from mirakl_connector.ledger.inbox_events import HYPERWALLET
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mirakl_connector.hyperwallet.invoice_payments import WORKFLOW
 from mirakl_connector.ledger import HyperwalletPaymentStatus
-from mirakl_connector.workflows.hyperwallet_invoices import WORKFLOW
 
 from .conftest import iso
 from .test_invoice_payments import _job

@@ -9,15 +9,15 @@ from datetime import timedelta
 
 import pytest
 
-from mirakl_connector.first_run import GoLive
-from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
-from mirakl_connector.workflows.hyperwallet_invoices import (
+from mirakl_connector.hyperwallet.invoice_payments import (
     WINDOW_KEY,
     WORKFLOW,
     HyperwalletInvoicePayments,
     HyperwalletPaymentSettings,
 )
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.ledger import HyperwalletPaymentStatus, Ledger
+from mirakl_connector.operations.first_run import GoLive
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))
@@ -356,7 +356,7 @@ def test_sbc11_billing_cycles_are_paid_by_their_id(
     ],
 )
 def test_settings_are_checked(settings, message):
-    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match=message):
         HyperwalletPaymentSettings.from_mapping(settings)
@@ -369,9 +369,9 @@ def test_first_run_needs_go_live_and_a_shop_stripe_pays_is_never_paid_here(
     older than it is counted, not paid; a shop the operator pinned to Stripe is refused."""
     from datetime import UTC, datetime, timedelta
 
-    from mirakl_connector.errors import ConfigurationError
-    from mirakl_connector.first_run import GoLive
-    from mirakl_connector.payout_provider import PayoutProviderRule
+    from mirakl_connector.core.errors import ConfigurationError
+    from mirakl_connector.operations.first_run import GoLive
+    from mirakl_connector.operations.payout_provider import PayoutProviderRule
 
     now = datetime.now(UTC)
     old = hw.invoice(1, date_created=hw.iso(now - timedelta(days=5)))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from mirakl_connector.hyperwallet.kyc_status import HyperwalletKycStatusJob
+from mirakl_connector.hyperwallet.notifications import NotificationSettings
 from mirakl_connector.ledger import InboxStatus
-from mirakl_connector.webhooks.inbox import HYPERWALLET
-from mirakl_connector.workflows.hyperwallet_kyc_status import HyperwalletKycStatusJob
-from mirakl_connector.workflows.hyperwallet_notifications import NotificationSettings
+from mirakl_connector.ledger.inbox_events import HYPERWALLET
 
 BUSINESS_USER = {
     "token": "usr-biz",

@@ -7,17 +7,17 @@ from datetime import datetime as _dt
 from datetime import timedelta
 from decimal import Decimal
 
-from mirakl_connector.first_run import GoLive
 from mirakl_connector.hyperwallet.client import HyperwalletClient
-from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.ledger import HyperwalletPaymentStatus, InboxStatus
-from mirakl_connector.webhooks.inbox import HYPERWALLET
-from mirakl_connector.workflows.hyperwallet_invoices import (
+from mirakl_connector.hyperwallet.invoice_payments import (
     HyperwalletInvoicePayments,
     HyperwalletPaymentSettings,
 )
-from mirakl_connector.workflows.hyperwallet_notifications import NotificationSettings
-from mirakl_connector.workflows.hyperwallet_payment_status import HyperwalletPaymentStatusJob
+from mirakl_connector.hyperwallet.notifications import NotificationSettings
+from mirakl_connector.hyperwallet.payment_status import HyperwalletPaymentStatusJob
+from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.ledger import HyperwalletPaymentStatus, InboxStatus
+from mirakl_connector.ledger.inbox_events import HYPERWALLET
+from mirakl_connector.operations.first_run import GoLive
 
 #: Tests move money from any date: an explicit go-live instant far in the past.
 TEST_GO_LIVE = GoLive(_dt(2000, 1, 1, tzinfo=_UTC))

@@ -133,13 +133,13 @@ def fake_library(monkeypatch: pytest.MonkeyPatch) -> Recorder:
         "mirakl_connector.mirakl.client": _module(
             "mirakl_connector.mirakl.client", MiraklClient=MiraklClient
         ),
-        "mirakl_connector.stripe_gateway": _module(
-            "mirakl_connector.stripe_gateway", StripeGateway=StripeGateway
+        "mirakl_connector.stripe.gateway": _module(
+            "mirakl_connector.stripe.gateway", StripeGateway=StripeGateway
         ),
         "mirakl_connector.ledger": _module("mirakl_connector.ledger", Ledger=Ledger),
         "mirakl_connector.workflows": _module("mirakl_connector.workflows"),
-        "mirakl_connector.workflows.payment_split": _module(
-            "mirakl_connector.workflows.payment_split",
+        "mirakl_connector.stripe.payment_split": _module(
+            "mirakl_connector.stripe.payment_split",
             PaymentSplit=PaymentSplit,
             PaymentSplitSettings=PaymentSplitSettings,
         ),

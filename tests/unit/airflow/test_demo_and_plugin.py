@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mirakl_connector.airflow.demo import main, mappings_from_scenario
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.ledger.records import PaymentMappingStatus
 
 PLUGIN = Path(__file__).resolve().parents[3] / "plugins" / "mirakl_connector_plugin.py"

@@ -21,7 +21,7 @@ from mirakl_connector.airflow.demo_settings import (
 from mirakl_connector.airflow.pools import pool_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-SCENARIOS = REPO_ROOT / "include/mirakl_connector/sandbox/scenarios"
+SCENARIOS = REPO_ROOT / "include/sandbox/mirakl_sandbox/scenarios"
 ENDPOINTS = DemoEndpoints(
     sandbox_url="http://127.0.0.1:18765",
     api_url="http://127.0.0.1:18080",

@@ -8,7 +8,7 @@ from airflow.sdk import Connection
 from mirakl_connector.airflow.hooks.ledger import LedgerHook, ledger_url_from_connection
 from mirakl_connector.airflow.hooks.mirakl import MiraklHook
 from mirakl_connector.airflow.hooks.stripe import StripeHook
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 
 
 def test_mirakl_client_built_from_env_connection_with_defaults(fake_library, connection) -> None:
@@ -223,7 +223,7 @@ def test_hyperwallet_hook_builds_payload_encryption_from_the_extra_and_never_sho
     """Issue 16 point 4: the keys come from the connection's extra; a bad key set fails as a
     configuration error naming the field, without the private key in the message."""
     from mirakl_connector.airflow.hooks.hyperwallet import HyperwalletHook
-    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.core.errors import ConfigurationError
     from mirakl_connector.hyperwallet.encryption import generate_key_set, public_key_set
 
     ours, theirs = generate_key_set("ours"), generate_key_set("hw")

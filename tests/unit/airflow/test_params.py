@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from mirakl_connector.airflow.params import parse_run_params, run_params
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 
 
 def test_defaults_mean_a_normal_scheduled_run() -> None:

@@ -11,8 +11,8 @@ from airflow.sdk import DAG
 from mirakl_connector.airflow import pools
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
-from mirakl_connector.batch import BatchSummary
-from mirakl_connector.workflows import registry
+from mirakl_connector.core import registry
+from mirakl_connector.core.batch import BatchSummary
 
 
 def test_stripe_pool_follows_the_mode_s_rate_limit():

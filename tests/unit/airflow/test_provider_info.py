@@ -45,7 +45,7 @@ def test_forms_relabel_the_secret_fields_and_use_valid_schemas() -> None:
 def test_core_package_imports_without_airflow() -> None:
     code = (
         "import sys; sys.modules['airflow'] = None\n"
-        "import mirakl_connector, mirakl_connector.money, mirakl_connector.errors\n"
+        "import mirakl_connector, mirakl_connector.core.money, mirakl_connector.core.errors\n"
         "assert mirakl_connector.get_provider_info()['connection-types']\n"
         "assert not any(m == 'airflow' or m.startswith('airflow.') "
         "for m, v in sys.modules.items() if v is not None)\n"

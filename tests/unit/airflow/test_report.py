@@ -89,7 +89,7 @@ def test_report_needs_steps() -> None:
 
 def test_summary_lists_ids_per_outcome_capped_with_a_link_to_the_run() -> None:
     """Item ids per outcome (first 20, "and N more"), a console link filtered on the run."""
-    from mirakl_connector.batch import BatchSummary, ItemOutcome
+    from mirakl_connector.core.batch import BatchSummary, ItemOutcome
 
     summary = BatchSummary("payment_split", "create_transfers")
     for i in range(25):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor, MiraklAuthenticationError
-from mirakl_connector.errors import (
+from mirakl_connector.core.errors import (
     MiraklClientError,
     MiraklRateLimitError,
     MiraklServerError,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
-from mirakl_connector.batch import BatchSummary, ItemOutcome
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.workflows import registry
+from mirakl_connector.core import registry
+from mirakl_connector.core.batch import BatchSummary, ItemOutcome
+from mirakl_connector.core.errors import ConfigurationError
 
 CALLS: list[tuple[str, dict]] = []
 

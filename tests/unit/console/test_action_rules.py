@@ -109,7 +109,7 @@ def test_retry_targets_the_items_dag_and_ids():
 
 
 def test_allowed_actions_follow_the_rules():
-    from mirakl_connector.console.queries import Item
+    from mirakl_connector.ledger.queries import Item
 
     def item(**kw):
         base = dict(entity="transfer", id=1, provider="stripe", workflow="split",

@@ -23,9 +23,9 @@ from mirakl_connector.console.actions import (
     TriggeredRun,
 )
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
-from mirakl_connector.console.queries import ConsoleQueries
 from mirakl_connector.ledger import Ledger, TransferStatus, TransferType
 from mirakl_connector.ledger.manual_actions import ActionRefused
+from mirakl_connector.ledger.queries import ConsoleQueries
 
 from .scenario import fill
 

@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from mirakl_connector.console.actions import Actor
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
 from mirakl_connector.console.approvals import ApprovalsConfig
-from mirakl_connector.console.queries import ConsoleQueries
 from mirakl_connector.ledger import (
     Ledger,
     PayoutRecord,
@@ -26,8 +25,9 @@ from mirakl_connector.ledger import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.ledger.approvals import decisions_of
 from mirakl_connector.ledger.engine import create_ledger_engine
+from mirakl_connector.ledger.queries import ConsoleQueries
+from mirakl_connector.operations.approvals import decisions_of
 
 ORIGIN = "http://testserver"
 HELD = "awaiting approval: 200.00 EUR is above approval.transfer_above 100.00 EUR"

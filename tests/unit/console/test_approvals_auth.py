@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mirakl_connector.ledger import Ledger, TransferRecord, TransferStatus, TransferType
-from mirakl_connector.ledger.approvals import decisions_of
+from mirakl_connector.operations.approvals import decisions_of
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from mirakl_connector.console.queries import ConsoleQueries
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import create_ledger_engine
+from mirakl_connector.ledger.queries import ConsoleQueries
 from mirakl_connector.ledger.records import (
     HyperwalletPayment,
     PayoutRecord,

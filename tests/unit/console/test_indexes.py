@@ -34,8 +34,8 @@ def test_step_7_adds_the_console_indexes_to_an_older_ledger(ledger_url):
 
 
 def test_moved_per_day_reads_the_daily_sums_through_their_index(tmp_path):
-    from mirakl_connector.console.queries import ConsoleQueries, DateRange
     from mirakl_connector.ledger import Ledger
+    from mirakl_connector.ledger.queries import ConsoleQueries, DateRange
 
     url = Ledger.default_sqlite_url(tmp_path)
     Ledger(url).dispose()
@@ -100,7 +100,7 @@ def _plans(engine, call) -> list[str]:
 def test_step_12_adds_the_in_doubt_indexes_and_the_in_doubt_queries_read_them(ledger_url):
     """Rows in doubt are a handful among a million: the list, its count and its summary read
     the partial index of each table (schema step 12), never the status or provider id index."""
-    from mirakl_connector.console.queries import ConsoleQueries
+    from mirakl_connector.ledger.queries import ConsoleQueries
 
     engine = create_ledger_engine(ledger_url)
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from mirakl_connector.console.queries import ConsoleQueries, DateRange, MovedRow
 from mirakl_connector.cutover import STRIPE_CONNECTOR
 from mirakl_connector.ledger import moved_daily, schema
 from mirakl_connector.ledger.engine import create_ledger_engine, writer
 from mirakl_connector.ledger.migrations import STEPS, migrate
+from mirakl_connector.ledger.queries import ConsoleQueries, DateRange, MovedRow
 from mirakl_connector.ledger.records import (
     TransferRecord,
     TransferStatus,

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from mirakl_connector.console.queries import (
+from mirakl_connector.ledger.queries import (
     ConsoleQueries,
     DateRange,
     ItemFilters,
@@ -189,9 +189,9 @@ def test_export_rows_carry_the_same_instants_as_text(scenario):
 def test_the_console_maps_a_sqlite_ledger_and_leaves_writers_as_they_were(tmp_path):
     """The console's read connections map the file (its large reads cost about half); the
     workflows' connections keep SQLite's default."""
-    from mirakl_connector.console.queries import READER_SQLITE_MMAP_BYTES
     from mirakl_connector.ledger import Ledger
     from mirakl_connector.ledger.engine import create_ledger_engine
+    from mirakl_connector.ledger.queries import READER_SQLITE_MMAP_BYTES
 
     url = Ledger.default_sqlite_url(tmp_path)
     Ledger(url).dispose()

@@ -15,9 +15,9 @@ from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
 from mirakl_connector.console.app import ConsoleAppConfig, create_app
-from mirakl_connector.console.queries import ConsoleQueries
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.engine import create_ledger_engine
+from mirakl_connector.ledger.queries import ConsoleQueries
 
 from .reconciliation_scenario import RUN, TODAY, YESTERDAY, fill_reconciliation
 

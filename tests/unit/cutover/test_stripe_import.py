@@ -237,7 +237,7 @@ def test_checkpoints_only_move_forward_and_a_dry_run_writes_nothing(tmp_path, le
 
 
 def test_an_unreachable_database_names_it_without_its_password(ledger):
-    from mirakl_connector.errors import ConfigurationError
+    from mirakl_connector.core.errors import ConfigurationError
 
     url = "postgresql+psycopg2://connector:s3cret-pw@127.0.0.1:1/stripe"
     with pytest.raises(ConfigurationError) as raised:

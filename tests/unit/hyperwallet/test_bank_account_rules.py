@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.hyperwallet.bank_accounts import (
     bank_account_body,
     contact_country,

@@ -10,6 +10,7 @@ import pytest
 import requests
 import responses
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient, dumps
 from mirakl_connector.hyperwallet.errors import (
     HyperwalletClientError,
@@ -17,7 +18,6 @@ from mirakl_connector.hyperwallet.errors import (
     HyperwalletServerError,
     HyperwalletTransportError,
 )
-from mirakl_connector.retry import RetryPolicy
 
 SERVER = "https://hw.test"
 API = SERVER + "/rest/v4"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.hyperwallet.currency_selection import (
     BANK_ACCOUNT,
     WIRE_ACCOUNT,

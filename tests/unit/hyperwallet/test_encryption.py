@@ -11,7 +11,8 @@ import responses
 from jwcrypto import jwe, jwk, jws
 from jwcrypto.common import JWSEHeaderParameter
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.encryption import (
     JoseError,
@@ -21,7 +22,6 @@ from mirakl_connector.hyperwallet.encryption import (
     public_key_set,
 )
 from mirakl_connector.hyperwallet.errors import HyperwalletServerError
-from mirakl_connector.retry import RetryPolicy
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 
 

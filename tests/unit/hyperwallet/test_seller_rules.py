@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.hyperwallet.sellers import eligibility, item_type, user_body
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.hyperwallet.kyc_documents import documents_to_delete, invalid_documents
 from mirakl_connector.hyperwallet.seller_documents import (
     document_plan,

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from mirakl_connector.approval_gate import ApprovalSettings, Decision, transfer_item
 from mirakl_connector.ledger import (
     HyperwalletPayment,
     HyperwalletPaymentStatus,
@@ -21,7 +20,9 @@ from mirakl_connector.ledger import (
     TransferType,
     schema,
 )
-from mirakl_connector.ledger.approvals import (
+from mirakl_connector.ledger.migrations import STEPS
+from mirakl_connector.operations.approval_gate import ApprovalSettings, Decision, transfer_item
+from mirakl_connector.operations.approvals import (
     ApprovalRefused,
     awaiting,
     decisions_of,
@@ -32,7 +33,6 @@ from mirakl_connector.ledger.approvals import (
     record_decision,
     released_invoices,
 )
-from mirakl_connector.ledger.migrations import STEPS
 
 HELD = "awaiting approval: 200.00 EUR is above approval.transfer_above 100.00 EUR"
 RULES = ApprovalSettings.from_mapping({"transfer_above": {"EUR": "100.00"}})

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, func, inspect, select, text
 
-from mirakl_connector.console.queries import ConsoleQueries
 from mirakl_connector.ledger import (
     AccountMapping,
     HyperwalletPayment,
@@ -27,6 +26,7 @@ from mirakl_connector.ledger import (
 )
 from mirakl_connector.ledger.manual_actions import ActionRefused, ManualActions
 from mirakl_connector.ledger.migrations import STEPS
+from mirakl_connector.ledger.queries import ConsoleQueries
 
 P, S = TransferType.PRODUCT_ORDER, TransferStatus
 
@@ -162,7 +162,7 @@ def test_found_object_is_recorded_once_and_counted_as_moved(ledger):
 
 
 def _range(day):
-    from mirakl_connector.console.queries import DateRange
+    from mirakl_connector.ledger.queries import DateRange
 
     return DateRange(day, day)
 

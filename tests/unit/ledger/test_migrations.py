@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 from mirakl_connector.ledger import Ledger, TransferRecord, TransferType
 from mirakl_connector.ledger import schema as ledger_schema
 from mirakl_connector.ledger.engine import create_ledger_engine

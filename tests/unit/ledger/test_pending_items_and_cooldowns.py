@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.ledger import STATUS_REASON_MAX
 
 ONBOARDING = "seller_onboarding"

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.ledger import (
     STATUS_REASON_MAX,
     AccountMapping,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import responses
 
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.mirakl.client import MiraklClient
-from mirakl_connector.retry import RetryPolicy
 
 BASE = "https://mirakl.test"
 API_KEY = "s3cr3t-operator-key-0123456789"

@@ -12,15 +12,15 @@ import pytest
 import requests
 import responses
 
-from mirakl_connector.errors import (
+from mirakl_connector.core.errors import (
     ConfigurationError,
     MiraklClientError,
     MiraklRateLimitError,
     MiraklServerError,
     MiraklTransportError,
 )
+from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.mirakl.client import MiraklClient, dumps
-from mirakl_connector.retry import RetryPolicy
 
 BASE = "https://mirakl.test"  # same as conftest.py
 API_KEY = "s3cr3t-operator-key-0123456789"

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
+from mirakl_connector.hyperwallet.payment_decisions import parse_iv01_invoice
 from mirakl_connector.mirakl.invoices import read_amount, read_iv01
-from mirakl_connector.workflows.hyperwallet_payment_decisions import parse_iv01_invoice
-from mirakl_connector.workflows.settlement_decisions import parse_invoice
+from mirakl_connector.stripe.settlement_decisions import parse_invoice
 
 
 def iv01(**changes):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mirakl_connector.errors import InvalidItemError, UnknownCurrencyError
+from mirakl_connector.core.errors import InvalidItemError, UnknownCurrencyError
 from mirakl_connector.mirakl.orders import (
     parse_mirakl_datetime,
     parse_product_order,

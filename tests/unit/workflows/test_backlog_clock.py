@@ -6,12 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.workflows.backlog import (
-    CHANGE_OVERLAP,
-    BacklogClock,
-    check_sweep_hours,
-)
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.operations.backlog import CHANGE_OVERLAP, BacklogClock, check_sweep_hours
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -6,11 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.ledger.records import PaymentMapping, PaymentMappingStatus
 from mirakl_connector.mirakl.orders import parse_product_order
-from mirakl_connector.stripe_gateway import PaymentState
-from mirakl_connector.workflows.capture_decisions import (
+from mirakl_connector.stripe.capture_decisions import (
     CaptureAction,
     decide_capture,
     pa01_entries,
@@ -18,6 +17,7 @@ from mirakl_connector.workflows.capture_decisions import (
     settle_refused,
     validation_refusal,
 )
+from mirakl_connector.stripe.gateway import PaymentState
 
 
 def order(

@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mirakl_connector.errors import PaymentProviderError
+from mirakl_connector.core.errors import PaymentProviderError
 from mirakl_connector.ledger.records import TransferRecord, TransferStatus, TransferType
-from mirakl_connector.stripe_gateway import KEY_SPENT, REPLAY_WINDOW, CreatedObject
-from mirakl_connector.workflows.exactly_once import (
+from mirakl_connector.stripe.exactly_once import (
     SPENT_KEY_SETTLE,
     Refused,
     Unknown,
     Written,
     write_once,
 )
+from mirakl_connector.stripe.gateway import KEY_SPENT, REPLAY_WINDOW, CreatedObject
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MARKED_AT = NOW + timedelta(seconds=1)  # what the ledger stamps on the attempt

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from mirakl_connector.ledger.records import AccountMapping, PayoutRecord, PayoutStatus
-from mirakl_connector.workflows.connected_healing import (
+from mirakl_connector.stripe.connected_healing import (
     account_drift,
     account_event,
     payout_event,
     payout_to_heal,
 )
-from mirakl_connector.workflows.settlement_decisions import funds_expected_at, funds_hold_reason
+from mirakl_connector.stripe.settlement_decisions import funds_expected_at, funds_hold_reason
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.ledger import InboxEvent, InboxStatus
-from mirakl_connector.workflows.hyperwallet_kyc_rules import (
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.hyperwallet.kyc_rules import (
     document_flags,
     kyc_reason,
     letter_of_authorization_wanted,
@@ -16,12 +15,13 @@ from mirakl_connector.workflows.hyperwallet_kyc_rules import (
     required_stakeholder_flags,
     shop_update,
 )
-from mirakl_connector.workflows.hyperwallet_notifications import (
+from mirakl_connector.hyperwallet.notifications import (
     NotificationSettings,
     after_failure,
     notification_kind,
     retry_delay,
 )
+from mirakl_connector.ledger import InboxEvent, InboxStatus
 
 NOW = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
 

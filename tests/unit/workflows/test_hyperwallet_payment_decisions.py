@@ -7,13 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
-from mirakl_connector.ledger import (
-    HyperwalletPayment,
-    HyperwalletPaymentKind,
-    HyperwalletPaymentStatus,
-)
-from mirakl_connector.workflows.hyperwallet_payment_decisions import (
+from mirakl_connector.core.errors import InvalidItemError
+from mirakl_connector.hyperwallet.payment_decisions import (
     ACCEPTED,
     FAILURE,
     IN_PROGRESS,
@@ -36,6 +31,11 @@ from mirakl_connector.workflows.hyperwallet_payment_decisions import (
     refresh_payment,
     sbc07_cycle,
     shop_tokens,
+)
+from mirakl_connector.ledger import (
+    HyperwalletPayment,
+    HyperwalletPaymentKind,
+    HyperwalletPaymentStatus,
 )
 
 S = HyperwalletPaymentStatus

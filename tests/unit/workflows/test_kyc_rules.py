@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mirakl_connector.workflows.kyc_monitor import KycReport, mirakl_update_due, render_email
-from mirakl_connector.workflows.kyc_rules import holds_transfers, kyc_reason, kyc_status
+from mirakl_connector.stripe.kyc_monitor import KycReport, mirakl_update_due, render_email
+from mirakl_connector.stripe.kyc_rules import holds_transfers, kyc_reason, kyc_status
 
 
 def account(*, due=(), pending=(), disabled=None, payouts=False, charges=False):

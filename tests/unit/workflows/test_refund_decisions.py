@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError, PaymentProviderError
+from mirakl_connector.core.errors import InvalidItemError, PaymentProviderError
 from mirakl_connector.ledger.records import (
     RefundRecord,
     RefundStatus,
@@ -17,8 +17,8 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.mirakl.orders import RefundPart
-from mirakl_connector.stripe_gateway import PaymentState
-from mirakl_connector.workflows.refund_decisions import (
+from mirakl_connector.stripe.gateway import PaymentState
+from mirakl_connector.stripe.refund_decisions import (
     decide_refund,
     decide_reversal,
     needs_refund_part,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.ledger.records import (
     AccountMapping,
     PayoutRecord,
@@ -16,7 +16,7 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.workflows.settlement_decisions import (
+from mirakl_connector.stripe.settlement_decisions import (
     decide_invoice_transfer,
     decide_payout,
     funds_expected_on,

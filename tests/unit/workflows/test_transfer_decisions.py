@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from mirakl_connector.errors import PaymentProviderError
+from mirakl_connector.core.errors import PaymentProviderError
 from mirakl_connector.ledger.records import (
     AccountMapping,
     TransferRecord,
@@ -14,8 +14,8 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.mirakl.orders import parse_product_order, parse_service_order
-from mirakl_connector.stripe_gateway import PaymentState
-from mirakl_connector.workflows.transfer_decisions import decide_order_transfer
+from mirakl_connector.stripe.gateway import PaymentState
+from mirakl_connector.stripe.transfer_decisions import decide_order_transfer
 
 D = Decimal
 

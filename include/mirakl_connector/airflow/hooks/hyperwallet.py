@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from mirakl_connector.airflow.hooks._extras import base_url_from, extra_value
-from mirakl_connector.errors import ConfigurationError, PaymentProviderError
+from mirakl_connector.core.errors import ConfigurationError, PaymentProviderError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -61,9 +61,9 @@ class HyperwalletHook(BaseHook):
 
     def get_client(self) -> HyperwalletClient:
         """A client configured from the connection (timeouts, retries, page size)."""
+        from mirakl_connector.core.retry import RetryPolicy
         from mirakl_connector.hyperwallet.client import HyperwalletClient
         from mirakl_connector.hyperwallet.encryption import encryption_from_extra
-        from mirakl_connector.retry import RetryPolicy
 
         conn = self.connection
         server = base_url_from(conn.host, conn.port)

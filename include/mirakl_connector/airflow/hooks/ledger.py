@@ -21,7 +21,7 @@ from urllib.parse import quote
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from mirakl_connector.airflow.hooks._extras import base_url_from, extra_value
-from mirakl_connector.errors import ConfigurationError, MiraklApiError
-from mirakl_connector.instance_url import mirakl_instance_url
+from mirakl_connector.core.errors import ConfigurationError, MiraklApiError
+from mirakl_connector.core.instance_url import mirakl_instance_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -89,8 +89,8 @@ class MiraklHook(BaseHook):
 
     def get_client(self) -> MiraklClient:
         """Return a client configured from the connection (timeouts, retries, page size)."""
+        from mirakl_connector.core.retry import RetryPolicy
         from mirakl_connector.mirakl.client import MiraklClient
-        from mirakl_connector.retry import RetryPolicy
 
         api_key = self.connection.password
         if not api_key:

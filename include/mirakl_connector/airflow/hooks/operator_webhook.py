@@ -15,8 +15,8 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from mirakl_connector.airflow.hooks._extras import base_url_from, extra_value
-from mirakl_connector.errors import ConfigurationError
-from mirakl_connector.workflows.operator_notifications import JsonPoster
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.operations.operator_notifications import JsonPoster
 
 
 class OperatorWebhookHook(BaseHook):

@@ -5,9 +5,9 @@ restricted ``rk_`` key); ``host`` optionally overrides the API base (the local s
 ``max_retries`` (default 2; the gateway's own retry policy, safe because every money-moving call
 carries an idempotency key derived from the ledger row), ``timeout`` (seconds, default 30),
 ``max_requests_per_second`` and ``max_requests_per_endpoint`` (each task paces its calls to these
-budgets, overall and on any one endpoint; see :mod:`mirakl_connector.throttle`). Left empty
+budgets, overall and on any one endpoint; see :mod:`mirakl_connector.core.throttle`). Left empty
 against Stripe itself, they default to the task's share of Stripe's documented limits for the
-key's mode and the pool slots the task holds (:func:`mirakl_connector.stripe_limits.task_pacing`:
+key's mode and the pool slots the task holds (:func:`mirakl_connector.stripe.limits.task_pacing`:
 5 requests/s per slot overall and 5 on one endpoint, in both modes); against a ``host`` override
 (the sandbox) an empty extra means no pacing.
 """
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from mirakl_connector.airflow.hooks._extras import base_url_from, extra_value
-from mirakl_connector.errors import ConfigurationError, PaymentProviderError
+from mirakl_connector.core.errors import ConfigurationError, PaymentProviderError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from mirakl_connector.stripe_gateway import StripeGateway
+    from mirakl_connector.stripe.gateway import StripeGateway
 
 #: Key prefix → the mode shown in logs (the only part of a key that is ever shown).
 KEY_MODES = {
@@ -47,7 +47,7 @@ def key_mode(key: str | None) -> str:
 
 
 class StripeHook(BaseHook):
-    """Build a :class:`~mirakl_connector.stripe_gateway.StripeGateway` from a connection.
+    """Build a :class:`~mirakl_connector.stripe.gateway.StripeGateway` from a connection.
 
     :param stripe_conn_id: the Airflow connection to use.
     :param pool_slots: the ``stripe_api`` pool slots the task holds: its default pace is that
@@ -109,7 +109,7 @@ class StripeHook(BaseHook):
                 f"connection {self.stripe_conn_id!r}: extra {name!r} must be positive, got {rate!r}"
             )
         if rate is None and not self.api_base:
-            from mirakl_connector import stripe_limits
+            from mirakl_connector.stripe import limits as stripe_limits
 
             mode = stripe_limits.key_mode(self.connection.password)
             return stripe_limits.task_pacing(mode, self.pool_slots)[which]
@@ -140,8 +140,8 @@ class StripeHook(BaseHook):
 
     def get_gateway(self) -> StripeGateway:
         """Return the gateway configured from the connection."""
-        from mirakl_connector.retry import RetryPolicy
-        from mirakl_connector.stripe_gateway import StripeGateway
+        from mirakl_connector.core.retry import RetryPolicy
+        from mirakl_connector.stripe.gateway import StripeGateway
 
         key = self.api_key
         # Which account money moves on is the first thing to check in a run's log: say the mode,

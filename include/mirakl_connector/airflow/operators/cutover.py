@@ -15,7 +15,7 @@ from airflow.sdk import BaseHook, BaseOperator, Param
 
 from mirakl_connector.airflow.hooks.ledger import LedgerHook, server_url
 from mirakl_connector.airflow.params import parse_run_params
-from mirakl_connector.errors import ConfigurationError
+from mirakl_connector.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection, Context

@@ -24,7 +24,7 @@ from mirakl_connector.airflow.operators._summary import (
     format_failures,
     format_table,
 )
-from mirakl_connector.batch import MAX_LISTED_IDS
+from mirakl_connector.core.batch import MAX_LISTED_IDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -203,7 +203,8 @@ DRY_RUN_BANNER = "DRY RUN — nothing moved"
 def render_markdown(report: Mapping[str, Any], *, run_id: str, console_url: str) -> str:
     """The run summary people read (pure): outcomes with their item ids, money, failures.
 
-    Per step and outcome: the count and the first :data:`~mirakl_connector.batch.MAX_LISTED_IDS`
+    Per step and outcome: the count and the first
+    :data:`~mirakl_connector.core.batch.MAX_LISTED_IDS`
     ids, then "and N more" with a link to the console filtered on the run, which lists them all.
     A dry run says so first: its counts are what *would* have happened.
     """

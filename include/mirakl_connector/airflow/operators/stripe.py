@@ -9,7 +9,7 @@ becomes ``capture_method=manual``) and returns the intent's charge. Only a one-t
 no way to pay with a token (no ``payment_method_data[card][token]``).
 
 Every input is checked *before* Stripe is called, with an error naming the field and the rule
-(:class:`~mirakl_connector.errors.InvalidItemError`): a typo costs no API call and no half-made
+(:class:`~mirakl_connector.core.errors.InvalidItemError`): a typo costs no API call and no half-made
 object. Writes carry an idempotency key derived from the DAG run and task, so a retried task
 returns the object of the first try instead of creating a second one.
 """
@@ -24,7 +24,7 @@ from airflow.sdk import BaseOperator
 
 from mirakl_connector.airflow.hooks.stripe import StripeHook
 from mirakl_connector.airflow.pools import STRIPE_POOL, set_default_pool
-from mirakl_connector.errors import InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -219,7 +219,7 @@ class _StripeOperator(BaseOperator):
         return StripeHook(self.stripe_conn_id).get_gateway()
 
     def key(self, context: Context) -> str:
-        from mirakl_connector.stripe_gateway import idempotency_key
+        from mirakl_connector.stripe.gateway import idempotency_key
 
         # The same key on every try of this task in this run: a retry never creates a second object.
         return idempotency_key("generic", self.dag_id, context.get("run_id"), self.task_id)

@@ -100,7 +100,7 @@ class MiraklWorkflowOperator(BaseOperator):
         from mirakl_connector.airflow.hooks.hyperwallet import HyperwalletHook
         from mirakl_connector.airflow.hooks.operator_webhook import OperatorWebhookHook
         from mirakl_connector.airflow.mail import SmtpMailer
-        from mirakl_connector.workflows.registry import Resources
+        from mirakl_connector.core.registry import Resources
 
         alerts = AlertSettings.from_mapping(config.get("alerts"))
         return Resources(
@@ -116,8 +116,8 @@ class MiraklWorkflowOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mirakl_connector.first_run import FirstRunRefused
-        from mirakl_connector.workflows.registry import build_workflow, run_step
+        from mirakl_connector.core.registry import build_workflow, run_step
+        from mirakl_connector.operations.first_run import FirstRunRefused
 
         params = {**parse_run_params(context.get("params") or {}), **self.step_kwargs}
         shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) or "defaults"

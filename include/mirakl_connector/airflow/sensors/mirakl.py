@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from mirakl_connector.airflow.hooks.mirakl import MiraklHook
 from mirakl_connector.airflow.pools import MIRAKL_POOL, set_default_pool
-from mirakl_connector.errors import (
+from mirakl_connector.core.errors import (
     MiraklApiError,
     MiraklRateLimitError,
     MiraklServerError,

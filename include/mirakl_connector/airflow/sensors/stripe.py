@@ -163,7 +163,7 @@ class StripeEventsHealingSensor(StripeNewObjectsSensor):
     template_fields: Sequence[str] = ("stripe_conn_id", "ledger_conn_id")
 
     def __init__(self, *, ledger_conn_id: str = "mirakl_connector_db", **kwargs: Any) -> None:
-        from mirakl_connector.webhooks.event_types import HANDLED_STRIPE_TYPES
+        from mirakl_connector.stripe.event_types import HANDLED_STRIPE_TYPES
 
         kwargs.setdefault("types", list(HANDLED_STRIPE_TYPES))
         super().__init__(**kwargs)
@@ -173,7 +173,7 @@ class StripeEventsHealingSensor(StripeNewObjectsSensor):
         from mirakl_connector.airflow.config import load_connector_config
         from mirakl_connector.airflow.hooks.ledger import LedgerHook
         from mirakl_connector.airflow.hooks.stripe import StripeHook
-        from mirakl_connector.workflows.registry import Resources, build_workflow
+        from mirakl_connector.core.registry import Resources, build_workflow
 
         resources = Resources(
             mirakl=lambda: None,
@@ -197,7 +197,7 @@ class StripeEventsHealingSensor(StripeNewObjectsSensor):
         return {"created": int(cursor if cursor else time.time()), "ids": []}
 
     def save_cursor(self, cursor: dict[str, Any], context: Context) -> None:
-        from mirakl_connector.workflows.stripe_events import HEALING_CURSOR_KEY
+        from mirakl_connector.stripe.events import HEALING_CURSOR_KEY
 
         self._job(context).ledger.set_checkpoint(HEALING_CURSOR_KEY, str(cursor["created"]))
 

@@ -1,1 +1,0 @@
-"""One module per workflow: pure decisions, and the job that extracts, decides, acts, records."""
