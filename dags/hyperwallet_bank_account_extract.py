@@ -13,9 +13,9 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param, since_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.hyperwallet.specs import BANK_ACCOUNT_EXTRACT
 
 DAG_ID = "hyperwallet_bank_account_extract"
-WORKFLOW = "hyperwallet_bank_account_extract"
 
 # Daily at 00:30 (the incumbent's PAYPAL_HYPERWALLET_BANK_ACCOUNT_EXTRACT_CRON_EXPRESSION), after
 # the seller extract (00:00) has created the users the accounts belong to.
@@ -102,10 +102,10 @@ with DAG(
         retries=0,
     )
     check_hyperwallet = MiraklWorkflowOperator(
-        task_id="check_hyperwallet", workflow=WORKFLOW, step="check", retries=0
+        task_id="check_hyperwallet", workflow=BANK_ACCOUNT_EXTRACT, step="check", retries=0
     )
     extract_bank_accounts = MiraklWorkflowOperator(
-        task_id="extract_bank_accounts", workflow=WORKFLOW, step="sync"
+        task_id="extract_bank_accounts", workflow=BANK_ACCOUNT_EXTRACT, step="sync"
     )
     report = BatchReportOperator(
         task_id="report", summary_task_ids=["extract_bank_accounts"], retries=0

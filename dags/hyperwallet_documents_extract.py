@@ -13,9 +13,9 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param, since_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.hyperwallet.specs import DOCUMENTS_EXTRACT
 
 DAG_ID = "hyperwallet_documents_extract"
-WORKFLOW = "hyperwallet_documents_extract"
 
 # Daily at 00:30 (the incumbent's PAYPAL_HYPERWALLET_EXTRACT_DOCUMENTS_CRON_EXPRESSION, 00:30:01):
 # after the seller extract (00:00) created the users the documents belong to.
@@ -86,10 +86,10 @@ with DAG(
         retries=0,
     )
     check_hyperwallet = MiraklWorkflowOperator(
-        task_id="check_hyperwallet", workflow=WORKFLOW, step="check", retries=0
+        task_id="check_hyperwallet", workflow=DOCUMENTS_EXTRACT, step="check", retries=0
     )
     extract_documents = MiraklWorkflowOperator(
-        task_id="extract_documents", workflow=WORKFLOW, step="sync"
+        task_id="extract_documents", workflow=DOCUMENTS_EXTRACT, step="sync"
     )
     report = BatchReportOperator(
         task_id="report", summary_task_ids=["extract_documents"], retries=0

@@ -14,9 +14,9 @@ from mirakl_connector.airflow.params import dry_run_param, ids_param, since_para
 from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.hyperwallet.specs import INVOICE_PAYMENTS
 
 DAG_ID = "hyperwallet_invoice_payments"
-WORKFLOW = "hyperwallet_invoice_payments"
 
 # The incumbent's InvoicesExtractJob runs daily at 00:00:01 (Quartz `1 0 0 1/1 * ? *`); cron has
 # no seconds, so midnight. Invoices of shops whose bank account is created by the 00:30 bank
@@ -130,9 +130,11 @@ with DAG(
         timeout=timedelta(minutes=30).total_seconds(),
         retries=0,
     )
-    check = MiraklWorkflowOperator(task_id="check_hyperwallet", workflow=WORKFLOW, step="check")
-    pay = MiraklWorkflowOperator(task_id="pay_invoices", workflow=WORKFLOW, step="pay")
-    reconcile = reconcile_task("hyperwallet_invoice_payments")
+    check = MiraklWorkflowOperator(
+        task_id="check_hyperwallet", workflow=INVOICE_PAYMENTS, step="check"
+    )
+    pay = MiraklWorkflowOperator(task_id="pay_invoices", workflow=INVOICE_PAYMENTS, step="pay")
+    reconcile = reconcile_task(INVOICE_PAYMENTS)
     report = BatchReportOperator(
         task_id="report", summary_task_ids=["pay_invoices", "reconcile"], retries=0
     )

@@ -12,9 +12,9 @@ from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, since_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.hyperwallet.specs import KYC_RESYNC
 
 DAG_ID = "hyperwallet_kyc_resync"
-WORKFLOW = "hyperwallet_kyc_resync"
 
 # The incumbent's KYCUserStatusInfoJob runs every second day at 00:00 (Quartz `0 0 0 */2 * ? *`).
 DEFAULT_SCHEDULE = "0 0 */2 * *"
@@ -62,7 +62,7 @@ with DAG(
     default_args=default_args,
     tags=["mirakl", "hyperwallet", "kyc"],
 ) as dag:
-    resync = MiraklWorkflowOperator(task_id="resync_kyc", workflow=WORKFLOW, step="resync")
+    resync = MiraklWorkflowOperator(task_id="resync_kyc", workflow=KYC_RESYNC, step="resync")
     report = BatchReportOperator(task_id="report", summary_task_ids=["resync_kyc"], retries=0)
 
     resync >> report

@@ -13,6 +13,7 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import ids_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.triggers.inbox import InboxTrigger
+from mirakl_connector.hyperwallet.specs import KYC_STATUS, PAYMENT_STATUS
 
 PAYMENT_DAG_ID = "hyperwallet_payment_status"
 KYC_DAG_ID = "hyperwallet_kyc_status"
@@ -116,8 +117,8 @@ def _event_ids_param() -> Param:
 
 
 for _dag_id, _workflow, _doc, _tags in (
-    (PAYMENT_DAG_ID, "hyperwallet_payment_status", PAYMENT_DOC_MD, "payouts"),
-    (KYC_DAG_ID, "hyperwallet_kyc_status", KYC_DOC_MD, "kyc"),
+    (PAYMENT_DAG_ID, PAYMENT_STATUS, PAYMENT_DOC_MD, "payouts"),
+    (KYC_DAG_ID, KYC_STATUS, KYC_DOC_MD, "kyc"),
 ):
     with DAG(
         dag_id=_dag_id,

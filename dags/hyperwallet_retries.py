@@ -12,6 +12,11 @@ from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.hyperwallet.specs import (
+    BANK_ACCOUNT_EXTRACT,
+    INVOICE_PAYMENTS,
+    SELLER_EXTRACT,
+)
 
 DAG_ID = "hyperwallet_retries"
 
@@ -69,18 +74,16 @@ with DAG(
     default_args=default_args,
     tags=["mirakl", "hyperwallet", "retries"],
 ) as dag:
-    sellers = MiraklWorkflowOperator(
-        task_id="retry_sellers", workflow="hyperwallet_seller_extract", step="retry"
-    )
+    sellers = MiraklWorkflowOperator(task_id="retry_sellers", workflow=SELLER_EXTRACT, step="retry")
     bank_accounts = MiraklWorkflowOperator(
         task_id="retry_bank_accounts",
-        workflow="hyperwallet_bank_account_extract",
+        workflow=BANK_ACCOUNT_EXTRACT,
         step="retry",
         trigger_rule="all_done",
     )
     invoices = MiraklWorkflowOperator(
         task_id="retry_invoice_payments",
-        workflow="hyperwallet_invoice_payments",
+        workflow=INVOICE_PAYMENTS,
         step="retry",
         trigger_rule="all_done",
     )

@@ -13,9 +13,9 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param, since_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.hyperwallet.specs import SELLER_EXTRACT
 
 DAG_ID = "hyperwallet_seller_extract"
-WORKFLOW = "hyperwallet_seller_extract"
 
 # Daily at 00:00 (the incumbent's PAYPAL_HYPERWALLET_EXTRACT_SELLERS_CRON_EXPRESSION): the bank
 # account extract (00:30) needs the users this creates.
@@ -99,10 +99,10 @@ with DAG(
         retries=0,
     )
     check_hyperwallet = MiraklWorkflowOperator(
-        task_id="check_hyperwallet", workflow=WORKFLOW, step="check", retries=0
+        task_id="check_hyperwallet", workflow=SELLER_EXTRACT, step="check", retries=0
     )
     extract_sellers = MiraklWorkflowOperator(
-        task_id="extract_sellers", workflow=WORKFLOW, step="sync"
+        task_id="extract_sellers", workflow=SELLER_EXTRACT, step="sync"
     )
     report = BatchReportOperator(task_id="report", summary_task_ids=["extract_sellers"], retries=0)
 

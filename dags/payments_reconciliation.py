@@ -12,6 +12,7 @@ from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.reconciliation.specs import RECONCILIATION
 
 DAG_ID = "payments_reconciliation"
 
@@ -88,7 +89,7 @@ with DAG(
     steps = [
         MiraklWorkflowOperator(
             task_id=f"reconcile_{flow}",
-            workflow="reconciliation",
+            workflow=RECONCILIATION,
             step="reconcile_day",
             step_kwargs={"flow": flow},
         )

@@ -12,6 +12,7 @@ from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.operations.specs import FAILED_OPERATIONS
 
 DAG_ID = "stripe_failed_operations_alert"
 
@@ -60,5 +61,5 @@ with DAG(
     tags=["mirakl", "stripe", "alerts"],
 ) as dag:
     MiraklWorkflowOperator(
-        task_id="send_failed_operations_email", workflow="failed_operations", step="alert"
+        task_id="send_failed_operations_email", workflow=FAILED_OPERATIONS, step="alert"
     )

@@ -12,6 +12,7 @@ from mirakl_connector.airflow.operators.report import BatchReportOperator
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.stripe.specs import KYC_MONITOR
 
 DAG_ID = "stripe_kyc_monitor"
 
@@ -85,7 +86,7 @@ with DAG(
     tags=["mirakl", "stripe", "onboarding", "kyc"],
 ) as dag:
     monitor_kyc = MiraklWorkflowOperator(
-        task_id="monitor_kyc", workflow="kyc_monitor", step="monitor"
+        task_id="monitor_kyc", workflow=KYC_MONITOR, step="monitor"
     )
     report = BatchReportOperator(task_id="report", summary_task_ids=["monitor_kyc"], retries=0)
 

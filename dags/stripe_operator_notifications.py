@@ -11,6 +11,7 @@ from mirakl_connector.airflow.notifiers import ConnectorFailureNotifier
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
+from mirakl_connector.operations.specs import OPERATOR_NOTIFICATIONS
 
 DAG_ID = "stripe_operator_notifications"
 
@@ -63,5 +64,5 @@ with DAG(
     tags=["mirakl", "stripe", "notifications"],
 ) as dag:
     MiraklWorkflowOperator(
-        task_id="deliver_notifications", workflow="operator_notifications", step="deliver"
+        task_id="deliver_notifications", workflow=OPERATOR_NOTIFICATIONS, step="deliver"
     )

@@ -15,6 +15,7 @@ from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
+from mirakl_connector.stripe.specs import PAYMENT_REFUND
 
 DAG_ID = "stripe_payment_refund"
 
@@ -111,21 +112,21 @@ with DAG(
         retries=0,
     )
     plan_refunds = MiraklWorkflowOperator(
-        task_id="plan_refunds", workflow="payment_refund", step="plan"
+        task_id="plan_refunds", workflow=PAYMENT_REFUND, step="plan"
     )
-    shards = shard_plan_task("payment_refund")
+    shards = shard_plan_task(PAYMENT_REFUND)
     create_refunds = sharded_step(
-        task_id="create_refunds", workflow="payment_refund", step="refund", shards=shards
+        task_id="create_refunds", workflow=PAYMENT_REFUND, step="refund", shards=shards
     )
     reverse_transfers = sharded_step(
-        task_id="reverse_transfers", workflow="payment_refund", step="reverse", shards=shards
+        task_id="reverse_transfers", workflow=PAYMENT_REFUND, step="reverse", shards=shards
     )
     report = BatchReportOperator(
         task_id="report",
         summary_task_ids=["plan_refunds", "create_refunds", "reverse_transfers", "reconcile"],
         retries=0,
     )
-    reconcile = reconcile_task("payment_refund")
+    reconcile = reconcile_task(PAYMENT_REFUND)
 
     (
         wait_for_mirakl

@@ -15,6 +15,7 @@ from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
+from mirakl_connector.stripe.specs import PAYMENT_SPLIT
 
 DAG_ID = "stripe_payment_split"
 
@@ -114,16 +115,16 @@ with DAG(
         retries=0,
     )
     plan_transfers = MiraklWorkflowOperator(
-        task_id="plan_transfers", workflow="payment_split", step="plan"
+        task_id="plan_transfers", workflow=PAYMENT_SPLIT, step="plan"
     )
 
-    shards = shard_plan_task("payment_split", task_id="shard_transfers")
+    shards = shard_plan_task(PAYMENT_SPLIT, task_id="shard_transfers")
     create_transfers = sharded_step(
-        task_id="create_transfers", workflow="payment_split", step="execute", shards=shards
+        task_id="create_transfers", workflow=PAYMENT_SPLIT, step="execute", shards=shards
     )
     # all_success (the default): if a step crashed, that step's own failure e-mail already says
     # why and there is no complete batch to summarise; a report of half a run would mislead.
-    reconcile = reconcile_task("payment_split")
+    reconcile = reconcile_task(PAYMENT_SPLIT)
     report = BatchReportOperator(
         task_id="report",
         summary_task_ids=["plan_transfers", "create_transfers", "reconcile"],

@@ -13,6 +13,7 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.stripe.specs import PAYMENT_VALIDATION
 
 DAG_ID = "stripe_payment_validation"
 
@@ -94,10 +95,10 @@ with DAG(
         retries=0,
     )
     validate_debits = MiraklWorkflowOperator(
-        task_id="validate_debits", workflow="payment_validation", step="validate"
+        task_id="validate_debits", workflow=PAYMENT_VALIDATION, step="validate"
     )
     capture_payments = MiraklWorkflowOperator(
-        task_id="capture_payments", workflow="payment_validation", step="capture"
+        task_id="capture_payments", workflow=PAYMENT_VALIDATION, step="capture"
     )
     report = BatchReportOperator(
         task_id="report",

@@ -13,6 +13,7 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.params import dry_run_param, ids_param, since_param
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
+from mirakl_connector.stripe.specs import SELLER_ONBOARDING
 
 DAG_ID = "stripe_seller_onboarding"
 
@@ -103,7 +104,7 @@ with DAG(
         retries=0,
     )
     onboard_sellers = MiraklWorkflowOperator(
-        task_id="onboard_sellers", workflow="seller_onboarding", step="sync"
+        task_id="onboard_sellers", workflow=SELLER_ONBOARDING, step="sync"
     )
     report = BatchReportOperator(task_id="report", summary_task_ids=["onboard_sellers"], retries=0)
 

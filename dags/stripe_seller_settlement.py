@@ -15,6 +15,7 @@ from mirakl_connector.airflow.reconcile import reconcile_task
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sharding import shard_plan_task, sharded_step
+from mirakl_connector.stripe.specs import SELLER_SETTLEMENT
 
 DAG_ID = "stripe_seller_settlement"
 
@@ -125,17 +126,17 @@ with DAG(
         retries=0,
     )
     plan = MiraklWorkflowOperator(
-        task_id="plan_settlement", workflow="seller_settlement", step="plan"
+        task_id="plan_settlement", workflow=SELLER_SETTLEMENT, step="plan"
     )
-    shards = shard_plan_task("seller_settlement")
+    shards = shard_plan_task(SELLER_SETTLEMENT)
     transfers = sharded_step(
         task_id="create_invoice_transfers",
-        workflow="seller_settlement",
+        workflow=SELLER_SETTLEMENT,
         step="transfer",
         shards=shards,
     )
     payouts = sharded_step(
-        task_id="create_payouts", workflow="seller_settlement", step="payout", shards=shards
+        task_id="create_payouts", workflow=SELLER_SETTLEMENT, step="payout", shards=shards
     )
     report = BatchReportOperator(
         task_id="report",
@@ -147,6 +148,6 @@ with DAG(
         ],
         retries=0,
     )
-    reconcile = reconcile_task("seller_settlement")
+    reconcile = reconcile_task(SELLER_SETTLEMENT)
 
     wait_for_mirakl >> plan >> shards >> transfers >> payouts >> reconcile >> report

@@ -12,6 +12,7 @@ from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.schedules import schedule_from_variable
 from mirakl_connector.airflow.sensors.stripe import StripeEventsHealingSensor
 from mirakl_connector.airflow.triggers.inbox import InboxTrigger
+from mirakl_connector.stripe.specs import STRIPE_EVENTS
 
 DAG_ID = "stripe_webhook_events"
 HEALING_DAG_ID = "stripe_event_healing"
@@ -90,7 +91,7 @@ with DAG(
     default_args=default_args,
     tags=["mirakl", "stripe", "webhooks"],
 ) as dag:
-    MiraklWorkflowOperator(task_id="process_events", workflow="stripe_events", step="process")
+    MiraklWorkflowOperator(task_id="process_events", workflow=STRIPE_EVENTS, step="process")
 
 with DAG(
     dag_id=HEALING_DAG_ID,
@@ -104,7 +105,7 @@ with DAG(
     tags=["mirakl", "stripe", "webhooks"],
 ) as healing_dag:
     heal_connected = MiraklWorkflowOperator(
-        task_id="heal_connected_accounts", workflow="stripe_events", step="heal_connected"
+        task_id="heal_connected_accounts", workflow=STRIPE_EVENTS, step="heal_connected"
     )
     heal_connected >> StripeEventsHealingSensor(
         task_id="heal_events",

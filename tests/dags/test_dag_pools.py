@@ -9,12 +9,13 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG
 
-from mirakl_connector.airflow.pools import MIRAKL_POOL, STRIPE_MODE_ENV, STRIPE_POOL, pool_for_step
+from mirakl_connector.airflow.pools import MIRAKL_POOL, STRIPE_MODE_ENV, STRIPE_POOL
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
 from mirakl_connector.airflow.sensors.stripe import StripeNewObjectsSensor
 from mirakl_connector.airflow.sharding import sharded_step
-from mirakl_connector.core.shards import SHARDED_STEPS
+from mirakl_connector.airflow.workflows import SPECS, spec_named
 from mirakl_connector.stripe import limits as stripe_limits
+from mirakl_connector.stripe.specs import PAYMENT_SPLIT
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 
@@ -43,7 +44,8 @@ def test_provider_tasks_use_the_provider_pools(dagbag):
             where = f"{dag.dag_id}.{task.task_id}"
             found = _workflow_step(task)
             if found is not None:
-                assert task.pool == pool_for_step(*found), where
+                workflow, step = found
+                assert task.pool == spec_named(workflow).step(step).pool, where
                 checked += 1
             elif isinstance(task, MiraklApiSensor):
                 assert task.pool == MIRAKL_POOL, where
@@ -63,7 +65,7 @@ def test_payment_split_shards_run_in_the_stripe_pool(dagbag):
 def test_each_shard_takes_the_pool_slots_that_pay_for_its_pace(dagbag):
     """The shards of the three sharded steps take ``shard_slots`` of the stripe_api pool (1 in
     test mode, the tests' default), every other task 1."""
-    sharded = {(workflow, step) for workflow, steps in SHARDED_STEPS.items() for step in steps}
+    sharded = {(spec.name, step.name) for spec in SPECS.values() for step in spec.sharded_steps}
     seen = set()
     for dag in dagbag.dags.values():
         for task in dag.tasks:
@@ -81,7 +83,7 @@ def test_a_live_deployment_gives_each_shard_two_slots(monkeypatch):
     monkeypatch.setenv(STRIPE_MODE_ENV, "live")
     with DAG("live_shards", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
         mapped = sharded_step(
-            task_id="create_transfers", workflow="payment_split", step="execute",
+            task_id="create_transfers", workflow=PAYMENT_SPLIT, step="execute",
             shards=[{"shard": 0, "shards": 4}],
         )  # fmt: skip
     assert mapped.pool_slots == stripe_limits.shard_slots("live") == 2

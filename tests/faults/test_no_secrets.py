@@ -23,7 +23,8 @@ from mirakl_sandbox.hyperwallet_api import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from mirakl_sandbox.scenario import load_scenario
 
 from mirakl_connector.airflow.demo import seed_ledger
-from mirakl_connector.core.registry import Resources, build_workflow, run_step
+from mirakl_connector.airflow.workflows import spec_named
+from mirakl_connector.core.registry import Resources, run_step
 from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.bank_account_sync import BankAccountExtract
 from mirakl_connector.hyperwallet.client import HyperwalletClient
@@ -139,8 +140,9 @@ def test_the_demo_workflows_log_and_report_no_secret(
             http=lambda: None,
         )
         for workflow, step in PIPELINE:
-            job = build_workflow(workflow, resources, config, f"secrets-{workflow}")
-            summaries[f"{workflow}.{step}"] = run_step(job, step, {}).to_dict()
+            spec = spec_named(workflow)
+            job = spec.build(resources, config, f"secrets-{workflow}")
+            summaries[f"{workflow}.{step}"] = run_step(job, spec.step(step), {}).to_dict()
 
     # The pass really did work (a scan of an empty run proves nothing).
     assert {k: s["failed_total"] for k, s in summaries.items() if s["failed_total"]} == {}

@@ -27,10 +27,13 @@ can make is bounded by the provider's latency, and the pool size follows from th
 The pools are a first line of defence, not a guarantee: the clients still honour 429 and
 ``Retry-After`` (see :mod:`mirakl_connector.core.retry`), which is what keeps a burst correct.
 
-Which pool a step uses: a step that writes to Stripe takes a ``stripe_api`` slot (its Mirakl
-calls, if any, are few: one status update per batch); a step that only calls Mirakl (and
-perhaps reads a few Stripe objects) takes a ``mirakl_api`` slot; a step that calls neither
-(e-mail, the operator's own webhook, the ledger) runs in ``default_pool``.
+Which pool a step uses is declared with the step, in its workflow's spec
+(:class:`~mirakl_connector.core.workflow_spec.StepSpec`): a step that writes to Stripe takes a
+``stripe_api`` slot (its Mirakl calls, if any, are few: one status update per batch); a step
+that only calls Mirakl (and perhaps reads a few Stripe objects) takes a ``mirakl_api`` slot; a
+step that calls neither (e-mail, the operator's own webhook, the ledger) runs in
+``default_pool``. A step cannot be declared without a pool, so a new workflow that moves money
+never runs unthrottled.
 
 This module imports nothing from Airflow: ``python -m mirakl_connector.airflow.pools`` prints the
 pool definitions as the JSON that ``airflow pools import`` reads (see ``scripts/create_pools.sh``).
@@ -45,13 +48,24 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from mirakl_connector.core.shards import SHARDED_STEPS
+from mirakl_connector.core.workflow_spec import (
+    DEFAULT_POOL,
+    HYPERWALLET_POOL,
+    MIRAKL_POOL,
+    STRIPE_POOL,
+    StepSpec,
+)
 from mirakl_connector.stripe import limits as stripe_limits
 
-STRIPE_POOL = "stripe_api"
-MIRAKL_POOL = "mirakl_api"
-HYPERWALLET_POOL = "hyperwallet_api"
-DEFAULT_POOL = "default_pool"
+__all__ = [
+    "DEFAULT_POOL",
+    "HYPERWALLET_POOL",
+    "MIRAKL_POOL",
+    "STRIPE_POOL",
+    "pool_slots_for_step",
+    "pool_specs",
+    "set_default_pool",
+]
 
 #: ``live`` or ``test``: which Stripe rate limit the stripe_api pool is sized for.
 STRIPE_MODE_ENV = "MIRAKL_CONNECTOR_STRIPE_MODE"
@@ -111,48 +125,12 @@ def pool_specs(stripe_mode: str = "test") -> list[PoolSpec]:
     ]
 
 
-#: The pool of each (workflow, step). Steps not listed use the workflow's ``"*"`` entry.
-STEP_POOLS: dict[str, dict[str, str]] = {
-    "payment_split": {"plan": MIRAKL_POOL, "*": STRIPE_POOL},
-    "payment_validation": {"validate": MIRAKL_POOL, "*": STRIPE_POOL},
-    "payment_refund": {"*": STRIPE_POOL},  # plan cancels uncaptured payments: a Stripe write
-    "seller_settlement": {"plan": MIRAKL_POOL, "*": STRIPE_POOL},
-    "seller_onboarding": {"*": STRIPE_POOL},
-    "kyc_monitor": {"*": STRIPE_POOL},  # login/account links are Stripe writes
-    "stripe_events": {"*": STRIPE_POOL},
-    "failed_operations": {"*": DEFAULT_POOL},  # ledger + e-mail only
-    "operator_notifications": {"*": DEFAULT_POOL},  # the operator's own endpoint + e-mail
-    "hyperwallet_seller_extract": {"*": HYPERWALLET_POOL},
-    "hyperwallet_bank_account_extract": {"*": HYPERWALLET_POOL},
-    "hyperwallet_documents_extract": {"*": HYPERWALLET_POOL},
-    "hyperwallet_invoice_payments": {"*": HYPERWALLET_POOL},
-    "hyperwallet_kyc_status": {"*": HYPERWALLET_POOL},
-    "hyperwallet_kyc_resync": {"*": HYPERWALLET_POOL},  # paged user lists, then S07
-    "hyperwallet_payment_status": {"*": MIRAKL_POOL},  # confirms billing cycles in Mirakl
-    # reads only: provider lists by creation window and Mirakl lists, a few calls per run
-    "reconciliation": {"*": MIRAKL_POOL},
-}
-
-
-def pool_slots_for_step(workflow: str, step: str, stripe_mode: str) -> int:
-    """Slots one task of ``workflow.step`` takes: a shard of a sharded Stripe step takes
+def pool_slots_for_step(step: StepSpec, stripe_mode: str) -> int:
+    """Slots one task of ``step`` takes: a shard of a sharded Stripe step takes
     :func:`~mirakl_connector.stripe.limits.shard_slots` (live 2, test 1), every other task 1."""
-    if pool_for_step(workflow, step) == STRIPE_POOL and step in SHARDED_STEPS.get(workflow, ()):
+    if step.pool == STRIPE_POOL and step.sharded:
         return stripe_limits.shard_slots(stripe_mode)
     return 1
-
-
-def pool_for_step(workflow: str, step: str) -> str:
-    """The pool a workflow step runs in.
-
-    An unknown workflow gets ``hyperwallet_api`` when its name says Hyperwallet, else
-    ``stripe_api``: a new workflow that moves money must not run unthrottled because nobody
-    listed it here.
-    """
-    steps = STEP_POOLS.get(workflow)
-    if steps is None:
-        return HYPERWALLET_POOL if workflow.startswith("hyperwallet_") else STRIPE_POOL
-    return steps.get(step, steps["*"])
 
 
 def set_default_pool(kwargs: dict[str, Any], pool: str) -> None:

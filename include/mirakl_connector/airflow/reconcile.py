@@ -13,17 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
+from mirakl_connector.core.workflow_spec import WorkflowSpec
+from mirakl_connector.reconciliation.specs import RECONCILIATION
 
 RECONCILE_TASK_ID = "reconcile"
 
 
-def reconcile_task(flow: str, **kwargs: Any) -> MiraklWorkflowOperator:
-    """The reconcile task of ``flow`` (``payment_split``, ``payment_refund``,
-    ``seller_settlement``, ``hyperwallet_invoice_payments``)."""
+def reconcile_task(flow: WorkflowSpec[Any], **kwargs: Any) -> MiraklWorkflowOperator:
+    """The reconcile task of ``flow`` (payment split, refunds, settlement, Hyperwallet invoice
+    payments: the flows :mod:`mirakl_connector.reconciliation.flows` knows)."""
     return MiraklWorkflowOperator(
         task_id=kwargs.pop("task_id", RECONCILE_TASK_ID),
-        workflow="reconciliation",
+        workflow=RECONCILIATION,
         step="reconcile",
-        step_kwargs={"flow": flow},
+        step_kwargs={"flow": flow.name},
         **kwargs,
     )

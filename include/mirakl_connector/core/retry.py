@@ -48,7 +48,7 @@ class RetryPolicy:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` starts at 1)."""
         if retry_after is not None and retry_after >= 0:
             return min(retry_after, self.max_delay)
-        ceiling = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+        ceiling = min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def call(

@@ -1,12 +1,13 @@
 """Sharding a step's PENDING rows, so that several tasks can send them at once, none twice.
 
-A step that writes to a provider (create transfers, refunds, reversals, payouts) can run as
-``n`` mapped Airflow tasks, task ``i`` taking the ledger rows whose id is ``i`` modulo ``n``.
-Ledger ids never change and rows are never deleted, so the shards are disjoint, together cover
-every row, and come out about the same size (ids are mostly consecutive); and since a row's shard
-never changes, a retried or cleared shard task sees exactly the rows it saw before. The ledger
-applies the filter in SQL
-(``Ledger.iter_transfers(shard=...)``), so each task reads only its own rows.
+A step that writes to a provider (create transfers, refunds, reversals, payouts), declared
+``sharded`` in its workflow's spec (:class:`~mirakl_connector.core.workflow_spec.StepSpec`),
+runs as ``n`` mapped Airflow tasks, task ``i`` taking the ledger rows whose id is ``i`` modulo
+``n``. Ledger ids never change and rows are never deleted, so the shards are disjoint, together
+cover every row, and come out about the same size (ids are mostly consecutive); and since a
+row's shard never changes, a retried or cleared shard task sees exactly the rows it saw before.
+The ledger applies the filter in SQL (``Ledger.iter_transfers(shard=...)``), so each task reads
+only its own rows.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ from mirakl_connector.core.errors import ConfigurationError
 MAX_SHARDS = 64
 #: mapped tasks per step unless the workflow's ``execute_shards`` setting says otherwise
 DEFAULT_SHARDS = 4
-
-#: the steps that run as one mapped task per shard, by workflow (its configuration section
-#: holds ``execute_shards``); the DAGs map exactly these (a DAG test checks it)
-SHARDED_STEPS: dict[str, tuple[str, ...]] = {
-    "payment_split": ("execute",),
-    "payment_refund": ("refund", "reverse"),
-    "seller_settlement": ("transfer", "payout"),
-}
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,13 @@ from mirakl_connector.hyperwallet.sellers import (
     text_field,
 )
 from mirakl_connector.hyperwallet.shops import ShopExtract
+from mirakl_connector.hyperwallet.specs import BANK_ACCOUNT_EXTRACT
 from mirakl_connector.operations.mail import alert_recipients
 from mirakl_connector.operations.payout_provider import PayoutProviderRule
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "hyperwallet_bank_account_extract"
+WORKFLOW = BANK_ACCOUNT_EXTRACT.name
 
 CREATED = "CREATED"
 UPDATED = "UPDATED"

@@ -52,12 +52,13 @@ from mirakl_connector.hyperwallet.sellers import (
     text_field,
 )
 from mirakl_connector.hyperwallet.shops import ShopExtract
+from mirakl_connector.hyperwallet.specs import DOCUMENTS_EXTRACT
 from mirakl_connector.operations.mail import alert_recipients
 from mirakl_connector.operations.payout_provider import PayoutProviderRule
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "hyperwallet_documents_extract"
+WORKFLOW = DOCUMENTS_EXTRACT.name
 
 UPLOADED = "UPLOADED"
 WOULD_UPLOAD = "WOULD_UPLOAD"

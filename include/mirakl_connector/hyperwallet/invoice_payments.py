@@ -80,6 +80,7 @@ from mirakl_connector.hyperwallet.payment_decisions import (
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
 from mirakl_connector.hyperwallet.retries import RetryQueue, is_exhausted
 from mirakl_connector.hyperwallet.shops import check_programs
+from mirakl_connector.hyperwallet.specs import INVOICE_PAYMENTS
 from mirakl_connector.ledger import (
     HyperwalletPayment,
     HyperwalletPaymentKind,
@@ -109,8 +110,8 @@ from mirakl_connector.operations.payout_provider import HYPERWALLET, PayoutProvi
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "hyperwallet_invoice_payments"
-SETTINGS_SECTION = "hyperwallet_payments"
+WORKFLOW = INVOICE_PAYMENTS.name
+SETTINGS_SECTION = INVOICE_PAYMENTS.settings_section
 WINDOW_KEY = f"{WORKFLOW}_window_start"
 CHUNK_SIZE = 100
 

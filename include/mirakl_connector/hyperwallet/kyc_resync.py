@@ -44,12 +44,13 @@ from mirakl_connector.core.settings import checked_values
 from mirakl_connector.hyperwallet.kyc_status import HyperwalletKycStatusJob
 from mirakl_connector.hyperwallet.kyc_status import build as build_kyc
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
+from mirakl_connector.hyperwallet.specs import KYC_RESYNC
 from mirakl_connector.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "hyperwallet_kyc_resync"
-SETTINGS_SECTION = "hyperwallet_kyc_resync"
+WORKFLOW = KYC_RESYNC.name
+SETTINGS_SECTION = KYC_RESYNC.settings_section
 CHUNK_SIZE = 100
 
 UPDATED = "UPDATED"

@@ -58,13 +58,14 @@ from mirakl_connector.hyperwallet.notifications import (
     NotificationJob,
     NotificationSettings,
 )
+from mirakl_connector.hyperwallet.specs import KYC_STATUS
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
 from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.mail import alert_recipients
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "hyperwallet_kyc_status"
+WORKFLOW = KYC_STATUS.name
 STAKEHOLDER_CREATED = "USERS.BUSINESS_STAKEHOLDERS.CREATED"
 STAKEHOLDER_VERIFICATION = "USERS.BUSINESS_STAKEHOLDERS.UPDATED.VERIFICATION_STATUS"
 

@@ -39,12 +39,13 @@ from mirakl_connector.hyperwallet.notification_checks import (
     NotificationRejected,
     posted_differences,
 )
+from mirakl_connector.hyperwallet.specs import NOTIFICATIONS_SECTION
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
 from mirakl_connector.ledger.inbox_events import HYPERWALLET
 
 log = logging.getLogger(__name__)
 
-SETTINGS_SECTION = "hyperwallet_notifications"
+SETTINGS_SECTION = NOTIFICATIONS_SECTION
 
 PAYMENT = "PMT"
 USER = "USR"

@@ -70,6 +70,7 @@ from mirakl_connector.hyperwallet.payment_decisions import (
     parse_payment_notice,
     sbc07_cycle,
 )
+from mirakl_connector.hyperwallet.specs import PAYMENT_STATUS
 from mirakl_connector.ledger import (
     HyperwalletPayment,
     HyperwalletPaymentStatus,
@@ -81,7 +82,7 @@ from mirakl_connector.operations.mail import alert_recipients
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "hyperwallet_payment_status"
+WORKFLOW = PAYMENT_STATUS.name
 S = HyperwalletPaymentStatus
 
 

@@ -49,13 +49,14 @@ from mirakl_connector.hyperwallet.sellers import (
     user_body,
 )
 from mirakl_connector.hyperwallet.shops import ShopExtract
+from mirakl_connector.hyperwallet.specs import SELLER_EXTRACT
 from mirakl_connector.hyperwallet.stakeholders import Stakeholder, find_existing, stakeholders_of
 from mirakl_connector.operations.mail import alert_recipients
 from mirakl_connector.operations.payout_provider import PayoutProviderRule
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "hyperwallet_seller_extract"
+WORKFLOW = SELLER_EXTRACT.name
 
 CREATED = "CREATED"
 UPDATED = "UPDATED"

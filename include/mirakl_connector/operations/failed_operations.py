@@ -47,16 +47,17 @@ from mirakl_connector.ledger.records import (
     TransferRecord,
 )
 from mirakl_connector.operations.mail import Mailer, alert_recipients
+from mirakl_connector.operations.specs import FAILED_OPERATIONS
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "failed_operations"
+WORKFLOW = FAILED_OPERATIONS.name
 SUBJECT = "[Mirakl connector] Failed operations"
 #: Rows listed per section; the counts stay exact (an e-mail of 50 000 rows helps nobody).
 MAX_ROWS_PER_SECTION = 500
 
 #: Section of ``mirakl_connector_config`` read by :class:`FailedOperationsSettings`.
-SETTINGS_SECTION = "failed_operations"
+SETTINGS_SECTION = FAILED_OPERATIONS.settings_section
 #: How far back an ABORTED operator commission is named (the alert runs daily).
 REFUSED_LOOKBACK = timedelta(days=1)
 

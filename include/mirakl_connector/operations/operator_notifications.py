@@ -43,10 +43,11 @@ from mirakl_connector.core.settings import checked_values
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import Notification, NotificationStatus
 from mirakl_connector.operations.mail import Mailer, alert_recipients
+from mirakl_connector.operations.specs import OPERATOR_NOTIFICATIONS
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "operator_notifications"
+WORKFLOW = OPERATOR_NOTIFICATIONS.name
 SUBJECT = "[Mirakl connector] Operator notification endpoint unreachable"
 COOLDOWN_KEY = "notification-endpoint-down"
 #: Most characters of the endpoint's answer kept in the ledger and the e-mail.

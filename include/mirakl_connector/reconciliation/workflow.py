@@ -38,10 +38,11 @@ from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger import reconciliation as store
 from mirakl_connector.reconciliation import flows
 from mirakl_connector.reconciliation.compare import Kind, ReconItem, reconcile
+from mirakl_connector.reconciliation.specs import RECONCILIATION
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "reconciliation"
+WORKFLOW = RECONCILIATION.name
 _PROVIDER_NAMES = {"stripe": "Stripe", "hyperwallet": "Hyperwallet"}
 
 

@@ -74,10 +74,11 @@ from mirakl_connector.stripe.connected_healing import (
 )
 from mirakl_connector.stripe.kyc_rules import kyc_reason
 from mirakl_connector.stripe.onboarding import OnboardingSettings, shop_errors
+from mirakl_connector.stripe.specs import STRIPE_EVENTS
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "stripe_events"
+WORKFLOW = STRIPE_EVENTS.name
 HEALING_CURSOR_KEY = "stripe_events_healing_cursor"
 PAYOUT_HEALING_KEY = "stripe_payouts_healing_at"
 #: Stripe keeps events for 30 days; list a little less so the oldest page never vanishes mid-walk.

@@ -47,10 +47,11 @@ from mirakl_connector.stripe.onboarding import (
     shop_errors,
     usable_token,
 )
+from mirakl_connector.stripe.specs import KYC_MONITOR
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "kyc_monitor"
+WORKFLOW = KYC_MONITOR.name
 EMAIL_SUBJECT = "[Mirakl connector] KYC required"
 CHUNK_SIZE = 100
 #: Summary status of an account for which Stripe's state gives no KYC status.

@@ -55,10 +55,11 @@ from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.payout_provider import STRIPE, PayoutProviderRule
 from mirakl_connector.stripe.gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.stripe.kyc_rules import kyc_status
+from mirakl_connector.stripe.specs import SELLER_ONBOARDING
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "seller_onboarding"
+WORKFLOW = SELLER_ONBOARDING.name
 CHECKPOINT_KEY = "seller_onboarding_checkpoint"
 CHUNK_SIZE = 100
 #: The legacy Connect OAuth link some shops still carry: replaced by an account link.

@@ -94,11 +94,12 @@ from mirakl_connector.stripe.gateway import (
     idempotency_key,
 )
 from mirakl_connector.stripe.lookups import find_transfer
+from mirakl_connector.stripe.specs import PAYMENT_SPLIT
 from mirakl_connector.stripe.transfer_decisions import decide_order_transfer, needs_payment_check
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "payment_split"
+WORKFLOW = PAYMENT_SPLIT.name
 CHUNK_SIZE = 100
 
 CHECKPOINT_KEYS = {

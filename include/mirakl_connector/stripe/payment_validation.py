@@ -51,10 +51,11 @@ from mirakl_connector.stripe.capture_decisions import (
     validation_refusal,
 )
 from mirakl_connector.stripe.gateway import KEY_SPENT, REPLAY_WINDOW, StripeGateway, idempotency_key
+from mirakl_connector.stripe.specs import PAYMENT_VALIDATION
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "payment_validation"
+WORKFLOW = PAYMENT_VALIDATION.name
 CHUNK_SIZE = 100
 
 

@@ -96,10 +96,11 @@ from mirakl_connector.stripe.refund_decisions import (
     refund_from_pa12,
     refund_from_spa12,
 )
+from mirakl_connector.stripe.specs import PAYMENT_REFUND
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "payment_refund"
+WORKFLOW = PAYMENT_REFUND.name
 CHUNK_SIZE = 100
 
 #: Refunds have no date checkpoint (PA12/SPA12 list what waits): the first plan run that

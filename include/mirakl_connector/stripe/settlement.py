@@ -102,10 +102,11 @@ from mirakl_connector.stripe.settlement_decisions import (
     payout_blocker,
     payout_failed_at_bank,
 )
+from mirakl_connector.stripe.specs import SELLER_SETTLEMENT
 
 log = logging.getLogger(__name__)
 
-WORKFLOW = "seller_settlement"
+WORKFLOW = SELLER_SETTLEMENT.name
 CHECKPOINT_KEY = "seller_settlement_checkpoint"
 #: the backlog's checkpoints (see :mod:`.backlog`)
 BACKLOG_NAME = "seller_settlement"

@@ -82,14 +82,16 @@ def run_pass(
     :class:`~mirakl_connector.core.registry.Resources`) and the run id
     ``<name>-<workflow>``. Returns each step's summary, keyed ``workflow.step`` (then
     ``:<param values>`` when it has params)."""
-    from mirakl_connector.core.registry import build_workflow, run_step
+    from mirakl_connector.airflow.workflows import spec_named
+    from mirakl_connector.core.registry import run_step
 
     summaries = {}
     for workflow, step, *rest in steps:
         params = dict(rest[0]) if rest else {}
-        job = build_workflow(workflow, resources(), config, f"{name}-{workflow}")
+        spec = spec_named(workflow)
+        job = spec.build(resources(), config, f"{name}-{workflow}")
         key = f"{workflow}.{step}" + (":" + ",".join(map(str, params.values())) if params else "")
-        summaries[key] = run_step(job, step, params).to_dict()
+        summaries[key] = run_step(job, spec.step(step), params).to_dict()
     return summaries
 
 

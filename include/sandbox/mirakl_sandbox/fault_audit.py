@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import mirakl_connector
+from mirakl_connector.airflow.workflows import spec_named
 from mirakl_connector.core import registry
 from mirakl_connector.core.money import normalize_currency, to_minor
 from mirakl_connector.core.retry import RetryPolicy
-from mirakl_connector.core.shards import SHARDED_STEPS, shards_from_config
+from mirakl_connector.core.shards import shards_from_config
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
@@ -126,21 +127,22 @@ class FaultRun:
                 timeout=(1, self.timeout),
             ),  # fmt: skip
         )
-        return registry.build_workflow(self.workflow, resources, self.config, run_id)
+        return spec_named(self.workflow).build(resources, self.config, run_id)
 
     def run_step(
         self, step: str, run_id: str | None = None, params: Mapping[str, Any] | None = None
     ) -> None:
         """One task attempt of ``step`` (raises what the task would fail with)."""
-        registry.run_step(self.job(run_id or f"{self.workflow}-{step}"), step, params or {})
+        declared = spec_named(self.workflow).step(step)
+        registry.run_step(self.job(run_id or f"{self.workflow}-{step}"), declared, params or {})
 
     def run_task(self, step: str, run_id: str) -> bool:
         """``step`` as its Airflow task(s), each retried ``task_retries`` times; ``False`` if one
         never succeeded (the downstream tasks would not run).
 
-        A sharded step (:data:`~mirakl_connector.core.shards.SHARDED_STEPS`) is mapped over its
-        ``execute_shards`` (as in its DAG): the shards run at the same time, each with its own
-        clients.
+        A step its spec declares sharded (:class:`~mirakl_connector.core.workflow_spec.StepSpec`)
+        is mapped over its ``execute_shards`` (as in its DAG): the shards run at the same time,
+        each with its own clients.
         """
         tasks = self._task_params(step)
         if len(tasks) == 1:
@@ -149,8 +151,11 @@ class FaultRun:
             return all(list(pool.map(lambda params: self._try(step, run_id, params), tasks)))
 
     def _task_params(self, step: str) -> list[dict[str, Any]]:
-        if step in SHARDED_STEPS.get(self.workflow, ()):
-            return [dict(params) for params in shards_from_config(self.config, self.workflow)]
+        spec = spec_named(self.workflow)
+        if spec.step(step).sharded:
+            return [
+                dict(params) for params in shards_from_config(self.config, spec.settings_section)
+            ]
         return [{}]
 
     def _try(self, step: str, run_id: str, params: Mapping[str, Any]) -> bool:

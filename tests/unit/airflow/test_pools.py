@@ -11,8 +11,11 @@ from airflow.sdk import DAG
 from mirakl_connector.airflow import pools
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.airflow.sensors.mirakl import MiraklApiSensor
-from mirakl_connector.core import registry
+from mirakl_connector.airflow.workflows import SPECS, spec_named
 from mirakl_connector.core.batch import BatchSummary
+from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.workflow_spec import StepSpec, WorkflowSpec
+from mirakl_connector.stripe.specs import PAYMENT_SPLIT
 
 
 def test_stripe_pool_follows_the_mode_s_rate_limit():
@@ -30,11 +33,15 @@ def test_pool_description_says_how_tasks_pace_themselves(mode, shard_slots):
     description = {s.name: s.description for s in pools.pool_specs(mode)}["stripe_api"]
     assert "each slot paced to 5 req/s, each task to 5 on one endpoint" in description
     assert f"a shard of a sharded step takes {shard_slots} slot(s)" in description
-    assert pools.pool_slots_for_step("payment_split", "execute", mode) == shard_slots
-    assert pools.pool_slots_for_step("seller_settlement", "payout", mode) == shard_slots
-    assert pools.pool_slots_for_step("payment_refund", "reverse", mode) == shard_slots
-    assert pools.pool_slots_for_step("payment_refund", "plan", mode) == 1  # not sharded
-    assert pools.pool_slots_for_step("payment_split", "plan", mode) == 1  # Mirakl pool
+
+    def slots(workflow: str, step: str) -> int:
+        return pools.pool_slots_for_step(spec_named(workflow).step(step), mode)
+
+    assert slots("payment_split", "execute") == shard_slots
+    assert slots("seller_settlement", "payout") == shard_slots
+    assert slots("payment_refund", "reverse") == shard_slots
+    assert slots("payment_refund", "plan") == 1  # not sharded
+    assert slots("payment_split", "plan") == 1  # Mirakl pool
 
 
 def test_the_dag_files_read_the_mode_from_the_environment(monkeypatch):
@@ -76,28 +83,37 @@ def test_mode_comes_from_the_environment(monkeypatch, capsys):
         ("seller_settlement", "payout", "stripe_api"),
         ("failed_operations", "alert", "default_pool"),
         ("operator_notifications", "deliver", "default_pool"),
-        ("a_new_workflow", "pay", "stripe_api"),  # unlisted: throttled, never unlimited
-        ("hyperwallet_new_thing", "pay", "hyperwallet_api"),
+        ("hyperwallet_invoice_payments", "pay", "hyperwallet_api"),
+        ("hyperwallet_payment_status", "process", "mirakl_api"),
     ],
 )
-def test_pool_for_step(workflow, step, pool):
-    assert pools.pool_for_step(workflow, step) == pool
+def test_each_step_declares_its_pool(workflow, step, pool):
+    assert spec_named(workflow).step(step).pool == pool
 
 
-def test_every_registered_workflow_has_a_pool_rule():
-    unlisted = set(registry.WORKFLOWS) - set(pools.STEP_POOLS)
-    assert unlisted == set(), "add these workflows to pools.STEP_POOLS (which provider they call)"
+def test_a_step_cannot_be_declared_without_a_pool():
+    """A new workflow that moves money must not run unthrottled because nobody named a pool."""
+    with pytest.raises(TypeError):
+        StepSpec("pay")  # type: ignore[call-arg]
+
+
+def test_every_declared_pool_is_one_the_connector_creates_or_airflow_s_default():
+    created = {spec.name for spec in pools.pool_specs("test")} | {pools.DEFAULT_POOL}
+    declared = {(w.name, s.name, s.pool) for w in SPECS.values() for s in w.steps}
+    assert {pool for _w, _s, pool in declared} <= created, sorted(
+        d for d in declared if d[2] not in created
+    )
 
 
 def test_operator_defaults_to_its_step_s_pool_but_an_explicit_pool_wins():
-    assert MiraklWorkflowOperator(task_id="a", workflow="payment_split", step="plan").pool == (
+    assert MiraklWorkflowOperator(task_id="a", workflow=PAYMENT_SPLIT, step="plan").pool == (
         "mirakl_api"
     )
-    assert MiraklWorkflowOperator(task_id="b", workflow="payment_split", step="execute").pool == (
+    assert MiraklWorkflowOperator(task_id="b", workflow=PAYMENT_SPLIT, step="execute").pool == (
         "stripe_api"
     )
     explicit = MiraklWorkflowOperator(
-        task_id="c", workflow="payment_split", step="execute", pool="my_pool"
+        task_id="c", workflow=PAYMENT_SPLIT, step="execute", pool="my_pool"
     )
     assert explicit.pool == "my_pool"
     assert MiraklApiSensor(task_id="d").pool == "mirakl_api"
@@ -110,7 +126,7 @@ def test_dag_default_args_pool_wins_over_the_operator_default():
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         default_args={"pool": "shared_pool"},
     ):
-        op = MiraklWorkflowOperator(task_id="e", workflow="payment_split", step="execute")
+        op = MiraklWorkflowOperator(task_id="e", workflow=PAYMENT_SPLIT, step="execute")
     assert op.pool == "shared_pool"
 
 
@@ -127,15 +143,30 @@ class ShardJob:
         return BatchSummary("shard_job", "execute", dry_run=dry_run)
 
 
-def test_step_kwargs_reach_the_step_on_top_of_the_run_params(monkeypatch):
-    monkeypatch.setitem(registry.WORKFLOWS, "shard_job", ShardJob)
+SHARD_JOB = WorkflowSpec(
+    name="shard_job",
+    section="shard_job",
+    settings=None,
+    builder=ShardJob,
+    steps=(StepSpec("execute", "stripe_api", sharded=True),),
+)
+
+
+def test_step_kwargs_reach_the_step_on_top_of_the_run_params():
     ShardJob.calls = []
     op = MiraklWorkflowOperator(
         task_id="create_transfers",
-        workflow="shard_job",
+        workflow=SHARD_JOB,
         step="execute",
         step_kwargs={"shard": 2, "shards": 4, "dry_run": False},
     )
     op.execute({"run_id": "r", "params": {"dry_run": True, "order_ids": ["1-A"]}})
     # step_kwargs win over the params; params the step does not take are dropped
     assert ShardJob.calls == [{"dry_run": False, "shard": 2, "shards": 4}]
+
+
+def test_an_undeclared_step_or_workflow_fails_when_the_dag_is_parsed():
+    with pytest.raises(ConfigurationError, match="has no step 'pay'"):
+        MiraklWorkflowOperator(task_id="f", workflow=PAYMENT_SPLIT, step="pay")
+    with pytest.raises(ConfigurationError, match="unknown workflow 'nope'"):
+        MiraklWorkflowOperator(task_id="g", workflow="nope", step="plan")

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mirakl_connector.airflow import workflows
 from mirakl_connector.airflow.operators.workflow import MiraklWorkflowOperator
 from mirakl_connector.core import registry
 from mirakl_connector.core.batch import BatchSummary, ItemOutcome
 from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.workflow_spec import StepSpec, WorkflowSpec
 
 CALLS: list[tuple[str, dict]] = []
 
@@ -37,7 +39,14 @@ class RecordingJob:
 @pytest.fixture(autouse=True)
 def recording_workflow(monkeypatch):
     CALLS.clear()
-    monkeypatch.setitem(registry.WORKFLOWS, "recording", RecordingJob)
+    spec = WorkflowSpec(
+        name="recording",
+        section=None,
+        settings=None,
+        builder=RecordingJob,
+        steps=(StepSpec("plan", "mirakl_api"), StepSpec("execute", "stripe_api")),
+    )
+    monkeypatch.setitem(workflows.SPECS, "recording", spec)
 
 
 def test_step_gets_parsed_params_config_and_run_id(monkeypatch):
@@ -87,9 +96,21 @@ def test_bad_param_fails_before_anything_is_built():
 
 
 def test_unknown_workflow_and_step_are_refused_with_a_clear_message():
-    op = MiraklWorkflowOperator(task_id="t", workflow="nope", step="plan")
+    # when the DAG is parsed: the spec declares no such workflow or step
     with pytest.raises(ConfigurationError, match="unknown workflow 'nope'"):
-        op.execute({"params": {}})
-    op = MiraklWorkflowOperator(task_id="t", workflow="recording", step="refund")
-    with pytest.raises(ConfigurationError, match="has no step 'refund'"):
+        MiraklWorkflowOperator(task_id="t", workflow="nope", step="plan")
+    with pytest.raises(ConfigurationError, match="workflow 'recording' has no step 'refund'"):
+        MiraklWorkflowOperator(task_id="t", workflow="recording", step="refund")
+    with pytest.raises(ConfigurationError, match="a step is a public method name"):
+        StepSpec("_private", "stripe_api")
+    # when it runs: a step the spec declares but the job does not have
+    spec = WorkflowSpec(
+        name="recording",
+        section=None,
+        settings=None,
+        builder=RecordingJob,
+        steps=(StepSpec("refund", "stripe_api"),),
+    )
+    op = MiraklWorkflowOperator(task_id="t", workflow=spec, step="refund")
+    with pytest.raises(ConfigurationError, match="RecordingJob has no step 'refund'"):
         op.execute({"params": {}})

@@ -1,12 +1,13 @@
 """One operator for every workflow step: build the clients, run the step, return its summary.
 
-The workflow itself (what to read, how to decide, what to write) lives in
-:mod:`mirakl_connector.workflows`; this operator only wires Airflow to it: connections become
+The workflow itself (what to read, how to decide, what to write) lives in its provider's
+package and is described by its :class:`~mirakl_connector.core.workflow_spec.WorkflowSpec`;
+this operator only wires Airflow to it: connections become
 clients (built on first use), the connector configuration Variable becomes settings, the trigger
 form's params become the step's arguments, and the step's :class:`BatchSummary` becomes one XCom
 value. Failed *items* do not fail the task (the batch completed); the report task does that.
 
-Every step runs in the pool of the provider it calls (``stripe_api`` / ``mirakl_api``, see
+Every step runs in the pool its spec declares (``stripe_api`` / ``mirakl_api``, see
 :mod:`mirakl_connector.airflow.pools`) unless the task or the DAG's ``default_args`` name one.
 ``step_kwargs`` are fixed arguments of the step, on top of the run's params: the payment split
 maps ``create_transfers`` over ``[{"shard": 0, "shards": 4}, ...]`` with them.
@@ -31,7 +32,9 @@ from mirakl_connector.airflow.operators._summary import (
     format_table,
 )
 from mirakl_connector.airflow.params import parse_run_params
-from mirakl_connector.airflow.pools import pool_for_step, set_default_pool
+from mirakl_connector.airflow.pools import set_default_pool
+from mirakl_connector.airflow.workflows import spec_named
+from mirakl_connector.core.workflow_spec import WorkflowSpec
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,8 +43,11 @@ if TYPE_CHECKING:
 class MiraklWorkflowOperator(BaseOperator):
     """Run one step of a connector workflow and return its summary (one XCom value).
 
-    :param workflow: workflow name, e.g. ``"payment_split"`` (see ``workflows.registry``).
-    :param step: the job's method to run, e.g. ``"plan"`` or ``"execute"``.
+    :param workflow: the workflow's spec, e.g. ``stripe.specs.PAYMENT_SPLIT``; or its name (see
+        :mod:`mirakl_connector.airflow.workflows`), as a mapped task's serialised arguments
+        carry it.
+    :param step: a step the spec declares, e.g. ``"plan"`` or ``"execute"``; an undeclared
+        one fails the DAG's parse.
     :param mirakl_conn_id: Mirakl connection. (templated)
     :param stripe_conn_id: Stripe connection. (templated)
     :param ledger_conn_id: ledger database connection. (templated)
@@ -51,8 +57,7 @@ class MiraklWorkflowOperator(BaseOperator):
     :param hyperwallet_conn_id: Hyperwallet connection (Hyperwallet workflows only). (templated)
     :param step_kwargs: extra arguments of the step, merged over the run's params (they win);
         the argument to ``expand`` over to split one step into mapped chunks.
-    :param pool: default: the pool of the provider the step calls
-        (:func:`~mirakl_connector.airflow.pools.pool_for_step`). With ``.partial()`` pass it
+    :param pool: default: the pool the step's spec declares. With ``.partial()`` pass it
         explicitly: a mapped task takes its pool from the partial arguments, not from here.
     """
 
@@ -71,7 +76,7 @@ class MiraklWorkflowOperator(BaseOperator):
     def __init__(
         self,
         *,
-        workflow: str,
+        workflow: WorkflowSpec[Any] | str,
         step: str,
         mirakl_conn_id: str = MiraklHook.default_conn_name,
         stripe_conn_id: str = StripeHook.default_conn_name,
@@ -82,14 +87,17 @@ class MiraklWorkflowOperator(BaseOperator):
         step_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        set_default_pool(kwargs, pool_for_step(workflow, step))
+        spec = spec_named(workflow) if isinstance(workflow, str) else workflow
+        declared = spec.step(step)
+        set_default_pool(kwargs, declared.pool)
         super().__init__(**kwargs)
+        self.spec = spec
         self.step_kwargs = dict(step_kwargs or {})
         self.operator_webhook_conn_id = operator_webhook_conn_id
         self.hyperwallet_conn_id = hyperwallet_conn_id
         self.smtp_conn_id = smtp_conn_id
-        self.workflow = workflow
-        self.step = step
+        self.workflow = spec.name
+        self.step = declared.name
         self.mirakl_conn_id = mirakl_conn_id
         self.stripe_conn_id = stripe_conn_id
         self.ledger_conn_id = ledger_conn_id
@@ -116,18 +124,16 @@ class MiraklWorkflowOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mirakl_connector.core.registry import build_workflow, run_step
+        from mirakl_connector.core.registry import run_step
         from mirakl_connector.operations.first_run import FirstRunRefused
 
         params = {**parse_run_params(context.get("params") or {}), **self.step_kwargs}
         shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) or "defaults"
         self.log.info("%s.%s with %s", self.workflow, self.step, shown)
         config = load_connector_config()
-        job = build_workflow(
-            self.workflow, self.build_resources(config), config, context.get("run_id")
-        )
+        job = self.spec.build(self.build_resources(config), config, context.get("run_id"))
         try:
-            result = run_step(job, self.step, params).to_dict()
+            result = run_step(job, self.spec.step(self.step), params).to_dict()
         except FirstRunRefused as exc:
             # A setting is missing: a retry cannot help, the message says what to set.
             from airflow.sdk.exceptions import AirflowFailException

@@ -173,16 +173,15 @@ class StripeEventsHealingSensor(StripeNewObjectsSensor):
         from mirakl_connector.airflow.config import load_connector_config
         from mirakl_connector.airflow.hooks.ledger import LedgerHook
         from mirakl_connector.airflow.hooks.stripe import StripeHook
-        from mirakl_connector.core.registry import Resources, build_workflow
+        from mirakl_connector.core.registry import Resources
+        from mirakl_connector.stripe.specs import STRIPE_EVENTS
 
         resources = Resources(
             mirakl=lambda: None,
             stripe=lambda: StripeHook(self.stripe_conn_id).get_gateway(),
             ledger=lambda: LedgerHook(self.ledger_conn_id).get_ledger(),
         )
-        return build_workflow(
-            "stripe_events", resources, load_connector_config(), context.get("run_id")
-        )
+        return STRIPE_EVENTS.build(resources, load_connector_config(), context.get("run_id"))
 
     def execute(self, context: Context) -> Any:
         job = self._job(context)
