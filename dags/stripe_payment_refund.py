@@ -37,12 +37,8 @@ per write step, default 4; `backlog_full_sweep_hours`, default 24). The tax spli
 2. `plan_refunds`: the ledger backlog (ON_HOLD/FAILED refunds, even those Mirakl no longer lists)
    and PA12/SPA12 are decided. Between two full sweeps (`payment_refund.backlog_full_sweep_hours`,
    default 24) only the waiting refunds whose order transfer or payment mapping changed, and the
-   FAILED ones; PA12 has no filter, so it is still read in full for new refunds. Rules:
-   payment = the order transfer's source charge, else the payment mapping, else ON_HOLD;
-   payment cancelled/failed/refunded → ABORTED; not captured → ON_HOLD (an intent still in
-   `requires_*` is cancelled, as the incumbent does); else PENDING. A refund of
-   an order created before `go_live` is counted `BEFORE_GO_LIVE`, never paid (the first run needs
-   `go_live`); one of a shop another provider pays (`payout_provider`) → ABORTED.
+   FAILED ones; PA12 has no filter, so it is still read in full for new refunds. The decision
+   rules are below; the first run needs `go_live`.
 3. `plan_shards`: splits the rows into `payment_refund.execute_shards` shards (default 4) by
    ledger row id; the next two steps are mapped over them (one task per shard, `stripe_api` pool).
 4. `create_refunds`: Stripe refund of every PENDING row (idempotency key from the Mirakl refund
@@ -59,6 +55,38 @@ per write step, default 4; `backlog_full_sweep_hours`, default 24). The tax spli
    Green whenever it could compare; results in the Payments console (Reconciliation).
 7. `report`: one summary of the run, first whether it reconciles; fails, and e-mails
    `alerts.email_to`, when any item failed or the run does not reconcile.
+
+**Decision rules** of `plan_refunds` (first match wins):
+
+[//]: # (rule-table stripe-refund: written by scripts/render_rule_tables.py, do not edit)
+
+1. Refunded in Stripe already: validated in Mirakl, or not yet → `REFUND_CREATED`, or
+   `REFUND_PENDING` (only the Mirakl validation left)
+2. New refund of an order created before `go_live` (the order's date: its transfer row, else
+   OR11/SOR11 by id) → `BEFORE_GO_LIVE` (counted, never recorded or moved): "created …, before
+   go_live …: not moved"
+3. Another provider pays the order's shop at the order's date → `REFUND_ABORTED`: "Shop … is paid by
+   Hyperwallet, not Stripe (the rule that said so)"
+4. Amount ≤ 0 → `REFUND_ABORTED`: "Amount must be positive, input was: …"
+5. A currency Stripe does not support → `REFUND_FAILED`: "Currency … is not supported by Stripe (see
+   …)"
+6. Amount below the smallest refund Stripe can express in the currency → `REFUND_ABORTED`: "Amount
+   is below the smallest … Stripe allows in …"
+7. No payment (the order transfer's charge, else the payment mapping) → `REFUND_ON_HOLD`: "Cannot
+   find the ID of the payment to be refunded"
+8. Payment unknown to Stripe → `REFUND_ABORTED`: Stripe's message
+9. Payment cancelled, failed or already refunded → `REFUND_ABORTED`: "Payment … has been canceled" /
+   "Payment … failed"
+10. Payment not captured yet (an intent still in `requires_*` is cancelled, as the Stripe connector
+    does), or an intent without a charge → `REFUND_ON_HOLD`: "Payment … is not ready yet, status is
+    …" / "Payment … is not ready yet, status is succeeded (not captured)" / "Payment … has no charge
+    yet"
+11. The refund is already claimed by the other provider → `REFUND_ABORTED`: "Refund … is already
+    claimed for payment by hyperwallet (…): not paid by stripe"
+12. Otherwise → `REFUND_PENDING`, then `REFUND_CREATED` or `REFUND_FAILED`: Stripe's or Mirakl's
+    message on failure
+
+[//]: # (end rule-table stripe-refund)
 
 **Statuses**: refunds `REFUND_ON_HOLD` → `REFUND_PENDING` → `REFUND_CREATED` (refunded and
 validated) or `REFUND_FAILED` (retried), `REFUND_ABORTED` (terminal); reversals

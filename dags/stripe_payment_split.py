@@ -58,17 +58,55 @@ the top of `mirakl_connector_config`); without it `plan_transfers` fails at once
 nothing, saying what to set. Orders created before `go_live` are counted `BEFORE_GO_LIVE`, never
 moved.
 
-**Decision rules** (first match wins): created before `go_live` → BEFORE_GO_LIVE (counted only);
-the shop is paid by another provider at the order's date (`payout_provider` rule: `shops`,
-`hw-program`, `default`) → ABORTED; no Stripe account for the shop → ON_HOLD; shop ignored →
-IGNORED; the account's KYC status not known yet → ON_HOLD (unknown is not verified); KYC
-PENDING_SUBMISSION/PENDING_APPROVAL/REFUSED → ON_HOLD; order refused/cancelled → ABORTED; order
-not validated or not yet debited → ON_HOLD; payment cancelled/failed → ABORTED, not captured →
-ON_HOLD; amount (amount due − operator commission, in the currency's minor units) ≤ 0 →
-ABORTED; the order already claimed by the other provider in the ledger → ABORTED; above
-`approval.transfer_above` and not approved on the payments console → ON_HOLD "awaiting
-approval" (off by default; the next scheduled run after the decision sends it, once); otherwise
-PENDING, then CREATED once Stripe accepts it.
+**Decision rules** (first match wins; `PENDING`, then `CREATED` once Stripe accepts it):
+
+[//]: # (rule-table stripe-transfer: written by scripts/render_rule_tables.py, do not edit)
+
+1. Transfer already created → `TRANSFER_CREATED`
+2. Order created before `go_live` and not in the ledger yet → `BEFORE_GO_LIVE` (counted, never
+   recorded or moved): "created …, before go_live …: not moved"
+3. Another provider pays the shop at the order's date (`payout_provider` rule: `shops`,
+   `hw-program`, `default`) → `TRANSFER_ABORTED`: "Shop … is paid by Hyperwallet, not Stripe (the
+   rule that said so)"
+4. A currency Stripe does not support → `TRANSFER_FAILED`: "Currency … is not supported by Stripe
+   (see …)"
+5. No shop id on the order → `TRANSFER_ON_HOLD`: "No shop ID provided"
+6. No Stripe account mapped to the shop → `TRANSFER_ON_HOLD`: "Cannot find Stripe account for shop
+   ID …"
+7. Tax transfer (`<order id>_TAX`) while the tax split is disabled → `TRANSFER_ON_HOLD`: "Tax split
+   is disabled; enable it to transfer the tax"
+8. Tax transfer without `payment_split.tax_account` → `TRANSFER_ON_HOLD`: "No stripe account ID
+   provided"
+9. Shop flagged ignored → `TRANSFER_IGNORED`: "Shop … is ignored"
+10. Seller's account verification status not known yet (no KYC status: not seen by onboarding, the
+    KYC monitor or `account.updated`; unknown is not verified) → `TRANSFER_ON_HOLD`: "Stripe account
+    … verification status is not known yet (waiting for the KYC monitor or an account.updated
+    event)"
+11. Seller's account not verified (KYC PENDING_SUBMISSION, PENDING_APPROVAL, REFUSED); not for the
+    tax transfer → `TRANSFER_ON_HOLD`: "Stripe account … is not verified yet (KYC …)"
+12. Order refused / cancelled (service: refused, expired, cancelled) → `TRANSFER_ABORTED`: "Order
+    cannot be processed, status is …"
+13. Order not accepted yet, or not debited (service: no OK debit) → `TRANSFER_ON_HOLD`: "Order is
+    not ready yet, status is …"
+14. Payment intent cancelled, charge failed or refunded → `TRANSFER_ABORTED`: "Payment … has been
+    canceled" / "Payment … failed"
+15. Payment not succeeded or not captured yet, or an intent without a charge → `TRANSFER_ON_HOLD`:
+    "Payment … is not ready yet, status is …" / "Payment … is not ready yet, status is succeeded
+    (not captured)" / "Payment … has no charge yet"
+16. Payment unknown to Stripe → `TRANSFER_ABORTED`: Stripe's message
+17. Amount (amount due − operator commission [− tax], in minor units) ≤ 0 → `TRANSFER_ABORTED`:
+    "Amount must be positive, input was: …"
+18. Amount below the smallest transfer Stripe can express in the currency → `TRANSFER_ABORTED`:
+    "Amount is below the smallest … Stripe allows in …"
+19. Above `approval.transfer_above` and not approved for this amount and destination on the payments
+    console (off by default; the next scheduled run after the approval sends it, once) →
+    `TRANSFER_ON_HOLD`: "awaiting approval: … is above approval.transfer_above …"
+20. The order is already claimed by the other provider (payment claims) → `TRANSFER_ABORTED`: "Order
+    … is already claimed for payment by hyperwallet (…): not paid by stripe"
+21. Otherwise → `TRANSFER_PENDING`, then `TRANSFER_CREATED` or `TRANSFER_FAILED`: Stripe's message
+    on failure
+
+[//]: # (end rule-table stripe-transfer)
 
 **Params** (manual runs): `since` (re-read orders created since this RFC 3339 instant; the
 checkpoint does not move), `order_ids` (only these orders), `dry_run` (decide and report, change

@@ -1,0 +1,190 @@
+"""The Stripe decision ladders' rule tables: the one source of the tables in the README and in the
+DAGs' ``doc_md`` (``scripts/render_rule_tables.py`` writes them there; a test fails when a copy
+is out of date, or when a reason text of a ladder is missing from its table).
+
+A light module beside the decision modules, which import the ledger and the Stripe SDK: the
+tables are plain data, so nothing here costs an import. Each table lists its ladder's rules in
+the order they are checked (first match wins), including the checks the workflow makes around
+the ladder (go-live, payout provider, payment claims), in the place they take.
+"""
+
+from __future__ import annotations
+
+from mirakl_connector.core.rule_tables import Rule, RuleTable
+
+_BEFORE_GO_LIVE = "created …, before go_live …: not moved"
+_OTHER_PROVIDER = "Shop … is paid by Hyperwallet, not Stripe (the rule that said so)"
+_UNSUPPORTED = "Currency … is not supported by Stripe (see …)"
+_AMOUNT = "Amount must be positive, input was: …"
+_TOO_SMALL = "Amount is below the smallest … Stripe allows in …"
+_CANCELED = "Payment … has been canceled"
+_FAILED = "Payment … failed"
+_NOT_CAPTURED = "Payment … is not ready yet, status is succeeded (not captured)"
+_NOT_READY = "Payment … is not ready yet, status is …"
+_NO_CHARGE = "Payment … has no charge yet"
+_STRIPES_MESSAGE = "Stripe's message"
+
+#: :func:`.transfer_decisions.decide_order_transfer` (``stripe_payment_split``).
+TRANSFER_RULES = RuleTable(
+    key="stripe-transfer",
+    ladder="mirakl_connector.stripe.transfer_decisions",
+    functions=("decide_order_transfer", "check_payment", "_check_charge"),
+    dags=("stripe_payment_split.py",),
+    rules=(
+        Rule("Transfer already created", "`TRANSFER_CREATED`"),
+        Rule(
+            "Order created before `go_live` and not in the ledger yet",
+            "`BEFORE_GO_LIVE` (counted, never recorded or moved)",
+            (_BEFORE_GO_LIVE,),
+        ),
+        Rule(
+            "Another provider pays the shop at the order's date (`payout_provider` rule: "
+            "`shops`, `hw-program`, `default`)",
+            "`TRANSFER_ABORTED`",
+            (_OTHER_PROVIDER,),
+        ),
+        Rule("A currency Stripe does not support", "`TRANSFER_FAILED`", (_UNSUPPORTED,)),
+        Rule("No shop id on the order", "`TRANSFER_ON_HOLD`", ("No shop ID provided",)),
+        Rule(
+            "No Stripe account mapped to the shop",
+            "`TRANSFER_ON_HOLD`",
+            ("Cannot find Stripe account for shop ID …",),
+        ),
+        Rule(
+            "Tax transfer (`<order id>_TAX`) while the tax split is disabled",
+            "`TRANSFER_ON_HOLD`",
+            ("Tax split is disabled; enable it to transfer the tax",),
+        ),
+        Rule(
+            "Tax transfer without `payment_split.tax_account`",
+            "`TRANSFER_ON_HOLD`",
+            ("No stripe account ID provided",),
+        ),
+        Rule("Shop flagged ignored", "`TRANSFER_IGNORED`", ("Shop … is ignored",)),
+        Rule(
+            "Seller's account verification status not known yet (no KYC status: not seen by "
+            "onboarding, the KYC monitor or `account.updated`; unknown is not verified)",
+            "`TRANSFER_ON_HOLD`",
+            (
+                "Stripe account … verification status is not known yet "
+                "(waiting for the KYC monitor or an account.updated event)",
+            ),
+        ),
+        Rule(
+            "Seller's account not verified (KYC PENDING_SUBMISSION, PENDING_APPROVAL, REFUSED); "
+            "not for the tax transfer",
+            "`TRANSFER_ON_HOLD`",
+            ("Stripe account … is not verified yet (KYC …)",),
+        ),
+        Rule(
+            "Order refused / cancelled (service: refused, expired, cancelled)",
+            "`TRANSFER_ABORTED`",
+            ("Order cannot be processed, status is …",),
+        ),
+        Rule(
+            "Order not accepted yet, or not debited (service: no OK debit)",
+            "`TRANSFER_ON_HOLD`",
+            ("Order is not ready yet, status is …",),
+        ),
+        Rule(
+            "Payment intent cancelled, charge failed or refunded",
+            "`TRANSFER_ABORTED`",
+            (_CANCELED, _FAILED),
+        ),
+        Rule(
+            "Payment not succeeded or not captured yet, or an intent without a charge",
+            "`TRANSFER_ON_HOLD`",
+            (_NOT_READY, _NOT_CAPTURED, _NO_CHARGE),
+        ),
+        Rule("Payment unknown to Stripe", "`TRANSFER_ABORTED`", note=_STRIPES_MESSAGE),
+        Rule(
+            "Amount (amount due − operator commission [− tax], in minor units) ≤ 0",
+            "`TRANSFER_ABORTED`",
+            (_AMOUNT,),
+        ),
+        Rule(
+            "Amount below the smallest transfer Stripe can express in the currency",
+            "`TRANSFER_ABORTED`",
+            (_TOO_SMALL,),
+        ),
+        Rule(
+            "Above `approval.transfer_above` and not approved for this amount and destination "
+            "on the payments console (off by default; the next scheduled run after the approval "
+            "sends it, once)",
+            "`TRANSFER_ON_HOLD`",
+            ("awaiting approval: … is above approval.transfer_above …",),
+        ),
+        Rule(
+            "The order is already claimed by the other provider (payment claims)",
+            "`TRANSFER_ABORTED`",
+            ("Order … is already claimed for payment by hyperwallet (…): not paid by stripe",),
+        ),
+        Rule(
+            "Otherwise",
+            "`TRANSFER_PENDING`, then `TRANSFER_CREATED` or `TRANSFER_FAILED`",
+            note="Stripe's message on failure",
+        ),
+    ),
+)
+
+#: :func:`.refund_decisions.decide_refund` (``stripe_payment_refund``).
+REFUND_RULES = RuleTable(
+    key="stripe-refund",
+    ladder="mirakl_connector.stripe.refund_decisions",
+    functions=("decide_refund", "_check_payment", "_check_intent"),
+    dags=("stripe_payment_refund.py",),
+    rules=(
+        Rule(
+            "Refunded in Stripe already: validated in Mirakl, or not yet",
+            "`REFUND_CREATED`, or `REFUND_PENDING` (only the Mirakl validation left)",
+        ),
+        Rule(
+            "New refund of an order created before `go_live` (the order's date: its transfer "
+            "row, else OR11/SOR11 by id)",
+            "`BEFORE_GO_LIVE` (counted, never recorded or moved)",
+            (_BEFORE_GO_LIVE,),
+        ),
+        Rule(
+            "Another provider pays the order's shop at the order's date",
+            "`REFUND_ABORTED`",
+            (_OTHER_PROVIDER,),
+        ),
+        Rule("Amount ≤ 0", "`REFUND_ABORTED`", (_AMOUNT,)),
+        Rule("A currency Stripe does not support", "`REFUND_FAILED`", (_UNSUPPORTED,)),
+        Rule(
+            "Amount below the smallest refund Stripe can express in the currency",
+            "`REFUND_ABORTED`",
+            (_TOO_SMALL,),
+        ),
+        Rule(
+            "No payment (the order transfer's charge, else the payment mapping)",
+            "`REFUND_ON_HOLD`",
+            ("Cannot find the ID of the payment to be refunded",),
+        ),
+        Rule("Payment unknown to Stripe", "`REFUND_ABORTED`", note=_STRIPES_MESSAGE),
+        Rule(
+            "Payment cancelled, failed or already refunded",
+            "`REFUND_ABORTED`",
+            (_CANCELED, _FAILED),
+        ),
+        Rule(
+            "Payment not captured yet (an intent still in `requires_*` is cancelled, as the "
+            "Stripe connector does), or an intent without a charge",
+            "`REFUND_ON_HOLD`",
+            (_NOT_READY, _NOT_CAPTURED, _NO_CHARGE),
+        ),
+        Rule(
+            "The refund is already claimed by the other provider",
+            "`REFUND_ABORTED`",
+            ("Refund … is already claimed for payment by hyperwallet (…): not paid by stripe",),
+        ),
+        Rule(
+            "Otherwise",
+            "`REFUND_PENDING`, then `REFUND_CREATED` or `REFUND_FAILED`",
+            note="Stripe's or Mirakl's message on failure",
+        ),
+    ),
+)
+
+#: Every Stripe table, in the README's order.
+TABLES = (TRANSFER_RULES, REFUND_RULES)
