@@ -61,15 +61,48 @@ key from the invoice id and type; the ledger rows and the checkpoint. Mirakl is 
 **First run**: with no checkpoint, `go_live` (top of `mirakl_connector_config`) is required;
 invoices created before it are counted `BEFORE_GO_LIVE`, never paid.
 
-**Statuses** (transfers `TRANSFER_*`, payouts `PAYOUT_*`): the shop paid by another provider at
-the invoice's date (`payout_provider` rule), the invoice already claimed by Hyperwallet, amount 0
-or missing shop → ABORTED; no Stripe account for the shop, shop ignored, payouts disabled, the
-account's KYC status not known yet (payout, extra credits), or (payout) an invoice transfer
-of the same invoice not settled yet, funds not there yet, or (off by default) held by the
-`approval` settings (`transfer_above`, `payout_above`, `first_payout_to_new_account`) until
-approved on the payments console → ON_HOLD (re-evaluated when that changes, and by the full
-sweep); otherwise PENDING, then
-CREATED, or FAILED with Stripe's reason (retried next run with a new key). A backlog row whose
+**Decision rules** (transfers `TRANSFER_*`, payouts `PAYOUT_*`; first match wins; a row ON_HOLD
+is re-evaluated when what it waits for changes, and by the full sweep):
+
+[//]: # (rule-table stripe-settlement: written by scripts/render_rule_tables.py, do not edit)
+
+1. Already created (a payout that failed at the bank afterwards and was not reopened is
+   `PAYOUT_FAILED`) → `*_CREATED` / `PAYOUT_FAILED`: "Payout … failed after it was created…; check
+   the seller's bank details, then pay out again from the Stripe dashboard"
+2. Invoice created before `go_live` and not in the ledger yet → `BEFORE_GO_LIVE` (counted with its
+   payout amount, never recorded or moved): "created …, before go_live …: not moved"
+3. Another provider pays the shop at the invoice's date → `*_ABORTED`: "Shop … is paid by
+   Hyperwallet, not Stripe (the rule that said so)"
+4. No shop id on the invoice → `*_ABORTED`: "No shop ID provided"
+5. Amount ≤ 0 → `*_ABORTED`: "Amount must be positive, input was: …"
+6. A currency Stripe does not support → `*_FAILED`: "Currency … is not supported by Stripe (see …)"
+7. Amount below the smallest transfer or payout Stripe can express in the currency (HUF and TWD pay
+   out whole units: the rest stays on the seller's balance) → `*_ABORTED`: "Amount is below the
+   smallest … Stripe allows in …"
+8. No Stripe account for the shop → `*_ON_HOLD`: "Cannot find Stripe account for shop ID …"
+9. Shop flagged ignored (the Stripe connector moved its money regardless) → `*_ON_HOLD`: "Shop … is
+   ignored"
+10. Payouts disabled on the account (payout) → `PAYOUT_ON_HOLD`: "Payouts are disabled for shop ID
+    …"
+11. Account's KYC status not known yet (payout, extra credits: money *to* the seller's account) →
+    `*_ON_HOLD`: "Stripe account … verification status is not known yet (waiting for the KYC monitor
+    or an account.updated event)"
+12. Above `approval.transfer_above` / `approval.payout_above`, or the first payout to the account
+    (`approval.first_payout_to_new_account`), and not approved for this amount and destination (off
+    by default) → `*_ON_HOLD`: "awaiting approval: first payout to acct_…"
+13. The invoice is already claimed by the other provider → `*_ABORTED`: "Invoice … is already
+    claimed for payment by hyperwallet (…): not paid by stripe"
+14. When sent (`create_payouts`): an invoice transfer of the same invoice not settled yet (fees are
+    collected first) → `PAYOUT_ON_HOLD`: "Waiting for the invoice transfers of invoice …: …"
+15. When sent: not enough available on the Stripe balance (`balance_insufficient`) → `*_ON_HOLD`:
+    "Waiting for funds: … to pay out, … available on … (balance_insufficient); expected available on
+    … UTC"
+16. Otherwise → `*_PENDING`, then `*_CREATED` or `*_FAILED` (retried next run with a new key):
+    Stripe's message on failure
+
+[//]: # (end rule-table stripe-settlement)
+
+A backlog row whose
 invoice Mirakl no longer returns keeps its status; the report names it.
 
 **Params** (manual runs): `shop_id` (one shop: no backlog, checkpoint unchanged), `since` and

@@ -49,6 +49,13 @@ REASON_HELPERS = {
         ("mirakl_connector.stripe.currency", "unsupported_reason"),
         ("mirakl_connector.stripe.currency", "sendable"),
     ),
+    "stripe-settlement": (
+        ("mirakl_connector.stripe.kyc_rules", "unknown_status_reason"),
+        ("mirakl_connector.stripe.currency", "unsupported_reason"),
+        ("mirakl_connector.stripe.currency", "sendable"),
+        ("mirakl_connector.stripe.settlement_decisions", "_shop_blocker"),
+        ("mirakl_connector.stripe.settlement_decisions", "payout_blocker"),
+    ),
 }
 
 
@@ -62,7 +69,7 @@ def test_every_copy_is_up_to_date():
 
 
 def test_every_table_is_in_the_readme_and_its_dags():
-    assert set(TABLES) >= {"stripe-transfer", "stripe-refund"}
+    assert set(TABLES) >= {"stripe-transfer", "stripe-refund", "stripe-settlement"}
     for table in TABLES.values():
         assert table.dags, f"{table.key}: no DAG carries it"
         for path in SCRIPT.targets(table):

@@ -186,5 +186,100 @@ REFUND_RULES = RuleTable(
     ),
 )
 
+#: :func:`.settlement_decisions.decide_invoice_transfer` and :func:`.decide_payout`
+#: (``stripe_seller_settlement``): the invoice's three transfers (``TRANSFER_*``) and its payout
+#: (``PAYOUT_*``) share the ladder; ``*`` stands for either.
+SETTLEMENT_RULES = RuleTable(
+    key="stripe-settlement",
+    ladder="mirakl_connector.stripe.settlement_decisions",
+    functions=("decide_invoice_transfer", "decide_payout"),
+    dags=("stripe_seller_settlement.py",),
+    rules=(
+        Rule(
+            "Already created (a payout that failed at the bank afterwards and was not reopened "
+            "is `PAYOUT_FAILED`)",
+            "`*_CREATED` / `PAYOUT_FAILED`",
+            (
+                "Payout … failed after it was created…; check the seller's bank details, then "
+                "pay out again from the Stripe dashboard",
+            ),
+        ),
+        Rule(
+            "Invoice created before `go_live` and not in the ledger yet",
+            "`BEFORE_GO_LIVE` (counted with its payout amount, never recorded or moved)",
+            (_BEFORE_GO_LIVE,),
+        ),
+        Rule(
+            "Another provider pays the shop at the invoice's date",
+            "`*_ABORTED`",
+            (_OTHER_PROVIDER,),
+        ),
+        Rule("No shop id on the invoice", "`*_ABORTED`", ("No shop ID provided",)),
+        Rule("Amount ≤ 0", "`*_ABORTED`", (_AMOUNT,)),
+        Rule("A currency Stripe does not support", "`*_FAILED`", (_UNSUPPORTED,)),
+        Rule(
+            "Amount below the smallest transfer or payout Stripe can express in the currency "
+            "(HUF and TWD pay out whole units: the rest stays on the seller's balance)",
+            "`*_ABORTED`",
+            (_TOO_SMALL,),
+        ),
+        Rule(
+            "No Stripe account for the shop",
+            "`*_ON_HOLD`",
+            ("Cannot find Stripe account for shop ID …",),
+        ),
+        Rule(
+            "Shop flagged ignored (the Stripe connector moved its money regardless)",
+            "`*_ON_HOLD`",
+            ("Shop … is ignored",),
+        ),
+        Rule(
+            "Payouts disabled on the account (payout)",
+            "`PAYOUT_ON_HOLD`",
+            ("Payouts are disabled for shop ID …",),
+        ),
+        Rule(
+            "Account's KYC status not known yet (payout, extra credits: money *to* the "
+            "seller's account)",
+            "`*_ON_HOLD`",
+            (
+                "Stripe account … verification status is not known yet "
+                "(waiting for the KYC monitor or an account.updated event)",
+            ),
+        ),
+        Rule(
+            "Above `approval.transfer_above` / `approval.payout_above`, or the first payout to "
+            "the account (`approval.first_payout_to_new_account`), and not approved for this "
+            "amount and destination (off by default)",
+            "`*_ON_HOLD`",
+            ("awaiting approval: first payout to acct_…",),
+        ),
+        Rule(
+            "The invoice is already claimed by the other provider",
+            "`*_ABORTED`",
+            ("Invoice … is already claimed for payment by hyperwallet (…): not paid by stripe",),
+        ),
+        Rule(
+            "When sent (`create_payouts`): an invoice transfer of the same invoice not settled "
+            "yet (fees are collected first)",
+            "`PAYOUT_ON_HOLD`",
+            ("Waiting for the invoice transfers of invoice …: …",),
+        ),
+        Rule(
+            "When sent: not enough available on the Stripe balance (`balance_insufficient`)",
+            "`*_ON_HOLD`",
+            (
+                "Waiting for funds: … to pay out, … available on … (balance_insufficient); "
+                "expected available on … UTC",
+            ),
+        ),
+        Rule(
+            "Otherwise",
+            "`*_PENDING`, then `*_CREATED` or `*_FAILED` (retried next run with a new key)",
+            note=_STRIPES_MESSAGE + " on failure",
+        ),
+    ),
+)
+
 #: Every Stripe table, in the README's order.
-TABLES = (TRANSFER_RULES, REFUND_RULES)
+TABLES = (TRANSFER_RULES, REFUND_RULES, SETTLEMENT_RULES)
