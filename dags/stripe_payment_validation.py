@@ -47,6 +47,34 @@ Variable's `payment_validation` section (`validation_enabled`, `capture_enabled`
 was already captured (e.g. at checkout; the reason says so), else `failed` with Stripe's reason
 (expired or cancelled authorisation, amount too large). Never retried forever.
 
+**Capture rules** of `capture_payments`, for one mapping (first match wins):
+
+[//]: # (rule-table stripe-capture: written by scripts/render_rule_tables.py, do not edit)
+
+1. Mirakl returns no order of the commercial order → wait (`to_capture`): "Commercial order … is not
+   returned by Mirakl"
+2. An order still STAGING, WAITING_ACCEPTANCE, WAITING_DEBIT or WAITING_DEBIT_PAYMENT → wait
+   (`to_capture`): "Order … is not ready yet, status is …"
+3. An order accepted but not debited yet → wait (`to_capture`): "Order … is not debited yet, status
+   is …"
+4. The orders mix currencies → fail (`failed`): "Orders of … mix currencies (…)"
+5. No authorised amount recorded on the mapping → fail (`failed`): "Payment … has no recorded
+   amount"
+6. Nothing left once refused lines (`total_price` + taxes) and cancelled lines (`cancelations`) are
+   taken off the authorised amount → release the authorisation (`canceled`): "Every order was
+   refused or cancelled…"
+7. Otherwise: capture what is left, in Stripe's unit (rounded down) → capture (`captured`, with
+   `captured_amount`)
+8. Stripe refuses for good, and the payment was already captured (e.g. at checkout) → `captured`:
+   "Payment … was already captured in Stripe (…)"
+9. Stripe refuses for good, and the authorisation expired or was cancelled → `canceled` (a release)
+   / `failed` (a capture): "Payment … was already released" / "Payment … can no longer be captured,
+   status is … (…)"
+10. Stripe refuses for good, for any other reason (amount too large...) → `failed` (terminal: never
+    retried forever): "Stripe refused to …: …"
+
+[//]: # (end rule-table stripe-capture)
+
 **Params** (manual runs): `commercial_ids` (only these commercial orders), `dry_run` (decide and
 report, change nothing). There is no `since`: PA11 has no date filter.
 

@@ -69,7 +69,12 @@ def test_every_copy_is_up_to_date():
 
 
 def test_every_table_is_in_the_readme_and_its_dags():
-    assert set(TABLES) >= {"stripe-transfer", "stripe-refund", "stripe-settlement"}
+    assert set(TABLES) >= {
+        "stripe-transfer",
+        "stripe-capture",
+        "stripe-refund",
+        "stripe-settlement",
+    }
     for table in TABLES.values():
         assert table.dags, f"{table.key}: no DAG carries it"
         for path in SCRIPT.targets(table):
@@ -118,13 +123,18 @@ def _template(node: ast.AST) -> str | None:
         return "".join(
             part.value if isinstance(part, ast.Constant) else PLACEHOLDER for part in node.values
         )
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        # "Every order was refused or cancelled" + (f" (aborted {...})" if aborted else "")
+        left = _template(node.left)
+        if left is not None:
+            return left + (_template(node.right) or PLACEHOLDER)
     return None
 
 
 def _status_reasons(function: ast.FunctionDef) -> set[str]:
-    """Each literal that follows a ``<Something>Status.<NAME>`` in a call or a tuple (``_set(row,
-    Status.X, "reason")``, ``return Status.X, "reason"``), and each literal assigned to
-    ``reason``."""
+    """Each literal that follows a ``<Something>Status.<NAME>`` (or ``…Action.<NAME>``) in a call or
+    a tuple (``_set(row, Status.X, "reason")``, ``return Status.X, "reason"``), and each literal
+    assigned to ``reason``."""
     found = set()
     for node in ast.walk(function):
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
@@ -138,7 +148,7 @@ def _status_reasons(function: ast.FunctionDef) -> set[str]:
             if (
                 isinstance(before, ast.Attribute)
                 and isinstance(before.value, ast.Name)
-                and before.value.id.endswith("Status")
+                and before.value.id.endswith(("Status", "Action"))
                 and (text := _template(after)) is not None
             ):
                 found.add(text)

@@ -281,5 +281,71 @@ SETTLEMENT_RULES = RuleTable(
     ),
 )
 
+#: :func:`.capture_decisions.decide_capture`, then :func:`.capture_decisions.settle_refused` when
+#: Stripe refuses the capture or release for good (``stripe_payment_validation``,
+#: ``capture_payments``: one payment mapping in ``to_capture`` and its OR11 orders).
+CAPTURE_RULES = RuleTable(
+    key="stripe-capture",
+    ladder="mirakl_connector.stripe.capture_decisions",
+    functions=("decide_capture", "settle_refused", "_canceled"),
+    dags=("stripe_payment_validation.py",),
+    headers=("Condition", "Action (payment mapping status)", "Reason"),
+    rules=(
+        Rule(
+            "Mirakl returns no order of the commercial order",
+            "wait (`to_capture`)",
+            ("Commercial order … is not returned by Mirakl",),
+        ),
+        Rule(
+            "An order still STAGING, WAITING_ACCEPTANCE, WAITING_DEBIT or WAITING_DEBIT_PAYMENT",
+            "wait (`to_capture`)",
+            ("Order … is not ready yet, status is …",),
+        ),
+        Rule(
+            "An order accepted but not debited yet",
+            "wait (`to_capture`)",
+            ("Order … is not debited yet, status is …",),
+        ),
+        Rule(
+            "The orders mix currencies",
+            "fail (`failed`)",
+            ("Orders of … mix currencies (…)",),
+        ),
+        Rule(
+            "No authorised amount recorded on the mapping",
+            "fail (`failed`)",
+            ("Payment … has no recorded amount",),
+        ),
+        Rule(
+            "Nothing left once refused lines (`total_price` + taxes) and cancelled lines "
+            "(`cancelations`) are taken off the authorised amount",
+            "release the authorisation (`canceled`)",
+            ("Every order was refused or cancelled…",),
+        ),
+        Rule(
+            "Otherwise: capture what is left, in Stripe's unit (rounded down)",
+            "capture (`captured`, with `captured_amount`)",
+        ),
+        Rule(
+            "Stripe refuses for good, and the payment was already captured (e.g. at checkout)",
+            "`captured`",
+            ("Payment … was already captured in Stripe (…)",),
+        ),
+        Rule(
+            "Stripe refuses for good, and the authorisation expired or was cancelled",
+            "`canceled` (a release) / `failed` (a capture)",
+            (
+                "Payment … was already released",
+                "Payment … can no longer be captured, status is … (…)",
+            ),
+        ),
+        Rule(
+            "Stripe refuses for good, for any other reason (amount too large...)",
+            "`failed` (terminal: never retried forever)",
+            ("Stripe refused to …: …",),
+        ),
+    ),
+)
+
 #: Every Stripe table, in the README's order.
-TABLES = (TRANSFER_RULES, REFUND_RULES, SETTLEMENT_RULES)
+TABLES = (TRANSFER_RULES, CAPTURE_RULES, REFUND_RULES, SETTLEMENT_RULES)
