@@ -38,6 +38,9 @@ def _load_script():
 SCRIPT = _load_script()
 TABLES = {table.key: table for table in SCRIPT.TABLES}
 
+#: The names a ladder assigns a reason text to.
+REASON_NAMES = {"reason", "hold", "skip", "status_reason"}
+
 #: Helpers whose text a ladder records as the reason (the call, not a literal, is in the ladder).
 REASON_HELPERS = {
     "stripe-transfer": (
@@ -74,6 +77,7 @@ def test_every_table_is_in_the_readme_and_its_dags():
         "stripe-capture",
         "stripe-refund",
         "stripe-settlement",
+        "hyperwallet-invoice-payment",
     }
     for table in TABLES.values():
         assert table.dags, f"{table.key}: no DAG carries it"
@@ -115,33 +119,67 @@ def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
     raise AssertionError(f"no function {name}: update the rule table's `functions`")
 
 
-def _template(node: ast.AST) -> str | None:
-    """A string literal as a reason template (``…`` for each ``{...}``), else None."""
+def _template(node: ast.AST, constants: dict[str, str] | None = None) -> str | None:
+    """A string literal as a reason template (``…`` for each ``{...}``, but a module constant's
+    value for ``{CONSTANT}``), else None."""
+    constants = constants or {}
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
-        return "".join(
-            part.value if isinstance(part, ast.Constant) else PLACEHOLDER for part in node.values
-        )
+        parts = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                parts.append(part.value)
+            elif isinstance(part.value, ast.Name) and part.value.id in constants:
+                parts.append(constants[part.value.id])
+            else:
+                parts.append(PLACEHOLDER)
+        return "".join(parts)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         # "Every order was refused or cancelled" + (f" (aborted {...})" if aborted else "")
-        left = _template(node.left)
+        left = _template(node.left, constants)
         if left is not None:
-            return left + (_template(node.right) or PLACEHOLDER)
+            right = _template(node.right, constants)
+            return left + (PLACEHOLDER if right is None else right)
     return None
 
 
-def _status_reasons(function: ast.FunctionDef) -> set[str]:
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """The module's top-level ``NAME = "text"`` constants."""
+    return {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id.isupper()
+    }
+
+
+def _status_reasons(function: ast.FunctionDef, constants: dict[str, str] | None = None) -> set[str]:
     """Each literal that follows a ``<Something>Status.<NAME>`` (or ``…Action.<NAME>``) in a call or
     a tuple (``_set(row, Status.X, "reason")``, ``return Status.X, "reason"``), and each literal
-    assigned to ``reason``."""
+    assigned to a reason (``reason``, ``.hold``, ``.skip``, ``.status_reason``) or appended to
+    ``.notes``."""
     found = set()
     for node in ast.walk(function):
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
-            "reason"
-        ]:
-            if (text := _template(node.value)) is not None:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            # reason = "..."; plan.hold / plan.skip / row.status_reason = "..."
+            target = node.targets[0]
+            name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+            if name in REASON_NAMES and (text := _template(node.value, constants)) is not None:
                 found.add(text)
+            continue
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "append"
+            and getattr(node.func.value, "attr", None) == "notes"
+            and node.args
+            and (text := _template(node.args[0], constants)) is not None
+        ):
+            found.add(text)  # plan.notes.append("...")
             continue
         items = node.args if isinstance(node, ast.Call) else getattr(node, "elts", None) or []
         for before, after in zip(items, items[1:], strict=False):
@@ -149,18 +187,18 @@ def _status_reasons(function: ast.FunctionDef) -> set[str]:
                 isinstance(before, ast.Attribute)
                 and isinstance(before.value, ast.Name)
                 and before.value.id.endswith(("Status", "Action"))
-                and (text := _template(after)) is not None
+                and (text := _template(after, constants)) is not None
             ):
                 found.add(text)
     return found
 
 
-def _returned_texts(function: ast.FunctionDef) -> set[str]:
+def _returned_texts(function: ast.FunctionDef, constants: dict[str, str] | None = None) -> set[str]:
     """The literals a helper returns or assigns whole (its reason texts)."""
     found = set()
     for node in ast.walk(function):
         if isinstance(node, (ast.Return, ast.Assign)) and node.value is not None:
-            text = _template(node.value)
+            text = _template(node.value, constants)
             if text is not None:
                 found.add(text)
     return found
@@ -170,9 +208,10 @@ def _ladder_reasons(table: RuleTable) -> set[str]:
     tree = _module_tree(table.ladder)
     reasons = set()
     for name in table.functions:
-        reasons |= _status_reasons(_function(tree, name))
+        reasons |= _status_reasons(_function(tree, name), _constants(tree))
     for module, name in REASON_HELPERS.get(table.key, ()):
-        reasons |= _returned_texts(_function(_module_tree(module), name))
+        helper = _module_tree(module)
+        reasons |= _returned_texts(_function(helper, name), _constants(helper))
     return reasons
 
 
@@ -193,12 +232,17 @@ def test_the_reason_extraction_sees_each_form_of_reason():
         "    if b:\n"
         "        return TransferStatus.ABORTED, f'Payment {p.id} failed'\n"
         "    reason = f'Payment {p.id} is not ready yet, status is {p.status}'\n"
+        "    if c:\n"
+        "        plan.hold = f'shop {p.shop} is TERMINATED' + ''\n"
+        "    plan.notes.append('seller amount is 0')\n"
         "    return _set(row, TransferStatus.ON_HOLD, reason)\n"
     )
     assert _status_reasons(_function(tree, "ladder")) == {
         "No shop ID provided",
         "Payment … failed",
         "Payment … is not ready yet, status is …",
+        "shop … is TERMINATED",
+        "seller amount is 0",
     }
 
 

@@ -14,7 +14,7 @@ from mirakl_connector.core.rule_tables import Rule, RuleTable
 
 _BEFORE_GO_LIVE = "created …, before go_live …: not moved"
 _OTHER_PROVIDER = "Shop … is paid by Hyperwallet, not Stripe (the rule that said so)"
-_UNSUPPORTED = "Currency … is not supported by Stripe (see …)"
+_UNSUPPORTED = "Currency … is not supported by Stripe (see https://docs.stripe.com/currencies)"
 _AMOUNT = "Amount must be positive, input was: …"
 _TOO_SMALL = "Amount is below the smallest … Stripe allows in …"
 _CANCELED = "Payment … has been canceled"
