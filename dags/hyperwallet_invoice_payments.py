@@ -73,20 +73,23 @@ ON_HOLD, ABORTED.
 
 1. Invoice created before `go_live` and not in the ledger yet → `BEFORE_GO_LIVE` (counted, never
    recorded or paid): "created …, before go_live …: not moved"
-2. Shop not returned by Mirakl (S20) → `ON_HOLD` (retried): "shop … is not returned by Mirakl (S20)"
-3. Shop TERMINATED in Mirakl → `ON_HOLD` (retried): "shop … is TERMINATED in Mirakl"
-4. No `hw-program` on the shop → `SKIPPED` (for good): "shop … has no hw-program (not paid through
-   Hyperwallet)"
-5. An `hw-program` that is not a configured program → `ON_HOLD` (retried): "shop … has hw-program …,
+2. Shop returned by Mirakl (S20), not TERMINATED, without `hw-program` → `SKIPPED` (for good): "shop
+   … has no hw-program (not paid through Hyperwallet)"
+3. ... whose `hw-program` is a configured program flagged ignored → `SKIPPED` (for good): "program …
+   is ignored"
+4. Another provider pays the shop at the invoice's date (`payout_provider` rule; checked before any
+   hold: a hold must not wait for a shop Stripe pays) → `NOT_HYPERWALLET`: "Shop … is paid by
+   Stripe, not Hyperwallet (the rule that said so)"
+5. Shop not returned by Mirakl (S20) → `ON_HOLD` (retried): "shop … is not returned by Mirakl (S20)"
+6. Shop TERMINATED in Mirakl → `ON_HOLD` (retried): "shop … is TERMINATED in Mirakl"
+7. An `hw-program` that is not a configured program → `ON_HOLD` (retried): "shop … has hw-program …,
    which is not a configured program (known: …)"
-6. Program flagged ignored → `SKIPPED` (for good): "program … is ignored"
-7. Another provider pays the shop at the invoice's date (`payout_provider` rule) →
-   `NOT_HYPERWALLET`: "Shop … is paid by Stripe, not Hyperwallet (the rule that said so)"
 8. No `hw-bankaccount-token` on the shop yet (the bank account extract has not run) → `ON_HOLD`
    (`HW_PAYMENT_ON_HOLD`; paid by `hyperwallet_retries` once it is there): "shop … has no
    hw-bankaccount-token yet (the bank account extract has not created its Hyperwallet bank account)"
-9. The invoice is already claimed by the other provider (payment claims) → `NOT_HYPERWALLET`:
-   "Invoice … is already claimed for payment by stripe (…): not paid by hyperwallet"
+9. The invoice is already claimed by the other provider (payment claims; claimed for Hyperwallet
+   just before its first payment is sent) → `NOT_HYPERWALLET`: "Invoice … is already claimed for
+   payment by stripe (…): not paid by hyperwallet"
 10. Seller amount 0 / negative → no seller payment / `REFUSED` (`HW_PAYMENT_ABORTED`, never sent):
     "seller amount is 0: no seller payment" / "seller amount is negative (…): not sent"
 11. Operator commission (`operator_commissions`; never on a credit note) 0 → no operator payment:

@@ -22,6 +22,22 @@ INVOICE_PAYMENT_RULES = RuleTable(
             ("created …, before go_live …: not moved",),
         ),
         Rule(
+            "Shop returned by Mirakl (S20), not TERMINATED, without `hw-program`",
+            "`SKIPPED` (for good)",
+            ("shop … has no hw-program (not paid through Hyperwallet)",),
+        ),
+        Rule(
+            "... whose `hw-program` is a configured program flagged ignored",
+            "`SKIPPED` (for good)",
+            ("program … is ignored",),
+        ),
+        Rule(
+            "Another provider pays the shop at the invoice's date (`payout_provider` rule; "
+            "checked before any hold: a hold must not wait for a shop Stripe pays)",
+            "`NOT_HYPERWALLET`",
+            ("Shop … is paid by Stripe, not Hyperwallet (the rule that said so)",),
+        ),
+        Rule(
             "Shop not returned by Mirakl (S20)",
             "`ON_HOLD` (retried)",
             ("shop … is not returned by Mirakl (S20)",),
@@ -30,20 +46,9 @@ INVOICE_PAYMENT_RULES = RuleTable(
             "Shop TERMINATED in Mirakl", "`ON_HOLD` (retried)", ("shop … is TERMINATED in Mirakl",)
         ),
         Rule(
-            "No `hw-program` on the shop",
-            "`SKIPPED` (for good)",
-            ("shop … has no hw-program (not paid through Hyperwallet)",),
-        ),
-        Rule(
             "An `hw-program` that is not a configured program",
             "`ON_HOLD` (retried)",
             ("shop … has hw-program …, which is not a configured program (known: …)",),
-        ),
-        Rule("Program flagged ignored", "`SKIPPED` (for good)", ("program … is ignored",)),
-        Rule(
-            "Another provider pays the shop at the invoice's date (`payout_provider` rule)",
-            "`NOT_HYPERWALLET`",
-            ("Shop … is paid by Stripe, not Hyperwallet (the rule that said so)",),
         ),
         Rule(
             "No `hw-bankaccount-token` on the shop yet (the bank account extract has not run)",
@@ -54,7 +59,8 @@ INVOICE_PAYMENT_RULES = RuleTable(
             ),
         ),
         Rule(
-            "The invoice is already claimed by the other provider (payment claims)",
+            "The invoice is already claimed by the other provider (payment claims; claimed for "
+            "Hyperwallet just before its first payment is sent)",
             "`NOT_HYPERWALLET`",
             ("Invoice … is already claimed for payment by stripe (…): not paid by hyperwallet",),
         ),
