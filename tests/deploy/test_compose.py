@@ -4,7 +4,9 @@ Images cannot be pulled here, so these tests read the files: every service has a
 command, a healthcheck and the dependencies it needs; every Airflow service shares the settings
 a CeleryExecutor deployment breaks without (one JWT secret, the Execution API URL, the broker and
 result backend); the init service creates the ledger database and the pools; and the image is
-built with the same install step as the test environment.
+built with the same install step as the test environment. The production image carries neither
+the simulator (include/sandbox) nor a test or lint tool: only the `sandbox` target, which the
+optional sandbox service runs, adds the simulator.
 """
 
 from __future__ import annotations
@@ -90,10 +92,38 @@ def _seconds(duration: str) -> int:
     return int(duration[:-1])
 
 
-def test_only_init_builds_the_image_and_never_pulls_it(services):
-    init = services["airflow-init"]
-    assert init["build"] == "." and init["pull_policy"] == "build"
-    assert [name for name, s in services.items() if "build" in s] == ["airflow-init"]
+#: Each image of the Dockerfile and the one service that builds it.
+BUILDERS = {"production": "airflow-init", "sandbox": "sandbox"}
+
+
+def test_each_image_is_built_by_one_service_and_never_pulled(compose, services):
+    builders = {name: s for name, s in services.items() if "build" in s}
+    assert set(builders) == set(BUILDERS.values())
+    images = {}
+    for target, name in BUILDERS.items():
+        service = builders[name]
+        assert service["build"] == {"context": ".", "target": target}, name
+        assert service["pull_policy"] == "build", name
+        images[target] = service["image"]
+    assert len(set(images.values())) == 2, "the two targets share one image name"
+    # The Airflow services run the production image, never the one with the simulator.
+    assert images["production"] == compose["x-airflow-common"]["image"]
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["image"] == images["production"], name
+
+
+def test_sandbox_service_runs_the_simulator_from_its_image(services):
+    sandbox = services["sandbox"]
+    script = "\n".join(sandbox["command"])
+    assert "scenario=/opt/airflow/include/sandbox/mirakl_sandbox/scenarios/demo.json" in script
+    # The sandbox image copies include/sandbox to that path (Dockerfile, target sandbox).
+    assert (REPO_ROOT / "include/sandbox/mirakl_sandbox/scenarios/demo.json").is_file()
+    assert "python -m mirakl_connector.airflow.demo seed-ledger" in script
+    assert "exec python -m mirakl_sandbox" in script
+    sandbox_copies = [
+        dest for source, dest in _copies(_stages()["sandbox"]) if source == "include/sandbox"
+    ]
+    assert sandbox_copies == ["/opt/airflow/include/sandbox"]
 
 
 @pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "airflow-init", "sandbox"])
@@ -182,9 +212,44 @@ def test_secrets_stay_out_of_git_and_of_the_build_context():
     assert {".env", ".git", ".venv"} <= set(docker_ignored)
 
 
+#: Development tools: pinned in requirements-dev.txt, never in requirements.txt or the image.
+DEV_TOOLS = (
+    "pytest",
+    "pytest-timeout",
+    "responses",
+    "hypothesis",
+    "ruff",
+    "aiosmtpd",
+    "playwright",
+    "import-linter",
+    "mypy",
+)
+
+
 def test_production_image_installs_no_test_tools():
     runtime = (REPO_ROOT / "requirements.txt").read_text()
     dev = (REPO_ROOT / "requirements-dev.txt").read_text()
+    runtime_pins = {
+        re.split(r"[=<>!~\[; ]", line.strip(), maxsplit=1)[0].lower()
+        for line in runtime.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
+    for tool in DEV_TOOLS:
+        assert tool not in runtime_pins, f"{tool} in the runtime requirements"
+        assert not re.search(rf"^{tool}\b", runtime, re.M), f"{tool} in the runtime requirements"
+        assert re.search(rf"^{re.escape(tool)}==", dev, re.M), (
+            f"{tool} not pinned in requirements-dev.txt"
+        )
+    # Anything pytest-ish (plugins included) is a test tool.
+    assert not [pin for pin in runtime_pins if pin.startswith("pytest")]
+    # Every line of both files is an exact pin (or the dev file's include of the runtime file).
+    for path in ("requirements.txt", "requirements-dev.txt"):
+        for line in (REPO_ROOT / path).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and line != "-r requirements.txt":
+                assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][A-Za-z0-9_.]*", line), (
+                    f"{path}: not an exact pin: {line}"
+                )
     for tool in ("pytest", "playwright", "hypothesis", "ruff"):
         assert not re.search(rf"^{tool}\b", runtime, re.M), f"{tool} in the runtime requirements"
         assert re.search(rf"^{tool}==", dev, re.M), f"{tool} not pinned in requirements-dev.txt"
@@ -214,24 +279,77 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
     ]
 
 
-def test_dockerfile_installs_with_the_tests_install_step():
-    instructions = _dockerfile_instructions()
-    # The Python the tests run on (3.11), not the tag's default (3.13).
-    assert instructions[0] == ("FROM", "apache/airflow:3.3.2-python3.11")
-    copied = {}
-    for op, args in instructions:
+def _stages() -> dict[str, list[tuple[str, str]]]:
+    """The Dockerfile's stages by name, each starting with its FROM instruction."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for op, args in _dockerfile_instructions():
+        if op == "FROM":
+            image, _, name = args.partition(" AS ")
+            assert name, f"unnamed stage: FROM {args}"
+            current = stages.setdefault(name.strip(), [])
+        assert current is not None, f"{op} before the first FROM"
+        current.append((op, args))
+    return stages
+
+
+def _copies(stage: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(source, destination) of every COPY of ``stage``."""
+    copied = []
+    for op, args in stage:
         if op == "COPY":
             parts = [p for p in shlex.split(args) if not p.startswith("--")]
             for source in parts[:-1]:
                 assert (REPO_ROOT / source).exists(), f"COPY source missing: {source}"
-                copied[source] = parts[-1]
-    runs = [args for op, args in instructions if op == "RUN"]
+                copied.append((source.rstrip("/"), parts[-1]))
+    return copied
+
+
+def test_dockerfile_has_a_production_and_a_sandbox_stage():
+    stages = _stages()
+    assert list(stages) == ["production", "sandbox"]
+    # The Python the tests run on (3.11), not the tag's default (3.13).
+    assert stages["production"][0] == ("FROM", "apache/airflow:3.3.2-python3.11 AS production")
+    # The simulator's image is the production image plus the simulator, nothing else.
+    assert stages["sandbox"][0] == ("FROM", "production AS sandbox")
+    assert _copies(stages["sandbox"]) == [("include/sandbox", "/opt/airflow/include/sandbox")]
+    runs = [args for op, args in stages["sandbox"] if op == "RUN"]
+    assert runs == ["python -m pip install --no-deps /opt/airflow/include/sandbox"]
+
+
+def test_production_stage_copies_no_simulator_and_no_dev_requirements():
+    production = _stages()["production"]
+    sources = [source for source, _ in _copies(production)]
+    # Not include/ as a whole: that would bring include/sandbox.
+    assert "include" not in sources
+    for source in sources:
+        assert not source.startswith("include/sandbox"), f"the simulator in production: {source}"
+        assert "requirements-dev" not in source, f"dev requirements in production: {source}"
+        assert not source.startswith("tests"), source
+    text = " ".join(args for _, args in production)
+    for word in ("sandbox", "requirements-dev", *DEV_TOOLS):
+        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text), (
+            f"production stage mentions {word}"
+        )
+    # ... and the build context keeps the tests out whatever a COPY says.
+    assert "tests" in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+
+
+def test_dockerfile_installs_with_the_tests_install_step():
+    production = _stages()["production"]
+    copied = dict(_copies(production))
+    runs = [args for op, args in production if op == "RUN"]
     assert runs == ["/opt/airflow/scripts/install.sh"]  # the one install step, nothing else
     assert copied["scripts/install.sh"] == "/opt/airflow/scripts/"
     assert copied["scripts/create_pools.sh"] == "/opt/airflow/scripts/"  # the init service's
     assert copied["scripts/compose_init.sh"] == "/opt/airflow/scripts/"
     assert copied["requirements.txt"] == "/opt/airflow/requirements.txt"
-    assert copied["include"] == "/opt/airflow/include"
+    # install.sh installs $REPO_ROOT/include (= /opt/airflow/include): the connector's
+    # pyproject and package, which packages mirakl_connector only.
+    assert copied["include/pyproject.toml"] == "/opt/airflow/include/pyproject.toml"
+    assert copied["include/mirakl_connector"] == "/opt/airflow/include/mirakl_connector"
+    pyproject = (REPO_ROOT / "include/pyproject.toml").read_text()
+    assert 'include = ["mirakl_connector*"]' in pyproject
     # ... and the test environment is installed by the same script (editable there).
     bootstrap = (REPO_ROOT / "scripts/bootstrap.sh").read_text()
     assert re.search(r'"\$REPO_ROOT/scripts/install.sh" --editable', bootstrap)
