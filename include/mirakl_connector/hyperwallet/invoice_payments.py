@@ -45,10 +45,16 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from mirakl_connector.core.batch import BatchSummary, ItemOutcome, chunked, run_batch
-from mirakl_connector.core.errors import ConfigurationError, InvalidItemError, MiraklConnectorError
+from mirakl_connector.core.errors import (
+    ConfigurationError,
+    InvalidItemError,
+    MiraklConnectorError,
+    PaymentProviderError,
+)
 from mirakl_connector.core.registry import Resources
 from mirakl_connector.core.settings import checked_values
 from mirakl_connector.hyperwallet.errors import HyperwalletApiError
@@ -107,6 +113,17 @@ from mirakl_connector.operations.backlog import (
 from mirakl_connector.operations.first_run import GoLive, go_live_from_config
 from mirakl_connector.operations.mail import alert_recipients
 from mirakl_connector.operations.payout_provider import HYPERWALLET, PayoutProviderRule
+from mirakl_connector.operations.send_once import (
+    Recording,
+    Refused,
+    SendResult,
+    Unknown,
+    Written,
+    attempt_once,
+    record_in_doubt,
+    refused_or_unknown,
+    send_and_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -879,44 +896,75 @@ class HyperwalletInvoicePayments:
         return None
 
     def _send(self, row: HyperwalletPayment, program_token: str) -> ItemOutcome:
-        """Under the claim: look the payment up, then create it."""
-        found = self._lookup(row)
-        if found is not None:
-            return self._adopt(row, found, dry_run=False)
+        """Under the claim: look the payment up, then create it (Hyperwallet has no idempotency
+        key, so every row is looked up first, in doubt or not)."""
         # A payment Hyperwallet reported failed (RETURNED...) is replaced by a new one.
         replaced = f"replaces failed {row.payment_token}" if row.payment_token else None
-        body = payment_body(row, program_token)
-        row = replace(
-            row, status=S.PENDING, status_reason=replaced, payment_token=None, hw_status=None
-        )
-        row = self.ledger.save_hyperwallet_payments([row], run_id=self.run_id)[0]
-        row = self.ledger.mark_hyperwallet_payment_attempt(row, run_id=self.run_id)
-        log.info("Trying to create payment for invoice [%s]", row.client_payment_id)
-        try:
-            created = self.hyperwallet.create_payment(body)
-        except HyperwalletApiError as exc:
-            if exc.permanent:
-                # Hyperwallet said no: nothing was created; the retry sends it again.
-                failed = replace(row, status=S.FAILED, status_reason=str(exc), attempted_at=None)
-                self.ledger.save_hyperwallet_payments([failed], run_id=self.run_id)
-                return _outcome(failed, FAILED, str(exc), failed=True)
-            reason = (
+        body: dict[str, Any] = {}  # made once nothing is found, before the attempt is marked
+
+        def mark(row: HyperwalletPayment) -> HyperwalletPayment:
+            body.update(payment_body(row, program_token))
+            row = replace(
+                row, status=S.PENDING, status_reason=replaced, payment_token=None, hw_status=None
+            )
+            row = self.ledger.save_hyperwallet_payments([row], run_id=self.run_id)[0]
+            row = self.ledger.mark_hyperwallet_payment_attempt(row, run_id=self.run_id)
+            log.info("Trying to create payment for invoice [%s]", row.client_payment_id)
+            return row
+
+        def on_error(
+            row: HyperwalletPayment, exc: PaymentProviderError
+        ) -> tuple[SendResult, HyperwalletPayment]:
+            unknown = (
                 f"outcome unknown ({exc}); the next attempt looks it up by clientPaymentId "
                 "before creating anything"
             )
-            self.ledger.save_hyperwallet_payments(
-                [replace(row, status_reason=reason)], run_id=self.run_id
-            )
-            return _outcome(row, IN_DOUBT, reason, failed=True)
+            return refused_or_unknown(exc, unknown), row
+
+        def created(row: HyperwalletPayment, written: Written) -> ItemOutcome:
+            assert written.answer is not None
+            if written.found:
+                return self._adopt(row, written.answer, dry_run=False)
+            log.info("Payment successfully created for invoice [%s]", row.client_payment_id)
+            reason = f"payment {written.object_id} created"
+            return self._record_created(row, written.answer, PAID, reason, note=replaced)
+
+        def refused(row: HyperwalletPayment, refused: Refused) -> ItemOutcome:
+            # Hyperwallet said no: nothing was created; the retry sends it again.
+            failed = replace(row, status=S.FAILED, status_reason=refused.message)
+            self.ledger.save_hyperwallet_payments([failed], run_id=self.run_id)
+            return _outcome(failed, FAILED, refused.message, failed=True)
+
+        def unknown(row: HyperwalletPayment, unknown: Unknown) -> ItemOutcome:
+            save = partial(self.ledger.save_hyperwallet_payments, run_id=self.run_id)
+            return record_in_doubt(row, unknown.reason, item_id=row.client_payment_id, save=save)
+
+        return send_and_record(
+            row,
+            look_up_first=True,
+            find=self._found,
+            attempt=partial(
+                attempt_once, mark=mark, create=partial(self._create, body=body), on_error=on_error
+            ),
+            recording=Recording(created=created, refused=refused, unknown=unknown),
+        )
+
+    def _found(self, row: HyperwalletPayment) -> Written | None:
+        """The live payment of ``row`` at Hyperwallet (see :meth:`_lookup`), or ``None``."""
+        found = self._lookup(row)
+        if found is None:
+            return None
+        return Written(str(found.get("token")), found=True, answer=found)
+
+    def _create(self, row: HyperwalletPayment, *, body: Mapping[str, Any]) -> SendResult:
+        """Create the payment; an answer without a token leaves it in doubt (looked up next)."""
+        created = self.hyperwallet.create_payment(body)
         token = created.get("token") if isinstance(created, Mapping) else None
         if not token:
-            reason = "Hyperwallet answered without a payment token; looked up on the next attempt"
-            self.ledger.save_hyperwallet_payments(
-                [replace(row, status_reason=reason)], run_id=self.run_id
+            return Unknown(
+                "Hyperwallet answered without a payment token; looked up on the next attempt"
             )
-            return _outcome(row, IN_DOUBT, reason, failed=True)
-        log.info("Payment successfully created for invoice [%s]", row.client_payment_id)
-        return self._record_created(row, created, PAID, f"payment {token} created", note=replaced)
+        return Written(str(token), answer=created)
 
     def _adopt(
         self, row: HyperwalletPayment, found: Mapping[str, Any], *, dry_run: bool

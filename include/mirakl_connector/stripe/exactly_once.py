@@ -28,18 +28,45 @@ each step closes a window in which a crash or a lost answer could move money twi
   stays PENDING and in doubt, and the next run checks with the same key. It is never FAILED,
   because a FAILED row is retried with a new key.
 
-Each workflow supplies the calls (find, mark, create) and maps the result to its own statuses.
+The ladder itself (in doubt: look up first; found: record, never create; refused: FAILED;
+unclear: UNKNOWN) is the provider-neutral :mod:`mirakl_connector.operations.send_once`; this
+module adds what only Stripe has: the key, its replay window and spent keys. Each workflow
+supplies the calls (find, mark, create) and records the result
+(:class:`~mirakl_connector.operations.send_once.Recording`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 from mirakl_connector.core.errors import PaymentProviderError
+from mirakl_connector.operations.send_once import (
+    Refused,
+    SendResult,
+    Unknown,
+    Written,
+    attempt_once,
+    refused_or_unknown,
+    send_once,
+)
 from mirakl_connector.stripe.gateway import KEY_SPENT, REPLAY_WINDOW, CreatedObject
+
+__all__ = [
+    "KEY_LIFETIME",
+    "LOOKUP_MARGIN",
+    "SPENT_KEY_SETTLE",
+    "Attempted",
+    "Refused",
+    "Unknown",
+    "WriteResult",
+    "Written",
+    "lookup_since",
+    "write_once",
+]
 
 
 class Attempted(Protocol):
@@ -50,6 +77,9 @@ class Attempted(Protocol):
 
     @property
     def idempotency_key(self) -> str | None: ...
+
+    @property
+    def in_doubt(self) -> bool: ...
 
 
 R = TypeVar("R", bound=Attempted)
@@ -66,39 +96,13 @@ LOOKUP_MARGIN = timedelta(hours=1)
 #: meanwhile, and an hour is twelve runs of the 5-minute DAGs and within an Airflow day.
 SPENT_KEY_SETTLE = timedelta(hours=1)
 
-
-@dataclass(frozen=True)
-class Written:
-    """Stripe holds the object: created now, answered from Stripe's idempotency store
-    (``replayed``), or looked up by metadata (``found``)."""
-
-    object_id: str
-    replayed: bool = False
-    found: bool = False
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Stripe refused the request for good: nothing was created."""
-
-    message: str
-    code: str | None = None  # Stripe's error code (``balance_insufficient`` ...)
-
-
-@dataclass(frozen=True)
-class Unknown:
-    """Stripe's answer was lost: the row stays in doubt with its key."""
-
-    reason: str
-
-
-WriteResult = Written | Refused | Unknown
+#: the answers of a Stripe write (see :mod:`mirakl_connector.operations.send_once`)
+WriteResult = SendResult
 
 
 def write_once(
     row: R,
     *,
-    in_doubt: bool,
     new_key: str,
     find: Callable[[R], str | None],
     mark: Callable[[R, str], R],
@@ -107,7 +111,11 @@ def write_once(
 ) -> tuple[WriteResult, R]:
     """Create (or recover) the Stripe object of ``row`` without ever creating it twice.
 
-    :param in_doubt: a previous attempt may have reached Stripe (``attempted_at`` set, no id).
+    The row is in doubt when :attr:`~mirakl_connector.ledger.records.ProviderWrite.in_doubt`
+    says so (a previous attempt may have reached Stripe). Inside :data:`REPLAY_WINDOW` it is
+    replayed with its key; past it, it is looked up first
+    (:func:`mirakl_connector.operations.send_once.send_once`).
+
     :param new_key: the key for a fresh attempt (``…:retry<n>`` after a refusal).
     :param find: the object's id at Stripe, looked up by metadata, or ``None``.
     :param mark: commit the key to the ledger; returns the row as stored.
@@ -116,16 +124,18 @@ def write_once(
         refused), or unchanged when it was found before any attempt.
     """
     now = now or datetime.now(UTC)
-    if in_doubt and row.attempted_at and now - row.attempted_at < REPLAY_WINDOW:
+    replay = row.in_doubt and row.attempted_at and now - row.attempted_at < REPLAY_WINDOW
+    if replay:
         key = row.idempotency_key or new_key  # replay: Stripe answers with the first result
     else:
-        if in_doubt:
-            found = find(row)
-            if found:
-                return Written(found, found=True), row
         key = new_key
-
-    return _Attempt(new_key, find, mark, create, now).send(row, key)
+    attempt = _Attempt(new_key, find, mark, create, now)
+    return send_once(
+        row,
+        look_up_first=row.in_doubt and not replay,
+        find=attempt.found,
+        attempt=partial(attempt.send, key=key),
+    )
 
 
 @dataclass(frozen=True)
@@ -138,40 +148,52 @@ class _Attempt(Generic[R]):
     create: Callable[[R, str], CreatedObject]
     now: datetime
 
+    def found(self, row: R) -> Written | None:
+        """The object made for ``row``, looked up at Stripe by its metadata."""
+        found = self.find(row)
+        return Written(found, found=True) if found else None
+
     def send(self, row: R, key: str, *, fresh: bool = True) -> tuple[WriteResult, R]:
         """Mark ``key``, send it and read the answer (``fresh``: a spent key may be replaced)."""
-        row = self.mark(row, key)
-        try:
-            created = self.create(row, key)
-        except PaymentProviderError as exc:
-            if exc.code == "idempotency_error":
-                found = self.find(row)
-                if found:
-                    return Written(found, found=True), row
-                # The key reached Stripe, yet nothing made with it was found: refusing would
-                # send a new key next run and could pay twice. The row stays in doubt, reported
-                # every run, until someone checks Stripe.
-                return Unknown(
-                    f"Stripe says key {key} was already used with other parameters and no "
-                    "object made with it was found since "
-                    f"{lookup_since(row, self.now):%Y-%m-%d %H:%M} UTC: "
-                    "check Stripe before settling this row by hand"
-                ), row
-            if exc.code == KEY_SPENT:
-                return self.after_spent_key(row, key, exc, fresh=fresh)
-            if exc.permanent:
-                return Refused(exc.message, exc.code), replace(row, attempted_at=None)
-            reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
-            return Unknown(reason), row
-        return Written(created.id, replayed=created.replayed), row
+        return attempt_once(
+            row,
+            mark=lambda r: self.mark(r, key),
+            create=lambda r: self._created(r, key),
+            on_error=partial(self._error, key=key, fresh=fresh),
+        )
+
+    def _created(self, row: R, key: str) -> Written:
+        created = self.create(row, key)
+        return Written(created.id, replayed=created.replayed)
+
+    def _error(
+        self, row: R, exc: PaymentProviderError, *, key: str, fresh: bool
+    ) -> tuple[WriteResult, R]:
+        if exc.code == "idempotency_error":
+            found = self.found(row)
+            if found:
+                return found, row
+            # The key reached Stripe, yet nothing made with it was found: refusing would
+            # send a new key next run and could pay twice. The row stays in doubt, reported
+            # every run, until someone checks Stripe.
+            return Unknown(
+                f"Stripe says key {key} was already used with other parameters and no "
+                "object made with it was found since "
+                f"{lookup_since(row, self.now):%Y-%m-%d %H:%M} UTC: "
+                "check Stripe before settling this row by hand"
+            ), row
+        if exc.code == KEY_SPENT:
+            return self.after_spent_key(row, key, exc, fresh=fresh)
+        reason = f"Outcome unknown ({exc.message}); the next run checks with the same key"
+        return refused_or_unknown(exc, reason), row
 
     def after_spent_key(
         self, row: R, key: str, exc: PaymentProviderError, *, fresh: bool
     ) -> tuple[WriteResult, R]:
         """Stripe saved a server error for ``key``: look the object up, or wait, or re-send."""
-        found = self.find(row)
+        found = self.found(row)
         if found:
-            return Written(found, found=True), row
+            return found, row
         settled = (row.attempted_at or self.now) + SPENT_KEY_SETTLE
         if not fresh or self.now < settled or self.new_key == key:
             return Unknown(

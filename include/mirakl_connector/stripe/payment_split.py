@@ -41,22 +41,19 @@ from mirakl_connector.core.batch import (
     BatchSummary,
     ItemOutcome,
     chunked,
-    decision_failure_reason,
     read_ahead,
     run_batch,
 )
-from mirakl_connector.core.errors import ConfigurationError, InvalidItemError
+from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.registry import Resources
 from mirakl_connector.core.settings import checked_values
 from mirakl_connector.core.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
-from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
     RETRIABLE_TRANSFER,
     TAX_SUFFIX,
-    AccountMapping,
     TransferRecord,
     TransferStatus,
     TransferType,
@@ -64,13 +61,10 @@ from mirakl_connector.ledger.records import (
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import (
     MiraklOrder,
-    check_not_future,
     parse_mirakl_datetime,
-    parse_product_order,
-    parse_service_order,
 )
-from mirakl_connector.operations.approval_gate import ApprovalGate, ApprovalSettings
-from mirakl_connector.operations.approvals import gate_for, items_decided_since
+from mirakl_connector.operations.approval_gate import ApprovalSettings
+from mirakl_connector.operations.approvals import items_decided_since
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
@@ -86,16 +80,13 @@ from mirakl_connector.operations.provider_guard import (
     shop_providers,
 )
 from mirakl_connector.stripe.charge_prefetch import ChargePrefetch
-from mirakl_connector.stripe.exactly_once import Refused, Unknown, Written, write_once
 from mirakl_connector.stripe.gateway import (
-    CreatedObject,
-    PaymentState,
     StripeGateway,
-    idempotency_key,
 )
-from mirakl_connector.stripe.lookups import find_transfer
 from mirakl_connector.stripe.specs import PAYMENT_SPLIT
-from mirakl_connector.stripe.transfer_decisions import decide_order_transfer, needs_payment_check
+from mirakl_connector.stripe.split_deciding import Candidate, TransferDeciding
+from mirakl_connector.stripe.split_orders import OrderReading
+from mirakl_connector.stripe.split_sending import TransferSending, order_id_of, transfer_outcome
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +136,11 @@ class PaymentSplitSettings:
         return cls(**values)
 
 
-@dataclass
-class _Candidate:
-    """One ledger row to decide, with the order it belongs to (None when Mirakl lost it)."""
+class PaymentSplit(OrderReading, TransferDeciding, TransferSending):
+    """The payment split job; see the module docstring for what each step does.
 
-    row: TransferRecord
-    order: MiraklOrder | None
-    error: str | None = None
-
-
-class PaymentSplit:
-    """The payment split job; see the module docstring for what each step does."""
+    Its parts live next to it: reading Mirakl (:mod:`.split_orders`), deciding
+    (:mod:`.split_deciding`), sending one row (:mod:`.split_sending`)."""
 
     def __init__(
         self,
@@ -317,10 +302,10 @@ class PaymentSplit:
             if item.startswith(prefix)
         ]
         for ids in chunked(decided, CHUNK_SIZE):
-            rows = self.ledger.get_transfers(transfer_type, ids).values()
+            found = self.ledger.get_transfers(transfer_type, ids).values()
             self._refetch_and_decide(
                 transfer_type,
-                [r for r in rows if r.status in RETRIABLE_TRANSFER and r.mirakl_id not in seen],
+                [r for r in found if r.status in RETRIABLE_TRANSFER and r.mirakl_id not in seen],
                 summary, seen, dry_run=dry_run,
             )  # fmt: skip
         for rows in self.ledger.iter_transfers(
@@ -353,7 +338,7 @@ class PaymentSplit:
             types=[transfer_type], statuses=RETRIABLE_TRANSFER, batch_size=CHUNK_SIZE
         ):
             if wanted:
-                rows = [r for r in rows if _order_id_of(r.mirakl_id) in wanted]
+                rows = [r for r in rows if order_id_of(r.mirakl_id) in wanted]
             self._refetch_and_decide(transfer_type, rows, summary, seen, dry_run=dry_run)
         return seen
 
@@ -369,7 +354,7 @@ class PaymentSplit:
         """Read the orders of ``rows`` from Mirakl by id (100 a call) and decide the rows."""
         if not rows:
             return
-        ids = list(dict.fromkeys(_order_id_of(r.mirakl_id) for r in rows))
+        ids = list(dict.fromkeys(order_id_of(r.mirakl_id) for r in rows))
         orders = dict(self._fetch_orders(transfer_type, order_ids=ids))
         seen.update(r.mirakl_id for r in rows)
         self._decide_fetched(rows, orders, summary, dry_run=dry_run)
@@ -384,14 +369,14 @@ class PaymentSplit:
     ) -> None:
         candidates = []
         for row in rows:
-            order = orders.get(_order_id_of(row.mirakl_id))
+            order = orders.get(order_id_of(row.mirakl_id))
             if isinstance(order, InvalidItemError):
-                candidates.append(_Candidate(row, None, f"invalid data: {order.reason}"))
+                candidates.append(Candidate(row, None, f"invalid data: {order.reason}"))
             elif order is None:
-                reason = f"Order {_order_id_of(row.mirakl_id)} is not returned by Mirakl"
-                candidates.append(_Candidate(row, None, reason))
+                reason = f"Order {order_id_of(row.mirakl_id)} is not returned by Mirakl"
+                candidates.append(Candidate(row, None, reason))
             else:
-                candidates.append(_Candidate(row, order))
+                candidates.append(Candidate(row, order))
         self._decide_and_record(candidates, summary, dry_run=dry_run)
 
     def _plan_new(
@@ -454,9 +439,9 @@ class PaymentSplit:
                     if row.id is not None and row.status not in RETRIABLE_TRANSFER:
                         continue  # already decided for good, or waiting for execute
                     if isinstance(order, InvalidItemError):
-                        candidates.append(_Candidate(row, None, f"invalid data: {order.reason}"))
+                        candidates.append(Candidate(row, None, f"invalid data: {order.reason}"))
                     else:
-                        candidates.append(_Candidate(row, order))
+                        candidates.append(Candidate(row, order))
             self._decide_and_record(candidates, summary, dry_run=dry_run)
 
         if newest is not None and not dry_run and not order_ids and since is None:
@@ -470,148 +455,10 @@ class PaymentSplit:
             return [order_id, order_id + TAX_SUFFIX]
         return [order_id]
 
-    def _fetch_orders(
-        self,
-        transfer_type: TransferType,
-        *,
-        start: datetime | str | None = None,
-        order_ids: Sequence[str] | None = None,
-        start_update: datetime | None = None,
-        commercial_ids: Sequence[str] | None = None,
-    ) -> Iterator[tuple[str, MiraklOrder | InvalidItemError]]:
-        """Stream ``(order id, parsed order or the reason it is unusable)`` from Mirakl.
-
-        ``start_update`` and ``commercial_ids`` are read for product orders (OR11) only.
-        """
-        now = self._now()
-        field = "created_date" if transfer_type is TransferType.PRODUCT_ORDER else "date_created"
-        if start_update is not None or commercial_ids:
-            raw = self.mirakl.iter_orders(
-                start_update_date=start_update, commercial_ids=commercial_ids or None
-            )
-            fetched: Iterator[tuple[str, MiraklOrder | InvalidItemError]] = (
-                _parse(r, "order_id", parse_product_order) for r in raw
-            )
-        else:
-            fetched = self._fetch_raw_orders(transfer_type, start, order_ids)
-        for order_id, order in fetched:
-            if isinstance(order, MiraklOrder):
-                try:
-                    check_not_future(order.created_at, order.created_date, now=now, field=field)
-                except InvalidItemError as exc:
-                    order = exc.for_item(order_id)
-            yield order_id, order
-
-    def _fetch_raw_orders(
-        self,
-        transfer_type: TransferType,
-        start: datetime | str | None,
-        order_ids: Sequence[str] | None,
-    ) -> Iterator[tuple[str, MiraklOrder | InvalidItemError]]:
-        if transfer_type is TransferType.PRODUCT_ORDER:
-            raw_orders = self.mirakl.iter_orders(start_date=start, order_ids=order_ids or None)
-            for raw in raw_orders:
-                yield _parse(raw, "order_id", parse_product_order)
-            return
-        raw_orders = self.mirakl.iter_service_orders(
-            date_created_start=start, order_ids=order_ids or None
-        )
-        for chunk in chunked(raw_orders, CHUNK_SIZE):
-            ids = [
-                str(raw.get("id")) for raw in chunk if isinstance(raw, Mapping) and raw.get("id")
-            ]
-            debits = {
-                str(d.get("order_id")): d for d in self.mirakl.iter_service_debits(order_ids=ids)
-            }
-            for raw in chunk:
-                debit = debits.get(str(raw.get("id"))) if isinstance(raw, Mapping) else None
-                yield _parse(raw, "id", lambda r, d=debit: parse_service_order(r, d))
-
     def _decide_and_record(
-        self, candidates: list[_Candidate], summary: BatchSummary, *, dry_run: bool
+        self, candidates: list[Candidate], summary: BatchSummary, *, dry_run: bool
     ) -> None:
-        for held in [c for c in candidates if is_held_record(c.row)]:
-            summary.add(_outcome(held.row))  # a person holds it: not decided until released
-        candidates = [c for c in candidates if not is_held_record(c.row)]
-        if not candidates:
-            return
-        shop_ids = {c.order.shop_id for c in candidates if c.order and c.order.shop_id}
-        mappings = self.ledger.account_mappings_by_shop(shop_ids)
-        commercial_ids = {c.order.commercial_id for c in candidates if c.order}
-        payment_mappings = self.ledger.payment_mappings_by_commercial_id(commercial_ids)
-        payments = self._prefetch_charges(candidates, payment_mappings, mappings)
-
-        def lookup_for(seller: str | None) -> Callable[[str], PaymentState]:
-            """Payments as the order's seller sees them: a ``py_`` lives on its account."""
-
-            def lookup(payment_id: str) -> PaymentState:
-                if payment_id not in payments:
-                    payments[payment_id] = self.stripe.retrieve_payment(
-                        payment_id, seller_account=seller
-                    )
-                return payments[payment_id]
-
-            return lookup
-
-        self.providers.prefetch(shop_ids)
-        gate = self._approval_gate(candidates)
-        decided: list[TransferRecord] = []
-
-        def handle(candidate: _Candidate) -> list[ItemOutcome]:
-            row = candidate.row
-            if candidate.order is None:
-                row = replace(row, status=TransferStatus.FAILED, status_reason=candidate.error)
-            else:
-                order = candidate.order
-                mapping = payment_mappings.get(order.commercial_id)
-                try:
-                    refusal = (
-                        None
-                        if row.transfer_id
-                        else self.providers.refusal(order.shop_id, order.created_at, STRIPE)
-                    )
-                    if refusal is not None:
-                        # Another provider pays this shop's orders: never transferred here.
-                        row = replace(
-                            row,
-                            mirakl_shop_id=order.shop_id,
-                            mirakl_created_date=order.created_date,
-                            status=TransferStatus.ABORTED,
-                            status_reason=refusal,
-                        )
-                    else:
-                        shop_mapping = mappings.get(order.shop_id) if order.shop_id else None
-                        row = decide_order_transfer(
-                            row,
-                            order,
-                            shop_mapping=shop_mapping,
-                            is_tax_row=row.mirakl_id.endswith(TAX_SUFFIX),
-                            tax_split=self.settings.tax_split_enabled,
-                            tax_account=self.settings.tax_account,
-                            fallback_payment_id=mapping.stripe_charge_id if mapping else None,
-                            lookup_payment=lookup_for(
-                                shop_mapping.stripe_account_id if shop_mapping else None
-                            ),
-                            approval=gate,
-                        )
-                except ConfigurationError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - record it on the row: nothing is lost
-                    row = replace(
-                        row,
-                        status=TransferStatus.FAILED,
-                        status_reason=decision_failure_reason(exc, item=row.mirakl_id),
-                    )
-            checked = _recordable(row, candidate.row, self.ledger.unrecordable_reason)
-            if checked is None:
-                why = [row.status_reason] if row.status is TransferStatus.FAILED else []
-                why.append(str(self.ledger.unrecordable_reason(candidate.row)))
-                item = candidate.row.mirakl_id[:80]
-                return ItemOutcome(item, "FAILED", "; ".join(filter(None, why)), failed=True)
-            decided.append(checked)
-            return []  # counted below, once the claims are settled
-
-        run_batch(candidates, handle, item_id=lambda c: c.row.mirakl_id, summary=summary)
+        decided = self._decide(candidates, summary, dry_run=dry_run)
         # One provider per order, whatever the rule said: claim the orders about to be paid.
         decided = claim_pending(
             self.ledger,
@@ -619,7 +466,7 @@ class PaymentSplit:
             ClaimKind.ORDER,
             decided,
             is_pending=lambda r: r.status is TransferStatus.PENDING,
-            document_of=lambda r: _order_id_of(r.mirakl_id),
+            document_of=lambda r: order_id_of(r.mirakl_id),
             shop_of=lambda r: r.mirakl_shop_id,
             refuse=lambda r, reason: replace(
                 r, status=TransferStatus.ABORTED, status_reason=reason
@@ -629,39 +476,9 @@ class PaymentSplit:
             dry_run=dry_run,
         )
         for row in decided:
-            summary.add(_outcome(row))
+            summary.add(transfer_outcome(row))
         if not dry_run:
             self.ledger.save_transfers(decided, run_id=self.run_id)
-
-    def _approval_gate(self, candidates: list[_Candidate]) -> ApprovalGate | None:
-        """The chunk's approval gate (the decisions taken on its rows); ``None`` when off."""
-        items = [f"{c.row.type}:{c.row.mirakl_id}" for c in candidates if c.row.id is not None]
-        return gate_for(self.ledger.engine, self.approval, "transfer", items)
-
-    def _prefetch_charges(
-        self,
-        candidates: list[_Candidate],
-        payment_mappings: Mapping[str, Any],
-        account_mappings: Mapping[int, AccountMapping],
-    ) -> dict[str, PaymentState]:
-        """The charges of the chunk's rows that may move now, read in bulk (see
-        :mod:`.charge_prefetch`). A row that waits for something else first (the order's
-        acceptance or debit, the seller's account or KYC) needs no charge: none is listed."""
-        wanted: dict[str, datetime] = {}
-        for c in candidates:
-            if c.order is None or c.row.transfer_id:
-                continue
-            if not needs_payment_check(
-                c.order,
-                account_mappings.get(c.order.shop_id) if c.order.shop_id else None,
-                is_tax_row=c.row.mirakl_id.endswith(TAX_SUFFIX),
-            ):
-                continue
-            mapping = payment_mappings.get(c.order.commercial_id)
-            payment_id = c.order.payment_id or (mapping.stripe_charge_id if mapping else None)
-            if payment_id:
-                wanted[payment_id] = c.order.created_at
-        return self._charges.fetch(wanted)
 
     # -- execute ------------------------------------------------------------------------------
 
@@ -687,13 +504,13 @@ class PaymentSplit:
             types=types, statuses=[TransferStatus.PENDING], batch_size=CHUNK_SIZE, shard=part
         ):
             if wanted:
-                rows = [r for r in rows if _order_id_of(r.mirakl_id) in wanted]
+                rows = [r for r in rows if order_id_of(r.mirakl_id) in wanted]
             rows, refused = refuse_claimed_before_sending(
                 self.ledger,
                 STRIPE,
                 ClaimKind.ORDER,
                 rows,
-                document_of=lambda r: _order_id_of(r.mirakl_id),
+                document_of=lambda r: order_id_of(r.mirakl_id),
                 shop_of=lambda r: r.mirakl_shop_id,
                 untouched=lambda r: not r.transfer_id and r.attempted_at is None,
                 refuse=lambda r, reason: replace(
@@ -705,74 +522,16 @@ class PaymentSplit:
                 dry_run=dry_run,
             )
             for row in refused:
-                summary.add(_outcome(row))
+                summary.add(transfer_outcome(row))
             if dry_run:
                 for row in rows:
-                    summary.add(_outcome(replace(row, status_reason="would be transferred")))
+                    summary.add(
+                        transfer_outcome(replace(row, status_reason="would be transferred"))
+                    )
                 continue
             run_batch(rows, self._send, item_id=lambda r: r.mirakl_id, summary=summary)
         log.info("%s", summary.describe())
         return summary
-
-    def _send(self, row: TransferRecord) -> ItemOutcome:
-        """Create (or recover) the Stripe transfer of one PENDING row, and record it."""
-        if row.transfer_id:
-            return self._record(row, TransferStatus.CREATED, None)
-        if not row.destination_account or not row.amount or not row.currency:
-            return self._record(
-                row, TransferStatus.FAILED, "PENDING row lacks destination or amount"
-            )
-
-        result, row = write_once(
-            row,
-            in_doubt=row.in_doubt,
-            new_key=_new_key(row),
-            find=self._find,
-            mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
-            create=self._create,
-        )
-        match result:
-            case Written(object_id=transfer_id, replayed=replayed):
-                if replayed:
-                    log.info(
-                        "Transfer %s for %s recovered from Stripe's idempotency store",
-                        transfer_id,
-                        row.mirakl_id,
-                    )
-                return self._record(
-                    replace(row, transfer_id=transfer_id), TransferStatus.CREATED, None
-                )
-            case Refused(message=message):
-                return self._record(row, TransferStatus.FAILED, message)
-            case Unknown(reason=reason):
-                self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
-                return ItemOutcome(
-                    row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True
-                )
-
-    def _create(self, row: TransferRecord, key: str) -> CreatedObject:
-        return self.stripe.create_transfer(
-            amount=row.amount,
-            currency=row.currency,
-            destination=row.destination_account,
-            source_transaction=row.transaction_id,
-            idempotency_key=key,
-            metadata={
-                "miraklId": row.mirakl_id,
-                "miraklShopId": str(row.mirakl_shop_id or ""),
-                "miraklTransferType": str(row.type),
-            },
-        )
-
-    def _find(self, row: TransferRecord) -> str | None:
-        return find_transfer(self.stripe, row)
-
-    def _record(
-        self, row: TransferRecord, status: TransferStatus, reason: str | None
-    ) -> ItemOutcome:
-        row = replace(row, status=status, status_reason=reason)
-        self.ledger.save_transfers([row], run_id=self.run_id)
-        return _outcome(row)
 
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> PaymentSplit:
@@ -787,52 +546,3 @@ def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -
         providers=shop_providers(config, resources.get("mirakl")),
         approval=ApprovalSettings.from_mapping(config.get("approval")),
     )
-
-
-def _new_key(row: TransferRecord) -> str:
-    """``…:<type>:<mirakl id>`` for the first attempt, ``…:retry<n>`` after a definite failure."""
-    parts: list[object] = ["transfer", row.type, row.mirakl_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
-
-
-def _recordable(
-    row: TransferRecord,
-    original: TransferRecord,
-    unrecordable_reason: Any,
-) -> TransferRecord | None:
-    """``row`` if the ledger can hold it; else ``original`` (the row as it was before this run
-    decided it) FAILED with the reason; ``None`` when not even that can be written (an absurd
-    order id), and the item is only reported."""
-    problem = unrecordable_reason(row)
-    if problem is None:
-        return row
-    failed = replace(
-        original, status=TransferStatus.FAILED, status_reason=f"invalid data: {problem}"
-    )
-    return failed if unrecordable_reason(failed) is None else None
-
-
-def _outcome(row: TransferRecord) -> ItemOutcome:
-    return ItemOutcome(
-        item_id=row.mirakl_id,
-        status=str(row.status),
-        reason=row.status_reason,
-        amount=row.amount,
-        currency=row.currency,
-        failed=row.status is TransferStatus.FAILED,
-        residue=row.amount_residue,
-    )
-
-
-def _order_id_of(mirakl_id: str) -> str:
-    return mirakl_id.removesuffix(TAX_SUFFIX)
-
-
-def _parse(raw: object, id_field: str, parser: Any) -> tuple[str, MiraklOrder | InvalidItemError]:
-    order_id = str(raw.get(id_field) or "") if isinstance(raw, Mapping) else ""
-    try:
-        return order_id, parser(raw)
-    except InvalidItemError as exc:
-        return order_id, exc.for_item(order_id or "<order without id>")

@@ -79,8 +79,15 @@ from mirakl_connector.operations.provider_guard import (
     refuse_claimed_before_sending,
     shop_providers,
 )
+from mirakl_connector.operations.send_once import (
+    Recording,
+    Refused,
+    Unknown,
+    Written,
+    record_in_doubt,
+)
 from mirakl_connector.stripe.charge_prefetch import ChargePrefetch
-from mirakl_connector.stripe.exactly_once import Refused, Unknown, Written, write_once
+from mirakl_connector.stripe.exactly_once import write_once
 from mirakl_connector.stripe.gateway import (
     CreatedObject,
     PaymentState,
@@ -533,28 +540,36 @@ class PaymentRefund:
             return _refund_outcome(row), row
         result, row = write_once(
             row,
-            in_doubt=row.in_doubt,
             new_key=_refund_key(row),
             find=self._find_refund,
             mark=partial(self.ledger.mark_refund_attempt, run_id=self.run_id),
             create=self._create_refund,
         )
-        match result:
-            case Written(object_id=refund_id):
-                # Stored before Mirakl hears of it: whatever happens next, it is never re-made.
-                row = self._save_refund(
-                    replace(row, stripe_refund_id=refund_id), RefundStatus.PENDING, None
-                )
-                return _refund_outcome(row), row
-            case Refused(message=message):
-                row = self._save_refund(row, RefundStatus.FAILED, message)
-                return _refund_outcome(row), row
-            case Unknown(reason=reason):
-                self.ledger.save_refunds([replace(row, status_reason=reason)], run_id=self.run_id)
-                outcome = ItemOutcome(
-                    row.mirakl_refund_id, "IN_DOUBT", reason, row.amount, row.currency, True
-                )
-                return outcome, row
+        recording = Recording(
+            created=self._refund_created, refused=self._refund_refused, unknown=self._refund_unknown
+        )
+        return recording.record(row, result)
+
+    def _refund_created(
+        self, row: RefundRecord, written: Written
+    ) -> tuple[ItemOutcome, RefundRecord]:
+        # Stored before Mirakl hears of it: whatever happens next, it is never re-made.
+        row = self._save_refund(
+            replace(row, stripe_refund_id=written.object_id), RefundStatus.PENDING, None
+        )
+        return _refund_outcome(row), row
+
+    def _refund_refused(
+        self, row: RefundRecord, refused: Refused
+    ) -> tuple[ItemOutcome, RefundRecord]:
+        row = self._save_refund(row, RefundStatus.FAILED, refused.message)
+        return _refund_outcome(row), row
+
+    def _refund_unknown(
+        self, row: RefundRecord, unknown: Unknown
+    ) -> tuple[ItemOutcome, RefundRecord]:
+        save = partial(self.ledger.save_refunds, run_id=self.run_id)
+        return record_in_doubt(row, unknown.reason, item_id=row.mirakl_refund_id, save=save), row
 
     def _create_refund(self, row: RefundRecord, key: str) -> CreatedObject:
         return self.stripe.create_refund(
@@ -894,24 +909,23 @@ class PaymentRefund:
             )
         result, row = write_once(
             row,
-            in_doubt=row.in_doubt,
             new_key=_reversal_key(row),
             find=self._find_reversal,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_reversal,
         )
-        match result:
-            case Written(object_id=reversal_id):
-                return self._record(
-                    replace(row, transfer_id=reversal_id), TransferStatus.CREATED, None
-                )
-            case Refused(message=message):
-                return self._record(row, TransferStatus.FAILED, message)
-            case Unknown(reason=reason):
-                self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
-                return ItemOutcome(
-                    row.mirakl_id, "IN_DOUBT", reason, row.amount, row.currency, True
-                )
+        recording = Recording(
+            created=lambda r, written: self._record(
+                replace(r, transfer_id=written.object_id), TransferStatus.CREATED, None
+            ),
+            refused=lambda r, refused: self._record(r, TransferStatus.FAILED, refused.message),
+            unknown=self._reversal_unknown,
+        )
+        return recording.record(row, result)
+
+    def _reversal_unknown(self, row: TransferRecord, unknown: Unknown) -> ItemOutcome:
+        save = partial(self.ledger.save_transfers, run_id=self.run_id)
+        return record_in_doubt(row, unknown.reason, item_id=row.mirakl_id, save=save)
 
     def _create_reversal(self, row: TransferRecord, key: str) -> CreatedObject:
         return self.stripe.create_reversal(

@@ -85,9 +85,16 @@ from mirakl_connector.operations.provider_guard import (
     refuse_claimed_before_sending,
     shop_providers,
 )
+from mirakl_connector.operations.send_once import (
+    Recording,
+    Refused,
+    Unknown,
+    Written,
+    record_in_doubt,
+)
 from mirakl_connector.stripe.currency import from_api
 from mirakl_connector.stripe.event_handlers import payout_failure_reason
-from mirakl_connector.stripe.exactly_once import Refused, Unknown, Written, write_once
+from mirakl_connector.stripe.exactly_once import write_once
 from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway, idempotency_key
 from mirakl_connector.stripe.lookups import find_payout, find_transfer
 from mirakl_connector.stripe.settlement_decisions import (
@@ -653,30 +660,34 @@ class SellerSettlement:
             return self._record_transfer(row, TransferStatus.FAILED, reason)
         result, row = write_once(
             row,
-            in_doubt=row.in_doubt,
             new_key=_new_transfer_key(row),
             find=self._find_transfer,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_transfer,
         )
-        match result:
-            case Written(object_id=transfer_id):
-                return self._record_transfer(
-                    replace(row, transfer_id=transfer_id), TransferStatus.CREATED, None
-                )
-            case Refused(code="balance_insufficient"):
-                # Funds not there yet (the seller's, for its fees): wait, tried again next run.
-                reason = self._funds_reason(
-                    "transfer", row.source_account, row.amount, row.currency
-                )
-                return self._record_transfer(row, TransferStatus.ON_HOLD, reason)
-            case Refused(message=message):
-                return self._record_transfer(row, TransferStatus.FAILED, message)
-            case Unknown(reason=reason):
-                self.ledger.save_transfers([replace(row, status_reason=reason)], run_id=self.run_id)
-                return ItemOutcome(
-                    _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
-                )
+        recording = Recording(
+            created=self._transfer_created,
+            refused=self._transfer_refused,
+            unknown=partial(self._unknown, save=self.ledger.save_transfers),
+        )
+        return recording.record(row, result)
+
+    def _transfer_created(self, row: TransferRecord, written: Written) -> ItemOutcome:
+        row = replace(row, transfer_id=written.object_id)
+        return self._record_transfer(row, TransferStatus.CREATED, None)
+
+    def _transfer_refused(self, row: TransferRecord, refused: Refused) -> ItemOutcome:
+        if refused.code == "balance_insufficient":
+            # Funds not there yet (the seller's, for its fees): wait, tried again next run.
+            assert row.amount is not None and row.currency
+            reason = self._funds_reason("transfer", row.source_account, row.amount, row.currency)
+            return self._record_transfer(row, TransferStatus.ON_HOLD, reason)
+        return self._record_transfer(row, TransferStatus.FAILED, refused.message)
+
+    def _unknown(self, row: Row, unknown: Unknown, *, save: Callable[..., object]) -> ItemOutcome:
+        return record_in_doubt(
+            row, unknown.reason, item_id=_item_id(row), save=partial(save, run_id=self.run_id)
+        )
 
     def _create_transfer(self, row: TransferRecord, key: str) -> CreatedObject:
         metadata = {
@@ -781,34 +792,34 @@ class SellerSettlement:
             return self._record_payout(row, PayoutStatus.FAILED, reason)
         result, row = write_once(
             row,
-            in_doubt=row.in_doubt,
             new_key=_new_payout_key(row),
             find=self._find_payout,
             mark=partial(self.ledger.mark_payout_attempt, run_id=self.run_id),
             create=self._create_payout,
         )
-        match result:
-            case Written(object_id=payout_id, replayed=replayed, found=found):
-                row = replace(row, payout_id=payout_id)
-                if replayed or found:
-                    failure = self._failed_since(row)
-                    if failure:
-                        # Recorded as the payout.failed webhook would have (the event may have
-                        # come before the id was known): the next plan re-creates the payout.
-                        return self._record_payout(row, PayoutStatus.FAILED, failure)
-                return self._record_payout(row, PayoutStatus.CREATED, None)
-            case Refused(code="balance_insufficient"):
-                reason = self._funds_reason(
-                    "pay out", row.stripe_account_id, row.amount, row.currency
-                )
-                return self._record_payout(row, PayoutStatus.ON_HOLD, reason)
-            case Refused(message=message):
-                return self._record_payout(row, PayoutStatus.FAILED, message)
-            case Unknown(reason=reason):
-                self.ledger.save_payouts([replace(row, status_reason=reason)], run_id=self.run_id)
-                return ItemOutcome(
-                    _item_id(row), "IN_DOUBT", reason, row.amount, row.currency, True
-                )
+        recording = Recording(
+            created=self._payout_created,
+            refused=self._payout_refused,
+            unknown=partial(self._unknown, save=self.ledger.save_payouts),
+        )
+        return recording.record(row, result)
+
+    def _payout_created(self, row: PayoutRecord, written: Written) -> ItemOutcome:
+        row = replace(row, payout_id=written.object_id)
+        if written.replayed or written.found:
+            failure = self._failed_since(row)
+            if failure:
+                # Recorded as the payout.failed webhook would have (the event may have
+                # come before the id was known): the next plan re-creates the payout.
+                return self._record_payout(row, PayoutStatus.FAILED, failure)
+        return self._record_payout(row, PayoutStatus.CREATED, None)
+
+    def _payout_refused(self, row: PayoutRecord, refused: Refused) -> ItemOutcome:
+        if refused.code == "balance_insufficient":
+            assert row.amount is not None and row.currency
+            reason = self._funds_reason("pay out", row.stripe_account_id, row.amount, row.currency)
+            return self._record_payout(row, PayoutStatus.ON_HOLD, reason)
+        return self._record_payout(row, PayoutStatus.FAILED, refused.message)
 
     def _funds_reason(self, action: str, account: str | None, amount: int, currency: str) -> str:
         """The hold reason of a payout or transfer the balance of ``account`` (``None``: the

@@ -84,7 +84,6 @@ class Recorder:
     def write(self, row: TransferRecord, *, new_key: str = NEW_KEY):
         return write_once(
             row,
-            in_doubt=row.in_doubt,
             new_key=new_key,
             find=self.find,
             mark=self.mark,
@@ -224,7 +223,6 @@ def test_a_failed_mark_never_reaches_stripe():
     with pytest.raises(RuntimeError, match="ledger unavailable"):
         write_once(
             pending(),
-            in_doubt=False,
             new_key=OLD_KEY,
             find=stripe.find,
             mark=mark,

@@ -1,0 +1,123 @@
+"""Payment split, ``execute`` per row: send one PENDING order transfer to Stripe once, record it.
+
+The ladder (in doubt: replay or look up; found: record, never create; refused: FAILED; unclear:
+in doubt) is :func:`.exactly_once.write_once` over
+:mod:`mirakl_connector.operations.send_once`; this module says what a transfer of an order is
+at Stripe (its call, its lookup, its key) and how each answer is recorded in the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from functools import partial
+
+from mirakl_connector.core.batch import ItemOutcome
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.ledger.records import TAX_SUFFIX, TransferRecord, TransferStatus
+from mirakl_connector.operations.send_once import (
+    Recording,
+    Refused,
+    Unknown,
+    Written,
+    record_in_doubt,
+)
+from mirakl_connector.stripe.exactly_once import write_once
+from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway, idempotency_key
+from mirakl_connector.stripe.lookups import find_transfer
+
+log = logging.getLogger("mirakl_connector.stripe.payment_split")
+
+
+class TransferSending:
+    """The ``execute`` step's per-row send, mixed into :class:`.payment_split.PaymentSplit`."""
+
+    stripe: StripeGateway
+    ledger: Ledger
+    run_id: str | None
+
+    def _send(self, row: TransferRecord) -> ItemOutcome:
+        """Create (or recover) the Stripe transfer of one PENDING row, and record it."""
+        if row.transfer_id:
+            return self._record(row, TransferStatus.CREATED, None)
+        if not row.destination_account or not row.amount or not row.currency:
+            return self._record(
+                row, TransferStatus.FAILED, "PENDING row lacks destination or amount"
+            )
+        result, row = write_once(
+            row,
+            new_key=_new_key(row),
+            find=self._find,
+            mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
+            create=self._create,
+        )
+        recording = Recording(created=self._created, refused=self._refused, unknown=self._unknown)
+        return recording.record(row, result)
+
+    def _created(self, row: TransferRecord, written: Written) -> ItemOutcome:
+        if written.replayed:
+            log.info(
+                "Transfer %s for %s recovered from Stripe's idempotency store",
+                written.object_id,
+                row.mirakl_id,
+            )
+        row = replace(row, transfer_id=written.object_id)
+        return self._record(row, TransferStatus.CREATED, None)
+
+    def _refused(self, row: TransferRecord, refused: Refused) -> ItemOutcome:
+        return self._record(row, TransferStatus.FAILED, refused.message)
+
+    def _unknown(self, row: TransferRecord, unknown: Unknown) -> ItemOutcome:
+        save = partial(self.ledger.save_transfers, run_id=self.run_id)
+        return record_in_doubt(row, unknown.reason, item_id=row.mirakl_id, save=save)
+
+    def _create(self, row: TransferRecord, key: str) -> CreatedObject:
+        assert row.amount is not None and row.currency and row.destination_account
+        return self.stripe.create_transfer(
+            amount=row.amount,
+            currency=row.currency,
+            destination=row.destination_account,
+            source_transaction=row.transaction_id,
+            idempotency_key=key,
+            metadata={
+                "miraklId": row.mirakl_id,
+                "miraklShopId": str(row.mirakl_shop_id or ""),
+                "miraklTransferType": str(row.type),
+            },
+        )
+
+    def _find(self, row: TransferRecord) -> str | None:
+        return find_transfer(self.stripe, row)
+
+    def _record(
+        self, row: TransferRecord, status: TransferStatus, reason: str | None
+    ) -> ItemOutcome:
+        row = replace(row, status=status, status_reason=reason)
+        self.ledger.save_transfers([row], run_id=self.run_id)
+        return transfer_outcome(row)
+
+
+def _new_key(row: TransferRecord) -> str:
+    """``…:<type>:<mirakl id>`` for the first attempt, ``…:retry<n>`` after a definite failure."""
+    parts: list[object] = ["transfer", row.type, row.mirakl_id]
+    if row.attempts:
+        parts.append(f"retry{row.attempts}")
+    return idempotency_key(*parts)
+
+
+def transfer_outcome(row: TransferRecord) -> ItemOutcome:
+    """The item outcome of an order transfer row as it stands."""
+    return ItemOutcome(
+        item_id=row.mirakl_id,
+        status=str(row.status),
+        reason=row.status_reason,
+        amount=row.amount,
+        currency=row.currency,
+        failed=row.status is TransferStatus.FAILED,
+        residue=row.amount_residue,
+    )
+
+
+def order_id_of(mirakl_id: str) -> str:
+    """The Mirakl order of a transfer row (its ``_TAX`` twin's included)."""
+    return mirakl_id.removesuffix(TAX_SUFFIX)
