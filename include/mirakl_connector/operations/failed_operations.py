@@ -47,6 +47,7 @@ from mirakl_connector.ledger.records import (
     TransferRecord,
 )
 from mirakl_connector.operations.mail import Mailer, alert_recipients
+from mirakl_connector.operations.retry_queue import RETRY_QUEUED
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +196,10 @@ class FailedOperationsAlert:
                 others.refused_fees.append(item)
         others.retries, others.retries_total = queries.retry_queue(limit=MAX_ROWS_PER_SECTION)
         for entry in others.retries:
-            summary.add(ItemOutcome(f"{entry.workflow}/{entry.item_id}", "RETRY_QUEUED",
+            summary.add(ItemOutcome(f"{entry.workflow}/{entry.item_id}", RETRY_QUEUED,
                                     entry.reason))  # fmt: skip
         if others.retries_total > len(others.retries):  # the rows past the e-mail's cap
-            summary.counts["RETRY_QUEUED"] += others.retries_total - len(others.retries)
+            summary.counts[RETRY_QUEUED] += others.retries_total - len(others.retries)
         cutoff = now - timedelta(days=self.settings.on_hold_max_age_days)
         for item in queries.iter_items("waiting", ItemFilters(created_before=cutoff)):
             others.held_total += 1
