@@ -60,13 +60,15 @@ from mirakl_connector.hyperwallet.notifications import (
 from mirakl_connector.hyperwallet.payment_decisions import (
     ACCEPTED,
     FAILURE,
-    PaymentNotice,
     classify_status,
+    is_operator_fee,
+    ledger_status,
+)
+from mirakl_connector.hyperwallet.payment_notices import (
+    PaymentNotice,
     confirmation_endpoint,
     confirmed_document_id,
-    is_operator_fee,
     iv07_document,
-    ledger_status,
     parse_payment_notice,
     sbc07_cycle,
 )
