@@ -28,8 +28,7 @@ IGNORED (stale letter-of-authorisation statuses, issue #134).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from mirakl_connector.core.errors import InvalidItemError, MiraklApiError, MiraklConnectorError
@@ -58,7 +57,7 @@ from mirakl_connector.hyperwallet.notifications import (
     NotificationJob,
     NotificationSettings,
 )
-from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
+from mirakl_connector.ledger import InboxEvent, InboxStatus
 from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.mail import alert_recipients
 
@@ -75,33 +74,6 @@ class HyperwalletKycStatusJob(NotificationJob):
     WORKFLOW = WORKFLOW
     KINDS = frozenset({USER, STAKEHOLDER})
     VERIFIED_KINDS = KINDS  # re-read from Hyperwallet before any S07
-
-    def __init__(
-        self,
-        *,
-        mirakl: Callable[[], Any],
-        hyperwallet: Callable[[], Any],
-        ledger: Ledger,
-        settings: NotificationSettings,
-        mailer: Any = None,
-        email_to: Sequence[str] = (),
-        run_id: str | None = None,
-        now: Callable[[], datetime] | None = None,
-    ) -> None:
-        super().__init__(
-            ledger=ledger,
-            settings=settings,
-            hyperwallet=hyperwallet,
-            mailer=mailer,
-            email_to=email_to,
-            run_id=run_id,
-            now=now,
-        )
-        self._mirakl_factory = mirakl
-
-    @property
-    def mirakl(self) -> Any:
-        return self._mirakl_factory()
 
     def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
         obj = event.payload.get("object")

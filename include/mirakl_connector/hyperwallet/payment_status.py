@@ -111,17 +111,13 @@ class HyperwalletPaymentStatusJob(NotificationJob):
             ledger=ledger,
             settings=settings,
             hyperwallet=hyperwallet,
+            mirakl=mirakl,
             mailer=mailer,
             email_to=email_to,
             run_id=run_id,
             now=now,
         )
-        self._mirakl_factory = mirakl
         self.payments = payments
-
-    @property
-    def mirakl(self) -> Any:
-        return self._mirakl_factory()
 
     def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
         if kind != PAYMENT:
