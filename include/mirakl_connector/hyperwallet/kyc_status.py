@@ -193,11 +193,13 @@ class HyperwalletKycStatusJob(NotificationJob):
             raise InvalidItemError(
                 "stakeholder notification has no userToken", item_id=event.event_id
             )
-        return self.hyperwallet.get_user(user_token)
+        user: Mapping[str, Any] = self.hyperwallet.get_user(user_token)
+        return user
 
     # -- Mirakl -----------------------------------------------------------------------------
 
     def _shop(self, shop_id: int) -> Mapping[str, Any]:
+        shop: Mapping[str, Any]
         for shop in self.mirakl.iter_shops(shop_ids=[shop_id]):
             if str(shop.get("shop_id")) == str(shop_id):
                 return shop

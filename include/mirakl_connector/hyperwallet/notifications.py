@@ -98,7 +98,8 @@ def notification_kind(payload: Mapping[str, Any]) -> str:
 
 def retry_delay(attempts: int, first: timedelta) -> timedelta:
     """Wait after the ``attempts``-th failure: ``first`` × 2^(attempts − 1)."""
-    return first * (2 ** max(attempts - 1, 0))
+    factor: int = 2 ** max(attempts - 1, 0)
+    return first * factor
 
 
 def after_failure(

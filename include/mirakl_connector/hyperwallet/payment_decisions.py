@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.ids import parse_int_id
@@ -280,7 +280,8 @@ def parse_sbc11_cycle(raw: Mapping[str, Any], *, include_paid: bool = False) -> 
     paid = mirakl_paid(raw, SBC11)
     if paid and not include_paid:
         return f"already PAID in Mirakl ({paid})"
-    shop = raw.get("shop") if isinstance(raw.get("shop"), Mapping) else {}
+    nested = raw.get("shop")
+    shop: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
     invoice = _invoice(
         cycle_id,
         SBC11,
@@ -385,7 +386,8 @@ def shop_tokens(shop: Mapping[str, Any]) -> ShopTokens:
         if isinstance(entry, Mapping) and entry.get("code"):
             fields[str(entry["code"])] = entry.get("value")
     return ShopTokens(
-        shop_id=parse_int_id(shop.get("shop_id"), field="shop_id", optional=False),
+        # not optional: parse_int_id raises rather than return None
+        shop_id=cast(int, parse_int_id(shop.get("shop_id"), field="shop_id", optional=False)),
         program=clean_text(fields.get(PROGRAM_FIELD)),
         user_token=clean_text(fields.get(USER_TOKEN_FIELD)),
         bank_account_token=clean_text(fields.get(BANK_ACCOUNT_TOKEN_FIELD)),
@@ -451,7 +453,7 @@ def plan_invoice_payments(
         )
         return plan
 
-    common = {
+    common: dict[str, Any] = {
         "invoice_id": invoice.invoice_id,
         "currency": invoice.currency,
         "program": program.name,

@@ -132,10 +132,14 @@ class FailedOperationsAlert:
     def alert(self, *, dry_run: bool = False) -> BatchSummary:
         """Send the e-mail when anything failed; the summary lists what it reported."""
         summary = BatchSummary(WORKFLOW, "alert", dry_run=dry_run)
-        failed: dict[type, list[FailedRow]] = {
-            TransferRecord: [],
-            RefundRecord: [],
-            PayoutRecord: [],
+        transfers: list[TransferRecord] = []
+        refunds: list[RefundRecord] = []
+        payouts: list[PayoutRecord] = []
+        # each row to the list of its type (a FailedRow of that type)
+        failed: dict[type, list[Any]] = {
+            TransferRecord: transfers,
+            RefundRecord: refunds,
+            PayoutRecord: payouts,
         }
         totals = dict.fromkeys(failed, 0)
         for row in self.ledger.iter_failed():
@@ -155,9 +159,9 @@ class FailedOperationsAlert:
             )
             return summary
         body = build_html(
-            transfers=failed[TransferRecord],
-            refunds=failed[RefundRecord],
-            payouts=failed[PayoutRecord],
+            transfers=transfers,
+            refunds=refunds,
+            payouts=payouts,
             totals=(totals[TransferRecord], totals[RefundRecord], totals[PayoutRecord]),
         ) + _other_sections(others, self.settings.on_hold_max_age_days)
         if dry_run:

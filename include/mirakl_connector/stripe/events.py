@@ -64,6 +64,7 @@ from mirakl_connector.ledger.inbox_events import (
     stripe_inbox_event,
 )
 from mirakl_connector.ledger.notifications import ACCOUNT_UPDATED, account_updated_payload
+from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.stripe import event_handlers as handlers
 from mirakl_connector.stripe import event_types
 from mirakl_connector.stripe.connected_healing import (
@@ -73,7 +74,7 @@ from mirakl_connector.stripe.connected_healing import (
     payout_to_heal,
 )
 from mirakl_connector.stripe.kyc_rules import kyc_reason
-from mirakl_connector.stripe.onboarding import OnboardingSettings, shop_errors
+from mirakl_connector.stripe.onboarding import OnboardingSettings
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ class StripeEvents:
     # Clients are built on first use: a batch of charge events never needs Mirakl.
     @property
     def ledger(self) -> Ledger:
-        return self._resources.get("ledger")
+        ledger: Ledger = self._resources.get("ledger")
+        return ledger
 
     @property
     def stripe(self) -> Any:

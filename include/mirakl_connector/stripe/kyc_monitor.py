@@ -38,6 +38,7 @@ from mirakl_connector.core.settings import checked_values
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.mail import Mailer, alert_recipients
 from mirakl_connector.operations.retry_queue import RetryQueue
 from mirakl_connector.stripe.gateway import StripeGateway
@@ -45,7 +46,6 @@ from mirakl_connector.stripe.kyc_rules import APPROVED, PROBLEM_STATUSES, kyc_re
 from mirakl_connector.stripe.onboarding import (
     OnboardingSettings,
     new_token,
-    shop_errors,
     usable_token,
 )
 
@@ -199,7 +199,10 @@ class KycMonitor:
                 queue.clear(str(mapping.mirakl_shop_id))
             if status in PROBLEM_STATUSES and status != mapping.kyc_reported_status:
                 to_report.append(
-                    KycReport(mapping.mirakl_shop_id, mapping.stripe_account_id, status, reason)
+                    # a problem status always has its reason (kyc_reason)
+                    KycReport(
+                        mapping.mirakl_shop_id, mapping.stripe_account_id, status, reason or ""
+                    )
                 )
                 notes.append("to be reported by e-mail")
 

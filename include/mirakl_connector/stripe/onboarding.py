@@ -446,7 +446,7 @@ class SellerOnboarding:
             return_url=self.settings.return_url_for(self.mirakl.base_url),
         )
 
-    def _get_or_create_account(self, item: _ShopWork, queued: Mapping[str, Any]) -> dict:
+    def _get_or_create_account(self, item: _ShopWork, queued: Mapping[str, Any]) -> dict[str, Any]:
         """Create the shop's Express account exactly once, whatever crashed before.
 
         The shop enters the retry queue before the call; if the process dies after Stripe
@@ -470,7 +470,7 @@ class SellerOnboarding:
         )
         return account
 
-    def _find_account(self, shop_id: int) -> dict | None:
+    def _find_account(self, shop_id: int) -> dict[str, Any] | None:
         for account in self.stripe.iter_accounts():
             if (account.get("metadata") or {}).get("miraklShopId") == str(shop_id):
                 return dict(account)
