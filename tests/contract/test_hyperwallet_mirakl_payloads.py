@@ -33,7 +33,8 @@ from mirakl_connector.hyperwallet.notifications import (
     NotificationSettings,
     notification_kind,
 )
-from mirakl_connector.hyperwallet.payment_decisions import parse_payment_notice, shop_tokens
+from mirakl_connector.hyperwallet.payment_decisions import shop_tokens
+from mirakl_connector.hyperwallet.payment_notices import parse_payment_notice
 from mirakl_connector.hyperwallet.payment_status import HyperwalletPaymentStatusJob
 from mirakl_connector.ledger import HyperwalletPayment, HyperwalletPaymentStatus, InboxStatus
 from mirakl_connector.ledger.inbox_events import HYPERWALLET, hyperwallet_inbox_event

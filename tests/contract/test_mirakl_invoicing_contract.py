@@ -26,9 +26,11 @@ from mirakl_sandbox.scenario import load_scenario
 from mirakl_connector.core.retry import RetryPolicy
 from mirakl_connector.hyperwallet.payment_decisions import (
     HwInvoice,
-    PaymentNotice,
     parse_iv01_invoice,
     parse_sbc11_cycle,
+)
+from mirakl_connector.hyperwallet.payment_notices import (
+    PaymentNotice,
     sbc07_cycle,
 )
 from mirakl_connector.mirakl.client import MiraklClient, dumps

@@ -4,5 +4,6 @@ The PyPI ``hyperwallet-sdk`` is hard-wired to REST v3 (no business stakeholders,
 paging), so :mod:`.client` talks to v4 over ``requests`` with the connector's one retry policy.
 The modules next to it are pure: which shops go to Hyperwallet (:mod:`.sellers`), how a Mirakl
 bank account becomes a Hyperwallet transfer method (:mod:`.bank_accounts`), which program a shop
-belongs to (:mod:`.programs`) and when a failed item is retried (:mod:`.retries`).
+belongs to (:mod:`.programs`); when a failed item is retried is
+:mod:`mirakl_connector.operations.retry_queue`.
 """

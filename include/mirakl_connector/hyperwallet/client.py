@@ -130,7 +130,7 @@ class HyperwalletClient(JsonHttpClient):
 
     # ------------------------------------------------------------------ programs
 
-    def get_program(self, program_token: str) -> dict:
+    def get_program(self, program_token: str) -> dict[str, Any]:
         """The program (a cheap credentials and token check)."""
         return self._get(f"/programs/{_seg(program_token)}")
 
@@ -143,7 +143,7 @@ class HyperwalletClient(JsonHttpClient):
         program_token: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Yield users matching the filters, following the cursor links."""
         params = _filters(
             clientUserId=client_user_id,
@@ -153,37 +153,39 @@ class HyperwalletClient(JsonHttpClient):
         )
         return self._paginate("/users", params)
 
-    def find_user(self, client_user_id: str, program_token: str | None = None) -> dict | None:
+    def find_user(
+        self, client_user_id: str, program_token: str | None = None
+    ) -> dict[str, Any] | None:
         """The user whose ``clientUserId`` is the shop id, or ``None``."""
         for user in self.iter_users(client_user_id=client_user_id, program_token=program_token):
             if str(user.get("clientUserId")) == str(client_user_id):
                 return user
         return None
 
-    def get_user(self, user_token: str) -> dict:
+    def get_user(self, user_token: str) -> dict[str, Any]:
         return self._get(f"/users/{_seg(user_token)}")
 
-    def create_user(self, body: Mapping[str, Any]) -> dict:
+    def create_user(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._send("POST", "/users", body)
 
-    def update_user(self, user_token: str, body: Mapping[str, Any]) -> dict:
+    def update_user(self, user_token: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._send("PUT", f"/users/{_seg(user_token)}", body)
 
     # ------------------------------------------------------------------ bank accounts
 
-    def iter_bank_accounts(self, user_token: str) -> Iterator[dict]:
+    def iter_bank_accounts(self, user_token: str) -> Iterator[dict[str, Any]]:
         """Yield the user's bank accounts (transfer methods of type bank/wire account)."""
         return self._paginate(f"/users/{_seg(user_token)}/bank-accounts", {})
 
-    def get_bank_account(self, user_token: str, bank_account_token: str) -> dict:
+    def get_bank_account(self, user_token: str, bank_account_token: str) -> dict[str, Any]:
         return self._get(f"/users/{_seg(user_token)}/bank-accounts/{_seg(bank_account_token)}")
 
-    def create_bank_account(self, user_token: str, body: Mapping[str, Any]) -> dict:
+    def create_bank_account(self, user_token: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._send("POST", f"/users/{_seg(user_token)}/bank-accounts", body)
 
     def update_bank_account(
         self, user_token: str, bank_account_token: str, body: Mapping[str, Any]
-    ) -> dict:
+    ) -> dict[str, Any]:
         path = f"/users/{_seg(user_token)}/bank-accounts/{_seg(bank_account_token)}"
         return self._send("PUT", path, body)
 
@@ -192,7 +194,7 @@ class HyperwalletClient(JsonHttpClient):
         user_token: str,
         documents: Sequence[Mapping[str, Any]],
         files: Mapping[str, tuple[str, bytes]],
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Upload verification documents: multipart ``PUT /users/{token}``.
 
         As the Hyperwallet Java SDK's ``uploadUserDocuments`` (``MultipartUtility``): a form
@@ -211,7 +213,7 @@ class HyperwalletClient(JsonHttpClient):
         stakeholder_token: str,
         documents: Sequence[Mapping[str, Any]],
         files: Mapping[str, tuple[str, bytes]],
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Multipart ``PUT /users/{u}/business-stakeholders/{stk}`` (as the PayPal connector's
         ``DocumentsExtractJob`` sends it), shaped as
         :meth:`upload_user_documents`."""
@@ -221,15 +223,17 @@ class HyperwalletClient(JsonHttpClient):
 
     # ------------------------------------------------------------------ business stakeholders
 
-    def iter_business_stakeholders(self, user_token: str) -> Iterator[dict]:
+    def iter_business_stakeholders(self, user_token: str) -> Iterator[dict[str, Any]]:
         return self._paginate(f"/users/{_seg(user_token)}/business-stakeholders", {})
 
-    def create_business_stakeholder(self, user_token: str, body: Mapping[str, Any]) -> dict:
+    def create_business_stakeholder(
+        self, user_token: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
         return self._send("POST", f"/users/{_seg(user_token)}/business-stakeholders", body)
 
     def update_business_stakeholder(
         self, user_token: str, stakeholder_token: str, body: Mapping[str, Any]
-    ) -> dict:
+    ) -> dict[str, Any]:
         path = f"/users/{_seg(user_token)}/business-stakeholders/{_seg(stakeholder_token)}"
         return self._send("PUT", path, body)
 
@@ -241,7 +245,7 @@ class HyperwalletClient(JsonHttpClient):
         client_payment_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         params = _filters(
             clientPaymentId=client_payment_id,
             createdAfter=created_after,
@@ -249,7 +253,7 @@ class HyperwalletClient(JsonHttpClient):
         )
         return self._paginate("/payments", params)
 
-    def find_payments(self, client_payment_id: str) -> list[dict]:
+    def find_payments(self, client_payment_id: str) -> list[dict[str, Any]]:
         """Every payment carrying ``clientPaymentId`` (the invoice id), whatever its status."""
         return [
             p
@@ -257,16 +261,16 @@ class HyperwalletClient(JsonHttpClient):
             if str(p.get("clientPaymentId")) == str(client_payment_id)
         ]
 
-    def get_payment(self, payment_token: str) -> dict:
+    def get_payment(self, payment_token: str) -> dict[str, Any]:
         return self._get(f"/payments/{_seg(payment_token)}")
 
-    def create_payment(self, body: Mapping[str, Any]) -> dict:
+    def create_payment(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create a payment. Not retried once it may have arrived: look it up before a retry."""
         return self._send("POST", "/payments", body)
 
     # ------------------------------------------------------------------ webhook notifications
 
-    def get_webhook_notification(self, token: str) -> dict:
+    def get_webhook_notification(self, token: str) -> dict[str, Any]:
         return self._get(f"/webhook-notifications/{_seg(token)}")
 
     def iter_webhook_notifications(
@@ -276,7 +280,7 @@ class HyperwalletClient(JsonHttpClient):
         program_token: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         params = _filters(
             type=type,
             programToken=program_token,
@@ -287,13 +291,13 @@ class HyperwalletClient(JsonHttpClient):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _get(self, path: str) -> dict:
+    def _get(self, path: str) -> dict[str, Any]:
         return self._request("GET", path).body or {}
 
-    def _send(self, method: str, path: str, body: Mapping[str, Any]) -> dict:
+    def _send(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._request(method, path, json=dict(body)).body or {}
 
-    def _paginate(self, path: str, params: Mapping[str, Any]) -> Iterator[dict]:
+    def _paginate(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Cursor paging: ``limit`` first, then the ``rel=next`` link verbatim until none."""
         url: str = path
         query: dict[str, Any] | None = {**params, "limit": self.page_size}
@@ -471,8 +475,9 @@ def _next_link(body: Mapping[str, Any]) -> str | None:
             if isinstance(link.get("params"), Mapping)
             else None
         )
-        if rel == "next" and isinstance(link.get("href"), str) and link["href"]:
-            return link["href"]
+        href = link.get("href")
+        if rel == "next" and isinstance(href, str) and href:
+            return href
     return None
 
 
@@ -481,7 +486,7 @@ def _operation_path(url: str, base_url: str) -> str:
     return path.split("?", 1)[0] or "/"
 
 
-def _errors_of(body: Any) -> list[dict[str, Any]]:
+def _errors_of(body: Any) -> list[Mapping[str, Any]]:
     if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
         return [e for e in body["errors"] if isinstance(e, Mapping)]
     return []

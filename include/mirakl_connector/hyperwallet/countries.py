@@ -30,7 +30,7 @@ ZM:ZMB ZW:ZWE
 """
 
 #: alpha-2 → alpha-3
-ALPHA3: dict[str, str] = dict(pair.split(":") for pair in _PAIRS.split())  # type: ignore[misc]
+ALPHA3: dict[str, str] = dict(pair.split(":") for pair in _PAIRS.split())
 #: alpha-3 → alpha-2
 ALPHA2: dict[str, str] = {three: two for two, three in ALPHA3.items()}
 

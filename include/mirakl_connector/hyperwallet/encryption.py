@@ -205,7 +205,8 @@ def seal(
             algs=[encryption_algorithm, encryption_method],
         )
         sealed.add_recipient(recipient)
-        return sealed.serialize(compact=True)
+        compact: str = sealed.serialize(compact=True)
+        return compact
     except (JWException, ValueError, TypeError) as exc:
         raise JoseError(f"could not sign and encrypt the body ({type(exc).__name__})") from None
 
@@ -248,7 +249,8 @@ def open_sealed(
         signed.verify(verifier, alg=sign_algorithm)
     except (JWException, ValueError):
         raise JoseError("the signature does not verify with Hyperwallet's key") from None
-    return signed.payload
+    payload: bytes = signed.payload
+    return payload
 
 
 # ---------------------------------------------------------------------- configuration

@@ -84,7 +84,6 @@ from mirakl_connector.hyperwallet.payment_decisions import (
     shop_tokens,
 )
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.hyperwallet.retries import RetryQueue, is_exhausted
 from mirakl_connector.hyperwallet.shops import check_programs
 from mirakl_connector.hyperwallet.specs import INVOICE_PAYMENTS
 from mirakl_connector.ledger import (
@@ -113,6 +112,7 @@ from mirakl_connector.operations.backlog import (
 from mirakl_connector.operations.first_run import GoLive, go_live_from_config
 from mirakl_connector.operations.mail import alert_recipients
 from mirakl_connector.operations.payout_provider import HYPERWALLET, PayoutProviderRule
+from mirakl_connector.operations.retry_queue import RetryQueue, is_exhausted
 from mirakl_connector.operations.send_once import (
     Recording,
     Refused,

@@ -95,7 +95,8 @@ def differs(shop: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
     changes = []
     wanted = entry.get("kyc")
     if isinstance(wanted, Mapping):
-        kyc = shop.get("kyc") if isinstance(shop.get("kyc"), Mapping) else {}
+        found = shop.get("kyc")
+        kyc: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         if str(kyc.get("status") or "") != wanted.get("status"):
             changes.append(f"kyc.status {kyc.get('status')!r} → {wanted.get('status')!r}")
         elif str(kyc.get("reason") or "") != str(wanted.get("reason") or ""):

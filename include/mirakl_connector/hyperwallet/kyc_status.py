@@ -28,8 +28,7 @@ IGNORED (stale letter-of-authorisation statuses, issue #134).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from mirakl_connector.core.errors import InvalidItemError, MiraklApiError, MiraklConnectorError
@@ -59,7 +58,7 @@ from mirakl_connector.hyperwallet.notifications import (
     NotificationSettings,
 )
 from mirakl_connector.hyperwallet.specs import KYC_STATUS
-from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
+from mirakl_connector.ledger import InboxEvent, InboxStatus
 from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.mail import alert_recipients
 
@@ -76,33 +75,6 @@ class HyperwalletKycStatusJob(NotificationJob):
     WORKFLOW = WORKFLOW
     KINDS = frozenset({USER, STAKEHOLDER})
     VERIFIED_KINDS = KINDS  # re-read from Hyperwallet before any S07
-
-    def __init__(
-        self,
-        *,
-        mirakl: Callable[[], Any],
-        hyperwallet: Callable[[], Any],
-        ledger: Ledger,
-        settings: NotificationSettings,
-        mailer: Any = None,
-        email_to: Sequence[str] = (),
-        run_id: str | None = None,
-        now: Callable[[], datetime] | None = None,
-    ) -> None:
-        super().__init__(
-            ledger=ledger,
-            settings=settings,
-            hyperwallet=hyperwallet,
-            mailer=mailer,
-            email_to=email_to,
-            run_id=run_id,
-            now=now,
-        )
-        self._mirakl_factory = mirakl
-
-    @property
-    def mirakl(self) -> Any:
-        return self._mirakl_factory()
 
     def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
         obj = event.payload.get("object")
@@ -222,11 +194,13 @@ class HyperwalletKycStatusJob(NotificationJob):
             raise InvalidItemError(
                 "stakeholder notification has no userToken", item_id=event.event_id
             )
-        return self.hyperwallet.get_user(user_token)
+        user: Mapping[str, Any] = self.hyperwallet.get_user(user_token)
+        return user
 
     # -- Mirakl -----------------------------------------------------------------------------
 
     def _shop(self, shop_id: int) -> Mapping[str, Any]:
+        shop: Mapping[str, Any]
         for shop in self.mirakl.iter_shops(shop_ids=[shop_id]):
             if str(shop.get("shop_id")) == str(shop_id):
                 return shop

@@ -56,8 +56,8 @@ def posted_differences(posted: Mapping[str, Any], known: Mapping[str, Any]) -> l
             out.append(f"{name} {posted.get(name)!r} ≠ {known.get(name)!r}")
     if _instant(posted.get("createdOn")) != _instant(known.get("createdOn")):
         out.append(f"createdOn {posted.get('createdOn')!r} ≠ {known.get('createdOn')!r}")
-    mine = posted.get("object") if isinstance(posted.get("object"), Mapping) else {}
-    theirs = known.get("object") if isinstance(known.get("object"), Mapping) else {}
+    mine = _mapping(posted.get("object"))
+    theirs = _mapping(known.get("object"))
     for name in COMPARED_OBJECT_FIELDS:
         a, b = mine.get(name), theirs.get(name)
         same = _decimal(a) == _decimal(b) if name == "amount" else _text(a) == _text(b)
@@ -123,6 +123,10 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _decimal(value: Any) -> Decimal | None:

@@ -41,7 +41,8 @@ from mirakl_connector.hyperwallet.notification_checks import (
 )
 from mirakl_connector.hyperwallet.specs import NOTIFICATIONS_SECTION
 from mirakl_connector.ledger import InboxEvent, InboxStatus, Ledger
-from mirakl_connector.ledger.inbox_events import HYPERWALLET
+from mirakl_connector.ledger.inbox_events import HYPERWALLET, settled
+from mirakl_connector.ledger.inbox_events import after_failure as inbox_after_failure
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ def notification_kind(payload: Mapping[str, Any]) -> str:
 
 def retry_delay(attempts: int, first: timedelta) -> timedelta:
     """Wait after the ``attempts``-th failure: ``first`` × 2^(attempts − 1)."""
-    return first * (2 ** max(attempts - 1, 0))
+    factor: int = 2 ** max(attempts - 1, 0)
+    return first * factor
 
 
 def after_failure(
@@ -110,31 +112,15 @@ def after_failure(
     first_delay: timedelta,
     permanent: bool = False,
 ) -> InboxEvent:
-    """The notification after a failed attempt: FAILED, due again later or (last one) never."""
-    attempts = event.attempts + 1
-    last = permanent or attempts >= max_attempts
-    return replace(
-        event,
-        status=InboxStatus.FAILED,
-        attempts=attempts,
-        last_error=error,
-        next_attempt_at=None if last else now + retry_delay(attempts, first_delay),
-        processed_at=None,
-    )
+    """The notification after a failed attempt: FAILED, due again later or (last one) never.
 
-
-def settled(
-    event: InboxEvent, status: InboxStatus, note: str | None, *, now: datetime
-) -> InboxEvent:
-    """The notification once handled: PROCESSED, or IGNORED with why."""
-    return replace(
-        event,
-        status=status,
-        attempts=event.attempts + 1,
-        last_error=note,
-        next_attempt_at=None,
-        processed_at=now,
-    )
+    As any inbox event's failure (:func:`~mirakl_connector.ledger.inbox_events.after_failure`),
+    with the Hyperwallet notifications' own attempts and delays.
+    """
+    failed = inbox_after_failure(event, error, now=now)
+    last = permanent or failed.attempts >= max_attempts
+    next_at = None if last else now + retry_delay(failed.attempts, first_delay)
+    return replace(failed, next_attempt_at=next_at)
 
 
 def gave_up_email(event: InboxEvent, error: str, attempts: int) -> tuple[str, str]:
@@ -188,12 +174,14 @@ class NotificationJob:
         ledger: Ledger,
         settings: NotificationSettings,
         hyperwallet: Callable[[], Any] | None = None,
+        mirakl: Callable[[], Any] | None = None,
         mailer: Any = None,
         email_to: Sequence[str] = (),
         run_id: str | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self._hyperwallet_factory = hyperwallet
+        self._mirakl_factory = mirakl
         self.ledger = ledger
         self.settings = settings
         self.mailer = mailer
@@ -210,6 +198,13 @@ class NotificationJob:
 
     def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
         raise NotImplementedError
+
+    @property
+    def mirakl(self) -> Any:
+        """The Mirakl client the notifications are written back with (made when first used)."""
+        if self._mirakl_factory is None:
+            raise ConfigurationError(f"{self.WORKFLOW} needs the Mirakl connection")
+        return self._mirakl_factory()
 
     @property
     def hyperwallet(self) -> Any:

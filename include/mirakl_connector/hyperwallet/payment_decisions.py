@@ -1,4 +1,6 @@
-"""What a Mirakl invoice owes through Hyperwallet, and what a payment notification means (pure).
+"""What a Mirakl invoice owes through Hyperwallet (pure).
+
+What a payment notification means is :mod:`.payment_notices`.
 
 An invoice (IV01 accounting document, or SBC11 seller billing cycle on newer Mirakl instances)
 pays two amounts: the seller's (``amount_transferred`` / ``amount_transferred_to_seller``) to the
@@ -25,17 +27,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from mirakl_connector.core.errors import InvalidItemError
-from mirakl_connector.core.ids import is_ascii_digits, parse_int_id
+from mirakl_connector.core.ids import parse_int_id
 from mirakl_connector.core.money import (
     format_minor,
     from_minor,
-    normalize_currency,
-    parse_amount,
     to_minor,
 )
 from mirakl_connector.ledger.records import (
@@ -70,7 +70,9 @@ CLIENT_PAYMENT_ID_CONVENTIONS = (INVOICE_ID, BILLING_CYCLE_ID)
 
 #: A seller billing cycle id: SBC07 ``id`` pattern of the published operator OpenAPI
 #: (``SBC07_Request_SellerBillingCycles.id``).
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+BILLING_CYCLE_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 #: Hyperwallet payment statuses, as the incumbent classifies them.
 ACCEPTED_STATUSES = frozenset({"COMPLETED"})
@@ -193,7 +195,7 @@ def mirakl_paid(raw: Mapping[str, Any], source: str) -> str | None:
         "pay_out_state": raw.get("pay_out_state"),
     }
     for name, value in candidates.items():
-        if _upper(value) == "PAID":
+        if upper_text(value) == "PAID":
             return f"{name} PAID"
     return None
 
@@ -278,7 +280,8 @@ def parse_sbc11_cycle(raw: Mapping[str, Any], *, include_paid: bool = False) -> 
     paid = mirakl_paid(raw, SBC11)
     if paid and not include_paid:
         return f"already PAID in Mirakl ({paid})"
-    shop = raw.get("shop") if isinstance(raw.get("shop"), Mapping) else {}
+    nested = raw.get("shop")
+    shop: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
     invoice = _invoice(
         cycle_id,
         SBC11,
@@ -315,7 +318,7 @@ def known_payment_ids(invoice: HwInvoice) -> tuple[str, ...]:
 
 def looks_like_billing_cycle(client_payment_id: str) -> bool:
     """A (seller-fee part of a) ``clientPaymentId`` shaped as an SBC11 id (a UUID)."""
-    return _UUID.fullmatch(invoice_id_of(client_payment_id)) is not None
+    return BILLING_CYCLE_UUID.fullmatch(invoice_id_of(client_payment_id)) is not None
 
 
 def parse_invoice(
@@ -383,11 +386,12 @@ def shop_tokens(shop: Mapping[str, Any]) -> ShopTokens:
         if isinstance(entry, Mapping) and entry.get("code"):
             fields[str(entry["code"])] = entry.get("value")
     return ShopTokens(
-        shop_id=parse_int_id(shop.get("shop_id"), field="shop_id", optional=False),
-        program=_text(fields.get(PROGRAM_FIELD)),
-        user_token=_text(fields.get(USER_TOKEN_FIELD)),
-        bank_account_token=_text(fields.get(BANK_ACCOUNT_TOKEN_FIELD)),
-        terminated=_upper(shop.get("shop_state")) == "TERMINATED",
+        # not optional: parse_int_id raises rather than return None
+        shop_id=cast(int, parse_int_id(shop.get("shop_id"), field="shop_id", optional=False)),
+        program=clean_text(fields.get(PROGRAM_FIELD)),
+        user_token=clean_text(fields.get(USER_TOKEN_FIELD)),
+        bank_account_token=clean_text(fields.get(BANK_ACCOUNT_TOKEN_FIELD)),
+        terminated=upper_text(shop.get("shop_state")) == "TERMINATED",
     )
 
 
@@ -449,7 +453,7 @@ def plan_invoice_payments(
         )
         return plan
 
-    common = {
+    common: dict[str, Any] = {
         "invoice_id": invoice.invoice_id,
         "currency": invoice.currency,
         "program": program.name,
@@ -587,175 +591,13 @@ def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-# -- notifications ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaymentNotice:
-    """The fields of a ``PAYMENTS.UPDATED.STATUS.*`` notification the connector acts on."""
-
-    token: str  # wbh-
-    created_at: datetime  # the notification's createdOn
-    payment_token: str  # pmt-
-    client_payment_id: str
-    status: str
-    amount: Decimal | None
-    currency: str | None
-    payment_created_on: str | None  # the payment's createdOn (IV07 transaction date)
-    destination_token: str | None
-    program_token: str | None
-
-
-def parse_payment_notice(payload: Mapping[str, Any], created_at: datetime) -> PaymentNotice:
-    """Read a payment notification; :class:`InvalidItemError` names the missing field."""
-    token = str(payload.get("token") or "")
-    obj = payload.get("object")
-    if not isinstance(obj, Mapping):
-        raise InvalidItemError("notification has no object", item_id=token)
-    payment_token = _text(obj.get("token"))
-    cpid = _text(obj.get("clientPaymentId"))
-    status = _upper(obj.get("status")) or _status_from_type(payload.get("type"))
-    if not payment_token:
-        raise InvalidItemError("payment notification has no object.token", item_id=token)
-    if not cpid:
-        raise InvalidItemError("payment notification has no clientPaymentId", item_id=token)
-    if not status:
-        raise InvalidItemError("payment notification has no status", item_id=token)
-    amount: Decimal | None = None
-    if obj.get("amount") not in (None, ""):
-        try:
-            amount = parse_amount(obj.get("amount"), field="object.amount")
-        except InvalidItemError as exc:
-            raise exc.for_item(token) from None
-    currency = _text(obj.get("currency"))
-    return PaymentNotice(
-        token=token,
-        created_at=created_at,
-        payment_token=payment_token,
-        client_payment_id=cpid,
-        status=status,
-        amount=amount,
-        currency=normalize_currency(currency) if currency else None,
-        payment_created_on=_text(obj.get("createdOn")),
-        destination_token=_text(obj.get("destinationToken")),
-        program_token=_text(obj.get("programToken")),
-    )
-
-
-def hw_date_to_mirakl(value: str | None, *, item_id: str) -> str:
-    """Hyperwallet's ``2021-11-12T09:55:53`` (UTC, no zone) as Mirakl's ``...Z`` instant."""
-    if not value:
-        raise InvalidItemError("the payment has no createdOn (transaction date)", item_id=item_id)
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidItemError(f"createdOn {value!r} is not a date-time", item_id=item_id) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iv07_document(
-    notice: PaymentNotice,
-    *,
-    confirm_linked_manual_documents: bool,
-    invoice_id: str | None = None,
-) -> dict[str, Any]:
-    """The IV07 entry confirming the invoice paid: the seed's mapping.
-
-    amount → ``amount``, currency → ``currency_iso_code``, clientPaymentId → ``invoice_id``
-    (Mirakl wants a number), payment createdOn → ``transaction_date``, plus
-    ``confirm_all_linked_manual_documents`` (issues #102/#125/#126: without it Mirakl refuses the
-    amount when manual credits were rolled into the invoice).
-    """
-    cpid = invoice_id or notice.client_payment_id
-    if not is_ascii_digits(cpid):
-        raise InvalidItemError(
-            f"clientPaymentId {cpid!r} is not a Mirakl invoice id (IV07 needs a number)",
-            item_id=notice.token,
-        )
-    return {
-        "invoice_id": int(cpid),
-        "amount": _required_amount(notice),
-        "currency_iso_code": _required_currency(notice),
-        "transaction_date": hw_date_to_mirakl(notice.payment_created_on, item_id=notice.token),
-        "confirm_all_linked_manual_documents": confirm_linked_manual_documents,
-    }
-
-
-def confirmation_endpoint(
-    client_payment_id: str, row_source: str | None, default_source: str
-) -> str:
-    """Which Mirakl write confirms a COMPLETED payment: ``IV07`` or ``SBC07``.
-
-    The source the ledger recorded for the payment decides; a row without one (written from a
-    notification of a payment made by the connector we replaced) is routed by the shape of its
-    ``clientPaymentId``: a UUID is a seller billing cycle (SBC07, as the Hyperwallet connector
-    5.3+ confirms it), a number an invoice (IV07, as up to 5.2); anything else follows
-    ``invoice_source``.
-    """
-    if row_source in INVOICE_SOURCES:
-        return "SBC07" if row_source == SBC11 else "IV07"
-    if looks_like_billing_cycle(client_payment_id):
-        return "SBC07"
-    if is_ascii_digits(invoice_id_of(client_payment_id)):
-        return "IV07"
-    return "SBC07" if default_source == SBC11 else "IV07"
-
-
-def confirmed_document_id(client_payment_id: str, row_invoice_id: str | None) -> str:
-    """The Mirakl document a COMPLETED payment confirms: the ledger's invoice id (which differs
-    from the ``clientPaymentId`` under the other convention), else the payment's own id."""
-    return row_invoice_id or invoice_id_of(client_payment_id)
-
-
-def sbc07_cycle(notice: PaymentNotice, cycle_id: str | None = None) -> dict[str, Any]:
-    """The SBC07 entry marking the seller billing cycle PAID.
-
-    ``id`` must be a UUID (SBC07 ``id`` pattern of the published schema): anything else is bad
-    data for this notification, refused here rather than by Mirakl.
-    """
-    cycle = cycle_id or notice.client_payment_id
-    if _UUID.fullmatch(cycle) is None:
-        raise InvalidItemError(
-            f"{cycle!r} is not a seller billing cycle id (SBC07 needs a UUID)",
-            item_id=notice.token,
-        )
-    return {
-        "id": cycle,
-        "state": "PAID",
-        "amount_transferred_to_seller": _required_amount(notice),
-        "currency_iso_code": _required_currency(notice),
-        "transaction_date": hw_date_to_mirakl(notice.payment_created_on, item_id=notice.token),
-    }
-
-
-def _required_amount(notice: PaymentNotice) -> Decimal:
-    if notice.amount is None:
-        raise InvalidItemError("the payment has no amount", item_id=notice.token)
-    return notice.amount
-
-
-def _required_currency(notice: PaymentNotice) -> str:
-    if not notice.currency:
-        raise InvalidItemError("the payment has no currency", item_id=notice.token)
-    return notice.currency
-
-
-def _status_from_type(kind: Any) -> str | None:
-    prefix = "PAYMENTS.UPDATED.STATUS."
-    if isinstance(kind, str) and kind.upper().startswith(prefix):
-        return kind.upper()[len(prefix) :] or None
-    return None
-
-
 def _id(value: Any, name: str) -> str:
     if value in (None, ""):
         raise InvalidItemError(f"document has no {name}")
     return str(value)
 
 
-def _text(value: Any) -> str | None:
+def clean_text(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
@@ -767,6 +609,6 @@ def _nested(raw: Mapping[str, Any], outer: str, inner: str) -> Any:
     return value.get(inner) if isinstance(value, Mapping) else None
 
 
-def _upper(value: Any) -> str | None:
-    text = _text(value)
+def upper_text(value: Any) -> str | None:
+    text = clean_text(value)
     return text.upper() if text else None

@@ -60,13 +60,15 @@ from mirakl_connector.hyperwallet.notifications import (
 from mirakl_connector.hyperwallet.payment_decisions import (
     ACCEPTED,
     FAILURE,
-    PaymentNotice,
     classify_status,
+    is_operator_fee,
+    ledger_status,
+)
+from mirakl_connector.hyperwallet.payment_notices import (
+    PaymentNotice,
     confirmation_endpoint,
     confirmed_document_id,
-    is_operator_fee,
     iv07_document,
-    ledger_status,
     parse_payment_notice,
     sbc07_cycle,
 )
@@ -110,17 +112,13 @@ class HyperwalletPaymentStatusJob(NotificationJob):
             ledger=ledger,
             settings=settings,
             hyperwallet=hyperwallet,
+            mirakl=mirakl,
             mailer=mailer,
             email_to=email_to,
             run_id=run_id,
             now=now,
         )
-        self._mirakl_factory = mirakl
         self.payments = payments
-
-    @property
-    def mirakl(self) -> Any:
-        return self._mirakl_factory()
 
     def apply(self, event: InboxEvent, kind: str) -> tuple[InboxStatus, str | None]:
         if kind != PAYMENT:

@@ -9,7 +9,7 @@ one by one. A subclass says what to do with one eligible shop; this base decides
   the overlap of one run is harmless because every write is idempotent), never further back than
   ``hyperwallet.extraction_max_days`` (30). The ``since`` param replaces the window for one run
   and does not move it; ``shop_ids`` reads exactly those shops.
-* **Retries**: the failed shops that are due (:mod:`mirakl_connector.hyperwallet.retries`) are
+* **Retries**: the failed shops that are due (:mod:`mirakl_connector.operations.retry_queue`) are
   re-read by id and processed in the same run.
 * **Filters**: terminated, program-less, ignored-program and no-consent shops are skipped with
   their reason; a shop naming an unknown program fails (see :mod:`...hyperwallet.sellers`).
@@ -38,7 +38,6 @@ from mirakl_connector.hyperwallet.batchlog import BatchLog
 from mirakl_connector.hyperwallet.client import HyperwalletClient
 from mirakl_connector.hyperwallet.errors import HyperwalletApiError
 from mirakl_connector.hyperwallet.programs import HyperwalletSettings
-from mirakl_connector.hyperwallet.retries import RetryQueue, is_exhausted
 from mirakl_connector.hyperwallet.sellers import (
     Eligibility,
     eligibility,
@@ -48,12 +47,10 @@ from mirakl_connector.hyperwallet.sellers import (
 from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.payout_provider import HYPERWALLET, NONE, PayoutProviderRule
+from mirakl_connector.operations.retry_queue import FAILED, RetryQueue
 
 log = logging.getLogger(__name__)
 
-FAILED = "FAILED"
-RETRY_PENDING = "RETRY_PENDING"
-RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
 #: The shop is paid by Stripe (mirakl_connector.operations.payout_provider): no Hyperwallet user
 #: for it.
 SKIPPED_OTHER_PROVIDER = "SKIPPED_OTHER_PROVIDER"
@@ -267,17 +264,9 @@ class ShopExtract:
 
     def _failure(self, shop_id: str, reason: str, *, dry_run: bool, changed: bool) -> ItemOutcome:
         """Queue the failure; only a first failure or an exhaustion is a failed item."""
-        first = not self.queue.is_queued(shop_id)
         if dry_run:
             return ItemOutcome(shop_id, FAILED, reason, failed=True)
-        previous = self.queue.items.get(shop_id)
-        reset = changed and previous is not None and is_exhausted(previous, self.queue.max_retries)
-        item = self.queue.record_failure(shop_id, reason, changed=changed)
-        if first or reset:
-            return ItemOutcome(shop_id, FAILED, reason, failed=True)
-        if is_exhausted(item, self.queue.max_retries):
-            return ItemOutcome(shop_id, RETRIES_EXHAUSTED, reason, failed=True)
-        return ItemOutcome(shop_id, RETRY_PENDING, reason)
+        return self.queue.fail(shop_id, reason, changed=changed)
 
     # -- Mirakl --------------------------------------------------------------------------------
 

@@ -195,13 +195,17 @@ class ApprovalDecision:
 
     def describe(self) -> str:
         """``12.00 EUR to acct_x`` (``from acct_y``): what was decided on."""
-        text = f"{format_minor(self.amount, self.currency)} to {self.destination}"
-        return text + (f" from {self.source}" if self.source else "")
+        return _describe(self.amount, self.currency, self.destination, self.source)
 
 
 def describe_item(item: GatedItem) -> str:
-    text = f"{format_minor(item.amount, item.currency)} to {item.destination}"
-    return text + (f" from {item.source}" if item.source else "")
+    """``12.00 EUR to acct_x`` (``from acct_y``): what ``item`` would move."""
+    return _describe(item.amount, item.currency, item.destination, item.source)
+
+
+def _describe(amount: int, currency: str, destination: str, source: str | None) -> str:
+    text = f"{format_minor(amount, currency)} to {destination}"
+    return text + (f" from {source}" if source else "")
 
 
 def approval_needed(
@@ -284,39 +288,40 @@ def _when(at: datetime) -> str:
 
 def transfer_item(row: TransferRecord) -> GatedItem:
     """A Stripe transfer (split, tax twin, settlement invoice transfer)."""
-    return GatedItem(
-        entity="transfer",
-        item=f"{row.type}:{row.mirakl_id}",
-        movement=Movement.TRANSFER,
-        amount=int(row.amount or 0),
-        currency=str(row.currency or "").upper(),
-        destination=str(row.destination_account or ""),
-        source=row.source_account or None,
-    )
+    item = f"{row.type}:{row.mirakl_id}"
+    source = row.source_account
+    return _row_item("transfer", item, Movement.TRANSFER, row, row.destination_account, source)
 
 
 def payout_item(row: PayoutRecord) -> GatedItem:
     """A Stripe payout: its destination is the connected account whose balance pays out (the
     bank account behind it is Stripe's: the ledger never sees it)."""
-    return GatedItem(
-        entity="payout",
-        item=row.mirakl_invoice_id,
-        movement=Movement.PAYOUT,
-        amount=int(row.amount or 0),
-        currency=str(row.currency or "").upper(),
-        destination=str(row.stripe_account_id or ""),
-    )
+    return _row_item("payout", row.mirakl_invoice_id, Movement.PAYOUT, row, row.stripe_account_id)
 
 
 def hyperwallet_item(row: HyperwalletPayment) -> GatedItem:
     """A Hyperwallet payment to a bank account token (the seller's or the operator's)."""
+    entity, item = "hyperwallet_payment", row.client_payment_id
+    return _row_item(entity, item, Movement.PAYOUT, row, row.destination_token)
+
+
+def _row_item(
+    entity: str,
+    item: str,
+    movement: Movement,
+    row: TransferRecord | PayoutRecord | HyperwalletPayment,
+    destination: str | None,
+    source: str | None = None,
+) -> GatedItem:
+    """The gated item of a ledger row: its amount and currency as the row records them."""
     return GatedItem(
-        entity="hyperwallet_payment",
-        item=row.client_payment_id,
-        movement=Movement.PAYOUT,
+        entity=entity,
+        item=item,
+        movement=movement,
         amount=int(row.amount or 0),
         currency=str(row.currency or "").upper(),
-        destination=str(row.destination_token or ""),
+        destination=str(destination or ""),
+        source=source or None,
     )
 
 

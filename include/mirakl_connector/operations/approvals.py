@@ -24,9 +24,9 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Table, and_, func, insert, or_, select
+from sqlalchemy import Engine, FromClause, Table, and_, func, insert, or_, select
 
 from mirakl_connector.ledger import manual_rules as rules
 from mirakl_connector.ledger import schema
@@ -62,12 +62,16 @@ _CHUNK = 500
 WHY_MAX = rules.WHY_MAX
 
 
+#: A ledger row as SQLAlchemy reads it (``RowMapping``: keyed by name or column).
+_Row = Mapping[Any, Any]
+
+
 @dataclass(frozen=True)
 class _Entity:
     """One ledger table the gate holds rows of."""
 
     name: str  # as in ledger_events
-    table: Table
+    table: FromClause
     record: type
     item_of: Callable[[Any], GatedItem]
     on_hold: str
@@ -326,11 +330,14 @@ def _record(
             "decided_at": now,
             "why": why,
         }
-        new_id = conn.execute(insert(schema.approvals).values(values)).inserted_primary_key[0]
+        approvals = cast(Table, schema.approvals)  # a Table (the schema types it a FromClause)
+        inserted = conn.execute(insert(approvals).values(values)).inserted_primary_key
+        assert inserted is not None  # a single-row insert always has its key
+        new_id = inserted[0]
         outcome = "sent by the next run" if decision is Decision.APPROVED else "kept on hold"
         detail = f"{describe_item(item)}; {outcome}"
         conn.execute(
-            insert(schema.ledger_events).values(
+            insert(cast(Table, schema.ledger_events)).values(
                 entity=entity,
                 entity_id=row_id,
                 old_status=row["status"],
@@ -357,7 +364,7 @@ def _record(
 
 def awaiting(engine: Engine, *, limit: int = 200) -> tuple[list[AwaitingItem], int]:
     """Rows held for a person's decision, oldest first (at most ``limit``), and their count."""
-    rows: list[tuple[_Entity, Mapping[str, Any]]] = []
+    rows: list[tuple[_Entity, _Row]] = []
     total = 0
     with engine.connect() as conn:
         for kind in ENTITIES.values():
@@ -411,7 +418,7 @@ def _held(kind: _Entity) -> Any:
     return select(kind.table).where(_held_clause(kind))
 
 
-def _as_record(cls: type, row: Mapping[str, Any]) -> Any:
+def _as_record(cls: type, row: _Row) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in row.items() if k in names})
 
@@ -435,7 +442,7 @@ def _seen(seen: Mapping[str, Any]) -> tuple[Any, ...]:
     return amount, currency, destination, source
 
 
-def _decision(row: Mapping[str, Any]) -> ApprovalDecision:
+def _decision(row: _Row) -> ApprovalDecision:
     return ApprovalDecision(
         entity=row["entity"],
         item=row["item"],

@@ -47,6 +47,7 @@ from mirakl_connector.ledger.records import (
     TransferRecord,
 )
 from mirakl_connector.operations.mail import Mailer, alert_recipients
+from mirakl_connector.operations.retry_queue import RETRY_QUEUED
 from mirakl_connector.operations.specs import FAILED_OPERATIONS
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,14 @@ class FailedOperationsAlert:
     def alert(self, *, dry_run: bool = False) -> BatchSummary:
         """Send the e-mail when anything failed; the summary lists what it reported."""
         summary = BatchSummary(WORKFLOW, "alert", dry_run=dry_run)
-        failed: dict[type, list[FailedRow]] = {
-            TransferRecord: [],
-            RefundRecord: [],
-            PayoutRecord: [],
+        transfers: list[TransferRecord] = []
+        refunds: list[RefundRecord] = []
+        payouts: list[PayoutRecord] = []
+        # each row to the list of its type (a FailedRow of that type)
+        failed: dict[type, list[Any]] = {
+            TransferRecord: transfers,
+            RefundRecord: refunds,
+            PayoutRecord: payouts,
         }
         totals = dict.fromkeys(failed, 0)
         for row in self.ledger.iter_failed():
@@ -155,9 +160,9 @@ class FailedOperationsAlert:
             )
             return summary
         body = build_html(
-            transfers=failed[TransferRecord],
-            refunds=failed[RefundRecord],
-            payouts=failed[PayoutRecord],
+            transfers=transfers,
+            refunds=refunds,
+            payouts=payouts,
             totals=(totals[TransferRecord], totals[RefundRecord], totals[PayoutRecord]),
         ) + _other_sections(others, self.settings.on_hold_max_age_days)
         if dry_run:
@@ -196,10 +201,10 @@ class FailedOperationsAlert:
                 others.refused_fees.append(item)
         others.retries, others.retries_total = queries.retry_queue(limit=MAX_ROWS_PER_SECTION)
         for entry in others.retries:
-            summary.add(ItemOutcome(f"{entry.workflow}/{entry.item_id}", "RETRY_QUEUED",
+            summary.add(ItemOutcome(f"{entry.workflow}/{entry.item_id}", RETRY_QUEUED,
                                     entry.reason))  # fmt: skip
         if others.retries_total > len(others.retries):  # the rows past the e-mail's cap
-            summary.counts["RETRY_QUEUED"] += others.retries_total - len(others.retries)
+            summary.counts[RETRY_QUEUED] += others.retries_total - len(others.retries)
         cutoff = now - timedelta(days=self.settings.on_hold_max_age_days)
         for item in queries.iter_items("waiting", ItemFilters(created_before=cutoff)):
             others.held_total += 1

@@ -220,6 +220,7 @@ class OperatorNotifications:
         attempts = notification.attempts + 1
         item = f"{notification.type}/{notification.dedup_key}"
         reply: Reply | None = None
+        error: str | None
         try:
             reply = self.sender.post(document)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - any transport failure is a failed try

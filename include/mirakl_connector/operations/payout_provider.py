@@ -78,7 +78,7 @@ class ShopAssignment:
             return self.provider
         return other(self.provider)
 
-    def describe(self, shop_id: int) -> str:
+    def describe(self, shop_id: int | None) -> str:
         if self.effective is None:
             return f"{SECTION}.shops.{shop_id}"
         return (

@@ -142,7 +142,7 @@ def step(currency: str, operation: Operation) -> int:
     code = check_supported(currency)
     iso = currency_exponent(code)
     api = api_exponent(code, operation)
-    unit = 10 ** max(iso - api, 0)  # an ISO minor unit Stripe cannot express (MGA: 100)
+    unit: int = 10 ** max(iso - api, 0)  # an ISO minor unit Stripe cannot express (MGA: 100)
     if code in THREE_DECIMAL:
         unit = max(unit, 10)
     if operation is Operation.PAYOUT and code in PAYOUT_WHOLE_UNITS:
@@ -193,13 +193,17 @@ def from_api(
         return stripe_amount
     shift = currency_exponent(code) - api_exponent(code, operation)
     if shift >= 0:
-        return stripe_amount * 10**shift
+        scale: int = 10**shift
+        return stripe_amount * scale
     sign = 1 if stripe_amount >= 0 else -1
-    return sign * (abs(stripe_amount) // 10**-shift)
+    divisor: int = 10**-shift
+    return sign * (abs(stripe_amount) // divisor)
 
 
 def _scale(iso_minor: int, currency: str, operation: Operation) -> int:
     shift = api_exponent(currency, operation) - currency_exponent(currency)
     if shift >= 0:
-        return iso_minor * 10**shift
-    return iso_minor // 10**-shift  # exact: the amount is a multiple of the step
+        scale: int = 10**shift
+        return iso_minor * scale
+    divisor: int = 10**-shift
+    return iso_minor // divisor  # exact: the amount is a multiple of the step

@@ -64,6 +64,7 @@ from mirakl_connector.ledger.inbox_events import (
     stripe_inbox_event,
 )
 from mirakl_connector.ledger.notifications import ACCOUNT_UPDATED, account_updated_payload
+from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.stripe import event_handlers as handlers
 from mirakl_connector.stripe import event_types
 from mirakl_connector.stripe.connected_healing import (
@@ -73,7 +74,7 @@ from mirakl_connector.stripe.connected_healing import (
     payout_to_heal,
 )
 from mirakl_connector.stripe.kyc_rules import kyc_reason
-from mirakl_connector.stripe.onboarding import OnboardingSettings, shop_errors
+from mirakl_connector.stripe.onboarding import OnboardingSettings
 from mirakl_connector.stripe.specs import STRIPE_EVENTS
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,8 @@ class StripeEvents:
     # Clients are built on first use: a batch of charge events never needs Mirakl.
     @property
     def ledger(self) -> Ledger:
-        return self._resources.get("ledger")
+        ledger: Ledger = self._resources.get("ledger")
+        return ledger
 
     @property
     def stripe(self) -> Any:
@@ -220,12 +222,12 @@ class StripeEvents:
             return self._payout_failed(event, obj)
         return self._charge(event, obj)
 
-    def _newest(self, event: InboxEvent, object_id: str) -> bool:
-        """Claim ``object_id`` for this event unless a newer event was already applied to it."""
+    def _stale(self, event: InboxEvent, object_id: str) -> tuple[InboxStatus, str] | None:
+        """Claim ``object_id`` for this event: ``None`` when claimed, else (a newer event was
+        already applied to it) the IGNORED status and why."""
         created = event.event_created or event.created_at or self._clock()
-        return self.ledger.claim_object_event(object_id, created, event.event_id)
-
-    def _superseded(self, object_id: str) -> tuple[InboxStatus, str]:
+        if self.ledger.claim_object_event(object_id, created, event.event_id):
+            return None
         last = self.ledger.last_applied_event(object_id)
         newer = f" ({last[1]})" if last else ""
         return (
@@ -243,16 +245,16 @@ class StripeEvents:
             early = handlers.early_kyc_status(mapping, account)
             if early is None:
                 return InboxStatus.IGNORED, decision
-            if not self._newest(event, account_id):
-                return self._superseded(account_id)
+            if (stale := self._stale(event, account_id)) is not None:
+                return stale
             self.ledger.upsert_account_mapping(early)
             return (
                 InboxStatus.PROCESSED,
                 f"shop {early.mirakl_shop_id}: KYC status {early.kyc_status} recorded "
                 "(details not submitted yet: nothing written to Mirakl)",
             )
-        if not self._newest(event, account_id):
-            return self._superseded(account_id)
+        if (stale := self._stale(event, account_id)) is not None:
+            return stale
         saved = self.ledger.upsert_account_mapping(decision.mapping)
         login_url = self.stripe.create_login_link(account_id)
         shop: dict[str, Any] = {
@@ -294,8 +296,8 @@ class StripeEvents:
         if commercial_id is None:
             return InboxStatus.IGNORED, "Ignoring event with no Mirakl Commercial Order ID."
         charge_id = str(charge["id"])
-        if not self._newest(event, charge_id):
-            return self._superseded(charge_id)
+        if (stale := self._stale(event, charge_id)) is not None:
+            return stale
         existing = self.ledger.get_payment_mapping(charge_id)
         mapping = handlers.payment_mapping_for(charge, commercial_id, existing)
         saved = self.ledger.upsert_payment_mapping(mapping, run_id=self.run_id)
@@ -312,8 +314,8 @@ class StripeEvents:
         decision = handlers.payout_failed(self.ledger.payout_by_payout_id(payout_id), payout)
         if isinstance(decision, str):
             return InboxStatus.IGNORED, decision
-        if not self._newest(event, payout_id):
-            return self._superseded(payout_id)
+        if (stale := self._stale(event, payout_id)) is not None:
+            return stale
         self.ledger.save_payouts([decision], run_id=self.run_id)
         return (
             InboxStatus.PROCESSED,

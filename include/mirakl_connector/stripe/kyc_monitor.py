@@ -38,13 +38,14 @@ from mirakl_connector.core.settings import checked_values
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import AccountMapping
 from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.mail import Mailer, alert_recipients
+from mirakl_connector.operations.retry_queue import RetryQueue
 from mirakl_connector.stripe.gateway import StripeGateway
 from mirakl_connector.stripe.kyc_rules import APPROVED, PROBLEM_STATUSES, kyc_reason, kyc_status
 from mirakl_connector.stripe.onboarding import (
     OnboardingSettings,
     new_token,
-    shop_errors,
     usable_token,
 )
 from mirakl_connector.stripe.specs import KYC_MONITOR
@@ -56,6 +57,10 @@ EMAIL_SUBJECT = "[Mirakl connector] KYC required"
 CHUNK_SIZE = 100
 #: Summary status of an account for which Stripe's state gives no KYC status.
 NO_STATUS = "NO_STATUS"
+#: Summary statuses of a KYC update not written to Mirakl: its first failure (alerted on), and
+#: a failed retry (counted only).
+UPDATE_FAILED = "MIRAKL_UPDATE_FAILED"
+UPDATE_RETRY_PENDING = "MIRAKL_UPDATE_RETRY_PENDING"
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,10 @@ class KycMonitor:
             summary.notes.append("the KYC monitor is disabled (kyc_monitor.enabled)")
             return summary
         mappings = {m.stripe_account_id: m for m in self.ledger.list_account_mappings()}
-        queued = {item.item_id for item in self.ledger.pending_items(WORKFLOW)}
+        queue = RetryQueue(
+            self.ledger, WORKFLOW, first_status=UPDATE_FAILED, retry_status=UPDATE_RETRY_PENDING
+        )
+        queued = set(queue.load())
         updates: list[_MiraklUpdate] = []
         to_report: list[KycReport] = []
         unmapped = 0
@@ -187,14 +195,15 @@ class KycMonitor:
                 if not retrying and not dry_run:
                     # Queued before the new status is saved: if the run dies before S07, the
                     # next run still writes it (the status itself will look unchanged then).
-                    self.ledger.record_pending_item(
-                        WORKFLOW, str(mapping.mirakl_shop_id), f"KYC {due} to write to Mirakl"
-                    )
+                    queue.mark(str(mapping.mirakl_shop_id), f"KYC {due} to write to Mirakl")
             elif retrying and not dry_run:
-                self.ledger.clear_pending_item(WORKFLOW, str(mapping.mirakl_shop_id))
+                queue.clear(str(mapping.mirakl_shop_id))
             if status in PROBLEM_STATUSES and status != mapping.kyc_reported_status:
                 to_report.append(
-                    KycReport(mapping.mirakl_shop_id, mapping.stripe_account_id, status, reason)
+                    # a problem status always has its reason (kyc_reason)
+                    KycReport(
+                        mapping.mirakl_shop_id, mapping.stripe_account_id, status, reason or ""
+                    )
                 )
                 notes.append("to be reported by e-mail")
 
@@ -218,7 +227,7 @@ class KycMonitor:
             if dry_run:
                 summary.notes.append(f"{len(updates)} Mirakl KYC update(s) would be written")
             else:
-                self._update_mirakl(updates, queued, summary)
+                self._update_mirakl(updates, queue, queued, summary)
         if to_report:
             self._send_email(to_report, summary, dry_run=dry_run)
         log.info("%s", summary.describe())
@@ -227,7 +236,11 @@ class KycMonitor:
     # -- Mirakl --------------------------------------------------------------------------------
 
     def _update_mirakl(
-        self, updates: list[_MiraklUpdate], queued: set[str], summary: BatchSummary
+        self,
+        updates: list[_MiraklUpdate],
+        queue: RetryQueue,
+        queued: set[str],
+        summary: BatchSummary,
     ) -> None:
         """Create each shop's link, S07 status + link 100 shops a call, queue what failed."""
         ready: list[_MiraklUpdate] = []
@@ -235,7 +248,8 @@ class KycMonitor:
             try:
                 self._add_link(update)
             except PaymentProviderError as exc:
-                self._fail(update, f"Stripe error: {exc.message}", queued, summary)
+                reason = f"Stripe error: {exc.message}"
+                summary.add(self._fail(update, reason, queue, queued))
                 continue
             ready.append(update)
         for chunk in chunked(ready, CHUNK_SIZE):
@@ -248,7 +262,7 @@ class KycMonitor:
             for update in chunk:
                 shop_id = update.mapping.mirakl_shop_id
                 if shop_id in failures:
-                    self._fail(update, failures[shop_id], queued, summary)
+                    summary.add(self._fail(update, failures[shop_id], queue, queued))
                     continue
                 if update.token:
                     current = self.ledger.account_mappings_by_shop([shop_id]).get(shop_id)
@@ -258,7 +272,7 @@ class KycMonitor:
                         self.ledger.upsert_account_mapping(
                             replace(current, onboarding_token=update.token)
                         )
-                self.ledger.clear_pending_item(WORKFLOW, str(shop_id))
+                queue.clear(str(shop_id))
                 summary.add(
                     ItemOutcome(
                         f"shop {shop_id}",
@@ -293,15 +307,15 @@ class KycMonitor:
         return entry
 
     def _fail(
-        self, update: _MiraklUpdate, reason: str, queued: set[str], summary: BatchSummary
-    ) -> None:
+        self, update: _MiraklUpdate, reason: str, queue: RetryQueue, queued: set[str]
+    ) -> ItemOutcome:
+        """Queue the update for the next run; alert once, when the shop enters the retry queue
+        (was not ``queued`` when the run started), later failures are counted only."""
         shop_id = str(update.mapping.mirakl_shop_id)
-        self.ledger.record_pending_item(WORKFLOW, shop_id, reason)
-        log.warning("Shop %s: KYC update not written to Mirakl: %s", shop_id, reason)
-        # Alert once, when the shop enters the retry queue; later failures are counted only.
         first = shop_id not in queued
-        status = "MIRAKL_UPDATE_FAILED" if first else "MIRAKL_UPDATE_RETRY_PENDING"
-        summary.add(ItemOutcome(f"shop {shop_id}", status, reason, failed=first))
+        outcome = queue.fail(shop_id, reason, first=first, label=f"shop {shop_id}")
+        log.warning("Shop %s: KYC update not written to Mirakl: %s", shop_id, reason)
+        return outcome
 
     # -- e-mail -------------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ def stripe_object_problems(stripe: StripeGateway, row: StripeRow, object_id: str
     if isinstance(row, TransferRecord) and row.type is TransferType.REFUND:
         if not row.transaction_id:
             return ["the row names no transfer to reverse"]
-        obj = stripe.retrieve_reversal(row.transaction_id, object_id)
+        obj: Mapping[str, Any] = stripe.retrieve_reversal(row.transaction_id, object_id)
         problems = _money(obj, row.amount, row.currency, Operation.REVERSAL)
         if obj.get("transfer") != row.transaction_id:
             problems.append(f"it reverses {obj.get('transfer')}, not {row.transaction_id}")
@@ -156,6 +156,5 @@ def _metadata(obj: Mapping[str, Any], wanted: Mapping[str, str]) -> list[str]:
 
 
 def _id(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        return value.get("id")
-    return value
+    found: str | None = value.get("id") if isinstance(value, Mapping) else value
+    return found

@@ -53,6 +53,7 @@ from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
 from mirakl_connector.mirakl.shops import shop_errors
 from mirakl_connector.operations.payout_provider import STRIPE, PayoutProviderRule
+from mirakl_connector.operations.retry_queue import RETRY_QUEUED, RetryQueue
 from mirakl_connector.stripe.gateway import REPLAY_WINDOW, StripeGateway, idempotency_key
 from mirakl_connector.stripe.kyc_rules import kyc_status
 from mirakl_connector.stripe.specs import SELLER_ONBOARDING
@@ -72,8 +73,6 @@ ACCOUNT_CREATED = "ACCOUNT_CREATED"
 LINK_SENT = "LINK_SENT"
 UPDATED = "UPDATED"
 UNCHANGED = "UNCHANGED"
-RETRY_QUEUED = "RETRY_QUEUED"
-RETRY_PENDING = "RETRY_PENDING"
 #: A shop another payout provider pays (see mirakl_connector.operations.payout_provider): left
 #: alone.
 NOT_STRIPE_SHOP = "NOT_STRIPE_SHOP"
@@ -277,6 +276,8 @@ class SellerOnboarding:
         #: which shops Stripe pays (see mirakl_connector.operations.payout_provider): only those
         #: onboard
         self.providers = providers or PayoutProviderRule()
+        #: retried every run until done; a shop's first failure is RETRY_QUEUED (alerted on)
+        self.queue = RetryQueue(ledger, WORKFLOW, first_status=RETRY_QUEUED, now=self._now)
 
     def sync(
         self,
@@ -295,7 +296,7 @@ class SellerOnboarding:
             summary.notes.append("seller onboarding is disabled (seller_onboarding.enabled)")
             return summary
 
-        queued = {item.item_id: item for item in self.ledger.pending_items(WORKFLOW)}
+        queued = dict(self.queue.load())  # as at the start: a failure in this run is a first
         wanted = [str(i) for i in shop_ids] if shop_ids else None
         start: datetime | str | None = None
         if not wanted:
@@ -356,7 +357,7 @@ class SellerOnboarding:
             if verdict.provider != STRIPE:
                 # Another provider pays this shop: no Stripe account, no link written to it.
                 if str(shop_id) in queued and not dry_run:
-                    self.ledger.clear_pending_item(WORKFLOW, str(shop_id))
+                    self.queue.clear(str(shop_id))
                 reason = verdict.refusal(shop_id, STRIPE)
                 summary.add(ItemOutcome(str(shop_id), NOT_STRIPE_SHOP, reason))
                 continue
@@ -390,7 +391,7 @@ class SellerOnboarding:
                     replace(item.mapping, onboarding_token=item.token)
                 )
             if item.retrying and not dry_run:
-                self.ledger.clear_pending_item(WORKFLOW, str(item.shop_id))
+                self.queue.clear(str(item.shop_id))
             summary.add(_outcome(item, link_field=self.settings.link_field, dry_run=dry_run))
 
     def _prepare(
@@ -414,7 +415,7 @@ class SellerOnboarding:
                 if not item.retrying:
                     # The creation mark only guarded the Stripe call; a later failure of this
                     # shop is recorded afresh, as its first.
-                    self.ledger.clear_pending_item(WORKFLOW, str(item.shop_id))
+                    self.queue.clear(str(item.shop_id))
                 item.created = True
                 item.notes.append(f"Stripe account {mapping.stripe_account_id} created")
 
@@ -446,7 +447,7 @@ class SellerOnboarding:
             return_url=self.settings.return_url_for(self.mirakl.base_url),
         )
 
-    def _get_or_create_account(self, item: _ShopWork, queued: Mapping[str, Any]) -> dict:
+    def _get_or_create_account(self, item: _ShopWork, queued: Mapping[str, Any]) -> dict[str, Any]:
         """Create the shop's Express account exactly once, whatever crashed before.
 
         The shop enters the retry queue before the call; if the process dies after Stripe
@@ -463,14 +464,14 @@ class SellerOnboarding:
                 log.info("Shop %s: found its Stripe account %s by metadata", shop_id, found["id"])
                 return found
         if pending is None:
-            self.ledger.record_pending_item(WORKFLOW, str(shop_id), CREATING_REASON)
+            self.queue.mark(str(shop_id), CREATING_REASON)
         prefill = prefill_params(item.shop) if self.settings.prefill else None
         account = self.stripe.create_express_account(
             shop_id=shop_id, idempotency_key=idempotency_key("account", shop_id), prefill=prefill
         )
         return account
 
-    def _find_account(self, shop_id: int) -> dict | None:
+    def _find_account(self, shop_id: int) -> dict[str, Any] | None:
         for account in self.stripe.iter_accounts():
             if (account.get("metadata") or {}).get("miraklShopId") == str(shop_id):
                 return dict(account)
@@ -505,12 +506,9 @@ class SellerOnboarding:
         dry_run: bool,
     ) -> None:
         """Queue the shop for the next run; only a new entry is a failure to alert on."""
-        first = shop_id not in queued
-        if not dry_run:
-            self.ledger.record_pending_item(WORKFLOW, shop_id, reason)
+        outcome = self.queue.fail(shop_id, reason, first=shop_id not in queued, dry_run=dry_run)
         log.warning("Shop %s: %s (queued for retry)", shop_id, reason)
-        status = RETRY_QUEUED if first else RETRY_PENDING
-        summary.add(ItemOutcome(shop_id, status, reason, failed=first))
+        summary.add(outcome)
 
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> SellerOnboarding:

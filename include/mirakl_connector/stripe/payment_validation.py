@@ -239,7 +239,7 @@ class PaymentValidation:
                 return self._record(mapping, PaymentMappingStatus.FAILED, decision.reason, None)
             return self._settle(mapping, decision)
 
-        run_batch(mappings, handle, item_id=lambda m: m.mirakl_commercial_order_id, summary=summary)
+        run_batch(mappings, handle, item_id=_order_id, summary=summary)
 
     def _settle(self, mapping: PaymentMapping, decision: CaptureDecision) -> ItemOutcome:
         """Capture or cancel one payment in Stripe, exactly once, and record the result."""
@@ -260,7 +260,7 @@ class PaymentValidation:
             mapping = self.ledger.mark_payment_mapping_attempt(mapping, key)
             try:
                 if decision.action is CaptureAction.CAPTURE:
-                    assert decision.amount is not None
+                    assert decision.amount is not None and decision.currency is not None
                     self.stripe.capture_payment(
                         payment_id,
                         amount=decision.amount,
@@ -407,3 +407,9 @@ def _outcome(
         currency=currency,
         failed=failed,
     )
+
+
+def _order_id(mapping: PaymentMapping) -> str:
+    """How the runner names a payment: its commercial order id (``"None"`` without one, as the
+    runner's own ``str()`` of it always did)."""
+    return str(mapping.mirakl_commercial_order_id)

@@ -17,20 +17,22 @@ from mirakl_connector.hyperwallet.payment_decisions import (
     ShopTokens,
     classify_status,
     client_payment_base,
-    confirmation_endpoint,
     is_live,
-    iv07_document,
     known_payment_ids,
     live_payment,
     mirakl_paid,
     parse_iv01_invoice,
-    parse_payment_notice,
     parse_sbc11_cycle,
     payment_body,
     plan_invoice_payments,
     refresh_payment,
-    sbc07_cycle,
     shop_tokens,
+)
+from mirakl_connector.hyperwallet.payment_notices import (
+    confirmation_endpoint,
+    iv07_document,
+    parse_payment_notice,
+    sbc07_cycle,
 )
 from mirakl_connector.ledger import (
     HyperwalletPayment,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mirakl_connector.hyperwallet.retries import (
+from mirakl_connector.core.batch import ItemOutcome
+from mirakl_connector.ledger.records import PendingItem
+from mirakl_connector.operations.retry_queue import (
     RetryQueue,
     exhausted_email,
     is_due,
     is_exhausted,
     next_retry_at,
 )
-from mirakl_connector.ledger.records import PendingItem
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DELAY = timedelta(minutes=30)
@@ -82,3 +83,45 @@ def test_exhausted_email_names_the_item_and_escapes_the_reason():
     subject, body = exhausted_email("2001", "<b>bad</b>", max_retries=5)
     assert subject == "Max retry attempts reached when processing item [2001]"
     assert "&lt;b&gt;bad&lt;/b&gt;" in body and "(5)" in body
+
+
+def test_an_unbounded_queue_retries_for_ever_and_alerts_on_the_first_failure_only():
+    ledger, mailer = FakeLedger(), Mailer()
+    queue = RetryQueue(ledger, "onboarding", first_status="RETRY_QUEUED", mailer=mailer,
+                       email_to=["ops@example.com"], now=lambda: T0)  # fmt: skip
+    queue.load()
+    first = queue.fail("2001", "HTTP 500")
+    assert (first.status, first.failed) == ("RETRY_QUEUED", True)
+    for _ in range(20):
+        again = queue.fail("2001", "HTTP 500")
+        assert (again.status, again.failed) == ("RETRY_PENDING", False)
+    assert queue.due_ids() == ["2001"] and queue.exhausted_ids() == []
+    assert mailer.sent == []
+    queue.record_success("2001")
+    assert ledger.rows == {}
+
+
+def test_a_mark_before_a_risky_call_is_not_a_failure_and_a_dry_run_writes_nothing():
+    ledger = FakeLedger()
+    queue = RetryQueue(ledger, "kyc", first_status="UPDATE_FAILED", retry_status="UPDATE_RETRY")
+    queue.load()
+    queue.mark("7", "KYC to write")
+    assert ledger.rows[("kyc", "7")].attempts == 1 and not queue.is_queued("7")
+    outcome = queue.fail("7", "S07 refused", label="shop 7")
+    assert outcome == ItemOutcome("shop 7", "UPDATE_FAILED", "S07 refused", failed=True)
+    assert ledger.rows[("kyc", "7")].attempts == 2
+    dry = queue.fail("7", "S07 refused", dry_run=True)
+    assert (dry.status, dry.failed) == ("UPDATE_RETRY", False)
+    assert ledger.rows[("kyc", "7")].attempts == 2
+    assert queue.fail("8", "boom", first=False).status == "UPDATE_RETRY"
+    queue.clear("7")
+    assert ("kyc", "7") not in ledger.rows and not queue.is_queued("7")
+
+
+def test_a_bounded_queue_says_first_failure_retry_pending_then_exhausted():
+    queue = RetryQueue(FakeLedger(), "wf", max_retries=2, delay=DELAY, now=lambda: T0)
+    queue.load()
+    statuses = [queue.fail("2001", "boom").status for _ in range(3)]
+    assert statuses == ["FAILED", "RETRY_PENDING", "RETRIES_EXHAUSTED"]
+    fresh = queue.fail("2001", "boom", changed=True)  # changed in Mirakl: a fresh budget
+    assert (fresh.status, fresh.failed) == ("FAILED", True)
