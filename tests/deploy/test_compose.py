@@ -368,3 +368,33 @@ def test_install_script_installs_requirements_and_the_library():
     pins = {line.split("==")[0] for line in requirements if "==" in line}
     # The Celery stack needs these exactly (see requirements.txt comments).
     assert {"apache-airflow", "apache-airflow-providers-celery", "celery[redis]", "asyncpg"} <= pins
+
+
+def test_the_connector_wheel_holds_no_simulator(tmp_path):
+    """Build the wheel the production image installs, from exactly what its stage copies
+    (include/pyproject.toml and include/mirakl_connector), and read what is inside."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "include"
+    source.mkdir()
+    shutil.copy(REPO_ROOT / "include/pyproject.toml", source)
+    shutil.copytree(
+        REPO_ROOT / "include/mirakl_connector",
+        source / "mirakl_connector",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-build-isolation", "--no-deps"]
+        + [str(source), "-w", str(tmp_path / "dist")],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("mirakl_connector-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    packages = {name.split("/")[1] for name in names if name.count("/") > 1}
+    assert {"core", "stripe", "hyperwallet", "ledger", "airflow"} <= packages
+    assert not [name for name in names if "sandbox" in name.lower()]
+    assert not [name for name in names if name.startswith(("tests/", "mirakl_sandbox/"))]
