@@ -38,7 +38,8 @@ from sqlalchemy import and_, select
 
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.schema import truncate_reason
-from mirakl_connector.ledger.store import Ledger, _dialect_insert
+from mirakl_connector.ledger.sql import dialect_insert
+from mirakl_connector.ledger.store import Ledger
 
 _CHUNK = 500
 
@@ -166,7 +167,7 @@ def _insert(
                 }
                 for document_id in chunk
             ]
-            stmt = _dialect_insert(conn, table).values(values)
+            stmt = dialect_insert(conn, table).values(values)
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "document_id"]))
             rows = conn.execute(
                 select(table).where(

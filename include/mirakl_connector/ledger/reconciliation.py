@@ -25,6 +25,7 @@ from sqlalchemy import delete, insert, select
 
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import writer
+from mirakl_connector.ledger.entities import HW_PAYMENT, PAYOUT, REFUND, TRANSFER, Entity, to_record
 from mirakl_connector.ledger.moved_daily import MOVED_STATUSES
 from mirakl_connector.ledger.records import (
     HyperwalletPayment,
@@ -34,15 +35,7 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.ledger.schema import truncate_reason
-from mirakl_connector.ledger.store import (
-    _HW_PAYMENT,
-    _PAYOUT,
-    _REFUND,
-    _TRANSFER,
-    Ledger,
-    _Entity,
-    _to_record,
-)
+from mirakl_connector.ledger.store import Ledger
 
 SCOPE_RUN = "run"
 SCOPE_DAY = "day"
@@ -52,9 +45,7 @@ _CHUNK = 500
 
 MoneyRecord = TransferRecord | RefundRecord | PayoutRecord | HyperwalletPayment
 
-_ENTITIES: Mapping[str, _Entity[Any]] = {
-    e.name: e for e in (_TRANSFER, _REFUND, _PAYOUT, _HW_PAYMENT)
-}
+_ENTITIES: Mapping[str, Entity[Any]] = {e.name: e for e in (TRANSFER, REFUND, PAYOUT, HW_PAYMENT)}
 
 
 @dataclass(frozen=True)
@@ -134,7 +125,7 @@ def rows_of_day(ledger: Ledger, day: date, sources: Sequence[RowSource]) -> list
             if types:
                 doubt = doubt.where(table.c.type.in_([t.value for t in types]))
             for row in conn.execute(doubt).mappings():
-                record = _to_record(spec, row)
+                record = to_record(spec, row)
                 found[(entity, record.id)] = record
     return list(found.values())
 
@@ -238,6 +229,6 @@ def _rows_by_id(
         if types:
             stmt = stmt.where(table.c.type.in_([t.value for t in types]))
         found.extend(
-            _to_record(spec, row) for row in conn.execute(stmt.order_by(table.c.id)).mappings()
+            to_record(spec, row) for row in conn.execute(stmt.order_by(table.c.id)).mappings()
         )
     return found
