@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import and_, select
 
@@ -179,7 +180,7 @@ def _insert(
     return found
 
 
-def _claim(row: Mapping) -> Claim:
+def _claim(row: Mapping[Any, Any]) -> Claim:
     return Claim(
         kind=ClaimKind(row["kind"]),
         document_id=row["document_id"],

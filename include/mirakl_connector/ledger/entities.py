@@ -39,6 +39,9 @@ from mirakl_connector.ledger.records import (
 R = TypeVar("R")
 D = TypeVar("D")
 
+#: A saved row as read (a ``RowMapping``) or the column values about to be written.
+Row = Mapping[Any, Any]
+
 #: Longest item id quoted in an error (an absurd key would otherwise flood the summary).
 ITEM_ID_MAX = 80
 
@@ -164,7 +167,7 @@ def plain_values(record: object, *, exclude: tuple[str, ...] = ()) -> dict[str, 
     }
 
 
-def from_row(record: type[D], row: Mapping[str, Any], **converted: Any) -> D:
+def from_row(record: type[D], row: Row, **converted: Any) -> D:
     """The dataclass ``record`` built from the same-named columns of ``row``.
 
     :param converted: values to use instead of the row's (an enum, a decoded payload).
@@ -179,7 +182,7 @@ def key_text(key: tuple[Any, ...]) -> str:
     return "/".join(str(part) for part in key)
 
 
-def aware(stamp: datetime | None, name: str, item_id: object = None) -> datetime | None:
+def aware(stamp: datetime | None, name: str, item_id: str | None = None) -> datetime | None:
     """``stamp`` in UTC; a naive datetime is refused (whose local time would it be?)."""
     if stamp is None:
         return None
@@ -231,7 +234,7 @@ def prepare(entity: Entity[R], record: R) -> tuple[tuple[Any, ...], dict[str, An
     return key, values
 
 
-def to_record(entity: Entity[R], row: Mapping[str, Any]) -> R:
+def to_record(entity: Entity[R], row: Row) -> R:
     """The record of a saved row (or of the values about to be saved)."""
     data = {name: row[name] for name in entity.field_names}
     for name, enum in entity.enums.items():

@@ -43,6 +43,7 @@ from sqlalchemy import (
     Engine,
     Select,
     String,
+    Table,
     and_,
     case,
     cast,
@@ -116,11 +117,11 @@ class _Source:
 
     entity: str  # the name used in ledger_events.entity
     provider: str
-    table: Any
-    mirakl_id: Any  # column: the Mirakl document id
-    provider_id: Any  # column: the provider object id once the money moved (``PROVIDER_ID``)
-    shop: Any  # column or None
-    account: Any  # column or None: the connected account / Hyperwallet destination
+    table: Table
+    mirakl_id: ColumnElement[Any]  # the Mirakl document id
+    provider_id: ColumnElement[Any]  # the provider object id once the money moved (PROVIDER_ID)
+    shop: ColumnElement[Any] | None
+    account: ColumnElement[Any] | None  # the connected account / Hyperwallet destination
     workflows: tuple[str, ...]
     on_hold: str
     failed: str
@@ -820,7 +821,7 @@ _ITEM_COLUMNS = (
 )  # fmt: skip
 
 
-def unindexed(column: Any) -> ColumnElement[Any]:
+def unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """``column || ''``: the same value (NULL stays NULL), that no index of ``column`` answers.
 
     SQLite's planner has no statistics of NULLs (the connector runs no ``ANALYZE``): given

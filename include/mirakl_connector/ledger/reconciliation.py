@@ -97,7 +97,7 @@ def rows_of_day(ledger: Ledger, day: date, sources: Sequence[RowSource]) -> list
     start = datetime.combine(day, time(0), tzinfo=UTC)
     end = start + timedelta(days=1)
     events = schema.ledger_events
-    found: dict[tuple[str, int], MoneyRecord] = {}
+    found: dict[tuple[str, int | None], MoneyRecord] = {}
     with ledger.engine.connect() as conn:
         for entity in dict.fromkeys(s.entity for s in sources):
             types = _types(sources, entity)
@@ -119,7 +119,7 @@ def rows_of_day(ledger: Ledger, day: date, sources: Sequence[RowSource]) -> list
             doubt = select(table).where(
                 table.c.attempted_at >= start,
                 table.c.attempted_at < end,
-                table.c[spec.provider_id].is_(None),
+                table.c[_provider_id(spec)].is_(None),
                 table.c.imported_from.is_(None),
             )
             if types:
@@ -145,7 +145,7 @@ def known_provider_ids(ledger: Ledger, ids: Iterable[str]) -> set[str]:
         return known
     with ledger.engine.connect() as conn:
         for spec in _ENTITIES.values():
-            column = spec.table.c[spec.provider_id]
+            column = spec.table.c[_provider_id(spec)]
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 stmt = select(column).where(column.in_(chunk))
@@ -180,7 +180,9 @@ def save_reconciliation(
         if old is not None:
             conn.execute(delete(rows).where(rows.c.reconciliation_id == old))
             conn.execute(delete(head).where(head.c.id == old))
-        new_id = conn.execute(insert(head).values(**values)).inserted_primary_key[0]
+        inserted = conn.execute(insert(head).values(**values)).inserted_primary_key
+        assert inserted is not None
+        new_id = inserted[0]
         if items:
             conn.execute(
                 insert(rows),
@@ -215,6 +217,12 @@ def _types(sources: Sequence[RowSource], entity: str) -> tuple[TransferType, ...
         if source.entity == entity:
             types.extend(source.types)
     return tuple(dict.fromkeys(types))
+
+
+def _provider_id(spec: Entity[Any]) -> str:
+    """The provider id column of a money table (each of them has one)."""
+    assert spec.provider_id is not None
+    return spec.provider_id
 
 
 def _rows_by_id(

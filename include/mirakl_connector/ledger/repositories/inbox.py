@@ -4,17 +4,18 @@ the out-of-order guard of the events applied to each provider object."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.base import LedgerStore
 from mirakl_connector.ledger.entities import (
     LedgerConflictError,
+    Row,
     aware,
     from_row,
     payload_json,
@@ -45,7 +46,7 @@ def inbox_values(event: InboxEvent) -> dict[str, Any]:
     return values
 
 
-def read_inbox_event(row: Mapping[str, Any]) -> InboxEvent:
+def read_inbox_event(row: Row) -> InboxEvent:
     """The event of a ``webhook_inbox`` row (payload decoded)."""
     return from_row(
         InboxEvent, row, payload=json.loads(row["payload"]), status=InboxStatus(row["status"])
@@ -109,7 +110,7 @@ class InboxRepository(LedgerStore):
         :param due_before: only those whose ``next_attempt_at`` is unset or not after it.
         """
         table = schema.webhook_inbox
-        where = [table.c.status.in_([plain(s) for s in statuses])]
+        where: list[ColumnElement[bool]] = [table.c.status.in_([plain(s) for s in statuses])]
         if source is not None:
             where.append(table.c.source == source)
         if due_before is not None:

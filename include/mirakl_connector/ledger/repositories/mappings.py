@@ -3,9 +3,8 @@ a Stripe charge pays (payment mappings)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +15,7 @@ from mirakl_connector.ledger.base import LedgerStore
 from mirakl_connector.ledger.entities import (
     PAYMENT_MAPPING,
     LedgerConflictError,
+    Row,
     changed,
     from_row,
     merge_attempt,
@@ -28,7 +28,7 @@ from mirakl_connector.ledger.records import AccountMapping, PaymentMapping, Paym
 from mirakl_connector.ledger.sql import event, insert_events, one, select_by_keys
 
 
-def account_mapping(row: Mapping[str, Any]) -> AccountMapping:
+def account_mapping(row: Row) -> AccountMapping:
     """The mapping of an ``account_mappings`` row."""
     return from_row(AccountMapping, row)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.exc import IntegrityError
 
 from mirakl_connector.core.errors import InvalidItemError
@@ -15,6 +15,7 @@ from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.base import LedgerStore
 from mirakl_connector.ledger.entities import (
     LedgerConflictError,
+    Row,
     aware,
     from_row,
     now,
@@ -25,7 +26,7 @@ from mirakl_connector.ledger.records import Notification, NotificationStatus
 from mirakl_connector.ledger.sql import dialect_insert, due, new_notification
 
 
-def read_notification(row: Mapping[str, Any]) -> Notification:
+def read_notification(row: Row) -> Notification:
     """The notification of a ``notifications`` row (payload decoded)."""
     return from_row(
         Notification,
@@ -73,7 +74,7 @@ class OutboxRepository(LedgerStore):
         :param due_before: only those whose ``next_attempt_at`` is unset or not after it.
         """
         table = schema.notifications
-        where = [table.c.status.in_([plain(s) for s in statuses])]
+        where: list[ColumnElement[bool]] = [table.c.status.in_([plain(s) for s in statuses])]
         if due_before is not None:
             where.append(due(table, due_before))
         return self._iter(table, where, batch_size, read_notification)
@@ -87,7 +88,8 @@ class OutboxRepository(LedgerStore):
         n = notification
         if not n.type or not n.dedup_key:
             raise InvalidItemError(
-                "notification needs a type and a dedup key", item_id=n.dedup_key or n.id
+                "notification needs a type and a dedup key",
+                item_id=n.dedup_key or (str(n.id) if n.id is not None else None),
             )
         table = schema.notifications
         at = now()

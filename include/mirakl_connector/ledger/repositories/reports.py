@@ -42,7 +42,7 @@ class ReportRepository(TransferRepository, RefundRepository, PayoutRepository):
 
     def iter_failed(self) -> Iterator[TransferRecord | RefundRecord | PayoutRecord]:
         """Every FAILED transfer, refund and payout (for the daily alert), streamed."""
-        batches = chain(
+        batches: Iterator[list[Any]] = chain(
             self.iter_transfers(types=list(TransferType), statuses=[TransferStatus.FAILED]),
             self.iter_refunds(statuses=[RefundStatus.FAILED]),
             self.iter_payouts(statuses=[PayoutStatus.FAILED]),
