@@ -53,6 +53,7 @@ from mirakl_connector.ledger.entities import (
     IMPORT_MARKERS,
     Entity,
     LedgerConflictError,
+    as_new_row,
     changed,
     first_line,
     guard_provider_id,
@@ -212,13 +213,8 @@ class LedgerStore:
         convert: Callable[[RowMapping], R],
         shard: Shard | None = None,
     ) -> Iterator[list[R]]:
-        """Stream the rows of ``table`` matching ``where``, ``batch_size`` at a time, by id.
-
-        Each batch is read in its own short transaction (keyset pagination on ``id``), so the
-        caller may save rows between batches: a row whose status leaves the filter is simply
-        not seen again, and no row is returned twice. With ``shard``, only that shard's rows
-        (see :mod:`mirakl_connector.core.shards`).
-        """
+        """Stream the rows of ``table`` matching ``where`` as ``convert`` makes them, by id,
+        one short read transaction per batch (keyset pagination: see ``iter_transfers``)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if shard is not None:
@@ -296,8 +292,7 @@ class LedgerStore:
                 for key, values in prepared:
                     old = existing.get(key)
                     if old is None:
-                        values.pop("id")
-                        values["created_at"] = values["updated_at"] = at
+                        as_new_row(values, at)
                         inserts.append(values)
                         continue
                     if held(entity, old):

@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from mirakl_connector.ledger import schema
+from mirakl_connector.ledger.entities import from_row
 from mirakl_connector.ledger.schema import truncate_reason
 from mirakl_connector.ledger.sql import dialect_insert
 from mirakl_connector.ledger.store import Ledger
@@ -181,14 +182,4 @@ def _insert(
 
 
 def _claim(row: Mapping[Any, Any]) -> Claim:
-    return Claim(
-        kind=ClaimKind(row["kind"]),
-        document_id=row["document_id"],
-        provider=row["provider"],
-        shop_id=row["shop_id"],
-        workflow=row["workflow"],
-        origin=row["origin"],
-        run_id=row["run_id"],
-        note=row["note"],
-        created_at=row["created_at"],
-    )
+    return from_row(Claim, row, kind=ClaimKind(row["kind"]))

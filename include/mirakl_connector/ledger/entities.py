@@ -296,6 +296,13 @@ def merge_attempt(values: dict[str, Any], old: RowMapping) -> None:
             values[name] = old[name]
 
 
+def as_new_row(values: dict[str, Any], at: datetime) -> None:
+    """Make ``values`` a row to insert: no id (the database gives one), created and updated
+    ``at``."""
+    values.pop("id")
+    values["created_at"] = values["updated_at"] = at
+
+
 def changed(values: Mapping[str, Any], old: RowMapping) -> bool:
     """Whether ``values`` differ from the saved row (timestamps and id aside)."""
     skip = ("id", "created_at", "updated_at")

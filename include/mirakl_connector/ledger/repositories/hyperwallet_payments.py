@@ -17,6 +17,7 @@ from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.ledger.base import LedgerStore
 from mirakl_connector.ledger.entities import (
     HW_PAYMENT,
+    as_new_row,
     aware,
     guard_provider_id,
     held,
@@ -200,8 +201,7 @@ class HyperwalletPaymentRepository(LedgerStore):
         with self._writer.begin() as conn:
             old = select_by_keys(conn, HW_PAYMENT, [key], for_update=True).get(key)
             if old is None:
-                values.pop("id")
-                values["created_at"] = values["updated_at"] = at
+                as_new_row(values, at)
                 conn.execute(insert(table), [values])
                 row = one(conn, select(table).where(table.c.client_payment_id == key[0]))
                 assert row is not None

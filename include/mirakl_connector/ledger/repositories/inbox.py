@@ -16,6 +16,7 @@ from mirakl_connector.ledger.base import LedgerStore
 from mirakl_connector.ledger.entities import (
     LedgerConflictError,
     Row,
+    as_new_row,
     aware,
     from_row,
     payload_json,
@@ -66,8 +67,7 @@ class InboxRepository(LedgerStore):
         """
         values = inbox_values(event)
         at = _now()
-        values.pop("id")
-        values["created_at"] = values["updated_at"] = at
+        as_new_row(values, at)
         table = schema.webhook_inbox
         with self._writer.begin() as conn:
             stmt = (

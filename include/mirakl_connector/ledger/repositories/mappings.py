@@ -16,6 +16,7 @@ from mirakl_connector.ledger.entities import (
     PAYMENT_MAPPING,
     LedgerConflictError,
     Row,
+    as_new_row,
     changed,
     from_row,
     merge_attempt,
@@ -136,8 +137,7 @@ class PaymentMappingRepository(LedgerStore):
         with self._writer.begin() as conn:
             old = select_by_keys(conn, PAYMENT_MAPPING, [key], for_update=True).get(key)
             if old is None:
-                values.pop("id")
-                values["created_at"] = values["updated_at"] = at
+                as_new_row(values, at)
                 values["id"] = conn.execute(
                     insert(table).values(values).returning(table.c.id)
                 ).scalar_one()
