@@ -33,12 +33,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import and_, select
 
 from mirakl_connector.ledger import schema
+from mirakl_connector.ledger.entities import from_row
 from mirakl_connector.ledger.schema import truncate_reason
-from mirakl_connector.ledger.store import Ledger, _dialect_insert
+from mirakl_connector.ledger.sql import dialect_insert
+from mirakl_connector.ledger.store import Ledger
 
 _CHUNK = 500
 
@@ -166,7 +169,7 @@ def _insert(
                 }
                 for document_id in chunk
             ]
-            stmt = _dialect_insert(conn, table).values(values)
+            stmt = dialect_insert(conn, table).values(values)
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "document_id"]))
             rows = conn.execute(
                 select(table).where(
@@ -178,15 +181,5 @@ def _insert(
     return found
 
 
-def _claim(row: Mapping) -> Claim:
-    return Claim(
-        kind=ClaimKind(row["kind"]),
-        document_id=row["document_id"],
-        provider=row["provider"],
-        shop_id=row["shop_id"],
-        workflow=row["workflow"],
-        origin=row["origin"],
-        run_id=row["run_id"],
-        note=row["note"],
-        created_at=row["created_at"],
-    )
+def _claim(row: Mapping[Any, Any]) -> Claim:
+    return from_row(Claim, row, kind=ClaimKind(row["kind"]))

@@ -91,7 +91,8 @@ def retry_delay(attempts: int) -> timedelta:
     """Back-off after the ``attempts``-th failed attempt: 1, 2, 4 ... minutes, at most 1 h."""
     if attempts < 1:
         return _FIRST_DELAY
-    return min(_FIRST_DELAY * (2 ** (attempts - 1)), _MAX_DELAY)
+    delay: timedelta = min(_FIRST_DELAY * (2 ** (attempts - 1)), _MAX_DELAY)
+    return delay
 
 
 def after_failure(event: InboxEvent, error: str, *, now: datetime) -> InboxEvent:

@@ -31,18 +31,12 @@ from mirakl_connector.core.errors import MiraklConnectorError
 from mirakl_connector.ledger import manual_rules as rules
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import writer
+from mirakl_connector.ledger.entities import IMPORTABLE, plain_values, to_record
+from mirakl_connector.ledger.entities import now as _now
 from mirakl_connector.ledger.records import AccountMapping
-from mirakl_connector.ledger.store import (
-    _IMPORTABLE,
-    Ledger,
-    _account_mapping,
-    _event,
-    _insert_events,
-    _now,
-    _one,
-    _plain_values,
-    _to_record,
-)
+from mirakl_connector.ledger.repositories.mappings import account_mapping
+from mirakl_connector.ledger.sql import event, insert_events, one
+from mirakl_connector.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +86,8 @@ class ManualActions:
         """The ledger record (``TransferRecord``...) of ``entity`` row ``row_id``, or ``None``."""
         spec = _spec(entity)
         with self._ledger.engine.connect() as conn:
-            row = _one(conn, select(spec.table).where(spec.table.c.id == row_id))
-        return _to_record(spec, row) if row is not None else None
+            row = one(conn, select(spec.table).where(spec.table.c.id == row_id))
+        return to_record(spec, row) if row is not None else None
 
     def released_since(self, entity: str, since: datetime) -> list[int]:
         """Row ids of ``entity`` released from a hold at or after ``since``.
@@ -180,7 +174,7 @@ class ManualActions:
             _refuse_if(rules.resolve_refusal(state, found=True))
             _refuse_if_changed(state, attempts)
             with_id = spec.table.c[state.rules.provider_id] == object_id
-            other = _one(conn, select(spec.table.c.id).where(with_id, spec.table.c.id != row_id))
+            other = one(conn, select(spec.table.c.id).where(with_id, spec.table.c.id != row_id))
             if other is not None:
                 raise ActionRefused(
                     f"{state.rules.provider} object {object_id} is already recorded on "
@@ -267,7 +261,7 @@ class ManualActions:
         item: str | None = None,
     ) -> ActionRecord:
         """Record a refused action in the audit (nothing else is written)."""
-        if item is None and entity in _IMPORTABLE and entity_id is not None:
+        if item is None and entity in IMPORTABLE and entity_id is not None:
             found = self.record(entity, entity_id)
             item = _item_of(entity, found) if found is not None else None
         record = ActionRecord(
@@ -297,19 +291,19 @@ class ManualActions:
         table = schema.account_mappings
         shop, account = mapping.mirakl_shop_id, mapping.stripe_account_id
         now = _now()
-        values = _plain_values(mapping, exclude=("id", "created_at", "updated_at"))
+        values = plain_values(mapping, exclude=("id", "created_at", "updated_at"))
         detail = (
             f"shop {shop} mapped to {account} (payouts enabled: {mapping.payouts_enabled}, "
             f"charges enabled: {mapping.charges_enabled}, KYC: {mapping.kyc_status or 'unknown'})"
         )
         try:
             with self._writer.begin() as conn:
-                by_shop = _one(conn, select(table).where(table.c.mirakl_shop_id == shop))
+                by_shop = one(conn, select(table).where(table.c.mirakl_shop_id == shop))
                 if by_shop is not None:
                     raise ActionRefused(
                         f"shop {shop} is already mapped to {by_shop['stripe_account_id']}"
                     )
-                by_account = _one(conn, select(table).where(table.c.stripe_account_id == account))
+                by_account = one(conn, select(table).where(table.c.stripe_account_id == account))
                 if by_account is not None:
                     raise ActionRefused(
                         f"Stripe account {account} is already mapped to shop "
@@ -329,8 +323,8 @@ class ManualActions:
     def mapping_of_shop(self, shop_id: int) -> AccountMapping | None:
         table = schema.account_mappings
         with self._ledger.engine.connect() as conn:
-            row = _one(conn, select(table).where(table.c.mirakl_shop_id == shop_id))
-        return _account_mapping(row) if row is not None else None
+            row = one(conn, select(table).where(table.c.mirakl_shop_id == shop_id))
+        return account_mapping(row) if row is not None else None
 
     # -- machinery ------------------------------------------------------------------------------
 
@@ -351,7 +345,7 @@ class ManualActions:
         table = spec.table
         now = _now()
         with self._writer.begin() as conn:
-            row = _one(conn, select(table).where(table.c.id == row_id).with_for_update())
+            row = one(conn, select(table).where(table.c.id == row_id).with_for_update())
             if row is None:
                 raise ActionRefused(f"no {entity} {row_id} in the ledger", status=404)
             state = rules.RowState.of(entity, row)
@@ -366,8 +360,8 @@ class ManualActions:
             event_values = {**dict(row), **values}
             if event_reason is not None:
                 event_values["status_reason"] = schema.truncate_reason(event_reason)
-            _insert_events(conn, [_event(entity, row_id, row["status"], event_values, run_id, now)])
-            item = _item_of(entity, _to_record(spec, {**dict(row), **values}))
+            insert_events(conn, [event(entity, row_id, row["status"], event_values, run_id, now)])
+            item = _item_of(entity, to_record(spec, {**dict(row), **values}))
             record = ActionRecord(
                 at=now,
                 user=user,
@@ -391,7 +385,7 @@ def _aware(stamp: datetime) -> datetime:
 def _spec(entity: str) -> Any:
     if entity not in rules.ENTITIES:
         raise ActionRefused(f"unknown item kind {entity!r}", status=404)
-    return _IMPORTABLE[entity]
+    return IMPORTABLE[entity]
 
 
 def _why(why: str) -> str:
@@ -416,7 +410,7 @@ def _refuse_if_changed(state: rules.RowState, attempts: int) -> None:
 
 def _item_of(entity: str, record: Any) -> str:
     """The id a person reads: the Mirakl id of the row (its natural key)."""
-    spec = _IMPORTABLE[entity]
+    spec = IMPORTABLE[entity]
     return "/".join(str(getattr(record, k)) for k in spec.key[-1:])
 
 

@@ -33,10 +33,9 @@ turns them into a ``Decimal`` for display.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -44,18 +43,13 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    case,
     cast,
     false,
     func,
     literal,
-    literal_column,
     null,
-    or_,
     select,
-    true,
     tuple_,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -63,331 +57,87 @@ from sqlalchemy.sql.elements import ColumnElement
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import create_ledger_engine
 from mirakl_connector.ledger.manual_actions import ActionRecord
-from mirakl_connector.ledger.records import (
-    HyperwalletPayment,
-    HyperwalletPaymentKind,
-    HyperwalletPaymentStatus,
-    PayoutRecord,
-    PayoutStatus,
-    RefundRecord,
-    RefundStatus,
-    TransferRecord,
-    TransferStatus,
-    TransferType,
-)
-
-#: Largest page a caller may ask for.
-MAX_PAGE_SIZE = 500
-#: Default page size of the item lists.
-DEFAULT_PAGE_SIZE = 50
-#: Rows of the first keyset batch of each table in an export (then 4 times more each batch).
-_FIRST_BATCH = 1000
-#: Default width of the "moved" date range, in days (today included).
-DEFAULT_DAYS = 30
-#: Widest date range accepted (a year and a day): a wider one is refused, not silently cut.
-MAX_DAYS = 366
-
-Category = Literal["waiting", "failed", "in_doubt"]
-CATEGORIES: tuple[Category, ...] = ("waiting", "failed", "in_doubt")
-
-# Workflow names shown on the page (one per kind of money movement).
-SPLIT = "split"
-REVERSAL = "reversal"
-SETTLEMENT_TRANSFER = "settlement transfer"
-REFUND = "refund"
-PAYOUT = "payout"
-HW_PAYMENT = "hyperwallet payment"
-HW_OPERATOR_FEE = "hyperwallet operator fee"
-WORKFLOWS = (
-    SPLIT,
+from mirakl_connector.ledger.query_shapes import (
+    CATEGORIES,
+    DEFAULT_DAYS,
+    DEFAULT_PAGE_SIZE,
+    FIRST_BATCH,
+    HW_OPERATOR_FEE,
+    HW_PAYMENT,
+    MAX_DAYS,
+    MAX_PAGE_SIZE,
+    PAYOUT,
+    PROVIDERS,
+    REFUND,
     REVERSAL,
     SETTLEMENT_TRANSFER,
-    REFUND,
-    PAYOUT,
-    HW_PAYMENT,
-    HW_OPERATOR_FEE,
+    SPLIT,
+    WORKFLOWS,
+    Category,
+    DateRange,
+    HistoryEvent,
+    Item,
+    ItemFilters,
+    MovedRow,
+    Page,
+    ReasonGroup,
+    RetryEntry,
+    Totals,
+    as_date,
+    aware_utc,
+    totals,
 )
-PROVIDERS = ("stripe", "hyperwallet")
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One money table seen through the console's common shape."""
-
-    entity: str  # the name used in ledger_events.entity
-    provider: str
-    table: Any
-    mirakl_id: Any  # column: the Mirakl document id
-    provider_id: Any  # column: the provider object id once the money moved (``PROVIDER_ID``)
-    shop: Any  # column or None
-    account: Any  # column or None: the connected account / Hyperwallet destination
-    workflows: tuple[str, ...]
-    on_hold: str
-    failed: str
-    terminal: frozenset[str]  # the record's ``SETTLED`` statuses
-
-    @property
-    def open_statuses(self) -> frozenset[str]:
-        """Every status but the terminal ones (in doubt is only possible there)."""
-        return frozenset(s.value for s in _STATUS_ENUMS[self.entity]) - self.terminal
-
-    def workflow(self) -> ColumnElement[str]:
-        c = self.table.c
-        if self.entity == "transfer":
-            return case(
-                (c.type.in_([t.value for t in _SPLIT_TYPES]), SPLIT),
-                (c.type == TransferType.REFUND.value, REVERSAL),
-                else_=SETTLEMENT_TRANSFER,
-            )
-        if self.entity == "hyperwallet_payment":
-            return case(
-                (c.kind == HyperwalletPaymentKind.OPERATOR_FEE.value, HW_OPERATOR_FEE),
-                else_=HW_PAYMENT,
-            )
-        return literal(self.workflows[0], String)
-
-    def workflow_of(self, subtype: str) -> str:
-        """The workflow of an aggregate row (``moved_daily.subtype``: transfer type, HW kind)."""
-        if self.entity == "transfer":
-            if subtype in _SPLIT_VALUES:
-                return SPLIT
-            return REVERSAL if subtype == _REVERSAL_TYPE else SETTLEMENT_TRANSFER
-        if self.entity == "hyperwallet_payment":
-            return HW_OPERATOR_FEE if subtype == _OPERATOR_FEE_KIND else HW_PAYMENT
-        return self.workflows[0]
-
-    def workflow_filter(self, workflows: Sequence[str]) -> ColumnElement[bool] | None:
-        """``None``: no row of this table can match (skip the table)."""
-        wanted = [w for w in workflows if w in self.workflows]
-        if not wanted:
-            return None
-        if len(wanted) == len(self.workflows):
-            return true()
-        return self.workflow().in_(wanted)
-
-
-_SPLIT_TYPES = (TransferType.PRODUCT_ORDER, TransferType.SERVICE_ORDER)
-_SPLIT_VALUES = frozenset(t.value for t in _SPLIT_TYPES)
-_REVERSAL_TYPE = TransferType.REFUND.value
-_OPERATOR_FEE_KIND = HyperwalletPaymentKind.OPERATOR_FEE.value
-#: The column a table's workflow derives from (``_Source.workflow_of``), where it has one.
-_SUBTYPE_COLUMNS = {"transfer": "type", "hyperwallet_payment": "kind"}
-_STATUS_ENUMS: dict[str, Any] = {
-    "transfer": TransferStatus,
-    "refund": RefundStatus,
-    "payout": PayoutStatus,
-    "hyperwallet_payment": HyperwalletPaymentStatus,
-}
-
-_T, _R, _P, _H = schema.transfers, schema.refunds, schema.payouts, schema.hyperwallet_payments
-
-
-def _values(statuses: frozenset[str]) -> frozenset[str]:
-    return frozenset(str(s) for s in statuses)
-
-
-SOURCES: tuple[_Source, ...] = (
-    _Source(
-        "transfer",
-        "stripe",
-        _T,
-        _T.c.mirakl_id,
-        _T.c[TransferRecord.PROVIDER_ID],
-        _T.c.mirakl_shop_id,
-        # the account the money goes to, or comes from for a reversal
-        func.coalesce(_T.c.destination_account, _T.c.source_account),
-        (SPLIT, REVERSAL, SETTLEMENT_TRANSFER),
-        TransferStatus.ON_HOLD.value,
-        TransferStatus.FAILED.value,
-        _values(TransferRecord.SETTLED),
-    ),
-    _Source(
-        "refund",
-        "stripe",
-        _R,
-        _R.c.mirakl_refund_id,
-        _R.c[RefundRecord.PROVIDER_ID],
-        None,
-        None,
-        (REFUND,),
-        RefundStatus.ON_HOLD.value,
-        RefundStatus.FAILED.value,
-        _values(RefundRecord.SETTLED),
-    ),
-    _Source(
-        "payout",
-        "stripe",
-        _P,
-        _P.c.mirakl_invoice_id,
-        _P.c[PayoutRecord.PROVIDER_ID],
-        _P.c.mirakl_shop_id,
-        _P.c.stripe_account_id,
-        (PAYOUT,),
-        PayoutStatus.ON_HOLD.value,
-        PayoutStatus.FAILED.value,
-        _values(PayoutRecord.SETTLED),
-    ),
-    _Source(
-        "hyperwallet_payment",
-        "hyperwallet",
-        _H,
-        _H.c.client_payment_id,
-        _H.c[HyperwalletPayment.PROVIDER_ID],
-        _H.c.shop_id,
-        _H.c.destination_token,
-        (HW_PAYMENT, HW_OPERATOR_FEE),
-        HyperwalletPaymentStatus.ON_HOLD.value,
-        HyperwalletPaymentStatus.FAILED.value,
-        _values(HyperwalletPayment.SETTLED),
-    ),
+from mirakl_connector.ledger.query_sources import (
+    ITEM_COLUMNS,
+    SOURCE_BY_ENTITY,
+    SOURCES,
+    SUBTYPE_COLUMNS,
+    Source,
+    action_record,
+    iso_text,
+    item_of_row,
+    moved_kind,
+    text_id_match,
+    unindexed,
 )
-SOURCE_BY_ENTITY = {s.entity: s for s in SOURCES}
-
-
-# -- results --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MovedRow:
-    """Money moved on one UTC day, in one currency, by one provider and workflow."""
-
-    day: date
-    currency: str
-    provider: str
-    workflow: str
-    count: int
-    amount: int  # minor units of ``currency``
-
-
-@dataclass(frozen=True)
-class Item:
-    """One money movement row, whatever its table."""
-
-    entity: str
-    id: int
-    provider: str
-    workflow: str
-    mirakl_id: str
-    shop_id: int | None
-    account: str | None
-    status: str
-    reason: str | None
-    amount: int | None
-    currency: str | None
-    provider_object_id: str | None
-    attempts: int
-    attempted_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def key(self) -> str:
-        """``entity:id``, how the page and the API name an item."""
-        return f"{self.entity}:{self.id}"
-
-
-@dataclass(frozen=True)
-class ReasonGroup:
-    """Items of one category sharing a workflow and a reason."""
-
-    workflow: str
-    reason: str | None
-    count: int
-    oldest: datetime  # creation of the oldest row of the group
-    #: newest ``updated_at`` of the group (for FAILED: the last time one was decided)
-    latest: datetime
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Item]
-    total: int
-    page: int
-    size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    old_status: str | None
-    new_status: str
-    reason: str | None
-    run_id: str | None
-    at: datetime
-
-
-@dataclass(frozen=True)
-class RetryEntry:
-    """One item of a workflow's retry queue (``pending_items``)."""
-
-    workflow: str
-    item_id: str
-    reason: str | None
-    attempts: int
-    first_failed_at: datetime
-    last_failed_at: datetime
-
-
-@dataclass(frozen=True)
-class ItemFilters:
-    """Filters of the item lists; empty values mean "any"."""
-
-    status: str | None = None
-    workflow: str | None = None
-    currency: str | None = None
-    shop_id: int | None = None
-    text_id: str | None = None  # exact Mirakl id, provider object id or account id
-    provider: str | None = None
-    #: the Airflow run id that wrote a status event of the item (what a run summary links to)
-    run_id: str | None = None
-    #: only rows created before this instant (e.g. on hold for longer than N days)
-    created_before: datetime | None = None
-    #: only rows last changed at or after this instant
-    updated_since: datetime | None = None
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """Whole UTC days, both ends included."""
-
-    start: date
-    end: date
-
-    @classmethod
-    def last_days(cls, days: int = DEFAULT_DAYS, *, today: date | None = None) -> DateRange:
-        today = today or datetime.now(UTC).date()
-        return cls(today - timedelta(days=days - 1), today)
-
-    def __post_init__(self) -> None:
-        if self.end < self.start:
-            raise ValueError(f"the range ends ({self.end}) before it starts ({self.start})")
-        if (self.end - self.start).days + 1 > MAX_DAYS:
-            raise ValueError(f"a range covers at most {MAX_DAYS} days")
-
-    @property
-    def bounds(self) -> tuple[datetime, datetime]:
-        """``[start 00:00 UTC, day after end 00:00 UTC)``."""
-        return (
-            datetime.combine(self.start, time(), UTC),
-            datetime.combine(self.end + timedelta(days=1), time(), UTC),
-        )
-
-    def days(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
-
-
-@dataclass(frozen=True)
-class Totals:
-    """Sum of a moved table per currency (amounts of different currencies never added)."""
-
-    by_currency: dict[str, int] = field(default_factory=dict)
-    count: int = 0
-
 
 # -- the queries ----------------------------------------------------------------------------
+
+#: The console reads everything from here (the shapes and sources are re-exported).
+__all__ = [
+    "CATEGORIES",
+    "Category",
+    "ConsoleQueries",
+    "DEFAULT_DAYS",
+    "DEFAULT_PAGE_SIZE",
+    "DateRange",
+    "HW_OPERATOR_FEE",
+    "HW_PAYMENT",
+    "HistoryEvent",
+    "Item",
+    "ItemFilters",
+    "MAX_DAYS",
+    "MAX_PAGE_SIZE",
+    "MovedRow",
+    "PAYOUT",
+    "PROVIDERS",
+    "Page",
+    "READER_SQLITE_MMAP_BYTES",
+    "REFUND",
+    "REVERSAL",
+    "ReasonGroup",
+    "RetryEntry",
+    "SETTLEMENT_TRANSFER",
+    "SOURCES",
+    "SOURCE_BY_ENTITY",
+    "SPLIT",
+    "Totals",
+    "WORKFLOWS",
+    "aware_utc",
+    "create_reader_engine",
+    "totals",
+    "unindexed",
+]
 
 #: Bytes of a SQLite ledger the console maps into memory (SQLite caps it at its build's limit,
 #: 2 GB by default). Its lists and exports read tens of thousands of rows scattered over the
@@ -455,7 +205,7 @@ class ConsoleQueries:
         for day, entity, subtype, cur, count, amount in rows:
             kind = kinds.get((entity, subtype), ())
             if kind == ():
-                kind = kinds[(entity, subtype)] = _moved_kind(entity, subtype, provider, workflow)
+                kind = kinds[(entity, subtype)] = moved_kind(entity, subtype, provider, workflow)
             if kind is None:
                 continue
             bucket = sums.setdefault((day, cur, *kind), [0, 0])
@@ -463,7 +213,7 @@ class ConsoleQueries:
             bucket[1] += int(amount)
         days: dict[str, date] = {}
         return [
-            MovedRow(days.get(day) or days.setdefault(day, _as_date(day)), cur, prov, wf, n, amt)
+            MovedRow(days.get(day) or days.setdefault(day, as_date(day)), cur, prov, wf, n, amt)
             for (day, cur, prov, wf), (n, amt) in sorted(sums.items())
         ]
 
@@ -485,7 +235,7 @@ class ConsoleQueries:
             # grouped by the column the workflow derives from, never by a constant (PostgreSQL
             # refuses one in GROUP BY); the workflow is named here, as for ``moved``. Unindexed:
             # SQLite would otherwise read the whole (type, status) index for its order.
-            name = _SUBTYPE_COLUMNS.get(source.entity)
+            name = SUBTYPE_COLUMNS.get(source.entity)
             subtype = literal("", String) if name is None else unindexed(c[name])
             keys = [c.status_reason] if name is None else [subtype, c.status_reason]
             parts.append(
@@ -546,7 +296,7 @@ class ConsoleQueries:
         with self._engine.connect() as conn:
             total = self._count(conn, category, filters)
             rows = conn.execute(stmt).mappings().all()
-        return Page([_item(r) for r in rows], total, page, size)
+        return Page([item_of_row(r) for r in rows], total, page, size)
 
     def _count(self, conn: Any, category: Category | None, filters: ItemFilters) -> int:
         """How many items match: one ``count(*)`` per table (answered by its status index when
@@ -569,7 +319,7 @@ class ConsoleQueries:
     ) -> Iterator[Item]:
         """Every item of ``category`` (oldest first), streamed: see :meth:`iter_rows`."""
         for row in self.iter_rows(category, filters, batch=batch):
-            yield _item(row._mapping)
+            yield item_of_row(row._mapping)
 
     def iter_rows(
         self,
@@ -603,11 +353,11 @@ class ConsoleQueries:
             where = self._where(source, category, filters)
             if where is not None:
                 streams.append(self._iter_table(source, where, batch, times_as_text))
-        created = _ITEM_COLUMNS.index("created_at")
+        created = ITEM_COLUMNS.index("created_at")
         yield from heapq.merge(*streams, key=lambda row: (row[created], row[0], row[1]))
 
     def _iter_table(
-        self, source: _Source, where: list[ColumnElement[bool]], batch: int, times_as_text: bool
+        self, source: Source, where: list[ColumnElement[bool]], batch: int, times_as_text: bool
     ) -> Iterator[Any]:
         """One table's rows matching ``where``, in (created_at, id) order, by keyset batches."""
         c = source.table.c
@@ -616,7 +366,7 @@ class ConsoleQueries:
         after: tuple[Any, int] | None = None
         # small first batches: the merge needs one of every table before the first line goes
         # out; then up to ``batch`` rows a query
-        size = min(batch, _FIRST_BATCH)
+        size = min(batch, FIRST_BATCH)
         while True:
             stmt = base
             if after is not None:
@@ -659,7 +409,7 @@ class ConsoleQueries:
         stmt = self._select_items(source).where(source.table.c.id == row_id)
         with self._engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
-        return _item(row) if row is not None else None
+        return item_of_row(row) if row is not None else None
 
     def history(self, entity: str, row_id: int) -> list[HistoryEvent]:
         """Every status change of one row, oldest first (``ledger_events``)."""
@@ -689,14 +439,14 @@ class ConsoleQueries:
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [_action(r) for r in conn.execute(stmt).mappings()]
+            return [action_record(r) for r in conn.execute(stmt).mappings()]
 
     def recent_actions(self, *, limit: int = 50) -> list[ActionRecord]:
         """The newest console actions, newest first (done and refused)."""
         table = schema.console_actions
         stmt = select(table).order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
         with self._engine.connect() as conn:
-            return [_action(r) for r in conn.execute(stmt).mappings()]
+            return [action_record(r) for r in conn.execute(stmt).mappings()]
 
     # building blocks --------------------------------------------------------------------------
 
@@ -726,13 +476,13 @@ class ConsoleQueries:
         return union_all(*parts) if len(parts) > 1 else parts[0]
 
     @staticmethod
-    def _select_items(source: _Source, *, times_dialect: str | None = None) -> Select[Any]:
-        """The columns of :data:`_ITEM_COLUMNS` of one table; with ``times_dialect`` (the
-        database's dialect name) the timestamps as ISO text (:func:`_iso_text`)."""
+    def _select_items(source: Source, *, times_dialect: str | None = None) -> Select[Any]:
+        """The columns of :data:`ITEM_COLUMNS` of one table; with ``times_dialect`` (the
+        database's dialect name) the timestamps as ISO text (:func:`iso_text`)."""
         c = source.table.c
 
         def stamp(column: Any) -> Any:
-            return column if times_dialect is None else _iso_text(column, times_dialect)
+            return column if times_dialect is None else iso_text(column, times_dialect)
 
         return select(
             literal(source.entity, String).label("entity"),
@@ -758,7 +508,7 @@ class ConsoleQueries:
 
     @staticmethod
     def _where(
-        source: _Source, category: Category | None, filters: ItemFilters
+        source: Source, category: Category | None, filters: ItemFilters
     ) -> list[ColumnElement[bool]] | None:
         c = source.table.c
         where: list[ColumnElement[bool]] = []
@@ -792,7 +542,7 @@ class ConsoleQueries:
                 return None
             where.append(source.shop == filters.shop_id)
         if filters.text_id:
-            match = _text_id_match(source, filters.text_id.strip())
+            match = text_id_match(source, filters.text_id.strip())
             if match is None:
                 return None
             where.append(match)
@@ -810,148 +560,3 @@ class ConsoleQueries:
                 )
             )
         return [and_(*where)] if where else []
-
-
-#: The columns of every item row, in order (``_select_items``; the CSV export's cells).
-_ITEM_COLUMNS = (
-    "entity", "id", "provider", "workflow", "mirakl_id", "shop_id", "account", "status",
-    "reason", "amount", "currency", "provider_object_id", "attempts", "attempted_at",
-    "created_at", "updated_at",
-)  # fmt: skip
-
-
-def unindexed(column: Any) -> ColumnElement[Any]:
-    """``column || ''``: the same value (NULL stays NULL), that no index of ``column`` answers.
-
-    SQLite's planner has no statistics of NULLs (the connector runs no ``ANALYZE``): given
-    ``transfer_id IS NULL`` it reads the NULL entries of the transfer id's index, every row not
-    sent yet; given ``status IN (...)``, every open row. Written so, the terms leave the choice
-    to the partial in-doubt index (``schema.in_doubt_index``, whose predicate has the same
-    text), on PostgreSQL as on SQLite.
-    """
-    return column.concat(literal_column("''"))
-
-
-def _iso_text(column: Any, dialect: str) -> ColumnElement[str]:
-    """A UTC timestamp column as ISO 8601 text, ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``.
-
-    The same text on both backends, so it sorts as the instants do. SQLite holds the
-    timestamps as naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy's storage format
-    for ``DateTime``, see ``schema.UTCDateTime``); PostgreSQL formats its ``timestamptz`` in
-    UTC with ``to_char``.
-    """
-    if dialect == "sqlite":
-        raw = type_coerce(column, String)
-        return func.replace(raw, " ", "T").concat("+00:00")
-    return func.to_char(
-        func.timezone("UTC", column), literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"', String)
-    )
-
-
-#: Provider id prefixes: an id that starts so is only looked for where such ids live.
-_ACCOUNT_PREFIXES = ("acct_", "trm-")
-_OBJECT_PREFIXES = ("tr_", "trr_", "po_", "re_", "pyr_", "pmt-")
-_PAYMENT_PREFIXES = ("ch_", "py_", "pi_")
-#: The account column searched (indexed); a reversal's seller account is found by its shop.
-_ACCOUNT_COLUMNS = {
-    "transfer": "destination_account",
-    "payout": "stripe_account_id",
-    "hyperwallet_payment": "destination_token",
-}
-
-
-def _text_id_match(source: _Source, text_id: str) -> ColumnElement[bool] | None:
-    """Rows of ``source`` that ``text_id`` names exactly; ``None`` when none can.
-
-    The id's shape says which column holds it, so each search is one indexed lookup per table,
-    never a scan of every id column of a million rows.
-    """
-    c = source.table.c
-    if text_id.startswith(_ACCOUNT_PREFIXES):
-        name = _ACCOUNT_COLUMNS.get(source.entity)
-        return None if name is None else c[name] == text_id
-    if text_id.startswith(_OBJECT_PREFIXES):
-        return source.provider_id == text_id
-    if text_id.startswith(_PAYMENT_PREFIXES):
-        return c.transaction_id == text_id if "transaction_id" in c else None
-    if source.entity == "transfer":  # the unique (type, mirakl_id) index, every type
-        return and_(c.type.in_([t.value for t in TransferType]), c.mirakl_id == text_id)
-    if source.entity == "hyperwallet_payment":
-        return or_(c.client_payment_id == text_id, c.invoice_id == text_id)
-    return source.mirakl_id == text_id
-
-
-def _moved_kind(
-    entity: str, subtype: str, provider: str | None, workflow: str | None
-) -> tuple[str, str] | None:
-    """(provider, workflow) of ``moved_daily`` rows of ``entity``/``subtype``; ``None`` when
-    the filters leave them out (or the entity is unknown)."""
-    source = SOURCE_BY_ENTITY.get(entity)
-    if source is None or (provider and source.provider != provider):
-        return None
-    wf = source.workflow_of(subtype)
-    if workflow and wf != workflow:
-        return None
-    return source.provider, wf
-
-
-def totals(rows: Sequence[MovedRow]) -> Totals:
-    by_currency: dict[str, int] = {}
-    for row in rows:
-        by_currency[row.currency] = by_currency.get(row.currency, 0) + row.amount
-    return Totals(dict(sorted(by_currency.items())), sum(r.count for r in rows))
-
-
-def _item(row: Any) -> Item:
-    return Item(
-        entity=row["entity"],
-        id=int(row["id"]),
-        provider=row["provider"],
-        workflow=row["workflow"],
-        mirakl_id=row["mirakl_id"],
-        shop_id=int(row["shop_id"]) if row["shop_id"] is not None else None,
-        account=row["account"],
-        status=row["status"],
-        reason=row["reason"],
-        amount=int(row["amount"]) if row["amount"] is not None else None,
-        currency=row["currency"],
-        provider_object_id=row["provider_object_id"],
-        attempts=int(row["attempts"] or 0),
-        attempted_at=aware_utc(row["attempted_at"]),
-        created_at=aware_utc(row["created_at"]),
-        updated_at=aware_utc(row["updated_at"]),
-    )
-
-
-def _action(row: Any) -> ActionRecord:
-    return ActionRecord(
-        at=aware_utc(row["at"]),
-        user=row["user_name"],
-        action=row["action"],
-        entity=row["entity"],
-        entity_id=row["entity_id"],
-        item=row["item"],
-        why=row["why"],
-        result=row["result"],
-        detail=row["detail"],
-        id=row["id"],
-    )
-
-
-def aware_utc(value: Any) -> Any:
-    """Datetimes from a UNION come back raw on SQLite (text or naive): make them aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))

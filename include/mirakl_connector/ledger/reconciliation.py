@@ -25,6 +25,7 @@ from sqlalchemy import delete, insert, select
 
 from mirakl_connector.ledger import schema
 from mirakl_connector.ledger.engine import writer
+from mirakl_connector.ledger.entities import HW_PAYMENT, PAYOUT, REFUND, TRANSFER, Entity, to_record
 from mirakl_connector.ledger.moved_daily import MOVED_STATUSES
 from mirakl_connector.ledger.records import (
     HyperwalletPayment,
@@ -34,15 +35,7 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.ledger.schema import truncate_reason
-from mirakl_connector.ledger.store import (
-    _HW_PAYMENT,
-    _PAYOUT,
-    _REFUND,
-    _TRANSFER,
-    Ledger,
-    _Entity,
-    _to_record,
-)
+from mirakl_connector.ledger.store import Ledger
 
 SCOPE_RUN = "run"
 SCOPE_DAY = "day"
@@ -52,9 +45,7 @@ _CHUNK = 500
 
 MoneyRecord = TransferRecord | RefundRecord | PayoutRecord | HyperwalletPayment
 
-_ENTITIES: Mapping[str, _Entity[Any]] = {
-    e.name: e for e in (_TRANSFER, _REFUND, _PAYOUT, _HW_PAYMENT)
-}
+_ENTITIES: Mapping[str, Entity[Any]] = {e.name: e for e in (TRANSFER, REFUND, PAYOUT, HW_PAYMENT)}
 
 
 @dataclass(frozen=True)
@@ -106,7 +97,7 @@ def rows_of_day(ledger: Ledger, day: date, sources: Sequence[RowSource]) -> list
     start = datetime.combine(day, time(0), tzinfo=UTC)
     end = start + timedelta(days=1)
     events = schema.ledger_events
-    found: dict[tuple[str, int], MoneyRecord] = {}
+    found: dict[tuple[str, int | None], MoneyRecord] = {}
     with ledger.engine.connect() as conn:
         for entity in dict.fromkeys(s.entity for s in sources):
             types = _types(sources, entity)
@@ -128,13 +119,13 @@ def rows_of_day(ledger: Ledger, day: date, sources: Sequence[RowSource]) -> list
             doubt = select(table).where(
                 table.c.attempted_at >= start,
                 table.c.attempted_at < end,
-                table.c[spec.provider_id].is_(None),
+                table.c[_provider_id(spec)].is_(None),
                 table.c.imported_from.is_(None),
             )
             if types:
                 doubt = doubt.where(table.c.type.in_([t.value for t in types]))
             for row in conn.execute(doubt).mappings():
-                record = _to_record(spec, row)
+                record = to_record(spec, row)
                 found[(entity, record.id)] = record
     return list(found.values())
 
@@ -154,7 +145,7 @@ def known_provider_ids(ledger: Ledger, ids: Iterable[str]) -> set[str]:
         return known
     with ledger.engine.connect() as conn:
         for spec in _ENTITIES.values():
-            column = spec.table.c[spec.provider_id]
+            column = spec.table.c[_provider_id(spec)]
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 stmt = select(column).where(column.in_(chunk))
@@ -189,7 +180,9 @@ def save_reconciliation(
         if old is not None:
             conn.execute(delete(rows).where(rows.c.reconciliation_id == old))
             conn.execute(delete(head).where(head.c.id == old))
-        new_id = conn.execute(insert(head).values(**values)).inserted_primary_key[0]
+        inserted = conn.execute(insert(head).values(**values)).inserted_primary_key
+        assert inserted is not None
+        new_id = inserted[0]
         if items:
             conn.execute(
                 insert(rows),
@@ -226,6 +219,12 @@ def _types(sources: Sequence[RowSource], entity: str) -> tuple[TransferType, ...
     return tuple(dict.fromkeys(types))
 
 
+def _provider_id(spec: Entity[Any]) -> str:
+    """The provider id column of a money table (each of them has one)."""
+    assert spec.provider_id is not None
+    return spec.provider_id
+
+
 def _rows_by_id(
     conn: Any, entity: str, ids: Sequence[int], types: Sequence[TransferType]
 ) -> list[MoneyRecord]:
@@ -238,6 +237,6 @@ def _rows_by_id(
         if types:
             stmt = stmt.where(table.c.type.in_([t.value for t in types]))
         found.extend(
-            _to_record(spec, row) for row in conn.execute(stmt.order_by(table.c.id)).mappings()
+            to_record(spec, row) for row in conn.execute(stmt.order_by(table.c.id)).mappings()
         )
     return found

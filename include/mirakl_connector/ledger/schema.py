@@ -6,126 +6,83 @@ stored as their string values (not native enums) so that adding a status later i
 not a schema migration. Amounts are ``BigInteger`` minor units: a KWD amount of a large marketplace
 can leave the 32-bit range.
 
-Timestamps use :class:`UTCDateTime`: PostgreSQL keeps a ``timestamptz``; SQLite has no time zone
-type, so the value is stored as naive UTC and made aware again when read. Either way the workflows
-only ever see aware UTC datetimes.
+Column types, sizes and the checks made before a write live in :mod:`.columns` (re-exported
+here: ``schema.truncate_reason``, ``schema.UTCDateTime``...).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
-    Dialect,
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column
 
-#: Longest ``status_reason`` kept; longer reasons are cut (the start says what went wrong).
-STATUS_REASON_MAX = 1024
+from mirakl_connector.ledger.columns import (
+    CODE_LEN,
+    ID_LEN,
+    ITEM_LEN,
+    STATUS_REASON_MAX,
+    Base,
+    Imported,
+    Timestamps,
+    UTCDateTime,
+    in_doubt_index,
+    pk,
+    truncate_reason,
+    value_problems,
+)
 
-_ID_LEN = 255
-_CODE_LEN = 64
-#: a transfer type, a colon and a Mirakl id
-_ITEM_LEN = _CODE_LEN + 1 + _ID_LEN
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend.
-
-    Naive datetimes are refused on the way in: a naive value is ambiguous (local time of which
-    worker?) and in a ledger of money movements we would rather fail loudly than guess.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given to the ledger; use UTC")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+__all__ = [
+    "STATUS_REASON_MAX",
+    "Base",
+    "UTCDateTime",
+    "in_doubt_index",
+    "truncate_reason",
+    "value_problems",
+]
 
 
-def _pk() -> Mapped[int]:
-    # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not a BIGINT one.
-    return mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-    )
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the ledger; ``Base.metadata`` holds every ledger table."""
-
-
-class _Timestamps:
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-
-
-class _Imported:
-    """Where a row imported from an incumbent connector came from (schema step 5).
-
-    ``imported_from`` names the incumbent (``stripe-mirakl-connector``, ``hyperwallet-mirakl-
-    connector``), ``imported_id`` the row's id there. Both stay NULL on rows this connector made.
-    Not part of the records: only the cutover import writes them, and no workflow decides on them.
-    """
-
-    imported_from: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    imported_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-
-
-class AccountMappingRow(_Timestamps, _Imported, Base):
+class AccountMappingRow(Timestamps, Imported, Base):
     __tablename__ = "account_mappings"
 
-    id: Mapped[int] = _pk()
+    id: Mapped[int] = pk()
     mirakl_shop_id: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
-    stripe_account_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    stripe_account_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
     payouts_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     charges_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     ignored: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     onboarding_token: Mapped[str | None] = mapped_column(Text)
-    kyc_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    kyc_reported_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    kyc_status: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    kyc_reported_status: Mapped[str | None] = mapped_column(String(CODE_LEN))
 
 
-class PaymentMappingRow(_Timestamps, _Imported, Base):
+class PaymentMappingRow(Timestamps, Imported, Base):
     __tablename__ = "payment_mappings"
     # the backlogs' change reads: payments changed since the previous run (schema step 13)
     __table_args__ = (Index("ix_payment_mappings_updated_at", "updated_at"),)
 
-    id: Mapped[int] = _pk()
-    stripe_charge_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
-    mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
-    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    id: Mapped[int] = pk()
+    stripe_charge_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
+    mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(ID_LEN), index=True)
+    status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     stripe_amount: Mapped[int | None] = mapped_column(BigInteger)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     captured_amount: Mapped[int | None] = mapped_column(BigInteger)
     mirakl_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    idempotency_key: Mapped[str | None] = mapped_column(String(ID_LEN))
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A server default: migration step 2 adds this NOT NULL column to tables that have rows.
     attempts: Mapped[int] = mapped_column(
@@ -133,21 +90,7 @@ class PaymentMappingRow(_Timestamps, _Imported, Base):
     )
 
 
-def in_doubt_index(table: str, provider_id: str) -> Index:
-    """The partial index of a money table's rows sent without a provider id (schema step 12).
-
-    What the payments console calls *in doubt* (``attempted_at`` set, no provider object id,
-    status not terminal): a handful of rows, in creation order, instead of every open row of
-    the status index. The predicate is written as the console's query writes it
-    (``console.queries.unindexed``): ``(provider_id || '') IS NULL`` keeps SQLite off the
-    provider id's own index, whose NULL entries (every row not sent yet) it would otherwise
-    read, and a partial index is used only for a query repeating its predicate term for term.
-    """
-    where = text(f"attempted_at IS NOT NULL AND ({provider_id} || '') IS NULL")
-    return Index(f"ix_{table}_in_doubt", "created_at", sqlite_where=where, postgresql_where=where)
-
-
-class TransferRow(_Timestamps, _Imported, Base):
+class TransferRow(Timestamps, Imported, Base):
     __tablename__ = "transfers"
     __table_args__ = (
         UniqueConstraint("type", "mirakl_id", name="uq_transfers_type_mirakl_id"),
@@ -160,27 +103,27 @@ class TransferRow(_Timestamps, _Imported, Base):
         Index("ix_transfers_updated_at", "updated_at"),
     )
 
-    id: Mapped[int] = _pk()
-    type: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    mirakl_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    id: Mapped[int] = pk()
+    type: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    mirakl_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     mirakl_shop_id: Mapped[int | None] = mapped_column(BigInteger)
-    destination_account: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    source_account: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    transaction_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    transfer_id: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
+    destination_account: Mapped[str | None] = mapped_column(String(ID_LEN))
+    source_account: Mapped[str | None] = mapped_column(String(ID_LEN))
+    transaction_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    transfer_id: Mapped[str | None] = mapped_column(String(ID_LEN), index=True)
     amount: Mapped[int | None] = mapped_column(BigInteger)
     # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
     amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
-    mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    mirakl_created_date: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    idempotency_key: Mapped[str | None] = mapped_column(String(ID_LEN))
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class RefundRow(_Timestamps, _Imported, Base):
+class RefundRow(Timestamps, Imported, Base):
     __tablename__ = "refunds"
     # the payments console's lists and exports, oldest first (schema step 9); in doubt (12)
     __table_args__ = (
@@ -193,27 +136,27 @@ class RefundRow(_Timestamps, _Imported, Base):
         Index("ix_refunds_mirakl_commercial_order_id", "mirakl_commercial_order_id"),
     )
 
-    id: Mapped[int] = _pk()
-    mirakl_refund_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
-    type: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
+    id: Mapped[int] = pk()
+    mirakl_refund_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
+    type: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False, index=True)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     amount: Mapped[int | None] = mapped_column(BigInteger)
     # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
     amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
-    mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    mirakl_order_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    mirakl_order_line_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    transaction_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    stripe_refund_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    mirakl_commercial_order_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    mirakl_order_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    mirakl_order_line_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    transaction_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     mirakl_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    idempotency_key: Mapped[str | None] = mapped_column(String(ID_LEN))
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class PayoutRow(_Timestamps, _Imported, Base):
+class PayoutRow(Timestamps, Imported, Base):
     __tablename__ = "payouts"
     # the payments console (schema step 7): search by account
     __table_args__ = (
@@ -222,19 +165,19 @@ class PayoutRow(_Timestamps, _Imported, Base):
         in_doubt_index("payouts", "payout_id"),  # schema step 12
     )
 
-    id: Mapped[int] = _pk()
-    mirakl_invoice_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
-    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
+    id: Mapped[int] = pk()
+    mirakl_invoice_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
+    status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False, index=True)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     mirakl_shop_id: Mapped[int | None] = mapped_column(BigInteger)
-    stripe_account_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    stripe_account_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     amount: Mapped[int | None] = mapped_column(BigInteger)
     # schema step 8: owed minus moved, in ISO minor units, when Stripe's rules forced rounding
     amount_residue: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
-    payout_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    mirakl_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    payout_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    mirakl_created_date: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    idempotency_key: Mapped[str | None] = mapped_column(String(ID_LEN))
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
@@ -242,8 +185,8 @@ class PayoutRow(_Timestamps, _Imported, Base):
 class CheckpointRow(Base):
     __tablename__ = "checkpoints"
 
-    id: Mapped[int] = _pk()
-    key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    id: Mapped[int] = pk()
+    key: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
     value: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
@@ -258,13 +201,13 @@ class LedgerEventRow(Base):
         Index("ix_ledger_events_run", "run_id", "entity", "entity_id"),
     )
 
-    id: Mapped[int] = _pk()
-    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    id: Mapped[int] = pk()
+    entity: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     entity_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    old_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    new_status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    old_status: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    new_status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
-    run_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
@@ -274,24 +217,24 @@ class PendingItemRow(Base):
         UniqueConstraint("workflow", "item_id", name="uq_pending_items_workflow_item_id"),
     )
 
-    id: Mapped[int] = _pk()
-    workflow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    item_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    id: Mapped[int] = pk()
+    workflow: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    item_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
     reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class NotificationRow(_Timestamps, Base):
+class NotificationRow(Timestamps, Base):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_status_next_attempt", "status", "next_attempt_at"),)
 
-    id: Mapped[int] = _pk()
-    type: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    dedup_key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    id: Mapped[int] = pk()
+    type: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    dedup_key: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
     payload: Mapped[str] = mapped_column(Text, nullable=False)  # JSON object
-    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -301,27 +244,27 @@ class NotificationRow(_Timestamps, Base):
 class AlertCooldownRow(Base):
     __tablename__ = "alert_cooldowns"
 
-    id: Mapped[int] = _pk()
-    key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    id: Mapped[int] = pk()
+    key: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
     last_claimed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class InboxEventRow(_Timestamps, Base):
+class InboxEventRow(Timestamps, Base):
     __tablename__ = "webhook_inbox"
     __table_args__ = (
         UniqueConstraint("source", "event_id", name="uq_webhook_inbox_source_event_id"),
         Index("ix_webhook_inbox_status_next_attempt", "status", "next_attempt_at"),
     )
 
-    id: Mapped[int] = _pk()
-    event_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    source: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    type: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    object_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    id: Mapped[int] = pk()
+    event_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    source: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    type: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    object_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     event_created: Mapped[datetime | None] = mapped_column(UTCDateTime())
     payload: Mapped[str] = mapped_column(Text, nullable=False)  # JSON object
-    received_via: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    received_via: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
@@ -333,14 +276,14 @@ class AppliedObjectEventRow(Base):
 
     __tablename__ = "applied_object_events"
 
-    id: Mapped[int] = _pk()
-    object_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
+    id: Mapped[int] = pk()
+    object_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
     last_event_created: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    last_event_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    last_event_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
+class HyperwalletPaymentRow(Timestamps, Imported, Base):
     """Hyperwallet payments per ``clientPaymentId`` (schema step 4)."""
 
     __tablename__ = "hyperwallet_payments"
@@ -352,33 +295,33 @@ class HyperwalletPaymentRow(_Timestamps, _Imported, Base):
         Index("ix_hyperwallet_payments_destination_token", "destination_token"),
     )
 
-    id: Mapped[int] = _pk()
-    client_payment_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, unique=True)
-    invoice_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False, index=True)
-    kind: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    status: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False, index=True)
+    id: Mapped[int] = pk()
+    client_payment_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, unique=True)
+    invoice_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    status: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False, index=True)
     status_reason: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
-    hw_status: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    payment_token: Mapped[str | None] = mapped_column(String(_ID_LEN), index=True)
+    hw_status: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    payment_token: Mapped[str | None] = mapped_column(String(ID_LEN), index=True)
     amount: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
-    program: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    program: Mapped[str | None] = mapped_column(String(ID_LEN))
     shop_id: Mapped[int | None] = mapped_column(BigInteger)
-    destination_token: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    invoice_source: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    invoice_created_date: Mapped[str | None] = mapped_column(String(_CODE_LEN))
-    hw_created_on: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    destination_token: Mapped[str | None] = mapped_column(String(ID_LEN))
+    invoice_source: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    invoice_created_date: Mapped[str | None] = mapped_column(String(CODE_LEN))
+    hw_created_on: Mapped[str | None] = mapped_column(String(CODE_LEN))
     last_notification_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_notification_token: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    last_notification_token: Mapped[str | None] = mapped_column(String(ID_LEN))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    idempotency_key: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    idempotency_key: Mapped[str | None] = mapped_column(String(ID_LEN))
     attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     #: schema step 10: one sender at a time. Set (to now + the lease) by the run about to look
     #: the payment up and create it, cleared when it is done; another run finding it in the
     #: future sends nothing (Hyperwallet has no idempotency key to fall back on).
     send_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    send_claimed_by: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    send_claimed_by: Mapped[str | None] = mapped_column(String(ID_LEN))
 
 
 class PaymentClaimRow(Base):
@@ -390,14 +333,14 @@ class PaymentClaimRow(Base):
         UniqueConstraint("kind", "document_id", name="uq_payment_claims_kind_document_id"),
     )
 
-    id: Mapped[int] = _pk()
-    kind: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    document_id: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    provider: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    id: Mapped[int] = pk()
+    kind: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    document_id: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    provider: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     shop_id: Mapped[int | None] = mapped_column(BigInteger)
-    workflow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    origin: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    run_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    workflow: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    origin: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     note: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
@@ -419,12 +362,12 @@ class MovedDailyRow(Base):
         ),
     )
 
-    id: Mapped[int] = _pk()
+    id: Mapped[int] = pk()
     day: Mapped[str] = mapped_column(String(10), nullable=False)  # YYYY-MM-DD, UTC
-    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    subtype: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    entity: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    subtype: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
-    origin: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    origin: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     count: Mapped[int] = mapped_column(BigInteger, nullable=False)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
@@ -447,16 +390,16 @@ class ConsoleActionRow(Base):
         Index("ix_console_actions_action_at", "action", "at"),
     )
 
-    id: Mapped[int] = _pk()
+    id: Mapped[int] = pk()
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    user_name: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    action: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    user_name: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    action: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    entity: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     entity_id: Mapped[int | None] = mapped_column(BigInteger)
-    item: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    item: Mapped[str | None] = mapped_column(String(ID_LEN))
     why: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
     #: ``done`` or ``refused``
-    result: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    result: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     #: what was done (new status, provider object, DAG run id) or why it was refused
     detail: Mapped[str | None] = mapped_column(String(STATUS_REASON_MAX))
 
@@ -476,11 +419,11 @@ class ReconciliationRow(Base):
         Index("ix_reconciliations_run", "run_id"),
     )
 
-    id: Mapped[int] = _pk()
-    flow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    scope: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    scope_key: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    run_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    id: Mapped[int] = pk()
+    flow: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    scope: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    scope_key: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     day: Mapped[str] = mapped_column(String(10), nullable=False)  # YYYY-MM-DD, UTC
     window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     window_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -506,21 +449,21 @@ class ReconciliationItemRow(Base):
         Index("ix_reconciliation_items_day_kind", "day", "kind"),
     )
 
-    id: Mapped[int] = _pk()
+    id: Mapped[int] = pk()
     reconciliation_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    flow: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    flow: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     day: Mapped[str] = mapped_column(String(10), nullable=False)
-    kind: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    item: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    entity: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    kind: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    item: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    entity: Mapped[str | None] = mapped_column(String(CODE_LEN))
     row_id: Mapped[int | None] = mapped_column(BigInteger)
-    mirakl_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    provider: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
-    provider_object_id: Mapped[str | None] = mapped_column(String(_ID_LEN))
+    mirakl_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    provider: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
+    provider_object_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     currency: Mapped[str | None] = mapped_column(String(3))
     ledger_amount: Mapped[int | None] = mapped_column(BigInteger)
     provider_amount: Mapped[int | None] = mapped_column(BigInteger)
-    provider_amount_raw: Mapped[str | None] = mapped_column(String(_CODE_LEN))
+    provider_amount_raw: Mapped[str | None] = mapped_column(String(CODE_LEN))
     mirakl_amount: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
 
@@ -541,18 +484,18 @@ class ApprovalRow(Base):
         Index("ix_approvals_decided_at", "decided_at"),
     )
 
-    id: Mapped[int] = _pk()
-    entity: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    id: Mapped[int] = pk()
+    entity: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     #: the item's natural key: ``<transfer type>:<mirakl id>``, an invoice id, a clientPaymentId
-    item: Mapped[str] = mapped_column(String(_ITEM_LEN), nullable=False)
+    item: Mapped[str] = mapped_column(String(ITEM_LEN), nullable=False)
     #: the ledger row decided on (its table follows from ``entity``)
     row_id: Mapped[int | None] = mapped_column(BigInteger)
-    decision: Mapped[str] = mapped_column(String(_CODE_LEN), nullable=False)
+    decision: Mapped[str] = mapped_column(String(CODE_LEN), nullable=False)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
-    destination: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
-    source: Mapped[str | None] = mapped_column(String(_ID_LEN))
-    decided_by: Mapped[str] = mapped_column(String(_ID_LEN), nullable=False)
+    destination: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
+    source: Mapped[str | None] = mapped_column(String(ID_LEN))
+    decided_by: Mapped[str] = mapped_column(String(ID_LEN), nullable=False)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     why: Mapped[str] = mapped_column(String(STATUS_REASON_MAX), nullable=False)
 
@@ -568,29 +511,29 @@ class SchemaVersionRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-account_mappings = AccountMappingRow.__table__
-payment_mappings = PaymentMappingRow.__table__
-transfers = TransferRow.__table__
-refunds = RefundRow.__table__
-payouts = PayoutRow.__table__
-checkpoints = CheckpointRow.__table__
-ledger_events = LedgerEventRow.__table__
-pending_items = PendingItemRow.__table__
-notifications = NotificationRow.__table__
-alert_cooldowns = AlertCooldownRow.__table__
-webhook_inbox = InboxEventRow.__table__
-applied_object_events = AppliedObjectEventRow.__table__
-hyperwallet_payments = HyperwalletPaymentRow.__table__
-payment_claims = PaymentClaimRow.__table__
-moved_daily = MovedDailyRow.__table__
-console_actions = ConsoleActionRow.__table__
-reconciliations = ReconciliationRow.__table__
-reconciliation_items = ReconciliationItemRow.__table__
-approvals = ApprovalRow.__table__
-schema_version = SchemaVersionRow.__table__
+account_mappings = cast(Table, AccountMappingRow.__table__)
+payment_mappings = cast(Table, PaymentMappingRow.__table__)
+transfers = cast(Table, TransferRow.__table__)
+refunds = cast(Table, RefundRow.__table__)
+payouts = cast(Table, PayoutRow.__table__)
+checkpoints = cast(Table, CheckpointRow.__table__)
+ledger_events = cast(Table, LedgerEventRow.__table__)
+pending_items = cast(Table, PendingItemRow.__table__)
+notifications = cast(Table, NotificationRow.__table__)
+alert_cooldowns = cast(Table, AlertCooldownRow.__table__)
+webhook_inbox = cast(Table, InboxEventRow.__table__)
+applied_object_events = cast(Table, AppliedObjectEventRow.__table__)
+hyperwallet_payments = cast(Table, HyperwalletPaymentRow.__table__)
+payment_claims = cast(Table, PaymentClaimRow.__table__)
+moved_daily = cast(Table, MovedDailyRow.__table__)
+console_actions = cast(Table, ConsoleActionRow.__table__)
+reconciliations = cast(Table, ReconciliationRow.__table__)
+reconciliation_items = cast(Table, ReconciliationItemRow.__table__)
+approvals = cast(Table, ApprovalRow.__table__)
+schema_version = cast(Table, SchemaVersionRow.__table__)
 
 #: Every table but ``schema_version``: what migration step 1 creates in an empty database.
-DATA_TABLES = (
+DATA_TABLES: tuple[Table, ...] = (
     account_mappings,
     payment_mappings,
     transfers,
@@ -611,44 +554,3 @@ DATA_TABLES = (
     reconciliation_items,
     approvals,
 )
-
-
-#: Range of each integer column type on PostgreSQL (SQLite's INTEGER is 64-bit everywhere).
-_INTEGER_RANGES = ((BigInteger, 63), (Integer, 31))
-
-
-def value_problems(table: Any, values: dict[str, Any]) -> list[str]:
-    """What in ``values`` the database would refuse for ``table``, one text per column.
-
-    The ledger checks a row with this before writing it: a value the database cannot hold (an
-    amount beyond ``bigint``, a shop id ≥ 2^63, an id longer than its column, a NUL character)
-    would otherwise fail the whole batch's statement, on one backend and not the other (SQLite
-    does not enforce string lengths), instead of that one item with a reason.
-    """
-    problems = []
-    for name, value in values.items():
-        column = table.c.get(name)
-        if column is None or value is None or isinstance(value, bool):
-            continue
-        if isinstance(value, int):
-            bits = next((b for kind, b in _INTEGER_RANGES if isinstance(column.type, kind)), 63)
-            if not -(2**bits) <= value < 2**bits:
-                problems.append(f"{name} {value} is out of range")
-        elif isinstance(value, str):
-            length = getattr(column.type, "length", None)
-            if length is not None and len(value) > length:
-                problems.append(f"{name} is longer than {length} characters")
-            if "\x00" in value:
-                problems.append(f"{name} contains a NUL character")
-    return problems
-
-
-def truncate_reason(reason: str | None) -> str | None:
-    """Cut ``reason`` to :data:`STATUS_REASON_MAX` characters, keeping its start.
-
-    Stripe and Mirakl error texts can be long (HTML error pages); the start names the failure,
-    and the final ``…`` tells a reader the text was cut.
-    """
-    if reason is None or len(reason) <= STATUS_REASON_MAX:
-        return reason
-    return reason[: STATUS_REASON_MAX - 1] + "…"
