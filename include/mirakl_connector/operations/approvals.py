@@ -24,9 +24,9 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, FromClause, Table, and_, func, insert, or_, select
+from sqlalchemy import Engine, FromClause, and_, func, insert, or_, select
 
 from mirakl_connector.ledger import manual_rules as rules
 from mirakl_connector.ledger import schema
@@ -330,14 +330,13 @@ def _record(
             "decided_at": now,
             "why": why,
         }
-        approvals = cast(Table, schema.approvals)  # a Table (the schema types it a FromClause)
-        inserted = conn.execute(insert(approvals).values(values)).inserted_primary_key
+        inserted = conn.execute(insert(schema.approvals).values(values)).inserted_primary_key
         assert inserted is not None  # a single-row insert always has its key
         new_id = inserted[0]
         outcome = "sent by the next run" if decision is Decision.APPROVED else "kept on hold"
         detail = f"{describe_item(item)}; {outcome}"
         conn.execute(
-            insert(cast(Table, schema.ledger_events)).values(
+            insert(schema.ledger_events).values(
                 entity=entity,
                 entity_id=row_id,
                 old_status=row["status"],
