@@ -25,10 +25,16 @@ from datetime import datetime
 from typing import Any
 
 from mirakl_connector.ledger.records import (
+    HyperwalletPayment,
     HyperwalletPaymentStatus,
+    PayoutRecord,
     PayoutStatus,
+    ProviderWrite,
+    RefundRecord,
     RefundStatus,
+    TransferRecord,
     TransferStatus,
+    sent_without_answer,
 )
 
 #: Start of the reason of a row a person put on hold (the mark the workflows look for).
@@ -114,6 +120,14 @@ ENTITIES: dict[str, EntityRules] = {
     ),
 }
 
+#: the record class of each money table: where *in doubt* and its settled statuses are defined
+_RECORDS: dict[str, type[ProviderWrite]] = {
+    "transfer": TransferRecord,
+    "refund": RefundRecord,
+    "payout": PayoutRecord,
+    "hyperwallet_payment": HyperwalletPayment,
+}
+
 _ON_HOLD_VALUES = frozenset(r.on_hold for r in ENTITIES.values())
 
 
@@ -162,8 +176,10 @@ class RowState:
 
     @property
     def in_doubt(self) -> bool:
-        """Sent, and the provider's answer never reached the ledger (the console's definition)."""
-        return self.attempted_at is not None and self.provider_id is None and not self.terminal
+        """Sent, and the provider's answer never reached the ledger: the record's own
+        definition (:attr:`ProviderWrite.in_doubt`), so a console action and a run agree."""
+        settled = _RECORDS[self.entity].SETTLED
+        return sent_without_answer(self.attempted_at, self.provider_id, self.status, settled)
 
     @property
     def held(self) -> bool:

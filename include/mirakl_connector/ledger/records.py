@@ -134,11 +134,19 @@ class ProviderWrite:
     @property
     def in_doubt(self) -> bool:
         """True when a create call may have succeeded without the ledger knowing."""
-        return (
-            self.attempted_at is not None
-            and getattr(self, self.PROVIDER_ID) is None
-            and self.status not in self.SETTLED
+        return sent_without_answer(
+            self.attempted_at, getattr(self, self.PROVIDER_ID), self.status, self.SETTLED
         )
+
+
+def sent_without_answer(
+    attempted_at: datetime | None, provider_id: Any, status: Any, settled: frozenset[str]
+) -> bool:
+    """The one definition of *in doubt*: sent, no provider id recorded, not settled. Records
+    (:attr:`ProviderWrite.in_doubt`) and the console's actions on raw rows
+    (:class:`~mirakl_connector.ledger.manual_rules.RowState`) both ask it; the console's SQL
+    writes the same three terms (:mod:`mirakl_connector.ledger.queries`)."""
+    return attempted_at is not None and provider_id is None and status not in settled
 
 
 @dataclass
