@@ -22,7 +22,7 @@ from datetime import datetime
 
 from mirakl_connector.core.batch import BatchSummary, ItemOutcome
 from mirakl_connector.core.errors import ConfigurationError
-from mirakl_connector.cutover.stripe_connector import CHECKPOINTS
+from mirakl_connector.cutover.stripe_schema import CHECKPOINTS
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import PayoutRecord, RefundRecord, TransferRecord
 
