@@ -9,6 +9,7 @@ from mirakl_sandbox import stripe_contract
 from mirakl_sandbox.stripe_common import (
     StripeContext,
     _deep_merge,
+    _get,
     _list,
     _metadata,
     _missing,
@@ -85,9 +86,7 @@ def retrieve_platform_account(ctx: StripeContext) -> dict[str, Any]:
 
 
 def update_account(ctx: StripeContext, account_id: str) -> dict[str, Any]:
-    obj = ctx.state.stripe.accounts.get(account_id)
-    if obj is None:
-        raise _missing("account", account_id, "account")
+    obj = _get(ctx.state.stripe.accounts, account_id, "account", "account")
     previous: dict[str, Any] = {}
     skip = ("metadata", "expand", "capabilities")
     patch = {k: _typed(ctx, k) for k in ctx.params if k not in skip}

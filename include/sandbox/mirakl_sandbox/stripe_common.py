@@ -132,6 +132,21 @@ def _missing(kind: str, obj_id: str, param: str | None = None) -> StripeError:
     return StripeError(404, f"No such {kind}: '{obj_id}'", code="resource_missing", param=param)
 
 
+def _get(collection: Collection, obj_id: str, kind: str, param: str) -> dict[str, Any]:
+    """An object by id, or Stripe's 404 naming ``param`` (``resource_missing``)."""
+    obj = collection.get(obj_id)
+    if obj is None:
+        raise _missing(kind, obj_id, param)
+    return obj
+
+
+def _equals_params(ctx: StripeContext, *names: str) -> Callable[[dict[str, Any]], bool]:
+    """A list's equality filters: each of ``names`` the request gives must equal the object's
+    field of the same name (``destination``, ``payment_intent`` ...)."""
+    wanted = {name: value for name in names if (value := _str_param(ctx, name)) is not None}
+    return lambda o: all(o.get(name) == value for name, value in wanted.items())
+
+
 def _scoped(ctx: StripeContext, collection: Collection, obj_id: str, kind: str) -> dict[str, Any]:
     """An object visible to the calling account (platform, or the Stripe-Account header)."""
     obj = collection.get(obj_id)

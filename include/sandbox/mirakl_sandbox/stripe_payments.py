@@ -11,6 +11,8 @@ from mirakl_sandbox.stripe_common import (
     StripeContext,
     StripeError,
     _check_amount,
+    _equals_params,
+    _get,
     _int_param,
     _list,
     _metadata,
@@ -44,14 +46,9 @@ def retrieve_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
 
 def list_charges(ctx: StripeContext) -> dict[str, Any]:
     """The calling account's charges only (as :func:`retrieve_charge`)."""
-    pi = _str_param(ctx, "payment_intent")
+    equal = _equals_params(ctx, "payment_intent")
     owned = _owned_by(ctx)
-    return _list(
-        ctx,
-        ctx.state.stripe.charges,
-        "/v1/charges",
-        lambda o: owned(o) and (pi is None or o.get("payment_intent") == pi),
-    )
+    return _list(ctx, ctx.state.stripe.charges, "/v1/charges", lambda o: owned(o) and equal(o))
 
 
 def _capture_charge_object(ctx: StripeContext, charge: dict[str, Any], amount: int | None) -> None:
@@ -103,10 +100,7 @@ def capture_charge(ctx: StripeContext, charge_id: str) -> dict[str, Any]:
 
 
 def retrieve_payment_intent(ctx: StripeContext, pi_id: str) -> dict[str, Any]:
-    obj = ctx.state.stripe.payment_intents.get(pi_id)
-    if obj is None:
-        raise _missing("payment_intent", pi_id, "intent")
-    return obj
+    return _get(ctx.state.stripe.payment_intents, pi_id, "payment_intent", "intent")
 
 
 #: What ``payment_method`` may name (PaymentIntentCreateParams.payment_method: "The ID of a
@@ -304,10 +298,7 @@ def create_customer(ctx: StripeContext) -> dict[str, Any]:
 
 
 def retrieve_customer(ctx: StripeContext, customer_id: str) -> dict[str, Any]:
-    obj = ctx.state.stripe.customers.get(customer_id)
-    if obj is None:
-        raise _missing("customer", customer_id, "id")
-    return obj
+    return _get(ctx.state.stripe.customers, customer_id, "customer", "id")
 
 
 def create_product(ctx: StripeContext) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from mirakl_sandbox.stripe_common import (
     StripeError,
     _check_amount,
     _debit_available,
+    _equals_params,
     _int_param,
     _list,
     _metadata,
@@ -78,20 +79,14 @@ def retrieve_payout(ctx: StripeContext, payout_id: str) -> dict[str, Any]:
 def list_payouts(ctx: StripeContext) -> dict[str, Any]:
     """docs.stripe.com/api/payouts/list (SDK ``PayoutListParams``): ``status``, ``created``,
     ``arrival_date`` (a range, like ``created``) and ``destination`` (the external account)."""
-    status = _str_param(ctx, "status")
-    destination = _str_param(ctx, "destination")
+    equal = _equals_params(ctx, "status", "destination")
     arrival = _range_filter(ctx, "arrival_date")
     owned = _owned_by(ctx)
     return _list(
         ctx,
         ctx.state.stripe.payouts,
         "/v1/payouts",
-        lambda o: (
-            owned(o)
-            and (status is None or o["status"] == status)
-            and (destination is None or o.get("destination") == destination)
-            and arrival(o)
-        ),
+        lambda o: owned(o) and equal(o) and arrival(o),
     )
 
 

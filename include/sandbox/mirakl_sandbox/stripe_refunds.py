@@ -9,6 +9,8 @@ from mirakl_sandbox.stripe_common import (
     StripeContext,
     StripeError,
     _check_amount,
+    _equals_params,
+    _get,
     _int_param,
     _list,
     _metadata,
@@ -82,21 +84,9 @@ def create_refund(ctx: StripeContext) -> dict[str, Any]:
 
 
 def retrieve_refund(ctx: StripeContext, refund_id: str) -> dict[str, Any]:
-    obj = ctx.state.stripe.refunds.get(refund_id)
-    if obj is None:
-        raise _missing("refund", refund_id, "refund")
-    return obj
+    return _get(ctx.state.stripe.refunds, refund_id, "refund", "refund")
 
 
 def list_refunds(ctx: StripeContext) -> dict[str, Any]:
-    charge = _str_param(ctx, "charge")
-    pi = _str_param(ctx, "payment_intent")
-    return _list(
-        ctx,
-        ctx.state.stripe.refunds,
-        "/v1/refunds",
-        lambda o: (
-            (charge is None or o["charge"] == charge)
-            and (pi is None or o.get("payment_intent") == pi)
-        ),
-    )
+    equal = _equals_params(ctx, "charge", "payment_intent")
+    return _list(ctx, ctx.state.stripe.refunds, "/v1/refunds", equal)

@@ -13,6 +13,7 @@ from mirakl_sandbox.stripe_common import (
     StripeError,
     _check_amount,
     _debit_available,
+    _equals_params,
     _int_param,
     _list,
     _metadata,
@@ -155,19 +156,9 @@ def retrieve_transfer(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
 
 
 def list_transfers(ctx: StripeContext) -> dict[str, Any]:
-    destination = _str_param(ctx, "destination")
-    group = _str_param(ctx, "transfer_group")
+    equal = _equals_params(ctx, "destination", "transfer_group")
     owned = _owned_by(ctx)
-    return _list(
-        ctx,
-        ctx.state.stripe.transfers,
-        "/v1/transfers",
-        lambda o: (
-            owned(o)
-            and (destination is None or o["destination"] == destination)
-            and (group is None or o.get("transfer_group") == group)
-        ),
-    )
+    return _list(ctx, ctx.state.stripe.transfers, "/v1/transfers", lambda o: owned(o) and equal(o))
 
 
 def create_reversal(ctx: StripeContext, transfer_id: str) -> dict[str, Any]:
