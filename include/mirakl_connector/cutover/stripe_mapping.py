@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from mirakl_connector.cutover import text_or_none
 from mirakl_connector.ledger.records import (
@@ -26,6 +26,8 @@ from mirakl_connector.ledger.records import (
     TransferType,
 )
 from mirakl_connector.stripe.currency import Operation, from_api
+
+T = TypeVar("T")
 
 #: Start of the reason of a row imported *held* (PENDING at the incumbent, no provider id).
 HELD_PREFIX = "Held at import"
@@ -51,9 +53,7 @@ class NotMapped(Exception):
 
 def map_account_mapping(row: Mapping[str, Any]) -> AccountMapping:
     shop_id = _int(row["mirakl_shop_id"], "mirakl_shop_id")
-    account = _text(row["stripe_account_id"])
-    if not account:
-        raise NotMapped("no stripe_account_id")
+    account = _required(row, "stripe_account_id")
     return AccountMapping(
         mirakl_shop_id=shop_id,
         stripe_account_id=account,
@@ -74,15 +74,10 @@ def map_transfer(
 
     :param accounts: the incumbent's account mappings by their (old) row id.
     """
-    old_type = _text(row["type"]) or ""
-    transfer_type = _TRANSFER_TYPES.get(old_type)
-    if transfer_type is None:
-        raise NotMapped(f"unknown transfer type {old_type!r}")
+    transfer_type = _known(row, "type", _TRANSFER_TYPES, "transfer type")
     old_status = _text(row["status"]) or ""
     status = _TRANSFER_STATUSES.get(old_status)
-    mirakl_id = _text(row["mirakl_id"])
-    if not mirakl_id:
-        raise NotMapped("no mirakl_id")
+    mirakl_id = _required(row, "mirakl_id")
     transfer_id = _text(row["transfer_id"])
     reason = _text(row["status_reason"])
     account = accounts.get(row["account_mapping_id"]) if row["account_mapping_id"] else None
@@ -124,17 +119,11 @@ def map_transfer(
 
 def map_refund(row: Mapping[str, Any], aware: Callable[[Any], datetime | None]) -> RefundRecord:
     """The ledger refund of an incumbent ``stripe_refund`` row (:class:`NotMapped` if none)."""
-    refund_id = _text(row["mirakl_refund_id"])
-    if not refund_id:
-        raise NotMapped("no mirakl_refund_id")
-    old_status = _text(row["status"]) or ""
-    status = _REFUND_STATUSES.get(old_status)
-    if status is None:
-        raise NotMapped(f"unknown refund status {old_status!r}")
-    old_type = _text(row["type"]) or RefundType.PRODUCT_ORDER.value
-    refund_type = _REFUND_TYPES.get(old_type)
-    if refund_type is None:
-        raise NotMapped(f"unknown refund type {old_type!r}")
+    refund_id = _required(row, "mirakl_refund_id")
+    status = _known(row, "status", _REFUND_STATUSES, "refund status")
+    refund_type = _known(
+        row, "type", _REFUND_TYPES, "refund type", default=RefundType.PRODUCT_ORDER.value
+    )
     stripe_refund_id = _text(row["stripe_refund_id"])
     reason = _text(row["status_reason"])
     validated_at = None
@@ -167,13 +156,8 @@ def map_payout(
     aware: Callable[[Any], datetime | None],
 ) -> PayoutRecord:
     """The ledger payout of an incumbent ``stripe_payout`` row (:class:`NotMapped` if none)."""
-    invoice_id = _text(row["mirakl_invoice_id"])
-    if not invoice_id:
-        raise NotMapped("no mirakl_invoice_id")
-    old_status = _text(row["status"]) or ""
-    status = _PAYOUT_STATUSES.get(old_status)
-    if status is None:
-        raise NotMapped(f"unknown payout status {old_status!r}")
+    invoice_id = _required(row, "mirakl_invoice_id")
+    status = _known(row, "status", _PAYOUT_STATUSES, "payout status")
     payout_id = _text(row["payout_id"])
     reason = _text(row["status_reason"])
     if payout_id and status is PayoutStatus.PENDING:
@@ -197,13 +181,8 @@ def map_payout(
 
 
 def map_payment_mapping(row: Mapping[str, Any]) -> PaymentMapping:
-    charge = _text(row["stripe_charge_id"])
-    if not charge:
-        raise NotMapped("no stripe_charge_id")
-    old_status = _text(row["status"]) or ""
-    status = _PAYMENT_STATUSES.get(old_status)
-    if status is None:
-        raise NotMapped(f"unknown payment mapping status {old_status!r}")
+    charge = _required(row, "stripe_charge_id")
+    status = _known(row, "status", _PAYMENT_STATUSES, "payment mapping status")
     return PaymentMapping(
         stripe_charge_id=charge,
         mirakl_commercial_order_id=_text(row["mirakl_commercial_order_id"]),
@@ -215,6 +194,26 @@ def map_payment_mapping(row: Mapping[str, Any]) -> PaymentMapping:
         if status is PaymentMappingStatus.CAPTURED
         else None,
     )
+
+
+def _required(row: Mapping[str, Any], column: str) -> str:
+    """The incumbent's ``column`` as text (:class:`NotMapped` when it is empty)."""
+    value = _text(row[column])
+    if not value:
+        raise NotMapped(f"no {column}")
+    return value
+
+
+def _known(
+    row: Mapping[str, Any], column: str, known: Mapping[str, T], what: str, *, default: str = ""
+) -> T:
+    """What the incumbent's ``column`` (``default`` when empty) stands for in the ledger
+    (:class:`NotMapped` when it is a value we do not know)."""
+    old = _text(row[column]) or default
+    value = known.get(old)
+    if value is None:
+        raise NotMapped(f"unknown {what} {old!r}")
+    return value
 
 
 def is_held(record: Any) -> bool:
