@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from mirakl_sandbox.hyperwallet_api import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from mirakl_sandbox.hyperwallet_data import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from mirakl_sandbox.scenario import load_scenario
 
 from mirakl_connector.airflow.demo import seed_ledger

@@ -305,17 +305,11 @@ def _items_section(data: PageData, base: str, query: dict[str, str]) -> str:
     if not page.items:
         return head + "<p class='muted'>No item matches.</p>"
     rows = "".join(_item_row(i, base, data.now) for i in page.items)
-    nav = []
-    if page.page > 1:
-        prev = _url(base, "/", {**query, "page": str(page.page - 1)})
-        nav.append(f'<a href="{escape(prev)}">← previous</a>')
-    if page.page < page.pages:
-        nxt = _url(base, "/", {**query, "page": str(page.page + 1)})
-        nav.append(f'<a href="{escape(nxt)}">next →</a>')
+    nav = _pager(base, "/", query, page.page, page.pages)
     return (
         head + "<table><tr><th>Item</th><th>Workflow</th><th>Mirakl id</th><th>Shop</th>"
         "<th>Amount</th><th>Status</th><th>Reason</th><th>Attempts</th><th>Last attempt</th>"
-        f"<th>Age</th><th>Provider</th></tr>{rows}</table><p>{' '.join(nav)}</p>"
+        f"<th>Age</th><th>Provider</th></tr>{rows}</table><p>{nav}</p>"
     )
 
 
@@ -531,6 +525,18 @@ def _document(title: str, body: str) -> str:
 
 def _keep(query: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
     return {k: v for k, v in query.items() if k in names and v}
+
+
+def _pager(base: str, path: str, query: dict[str, str], page: int, pages: int) -> str:
+    """The links to the previous and the next page of a paged list (``page`` in the query)."""
+    nav = []
+    if page > 1:
+        prev = _url(base, path, {**query, "page": str(page - 1)})
+        nav.append(f'<a href="{escape(prev)}">← previous</a>')
+    if page < pages:
+        nxt = _url(base, path, {**query, "page": str(page + 1)})
+        nav.append(f'<a href="{escape(nxt)}">next →</a>')
+    return " ".join(nav)
 
 
 def _url(base: str, path: str, query: dict[str, str]) -> str:

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from sqlalchemy import Engine, and_, func, select
 
+from mirakl_connector.console.params import base as root_path
 from mirakl_connector.ledger.queries import aware_utc
+from mirakl_connector.ledger.reconciliation import ReconciliationHeader
 from mirakl_connector.ledger.schema import reconciliation_items, reconciliations
 from mirakl_connector.reconciliation.compare import Kind
 from mirakl_connector.reconciliation.flows import FLOWS
@@ -53,22 +55,11 @@ class Filters:
     kind: str = MISMATCHES  # "mismatches", "all" or one of KINDS
 
 
-@dataclass(frozen=True)
-class ReconciliationRun:
+@dataclass(frozen=True, kw_only=True)
+class ReconciliationRun(ReconciliationHeader):
+    """One reconciliation as the ``reconcile`` step recorded it, with its row id."""
+
     id: int
-    flow: str
-    scope: str
-    scope_key: str
-    run_id: str | None
-    day: str
-    reconciled_at: datetime
-    window_start: datetime | None
-    window_end: datetime | None
-    matched: int
-    mismatched: int
-    provider_calls: int
-    mirakl_calls: int
-    note: str | None
 
     @property
     def reconciles(self) -> bool:
@@ -208,19 +199,9 @@ class ReconciliationQueries:
 def _run(row: Any) -> ReconciliationRun:
     return ReconciliationRun(
         id=int(row["id"]),
-        flow=row["flow"],
-        scope=row["scope"],
-        scope_key=row["scope_key"],
-        run_id=row["run_id"],
-        day=row["day"],
-        reconciled_at=aware_utc(row["reconciled_at"]),
-        window_start=aware_utc(row["window_start"]),
-        window_end=aware_utc(row["window_end"]),
-        matched=int(row["matched"]),
-        mismatched=int(row["mismatched"]),
-        provider_calls=int(row["provider_calls"]),
-        mirakl_calls=int(row["mirakl_calls"]),
-        note=row["note"],
+        **{k: row[k] for k in ("flow", "scope", "scope_key", "run_id", "day", "note")},
+        **{k: aware_utc(row[k]) for k in ("reconciled_at", "window_start", "window_end")},
+        **{k: int(row[k]) for k in ("matched", "mismatched", "provider_calls", "mirakl_calls")},
     )
 
 
@@ -256,6 +237,23 @@ def parse_filters(
     return Filters(run_id=run_id, day=which, flow=flow or None, scope=scope or None, kind=chosen)
 
 
+@dataclass(frozen=True)
+class FilterParams:
+    """The filters' query parameters as given (a FastAPI dependency: ``Depends(FilterParams)``),
+    as the page, the JSON and the CSV export all take them; :meth:`filters` checks them."""
+
+    run: str | None = None
+    day: str | None = None
+    flow: str | None = None
+    scope: str | None = None
+    kind: str | None = None
+
+    def filters(self, *, default_kind: str | None = None) -> Filters:
+        """The checked filters; ``default_kind`` stands for a missing (or empty) ``kind``."""
+        kind = self.kind or default_kind
+        return parse_filters(self.run, self.day, self.flow, self.scope, kind)
+
+
 def reconciliation_router(
     queries: Callable[[], ReconciliationQueries],
     *,
@@ -271,15 +269,11 @@ def reconciliation_router(
     @router.get("/reconciliation", response_class=HTMLResponse)
     async def page(
         request: Request,
-        run: str | None = None,
-        day: str | None = None,
-        flow: str | None = None,
-        scope: str | None = None,
-        kind: str | None = None,
+        given: FilterParams = Depends(FilterParams),
         page: int = Query(1, ge=1),
         size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> HTMLResponse:
-        filters = parse_filters(run, day, flow, scope, kind)
+        filters = given.filters()
 
         def load() -> pages.ReconciliationPage:
             q = queries()
@@ -292,20 +286,17 @@ def reconciliation_router(
             )
 
         data = await run_in_threadpool(load)
-        base = str(request.scope.get("root_path", "")).rstrip("/")
-        return HTMLResponse(pages.render(data, base, dict(request.query_params), decimal))
+        return HTMLResponse(
+            pages.render(data, root_path(request), dict(request.query_params), decimal)
+        )
 
     @router.get("/api/reconciliation")
     async def api(
-        run: str | None = None,
-        day: str | None = None,
-        flow: str | None = None,
-        scope: str | None = None,
-        kind: str | None = None,
+        given: FilterParams = Depends(FilterParams),
         page: int = Query(1, ge=1),
         size: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> JSONResponse:
-        filters = parse_filters(run, day, flow, scope, kind)
+        filters = given.filters()
 
         def load() -> tuple[list[ReconciliationRun], ItemPage]:
             q = queries()
@@ -333,13 +324,9 @@ def reconciliation_router(
 
     @router.get("/export/reconciliation.csv")
     async def export(
-        run: str | None = None,
-        day: str | None = None,
-        flow: str | None = None,
-        scope: str | None = None,
-        kind: str | None = None,
+        given: FilterParams = Depends(FilterParams),
     ) -> StreamingResponse:
-        filters = parse_filters(run, day, flow, scope, kind or "all")
+        filters = given.filters(default_kind="all")
         lines = (_csv_line(row, decimal) for row in queries().iter_items(filters))
         name = "reconciliation_" + (f"run_{filters.run_id}" if filters.run_id else f"{filters.day}")
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

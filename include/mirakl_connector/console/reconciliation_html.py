@@ -14,7 +14,13 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from mirakl_connector.console.html import STRIPE_DASHBOARD, _document, _maybe_link, _url
+from mirakl_connector.console.html import (
+    STRIPE_DASHBOARD,
+    _document,
+    _maybe_link,
+    _pager,
+    _url,
+)
 from mirakl_connector.console.reconciliation import (
     KINDS,
     MISMATCHES,
@@ -160,17 +166,11 @@ def _items(page: ItemPage, f: Filters, base: str, query: dict[str, str], decimal
     if not page.items:
         return head + '<p class="muted">No item matches.</p>'
     rows = "".join(_item_row(i, base, decimal) for i in page.items)
-    nav = []
-    if page.page > 1:
-        prev = _url(base, "/reconciliation", {**query, "page": str(page.page - 1)})
-        nav.append(f'<a href="{escape(prev)}">← previous</a>')
-    if page.page < page.pages:
-        nxt = _url(base, "/reconciliation", {**query, "page": str(page.page + 1)})
-        nav.append(f'<a href="{escape(nxt)}">next →</a>')
+    nav = _pager(base, "/reconciliation", query, page.page, page.pages)
     return (
         head + "<table><tr><th>Kind</th><th>Workflow</th><th>Item</th><th>Mirakl id</th>"
         "<th>Provider object</th><th>Ledger</th><th>Provider</th><th>Mirakl</th><th>Reason</th>"
-        f"</tr>{rows}</table><p>{' '.join(nav)}</p>"
+        f"</tr>{rows}</table><p>{nav}</p>"
     )
 
 

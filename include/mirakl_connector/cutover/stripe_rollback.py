@@ -22,7 +22,7 @@ from datetime import datetime
 
 from mirakl_connector.core.batch import BatchSummary, ItemOutcome
 from mirakl_connector.core.errors import ConfigurationError
-from mirakl_connector.cutover.stripe_connector import CHECKPOINTS
+from mirakl_connector.cutover.stripe_schema import CHECKPOINTS
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import PayoutRecord, RefundRecord, TransferRecord
 
@@ -96,85 +96,92 @@ class _Sql:
         return "", ""  # AUTO_INCREMENT
 
     def account_mapping(self, shop_id: int, account: str, payouts: bool, charges: bool) -> str:
-        col, val = self._id("account_mapping")
-        return (
-            f"INSERT INTO account_mapping ({col}mirakl_shop_id, stripe_account_id, payout_enabled, "
-            f"payin_enabled, ignored) SELECT {val}{int(shop_id)}, {_q(account)}, "
-            f"{_bool(payouts, self.pg)}, {_bool(charges, self.pg)}, {_bool(False, self.pg)} "
-            f"{self._from_dual()}WHERE NOT EXISTS (SELECT 1 FROM account_mapping WHERE "
-            f"mirakl_shop_id = {int(shop_id)});"
+        return self._insert_missing(
+            "account_mapping",
+            "mirakl_shop_id, stripe_account_id, payout_enabled, payin_enabled, ignored",
+            f"{int(shop_id)}, {_q(account)}, {_bool(payouts, self.pg)}, "
+            f"{_bool(charges, self.pg)}, {_bool(False, self.pg)}",
+            f"mirakl_shop_id = {int(shop_id)}",
         )
-
-    def _from_dual(self) -> str:
-        return "" if self.pg else "FROM DUAL "
 
     def _mapping_of(self, account: str | None) -> str:
         if not account:
             return "NULL"
         return f"(SELECT id FROM account_mapping WHERE stripe_account_id = {_q(account)})"
 
+    def _insert_missing(self, table: str, columns: str, values: str, where: str) -> str:
+        """Insert one row into ``table`` unless a row matches ``where``: ``INSERT … SELECT …
+        WHERE NOT EXISTS``, which both dialects read (no upsert syntax of either)."""
+        col, val = self._id(table)
+        from_dual = "" if self.pg else "FROM DUAL "
+        return (
+            f"INSERT INTO {table} ({col}{columns}) SELECT {val}{values} "
+            f"{from_dual}WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {where});"
+        )
+
+    def _created(self, table: str, status: str, id_column: str, object_id: str | None,
+                 where: str, *, also: str = "") -> str:  # fmt: skip
+        """Mark the incumbent's row of ``where`` as moved (``status``, our provider id), unless
+        it already has an id of its own; ``also``: more ``column = value, `` to set."""
+        return (
+            f"UPDATE {table} SET status = '{status}', {id_column} = {_q(object_id)}, {also}"
+            f"status_reason = NULL WHERE {where} AND {id_column} IS NULL;"
+        )
+
     def transfer(self, t: TransferRecord) -> Iterator[str]:
         where = f"type = {_q(str(t.type))} AND mirakl_id = {_q(t.mirakl_id)}"
-        yield (
-            f"UPDATE stripe_transfer SET status = 'TRANSFER_CREATED', transfer_id = "
-            f"{_q(t.transfer_id)}, status_reason = NULL WHERE {where} AND transfer_id IS NULL;"
+        yield self._created(
+            "stripe_transfer", "TRANSFER_CREATED", "transfer_id", t.transfer_id, where
         )
-        col, val = self._id("stripe_transfer")
         account = t.destination_account or t.source_account
-        yield (
-            f"INSERT INTO stripe_transfer ({col}type, mirakl_id, account_mapping_id, transfer_id, "
-            f"transaction_id, amount, currency, status, mirakl_created_date) SELECT {val}"
+        yield self._insert_missing(
+            "stripe_transfer",
+            "type, mirakl_id, account_mapping_id, transfer_id, transaction_id, amount, currency, "
+            "status, mirakl_created_date",
             f"{_q(str(t.type))}, {_q(t.mirakl_id)}, {self._mapping_of(account)}, "
             f"{_q(t.transfer_id)}, {_q(t.transaction_id)}, {_int(t.amount)}, "
             f"{_q(_lower(t.currency))}, 'TRANSFER_CREATED', "
-            f"{_q(_timestamp(t.mirakl_created_date))} "
-            f"{self._from_dual()}WHERE NOT EXISTS (SELECT 1 FROM stripe_transfer WHERE {where});"
+            f"{_q(_timestamp(t.mirakl_created_date))}",
+            where,
         )
 
     def refund(self, r: RefundRecord) -> Iterator[str]:
         where = f"mirakl_refund_id = {_q(r.mirakl_refund_id)}"
         validated = _q(_stamp(r.mirakl_validated_at))
-        yield (
-            f"UPDATE stripe_refund SET status = 'REFUND_CREATED', stripe_refund_id = "
-            f"{_q(r.stripe_refund_id)}, mirakl_validation_time = {validated}, status_reason = "
-            f"NULL WHERE {where} AND stripe_refund_id IS NULL;"
-        )
-        col, val = self._id("stripe_refund")
-        yield (
-            f"INSERT INTO stripe_refund ({col}type, mirakl_refund_id, mirakl_order_id, "
-            f"mirakl_order_line_id, mirakl_commercial_order_id, transaction_id, stripe_refund_id, "
-            f"amount, currency, status, mirakl_validation_time) SELECT {val}{_q(str(r.type))}, "
-            f"{_q(r.mirakl_refund_id)}, {_q(r.mirakl_order_id or '')}, "
+        yield self._created(
+            "stripe_refund", "REFUND_CREATED", "stripe_refund_id", r.stripe_refund_id, where,
+            also=f"mirakl_validation_time = {validated}, ",
+        )  # fmt: skip
+        yield self._insert_missing(
+            "stripe_refund",
+            "type, mirakl_refund_id, mirakl_order_id, mirakl_order_line_id, "
+            "mirakl_commercial_order_id, transaction_id, stripe_refund_id, amount, currency, "
+            "status, mirakl_validation_time",
+            f"{_q(str(r.type))}, {_q(r.mirakl_refund_id)}, {_q(r.mirakl_order_id or '')}, "
             f"{_q(r.mirakl_order_line_id)}, {_q(r.mirakl_commercial_order_id)}, "
             f"{_q(r.transaction_id)}, {_q(r.stripe_refund_id)}, {_int(r.amount or 0)}, "
-            f"{_q(_lower(r.currency) or '')}, 'REFUND_CREATED', {validated} "
-            f"{self._from_dual()}WHERE NOT EXISTS (SELECT 1 FROM stripe_refund WHERE {where});"
+            f"{_q(_lower(r.currency) or '')}, 'REFUND_CREATED', {validated}",
+            where,
         )
 
     def payout(self, p: PayoutRecord) -> Iterator[str]:
         where = f"mirakl_invoice_id = {_int(_invoice_number(p.mirakl_invoice_id))}"
-        yield (
-            f"UPDATE stripe_payout SET status = 'PAYOUT_CREATED', payout_id = {_q(p.payout_id)}, "
-            f"status_reason = NULL WHERE {where} AND payout_id IS NULL;"
-        )
-        col, val = self._id("stripe_payout")
-        yield (
-            f"INSERT INTO stripe_payout ({col}account_mapping_id, mirakl_invoice_id, payout_id, "
-            f"amount, currency, status, mirakl_created_date) SELECT {val}"
+        yield self._created("stripe_payout", "PAYOUT_CREATED", "payout_id", p.payout_id, where)
+        yield self._insert_missing(
+            "stripe_payout",
+            "account_mapping_id, mirakl_invoice_id, payout_id, amount, currency, status, "
+            "mirakl_created_date",
             f"{self._mapping_of(p.stripe_account_id)}, "
             f"{_int(_invoice_number(p.mirakl_invoice_id))}, {_q(p.payout_id)}, {_int(p.amount)}, "
             f"{_q(_lower(p.currency))}, 'PAYOUT_CREATED', "
-            f"{_q(_timestamp(p.mirakl_created_date) or '1970-01-01 00:00:00')} "
-            f"{self._from_dual()}WHERE NOT EXISTS (SELECT 1 FROM stripe_payout WHERE {where});"
+            f"{_q(_timestamp(p.mirakl_created_date) or '1970-01-01 00:00:00')}",
+            where,
         )
 
     def config(self, key: str, value: str) -> Iterator[str]:
         yield f"UPDATE config SET value = {_q(value)} WHERE {self.key} = {_q(key)};"
-        col, val = self._id("config")
-        yield (
-            f"INSERT INTO config ({col}{self.key}, value) SELECT {val}{_q(key)}, {_q(value)} "
-            f"{self._from_dual()}WHERE NOT EXISTS (SELECT 1 FROM config WHERE "
-            f"{self.key} = {_q(key)});"
+        yield self._insert_missing(
+            "config", f"{self.key}, value", f"{_q(key)}, {_q(value)}", f"{self.key} = {_q(key)}"
         )
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +45,14 @@ from mirakl_connector.core.http_json import (
 from mirakl_connector.core.http_json import dumps as _dumps
 from mirakl_connector.core.instance_url import mirakl_instance_url
 from mirakl_connector.core.retry import RetryPolicy
+from mirakl_connector.mirakl.params import (
+    DateFilter,
+    csv_id_filters,
+    date_params,
+    format_date,
+    repeated_id_filters,
+    unique,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +77,7 @@ IV07 = "IV07"
 SBC07 = "SBC07"
 SBC11 = "SBC11"
 
-ID_CHUNK_SIZE = 100  # Mirakl answers 400 past 100 ids in one filter (connector issue #89)
 WRITE_CHUNK_SIZE = 100  # S07, PA01, PA02 and SPA02 take at most 100 items per call
-
-DateFilter = str | datetime | None
 
 _ERROR_CLASSES: dict[str, type[MiraklApiError]] = {
     RATE_LIMITED: MiraklRateLimitError,
@@ -130,7 +134,7 @@ class MiraklClient(JsonHttpClient):
 
     # ------------------------------------------------------------------ endpoints
 
-    def version(self) -> dict:
+    def version(self) -> dict[str, Any]:
         """Return the instance version (``{"version": "3.210"}``); a cheap credentials check."""
         return self._request(V01, "GET", "/api/version").json_body or {}
 
@@ -142,17 +146,17 @@ class MiraklClient(JsonHttpClient):
         order_ids: Iterable[str] | None = None,
         commercial_ids: Iterable[str] | None = None,
         start_update_date: DateFilter = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Yield product orders (OR11), filtered by creation date, update date and/or ids.
 
         ``start_update_date``: orders changed since then. Mirakl subtracts a time delta from it
         (reference, OR11), so an order may come again in the next read: callers de-duplicate.
         An empty id list yields nothing (it never widens to "all orders").
         """
-        params = _date_params(
+        params = date_params(
             start_date=start_date, end_date=end_date, start_update_date=start_update_date
         )
-        for id_params in _csv_id_filters(order_ids=order_ids, commercial_ids=commercial_ids):
+        for id_params in csv_id_filters(order_ids=order_ids, commercial_ids=commercial_ids):
             yield from self._paginate_offset(
                 OR11, "/api/orders", {**params, **id_params}, _items_at("orders")
             )
@@ -163,31 +167,33 @@ class MiraklClient(JsonHttpClient):
         date_created_start: DateFilter = None,
         order_ids: Iterable[str] | None = None,
         commercial_order_ids: Iterable[str] | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Yield service orders (SOR11); id filters are repeated query keys."""
-        params = _date_params(date_created_start=date_created_start)
-        for id_params in _repeated_id_filters(
+        params = date_params(date_created_start=date_created_start)
+        for id_params in repeated_id_filters(
             order_id=order_ids, commercial_order_id=commercial_order_ids
         ):
             yield from self._paginate_seek(SOR11, "/api/mms/orders", {**params, **id_params})
 
-    def iter_service_debits(self, *, order_ids: Iterable[str] | None = None) -> Iterator[dict]:
+    def iter_service_debits(
+        self, *, order_ids: Iterable[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Yield service debits (SPA11), the payment state of service orders."""
-        for id_params in _repeated_id_filters(order_id=order_ids):
+        for id_params in repeated_id_filters(order_id=order_ids):
             yield from self._paginate_seek(SPA11, "/api/mms/debits", id_params)
 
-    def iter_pending_debits(self) -> Iterator[dict]:
+    def iter_pending_debits(self) -> Iterator[dict[str, Any]]:
         """Yield product orders waiting for the operator to confirm the debit (PA11)."""
         return self._paginate_offset(PA11, "/api/payment/debit", {}, _nested_orders)
 
-    def validate_debits(self, orders: Sequence[Mapping]) -> None:
+    def validate_debits(self, orders: Sequence[Mapping[str, Any]]) -> None:
         """Confirm or refuse product debits (PA01), 100 orders per call."""
         for chunk in chunked(list(orders), WRITE_CHUNK_SIZE):
             # PA01 is a PUT that sets a payment status: replaying it leaves the same state, so
             # the shared policy may retry it like a read.
             self._request(PA01, "PUT", "/api/payment/debit", json={"orders": chunk})
 
-    def iter_pending_refunds(self) -> Iterator[dict]:
+    def iter_pending_refunds(self) -> Iterator[dict[str, Any]]:
         """Yield product refunds waiting for payment (PA12), one flat dict per refund.
 
         Mirakl nests refunds as ``orders.order[].order_lines.order_line[].refunds.refund[]``;
@@ -198,23 +204,23 @@ class MiraklClient(JsonHttpClient):
         for order in self._paginate_offset(PA12, "/api/payment/refund", {}, _nested_orders):
             yield from _flatten_refunds(order)
 
-    def validate_refunds(self, refunds: Sequence[Mapping]) -> None:
+    def validate_refunds(self, refunds: Sequence[Mapping[str, Any]]) -> None:
         """Confirm or refuse product refunds (PA02), 100 refunds per call."""
         for chunk in chunked(list(refunds), WRITE_CHUNK_SIZE):
             # Idempotent on Mirakl's side (validating a refund twice is refused, not doubled).
             self._request(PA02, "PUT", "/api/payment/refund", json={"refunds": chunk})
 
-    def iter_service_refunds(self) -> Iterator[dict]:
+    def iter_service_refunds(self) -> Iterator[dict[str, Any]]:
         """Yield service refunds waiting for payment (SPA12)."""
         return self._paginate_seek(SPA12, "/api/mms/refunds", {})
 
-    def validate_service_refunds(self, refunds: Sequence[Mapping]) -> dict:
+    def validate_service_refunds(self, refunds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Confirm or refuse service refunds (SPA02); returns ``{"errors": [...], "success": ...}``.
 
         The body is a bare JSON array. Calls of more than 100 refunds are split and their
         answers merged, so per-refund errors are never lost.
         """
-        merged: dict = {"errors": [], "success": {"refunds": []}}
+        merged: dict[str, Any] = {"errors": [], "success": {"refunds": []}}
         for chunk in chunked(list(refunds), WRITE_CHUNK_SIZE):
             # Idempotent on Mirakl's side, like PA02: safe for the shared retry policy.
             body = self._request(SPA02, "PUT", "/api/mms/refunds", json=chunk).json_body or {}
@@ -228,7 +234,7 @@ class MiraklClient(JsonHttpClient):
         updated_since: DateFilter = None,
         shop_ids: Iterable[int | str] | None = None,
         paginate: bool = True,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Yield shops (S20), optionally updated since a date or by id.
 
         ``paginate=True`` (the Stripe connector's call): ``domains=PRODUCT,SERVICE``, offset
@@ -240,38 +246,38 @@ class MiraklClient(JsonHttpClient):
         """
         if paginate:
             params: dict[str, Any] = {"domains": "PRODUCT,SERVICE"}
-            params.update(_date_params(updated_since=updated_since))
-            for id_params in _csv_id_filters(shop_ids=shop_ids):
+            params.update(date_params(updated_since=updated_since))
+            for id_params in csv_id_filters(shop_ids=shop_ids):
                 yield from self._paginate_offset(
                     S20, "/api/shops", {**params, **id_params}, _items_at("shops")
                 )
             return
-        params = {**_date_params(updated_since=updated_since), "paginate": "false"}
-        for id_params in _csv_id_filters(shop_ids=shop_ids):
+        params = {**date_params(updated_since=updated_since), "paginate": "false"}
+        for id_params in csv_id_filters(shop_ids=shop_ids):
             reply = self._request(S20, "GET", "/api/shops", params={**params, **id_params})
             yield from _items_at("shops")(reply.json_body)
 
-    def update_shops(self, shops: Sequence[Mapping]) -> list[dict]:
+    def update_shops(self, shops: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Patch shops (S07), 100 per call; returns every ``shop_returns`` entry in order.
 
         Each entry is ``{"shop_updated": {...}}`` or ``{"shop_error": {...}}``: per-shop
         failures come back in a 200 answer and are the caller's to inspect.
         """
-        returns: list[dict] = []
+        returns: list[dict[str, Any]] = []
         for chunk in chunked(list(shops), WRITE_CHUNK_SIZE):
             # S07 patches fields to given values: replaying it converges, so retries are safe.
             body = self._request(S07, "PUT", "/api/shops", json={"shops": chunk}).json_body
             returns.extend((body or {}).get("shop_returns") or [])
         return returns
 
-    def iter_shop_documents(self, shop_ids: Iterable[int | str]) -> Iterator[dict]:
+    def iter_shop_documents(self, shop_ids: Iterable[int | str]) -> Iterator[dict[str, Any]]:
         """The documents sellers uploaded (S30 ``GET /api/shops/documents?shop_ids=``).
 
         Each: ``id``, ``shop_id``, ``type`` (the document type code, e.g.
         ``hw-ind-proof-identity-front``), ``file_name``, ``date_uploaded`` (as the
         PayPal connector's ``DocumentsExtractJob`` reads them).
         """
-        for id_params in _csv_id_filters(shop_ids=shop_ids):
+        for id_params in csv_id_filters(shop_ids=shop_ids):
             reply = self._request(S30, "GET", "/api/shops/documents", params=id_params)
             yield from _items_at("shop_documents")(reply.json_body)
 
@@ -304,7 +310,7 @@ class MiraklClient(JsonHttpClient):
         doc_type: str | None = None,
         seller_billing_cycle_ids: Iterable[str] | None = None,
         invoice_ids: Iterable[str | int] | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Yield accounting documents (IV01) created in a window and/or of one shop.
 
         The optional filters are IV01's own (published operator OpenAPI, operation IV01):
@@ -314,24 +320,24 @@ class MiraklClient(JsonHttpClient):
         100 at most a call; one of the two at a time). Left out, Mirakl applies its defaults: the
         Stripe settlement relies on them. An empty id list yields nothing.
         """
-        params = _date_params(start_date=start_date, end_date=end_date)
+        params = date_params(start_date=start_date, end_date=end_date)
         if shop_id is not None:
             params["shop"] = str(shop_id)
         if payment_status is not None:
             params["payment_status"] = payment_status
         if states is not None:
-            params["states"] = ",".join(_unique(states))
+            params["states"] = ",".join(unique(states))
         if doc_type is not None:
             params["type"] = doc_type
         ids = None if invoice_ids is None else [str(i) for i in invoice_ids]
-        for id_params in _csv_id_filters(
+        for id_params in csv_id_filters(
             seller_billing_cycle_id=seller_billing_cycle_ids, invoice_id=ids
         ):
             yield from self._paginate_offset(
                 IV01, "/api/invoices", {**params, **id_params}, _items_at("invoices")
             )
 
-    def confirm_invoice_payments(self, documents: Sequence[Mapping]) -> None:
+    def confirm_invoice_payments(self, documents: Sequence[Mapping[str, Any]]) -> None:
         """Confirm the payment of accounting documents (IV07), 100 documents per call.
 
         Each document: ``invoice_id`` (int), ``amount`` (Decimal), ``currency_iso_code``,
@@ -349,22 +355,22 @@ class MiraklClient(JsonHttpClient):
         pay_out_states: Iterable[str] | None = ("TO_PAY",),
         ids: Iterable[str] | None = None,
         shop_ids: Iterable[int | str] | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, Any]]:
         """Yield seller billing cycles (SBC11), by default those still to pay.
 
         :param pay_out_states: ``TO_PAY``, ``PAID``, ``FAILED`` (repeated key); ``None`` = all.
         """
-        params: dict[str, Any] = _date_params(start_date=start_date, end_date=end_date)
+        params: dict[str, Any] = date_params(start_date=start_date, end_date=end_date)
         if pay_out_states is not None:
             params["pay_out_state"] = list(pay_out_states)
         if shop_ids is not None:
-            params["shop_id"] = _unique(shop_ids)
-        for id_params in _repeated_id_filters(id=ids):
+            params["shop_id"] = unique(shop_ids)
+        for id_params in repeated_id_filters(id=ids):
             yield from self._paginate_seek(
                 SBC11, "/api/seller-billing-cycles", {**params, **id_params}
             )
 
-    def confirm_billing_cycles(self, cycles: Sequence[Mapping]) -> None:
+    def confirm_billing_cycles(self, cycles: Sequence[Mapping[str, Any]]) -> None:
         """Mark seller billing cycles paid (SBC07), 100 per call.
 
         Each cycle: ``id``, ``amount_transferred_to_seller``, ``currency_iso_code``,
@@ -382,12 +388,13 @@ class MiraklClient(JsonHttpClient):
         code: str,
         path: str,
         params: Mapping[str, Any],
-        items_of: Callable[[Any], list],
-    ) -> Iterator[dict]:
+        items_of: Callable[[Any], list[Any]],
+    ) -> Iterator[dict[str, Any]]:
         """Offset pagination: follow ``Link rel="next"``, else ``offset`` up to ``total_count``."""
         base = {**params, "max": self.page_size}
         seen = 0
-        url, query = path, {**base, "offset": 0}
+        url: str = path
+        query: dict[str, Any] | None = {**base, "offset": 0}
         while True:
             reply = self._request(code, "GET", url, params=query)
             page = items_of(reply.json_body)
@@ -406,7 +413,9 @@ class MiraklClient(JsonHttpClient):
                 return
             url, query = path, {**base, "offset": seen}
 
-    def _paginate_seek(self, code: str, path: str, params: Mapping[str, Any]) -> Iterator[dict]:
+    def _paginate_seek(
+        self, code: str, path: str, params: Mapping[str, Any]
+    ) -> Iterator[dict[str, Any]]:
         """Seek pagination: ``limit`` first, then only ``page_token`` (Mirakl ignores the rest)."""
         query: dict[str, Any] = {**params, "limit": self.page_size}
         previous_token = None
@@ -515,104 +524,17 @@ def dumps(value: Any) -> str:
     return _dumps(value, decimal_as_string=False, format_datetime=format_date)
 
 
-# ---------------------------------------------------------------------- parameters
+# ------------------------------------------------------------ response shapes
 
 
-def format_date(value: str | datetime) -> str:
-    """A date for Mirakl: the instant in UTC with ``Z`` (``2023-04-18T12:41:42Z``).
-
-    As the Mirakl Java SDK sends it (``Instant.toString()``, e.g. the Hyperwallet connector's
-    ``updated_since=2023-04-18T12:41:42Z`` in its delta jobs, hmc-jobsystem):
-    no ``+00:00`` offset, whose ``+`` a careless proxy or client turns into a space.
-    Milliseconds are kept when present (microseconds when finer). A string with an offset (a
-    checkpoint Mirakl returned) is converted the same way; one without an offset, or that is not
-    a date-time, is sent verbatim (its zone is not ours to guess).
-    """
-    if isinstance(value, str):
-        parsed = _aware_instant(value)
-        if parsed is None:
-            return value
-        value = parsed
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected str or datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"datetime {value.isoformat()} has no timezone; Mirakl needs an offset")
-    utc = value.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        micros = f"{utc.microsecond:06d}"
-        text += "." + (micros[:3] if utc.microsecond % 1000 == 0 else micros)
-    return text + "Z"
-
-
-def _aware_instant(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None and parsed.utcoffset() is not None else None
-
-
-def _date_params(**dates: DateFilter) -> dict[str, Any]:
-    return {name: format_date(value) for name, value in dates.items() if value is not None}
-
-
-def _unique(ids: Iterable[Any]) -> list[str]:
-    """Ids as strings, duplicates removed, first-seen order kept."""
-    return list(dict.fromkeys(str(i) for i in ids))
-
-
-def _id_chunks(**filters: Iterable[Any] | None) -> Iterator[tuple[str, list[str]]] | None:
-    """The (param name, ids chunk) pairs of the one id filter given, or None without filter."""
-    given = {name: ids for name, ids in filters.items() if ids is not None}
-    if not given:
-        return None
-    if len(given) > 1:
-        raise ValueError(f"filter by one of {sorted(given)} at a time")
-    [(name, ids)] = given.items()
-    if isinstance(ids, str):
-        raise TypeError(f"{name} must be a collection of ids, not a string")
-    return ((name, chunk) for chunk in chunked(_unique(ids), ID_CHUNK_SIZE))
-
-
-def _csv_id_filters(**filters: Iterable[Any] | None) -> Iterator[dict[str, Any]]:
-    """Query params per request for comma-separated id filters (OR11, S20)."""
-    pairs = _id_chunks(**filters)
-    if pairs is None:
-        yield {}
-        return
-    for name, chunk in pairs:
-        # An id holding a comma cannot be asked for in a comma-separated list: "A,B" would ask
-        # for orders A and B. It is left out (the caller reports it as not returned), and a
-        # chunk left empty is not sent at all: an empty filter would mean "every order".
-        safe = [i for i in chunk if "," not in i]
-        if len(safe) < len(chunk):
-            log.warning("%s: ids with a comma left out: %s", name, [i for i in chunk if "," in i])
-        if safe:
-            yield {name: ",".join(safe)}
-
-
-def _repeated_id_filters(**filters: Iterable[Any] | None) -> Iterator[dict[str, Any]]:
-    """Query params per request for repeated-key id filters (``order_id=A&order_id=B``)."""
-    pairs = _id_chunks(**filters)
-    if pairs is None:
-        yield {}
-        return
-    for name, chunk in pairs:
-        yield {name: chunk}  # requests repeats the key for a list value, without brackets
-
-
-# ---------------------------------------------------------------------- response shapes
-
-
-def _items_at(key: str) -> Callable[[Any], list]:
-    def items(body: Any) -> list:
+def _items_at(key: str) -> Callable[[Any], list[Any]]:
+    def items(body: Any) -> list[Any]:
         return list((body or {}).get(key) or [])
 
     return items
 
 
-def _unwrap(container: Any, key: str) -> list:
+def _unwrap(container: Any, key: str) -> list[Any]:
     """``{"order": [...]}`` or an already bare list (Mirakl uses both for PA11/PA12)."""
     if isinstance(container, Mapping):
         container = container.get(key)
@@ -621,11 +543,11 @@ def _unwrap(container: Any, key: str) -> list:
     return list(container or [])
 
 
-def _nested_orders(body: Any) -> list:
+def _nested_orders(body: Any) -> list[Any]:
     return _unwrap((body or {}).get("orders"), "order")
 
 
-def _flatten_refunds(order: Mapping) -> Iterator[dict]:
+def _flatten_refunds(order: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     for line in _unwrap(order.get("order_lines"), "order_line"):
         for refund in _unwrap(line.get("refunds"), "refund"):
             yield {

@@ -21,16 +21,18 @@ a field that workflow does not use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.ids import parse_int_id
 from mirakl_connector.core.money import normalize_currency, parse_amount
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
+
+T = TypeVar("T")
 
 #: IV01 ``type`` of an automatic invoice and of a manual credit note.
 AUTO_INVOICE = "AUTO_INVOICE"
@@ -74,7 +76,7 @@ class Iv01Document:
         """``total_charged_amount``, what a manual credit note pays the seller."""
         return self._read(read_amount, self.raw.get("total_charged_amount"), "total_charged_amount")
 
-    def _read(self, reader: Any, *args: Any, **kwargs: Any) -> Any:
+    def _read(self, reader: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return reader(*args, **kwargs)
         except InvalidItemError as exc:

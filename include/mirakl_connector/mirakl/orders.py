@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.ids import parse_int_id
@@ -149,7 +149,7 @@ class MiraklOrder:
 # ---------------------------------------------------------------------- parsers
 
 
-def parse_product_order(raw: Mapping) -> MiraklOrder:
+def parse_product_order(raw: Mapping[str, Any]) -> MiraklOrder:
     """Read an OR11 order and apply the product amount rules.
 
     * amount due = ``total_price`` (Mirakl already leaves refused and cancelled lines out) plus,
@@ -223,7 +223,7 @@ def parse_product_order(raw: Mapping) -> MiraklOrder:
         )
 
 
-def parse_service_order(raw: Mapping, debit: Mapping | None) -> MiraklOrder:
+def parse_service_order(raw: Mapping[str, Any], debit: Mapping[str, Any] | None) -> MiraklOrder:
     """Read an SOR11 order with its SPA11 debit and apply the service amount rules.
 
     * amount due = ``price.amount`` + options (``BOOLEAN`` amounts, ``VALUE_LIST`` value
@@ -344,7 +344,7 @@ def _for_item(order_id: str) -> Iterator[None]:
         raise exc.for_item(order_id) from None
 
 
-def _order_id(raw: Mapping, key: str) -> str:
+def _order_id(raw: Mapping[str, Any], key: str) -> str:
     if not isinstance(raw, Mapping):
         raise InvalidItemError(f"order is not an object: {type(raw).__name__}")
     value = raw.get(key)
@@ -364,21 +364,21 @@ def _path(where: str | None, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _required(raw: Mapping, key: str, where: str | None = None) -> Any:
+def _required(raw: Mapping[str, Any], key: str, where: str | None = None) -> Any:
     value = raw.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidItemError(f"{_path(where, key)} is missing")
     return value
 
 
-def _text(raw: Mapping, key: str, where: str | None = None) -> str:
+def _text(raw: Mapping[str, Any], key: str, where: str | None = None) -> str:
     value = _required(raw, key, where)
     if not isinstance(value, str):
         raise InvalidItemError(f"{_path(where, key)} is not a string: {value!r}")
     return _no_nul(value.strip(), _path(where, key))
 
 
-def _amount(raw: Mapping, key: str, where: str | None = None) -> Decimal:
+def _amount(raw: Mapping[str, Any], key: str, where: str | None = None) -> Decimal:
     name = _path(where, key)
     if raw.get(key) is None:
         raise InvalidItemError(f"{name} is missing")
@@ -392,7 +392,7 @@ def _check_minor(currency: str, **amounts: Decimal) -> None:
         to_minor(amount, currency, field=name)
 
 
-def _optional_text(raw: Mapping, key: str, where: str | None = None) -> str | None:
+def _optional_text(raw: Mapping[str, Any], key: str, where: str | None = None) -> str | None:
     """An optional string field (a payment id): absent or blank is ``None``; a JSON number or
     anything else is an error, never turned into text that looks like an id."""
     value = raw.get(key)
@@ -403,7 +403,7 @@ def _optional_text(raw: Mapping, key: str, where: str | None = None) -> str | No
     return _no_nul(value.strip(), _path(where, key))
 
 
-def _list(raw: Mapping, key: str, where: str | None = None) -> list:
+def _list(raw: Mapping[str, Any], key: str, where: str | None = None) -> list[Any]:
     """An optional list field: absent or null is empty, anything else but a list is an error."""
     value = raw.get(key)
     if value is None:
@@ -413,7 +413,7 @@ def _list(raw: Mapping, key: str, where: str | None = None) -> list:
     return value
 
 
-def _amount_items(raw: Mapping, key: str, where: str | None) -> Iterator[Decimal]:
+def _amount_items(raw: Mapping[str, Any], key: str, where: str | None) -> Iterator[Decimal]:
     for index, item in enumerate(_list(raw, key, where)):
         item_where = f"{_path(where, key)}[{index}]"
         if not isinstance(item, Mapping):
@@ -421,12 +421,12 @@ def _amount_items(raw: Mapping, key: str, where: str | None) -> Iterator[Decimal
         yield _amount(item, "amount", item_where)
 
 
-def _sum_amounts(raw: Mapping, key: str, where: str | None = None) -> Decimal:
+def _sum_amounts(raw: Mapping[str, Any], key: str, where: str | None = None) -> Decimal:
     """Σ ``amount`` of the entries of list ``key`` (taxes, option values); each must have one."""
     return sum(_amount_items(raw, key, where), _ZERO)
 
 
-def _cancelled_amount(line: Mapping, where: str, *, taxes_due: bool) -> Decimal:
+def _cancelled_amount(line: Mapping[str, Any], where: str, *, taxes_due: bool) -> Decimal:
     total = _ZERO
     for index, cancelation in enumerate(_list(line, "cancelations", where)):
         item_where = f"{where}.cancelations[{index}]"
@@ -450,14 +450,14 @@ def _optional_commission(commission: Any, where: str) -> Decimal:
     return _amount(commission, "amount_including_taxes", where)
 
 
-def _tax_mode(raw: Mapping) -> str:
+def _tax_mode(raw: Mapping[str, Any]) -> str:
     """``order_tax_mode``; absent means ``TAX_EXCLUDED``, as Mirakl's default and the incumbent."""
     value = raw.get("order_tax_mode")
     if value is None:
         return TAX_EXCLUDED
     if value not in _TAX_MODES:
         raise InvalidItemError(f"order_tax_mode is unknown: {value!r}")
-    return value
+    return cast(str, value)  # one of _TAX_MODES
 
 
 def _shop_id(value: Any, name: str) -> int | None:
@@ -465,7 +465,7 @@ def _shop_id(value: Any, name: str) -> int | None:
     return parse_int_id(value, field=name)
 
 
-def _service_payment(order_id: str, debit: Mapping | None) -> tuple[str | None, bool]:
+def _service_payment(order_id: str, debit: Mapping[str, Any] | None) -> tuple[str | None, bool]:
     if debit is None:
         return None, False
     if not isinstance(debit, Mapping):

@@ -38,7 +38,8 @@ def spa02_results(sent_ids: Iterable[str], answer: Any) -> dict[str, Spa02Result
     """One :class:`Spa02Result` per refund id sent."""
     ids = [str(i) for i in sent_ids]
     body = answer if isinstance(answer, Mapping) else {}
-    success = body.get("success") if isinstance(body.get("success"), Mapping) else {}
+    given = body.get("success")
+    success = given if isinstance(given, Mapping) else {}
     confirmed = {
         str(entry.get("id"))
         for entry in success.get("refunds") or []

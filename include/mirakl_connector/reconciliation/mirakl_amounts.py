@@ -16,7 +16,7 @@ mismatch naming the reason), never as an exception: one bad document does not st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mirakl_connector.core.errors import InvalidItemError
@@ -57,15 +57,7 @@ def order_transfer_amount(
 def refund_amount(raw: Mapping[str, Any], kind: str, refund_id: str) -> MiraklAmount | None:
     """A customer refund (the refund's ``amount`` in its order); ``None`` when the order has no
     such refund (the refund is not in Mirakl)."""
-    document = f"refund {refund_id} of order {_id(raw, kind)}"
-    try:
-        order = parse_order(raw, kind)
-        if str(refund_id) not in order.refunds:
-            return None
-        part = order.refund(refund_id)
-        return MiraklAmount(document, part.amount_minor(), order.currency)
-    except InvalidItemError as exc:
-        return MiraklAmount(document, problem=str(exc))
+    return _refund_part(raw, kind, refund_id, lambda part: part.amount_minor())
 
 
 def reversal_amount(
@@ -74,14 +66,25 @@ def reversal_amount(
     """What goes back from the seller for a refund: refund − refunded commission [− tax], or the
     refunded tax for the ``_TAX`` row (:func:`~mirakl_connector.stripe.refund_decisions.
     decide_reversal`); ``None`` when the order has no such refund."""
+    return _refund_part(
+        raw,
+        kind,
+        refund_id,
+        lambda part: part.tax_minor() if is_tax else part.seller_amount_minor(tax_split=tax_split),
+    )
+
+
+def _refund_part(
+    raw: Mapping[str, Any], kind: str, refund_id: str, amount_of: Callable[[Any], int]
+) -> MiraklAmount | None:
+    """``amount_of`` the order's refund ``refund_id``; ``None`` when the order has no such
+    refund; an unreadable order or refund is a problem, not an amount."""
     document = f"refund {refund_id} of order {_id(raw, kind)}"
     try:
         order = parse_order(raw, kind)
         if str(refund_id) not in order.refunds:
             return None
-        part = order.refund(refund_id)
-        amount = part.tax_minor() if is_tax else part.seller_amount_minor(tax_split=tax_split)
-        return MiraklAmount(document, amount, order.currency)
+        return MiraklAmount(document, amount_of(order.refund(refund_id)), order.currency)
     except InvalidItemError as exc:
         return MiraklAmount(document, problem=str(exc))
 

@@ -67,6 +67,19 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
         except (ScenarioError, FaultConfigError) as exc:
             return _error(400, str(exc))
 
+    async def merge_mirakl(request: Request, key: str) -> dict[str, Any]:
+        """Merge the posted Mirakl objects into ``state.mirakl.<key>``; answer how many."""
+        items = _items(await _body(request), key)
+        state.merge({"mirakl": {key: items}})
+        return {"ok": True, "count": len(items)}
+
+    async def merge_stripe(request: Request, key: str) -> list[dict[str, Any]]:
+        """Merge the posted Stripe objects into ``state.stripe.<key>``; answer them as stored."""
+        items = _items(await _body(request), key)
+        state.merge({"stripe": {key: items}})
+        stored = getattr(state.stripe, key)
+        return [stored.get(i["id"]) for i in items]
+
     # -- lifecycle ------------------------------------------------------------------------
     @router.get("/health")
     async def health() -> dict[str, Any]:
@@ -176,12 +189,7 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
 
     @router.post("/mirakl/orders")
     async def put_orders(request: Request) -> Any:
-        async def run() -> dict[str, Any]:
-            orders = _items(await _body(request), "orders")
-            state.merge({"mirakl": {"orders": orders}})
-            return {"ok": True, "count": len(orders)}
-
-        return await guarded(run)
+        return await guarded(merge_mirakl, request, "orders")
 
     @router.patch("/mirakl/orders/{order_id}")
     async def patch_order(order_id: str, request: Request) -> Any:
@@ -206,12 +214,7 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
 
     @router.post("/mirakl/shops")
     async def put_shops(request: Request) -> Any:
-        async def run() -> dict[str, Any]:
-            shops = _items(await _body(request), "shops")
-            state.merge({"mirakl": {"shops": shops}})
-            return {"ok": True, "count": len(shops)}
-
-        return await guarded(run)
+        return await guarded(merge_mirakl, request, "shops")
 
     @router.get("/mirakl/service_orders")
     async def mirakl_service_orders() -> list[dict[str, Any]]:
@@ -265,30 +268,15 @@ def build_admin_router(sandbox: Sandbox) -> APIRouter:  # noqa: C901 - a flat li
 
     @router.post("/stripe/charges")
     async def put_charges(request: Request) -> Any:
-        async def run() -> list[dict[str, Any]]:
-            charges = _items(await _body(request), "charges")
-            state.merge({"stripe": {"charges": charges}})
-            return [state.stripe.charges.get(c["id"]) for c in charges]
-
-        return await guarded(run)
+        return await guarded(merge_stripe, request, "charges")
 
     @router.post("/stripe/payment_intents")
     async def put_payment_intents(request: Request) -> Any:
-        async def run() -> list[dict[str, Any]]:
-            intents = _items(await _body(request), "payment_intents")
-            state.merge({"stripe": {"payment_intents": intents}})
-            return [state.stripe.payment_intents.get(i["id"]) for i in intents]
-
-        return await guarded(run)
+        return await guarded(merge_stripe, request, "payment_intents")
 
     @router.post("/stripe/accounts")
     async def put_accounts(request: Request) -> Any:
-        async def run() -> list[dict[str, Any]]:
-            accounts = _items(await _body(request), "accounts")
-            state.merge({"stripe": {"accounts": accounts}})
-            return [state.stripe.accounts.get(a["id"]) for a in accounts]
-
-        return await guarded(run)
+        return await guarded(merge_stripe, request, "accounts")
 
     @router.patch("/stripe/accounts/{account_id}")
     async def patch_account(account_id: str, request: Request) -> Any:

@@ -27,6 +27,11 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def _tax_and_commission(price: int) -> tuple[int, int]:
+    """A generated order's tax (20 %) and commission (10 %) of its price, in minor units."""
+    return price * 20 // 100, price * 10 // 100
+
+
 def generate_scenario(
     orders: int = 10_000,
     shops: int = 20,
@@ -90,8 +95,7 @@ def generate_scenario(
         price = (
             rng.randint(1_000, 50_000) if exponent == 0 else rng.randint(10 * scale, 500 * scale)
         )
-        tax = price * 20 // 100
-        commission = price * 10 // 100
+        tax, commission = _tax_and_commission(price)
         shop_id = rng.randint(1, shops)
         order_id = f"GEN-{i + 1:07d}-A"
         charge_id = f"ch_gen_{i + 1:07d}"
@@ -140,8 +144,7 @@ def generate_scenario(
     for i in range(service_orders):
         created = _iso(start_ts + (i + 1) * s_step)
         price = rng.randint(10, 300) * scale
-        tax = price * 20 // 100
-        commission = price * 10 // 100
+        tax, commission = _tax_and_commission(price)
         shop_id = rng.randint(1, shops)
         order_id = f"SRV-GEN-{i + 1:06d}-A"
         charge_id = f"ch_srv_{i + 1:06d}"

@@ -7,7 +7,7 @@ from typing import Any
 import requests
 
 from mirakl_sandbox.client import SandboxAdminError
-from mirakl_sandbox.hyperwallet_api import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from mirakl_sandbox.hyperwallet_data import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_USERNAME", "HyperwalletSandboxAdmin"]
 

@@ -213,7 +213,7 @@ class SandboxState:
         self.extra: dict[str, Any] = {}
         self._counters: dict[str, int] = {}
         self._reset_platform()
-        from mirakl_sandbox.hyperwallet_api import HyperwalletData
+        from mirakl_sandbox.hyperwallet_data import HyperwalletData
 
         self.hyperwallet = HyperwalletData()
         from mirakl_sandbox.webhooks import WebhookEmitter
@@ -246,7 +246,7 @@ class SandboxState:
             self.extra = {}
             self._counters = {}
             self._reset_platform()
-            from mirakl_sandbox.hyperwallet_api import HyperwalletData
+            from mirakl_sandbox.hyperwallet_data import HyperwalletData
 
             self.hyperwallet = HyperwalletData()
             if scenario:
