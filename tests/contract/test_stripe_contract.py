@@ -23,6 +23,7 @@ from stripe._encode import _api_encode
 
 from mirakl_connector.airflow.operators.stripe import charge_params, customer_params, product_params
 from mirakl_connector.stripe import gateway as stripe_gateway
+from mirakl_connector.stripe import requestor as stripe_requestor
 from mirakl_connector.stripe.gateway import StripeGateway
 from mirakl_connector.stripe.sdk import operation_name
 
@@ -298,10 +299,12 @@ def _dotted(node: ast.expr) -> str | None:
 
 
 def gateway_operations() -> set[str]:
-    """Every SDK operation the gateway calls, read from its code (not its docstrings): each
-    bound method of ``StripeClient.v1`` it names (``self._v1.transfers.reversals.create``, the
-    list methods of ``_lister``), as the name the gateway counts and throttles it under."""
-    tree = ast.parse(inspect.getsource(stripe_gateway))
+    """Every SDK operation the gateway (and its requestor) calls, read from the code (not the
+    docstrings): each bound method of ``StripeClient.v1`` it names
+    (``self._v1.transfers.reversals.create``, the list methods of ``_lister``), as the name the
+    gateway counts and throttles it under."""
+    source = "\n".join(inspect.getsource(m) for m in (stripe_gateway, stripe_requestor))
+    tree = ast.parse(source)
     inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     named = set()
     for node in ast.walk(tree):

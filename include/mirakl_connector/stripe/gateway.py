@@ -75,7 +75,7 @@ from mirakl_connector.stripe.objects import (
     created,
     tagged,
 )
-from mirakl_connector.stripe.requestor import BURST, Lister, StripeRequestor
+from mirakl_connector.stripe.requestor import BURST, StripeRequestor
 from mirakl_connector.stripe.sdk import request_options
 
 __all__ = [
@@ -605,21 +605,3 @@ class StripeGateway(StripeRequestor):
             charge = self.retrieve_payment(payment_id)
             return charge.payment_intent or charge.id
         raise PaymentProviderError(f"Unexpected payment type: {payment_id}", permanent=True)
-
-    def _lister(self, resource: str) -> Lister:
-        """The SDK's list method of ``resource`` (the generic operators' and the
-        reconciliation's resource names)."""
-        v1 = self._v1
-        listers: dict[str, Lister] = {
-            "accounts": v1.accounts.list,
-            "balance_transactions": v1.balance_transactions.list,
-            "charges": v1.charges.list,
-            "events": v1.events.list,
-            "payouts": v1.payouts.list,
-            "refunds": v1.refunds.list,
-            "transfers": v1.transfers.list,
-        }
-        lister = listers.get(resource)
-        if lister is None:
-            raise ValueError(f"the gateway lists no Stripe {resource!r}")
-        return lister

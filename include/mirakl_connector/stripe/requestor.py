@@ -81,6 +81,24 @@ class StripeRequestor:
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}()"
 
+    def _lister(self, resource: str) -> Lister:
+        """The SDK's list method of ``resource`` (the generic operators' and the
+        reconciliation's resource names)."""
+        v1 = self._v1
+        listers: dict[str, Lister] = {
+            "accounts": v1.accounts.list,
+            "balance_transactions": v1.balance_transactions.list,
+            "charges": v1.charges.list,
+            "events": v1.events.list,
+            "payouts": v1.payouts.list,
+            "refunds": v1.refunds.list,
+            "transfers": v1.transfers.list,
+        }
+        lister = listers.get(resource)
+        if lister is None:
+            raise ValueError(f"the gateway lists no Stripe {resource!r}")
+        return lister
+
     def _find(
         self,
         lister: Lister,
