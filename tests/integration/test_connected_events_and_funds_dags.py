@@ -84,7 +84,7 @@ def test_lost_connected_account_webhooks_are_healed_by_the_scheduled_dags(env, s
     since = datetime(2000, 1, 1, tzinfo=UTC)
     handled = ["account.updated", "payout.failed"]
     assert list(gateway.iter_events(types=handled, created_since=since)) == []
-    seller_events = gateway._list("events", {"types": handled}, on_account="acct_s1")
+    seller_events = gateway._list(gateway._v1.events.list, {"types": handled}, on_account="acct_s1")
     assert sorted(e["type"] for e in seller_events) == ["account.updated", "payout.failed"]
 
     sandbox.clear_stripe_requests()

@@ -180,7 +180,8 @@ def test_requests_bound_names_the_limit_that_binds() -> None:
 def test_every_endpoint_the_gateway_calls_has_the_default_endpoint_limit() -> None:
     """The gateway paces every endpoint to one budget: right only while it calls no endpoint
     with a lower limit of its own (Files, Search)."""
-    source = (Path(stripe_limits.__file__).parent / "gateway.py").read_text()
-    operations = set(re.findall(r'_call\(\s*"([a-z_.]+)"', source))
+    here = Path(stripe_limits.__file__).parent
+    source = "".join((here / name).read_text() for name in ("gateway.py", "requestor.py"))
+    operations = set(re.findall(r"(?:\._v1|\bv1)\.([a-z_]+(?:\.[a-z_]+)+)", source))
     assert {"transfers.create", "refunds.create", "payouts.create"} <= operations
     assert not [op for op in operations if op.startswith("files.") or "search" in op]

@@ -137,7 +137,7 @@ def test_per_endpoint_pacing_keeps_a_live_account_under_stripes_endpoint_limit()
 
                 def read_10(_i: int) -> None:
                     for _ in range(10):
-                        gateway._call("accounts.retrieve_current")
+                        gateway._call(gateway._v1.accounts.retrieve_current)
 
                 with ThreadPoolExecutor(4) as pool:
                     list(pool.map(read_10, range(4)))

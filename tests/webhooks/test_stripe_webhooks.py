@@ -324,5 +324,7 @@ def test_connected_account_events_are_not_in_the_platform_list(admin, gateway):
     platform = list(gateway.iter_events(types=["payout.failed", "charge.succeeded"],
                                         created_since=since))  # fmt: skip
     assert [e["type"] for e in platform] == ["charge.succeeded"]
-    seller = list(gateway._list("events", {"type": "payout.failed"}, on_account="acct_1"))
+    seller = list(
+        gateway._list(gateway._v1.events.list, {"type": "payout.failed"}, on_account="acct_1")
+    )
     assert [(e["type"], e["account"]) for e in seller] == [("payout.failed", "acct_1")]

@@ -1,77 +1,106 @@
 """Stripe, as the workflows need it: typed results, idempotent writes, one retry policy.
 
-Built on the official SDK's ``StripeClient`` (v16). The SDK's own network retries are switched off
-(``max_network_retries=0``) so that :class:`~mirakl_connector.core.retry.RetryPolicy` is the only
-retry
-loop; every write carries an idempotency key derived from Mirakl ids and reused on every retry, so a
-retried or replayed call can never move money twice. Stripe keeps a key's result for at least 24 h;
-after that, :meth:`StripeGateway.find_transfer` looks for the object by its metadata before anything
-is re-created.
+Built on the official SDK's ``StripeClient`` (v16), called by bound method
+(``client.v1.transfers.create``) with the parameters typed as the SDK's ``stripe.params``
+TypedDicts, always through :meth:`StripeGateway._call`: one path for pacing, counting, retrying
+and mapping errors. The SDK's own network retries are switched off (``max_network_retries=0``)
+so that :class:`~mirakl_connector.core.retry.RetryPolicy` is the only retry loop; every write
+carries an idempotency key derived from Mirakl ids (:mod:`mirakl_connector.stripe.idempotency`)
+and reused on every retry, so a retried or replayed call can never move money twice. Stripe keeps
+a key's result for at least 24 h; after that, :meth:`StripeGateway.find_transfer` looks for the
+object by its metadata before anything is re-created.
 
-Errors are mapped once (:func:`classify`), to
-:class:`~mirakl_connector.core.errors.PaymentProviderError`
-with ``permanent=True`` only when *Stripe itself* refused the request: a status Stripe documents as
-a refusal (400, 402, 403, 404) carrying Stripe's JSON error object with one of its documented
-error types. Anything else is an unknown outcome (``permanent=False``): network errors, 5xx, 409,
-429 after the retry budget, and every answer that did not come from Stripe's API, such as a 408,
-an HTML error page, a 200 whose body is not JSON or is cut short, or JSON that is not a Stripe
-object. Such answers come from something between us and Stripe (a proxy, a load balancer) and
-say nothing about whether Stripe did the work, so they are resolved by replaying the same key or
-looking the object up, never by a new key. Stripe's ``Stripe-Should-Retry`` header is followed
-when present; a 5xx that Stripe saved for the key (``Stripe-Should-Retry: false`` or
-``Idempotent-Replayed: true``) is not retried, since a replay answers the same, and is reported
-with the code :data:`KEY_SPENT` so the caller looks the object up. A wrong API key is a
+Errors are mapped once (:func:`~mirakl_connector.stripe.errors.classify`, where the reasons are):
+to :class:`~mirakl_connector.core.errors.PaymentProviderError` with ``permanent=True`` only when
+*Stripe itself* refused the request; everything else is an unknown outcome, resolved by replaying
+the same key or looking the object up, never by a new key. A wrong API key is a
 :class:`~mirakl_connector.core.errors.ConfigurationError`: it stops the step instead of failing
-every
-item one by one.
+every item one by one.
+
+The names other modules import from here (:class:`CreatedObject`, :class:`PaymentState`,
+:func:`idempotency_key`, :data:`KEY_SPENT`, :data:`REPLAY_WINDOW`, :func:`classify`...) live in
+:mod:`.objects`, :mod:`.idempotency` and :mod:`.errors` and are re-exported.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, cast
 
-import stripe
-
-from mirakl_connector.core.errors import ConfigurationError, InvalidItemError, PaymentProviderError
-from mirakl_connector.core.retry import RetryPolicy
-from mirakl_connector.core.throttle import Throttle
-from mirakl_connector.stripe.currency import Operation, from_api, to_api
-
-log = logging.getLogger(__name__)
-
-PLUGIN_NAME = "MiraklPaymentsForAirflow"
-
-#: Stripe keeps an idempotency key's result at least 24 h; every workflow replays a request whose
-#: outcome is unknown with the same key only inside this window, and looks the object up after it.
-REPLAY_WINDOW = timedelta(hours=23)
-PLUGIN_VERSION = "0.1.0"
-#: seconds of budget a paced gateway may send at once, to catch up after a slow answer. Kept to
-#: half a second: Stripe documents its limits per second but not how large a burst it accepts
-#: (a rate and a concurrency limiter exist), and the tasks of a step burst together.
-BURST = 0.5
-
-#: Stripe's error types (docs: https://docs.stripe.com/api/errors, attribute ``type``).
-STRIPE_ERROR_TYPES = frozenset(
-    {"api_error", "card_error", "idempotency_error", "invalid_request_error"}
+from stripe.params import (
+    AccountCreateParams,
+    AccountCreateParamsController,
+    AccountLinkCreateParams,
+    AccountListParams,
+    BalanceTransactionListParams,
+    ChargeCaptureParams,
+    ChargeCreateParams,
+    ChargeListParams,
+    CustomerCreateParams,
+    EventListParams,
+    PaymentIntentCaptureParams,
+    PaymentIntentCreateParams,
+    PayoutCreateParams,
+    PayoutListParams,
+    ProductCreateParams,
+    RefundCreateParams,
+    RefundListParams,
+    TransferCreateParams,
+    TransferListParams,
+    TransferReversalCreateParams,
+    TransferReversalListParams,
 )
-#: Statuses Stripe documents as "the request failed given the information provided" (docs:
-#: https://docs.stripe.com/api/errors, HTTP status code summary; 401 is a wrong key, handled
-#: apart). Only these, with Stripe's error object, mean that nothing was done.
-REFUSAL_STATUSES = frozenset({400, 401, 402, 403, 404})
-#: Code of the error raised when Stripe saved a server error for the key: replaying the key gets
-#: the same answer, so the object is looked up (:mod:`mirakl_connector.stripe.exactly_once`).
-KEY_SPENT = "idempotency_key_spent"
-#: Code of the error raised for an answer that did not come from Stripe's API (unknown outcome).
-UNCLEAR_ANSWER = "unclear_answer"
 
+from mirakl_connector.core.errors import InvalidItemError, PaymentProviderError
+from mirakl_connector.stripe.currency import Operation, from_api, to_api
+from mirakl_connector.stripe.errors import (
+    KEY_SPENT,
+    REFUSAL_STATUSES,
+    REFUSED,
+    RETRY,
+    STRIPE_ERROR_TYPES,
+    UNCLEAR_ANSWER,
+    UNKNOWN,
+    classify,
+    key_spent,
+)
+from mirakl_connector.stripe.idempotency import REPLAY_WINDOW, idempotency_key
+from mirakl_connector.stripe.objects import (
+    PLUGIN_NAME,
+    PLUGIN_VERSION,
+    CreatedObject,
+    PaymentState,
+    charge_state,
+    created,
+    tagged,
+)
+from mirakl_connector.stripe.requestor import BURST, StripeRequestor
+from mirakl_connector.stripe.sdk import request_options
+
+__all__ = [
+    "BURST",
+    "EXPRESS_CONTROLLER",
+    "KEY_SPENT",
+    "PLUGIN_NAME",
+    "PLUGIN_VERSION",
+    "REFUSAL_STATUSES",
+    "REFUSED",
+    "REPLAY_WINDOW",
+    "RETRY",
+    "STRIPE_ERROR_TYPES",
+    "UNCLEAR_ANSWER",
+    "UNKNOWN",
+    "CreatedObject",
+    "PaymentState",
+    "StripeGateway",
+    "classify",
+    "idempotency_key",
+    "key_spent",
+]
 
 #: An Express account in ``controller`` properties (``type=express`` is deprecated).
-EXPRESS_CONTROLLER: dict[str, Any] = {
+EXPRESS_CONTROLLER: AccountCreateParamsController = {
     "stripe_dashboard": {"type": "express"},
     "fees": {"payer": "application"},
     "losses": {"payments": "application"},
@@ -79,43 +108,7 @@ EXPRESS_CONTROLLER: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class PaymentState:
-    """What the split needs to know about a payment (charge ``ch_``/``py_`` or intent ``pi_``)."""
-
-    id: str
-    kind: str  # "charge" | "payment_intent"
-    status: str
-    captured: bool = False
-    refunded: bool = False
-    amount: int | None = None
-    currency: str | None = None
-    amount_captured: int | None = None  # charge: amount_captured; intent: amount_received
-    charge: PaymentState | None = None  # for an intent: its latest charge, when there is one
-    payment_intent: str | None = None  # for a charge: the intent it belongs to
-    metadata: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class CreatedObject:
-    """A Stripe object we created (transfer, reversal, payout, refund)."""
-
-    id: str
-    amount: int
-    currency: str
-    replayed: bool = False  # Stripe answered from its idempotency store
-    metadata: Mapping[str, str] | None = None
-
-
-def idempotency_key(*parts: object) -> str:
-    """Build a deterministic idempotency key from Mirakl ids (≤ 255 chars, as Stripe allows)."""
-    key = "mirakl-connector:" + ":".join(str(p) for p in parts)
-    if len(key) > 255:
-        raise ValueError(f"idempotency key too long ({len(key)} chars): {key[:60]}...")
-    return key
-
-
-class StripeGateway:
+class StripeGateway(StripeRequestor):
     """The connector's view of Stripe.
 
     :param api_key: secret (``sk_``) or restricted (``rk_``) key; never logged.
@@ -128,35 +121,8 @@ class StripeGateway:
         account's global limit (see :mod:`mirakl_connector.stripe.limits`); ``None``: no limit.
     """
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        base_url: str | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 30.0,
-        max_requests_per_second: float | None = None,
-        max_requests_per_endpoint: float | None = None,
-    ) -> None:
-        if not api_key:
-            raise ConfigurationError("Stripe API key is missing")
-        options: dict[str, Any] = {
-            "max_network_retries": 0,
-            "http_client": stripe.RequestsClient(timeout=timeout),
-        }
-        if base_url:
-            options["base_addresses"] = {"api": base_url.rstrip("/")}
-        self._client = stripe.StripeClient(api_key, **options)
-        self._retry = retry or RetryPolicy()
-        self._throttle = _paced(max_requests_per_second)
-        self._endpoint_rate = max_requests_per_endpoint
-        self._endpoint_throttles: dict[str, Throttle] = {}
-        self._endpoint_lock = threading.Lock()
-        self.call_counts: dict[str, int] = {}
-        self._platform_account: str | None = None
-
-    def __repr__(self) -> str:  # never show the key
-        return f"{type(self).__name__}()"
+    #: The platform's own account id, read once (:meth:`platform_account_id`).
+    _platform_account: str | None = None
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -174,19 +140,20 @@ class StripeGateway:
         """
         if payment_id.startswith("py_") and seller_account:
             try:
-                charge = self._call("charges.retrieve", payment_id, on_account=seller_account)
-                return self._charge_state(charge)
+                options = request_options(account=seller_account)
+                found = self._call(self._v1.charges.retrieve, payment_id, options=options)
+                return charge_state(found)
             except PaymentProviderError as exc:
                 if exc.code != "resource_missing":
                     raise
         if payment_id.startswith("pi_"):
-            intent = self._call("payment_intents.retrieve", payment_id)
-            charge = None
+            intent = self._call(self._v1.payment_intents.retrieve, payment_id)
+            charge: PaymentState | None = None
             latest = intent.get("latest_charge")
             if isinstance(latest, str) and latest:
-                charge = self._charge_state(self._call("charges.retrieve", latest))
+                charge = charge_state(self._call(self._v1.charges.retrieve, latest))
             elif isinstance(latest, Mapping):
-                charge = self._charge_state(latest)
+                charge = charge_state(latest)
             return PaymentState(
                 id=intent["id"],
                 kind="payment_intent",
@@ -198,7 +165,7 @@ class StripeGateway:
                 metadata=dict(intent.get("metadata") or {}),
             )
         if payment_id.startswith(("ch_", "py_")):
-            return self._charge_state(self._call("charges.retrieve", payment_id))
+            return charge_state(self._call(self._v1.charges.retrieve, payment_id))
         raise PaymentProviderError(f"Unexpected payment type: {payment_id}", permanent=True)
 
     def list_charges(
@@ -211,7 +178,7 @@ class StripeGateway:
         order. Returns the charges and whether the window was read to its end (``False`` when
         ``max_pages`` stopped it: the caller retrieves what it did not find, one by one).
         """
-        params: dict[str, Any] = {
+        params: ChargeListParams = {
             "created": {
                 "gte": int(created_since.timestamp()),
                 "lte": int(created_until.timestamp()) + 1,
@@ -220,9 +187,9 @@ class StripeGateway:
         }
         found: list[PaymentState] = []
         for page in range(max_pages):
-            data = self._call("charges.list", params=params)
+            data = self._call(self._v1.charges.list, params=params)
             items = data.get("data") or []
-            found.extend(self._charge_state(c) for c in items)
+            found.extend(charge_state(c) for c in items)
             if not data.get("has_more") or not items:
                 return found, True
             if page + 1 < max_pages:
@@ -232,7 +199,8 @@ class StripeGateway:
     def platform_account_id(self) -> str:
         """The platform's own ``acct_`` id (destination of seller → platform transfers)."""
         if self._platform_account is None:
-            self._platform_account = self._call("accounts.retrieve_current")["id"]
+            account = self._call(self._v1.accounts.retrieve_current)
+            self._platform_account = str(account["id"])
         return self._platform_account
 
     def find_transfer(
@@ -249,20 +217,29 @@ class StripeGateway:
         Lists transfers created since ``created_since`` (to the destination when known) and
         matches ``metadata.miraklId`` and ``metadata.miraklTransferType``.
         """
-        params: dict[str, Any] = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
+        params: TransferListParams = {
+            "created": {"gte": int(created_since.timestamp())},
+            "limit": 100,
+        }
         if destination:
             params["destination"] = destination
         return self._find(
-            "transfers",
+            self._v1.transfers.list,
             params,
             {"miraklId": mirakl_id, "miraklTransferType": transfer_type},
+            Operation.TRANSFER,
             on_account=on_account,
         )
 
     def find_reversal(self, transfer_id: str, *, mirakl_id: str) -> CreatedObject | None:
         """Look for a reversal of ``transfer_id`` we may have created (``metadata.miraklId``)."""
+        params: TransferReversalListParams = {"limit": 100}
         return self._find(
-            "transfers.reversals", {"limit": 100}, {"miraklId": mirakl_id}, args=(transfer_id,)
+            self._v1.transfers.reversals.list,
+            params,
+            {"miraklId": mirakl_id},
+            Operation.REVERSAL,
+            args=(transfer_id,),
         )
 
     def find_payout(
@@ -273,20 +250,28 @@ class StripeGateway:
         A payout that failed at the bank or was cancelled is skipped: the settlement re-creates
         such a payout with a new key, and finding the dead one would mark the invoice paid.
         """
-        params = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
+        params: PayoutListParams = {
+            "created": {"gte": int(created_since.timestamp())},
+            "limit": 100,
+        }
         return self._find(
-            "payouts",
+            self._v1.payouts.list,
             params,
             {"invoiceId": invoice_id},
+            Operation.PAYOUT,
             on_account=account,
             accept=lambda payout: payout.get("status") not in ("failed", "canceled"),
         )
 
     def find_refund(self, *, payment_id: str, mirakl_refund_id: str) -> CreatedObject | None:
         """Look for a refund of ``payment_id`` for a Mirakl refund (``metadata.miraklRefundId``)."""
-        key = "payment_intent" if payment_id.startswith("pi_") else "charge"
+        params: RefundListParams = (
+            {"payment_intent": payment_id, "limit": 100}
+            if payment_id.startswith("pi_")
+            else {"charge": payment_id, "limit": 100}
+        )
         return self._find(
-            "refunds", {key: payment_id, "limit": 100}, {"miraklRefundId": mirakl_refund_id}
+            self._v1.refunds.list, params, {"miraklRefundId": mirakl_refund_id}, Operation.REFUND
         )
 
     def retrieve_transfer(
@@ -294,57 +279,66 @@ class StripeGateway:
     ) -> dict[str, Any]:
         """A transfer as Stripe has it; ``on_account`` for one made on a connected account
         (seller → platform)."""
-        return self._call("transfers.retrieve", transfer_id, on_account=on_account)
+        options = request_options(account=on_account)
+        return self._call(self._v1.transfers.retrieve, transfer_id, options=options)
 
     def retrieve_reversal(self, transfer_id: str, reversal_id: str) -> dict[str, Any]:
         """A reversal of ``transfer_id`` as Stripe has it."""
-        return self._call("transfers.reversals.retrieve", transfer_id, reversal_id)
+        return self._call(self._v1.transfers.reversals.retrieve, transfer_id, reversal_id)
 
     def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
         """A refund as Stripe has it."""
-        return self._call("refunds.retrieve", refund_id)
+        return self._call(self._v1.refunds.retrieve, refund_id)
 
     def retrieve_account(self, account_id: str) -> dict[str, Any]:
         """A connected account as a plain dict (KYC fields: ``requirements``, ``*_enabled``)."""
-        return self._call("accounts.retrieve", account_id)
+        return self._call(self._v1.accounts.retrieve, account_id)
 
     def iter_accounts(self) -> Iterator[Mapping[str, Any]]:
         """Every connected account, page by page (100 a page)."""
-        return self._list("accounts", {"limit": 100})
+        params: AccountListParams = {"limit": 100}
+        return self._list(self._v1.accounts.list, params)
 
     def iter_events(
         self, *, types: list[str], created_since: datetime
     ) -> Iterator[Mapping[str, Any]]:
         """Events of ``types`` since ``created_since`` (Stripe keeps 30 days), newest first."""
-        params = {"types": types, "created": {"gte": int(created_since.timestamp())}, "limit": 100}
-        return self._list("events", params)
+        params: EventListParams = {
+            "types": types,
+            "created": {"gte": int(created_since.timestamp())},
+            "limit": 100,
+        }
+        return self._list(self._v1.events.list, params)
 
     def iter_payouts(
         self, *, account: str, created_since: datetime, status: str | None = None
     ) -> Iterator[Mapping[str, Any]]:
         """The payouts of connected account ``account`` created since ``created_since`` (newest
         first; ``status`` filters, docs.stripe.com/api/payouts/list)."""
-        params: dict[str, Any] = {"created": {"gte": int(created_since.timestamp())}, "limit": 100}
+        params: PayoutListParams = {
+            "created": {"gte": int(created_since.timestamp())},
+            "limit": 100,
+        }
         if status:
             params["status"] = status
-        return self._list("payouts", params, on_account=account)
+        return self._list(self._v1.payouts.list, params, on_account=account)
 
     def retrieve_balance(self, account: str | None = None) -> dict[str, Any]:
         """The balance (``available`` and ``pending`` per currency) of ``account``, or of the
         platform (docs.stripe.com/api/balance/balance_retrieve)."""
-        return self._call("balance.retrieve", on_account=account)
+        return self._call(self._v1.balance.retrieve, options=request_options(account=account))
 
     def iter_balance_transactions(
         self, *, account: str | None, currency: str, created_since: datetime
     ) -> Iterator[Mapping[str, Any]]:
         """The balance transactions of ``account`` in ``currency`` since ``created_since``,
         newest first (``available_on`` says when pending funds become available)."""
-        params = {
+        params: BalanceTransactionListParams = {
             "currency": currency.lower(),
             "created": {"gte": int(created_since.timestamp())},
             "limit": 100,
         }
-        return self._list("balance_transactions", params, on_account=account)
+        return self._list(self._v1.balance_transactions.list, params, on_account=account)
 
     # -- writes (all idempotent) ---------------------------------------------------------
 
@@ -362,18 +356,17 @@ class StripeGateway:
         """Create a transfer to ``destination``; ``on_account`` creates it on a connected account
         (seller → platform transfers). ``amount`` is in ISO minor units, already rounded to what
         Stripe takes (:func:`~mirakl_connector.stripe.currency.for_stripe`)."""
-        params: dict[str, Any] = {
+        params: TransferCreateParams = {
             "amount": to_api(amount, currency, Operation.TRANSFER),
             "currency": currency.lower(),
             "destination": destination,
-            "metadata": _metadata(metadata),
+            "metadata": tagged(metadata),
         }
         if source_transaction:
             params["source_transaction"] = source_transaction
-        obj = self._call(
-            "transfers.create", params=params, key=idempotency_key, on_account=on_account
-        )
-        return _created(obj, Operation.TRANSFER)
+        options = request_options(idempotency_key, on_account)
+        obj = self._call(self._v1.transfers.create, params=params, options=options)
+        return created(obj, Operation.TRANSFER)
 
     def create_reversal(
         self,
@@ -385,14 +378,17 @@ class StripeGateway:
         metadata: Mapping[str, str],
     ) -> CreatedObject:
         """Reverse ``amount`` (ISO minor units of the transfer's ``currency``) of a transfer."""
-        params = {
+        params: TransferReversalCreateParams = {
             "amount": to_api(amount, currency, Operation.REVERSAL),
-            "metadata": _metadata(metadata),
+            "metadata": tagged(metadata),
         }
         obj = self._call(
-            "transfers.reversals.create", transfer_id, params=params, key=idempotency_key
+            self._v1.transfers.reversals.create,
+            transfer_id,
+            params=params,
+            options=request_options(idempotency_key),
         )
-        return _created(obj, Operation.REVERSAL)
+        return created(obj, Operation.REVERSAL)
 
     def create_payout(
         self,
@@ -405,17 +401,19 @@ class StripeGateway:
     ) -> CreatedObject:
         """Pay out from a connected account's balance to its bank account (``amount`` in ISO
         minor units, already rounded to what Stripe pays out: HUF/TWD whole units)."""
-        params = {
+        params: PayoutCreateParams = {
             "amount": to_api(amount, currency, Operation.PAYOUT),
             "currency": currency.lower(),
-            "metadata": _metadata(metadata),
+            "metadata": tagged(metadata),
         }
-        obj = self._call("payouts.create", params=params, key=idempotency_key, on_account=account)
-        return _created(obj, Operation.PAYOUT)
+        options = request_options(idempotency_key, account)
+        obj = self._call(self._v1.payouts.create, params=params, options=options)
+        return created(obj, Operation.PAYOUT)
 
     def retrieve_payout(self, *, account: str, payout_id: str) -> Mapping[str, Any]:
         """A payout of a connected account as it is now (``status``, ``failure_code``, ...)."""
-        return self._call("payouts.retrieve", payout_id, on_account=account)
+        options = request_options(account=account)
+        return self._call(self._v1.payouts.retrieve, payout_id, options=options)
 
     def create_refund(
         self,
@@ -428,14 +426,18 @@ class StripeGateway:
     ) -> CreatedObject:
         """Refund ``amount`` (ISO minor units of ``currency``; ``None`` = what remains) of a
         charge or payment intent."""
-        key = "payment_intent" if payment_id.startswith("pi_") else "charge"
-        params: dict[str, Any] = {key: payment_id, "metadata": _metadata(metadata)}
+        params: RefundCreateParams = (
+            {"payment_intent": payment_id, "metadata": tagged(metadata)}
+            if payment_id.startswith("pi_")
+            else {"charge": payment_id, "metadata": tagged(metadata)}
+        )
         if amount is not None:
             if not currency:
                 raise InvalidItemError("a partial refund needs its currency")
             params["amount"] = to_api(amount, currency, Operation.REFUND)
-        obj = self._call("refunds.create", params=params, key=idempotency_key)
-        return _created(obj, Operation.REFUND)
+        options = request_options(idempotency_key)
+        obj = self._call(self._v1.refunds.create, params=params, options=options)
+        return created(obj, Operation.REFUND)
 
     def capture_payment(
         self, payment_id: str, *, amount: int, currency: str, idempotency_key: str
@@ -448,22 +450,25 @@ class StripeGateway:
         """
         amount = to_api(amount, currency, Operation.CHARGE)
         target = self._capture_target(payment_id)
+        options = request_options(idempotency_key)
         if target.startswith("pi_"):
-            params = {"amount_to_capture": amount}
-            obj = self._call("payment_intents.capture", target, params=params, key=idempotency_key)
+            intent: PaymentIntentCaptureParams = {"amount_to_capture": amount}
+            capture = self._v1.payment_intents.capture
+            obj = self._call(capture, target, params=intent, options=options)
         else:
-            obj = self._call(
-                "charges.capture", target, params={"amount": amount}, key=idempotency_key
-            )
-        return obj["id"]
+            charge: ChargeCaptureParams = {"amount": amount}
+            obj = self._call(self._v1.charges.capture, target, params=charge, options=options)
+        return str(obj["id"])
 
     def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> str:
         """Release an authorisation: cancel the intent, or refund a charge that has none."""
         target = self._capture_target(payment_id)
+        options = request_options(idempotency_key)
         if target.startswith("pi_"):
-            return self._call("payment_intents.cancel", target, key=idempotency_key)["id"]
-        refund = self._call("refunds.create", params={"charge": target}, key=idempotency_key)
-        return refund["id"]
+            return str(self._call(self._v1.payment_intents.cancel, target, options=options)["id"])
+        params: RefundCreateParams = {"charge": target}
+        refund = self._call(self._v1.refunds.create, params=params, options=options)
+        return str(refund["id"])
 
     def create_express_account(
         self,
@@ -481,30 +486,33 @@ class StripeGateway:
         requirements). The seller only receives the marketplace's transfers and pays them out,
         so only the ``transfers`` capability is requested (the platform makes the charges).
         """
-        params: dict[str, Any] = {
+        account: AccountCreateParams = {
             "controller": EXPRESS_CONTROLLER,
             "capabilities": {"transfers": {"requested": True}},
             "settings": {
                 "payouts": {"debit_negative_balances": False, "schedule": {"interval": "manual"}}
             },
-            "metadata": _metadata({"miraklShopId": str(shop_id)}),
-            **dict(prefill or {}),
+            "metadata": tagged({"miraklShopId": str(shop_id)}),
         }
-        return self._call("accounts.create", params=params, key=idempotency_key)
+        # The prefill (validated by onboarding) may override any of the above, as it always did.
+        params = cast(AccountCreateParams, {**account, **dict(prefill or {})})
+        options = request_options(idempotency_key)
+        return self._call(self._v1.accounts.create, params=params, options=options)
 
     def create_account_link(self, account_id: str, *, refresh_url: str, return_url: str) -> str:
         """A single-use onboarding URL for ``account_id``."""
-        params = {
+        params: AccountLinkCreateParams = {
             "account": account_id,
             "refresh_url": refresh_url,
             "return_url": return_url,
             "type": "account_onboarding",
         }
-        return self._call("account_links.create", params=params)["url"]
+        return str(self._call(self._v1.account_links.create, params=params)["url"])
 
     def create_login_link(self, account_id: str) -> str:
         """A login URL to the seller's Express dashboard."""
-        return self._call("accounts.login_links.create", account_id)["url"]
+        login = self._call(self._v1.accounts.login_links.create, account_id)
+        return str(login["url"])
 
     # -- generic objects (the generic Stripe operators and sensors) ------------------------
 
@@ -522,7 +530,7 @@ class StripeGateway:
             raise ValueError(f"types filters events only, not {resource}")
         if types:
             params["types"] = list(types)
-        return self._list(resource, params)
+        return self._list(self._lister(resource), params)
 
     def iter_created_between(
         self,
@@ -547,55 +555,48 @@ class StripeGateway:
         if until is not None:
             created["lte"] = int(until.timestamp()) + 1
         params: dict[str, Any] = {"created": created, "limit": 100, **dict(filters or {})}
-        return self._list(resource, params, on_account=on_account)
+        return self._list(self._lister(resource), params, on_account=on_account)
 
     def create_charge(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Create a charge from already validated ``params``: only for a one-time token source,
         which PaymentIntents cannot take (see the generic operator)."""
-        return self._call("charges.create", params=dict(params), key=idempotency_key)
+        # ``params`` come from the generic operator's builder, checked against the SDK's type
+        # (tests/contract); the cast states it, it converts nothing.
+        charge = cast(ChargeCreateParams, dict(params))
+        options = request_options(idempotency_key)
+        return self._call(self._v1.charges.create, params=charge, options=options)
 
     def create_payment(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Create and confirm a PaymentIntent from validated ``params``; return its charge (what
         the Charges API returned), or the intent itself when no charge was made (e.g. it
         requires an action from the customer)."""
-        intent = self._call("payment_intents.create", params=dict(params), key=idempotency_key)
+        create = cast(PaymentIntentCreateParams, dict(params))  # see create_charge
+        options = request_options(idempotency_key)
+        intent = self._call(self._v1.payment_intents.create, params=create, options=options)
         latest = intent.get("latest_charge")
         if isinstance(latest, Mapping):
             return dict(latest)
         if isinstance(latest, str) and latest:
-            return self._call("charges.retrieve", latest)
+            return self._call(self._v1.charges.retrieve, latest)
         return intent
 
     def create_customer(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Create a customer from already validated ``params``."""
-        return self._call("customers.create", params=dict(params), key=idempotency_key)
+        customer = cast(CustomerCreateParams, dict(params))  # see create_charge
+        options = request_options(idempotency_key)
+        return self._call(self._v1.customers.create, params=customer, options=options)
 
     def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
         """A customer by id (``cus_...``)."""
-        return self._call("customers.retrieve", customer_id)
+        return self._call(self._v1.customers.retrieve, customer_id)
 
     def create_product(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
         """Create a product from already validated ``params``."""
-        return self._call("products.create", params=dict(params), key=idempotency_key)
+        product = cast(ProductCreateParams, dict(params))  # see create_charge
+        options = request_options(idempotency_key)
+        return self._call(self._v1.products.create, params=product, options=options)
 
-    # -- plumbing --------------------------------------------------------------------------
-
-    def _charge_state(self, charge: Mapping[str, Any]) -> PaymentState:
-        intent = charge.get("payment_intent")
-        if isinstance(intent, Mapping):
-            intent = intent.get("id")
-        return PaymentState(
-            id=charge["id"],
-            kind="charge",
-            status=charge.get("status") or "unknown",
-            captured=bool(charge.get("captured")),
-            refunded=bool(charge.get("refunded")),
-            amount=from_api(charge.get("amount"), charge.get("currency")),
-            currency=charge.get("currency"),
-            amount_captured=from_api(charge.get("amount_captured"), charge.get("currency")),
-            payment_intent=intent,
-            metadata=dict(charge.get("metadata") or {}),
-        )
+    # -- helpers ----------------------------------------------------------------------------
 
     def _capture_target(self, payment_id: str) -> str:
         if payment_id.startswith("pi_"):
@@ -604,262 +605,3 @@ class StripeGateway:
             charge = self.retrieve_payment(payment_id)
             return charge.payment_intent or charge.id
         raise PaymentProviderError(f"Unexpected payment type: {payment_id}", permanent=True)
-
-    def _find(
-        self,
-        resource: str,
-        params: dict[str, Any],
-        metadata: Mapping[str, str],
-        *,
-        on_account: str | None = None,
-        args: tuple[Any, ...] = (),
-        accept: Callable[[Mapping[str, Any]], bool] | None = None,
-    ) -> CreatedObject | None:
-        """First object of a list whose metadata contains ``metadata`` (and that ``accept``s)."""
-        for obj in self._list(resource, params, on_account=on_account, args=args):
-            found = obj.get("metadata") or {}
-            if all(found.get(k) == v for k, v in metadata.items()) and (
-                accept is None or accept(obj)
-            ):
-                return _created(obj, _OPERATION_OF.get(resource, Operation.CHARGE))
-        return None
-
-    def _list(
-        self,
-        resource: str,
-        params: dict[str, Any],
-        *,
-        on_account: str | None = None,
-        args: tuple[Any, ...] = (),
-    ) -> Iterator[Mapping[str, Any]]:
-        """Walk a Stripe list (newest first) page by page with ``starting_after``."""
-        params = dict(params)
-        while True:
-            page = self._call(f"{resource}.list", *args, params=params, on_account=on_account)
-            data = page.get("data") or []
-            yield from data
-            if not page.get("has_more") or not data:
-                return
-            params["starting_after"] = data[-1]["id"]
-
-    def _endpoint_throttle(self, operation: str) -> Throttle | None:
-        if not self._endpoint_rate:
-            return None
-        with self._endpoint_lock:
-            throttle = self._endpoint_throttles.get(operation)
-            if throttle is None:
-                throttle = self._endpoint_throttles[operation] = _paced(self._endpoint_rate)
-            return throttle
-
-    def _call(
-        self,
-        operation: str,
-        *args: Any,
-        params: dict[str, Any] | None = None,
-        key: str | None = None,
-        on_account: str | None = None,
-    ) -> Any:
-        """Run one SDK call under the retry policy and map its errors."""
-        *path, method = operation.split(".")
-        service: Any = self._client.v1
-        for name in path:
-            service = getattr(service, name)
-        options: dict[str, Any] = {}
-        if key:
-            options["idempotency_key"] = key
-        if on_account:
-            options["stripe_account"] = on_account
-        kwargs: dict[str, Any] = {"options": options}
-        if params is not None:
-            kwargs["params"] = params
-
-        endpoint = self._endpoint_throttle(operation)
-
-        def once() -> Any:
-            if self._throttle is not None:
-                self._throttle.acquire()
-            if endpoint is not None:
-                endpoint.acquire()
-            self.call_counts[operation] = self.call_counts.get(operation, 0) + 1
-            try:
-                result = getattr(service, method)(*args, **kwargs)
-            except stripe.StripeError:
-                raise
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                # The SDK could not read the answer (e.g. {"error": "..."} from a proxy): whatever
-                # sent it, it is not Stripe's answer, and the request may have been done.
-                raise _unclear(f"unreadable answer ({exc!r})") from exc
-            if not isinstance(result, stripe.StripeObject) or "object" not in result:
-                # Every Stripe API answer is an object with an ``object`` field (lists too).
-                raise _unclear("a 2xx answer that is not a Stripe object", result, status=200)
-            return result
-
-        def log_retry(exc: BaseException, attempt: int, wait: float) -> None:
-            log.warning(
-                "Stripe %s attempt %d failed (%s); retrying in %.1fs",
-                operation, attempt, _describe(exc), wait,
-            )  # fmt: skip
-
-        try:
-            result = self._retry.call(once, is_retryable=_is_transient, on_retry=log_retry)
-        except stripe.AuthenticationError as exc:
-            detail = exc.user_message or "authentication failed"
-            message = f"Stripe rejected the API key ({operation}): {detail}"
-            raise ConfigurationError(message) from None
-        except stripe.StripeError as exc:
-            refused = classify(exc) == REFUSED
-            raise PaymentProviderError(
-                exc.user_message or _describe(exc),
-                code=_error_code(exc),
-                http_status=exc.http_status,
-                permanent=refused,
-            ) from exc
-        return _plain(result)
-
-
-#: What an error says about the request (:func:`classify`).
-REFUSED = "refused"  # Stripe refused it: nothing was done
-RETRY = "retry"  # outcome unknown; sending it again with the same key is safe and useful
-UNKNOWN = "unknown"  # outcome unknown; sending it again with the same key is useless
-
-
-def classify(exc: BaseException) -> str:
-    """What an error from a Stripe call says: :data:`REFUSED`, :data:`RETRY` or :data:`UNKNOWN`.
-
-    * ``Stripe-Should-Retry`` comes first when Stripe sent it (as stripe-python's own retry
-      logic does, ``_http_client._should_retry``): ``true`` retries whatever the status;
-      ``false`` stops retrying, and only a refusal (below) is then a refusal.
-    * A 5xx that Stripe saved for the idempotency key (``Stripe-Should-Retry: false``, or
-      ``Idempotent-Replayed: true`` on the error) cannot change by replaying the key: UNKNOWN.
-      Docs (https://docs.stripe.com/idempotency): results are saved "regardless of whether it
-      succeeds or fails"; "subsequent requests with the same key return the same result,
-      including 500 errors".
-    * A refusal is a status Stripe documents as one (:data:`REFUSAL_STATUSES`) with Stripe's
-      JSON error object and one of its error types (``api_error`` excepted). stripe-python
-      raises a plain ``APIError`` with no such body when the answer could not be parsed (an
-      HTML page, a truncated or non-JSON body, whatever the status) or had no ``error``
-      object: that answer did not come from Stripe's API and proves nothing.
-    * Everything else is RETRY: network errors, 408, 409 (a request with the same key is in
-      progress), 429, 5xx and every unclear answer. A write is retried with the same key, so
-      a retry can never do the work twice.
-    """
-    if not isinstance(exc, stripe.StripeError):
-        return UNKNOWN  # not an answer at all: let it propagate, nothing is retried
-    advice = _should_retry(exc)
-    if advice is True:
-        return RETRY
-    if _is_refusal(exc):
-        return REFUSED
-    if advice is False or key_spent(exc):
-        return UNKNOWN
-    return RETRY
-
-
-def _paced(rate: float | None) -> Throttle | None:
-    return Throttle(rate, burst=max(1.0, rate * BURST)) if rate else None
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Whether the retry policy sends the request again (with the same key)."""
-    return classify(exc) == RETRY
-
-
-def _is_refusal(exc: stripe.StripeError) -> bool:
-    if exc.http_status not in REFUSAL_STATUSES:
-        return False
-    error = _stripe_error(exc)
-    return error is not None and error.get("type") != "api_error"
-
-
-def key_spent(exc: BaseException) -> bool:
-    """Stripe saved a server error for this idempotency key: a replay gets the same answer."""
-    if not isinstance(exc, stripe.StripeError) or (exc.http_status or 0) < 500:
-        return False
-    if _stripe_error(exc) is None:
-        return False
-    replayed = str(_header(exc, "Idempotent-Replayed") or "").lower() == "true"
-    return replayed or _should_retry(exc) is False
-
-
-def _stripe_error(exc: stripe.StripeError) -> Mapping[str, Any] | None:
-    """Stripe's error object of the answer, or ``None`` when the body is not Stripe's."""
-    body = exc.json_body
-    error = body.get("error") if isinstance(body, Mapping) else None
-    if isinstance(error, Mapping) and error.get("type") in STRIPE_ERROR_TYPES:
-        return error
-    return None
-
-
-def _should_retry(exc: stripe.StripeError) -> bool | None:
-    value = str(_header(exc, "Stripe-Should-Retry") or "").strip().lower()
-    return {"true": True, "false": False}.get(value)
-
-
-def _header(exc: stripe.StripeError, name: str) -> str | None:
-    headers = exc.headers
-    if not isinstance(headers, Mapping):
-        return None
-    wanted = name.lower()
-    for key, value in headers.items():
-        if str(key).lower() == wanted:
-            return value
-    return None
-
-
-def _unclear(what: str, body: Any = None, status: int | None = None) -> stripe.APIError:
-    message = f"Unclear answer from Stripe: {what}"
-    return stripe.APIError(message, http_body=str(body)[:200], http_status=status)
-
-
-def _error_code(exc: stripe.StripeError) -> str | None:
-    if isinstance(exc, stripe.IdempotencyError):
-        return "idempotency_error"
-    if key_spent(exc):
-        return KEY_SPENT
-    if _stripe_error(exc) is None:
-        return UNCLEAR_ANSWER
-    return exc.code
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, stripe.StripeError):
-        status = exc.http_status if exc.http_status is not None else "no response"
-        return f"{type(exc).__name__} {status}: {exc.user_message or ''}".strip()
-    return repr(exc)
-
-
-def _metadata(extra: Mapping[str, str]) -> dict[str, str]:
-    return {"pluginName": PLUGIN_NAME, "pluginVersion": PLUGIN_VERSION, **dict(extra)}
-
-
-_REPLAYED = "_idempotent_replayed"
-
-
-def _plain(result: Any) -> Any:
-    """SDK objects as plain dicts, with Stripe's ``Idempotent-Replayed`` answer kept."""
-    if not isinstance(result, stripe.StripeObject):
-        return result
-    data = result.to_dict()
-    headers = getattr(result.last_response, "headers", None) or {}
-    data[_REPLAYED] = str(headers.get("Idempotent-Replayed", "")).lower() == "true"
-    return data
-
-
-#: The operation whose unit a listed object's amount is in (UGX payouts differ).
-_OPERATION_OF = {
-    "transfers": Operation.TRANSFER,
-    "transfers.reversals": Operation.REVERSAL,
-    "payouts": Operation.PAYOUT,
-    "refunds": Operation.REFUND,
-}
-
-
-def _created(obj: Mapping[str, Any], operation: Operation = Operation.CHARGE) -> CreatedObject:
-    """The object as created; its amount back in ISO minor units (the ledger's unit)."""
-    return CreatedObject(
-        id=obj["id"],
-        amount=from_api(obj.get("amount"), obj.get("currency"), operation),
-        currency=(obj.get("currency") or "").upper(),
-        replayed=bool(obj.get(_REPLAYED)),
-        metadata=dict(obj.get("metadata") or {}),
-    )
