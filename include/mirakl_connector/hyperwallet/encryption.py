@@ -29,8 +29,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jwcrypto import jwe, jwk, jws
-from jwcrypto.common import JWException, JWSEHeaderParameter, json_encode
+from jwcrypto import jwe, jwk, jws  # type: ignore[import-untyped]  # no stubs published
+from jwcrypto.common import (  # type: ignore[import-untyped]  # no stubs published
+    JWException,
+    JWSEHeaderParameter,
+    json_encode,
+)
 
 CONTENT_TYPE = "application/jose+json"
 DEFAULT_ENCRYPTION_ALGORITHM = "RSA-OAEP-256"

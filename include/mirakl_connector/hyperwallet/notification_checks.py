@@ -24,6 +24,7 @@ from typing import Any
 from mirakl_connector.core.errors import InvalidItemError, MiraklConnectorError
 from mirakl_connector.core.money import to_minor
 from mirakl_connector.hyperwallet.client import parse_hw_datetime
+from mirakl_connector.hyperwallet.payment_decisions import clean_text
 from mirakl_connector.ledger.records import HyperwalletPayment, HyperwalletPaymentStatus
 
 #: Fields of ``object`` that must be the same in the posted body and in Hyperwallet's copy.
@@ -52,7 +53,7 @@ def posted_differences(posted: Mapping[str, Any], known: Mapping[str, Any]) -> l
     """
     out: list[str] = []
     for name in ("token", "type"):
-        if _text(posted.get(name)) != _text(known.get(name)):
+        if clean_text(posted.get(name)) != clean_text(known.get(name)):
             out.append(f"{name} {posted.get(name)!r} ≠ {known.get(name)!r}")
     if _instant(posted.get("createdOn")) != _instant(known.get("createdOn")):
         out.append(f"createdOn {posted.get('createdOn')!r} ≠ {known.get('createdOn')!r}")
@@ -60,7 +61,7 @@ def posted_differences(posted: Mapping[str, Any], known: Mapping[str, Any]) -> l
     theirs = _mapping(known.get("object"))
     for name in COMPARED_OBJECT_FIELDS:
         a, b = mine.get(name), theirs.get(name)
-        same = _decimal(a) == _decimal(b) if name == "amount" else _text(a) == _text(b)
+        same = _decimal(a) == _decimal(b) if name == "amount" else clean_text(a) == clean_text(b)
         if not same:
             out.append(f"object.{name} {a!r} ≠ {b!r}")
     return out
@@ -74,8 +75,8 @@ def payment_mismatch(row: HyperwalletPayment | None, payment: Mapping[str, Any])
     failed and a new one may replace it: the caller handles that case as before). The amount
     and currency must be the ones we sent, and the destination, when both sides know it.
     """
-    cpid = _text(payment.get("clientPaymentId"))
-    token = _text(payment.get("token"))
+    cpid = clean_text(payment.get("clientPaymentId"))
+    token = clean_text(payment.get("token"))
     if row is None:
         return (
             f"payment {token} (clientPaymentId {cpid!r}) was not made by this connector: "
@@ -92,7 +93,7 @@ def payment_mismatch(row: HyperwalletPayment | None, payment: Mapping[str, Any])
         and row.status != HyperwalletPaymentStatus.FAILED
     ):
         return None  # another payment of the same id: the caller ignores it, as before
-    currency = _text(payment.get("currency"))
+    currency = clean_text(payment.get("currency"))
     if row.currency and currency != row.currency:
         return f"payment {token} is in {currency}, the ledger sent {row.currency}"
     if row.amount is not None and row.currency:
@@ -105,7 +106,7 @@ def payment_mismatch(row: HyperwalletPayment | None, payment: Mapping[str, Any])
                 f"payment {token} is of {payment.get('amount')} {currency}, the ledger sent "
                 f"{row.amount} minor units"
             )
-    destination = _text(payment.get("destinationToken"))
+    destination = clean_text(payment.get("destinationToken"))
     if row.destination_token and destination and destination != row.destination_token:
         return (
             f"payment {token} went to {destination}, the ledger sent it to {row.destination_token}"
@@ -116,13 +117,6 @@ def payment_mismatch(row: HyperwalletPayment | None, payment: Mapping[str, Any])
 def verified_payload(known: Mapping[str, Any], payment: Mapping[str, Any]) -> dict[str, Any]:
     """The notification to act on: Hyperwallet's copy, its object the payment as it is now."""
     return {**dict(known), "object": dict(payment)}
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
