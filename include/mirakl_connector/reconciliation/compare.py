@@ -172,9 +172,9 @@ def reconcile(
     objects = list(objects)
     by_id = {o.object_id: o for o in objects}
     by_key: dict[str, list[ProviderObject]] = defaultdict(list)
-    for obj in objects:
-        if obj.match_key:
-            by_key[obj.match_key].append(obj)
+    for candidate in objects:
+        if candidate.match_key:
+            by_key[candidate.match_key].append(candidate)
     ledger_ids = {e.provider_id for e in entries if e.provider_id} | set(known_provider_ids)
     entry_by_key = {e.match_key: e for e in entries if e.match_key}
     used: set[str] = set()
