@@ -14,7 +14,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECK = REPO_ROOT / "scripts/check.sh"
 MYPY_INI = REPO_ROOT / "mypy.ini"
-STRICT_PACKAGES = ("core", "mirakl", "ledger", "operations", "stripe", "hyperwallet")
+STRICT_PACKAGES = (
+    "core",
+    "mirakl",
+    "ledger",
+    "operations",
+    "stripe",
+    "hyperwallet",
+    "reconciliation",
+)
 #: ``--strict`` minus its global-only flags (warn_unused_configs, warn_redundant_casts: set in
 #: [mypy]); ``strict = True`` in a per-module section would not be scoped to the package.
 STRICT_FLAGS = (
