@@ -6,7 +6,7 @@
 #                                      (.importlinter: layers, only `airflow` imports Airflow,
 #                                      nothing imports the simulator)
 #   mypy                               types (mypy.ini: strict on core, mirakl, ledger, operations,
-#                                      stripe and hyperwallet; normal elsewhere)
+#                                      stripe, hyperwallet and reconciliation; normal elsewhere)
 #
 # Runs every check, even after one fails, and exits non-zero if any failed. The tools come from
 # the project venv, prepared by scripts/bootstrap.sh (requirements-dev.txt pins them); with VENV

@@ -42,7 +42,7 @@ def add_action_routes(
         entity: str, row_id: int, action: str, actor: Actor, fields: dict[str, Any]
     ) -> ActionRecord:
         actions = actions_of()
-        why = fields.get("why")
+        why = _why_field(fields)
         if action == "retry":
             return actions.retry(entity, row_id, actor=actor, why=why)
         if action == "hold":
@@ -105,7 +105,7 @@ def add_action_routes(
     def map_shop(actor: Actor, fields: dict[str, Any]) -> ActionRecord:
         return actions_of().map_shop(
             fields.get("shop_id"), fields.get("stripe_account_id"), actor=actor,
-            why=fields.get("why"),
+            why=_why_field(fields),
         )  # fmt: skip
 
     @app.post("/api/mappings", dependencies=guards)
@@ -169,6 +169,12 @@ def same_origin(trusted: tuple[str, ...]) -> Callable[[Request], None]:
 
 def _netloc(url: str) -> str:
     return urlsplit(url).netloc.lower()
+
+
+def _why_field(fields: dict[str, Any]) -> str:
+    """The user's reason as text, as :func:`~mirakl_connector.ledger.manual_rules.clean_why`
+    reads it (``str(why or "")``): a missing one is blank, which the action refuses (422)."""
+    return str(fields.get("why") or "")
 
 
 async def _json_fields(request: Request) -> dict[str, Any]:

@@ -302,6 +302,7 @@ class ConsoleActions:
         why: str,
     ) -> ActionRecord:
         object_id = (object_id or "").strip()
+        row_id: int = row.id  # read from the ledger (``_record``): it has its id
         kind = _object_kind(entity, row)
         prefixes = OBJECT_PREFIXES[kind]
         if not _OBJECT_ID.match(object_id) or not object_id.startswith(prefixes):
@@ -317,7 +318,7 @@ class ConsoleActions:
             _mismatch(object_id, hyperwallet_payment_problems(payment, row))
             hw_status = str(payment.get("status") or "CREATED").upper()
             return manual.attach_found(
-                entity, row.id, object_id=object_id, attempts=state.attempts,
+                entity, row_id, object_id=object_id, attempts=state.attempts,
                 user=actor.name, why=why, status=ledger_status(hw_status).value,
                 extra={"hw_status": hw_status, "hw_created_on": payment.get("createdOn")},
             )  # fmt: skip
@@ -333,7 +334,7 @@ class ConsoleActions:
         # it made itself.
         status = state.rules.pending if isinstance(row, RefundRecord) else None
         return manual.attach_found(
-            entity, row.id, object_id=object_id, attempts=state.attempts,
+            entity, row_id, object_id=object_id, attempts=state.attempts,
             user=actor.name, why=why, status=status,
         )  # fmt: skip
 

@@ -143,7 +143,9 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
         # database drivers release the interpreter lock while the database works).
         q = await run_in_threadpool(_queries)
         approvals = config.approvals
-        approvals_html, moved, imported, items, recent, *summaries = await asyncio.gather(
+        # the summaries gathered apart (started first), so that each result keeps its own type
+        summaries_of = asyncio.gather(*(run_in_threadpool(q.summary, c) for c in CATEGORIES))
+        approvals_html, moved, imported, items, recent, summaries = await asyncio.gather(
             run_in_threadpool(lambda: awaiting_section(approvals, root) if approvals else ""),
             run_in_threadpool(
                 lambda: q.moved(
@@ -156,7 +158,7 @@ def create_app(config: ConsoleAppConfig) -> FastAPI:
             run_in_threadpool(lambda: q.moved(span, currency=filters.currency, imported=True)),
             run_in_threadpool(lambda: q.items(cat, filters, page=page, size=size)),
             run_in_threadpool(lambda: q.recent_actions(limit=20)),
-            *(run_in_threadpool(q.summary, c) for c in CATEGORIES),
+            summaries_of,
         )
         data = pages.PageData(
             approvals=approvals_html,

@@ -199,9 +199,19 @@ class ReconciliationQueries:
 def _run(row: Any) -> ReconciliationRun:
     return ReconciliationRun(
         id=int(row["id"]),
-        **{k: row[k] for k in ("flow", "scope", "scope_key", "run_id", "day", "note")},
-        **{k: aware_utc(row[k]) for k in ("reconciled_at", "window_start", "window_end")},
-        **{k: int(row[k]) for k in ("matched", "mismatched", "provider_calls", "mirakl_calls")},
+        flow=row["flow"],
+        scope=row["scope"],
+        scope_key=row["scope_key"],
+        run_id=row["run_id"],
+        day=row["day"],
+        note=row["note"],
+        reconciled_at=aware_utc(row["reconciled_at"]),
+        window_start=aware_utc(row["window_start"]),
+        window_end=aware_utc(row["window_end"]),
+        matched=int(row["matched"]),
+        mismatched=int(row["mismatched"]),
+        provider_calls=int(row["provider_calls"]),
+        mirakl_calls=int(row["mirakl_calls"]),
     )
 
 

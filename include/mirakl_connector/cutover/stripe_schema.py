@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from mirakl_connector.core.errors import ConfigurationError
 
@@ -198,9 +198,11 @@ class OldConnectorDatabase:
             self._table_names = set(inspect(self._engine).get_table_names())
         except SQLAlchemyError as exc:
             self._engine.dispose()
+            # Only driver errors (StatementError and its DBAPIError subclasses) wrap an ``orig``.
+            cause = (exc.orig if isinstance(exc, StatementError) else None) or exc
             raise ConfigurationError(
                 f"Cannot read the Stripe connector's database {self.url}: "
-                f"{type(exc.orig or exc).__name__}: {first_line(exc.orig or exc)}"
+                f"{type(cause).__name__}: {first_line(cause)}"
             ) from None
         self._tables: dict[str, tuple[Table, dict[str, str]] | None] = {}
 

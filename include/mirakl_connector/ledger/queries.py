@@ -219,8 +219,9 @@ class ConsoleQueries:
 
     # item lists -------------------------------------------------------------------------------
 
-    def summary(self, category: Category) -> list[ReasonGroup]:
-        """``category``'s items grouped by workflow and reason, the largest groups first.
+    def summary(self, category: Category | None) -> list[ReasonGroup]:
+        """``category``'s items (``None``: every item, as ``/api/summary/all`` asks) grouped by
+        workflow and reason, the largest groups first.
 
         Grouped in each table (only the columns the groups need, through the table's status
         index), then the few groups of the four tables put together here: no wide

@@ -36,6 +36,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import TypedDict, Unpack
 
 from mirakl_connector.core.errors import MiraklConnectorError
 from mirakl_connector.core.money import format_minor, from_minor, to_minor
@@ -172,9 +173,9 @@ def reconcile(
     objects = list(objects)
     by_id = {o.object_id: o for o in objects}
     by_key: dict[str, list[ProviderObject]] = defaultdict(list)
-    for obj in objects:
-        if obj.match_key:
-            by_key[obj.match_key].append(obj)
+    for candidate in objects:
+        if candidate.match_key:
+            by_key[candidate.match_key].append(candidate)
     ledger_ids = {e.provider_id for e in entries if e.provider_id} | set(known_provider_ids)
     entry_by_key = {e.match_key: e for e in entries if e.match_key}
     used: set[str] = set()
@@ -271,24 +272,35 @@ def _name(unit: Unit) -> str:
     return _PROVIDER_NAMES[unit.provider]
 
 
-def _base(entry: LedgerEntry, kind: Kind, reason: str, **fields: object) -> ReconItem:
-    values: dict[str, object] = {
-        "kind": kind,
-        "item": entry.item,
-        "reason": reason,
-        "provider": entry.unit.provider,
-        "entity": entry.entity,
-        "row_id": entry.row_id,
-        "mirakl_id": entry.mirakl_id,
-        "provider_object_id": entry.provider_id,
-        "currency": entry.currency,
-        "ledger_amount": entry.amount,
-    }
-    values.update(fields)
-    return ReconItem(**values)  # type: ignore[arg-type]
+class _Found(TypedDict, total=False):
+    """What a finding adds to its ledger entry's fields: the provider's object, Mirakl's
+    amount (a key given overrides the entry's value; one not given keeps it)."""
+
+    provider_object_id: str | None
+    provider_amount: int | None
+    provider_amount_raw: str | None
+    mirakl_amount: int | None
 
 
-def _object_fields(obj: ProviderObject) -> dict[str, object]:
+def _base(entry: LedgerEntry, kind: Kind, reason: str, **extra: Unpack[_Found]) -> ReconItem:
+    return ReconItem(
+        kind=kind,
+        item=entry.item,
+        reason=reason,
+        provider=entry.unit.provider,
+        entity=entry.entity,
+        row_id=entry.row_id,
+        mirakl_id=entry.mirakl_id,
+        provider_object_id=extra.get("provider_object_id", entry.provider_id),
+        currency=entry.currency,
+        ledger_amount=entry.amount,
+        provider_amount=extra.get("provider_amount"),
+        provider_amount_raw=extra.get("provider_amount_raw"),
+        mirakl_amount=extra.get("mirakl_amount"),
+    )
+
+
+def _object_fields(obj: ProviderObject) -> _Found:
     return {
         "provider_object_id": obj.object_id,
         "provider_amount": from_provider_unit(obj.amount, obj.currency, obj.unit),
@@ -352,7 +364,7 @@ def _compare_mirakl(entry: LedgerEntry, found: MiraklAmount | None) -> list[Reco
             f"{entry.item}: the amount of Mirakl {found.document} cannot be read: {found.problem}"
         )
         return [_base(entry, Kind.AMOUNT_MISMATCH, reason)]
-    fields = {"mirakl_amount": found.amount}
+    fields: _Found = {"mirakl_amount": found.amount}
     ledger_currency = (entry.currency or "").upper()
     mirakl_currency = (found.currency or "").upper()
     if ledger_currency != mirakl_currency:

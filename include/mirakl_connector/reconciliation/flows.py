@@ -198,7 +198,9 @@ def provider_window(
     a Hyperwallet payment found by its ``clientPaymentId`` (made earlier, or by the incumbent)
     carries its own ``createdOn`` (``hw_created_on``), which counts too.
     """
-    starts = [r.attempted_at or r.created_at for r in records if (r.attempted_at or r.created_at)]
+    starts: list[datetime] = [
+        stamp for r in records if (stamp := r.attempted_at or r.created_at) is not None
+    ]
     for record in records:
         if isinstance(record, HyperwalletPayment):
             created = parse_hw_datetime(record.hw_created_on)
@@ -310,9 +312,9 @@ def _refund_amounts(
     wanted = {_order_id(r.mirakl_id) for r in reversals} - set(refunds)
     refunds.update(clients.refunds(sorted(wanted)))
     by_kind: dict[str, set[str]] = defaultdict(set)
-    for refund in refunds.values():
-        if refund.mirakl_order_id:
-            by_kind[_order_kind(refund)].add(refund.mirakl_order_id)
+    for known in refunds.values():
+        if known.mirakl_order_id:
+            by_kind[_order_kind(known)].add(known.mirakl_order_id)
     mirakl = clients.mirakl()
     orders = {
         mirakl_amounts.PRODUCT: readers.mirakl_orders(mirakl, by_kind[mirakl_amounts.PRODUCT]),
@@ -321,6 +323,7 @@ def _refund_amounts(
         ),
     }
     found: dict[tuple[str, int], MiraklAmount | None] = {}
+    refund: RefundRecord | None
     for row in records:
         if isinstance(row, RefundRecord):
             refund_id, is_tax, refund = row.mirakl_refund_id, False, row

@@ -177,7 +177,7 @@ def hyperwallet_payments(hyperwallet: Any, window: Window) -> list[ProviderObjec
 # -- Mirakl ---------------------------------------------------------------------------------------
 
 
-def mirakl_orders(mirakl: Any, order_ids: Iterable[str]) -> dict[str, dict]:
+def mirakl_orders(mirakl: Any, order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Product orders by id (OR11 ``order_ids``, 100 a call)."""
     ids = sorted(set(order_ids))
     if not ids:
@@ -185,7 +185,7 @@ def mirakl_orders(mirakl: Any, order_ids: Iterable[str]) -> dict[str, dict]:
     return {str(o.get("order_id")): o for o in mirakl.iter_orders(order_ids=ids)}
 
 
-def mirakl_service_orders(mirakl: Any, order_ids: Iterable[str]) -> dict[str, dict]:
+def mirakl_service_orders(mirakl: Any, order_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Service orders by id (SOR11 ``order_id``, 100 a call)."""
     ids = sorted(set(order_ids))
     if not ids:
@@ -195,14 +195,16 @@ def mirakl_service_orders(mirakl: Any, order_ids: Iterable[str]) -> dict[str, di
 
 def mirakl_invoices(
     mirakl: Any, since: datetime, until: datetime, *, doc_type: str | None = None
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     """IV01 accounting documents created in ``[since, until]`` (Mirakl's default states;
     ``doc_type`` as IV01's ``type``, Mirakl's default AUTO_INVOICE when ``None``)."""
     invoices = mirakl.iter_invoices(start_date=since, end_date=until, doc_type=doc_type)
     return {str(i.get("invoice_id")): i for i in invoices}
 
 
-def mirakl_billing_cycles(mirakl: Any, since: datetime, until: datetime) -> dict[str, dict]:
+def mirakl_billing_cycles(
+    mirakl: Any, since: datetime, until: datetime
+) -> dict[str, dict[str, Any]]:
     """SBC11 seller billing cycles created in ``[since, until]``, whatever their pay-out state."""
     cycles = mirakl.iter_billing_cycles(start_date=since, end_date=until, pay_out_states=None)
     return {str(c.get("id")): c for c in cycles}

@@ -188,9 +188,9 @@ def render_report(report: Mapping[str, Any]) -> str:
             text += f"\n{step} {status}: residue not moved (Stripe rounding): {money}"
     reasons = report.get("reasons") or []
     if reasons:
-        rows = [(r["step"], r["status"], r["count"], r["reason"]) for r in reasons]
+        why_rows = [(r["step"], r["status"], r["count"], r["reason"]) for r in reasons]
         text += "\n\nWhy (per step and status):\n" + format_table(
-            rows, headers=("step", "status", "count", "reason")
+            why_rows, headers=("step", "status", "count", "reason")
         )
     if report["missing_steps"]:
         text += "\nno summary from: " + ", ".join(report["missing_steps"])

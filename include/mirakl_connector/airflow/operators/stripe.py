@@ -148,7 +148,7 @@ def customer_params(
         if unknown:
             names = ", ".join(sorted(unknown))
             raise InvalidItemError(f"unknown address field(s): {names}", item_id="address")
-    params = {
+    params: dict[str, Any] = {
         k: v
         for k, v in (
             ("email", email),
