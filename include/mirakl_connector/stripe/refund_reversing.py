@@ -44,7 +44,7 @@ from mirakl_connector.operations.send_once import (
     Unknown,
     record_in_doubt,
 )
-from mirakl_connector.stripe.exactly_once import write_once
+from mirakl_connector.stripe.exactly_once import lacking, write_and_record
 from mirakl_connector.stripe.gateway import (
     CreatedObject,
     StripeGateway,
@@ -240,27 +240,24 @@ class ReversalMaking:
 
     def _reverse(self, row: TransferRecord) -> ItemOutcome:
         """Create (or recover) the Stripe reversal of one PENDING row, and record it."""
-        if row.transfer_id:
-            return self._record(row, TransferStatus.CREATED, None)
-        if not row.transaction_id or not row.amount:
-            return self._record(
-                row, TransferStatus.FAILED, "PENDING reversal lacks transfer or amount"
-            )
-        result, row = write_once(
+        return write_and_record(
             row,
+            recorded=row.transfer_id,
+            lacks=lacking(
+                "PENDING reversal lacks transfer or amount", row.transaction_id, row.amount
+            ),
             new_key=_reversal_key(row),
             find=self._find_reversal,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_reversal,
-        )
-        recording = Recording(
-            created=lambda r, written: self._record(
-                replace(r, transfer_id=written.object_id), TransferStatus.CREATED, None
+            recording=Recording(
+                created=lambda r, written: self._record(
+                    replace(r, transfer_id=written.object_id), TransferStatus.CREATED, None
+                ),
+                refused=lambda r, refused: self._record(r, TransferStatus.FAILED, refused.message),
+                unknown=self._reversal_unknown,
             ),
-            refused=lambda r, refused: self._record(r, TransferStatus.FAILED, refused.message),
-            unknown=self._reversal_unknown,
         )
-        return recording.record(row, result)
 
     def _reversal_unknown(self, row: TransferRecord, unknown: Unknown) -> ItemOutcome:
         save = partial(self.ledger.save_transfers, run_id=self.run_id)

@@ -22,7 +22,7 @@ from mirakl_connector.operations.send_once import (
     Written,
     record_in_doubt,
 )
-from mirakl_connector.stripe.exactly_once import write_once
+from mirakl_connector.stripe.exactly_once import lacking, write_and_record
 from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway, idempotency_key
 from mirakl_connector.stripe.lookups import find_transfer
 
@@ -38,21 +38,23 @@ class TransferSending:
 
     def _send(self, row: TransferRecord) -> ItemOutcome:
         """Create (or recover) the Stripe transfer of one PENDING row, and record it."""
-        if row.transfer_id:
-            return self._record(row, TransferStatus.CREATED, None)
-        if not row.destination_account or not row.amount or not row.currency:
-            return self._record(
-                row, TransferStatus.FAILED, "PENDING row lacks destination or amount"
-            )
-        result, row = write_once(
+        return write_and_record(
             row,
+            recorded=row.transfer_id,
+            lacks=lacking(
+                "PENDING row lacks destination or amount",
+                row.destination_account,
+                row.amount,
+                row.currency,
+            ),
             new_key=_new_key(row),
             find=self._find,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create,
+            recording=Recording(
+                created=self._created, refused=self._refused, unknown=self._unknown
+            ),
         )
-        recording = Recording(created=self._created, refused=self._refused, unknown=self._unknown)
-        return recording.record(row, result)
 
     def _created(self, row: TransferRecord, written: Written) -> ItemOutcome:
         if written.replayed:
