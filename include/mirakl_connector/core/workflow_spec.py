@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 from mirakl_connector.core.errors import ConfigurationError
@@ -101,3 +102,14 @@ class WorkflowSpec(Generic[JobT]):
     def build(self, resources: Resources, config: Mapping[str, Any], run_id: str | None) -> JobT:
         """The job of one run of this workflow."""
         return self.builder(resources, config, run_id)
+
+
+def settings_class(module: str, name: str) -> Callable[[], type[Any]]:
+    """A spec's ``settings``: the class ``name`` of ``module``, imported only when called (the
+    DAG files parse the specs without loading any workflow)."""
+
+    def load() -> type[Any]:
+        found: type[Any] = getattr(import_module(module), name)
+        return found
+
+    return load

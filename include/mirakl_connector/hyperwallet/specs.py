@@ -14,6 +14,7 @@ from mirakl_connector.core.workflow_spec import (
     MIRAKL_POOL,
     StepSpec,
     WorkflowSpec,
+    settings_class,
 )
 
 if TYPE_CHECKING:
@@ -40,17 +41,11 @@ def _build_seller_extract(
     return seller_sync.build(resources, config, run_id)
 
 
-def _seller_extract_settings() -> type[Any]:
-    from mirakl_connector.hyperwallet.seller_sync import SellerExtractSettings
-
-    return SellerExtractSettings
-
-
 #: Mirakl shops → Hyperwallet users (and their business stakeholders)
 SELLER_EXTRACT: WorkflowSpec[SellerExtract] = WorkflowSpec(
     name="hyperwallet_seller_extract",
     section="hyperwallet_seller_extract",
-    settings=_seller_extract_settings,
+    settings=settings_class("mirakl_connector.hyperwallet.seller_sync", "SellerExtractSettings"),
     builder=_build_seller_extract,
     steps=(
         StepSpec("check", HYPERWALLET_POOL),
@@ -68,17 +63,11 @@ def _build_bank_account_extract(
     return bank_account_sync.build(resources, config, run_id)
 
 
-def _currency_settings() -> type[Any]:
-    from mirakl_connector.hyperwallet.currency_selection import CurrencySettings
-
-    return CurrencySettings
-
-
 #: Mirakl shops' bank details → Hyperwallet bank accounts
 BANK_ACCOUNT_EXTRACT: WorkflowSpec[BankAccountExtract] = WorkflowSpec(
     name="hyperwallet_bank_account_extract",
     section="hyperwallet_bank_account_extract",
-    settings=_currency_settings,
+    settings=settings_class("mirakl_connector.hyperwallet.currency_selection", "CurrencySettings"),
     builder=_build_bank_account_extract,
     steps=(
         StepSpec("check", HYPERWALLET_POOL),
@@ -117,17 +106,13 @@ def _build_invoice_payments(
     return invoice_payments.build(resources, config, run_id)
 
 
-def _payment_settings() -> type[Any]:
-    from mirakl_connector.hyperwallet.invoice_payments import HyperwalletPaymentSettings
-
-    return HyperwalletPaymentSettings
-
-
 #: Mirakl invoices → Hyperwallet payments
 INVOICE_PAYMENTS: WorkflowSpec[HyperwalletInvoicePayments] = WorkflowSpec(
     name="hyperwallet_invoice_payments",
     section="hyperwallet_payments",
-    settings=_payment_settings,
+    settings=settings_class(
+        "mirakl_connector.hyperwallet.invoice_payments", "HyperwalletPaymentSettings"
+    ),
     builder=_build_invoice_payments,
     steps=(
         StepSpec("check", HYPERWALLET_POOL),
@@ -145,17 +130,11 @@ def _build_payment_status(
     return payment_status.build(resources, config, run_id)
 
 
-def _notification_settings() -> type[Any]:
-    from mirakl_connector.hyperwallet.notifications import NotificationSettings
-
-    return NotificationSettings
-
-
 #: Hyperwallet payment notifications → Mirakl billing cycles
 PAYMENT_STATUS: WorkflowSpec[HyperwalletPaymentStatusJob] = WorkflowSpec(
     name="hyperwallet_payment_status",
     section=NOTIFICATIONS_SECTION,
-    settings=_notification_settings,
+    settings=settings_class("mirakl_connector.hyperwallet.notifications", "NotificationSettings"),
     builder=_build_payment_status,
     steps=(StepSpec("process", MIRAKL_POOL),),  # confirms billing cycles in Mirakl
 )
@@ -173,7 +152,7 @@ def _build_kyc_status(
 KYC_STATUS: WorkflowSpec[HyperwalletKycStatusJob] = WorkflowSpec(
     name="hyperwallet_kyc_status",
     section=NOTIFICATIONS_SECTION,
-    settings=_notification_settings,
+    settings=settings_class("mirakl_connector.hyperwallet.notifications", "NotificationSettings"),
     builder=_build_kyc_status,
     steps=(StepSpec("process", HYPERWALLET_POOL),),
 )
@@ -187,17 +166,11 @@ def _build_kyc_resync(
     return kyc_resync.build(resources, config, run_id)
 
 
-def _kyc_resync_settings() -> type[Any]:
-    from mirakl_connector.hyperwallet.kyc_resync import KycResyncSettings
-
-    return KycResyncSettings
-
-
 #: Hyperwallet users' KYC, re-read in full → Mirakl shops
 KYC_RESYNC: WorkflowSpec[HyperwalletKycResync] = WorkflowSpec(
     name="hyperwallet_kyc_resync",
     section="hyperwallet_kyc_resync",
-    settings=_kyc_resync_settings,
+    settings=settings_class("mirakl_connector.hyperwallet.kyc_resync", "KycResyncSettings"),
     builder=_build_kyc_resync,
     steps=(StepSpec("resync", HYPERWALLET_POOL),),  # paged user lists, then S07
 )

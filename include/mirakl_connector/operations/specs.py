@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mirakl_connector.core.workflow_spec import DEFAULT_POOL, StepSpec, WorkflowSpec
+from mirakl_connector.core.workflow_spec import DEFAULT_POOL, StepSpec, WorkflowSpec, settings_class
 
 if TYPE_CHECKING:
     from mirakl_connector.core.registry import Resources
@@ -27,17 +27,13 @@ def _build_failed_operations(
     return failed_operations.build(resources, config, run_id)
 
 
-def _failed_operations_settings() -> type[Any]:
-    from mirakl_connector.operations.failed_operations import FailedOperationsSettings
-
-    return FailedOperationsSettings
-
-
 #: the ledger's failed and stuck rows → one e-mail
 FAILED_OPERATIONS: WorkflowSpec[FailedOperationsAlert] = WorkflowSpec(
     name="failed_operations",
     section="failed_operations",
-    settings=_failed_operations_settings,
+    settings=settings_class(
+        "mirakl_connector.operations.failed_operations", "FailedOperationsSettings"
+    ),
     builder=_build_failed_operations,
     steps=(StepSpec("alert", DEFAULT_POOL),),  # ledger + e-mail only
 )
@@ -51,17 +47,13 @@ def _build_operator_notifications(
     return operator_notifications.build(resources, config, run_id)
 
 
-def _operator_notification_settings() -> type[Any]:
-    from mirakl_connector.operations.operator_notifications import NotificationSettings
-
-    return NotificationSettings
-
-
 #: the ledger's notifications → the operator's own endpoint, and e-mail
 OPERATOR_NOTIFICATIONS: WorkflowSpec[OperatorNotifications] = WorkflowSpec(
     name="operator_notifications",
     section="operator_notifications",
-    settings=_operator_notification_settings,
+    settings=settings_class(
+        "mirakl_connector.operations.operator_notifications", "NotificationSettings"
+    ),
     builder=_build_operator_notifications,
     steps=(StepSpec("deliver", DEFAULT_POOL),),  # the operator's own endpoint + e-mail
 )

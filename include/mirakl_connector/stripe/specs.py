@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mirakl_connector.core.workflow_spec import MIRAKL_POOL, STRIPE_POOL, StepSpec, WorkflowSpec
+from mirakl_connector.core.workflow_spec import (
+    MIRAKL_POOL,
+    STRIPE_POOL,
+    StepSpec,
+    WorkflowSpec,
+    settings_class,
+)
 
 if TYPE_CHECKING:
     from mirakl_connector.core.registry import Resources
@@ -30,17 +36,11 @@ def _build_payment_split(resources: Resources, config: Config, run_id: str | Non
     return payment_split.build(resources, config, run_id)
 
 
-def _payment_split_settings() -> type[Any]:
-    from mirakl_connector.stripe.payment_split import PaymentSplitSettings
-
-    return PaymentSplitSettings
-
-
 #: Mirakl orders → Stripe transfers to the sellers
 PAYMENT_SPLIT: WorkflowSpec[PaymentSplit] = WorkflowSpec(
     name="payment_split",
     section="payment_split",
-    settings=_payment_split_settings,
+    settings=settings_class("mirakl_connector.stripe.payment_split", "PaymentSplitSettings"),
     builder=_build_payment_split,
     steps=(
         StepSpec("plan", MIRAKL_POOL),
@@ -57,17 +57,11 @@ def _build_payment_refund(
     return refunds.build(resources, config, run_id)
 
 
-def _payment_refund_settings() -> type[Any]:
-    from mirakl_connector.stripe.refunds import PaymentRefundSettings
-
-    return PaymentRefundSettings
-
-
 #: Mirakl refunds → Stripe refunds, PA02/SPA02, seller transfer reversals
 PAYMENT_REFUND: WorkflowSpec[PaymentRefund] = WorkflowSpec(
     name="payment_refund",
     section="payment_refund",
-    settings=_payment_refund_settings,
+    settings=settings_class("mirakl_connector.stripe.refunds", "PaymentRefundSettings"),
     builder=_build_payment_refund,
     steps=(
         StepSpec("plan", STRIPE_POOL),  # cancels uncaptured payments: a Stripe write
@@ -85,17 +79,11 @@ def _build_seller_settlement(
     return settlement.build(resources, config, run_id)
 
 
-def _seller_settlement_settings() -> type[Any]:
-    from mirakl_connector.stripe.settlement import SettlementSettings
-
-    return SettlementSettings
-
-
 #: Mirakl invoices → Stripe transfers and payouts
 SELLER_SETTLEMENT: WorkflowSpec[SellerSettlement] = WorkflowSpec(
     name="seller_settlement",
     section="seller_settlement",
-    settings=_seller_settlement_settings,
+    settings=settings_class("mirakl_connector.stripe.settlement", "SettlementSettings"),
     builder=_build_seller_settlement,
     steps=(
         StepSpec("plan", MIRAKL_POOL),
@@ -113,17 +101,13 @@ def _build_payment_validation(
     return payment_validation.build(resources, config, run_id)
 
 
-def _payment_validation_settings() -> type[Any]:
-    from mirakl_connector.stripe.payment_validation import PaymentValidationSettings
-
-    return PaymentValidationSettings
-
-
 #: Mirakl debits → PA01 validation, Stripe captures
 PAYMENT_VALIDATION: WorkflowSpec[PaymentValidation] = WorkflowSpec(
     name="payment_validation",
     section="payment_validation",
-    settings=_payment_validation_settings,
+    settings=settings_class(
+        "mirakl_connector.stripe.payment_validation", "PaymentValidationSettings"
+    ),
     builder=_build_payment_validation,
     steps=(
         StepSpec("validate", MIRAKL_POOL),
@@ -140,17 +124,11 @@ def _build_seller_onboarding(
     return onboarding.build(resources, config, run_id)
 
 
-def _onboarding_settings() -> type[Any]:
-    from mirakl_connector.stripe.onboarding import OnboardingSettings
-
-    return OnboardingSettings
-
-
 #: Mirakl shops → Stripe connected accounts and onboarding links
 SELLER_ONBOARDING: WorkflowSpec[SellerOnboarding] = WorkflowSpec(
     name="seller_onboarding",
     section="seller_onboarding",
-    settings=_onboarding_settings,
+    settings=settings_class("mirakl_connector.stripe.onboarding", "OnboardingSettings"),
     builder=_build_seller_onboarding,
     steps=(StepSpec("sync", STRIPE_POOL),),
 )
@@ -162,17 +140,11 @@ def _build_kyc_monitor(resources: Resources, config: Config, run_id: str | None)
     return kyc_monitor.build(resources, config, run_id)
 
 
-def _kyc_monitor_settings() -> type[Any]:
-    from mirakl_connector.stripe.kyc_monitor import KycMonitorSettings
-
-    return KycMonitorSettings
-
-
 #: Stripe accounts' KYC → Mirakl shops and e-mails
 KYC_MONITOR: WorkflowSpec[KycMonitor] = WorkflowSpec(
     name="kyc_monitor",
     section="kyc_monitor",
-    settings=_kyc_monitor_settings,
+    settings=settings_class("mirakl_connector.stripe.kyc_monitor", "KycMonitorSettings"),
     builder=_build_kyc_monitor,
     steps=(StepSpec("monitor", STRIPE_POOL),),  # login/account links are Stripe writes
 )
@@ -184,17 +156,11 @@ def _build_stripe_events(resources: Resources, config: Config, run_id: str | Non
     return events.build(resources, config, run_id)
 
 
-def _stripe_events_settings() -> type[Any]:
-    from mirakl_connector.stripe.events import StripeEventsSettings
-
-    return StripeEventsSettings
-
-
 #: Stripe webhook events (the inbox) → the ledger and Mirakl
 STRIPE_EVENTS: WorkflowSpec[StripeEvents] = WorkflowSpec(
     name="stripe_events",
     section="stripe_events",
-    settings=_stripe_events_settings,
+    settings=settings_class("mirakl_connector.stripe.events", "StripeEventsSettings"),
     builder=_build_stripe_events,
     steps=(
         StepSpec("process", STRIPE_POOL),
