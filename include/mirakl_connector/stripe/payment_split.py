@@ -46,8 +46,7 @@ from mirakl_connector.core.batch import (
 )
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.registry import Resources
-from mirakl_connector.core.settings import checked_values
-from mirakl_connector.core.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
+from mirakl_connector.core.shards import DEFAULT_SHARDS, start_sharded_step
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.records import (
@@ -68,8 +67,8 @@ from mirakl_connector.operations.approvals import items_decided_since
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
-    check_sweep_hours,
     released_since,
+    sharded_backlog_values,
 )
 from mirakl_connector.operations.first_run import GoLive, go_live_from_config
 from mirakl_connector.operations.payout_provider import STRIPE, ShopProviders
@@ -126,14 +125,7 @@ class PaymentSplitSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentSplitSettings:
-        values = checked_values(cls, values, "payment_split")
-        shards = values.get("execute_shards", cls.execute_shards)
-        shard_count(shards, "payment_split.execute_shards")
-        check_sweep_hours(
-            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
-            "payment_split.backlog_full_sweep_hours",
-        )
-        return cls(**values)
+        return cls(**sharded_backlog_values(cls, values, "payment_split"))
 
 
 class PaymentSplit(OrderReading, TransferDeciding, TransferSending):

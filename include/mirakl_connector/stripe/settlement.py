@@ -50,8 +50,7 @@ from mirakl_connector.core.batch import (
 from mirakl_connector.core.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.core.ids import parse_int_id
 from mirakl_connector.core.registry import Resources
-from mirakl_connector.core.settings import checked_values
-from mirakl_connector.core.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
+from mirakl_connector.core.shards import DEFAULT_SHARDS, start_sharded_step
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
@@ -66,8 +65,8 @@ from mirakl_connector.operations.approval_gate import ApprovalSettings
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
-    check_sweep_hours,
     released_since,
+    sharded_backlog_values,
 )
 from mirakl_connector.operations.first_run import GoLive, go_live_from_config
 from mirakl_connector.operations.payout_provider import ShopProviders
@@ -129,15 +128,7 @@ class SettlementSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SettlementSettings:
-        values = checked_values(cls, values, "seller_settlement")
-        shard_count(
-            values.get("execute_shards", cls.execute_shards), "seller_settlement.execute_shards"
-        )
-        check_sweep_hours(
-            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
-            "seller_settlement.backlog_full_sweep_hours",
-        )
-        return cls(**values)
+        return cls(**sharded_backlog_values(cls, values, "seller_settlement"))
 
 
 class SellerSettlement(SettlementDeciding, SettlementSending):

@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from functools import partial
 
-from mirakl_connector.core.batch import ItemOutcome
+from mirakl_connector.core.batch import ItemOutcome, outcome_of
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import TAX_SUFFIX, TransferRecord, TransferStatus
 from mirakl_connector.operations.send_once import (
@@ -109,15 +109,7 @@ def _new_key(row: TransferRecord) -> str:
 
 def transfer_outcome(row: TransferRecord) -> ItemOutcome:
     """The item outcome of an order transfer row as it stands."""
-    return ItemOutcome(
-        item_id=row.mirakl_id,
-        status=str(row.status),
-        reason=row.status_reason,
-        amount=row.amount,
-        currency=row.currency,
-        failed=row.status is TransferStatus.FAILED,
-        residue=row.amount_residue,
-    )
+    return outcome_of(row, row.mirakl_id, failed=row.status is TransferStatus.FAILED)
 
 
 def order_id_of(mirakl_id: str) -> str:
