@@ -31,9 +31,9 @@ the next scheduled run re-decides that row and sends it (once) when approved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -47,7 +47,6 @@ from mirakl_connector.core.batch import (
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.registry import Resources
 from mirakl_connector.core.shards import DEFAULT_SHARDS, start_sharded_step
-from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
@@ -57,7 +56,6 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import (
     MiraklOrder,
     parse_mirakl_datetime,
@@ -71,17 +69,13 @@ from mirakl_connector.operations.backlog import (
     sharded_backlog_values,
 )
 from mirakl_connector.operations.first_run import GoLive, go_live_from_config
-from mirakl_connector.operations.payout_provider import STRIPE, ShopProviders
+from mirakl_connector.operations.payout_provider import STRIPE
 from mirakl_connector.operations.provider_guard import (
     claim_pending,
-    default_providers,
     refuse_claimed_before_sending,
     shop_providers,
 )
-from mirakl_connector.stripe.charge_prefetch import ChargePrefetch
-from mirakl_connector.stripe.gateway import (
-    StripeGateway,
-)
+from mirakl_connector.stripe.money_job import MoneyJob
 from mirakl_connector.stripe.specs import PAYMENT_SPLIT
 from mirakl_connector.stripe.split_deciding import Candidate, TransferDeciding
 from mirakl_connector.stripe.split_orders import OrderReading
@@ -128,39 +122,11 @@ class PaymentSplitSettings:
         return cls(**sharded_backlog_values(cls, values, "payment_split"))
 
 
-class PaymentSplit(OrderReading, TransferDeciding, TransferSending):
+class PaymentSplit(MoneyJob[PaymentSplitSettings], OrderReading, TransferDeciding, TransferSending):
     """The payment split job; see the module docstring for what each step does.
 
     Its parts live next to it: reading Mirakl (:mod:`.split_orders`), deciding
     (:mod:`.split_deciding`), sending one row (:mod:`.split_sending`)."""
-
-    def __init__(
-        self,
-        *,
-        mirakl: MiraklClient,
-        stripe: StripeGateway,
-        ledger: Ledger,
-        settings: PaymentSplitSettings,
-        run_id: str | None = None,
-        go_live: GoLive | None = None,
-        providers: ShopProviders | None = None,
-        now: Callable[[], datetime] | None = None,
-        approval: ApprovalSettings | None = None,
-    ) -> None:
-        self.mirakl = mirakl
-        self.stripe = stripe
-        self.ledger = ledger
-        self.settings = settings
-        self.run_id = run_id
-        self._now = now or (lambda: datetime.now(UTC))
-        self._charges = ChargePrefetch(stripe)
-        #: which transfers wait for a person's approval (see
-        #: mirakl_connector.operations.approval_gate)
-        self.approval = approval or ApprovalSettings()
-        #: first run without checkpoint: nothing created before this moves (see first_run)
-        self.go_live = go_live or GoLive()
-        #: which provider pays each shop (see mirakl_connector.operations.payout_provider)
-        self.providers = providers or default_providers(mirakl)
 
     def _enabled_types(self) -> list[TransferType]:
         types = []

@@ -48,8 +48,8 @@ from mirakl_connector.stripe.exactly_once import lacking, write_and_record
 from mirakl_connector.stripe.gateway import (
     CreatedObject,
     StripeGateway,
-    idempotency_key,
 )
+from mirakl_connector.stripe.idempotency import attempt_key
 from mirakl_connector.stripe.lookups import find_reversal
 from mirakl_connector.stripe.refund_decisions import (
     decide_reversal,
@@ -246,7 +246,7 @@ class ReversalMaking:
             lacks=lacking(
                 "PENDING reversal lacks transfer or amount", row.transaction_id, row.amount
             ),
-            new_key=_reversal_key(row),
+            new_key=attempt_key(row.attempts, "reversal", row.mirakl_id),
             find=self._find_reversal,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_reversal,
@@ -282,13 +282,6 @@ class ReversalMaking:
         row = replace(row, status=status, status_reason=reason)
         self.ledger.save_transfers([row], run_id=self.run_id)
         return transfer_outcome(row)
-
-
-def _reversal_key(row: TransferRecord) -> str:
-    parts: list[object] = ["reversal", row.mirakl_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
 
 
 def _parse(parser: Callable[[Any], MiraklOrder], raw: Any) -> MiraklOrder | InvalidItemError:

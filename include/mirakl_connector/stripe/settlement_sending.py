@@ -41,7 +41,8 @@ from mirakl_connector.operations.send_once import (
 from mirakl_connector.stripe.currency import from_api
 from mirakl_connector.stripe.event_handlers import payout_failure_reason
 from mirakl_connector.stripe.exactly_once import lacking, write_and_record
-from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway, idempotency_key
+from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway
+from mirakl_connector.stripe.idempotency import attempt_key
 from mirakl_connector.stripe.lookups import find_payout, find_transfer
 from mirakl_connector.stripe.sendable import present
 from mirakl_connector.stripe.settlement_decisions import (
@@ -103,7 +104,7 @@ class SettlementSending(RowSaving):
                 row.amount,
                 row.currency,
             ),
-            new_key=_new_transfer_key(row),
+            new_key=attempt_key(row.attempts, "transfer", row.type, row.mirakl_id),
             find=self._find_transfer,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_transfer,
@@ -176,7 +177,7 @@ class SettlementSending(RowSaving):
                 row.amount,
                 row.currency,
             ),
-            new_key=_new_payout_key(row),
+            new_key=attempt_key(row.attempts, "payout", row.mirakl_invoice_id),
             find=self._find_payout,
             mark=partial(self.ledger.mark_payout_attempt, run_id=self.run_id),
             create=self._create_payout,
@@ -268,19 +269,3 @@ class SettlementSending(RowSaving):
         row = replace(row, status=status, status_reason=reason)
         self.ledger.save_payouts([row], run_id=self.run_id)
         return row_outcome(row)
-
-
-def _new_transfer_key(row: TransferRecord) -> str:
-    """``…:transfer:<type>:<invoice id>``, ``…:retry<n>`` after a definite refusal."""
-    parts: list[object] = ["transfer", row.type, row.mirakl_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
-
-
-def _new_payout_key(row: PayoutRecord) -> str:
-    """``…:payout:<invoice id>``, ``…:retry<n>`` after a definite refusal."""
-    parts: list[object] = ["payout", row.mirakl_invoice_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)

@@ -23,7 +23,8 @@ from mirakl_connector.operations.send_once import (
     record_in_doubt,
 )
 from mirakl_connector.stripe.exactly_once import lacking, write_and_record
-from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway, idempotency_key
+from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway
+from mirakl_connector.stripe.idempotency import attempt_key
 from mirakl_connector.stripe.lookups import find_transfer
 
 log = logging.getLogger("mirakl_connector.stripe.payment_split")
@@ -47,7 +48,7 @@ class TransferSending:
                 row.amount,
                 row.currency,
             ),
-            new_key=_new_key(row),
+            new_key=attempt_key(row.attempts, "transfer", row.type, row.mirakl_id),
             find=self._find,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create,
@@ -97,14 +98,6 @@ class TransferSending:
         row = replace(row, status=status, status_reason=reason)
         self.ledger.save_transfers([row], run_id=self.run_id)
         return transfer_outcome(row)
-
-
-def _new_key(row: TransferRecord) -> str:
-    """``…:<type>:<mirakl id>`` for the first attempt, ``…:retry<n>`` after a definite failure."""
-    parts: list[object] = ["transfer", row.type, row.mirakl_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
 
 
 def transfer_outcome(row: TransferRecord) -> ItemOutcome:

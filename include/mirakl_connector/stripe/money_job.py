@@ -1,0 +1,55 @@
+"""What a money-moving Stripe job is built with: the clients, its settings, the run, its rules.
+
+The payment split and the seller settlement take the same arguments and keep them the same way;
+this base holds them once. (The refunds take a tax-split flag and no approval gate, the
+onboarding moves no money: each keeps its own constructor.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from mirakl_connector.ledger import Ledger
+from mirakl_connector.mirakl.client import MiraklClient
+from mirakl_connector.operations.approval_gate import ApprovalSettings
+from mirakl_connector.operations.first_run import GoLive
+from mirakl_connector.operations.payout_provider import ShopProviders
+from mirakl_connector.operations.provider_guard import default_providers
+from mirakl_connector.stripe.charge_prefetch import ChargePrefetch
+from mirakl_connector.stripe.gateway import StripeGateway
+
+S = TypeVar("S")
+
+
+class MoneyJob(Generic[S]):
+    """The job's clients, ``settings`` (its section of the configuration) and rules."""
+
+    def __init__(
+        self,
+        *,
+        mirakl: MiraklClient,
+        stripe: StripeGateway,
+        ledger: Ledger,
+        settings: S,
+        run_id: str | None = None,
+        go_live: GoLive | None = None,
+        providers: ShopProviders | None = None,
+        now: Callable[[], datetime] | None = None,
+        approval: ApprovalSettings | None = None,
+    ) -> None:
+        self.mirakl = mirakl
+        self.stripe = stripe
+        self.ledger = ledger
+        self.settings = settings
+        self.run_id = run_id
+        self._now = now or (lambda: datetime.now(UTC))
+        #: the charges of the orders read, listed in bulk (see .charge_prefetch)
+        self._charges = ChargePrefetch(stripe)
+        #: which rows wait for a person's approval (see mirakl_connector.operations.approval_gate)
+        self.approval = approval or ApprovalSettings()
+        #: first run without checkpoint: nothing created before this moves (see first_run)
+        self.go_live = go_live or GoLive()
+        #: which provider pays each shop (see mirakl_connector.operations.payout_provider)
+        self.providers = providers or default_providers(mirakl)
