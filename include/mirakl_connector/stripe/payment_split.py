@@ -60,7 +60,6 @@ from mirakl_connector.mirakl.orders import (
     MiraklOrder,
     parse_mirakl_datetime,
 )
-from mirakl_connector.operations.approval_gate import ApprovalSettings
 from mirakl_connector.operations.approvals import items_decided_since
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
@@ -68,12 +67,10 @@ from mirakl_connector.operations.backlog import (
     released_since,
     sharded_backlog_values,
 )
-from mirakl_connector.operations.first_run import GoLive, go_live_from_config
 from mirakl_connector.operations.payout_provider import STRIPE
 from mirakl_connector.operations.provider_guard import (
     claim_pending,
     refuse_claimed_before_sending,
-    shop_providers,
 )
 from mirakl_connector.stripe.money_job import MoneyJob
 from mirakl_connector.stripe.specs import PAYMENT_SPLIT
@@ -494,13 +491,10 @@ class PaymentSplit(MoneyJob[PaymentSplitSettings], OrderReading, TransferDecidin
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> PaymentSplit:
     """Registry entry: the job wired to the run's clients and ``config["payment_split"]``."""
-    return PaymentSplit(
-        mirakl=resources.get("mirakl"),
-        stripe=resources.get("stripe"),
-        ledger=resources.get("ledger"),
-        settings=PaymentSplitSettings.from_mapping(config.get("payment_split")),
-        run_id=run_id,
-        go_live=GoLive(go_live_from_config(config)),
-        providers=shop_providers(config, resources.get("mirakl")),
-        approval=ApprovalSettings.from_mapping(config.get("approval")),
+    return PaymentSplit.wired(
+        resources,
+        config,
+        run_id,
+        section="payment_split",
+        parse=PaymentSplitSettings.from_mapping,
     )

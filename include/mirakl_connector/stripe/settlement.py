@@ -59,16 +59,11 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
 )
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.operations.approval_gate import ApprovalSettings
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
     released_since,
     sharded_backlog_values,
-)
-from mirakl_connector.operations.first_run import GoLive, go_live_from_config
-from mirakl_connector.operations.provider_guard import (
-    shop_providers,
 )
 from mirakl_connector.stripe.money_job import MoneyJob
 from mirakl_connector.stripe.settlement_deciding import SettlementDeciding
@@ -451,15 +446,12 @@ class SellerSettlement(MoneyJob[SettlementSettings], SettlementDeciding, Settlem
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> SellerSettlement:
     """Registry entry: the job wired to the run's clients and ``config["seller_settlement"]``."""
-    return SellerSettlement(
-        mirakl=resources.get("mirakl"),
-        stripe=resources.get("stripe"),
-        ledger=resources.get("ledger"),
-        settings=SettlementSettings.from_mapping(config.get("seller_settlement")),
-        run_id=run_id,
-        go_live=GoLive(go_live_from_config(config)),
-        providers=shop_providers(config, resources.get("mirakl")),
-        approval=ApprovalSettings.from_mapping(config.get("approval")),
+    return SellerSettlement.wired(
+        resources,
+        config,
+        run_id,
+        section="seller_settlement",
+        parse=SettlementSettings.from_mapping,
     )
 
 
