@@ -61,13 +61,13 @@ from mirakl_connector.stripe.refund_rows import (
     wanted_refund,
 )
 from mirakl_connector.stripe.sendable import present
-from mirakl_connector.stripe.split_sending import transfer_outcome
+from mirakl_connector.stripe.split_sending import TransferRecording, transfer_outcome
 
 #: rows (and refunds) read from the ledger in one call
 CHUNK_SIZE = 100
 
 
-class ReversalMaking:
+class ReversalMaking(TransferRecording):
     """The ``reverse`` step's deciding and per-row send (mixed into
     :class:`.refunds.PaymentRefund`)."""
 
@@ -275,13 +275,6 @@ class ReversalMaking:
 
     def _find_reversal(self, row: TransferRecord) -> str | None:
         return find_reversal(self.stripe, row)
-
-    def _record(
-        self, row: TransferRecord, status: TransferStatus, reason: str | None
-    ) -> ItemOutcome:
-        row = replace(row, status=status, status_reason=reason)
-        self.ledger.save_transfers([row], run_id=self.run_id)
-        return transfer_outcome(row)
 
 
 def _parse(parser: Callable[[Any], MiraklOrder], raw: Any) -> MiraklOrder | InvalidItemError:

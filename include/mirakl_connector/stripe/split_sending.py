@@ -30,7 +30,22 @@ from mirakl_connector.stripe.lookups import find_transfer
 log = logging.getLogger("mirakl_connector.stripe.payment_split")
 
 
-class TransferSending:
+class TransferRecording:
+    """Recording an order transfer or reversal row with its status: shared by the split's
+    send (:class:`TransferSending`) and the refunds' reversals (:mod:`.refund_reversing`)."""
+
+    ledger: Ledger
+    run_id: str | None
+
+    def _record(
+        self, row: TransferRecord, status: TransferStatus, reason: str | None
+    ) -> ItemOutcome:
+        row = replace(row, status=status, status_reason=reason)
+        self.ledger.save_transfers([row], run_id=self.run_id)
+        return transfer_outcome(row)
+
+
+class TransferSending(TransferRecording):
     """The ``execute`` step's per-row send, mixed into :class:`.payment_split.PaymentSplit`."""
 
     stripe: StripeGateway
@@ -91,13 +106,6 @@ class TransferSending:
 
     def _find(self, row: TransferRecord) -> str | None:
         return find_transfer(self.stripe, row)
-
-    def _record(
-        self, row: TransferRecord, status: TransferStatus, reason: str | None
-    ) -> ItemOutcome:
-        row = replace(row, status=status, status_reason=reason)
-        self.ledger.save_transfers([row], run_id=self.run_id)
-        return transfer_outcome(row)
 
 
 def transfer_outcome(row: TransferRecord) -> ItemOutcome:
