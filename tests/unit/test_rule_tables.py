@@ -109,7 +109,10 @@ def test_the_dags_render_the_table_as_text_not_at_parse_time():
 
 
 def _module_tree(module: str) -> ast.Module:
-    return ast.parse((INCLUDE / (module.replace(".", "/") + ".py")).read_text())
+    path = INCLUDE / (module.replace(".", "/") + ".py")
+    if not path.exists():  # a package
+        path = INCLUDE / module.replace(".", "/") / "__init__.py"
+    return ast.parse(path.read_text())
 
 
 def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
@@ -145,8 +148,9 @@ def _template(node: ast.AST, constants: dict[str, str] | None = None) -> str | N
 
 
 def _constants(tree: ast.Module) -> dict[str, str]:
-    """The module's top-level ``NAME = "text"`` constants."""
-    return {
+    """The module's top-level ``NAME = "text"`` constants, and those it imports by name from
+    another connector module (``from mirakl_connector.x import NAME``)."""
+    found = {
         target.id: node.value.value
         for node in tree.body
         if isinstance(node, ast.Assign)
@@ -155,6 +159,15 @@ def _constants(tree: ast.Module) -> dict[str, str]:
         for target in node.targets
         if isinstance(target, ast.Name) and target.id.isupper()
     }
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mirakl_connector"):
+            names = [alias for alias in node.names if alias.name.isupper()]
+            if names:
+                source = _constants(_module_tree(node.module))
+                for alias in names:
+                    if alias.name in source:
+                        found[alias.asname or alias.name] = source[alias.name]
+    return found
 
 
 def _status_reasons(function: ast.FunctionDef, constants: dict[str, str] | None = None) -> set[str]:

@@ -17,7 +17,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mirakl_connector.core.errors import (
     ConfigurationError,
@@ -56,6 +56,38 @@ class ItemOutcome:
     currency: str | None = None
     failed: bool = False  # True when the status is a failure the operator must look at
     residue: int | None = None  # minor units owed but not moved (Stripe's currency rounding)
+
+
+class MovingRow(Protocol):
+    """A ledger row that moves an amount (a transfer, refund, payout) as it stands."""
+
+    @property
+    def status(self) -> object: ...
+
+    @property
+    def status_reason(self) -> str | None: ...
+
+    @property
+    def amount(self) -> int | None: ...
+
+    @property
+    def currency(self) -> str | None: ...
+
+    @property
+    def amount_residue(self) -> int | None: ...
+
+
+def outcome_of(row: MovingRow, item_id: str, *, failed: bool) -> ItemOutcome:
+    """The item outcome of ``row`` as it stands (its status, reason, amount and residue)."""
+    return ItemOutcome(
+        item_id=item_id,
+        status=str(row.status),
+        reason=row.status_reason,
+        amount=row.amount,
+        currency=row.currency,
+        failed=failed,
+        residue=row.amount_residue,
+    )
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 from mirakl_connector.core.errors import InvalidItemError, MiraklConnectorError
 from mirakl_connector.core.money import to_minor
 from mirakl_connector.hyperwallet.client import parse_hw_datetime
-from mirakl_connector.hyperwallet.payment_decisions import clean_text
+from mirakl_connector.hyperwallet.shop_tokens import clean_text
 from mirakl_connector.ledger.records import HyperwalletPayment, HyperwalletPaymentStatus
 
 #: Fields of ``object`` that must be the same in the posted body and in Hyperwallet's copy.

@@ -29,15 +29,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from mirakl_connector.core.errors import InvalidItemError
-from mirakl_connector.core.ids import parse_int_id
 from mirakl_connector.core.money import (
     format_minor,
     from_minor,
     to_minor,
 )
+
+# the shop and program tokens live in .shop_tokens; re-exported for the callers of this module
+from mirakl_connector.hyperwallet.shop_tokens import (
+    BANK_ACCOUNT_TOKEN_FIELD as BANK_ACCOUNT_TOKEN_FIELD,
+)
+from mirakl_connector.hyperwallet.shop_tokens import PROGRAM_FIELD as PROGRAM_FIELD
+from mirakl_connector.hyperwallet.shop_tokens import USER_TOKEN_FIELD as USER_TOKEN_FIELD
+from mirakl_connector.hyperwallet.shop_tokens import ProgramTokens as ProgramTokens
+from mirakl_connector.hyperwallet.shop_tokens import ShopTokens as ShopTokens
+from mirakl_connector.hyperwallet.shop_tokens import clean_text as clean_text
+from mirakl_connector.hyperwallet.shop_tokens import shop_tokens as shop_tokens
+from mirakl_connector.hyperwallet.shop_tokens import upper_text as upper_text
 from mirakl_connector.ledger.records import (
     OPERATOR_FEE_SUFFIX,
     HyperwalletPayment,
@@ -84,9 +95,6 @@ ACCEPTED = "accepted"
 FAILURE = "failure"
 IN_PROGRESS = "in_progress"
 
-PROGRAM_FIELD = "hw-program"
-USER_TOKEN_FIELD = "hw-user-token"
-BANK_ACCOUNT_TOKEN_FIELD = "hw-bankaccount-token"
 
 _S = HyperwalletPaymentStatus
 
@@ -114,17 +122,6 @@ class HwInvoice:
     #: an IV01 ``MANUAL_CREDIT`` document: one seller payment of ``total_charged_amount`` under
     #: its own id, no commission (see :func:`parse_iv01_invoice`)
     credit_note: bool = False
-
-
-@dataclass(frozen=True)
-class ShopTokens:
-    """What a Mirakl shop tells us about its Hyperwallet side (S20 additional fields)."""
-
-    shop_id: int
-    program: str | None
-    user_token: str | None
-    bank_account_token: str | None
-    terminated: bool = False
 
 
 @dataclass
@@ -376,36 +373,7 @@ def _invoice(
     )
 
 
-# -- shops ------------------------------------------------------------------------------------
-
-
-def shop_tokens(shop: Mapping[str, Any]) -> ShopTokens:
-    """The Hyperwallet fields of an S20 shop."""
-    fields: dict[str, Any] = {}
-    for entry in shop.get("shop_additional_fields") or []:
-        if isinstance(entry, Mapping) and entry.get("code"):
-            fields[str(entry["code"])] = entry.get("value")
-    return ShopTokens(
-        # not optional: parse_int_id raises rather than return None
-        shop_id=cast(int, parse_int_id(shop.get("shop_id"), field="shop_id", optional=False)),
-        program=clean_text(fields.get(PROGRAM_FIELD)),
-        user_token=clean_text(fields.get(USER_TOKEN_FIELD)),
-        bank_account_token=clean_text(fields.get(BANK_ACCOUNT_TOKEN_FIELD)),
-        terminated=upper_text(shop.get("shop_state")) == "TERMINATED",
-    )
-
-
 # -- planning ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProgramTokens:
-    """What the plan needs of a configured program (see ``hyperwallet.programs.Program``)."""
-
-    name: str
-    payment_token: str | None
-    bank_account_token: str | None  # the operator's trm- for the commission
-    ignored: bool = False
 
 
 def plan_invoice_payments(
@@ -597,18 +565,6 @@ def _id(value: Any, name: str) -> str:
     return str(value)
 
 
-def clean_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _nested(raw: Mapping[str, Any], outer: str, inner: str) -> Any:
     value = raw.get(outer)
     return value.get(inner) if isinstance(value, Mapping) else None
-
-
-def upper_text(value: Any) -> str | None:
-    text = clean_text(value)
-    return text.upper() if text else None

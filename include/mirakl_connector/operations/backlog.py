@@ -20,12 +20,14 @@ changes in between were seen. The checkpoints hold our clock's ISO instants.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mirakl_connector.core.errors import ConfigurationError
+from mirakl_connector.core.settings import checked_values
+from mirakl_connector.core.shards import shard_count
 from mirakl_connector.ledger.manual_actions import ManualActions
 
 #: changes are read from this long before the previous look (see the module docstring)
@@ -38,6 +40,26 @@ def check_sweep_hours(value: Any, setting: str) -> None:
     """Validate a ``…backlog_full_sweep_hours`` setting: a whole number of hours, at least 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{setting} must be a whole number of hours >= 1, got {value!r}")
+
+
+def sharded_backlog_values(
+    cls: type,
+    values: Mapping[str, Any] | None,
+    section: str,
+    *,
+    elsewhere: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The settings of a sharded backlog workflow, checked: :func:`checked_values`, then its
+    ``execute_shards`` and ``backlog_full_sweep_hours`` (defaults on ``cls``), named
+    ``<section>.<key>`` in the error."""
+    values = checked_values(cls, values, section, elsewhere=elsewhere)
+    checks: dict[str, Callable[[Any, str], object]] = {
+        "execute_shards": shard_count,
+        "backlog_full_sweep_hours": check_sweep_hours,
+    }
+    for key, check in checks.items():
+        check(values.get(key, getattr(cls, key)), f"{section}.{key}")
+    return values
 
 
 @dataclass(frozen=True)

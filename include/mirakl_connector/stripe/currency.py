@@ -37,7 +37,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mirakl_connector.core.errors import InvalidItemError
-from mirakl_connector.core.money import CURRENCY_EXPONENTS, currency_exponent, normalize_currency
+from mirakl_connector.core.money import (
+    CURRENCY_EXPONENTS,
+    currency_exponent,
+    format_minor,
+    normalize_currency,
+)
 
 DOC = "https://docs.stripe.com/currencies"
 
@@ -109,6 +114,15 @@ def sendable(amount: int, currency: str, operation: Operation) -> Sendable:
     if rounded.amount <= 0:
         too_small = f"Amount is below the smallest {operation} Stripe allows in {currency.upper()}"
     return Sendable(rounded.amount, rounded.residue or None, too_small=too_small)
+
+
+def positive_sendable(amount: int, currency: str, operation: Operation) -> Sendable:
+    """:func:`sendable` for an amount worked out from a Mirakl document, which may be zero or
+    negative: such an amount is ``too_small`` (aborted, never sent), with Mirakl's figure."""
+    if amount <= 0:
+        shown = format_minor(amount, currency)
+        return Sendable(amount, too_small=f"Amount must be positive, input was: {shown}")
+    return sendable(amount, currency, operation)
 
 
 def unsupported_reason(currency: str | None) -> str | None:

@@ -45,6 +45,7 @@ from typing import Generic, Protocol, TypeVar
 
 from mirakl_connector.core.errors import PaymentProviderError
 from mirakl_connector.operations.send_once import (
+    Recording,
     Refused,
     SendResult,
     Unknown,
@@ -64,7 +65,9 @@ __all__ = [
     "Unknown",
     "WriteResult",
     "Written",
+    "lacking",
     "lookup_since",
+    "write_and_record",
     "write_once",
 ]
 
@@ -83,6 +86,7 @@ class Attempted(Protocol):
 
 
 R = TypeVar("R", bound=Attempted)
+T = TypeVar("T")
 
 #: Stripe prunes an idempotency key once it is at least this old
 KEY_LIFETIME = timedelta(hours=24)
@@ -136,6 +140,37 @@ def write_once(
         find=attempt.found,
         attempt=partial(attempt.send, key=key),
     )
+
+
+def write_and_record(
+    row: R,
+    *,
+    recorded: str | None,
+    lacks: str | None,
+    new_key: str,
+    find: Callable[[R], str | None],
+    mark: Callable[[R, str], R],
+    create: Callable[[R, str], CreatedObject],
+    recording: Recording[R, T],
+) -> T:
+    """The one way a workflow sends a row to Stripe and records the answer.
+
+    A row that already holds its Stripe id (``recorded``) is recorded as created and never sent
+    again; a row that lacks what the call needs (``lacks``: why, see :func:`lacking`) is
+    recorded as refused, nothing sent; any other goes through :func:`write_once` and its answer
+    is recorded by ``recording``.
+    """
+    if recorded:
+        return recording.created(row, Written(recorded))
+    if lacks:
+        return recording.refused(row, Refused(lacks))
+    result, row = write_once(row, new_key=new_key, find=find, mark=mark, create=create)
+    return recording.record(row, result)
+
+
+def lacking(reason: str, *needed: object) -> str | None:
+    """``reason`` when any of the ``needed`` values is missing (empty, zero), else ``None``."""
+    return None if all(needed) else reason
 
 
 @dataclass(frozen=True)

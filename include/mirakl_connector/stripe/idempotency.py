@@ -20,3 +20,11 @@ def idempotency_key(*parts: object) -> str:
     if len(key) > 255:
         raise ValueError(f"idempotency key too long ({len(key)} chars): {key[:60]}...")
     return key
+
+
+def attempt_key(attempts: int, *parts: object) -> str:
+    """The key of a row's next attempt: :func:`idempotency_key` of ``parts`` for the first, with
+    ``retry<n>`` after ``n`` definite refusals (a refused request is never replayed)."""
+    if attempts:
+        parts = (*parts, f"retry{attempts}")
+    return idempotency_key(*parts)

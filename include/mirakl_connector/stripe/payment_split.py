@@ -31,9 +31,9 @@ the next scheduled run re-decides that row and sends it (once) when approved.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -46,9 +46,7 @@ from mirakl_connector.core.batch import (
 )
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.registry import Resources
-from mirakl_connector.core.settings import checked_values
-from mirakl_connector.core.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
-from mirakl_connector.ledger import Ledger
+from mirakl_connector.core.shards import DEFAULT_SHARDS, start_sharded_step
 from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.records import (
     ORDER_TRANSFER_TYPES,
@@ -58,31 +56,23 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
     TransferType,
 )
-from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import (
     MiraklOrder,
     parse_mirakl_datetime,
 )
-from mirakl_connector.operations.approval_gate import ApprovalSettings
 from mirakl_connector.operations.approvals import items_decided_since
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
-    check_sweep_hours,
     released_since,
+    sharded_backlog_values,
 )
-from mirakl_connector.operations.first_run import GoLive, go_live_from_config
-from mirakl_connector.operations.payout_provider import STRIPE, ShopProviders
+from mirakl_connector.operations.payout_provider import STRIPE
 from mirakl_connector.operations.provider_guard import (
     claim_pending,
-    default_providers,
     refuse_claimed_before_sending,
-    shop_providers,
 )
-from mirakl_connector.stripe.charge_prefetch import ChargePrefetch
-from mirakl_connector.stripe.gateway import (
-    StripeGateway,
-)
+from mirakl_connector.stripe.money_job import MoneyJob
 from mirakl_connector.stripe.specs import PAYMENT_SPLIT
 from mirakl_connector.stripe.split_deciding import Candidate, TransferDeciding
 from mirakl_connector.stripe.split_orders import OrderReading
@@ -126,49 +116,14 @@ class PaymentSplitSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentSplitSettings:
-        values = checked_values(cls, values, "payment_split")
-        shards = values.get("execute_shards", cls.execute_shards)
-        shard_count(shards, "payment_split.execute_shards")
-        check_sweep_hours(
-            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
-            "payment_split.backlog_full_sweep_hours",
-        )
-        return cls(**values)
+        return cls(**sharded_backlog_values(cls, values, "payment_split"))
 
 
-class PaymentSplit(OrderReading, TransferDeciding, TransferSending):
+class PaymentSplit(MoneyJob[PaymentSplitSettings], OrderReading, TransferDeciding, TransferSending):
     """The payment split job; see the module docstring for what each step does.
 
     Its parts live next to it: reading Mirakl (:mod:`.split_orders`), deciding
     (:mod:`.split_deciding`), sending one row (:mod:`.split_sending`)."""
-
-    def __init__(
-        self,
-        *,
-        mirakl: MiraklClient,
-        stripe: StripeGateway,
-        ledger: Ledger,
-        settings: PaymentSplitSettings,
-        run_id: str | None = None,
-        go_live: GoLive | None = None,
-        providers: ShopProviders | None = None,
-        now: Callable[[], datetime] | None = None,
-        approval: ApprovalSettings | None = None,
-    ) -> None:
-        self.mirakl = mirakl
-        self.stripe = stripe
-        self.ledger = ledger
-        self.settings = settings
-        self.run_id = run_id
-        self._now = now or (lambda: datetime.now(UTC))
-        self._charges = ChargePrefetch(stripe)
-        #: which transfers wait for a person's approval (see
-        #: mirakl_connector.operations.approval_gate)
-        self.approval = approval or ApprovalSettings()
-        #: first run without checkpoint: nothing created before this moves (see first_run)
-        self.go_live = go_live or GoLive()
-        #: which provider pays each shop (see mirakl_connector.operations.payout_provider)
-        self.providers = providers or default_providers(mirakl)
 
     def _enabled_types(self) -> list[TransferType]:
         types = []
@@ -536,13 +491,10 @@ class PaymentSplit(OrderReading, TransferDeciding, TransferSending):
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> PaymentSplit:
     """Registry entry: the job wired to the run's clients and ``config["payment_split"]``."""
-    return PaymentSplit(
-        mirakl=resources.get("mirakl"),
-        stripe=resources.get("stripe"),
-        ledger=resources.get("ledger"),
-        settings=PaymentSplitSettings.from_mapping(config.get("payment_split")),
-        run_id=run_id,
-        go_live=GoLive(go_live_from_config(config)),
-        providers=shop_providers(config, resources.get("mirakl")),
-        approval=ApprovalSettings.from_mapping(config.get("approval")),
+    return PaymentSplit.wired(
+        resources,
+        config,
+        run_id,
+        section="payment_split",
+        parse=PaymentSplitSettings.from_mapping,
     )

@@ -32,7 +32,7 @@ from mirakl_connector.ledger.records import (
     TransferStatus,
 )
 from mirakl_connector.mirakl.orders import RefundPart
-from mirakl_connector.stripe.currency import Operation, sendable
+from mirakl_connector.stripe.currency import Operation, positive_sendable, sendable
 from mirakl_connector.stripe.gateway import PaymentState
 
 PaymentLookup = Callable[[str], PaymentState]
@@ -280,18 +280,13 @@ def decide_reversal(
         if is_tax_row
         else refund_part.seller_amount_minor(tax_split=tax_split)
     )
-    row = replace(row, amount=amount, amount_residue=None, currency=refund_part.currency)
-    if amount <= 0:
-        return _tset(
-            row,
-            TransferStatus.ABORTED,
-            f"Amount must be positive, input was: {format_minor(amount, refund_part.currency)}",
-        )
     # Take back no more than the refund's seller share: round down (README "Currencies").
-    send = sendable(amount, refund_part.currency, Operation.REVERSAL)
+    send = positive_sendable(amount, refund_part.currency, Operation.REVERSAL)
+    row = replace(
+        row, amount=send.amount, amount_residue=send.residue, currency=refund_part.currency
+    )
     if send.unsupported:
         return _tset(row, TransferStatus.FAILED, send.unsupported)
-    row = replace(row, amount=send.amount, amount_residue=send.residue)
     if send.too_small:
         return _tset(row, TransferStatus.ABORTED, send.too_small)
     return _tset(row, TransferStatus.PENDING, None)

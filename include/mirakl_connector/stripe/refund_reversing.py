@@ -44,12 +44,12 @@ from mirakl_connector.operations.send_once import (
     Unknown,
     record_in_doubt,
 )
-from mirakl_connector.stripe.exactly_once import write_once
+from mirakl_connector.stripe.exactly_once import lacking, write_and_record
 from mirakl_connector.stripe.gateway import (
     CreatedObject,
     StripeGateway,
-    idempotency_key,
 )
+from mirakl_connector.stripe.idempotency import attempt_key
 from mirakl_connector.stripe.lookups import find_reversal
 from mirakl_connector.stripe.refund_decisions import (
     decide_reversal,
@@ -61,13 +61,13 @@ from mirakl_connector.stripe.refund_rows import (
     wanted_refund,
 )
 from mirakl_connector.stripe.sendable import present
-from mirakl_connector.stripe.split_sending import transfer_outcome
+from mirakl_connector.stripe.split_sending import TransferRecording, transfer_outcome
 
 #: rows (and refunds) read from the ledger in one call
 CHUNK_SIZE = 100
 
 
-class ReversalMaking:
+class ReversalMaking(TransferRecording):
     """The ``reverse`` step's deciding and per-row send (mixed into
     :class:`.refunds.PaymentRefund`)."""
 
@@ -240,27 +240,24 @@ class ReversalMaking:
 
     def _reverse(self, row: TransferRecord) -> ItemOutcome:
         """Create (or recover) the Stripe reversal of one PENDING row, and record it."""
-        if row.transfer_id:
-            return self._record(row, TransferStatus.CREATED, None)
-        if not row.transaction_id or not row.amount:
-            return self._record(
-                row, TransferStatus.FAILED, "PENDING reversal lacks transfer or amount"
-            )
-        result, row = write_once(
+        return write_and_record(
             row,
-            new_key=_reversal_key(row),
+            recorded=row.transfer_id,
+            lacks=lacking(
+                "PENDING reversal lacks transfer or amount", row.transaction_id, row.amount
+            ),
+            new_key=attempt_key(row.attempts, "reversal", row.mirakl_id),
             find=self._find_reversal,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_reversal,
-        )
-        recording = Recording(
-            created=lambda r, written: self._record(
-                replace(r, transfer_id=written.object_id), TransferStatus.CREATED, None
+            recording=Recording(
+                created=lambda r, written: self._record(
+                    replace(r, transfer_id=written.object_id), TransferStatus.CREATED, None
+                ),
+                refused=lambda r, refused: self._record(r, TransferStatus.FAILED, refused.message),
+                unknown=self._reversal_unknown,
             ),
-            refused=lambda r, refused: self._record(r, TransferStatus.FAILED, refused.message),
-            unknown=self._reversal_unknown,
         )
-        return recording.record(row, result)
 
     def _reversal_unknown(self, row: TransferRecord, unknown: Unknown) -> ItemOutcome:
         save = partial(self.ledger.save_transfers, run_id=self.run_id)
@@ -278,20 +275,6 @@ class ReversalMaking:
 
     def _find_reversal(self, row: TransferRecord) -> str | None:
         return find_reversal(self.stripe, row)
-
-    def _record(
-        self, row: TransferRecord, status: TransferStatus, reason: str | None
-    ) -> ItemOutcome:
-        row = replace(row, status=status, status_reason=reason)
-        self.ledger.save_transfers([row], run_id=self.run_id)
-        return transfer_outcome(row)
-
-
-def _reversal_key(row: TransferRecord) -> str:
-    parts: list[object] = ["reversal", row.mirakl_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
 
 
 def _parse(parser: Callable[[Any], MiraklOrder], raw: Any) -> MiraklOrder | InvalidItemError:

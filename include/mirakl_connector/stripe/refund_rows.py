@@ -3,7 +3,7 @@ reversal rows are reported (shared by the steps of :mod:`.refunds`)."""
 
 from __future__ import annotations
 
-from mirakl_connector.core.batch import ItemOutcome
+from mirakl_connector.core.batch import ItemOutcome, outcome_of
 from mirakl_connector.ledger.records import (
     TAX_SUFFIX,
     RefundRecord,
@@ -30,12 +30,4 @@ def refund_id_of(mirakl_id: str) -> str:
 
 
 def refund_outcome(row: RefundRecord) -> ItemOutcome:
-    return ItemOutcome(
-        item_id=row.mirakl_refund_id,
-        status=str(row.status),
-        reason=row.status_reason,
-        amount=row.amount,
-        currency=row.currency,
-        failed=row.status is RefundStatus.FAILED,
-        residue=row.amount_residue,
-    )
+    return outcome_of(row, row.mirakl_refund_id, failed=row.status is RefundStatus.FAILED)

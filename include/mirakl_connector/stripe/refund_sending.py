@@ -32,12 +32,12 @@ from mirakl_connector.operations.send_once import (
     Written,
     record_in_doubt,
 )
-from mirakl_connector.stripe.exactly_once import write_once
+from mirakl_connector.stripe.exactly_once import lacking, write_and_record
 from mirakl_connector.stripe.gateway import (
     CreatedObject,
     StripeGateway,
-    idempotency_key,
 )
+from mirakl_connector.stripe.idempotency import attempt_key
 from mirakl_connector.stripe.lookups import find_refund
 from mirakl_connector.stripe.refund_rows import (
     refund_outcome,
@@ -57,22 +57,20 @@ class RefundSending:
         """Create (or recover) the Stripe refund of one row; store its id at once."""
         if row.stripe_refund_id:
             return refund_outcome(row), row
-        if not row.transaction_id or not row.amount:
-            row = self._save_refund(
-                row, RefundStatus.FAILED, "PENDING refund lacks payment or amount"
-            )
-            return refund_outcome(row), row
-        result, row = write_once(
+        return write_and_record(
             row,
-            new_key=_refund_key(row),
+            recorded=None,  # a row with its refund id was answered above, and not saved again
+            lacks=lacking("PENDING refund lacks payment or amount", row.transaction_id, row.amount),
+            new_key=attempt_key(row.attempts, "refund", row.mirakl_refund_id),
             find=self._find_refund,
             mark=partial(self.ledger.mark_refund_attempt, run_id=self.run_id),
             create=self._create_refund,
+            recording=Recording(
+                created=self._refund_created,
+                refused=self._refund_refused,
+                unknown=self._refund_unknown,
+            ),
         )
-        recording = Recording(
-            created=self._refund_created, refused=self._refund_refused, unknown=self._refund_unknown
-        )
-        return recording.record(row, result)
 
     def _refund_created(
         self, row: RefundRecord, written: Written
@@ -205,14 +203,6 @@ class RefundSending:
         row = replace(row, status=status, status_reason=reason)
         [saved] = self.ledger.save_refunds([row], run_id=self.run_id)
         return saved
-
-
-def _refund_key(row: RefundRecord) -> str:
-    """``…:refund:<mirakl refund id>``, ``…:retry<n>`` after a definite Stripe refusal."""
-    parts: list[object] = ["refund", row.mirakl_refund_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
 
 
 def _mirakl_amount(row: RefundRecord) -> Any:

@@ -36,8 +36,7 @@ from typing import Any
 from mirakl_connector.core.batch import BatchSummary, ItemOutcome, chunked, run_batch
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.core.registry import Resources
-from mirakl_connector.core.settings import checked_values
-from mirakl_connector.core.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
+from mirakl_connector.core.shards import DEFAULT_SHARDS, start_sharded_step
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.claims import ClaimKind
 from mirakl_connector.ledger.records import (
@@ -56,8 +55,8 @@ from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
-    check_sweep_hours,
     released_since,
+    sharded_backlog_values,
 )
 from mirakl_connector.operations.first_run import GoLive, go_live_from_config
 from mirakl_connector.operations.payout_provider import STRIPE, ShopProviders
@@ -121,14 +120,7 @@ class PaymentRefundSettings:
     def from_mapping(cls, values: Mapping[str, Any] | None) -> PaymentRefundSettings:
         # the tax split is one setting of the split, which the refunds follow
         tax_split = {"tax_split_enabled": "payment_split", "tax_account": "payment_split"}
-        values = checked_values(cls, values, "payment_refund", elsewhere=tax_split)
-        shards = values.get("execute_shards", cls.execute_shards)
-        shard_count(shards, "payment_refund.execute_shards")
-        check_sweep_hours(
-            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
-            "payment_refund.backlog_full_sweep_hours",
-        )
-        return cls(**values)
+        return cls(**sharded_backlog_values(cls, values, "payment_refund", elsewhere=tax_split))
 
 
 class PaymentRefund(RefundDeciding, RefundSending, ReversalMaking):

@@ -36,9 +36,9 @@ is re-decided every run, so the run after a person's approval sends it (once).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from mirakl_connector.core.batch import (
@@ -50,9 +50,7 @@ from mirakl_connector.core.batch import (
 from mirakl_connector.core.errors import ConfigurationError, InvalidItemError
 from mirakl_connector.core.ids import parse_int_id
 from mirakl_connector.core.registry import Resources
-from mirakl_connector.core.settings import checked_values
-from mirakl_connector.core.shards import DEFAULT_SHARDS, shard_count, start_sharded_step
-from mirakl_connector.ledger import Ledger
+from mirakl_connector.core.shards import DEFAULT_SHARDS, start_sharded_step
 from mirakl_connector.ledger.manual_rules import is_held_record
 from mirakl_connector.ledger.records import (
     INVOICE_TRANSFER_TYPES,
@@ -60,22 +58,14 @@ from mirakl_connector.ledger.records import (
     PayoutStatus,
     TransferStatus,
 )
-from mirakl_connector.mirakl.client import MiraklClient
 from mirakl_connector.mirakl.orders import parse_mirakl_datetime
-from mirakl_connector.operations.approval_gate import ApprovalSettings
 from mirakl_connector.operations.backlog import (
     DEFAULT_SWEEP_HOURS,
     BacklogClock,
-    check_sweep_hours,
     released_since,
+    sharded_backlog_values,
 )
-from mirakl_connector.operations.first_run import GoLive, go_live_from_config
-from mirakl_connector.operations.payout_provider import ShopProviders
-from mirakl_connector.operations.provider_guard import (
-    default_providers,
-    shop_providers,
-)
-from mirakl_connector.stripe.gateway import StripeGateway
+from mirakl_connector.stripe.money_job import MoneyJob
 from mirakl_connector.stripe.settlement_deciding import SettlementDeciding
 from mirakl_connector.stripe.settlement_decisions import (
     FUNDS_REASON_PREFIX,
@@ -129,49 +119,14 @@ class SettlementSettings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> SettlementSettings:
-        values = checked_values(cls, values, "seller_settlement")
-        shard_count(
-            values.get("execute_shards", cls.execute_shards), "seller_settlement.execute_shards"
-        )
-        check_sweep_hours(
-            values.get("backlog_full_sweep_hours", cls.backlog_full_sweep_hours),
-            "seller_settlement.backlog_full_sweep_hours",
-        )
-        return cls(**values)
+        return cls(**sharded_backlog_values(cls, values, "seller_settlement"))
 
 
-class SellerSettlement(SettlementDeciding, SettlementSending):
+class SellerSettlement(MoneyJob[SettlementSettings], SettlementDeciding, SettlementSending):
     """The settlement job; see the module docstring for what each step does.
 
     Its parts live next to it: deciding the rows (:mod:`.settlement_deciding`), sending one
     transfer or payout (:mod:`.settlement_sending`), the rows (:mod:`.settlement_rows`)."""
-
-    def __init__(
-        self,
-        *,
-        mirakl: MiraklClient,
-        stripe: StripeGateway,
-        ledger: Ledger,
-        settings: SettlementSettings,
-        run_id: str | None = None,
-        go_live: GoLive | None = None,
-        providers: ShopProviders | None = None,
-        now: Callable[[], datetime] | None = None,
-        approval: ApprovalSettings | None = None,
-    ) -> None:
-        self.mirakl = mirakl
-        self.stripe = stripe
-        self.ledger = ledger
-        self.settings = settings
-        self.run_id = run_id
-        #: which transfers and payouts wait for a person's approval
-        #: (mirakl_connector.operations.approval_gate)
-        self.approval = approval or ApprovalSettings()
-        #: first run without checkpoint: nothing created before this moves (see first_run)
-        self.go_live = go_live or GoLive()
-        #: which provider pays each shop (see mirakl_connector.operations.payout_provider)
-        self.providers = providers or default_providers(mirakl)
-        self._now = now or (lambda: datetime.now(UTC))
 
     # -- plan ------------------------------------------------------------------------------
 
@@ -491,15 +446,12 @@ class SellerSettlement(SettlementDeciding, SettlementSending):
 
 def build(resources: Resources, config: Mapping[str, Any], run_id: str | None) -> SellerSettlement:
     """Registry entry: the job wired to the run's clients and ``config["seller_settlement"]``."""
-    return SellerSettlement(
-        mirakl=resources.get("mirakl"),
-        stripe=resources.get("stripe"),
-        ledger=resources.get("ledger"),
-        settings=SettlementSettings.from_mapping(config.get("seller_settlement")),
-        run_id=run_id,
-        go_live=GoLive(go_live_from_config(config)),
-        providers=shop_providers(config, resources.get("mirakl")),
-        approval=ApprovalSettings.from_mapping(config.get("approval")),
+    return SellerSettlement.wired(
+        resources,
+        config,
+        run_id,
+        section="seller_settlement",
+        parse=SettlementSettings.from_mapping,
     )
 
 

@@ -54,7 +54,7 @@ from mirakl_connector.ledger.records import (
 )
 from mirakl_connector.mirakl.invoices import read_iv01
 from mirakl_connector.operations.approval_gate import ApprovalGate, gate_payout, gate_transfer
-from mirakl_connector.stripe.currency import Operation, sendable
+from mirakl_connector.stripe.currency import Operation, positive_sendable
 from mirakl_connector.stripe.kyc_rules import unknown_status_reason
 
 #: Which ``summary`` field each invoice transfer takes its amount from.
@@ -141,16 +141,10 @@ def decide_invoice_transfer(
     if not invoice.shop_id:
         return _transfer(row, TransferStatus.ABORTED, "No shop ID provided")
     amount = invoice.transfer_amount_minor(transfer_type)
-    row = replace(row, amount=amount, amount_residue=None, currency=invoice.currency)
-    if amount <= 0:
-        shown = format_minor(amount, invoice.currency)
-        return _transfer(
-            row, TransferStatus.ABORTED, f"Amount must be positive, input was: {shown}"
-        )
-    send = sendable(amount, invoice.currency, Operation.TRANSFER)
+    send = positive_sendable(amount, invoice.currency, Operation.TRANSFER)
+    row = replace(row, amount=send.amount, amount_residue=send.residue, currency=invoice.currency)
     if send.unsupported:  # before any Stripe call
         return _transfer(row, TransferStatus.FAILED, send.unsupported)
-    row = replace(row, amount=send.amount, amount_residue=send.residue)
     if send.too_small:
         return _transfer(row, TransferStatus.ABORTED, send.too_small)
     blocker = _shop_blocker(invoice.shop_id, shop_mapping)
@@ -204,16 +198,11 @@ def decide_payout(
         return _payout(row, PayoutStatus.CREATED, None)
     if not invoice.shop_id:
         return _payout(row, PayoutStatus.ABORTED, "No shop ID provided")
-    amount = invoice.payout_amount_minor()
-    row = replace(row, amount=amount, amount_residue=None)
-    if amount <= 0:
-        shown = format_minor(amount, invoice.currency)
-        return _payout(row, PayoutStatus.ABORTED, f"Amount must be positive, input was: {shown}")
     # HUF/TWD pay out whole units only: round down, the rest stays on the seller's balance.
-    send = sendable(amount, invoice.currency, Operation.PAYOUT)
+    send = positive_sendable(invoice.payout_amount_minor(), invoice.currency, Operation.PAYOUT)
+    row = replace(row, amount=send.amount, amount_residue=send.residue)
     if send.unsupported:  # before any Stripe call
         return _payout(row, PayoutStatus.FAILED, send.unsupported)
-    row = replace(row, amount=send.amount, amount_residue=send.residue)
     if send.too_small:
         return _payout(row, PayoutStatus.ABORTED, send.too_small)
     blocker = _shop_blocker(invoice.shop_id, shop_mapping)

@@ -12,9 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar, overload
 
-from mirakl_connector.core.batch import (
-    ItemOutcome,
-)
+from mirakl_connector.core.batch import ItemOutcome, outcome_of
 from mirakl_connector.core.errors import InvalidItemError
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import (
@@ -129,16 +127,9 @@ def item_id_of(row: Row) -> str:
 
 
 def row_outcome(row: Row, *, failed: bool | None = None) -> ItemOutcome:
-    is_failed = row.status in (TransferStatus.FAILED, PayoutStatus.FAILED)
-    return ItemOutcome(
-        item_id=item_id_of(row),
-        status=str(row.status),
-        reason=row.status_reason,
-        amount=row.amount,
-        currency=row.currency,
-        failed=is_failed if failed is None else failed,
-        residue=row.amount_residue,
-    )
+    if failed is None:
+        failed = row.status in (TransferStatus.FAILED, PayoutStatus.FAILED)
+    return outcome_of(row, item_id_of(row), failed=failed)
 
 
 @overload

@@ -40,8 +40,9 @@ from mirakl_connector.operations.send_once import (
 )
 from mirakl_connector.stripe.currency import from_api
 from mirakl_connector.stripe.event_handlers import payout_failure_reason
-from mirakl_connector.stripe.exactly_once import write_once
-from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway, idempotency_key
+from mirakl_connector.stripe.exactly_once import lacking, write_and_record
+from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway
+from mirakl_connector.stripe.idempotency import attempt_key
 from mirakl_connector.stripe.lookups import find_payout, find_transfer
 from mirakl_connector.stripe.sendable import present
 from mirakl_connector.stripe.settlement_decisions import (
@@ -94,24 +95,25 @@ class SettlementSending(RowSaving):
         return keep
 
     def _send_transfer(self, row: TransferRecord) -> ItemOutcome:
-        if row.transfer_id:
-            return self._record_transfer(row, TransferStatus.CREATED, None)
-        if not row.destination_account or not row.amount or not row.currency:
-            reason = "PENDING row lacks destination or amount"
-            return self._record_transfer(row, TransferStatus.FAILED, reason)
-        result, row = write_once(
+        return write_and_record(
             row,
-            new_key=_new_transfer_key(row),
+            recorded=row.transfer_id,
+            lacks=lacking(
+                "PENDING row lacks destination or amount",
+                row.destination_account,
+                row.amount,
+                row.currency,
+            ),
+            new_key=attempt_key(row.attempts, "transfer", row.type, row.mirakl_id),
             find=self._find_transfer,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_transfer,
+            recording=Recording(
+                created=self._transfer_created,
+                refused=self._transfer_refused,
+                unknown=partial(self._unknown, save=self.ledger.save_transfers),
+            ),
         )
-        recording = Recording(
-            created=self._transfer_created,
-            refused=self._transfer_refused,
-            unknown=partial(self._unknown, save=self.ledger.save_transfers),
-        )
-        return recording.record(row, result)
 
     def _transfer_created(self, row: TransferRecord, written: Written) -> ItemOutcome:
         row = replace(row, transfer_id=written.object_id)
@@ -166,24 +168,25 @@ class SettlementSending(RowSaving):
         return found
 
     def _send_payout(self, row: PayoutRecord) -> ItemOutcome:
-        if row.payout_id:
-            return self._record_payout(row, PayoutStatus.CREATED, None)
-        if not row.stripe_account_id or not row.amount or not row.currency:
-            reason = "PENDING payout lacks account or amount"
-            return self._record_payout(row, PayoutStatus.FAILED, reason)
-        result, row = write_once(
+        return write_and_record(
             row,
-            new_key=_new_payout_key(row),
+            recorded=row.payout_id,
+            lacks=lacking(
+                "PENDING payout lacks account or amount",
+                row.stripe_account_id,
+                row.amount,
+                row.currency,
+            ),
+            new_key=attempt_key(row.attempts, "payout", row.mirakl_invoice_id),
             find=self._find_payout,
             mark=partial(self.ledger.mark_payout_attempt, run_id=self.run_id),
             create=self._create_payout,
+            recording=Recording(
+                created=self._payout_created,
+                refused=self._payout_refused,
+                unknown=partial(self._unknown, save=self.ledger.save_payouts),
+            ),
         )
-        recording = Recording(
-            created=self._payout_created,
-            refused=self._payout_refused,
-            unknown=partial(self._unknown, save=self.ledger.save_payouts),
-        )
-        return recording.record(row, result)
 
     def _payout_created(self, row: PayoutRecord, written: Written) -> ItemOutcome:
         row = replace(row, payout_id=written.object_id)
@@ -266,19 +269,3 @@ class SettlementSending(RowSaving):
         row = replace(row, status=status, status_reason=reason)
         self.ledger.save_payouts([row], run_id=self.run_id)
         return row_outcome(row)
-
-
-def _new_transfer_key(row: TransferRecord) -> str:
-    """``…:transfer:<type>:<invoice id>``, ``…:retry<n>`` after a definite refusal."""
-    parts: list[object] = ["transfer", row.type, row.mirakl_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
-
-
-def _new_payout_key(row: PayoutRecord) -> str:
-    """``…:payout:<invoice id>``, ``…:retry<n>`` after a definite refusal."""
-    parts: list[object] = ["payout", row.mirakl_invoice_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)

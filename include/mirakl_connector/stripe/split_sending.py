@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from functools import partial
 
-from mirakl_connector.core.batch import ItemOutcome
+from mirakl_connector.core.batch import ItemOutcome, outcome_of
 from mirakl_connector.ledger import Ledger
 from mirakl_connector.ledger.records import TAX_SUFFIX, TransferRecord, TransferStatus
 from mirakl_connector.operations.send_once import (
@@ -22,14 +22,30 @@ from mirakl_connector.operations.send_once import (
     Written,
     record_in_doubt,
 )
-from mirakl_connector.stripe.exactly_once import write_once
-from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway, idempotency_key
+from mirakl_connector.stripe.exactly_once import lacking, write_and_record
+from mirakl_connector.stripe.gateway import CreatedObject, StripeGateway
+from mirakl_connector.stripe.idempotency import attempt_key
 from mirakl_connector.stripe.lookups import find_transfer
 
 log = logging.getLogger("mirakl_connector.stripe.payment_split")
 
 
-class TransferSending:
+class TransferRecording:
+    """Recording an order transfer or reversal row with its status: shared by the split's
+    send (:class:`TransferSending`) and the refunds' reversals (:mod:`.refund_reversing`)."""
+
+    ledger: Ledger
+    run_id: str | None
+
+    def _record(
+        self, row: TransferRecord, status: TransferStatus, reason: str | None
+    ) -> ItemOutcome:
+        row = replace(row, status=status, status_reason=reason)
+        self.ledger.save_transfers([row], run_id=self.run_id)
+        return transfer_outcome(row)
+
+
+class TransferSending(TransferRecording):
     """The ``execute`` step's per-row send, mixed into :class:`.payment_split.PaymentSplit`."""
 
     stripe: StripeGateway
@@ -38,21 +54,23 @@ class TransferSending:
 
     def _send(self, row: TransferRecord) -> ItemOutcome:
         """Create (or recover) the Stripe transfer of one PENDING row, and record it."""
-        if row.transfer_id:
-            return self._record(row, TransferStatus.CREATED, None)
-        if not row.destination_account or not row.amount or not row.currency:
-            return self._record(
-                row, TransferStatus.FAILED, "PENDING row lacks destination or amount"
-            )
-        result, row = write_once(
+        return write_and_record(
             row,
-            new_key=_new_key(row),
+            recorded=row.transfer_id,
+            lacks=lacking(
+                "PENDING row lacks destination or amount",
+                row.destination_account,
+                row.amount,
+                row.currency,
+            ),
+            new_key=attempt_key(row.attempts, "transfer", row.type, row.mirakl_id),
             find=self._find,
             mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create,
+            recording=Recording(
+                created=self._created, refused=self._refused, unknown=self._unknown
+            ),
         )
-        recording = Recording(created=self._created, refused=self._refused, unknown=self._unknown)
-        return recording.record(row, result)
 
     def _created(self, row: TransferRecord, written: Written) -> ItemOutcome:
         if written.replayed:
@@ -89,33 +107,10 @@ class TransferSending:
     def _find(self, row: TransferRecord) -> str | None:
         return find_transfer(self.stripe, row)
 
-    def _record(
-        self, row: TransferRecord, status: TransferStatus, reason: str | None
-    ) -> ItemOutcome:
-        row = replace(row, status=status, status_reason=reason)
-        self.ledger.save_transfers([row], run_id=self.run_id)
-        return transfer_outcome(row)
-
-
-def _new_key(row: TransferRecord) -> str:
-    """``…:<type>:<mirakl id>`` for the first attempt, ``…:retry<n>`` after a definite failure."""
-    parts: list[object] = ["transfer", row.type, row.mirakl_id]
-    if row.attempts:
-        parts.append(f"retry{row.attempts}")
-    return idempotency_key(*parts)
-
 
 def transfer_outcome(row: TransferRecord) -> ItemOutcome:
     """The item outcome of an order transfer row as it stands."""
-    return ItemOutcome(
-        item_id=row.mirakl_id,
-        status=str(row.status),
-        reason=row.status_reason,
-        amount=row.amount,
-        currency=row.currency,
-        failed=row.status is TransferStatus.FAILED,
-        residue=row.amount_residue,
-    )
+    return outcome_of(row, row.mirakl_id, failed=row.status is TransferStatus.FAILED)
 
 
 def order_id_of(mirakl_id: str) -> str:

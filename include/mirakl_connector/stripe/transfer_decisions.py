@@ -32,11 +32,10 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from mirakl_connector.core.errors import PaymentProviderError
-from mirakl_connector.core.money import format_minor
 from mirakl_connector.ledger.records import AccountMapping, TransferRecord, TransferStatus
 from mirakl_connector.mirakl.orders import MiraklOrder
 from mirakl_connector.operations.approval_gate import ApprovalGate, gate_transfer
-from mirakl_connector.stripe.currency import Operation, sendable, unsupported_reason
+from mirakl_connector.stripe.currency import Operation, positive_sendable, unsupported_reason
 from mirakl_connector.stripe.gateway import PaymentState
 from mirakl_connector.stripe.kyc_rules import holds_transfers, unknown_status_reason
 
@@ -123,15 +122,8 @@ def decide_order_transfer(
     amount = (
         order.tax_amount_minor() if is_tax_row else order.seller_amount_minor(tax_split=tax_split)
     )
-    row = replace(row, amount=amount, amount_residue=None, currency=order.currency)
-    if amount <= 0:
-        return _set(
-            row,
-            TransferStatus.ABORTED,
-            f"Amount must be positive, input was: {format_minor(amount, order.currency)}",
-        )
-    send = sendable(amount, order.currency, Operation.TRANSFER)  # supported: checked above
-    row = replace(row, amount=send.amount, amount_residue=send.residue)
+    send = positive_sendable(amount, order.currency, Operation.TRANSFER)  # supported: see above
+    row = replace(row, amount=send.amount, amount_residue=send.residue, currency=order.currency)
     if send.too_small:
         return _set(row, TransferStatus.ABORTED, send.too_small)
     return gate_transfer(row, approval)
