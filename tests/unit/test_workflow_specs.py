@@ -6,7 +6,6 @@ not have would only fail when that task ran, so it fails here.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import typing
@@ -22,23 +21,17 @@ from mirakl_connector.core.workflow_spec import StepSpec, WorkflowSpec
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "scripts" / "demo-config.json"
 SPEC_LIST = sorted(SPECS.values(), key=lambda spec: spec.name)
-SPEC_MODULES = [
-    importlib.import_module(f"mirakl_connector.{package}.specs")
-    for package in ("stripe", "hyperwallet", "operations", "reconciliation")
-]
 
 
 def _job_class(spec: WorkflowSpec[typing.Any]) -> type:
-    """The class ``spec`` is declared with (``NAME: WorkflowSpec[Job]`` in its specs module; the
-    builder imports the workflow module only when called)."""
-    for module in SPEC_MODULES:
-        for name, value in vars(module).items():
-            if value is spec:
-                hints = typing.get_type_hints(module, globalns=_checking_namespace(module))
-                (job,) = typing.get_args(hints[name])
-                assert inspect.isclass(job), (spec.name, job)
-                return job
-    raise AssertionError(f"{spec.name} is declared in no specs module")
+    """The class ``spec.builder`` returns, read from the workflow module's own ``build``
+    annotation (the builder imports that module when called)."""
+    module = inspect.getmodule(spec.builder)
+    assert module is not None
+    hints = typing.get_type_hints(spec.builder, globalns=_checking_namespace(module))
+    job = hints["return"]
+    assert inspect.isclass(job), (spec.name, job)
+    return job
 
 
 def _checking_namespace(module: typing.Any) -> dict[str, typing.Any]:

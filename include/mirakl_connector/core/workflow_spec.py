@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 from mirakl_connector.core.errors import ConfigurationError
@@ -102,46 +101,3 @@ class WorkflowSpec(Generic[JobT]):
     def build(self, resources: Resources, config: Mapping[str, Any], run_id: str | None) -> JobT:
         """The job of one run of this workflow."""
         return self.builder(resources, config, run_id)
-
-
-@dataclass(frozen=True)
-class LazyBuilder:
-    """A spec's builder: the ``build(resources, config, run_id)`` of the workflow ``module``,
-    imported when called (the DAG files parse the specs without loading any workflow)."""
-
-    module: str
-
-    def __call__(self, resources: Resources, config: Mapping[str, Any], run_id: str | None) -> Any:
-        build: Builder[Any] = import_module(self.module).build
-        return build(resources, config, run_id)
-
-
-def lazy_spec(
-    name: str,
-    module: str,
-    *steps: StepSpec,
-    section: str | None = "",
-    settings: str | None = None,
-) -> WorkflowSpec[Any]:
-    """The spec of the workflow ``name``, whose job is built by ``module.build`` on call.
-
-    :param steps: the job's steps the DAGs may run.
-    :param section: its section of the configuration: its ``name`` unless given (``None``:
-        it reads only shared sections).
-    :param settings: its settings class, by its name in ``module`` (imported on call).
-
-    The specs module declares it ``WorkflowSpec[Job]``; a unit test checks that ``build``
-    returns that class and that each step is a method of it.
-    """
-
-    def settings_class() -> type[Any]:
-        found: type[Any] = getattr(import_module(module), str(settings))
-        return found
-
-    return WorkflowSpec(
-        name=name,
-        section=name if section == "" else section,
-        settings=settings_class if settings else None,
-        builder=LazyBuilder(module),
-        steps=steps,
-    )
