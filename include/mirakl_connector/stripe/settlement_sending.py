@@ -59,6 +59,7 @@ from mirakl_connector.stripe.settlement_rows import (
     stripe_id_of,
 )
 from mirakl_connector.stripe.specs import SELLER_SETTLEMENT
+from mirakl_connector.stripe.split_sending import send_transfer_row
 
 log = logging.getLogger("mirakl_connector.stripe.settlement")
 
@@ -95,18 +96,11 @@ class SettlementSending(RowSaving):
         return keep
 
     def _send_transfer(self, row: TransferRecord) -> ItemOutcome:
-        return write_and_record(
+        return send_transfer_row(
             row,
-            recorded=row.transfer_id,
-            lacks=lacking(
-                "PENDING row lacks destination or amount",
-                row.destination_account,
-                row.amount,
-                row.currency,
-            ),
-            new_key=attempt_key(row.attempts, "transfer", row.type, row.mirakl_id),
+            ledger=self.ledger,
+            run_id=self.run_id,
             find=self._find_transfer,
-            mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create_transfer,
             recording=Recording(
                 created=self._transfer_created,

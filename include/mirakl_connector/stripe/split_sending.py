@@ -9,6 +9,7 @@ at Stripe (its call, its lookup, its key) and how each answer is recorded in the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
@@ -54,18 +55,11 @@ class TransferSending(TransferRecording):
 
     def _send(self, row: TransferRecord) -> ItemOutcome:
         """Create (or recover) the Stripe transfer of one PENDING row, and record it."""
-        return write_and_record(
+        return send_transfer_row(
             row,
-            recorded=row.transfer_id,
-            lacks=lacking(
-                "PENDING row lacks destination or amount",
-                row.destination_account,
-                row.amount,
-                row.currency,
-            ),
-            new_key=attempt_key(row.attempts, "transfer", row.type, row.mirakl_id),
+            ledger=self.ledger,
+            run_id=self.run_id,
             find=self._find,
-            mark=partial(self.ledger.mark_transfer_attempt, run_id=self.run_id),
             create=self._create,
             recording=Recording(
                 created=self._created, refused=self._refused, unknown=self._unknown
@@ -116,3 +110,36 @@ def transfer_outcome(row: TransferRecord) -> ItemOutcome:
 def order_id_of(mirakl_id: str) -> str:
     """The Mirakl order of a transfer row (its ``_TAX`` twin's included)."""
     return mirakl_id.removesuffix(TAX_SUFFIX)
+
+
+def send_transfer_row(
+    row: TransferRecord,
+    *,
+    ledger: Ledger,
+    run_id: str | None,
+    find: Callable[[TransferRecord], str | None],
+    create: Callable[[TransferRecord, str], CreatedObject],
+    recording: Recording[TransferRecord, ItemOutcome],
+) -> ItemOutcome:
+    """The one way a Stripe transfer row (an order's, an invoice's) is sent and recorded.
+
+    Both the payment split and the seller settlement send :class:`TransferRecord` rows: the
+    same required fields, the same key (``transfer:<type>:<Mirakl id>``, ``:retry<n>`` after
+    refusals) and the same attempt mark; they differ in how the transfer is looked up, created
+    (its metadata) and recorded.
+    """
+    return write_and_record(
+        row,
+        recorded=row.transfer_id,
+        lacks=lacking(
+            "PENDING row lacks destination or amount",
+            row.destination_account,
+            row.amount,
+            row.currency,
+        ),
+        new_key=attempt_key(row.attempts, "transfer", row.type, row.mirakl_id),
+        find=find,
+        mark=partial(ledger.mark_transfer_attempt, run_id=run_id),
+        create=create,
+        recording=recording,
+    )
