@@ -41,7 +41,7 @@ run() {  # run NAME COMMAND...: one check, its outcome on one line
 
 run "ruff check" ruff check "${PATHS[@]}"
 run "ruff format" ruff format --check "${PATHS[@]}"
-run "import contracts" bash -c 'cd include && lint-imports --no-cache --config ../.importlinter'
+run "import contracts" bash -c 'cd include && lint-imports --no-cache ../.importlinter'
 run "mypy" mypy --config-file mypy.ini
 
 if [ "${#failed[@]}" -gt 0 ]; then

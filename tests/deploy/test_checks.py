@@ -58,7 +58,7 @@ def test_check_script_runs_every_check_and_fails_when_one_fails():
     assert 'run "ruff check" ruff check "${PATHS[@]}"' in code
     assert 'run "ruff format" ruff format --check "${PATHS[@]}"' in code
     assert "PATHS=(include tests dags plugins bench scripts)" in code
-    assert "cd include && lint-imports --no-cache --config ../.importlinter" in code
+    assert "cd include && lint-imports --no-cache ../.importlinter" in code
     assert 'PYTHONPATH="$REPO_ROOT/include:$REPO_ROOT/include/sandbox' in code
     assert 'run "mypy" mypy --config-file mypy.ini' in code
     assert re.search(r'if \[ "\$\{#failed\[@\]\}" -gt 0 \]; then\n[^\n]*\n\s+exit 1', code)
