@@ -41,6 +41,9 @@ TABLES = {table.key: table for table in SCRIPT.TABLES}
 #: The names a ladder assigns a reason text to.
 REASON_NAMES = {"reason", "hold", "skip", "status_reason"}
 
+#: The reason fields a helper fills in its answer (``Sendable(amount, too_small=f"...")``).
+REASON_KEYWORDS = {"unsupported", "too_small"}
+
 #: Helpers whose text a ladder records as the reason (the call, not a literal, is in the ladder).
 REASON_HELPERS = {
     "stripe-transfer": (
@@ -51,6 +54,11 @@ REASON_HELPERS = {
     "stripe-refund": (
         ("mirakl_connector.stripe.currency", "unsupported_reason"),
         ("mirakl_connector.stripe.currency", "sendable"),
+    ),
+    "stripe-reversal": (
+        ("mirakl_connector.stripe.currency", "unsupported_reason"),
+        ("mirakl_connector.stripe.currency", "sendable"),
+        ("mirakl_connector.stripe.currency", "positive_sendable"),
     ),
     "stripe-settlement": (
         ("mirakl_connector.stripe.kyc_rules", "unknown_status_reason"),
@@ -76,6 +84,7 @@ def test_every_table_is_in_the_readme_and_its_dags():
         "stripe-transfer",
         "stripe-capture",
         "stripe-refund",
+        "stripe-reversal",
         "stripe-settlement",
         "hyperwallet-invoice-payment",
     }
@@ -207,13 +216,17 @@ def _status_reasons(function: ast.FunctionDef, constants: dict[str, str] | None 
 
 
 def _returned_texts(function: ast.FunctionDef, constants: dict[str, str] | None = None) -> set[str]:
-    """The literals a helper returns or assigns whole (its reason texts)."""
+    """The literals a helper returns or assigns whole, or passes as a reason field of its answer
+    (``too_small=f"..."``): its reason texts."""
     found = set()
     for node in ast.walk(function):
-        if isinstance(node, (ast.Return, ast.Assign)) and node.value is not None:
-            text = _template(node.value, constants)
-            if text is not None:
-                found.add(text)
+        value = None
+        if isinstance(node, (ast.Return, ast.Assign)):
+            value = node.value
+        elif isinstance(node, ast.keyword) and node.arg in REASON_KEYWORDS:
+            value = node.value
+        if value is not None and (text := _template(value, constants)) is not None:
+            found.add(text)
     return found
 
 
@@ -323,3 +336,18 @@ def test_rule_tables_are_light():
         }
         assert imported <= {"__future__", "mirakl_connector.core.rule_tables"}, imported
     assert "mirakl_connector.core.rule_tables" in sys.modules
+
+
+def test_the_helper_extraction_sees_each_form_of_reason():
+    tree = ast.parse(
+        "def helper(amount, currency):\n"
+        "    if amount <= 0:\n"
+        "        return Sendable(amount, too_small=f'Amount must be positive: {amount}')\n"
+        "    reason = f'Currency {currency} is not supported'\n"
+        "    return f'Shop {amount} is ignored'\n"
+    )
+    assert _returned_texts(_function(tree, "helper")) == {
+        "Amount must be positive: …",
+        "Currency … is not supported",
+        "Shop … is ignored",
+    }

@@ -186,6 +186,72 @@ REFUND_RULES = RuleTable(
     ),
 )
 
+#: :func:`.refund_decisions.decide_reversal` (``stripe_payment_refund``, ``reverse_transfers``):
+#: each refund's ``TRANSFER_REFUND`` row, and its ``<refund id>_TAX`` row with the tax split.
+REVERSAL_RULES = RuleTable(
+    key="stripe-reversal",
+    ladder="mirakl_connector.stripe.refund_decisions",
+    functions=("decide_reversal",),
+    dags=("stripe_payment_refund.py",),
+    rules=(
+        Rule("Reversed in Stripe already (the row has its `trr_` id)", "`TRANSFER_CREATED`"),
+        Rule(
+            "No refund row in the ledger for it (its id without `_TAX`)",
+            "`TRANSFER_ON_HOLD`",
+            ("Cannot find StripeRefund with ID …",),
+        ),
+        Rule(
+            "The customer refund was aborted", "`TRANSFER_ABORTED`", ("Refund … has been aborted",)
+        ),
+        Rule(
+            "The customer refund is not refunded and validated yet (not `REFUND_CREATED`; the "
+            "row is created with this reason)",
+            "`TRANSFER_ON_HOLD`",
+            ("Refund … has yet to be validated",),
+        ),
+        Rule(
+            "Tax row (`<refund id>_TAX`) while the tax split is disabled",
+            "`TRANSFER_ON_HOLD`",
+            ("Tax split is disabled; enable it to reverse the tax",),
+        ),
+        Rule(
+            "The order transfer (`<order id>_TAX` for the tax row) was never made: "
+            "`TRANSFER_ABORTED` or `TRANSFER_IGNORED`",
+            "`TRANSFER_ABORTED` (nothing to take back)",
+            ("Nothing to reverse: the order transfer … is …",),
+        ),
+        Rule(
+            "The order transfer is not made yet (not in the ledger, or not `TRANSFER_CREATED` "
+            "with its `tr_` id)",
+            "`TRANSFER_ON_HOLD`",
+            ("Payment split has to occur before the transfer can be reversed for a refund",),
+        ),
+        Rule(
+            "The refund is not found in its Mirakl order (OR11/SOR11 by id; the order is read "
+            "only for a reversal that gets this far)",
+            "`TRANSFER_ON_HOLD`",
+            ("Refund … is not found in its order",),
+        ),
+        Rule(
+            "Amount (refund − refunded commission [− refunded tax with the tax split]; the tax "
+            "row: the refunded tax; in minor units) ≤ 0",
+            "`TRANSFER_ABORTED`",
+            (_AMOUNT,),
+        ),
+        Rule("A currency Stripe does not support", "`TRANSFER_FAILED`", (_UNSUPPORTED,)),
+        Rule(
+            "Amount below the smallest reversal Stripe can express in the currency",
+            "`TRANSFER_ABORTED`",
+            (_TOO_SMALL,),
+        ),
+        Rule(
+            "Otherwise",
+            "`TRANSFER_PENDING`, then `TRANSFER_CREATED` or `TRANSFER_FAILED`",
+            note=_STRIPES_MESSAGE + " on failure",
+        ),
+    ),
+)
+
 #: :func:`.settlement_decisions.decide_invoice_transfer` and :func:`.decide_payout`
 #: (``stripe_seller_settlement``): the invoice's three transfers (``TRANSFER_*``) and its payout
 #: (``PAYOUT_*``) share the ladder; ``*`` stands for either.
@@ -348,4 +414,4 @@ CAPTURE_RULES = RuleTable(
 )
 
 #: Every Stripe table, in the README's order.
-TABLES = (TRANSFER_RULES, CAPTURE_RULES, REFUND_RULES, SETTLEMENT_RULES)
+TABLES = (TRANSFER_RULES, CAPTURE_RULES, REFUND_RULES, REVERSAL_RULES, SETTLEMENT_RULES)
